@@ -1,0 +1,21 @@
+import { devRedis } from '../runtime/dev-redis.js';
+import { runMain } from '../runtime/main.js';
+import { redactUrl, runGateway, runWorker } from '../runtime/services.js';
+
+/** Gateway and worker in one process; without REDIS_URL it finds or starts a local Redis. */
+runMain('taskcast', async ({ config, logger }) => {
+  const redis = config.REDIS_URL ? { url: config.REDIS_URL, close: async () => undefined } : await devRedis(logger);
+  logger.info({ redis: redactUrl(redis.url) }, 'using Redis');
+  try {
+    const stopWorker = await runWorker(config, logger, redis.url);
+    const stopGateway = await runGateway(config, logger, redis.url);
+    return async () => {
+      await stopGateway();
+      await stopWorker();
+      await redis.close();
+    };
+  } catch (err) {
+    await redis.close();
+    throw err;
+  }
+});

@@ -1,0 +1,44 @@
+import { z } from 'zod';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** Every setting, read from environment variables. Units are part of the names. */
+export const configSchema = z.object({
+  REDIS_URL: z.string().url().optional(),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  /** 0 picks a free port (tests). */
+  PORT: int(0, 65535).default(8000),
+  /** Default time per stage of the reference task; the reference runs 4 stages. */
+  STAGE_MS: int(0, 600_000).default(5000),
+  /** Tasks one worker process runs at once. */
+  WORKER_CONCURRENCY: int(1, 10_000).default(16),
+  /** How long a finished task's keys live. */
+  TASK_TTL_S: int(1, 365 * 86400).default(86400),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** A command pending this long without a heartbeat is reclaimed by another worker. */
+  CLAIM_IDLE_MS: int(100, 3_600_000).default(30_000),
+  /** Approximate length the commands stream is trimmed to (never below its oldest pending entry). */
+  COMMANDS_MAXLEN: int(100, 100_000_000).default(100_000),
+  /** WebSocket ping interval; a socket that misses its pong by the next ping is terminated. */
+  WS_PING_MS: int(10, 3_600_000).default(25_000),
+  /** A socket whose send buffer grows past this is closed with 4008 (slow consumer). */
+  WS_MAX_BUFFERED_BYTES: int(1024, 1024 * 1024 * 1024).default(1024 * 1024),
+  /** How long shutdown waits for running work before leaving it to others. */
+  SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+}
+
+/** Parses the environment once; a bad value throws a ConfigError naming the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const result = configSchema.safeParse(env);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map(
+    (issue) => `${issue.path.join('.')}=${JSON.stringify(env[String(issue.path[0])])}: ${issue.message}`,
+  );
+  throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+}

@@ -1,0 +1,67 @@
+import { CloseCode as C } from './ws/close-codes.js';
+
+/**
+ * Every error a client can see carries a stable string code. This table is the one place that
+ * maps a code to an HTTP status and a WebSocket close code (see README "Close codes").
+ */
+export const errorTable = {
+  BAD_REQUEST: { status: 400, close: C.BAD_REQUEST },
+  INVALID_TASK_ID: { status: 400, close: C.BAD_REQUEST },
+  INVALID_EVENT_ID: { status: 400, close: C.BAD_REQUEST },
+  EVENT_ID_OUT_OF_RANGE: { status: 400, close: C.BAD_REQUEST },
+  INVALID_BODY: { status: 400, close: C.BAD_REQUEST },
+  INVALID_PARAMS: { status: 400, close: C.BAD_REQUEST },
+  UNKNOWN_TASK_TYPE: { status: 400, close: C.BAD_REQUEST },
+  TASK_NOT_FOUND: { status: 404, close: C.NOT_FOUND },
+  NOT_FOUND: { status: 404, close: C.NOT_FOUND },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, close: C.BAD_REQUEST },
+  PAYLOAD_TOO_LARGE: { status: 413, close: C.TOO_BIG },
+  REDIS_UNAVAILABLE: { status: 503, close: C.TRY_AGAIN },
+  SHUTTING_DOWN: { status: 503, close: C.GOING_AWAY },
+  INTERNAL: { status: 500, close: C.INTERNAL },
+} as const satisfies Record<string, { status: number; close: number }>;
+
+export type ErrorCode = keyof typeof errorTable;
+
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+
+  get status(): number {
+    return errorTable[this.code].status;
+  }
+
+  get closeCode(): number {
+    return errorTable[this.code].close;
+  }
+
+  /** 4xx messages are shown to clients; anything else stays generic (and is logged by the caller). */
+  get exposed(): boolean {
+    return this.status < 500 || this.code === 'REDIS_UNAVAILABLE' || this.code === 'SHUTTING_DOWN';
+  }
+}
+
+/** The client-facing form of any thrown value. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (isRedisDown(err)) return new AppError('REDIS_UNAVAILABLE', 'Redis is unavailable, try again shortly');
+  return new AppError('INTERNAL', 'internal error');
+}
+
+function isRedisDown(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|MaxRetriesPerRequest|enableOfflineQueue/i.test(
+    err.message,
+  );
+}
+
+export function errorBody(err: AppError): { error: { code: string; message: string; details?: unknown } } {
+  const message = err.exposed ? err.message : 'internal error';
+  return { error: { code: err.code, message, ...(err.details === undefined ? {} : { details: err.details }) } };
+}

@@ -1,0 +1,28 @@
+import { fileURLToPath } from 'node:url';
+import Koa from 'koa';
+import serve from 'koa-static';
+import type { Logger } from '../logger.js';
+import type { TaskStore } from '../store/task-store.js';
+import type { TaskRegistry } from '../worker/registry.js';
+import { errorsAndLogging } from './middleware.js';
+import { tasksRouter } from './tasks-routes.js';
+
+export const WEB_ROOT = fileURLToPath(new URL('../../web/', import.meta.url));
+
+export interface AppDeps {
+  store: TaskStore;
+  registry: TaskRegistry;
+  logger: Logger;
+}
+
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa();
+  app.proxy = false;
+  app.silent = true;
+  const router = tasksRouter(deps);
+  app.use(errorsAndLogging(deps.logger));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  app.use(serve(WEB_ROOT, { hidden: false, index: 'index.html' }));
+  return app;
+}

@@ -1,0 +1,27 @@
+import type { Middleware } from 'koa';
+import { v4 as uuidv4 } from 'uuid';
+import { AppError, errorBody, toAppError } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+/** One log line per request, and every error turned into `{error: {code, message}}`. */
+export function errorsAndLogging(logger: Logger): Middleware {
+  return async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    const requestId = ctx.get('x-request-id').slice(0, 128) || uuidv4();
+    ctx.set('X-Request-Id', requestId);
+    ctx.state.log = logger.child({ requestId });
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        throw new AppError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
+      }
+    } catch (err) {
+      const appErr = toAppError(err);
+      if (!appErr.exposed) ctx.state.log.error({ err }, 'request failed');
+      ctx.status = appErr.status;
+      ctx.body = errorBody(appErr);
+    }
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    ctx.state.log.info({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
+  };
+}

@@ -1,0 +1,64 @@
+import Router, { type RouterMiddleware } from '@koa/router';
+import { z } from 'zod';
+import { AppError } from '../errors.js';
+import { checkEventId, checkTaskId } from '../hub/watch.js';
+import type { TaskStore } from '../store/task-store.js';
+import type { TaskRegistry } from '../worker/registry.js';
+import { readJsonBody } from './body.js';
+
+/** POST /tasks body. `stage_ms` at the top level is the reference route's shorthand for params.stage_ms. */
+export const startTaskBody = z.strictObject({
+  type: z.string().min(1).max(100).optional(),
+  params: z.record(z.string(), z.unknown()).optional(),
+  stage_ms: z.unknown().optional(),
+});
+
+export interface TasksRouteDeps {
+  store: TaskStore;
+  registry: TaskRegistry;
+}
+
+export function tasksRouter({ store, registry }: TasksRouteDeps): Router {
+  const router = new Router();
+
+  const start: RouterMiddleware = async (ctx) => {
+    const parsed = startTaskBody.safeParse((await readJsonBody(ctx)) ?? {});
+    if (!parsed.success) throw new AppError('INVALID_BODY', 'invalid request body', parsed.error.issues);
+    const body = parsed.data;
+    const typeName = body.type ?? registry.defaultType;
+    const type = registry.get(typeName);
+    if (!type) {
+      throw new AppError('UNKNOWN_TASK_TYPE', `unknown task type ${JSON.stringify(typeName)}`, {
+        known: registry.names(),
+      });
+    }
+    const raw = { ...body.params, ...(body.stage_ms === undefined ? {} : { stage_ms: body.stage_ms }) };
+    const params = type.params.safeParse(raw);
+    if (!params.success) throw new AppError('INVALID_PARAMS', 'invalid task params', params.error.issues);
+
+    const { state } = await store.start(typeName, params.data);
+    ctx.status = 202;
+    ctx.set('Location', `/tasks/${state.task_id}`);
+    ctx.body = state;
+  };
+  router.post('/tasks', start);
+  router.post('/start-task', start);
+
+  router.get('/tasks/:id', async (ctx) => {
+    const taskId = checkTaskId(ctx.params.id!);
+    const state = await store.get(taskId);
+    if (!state) throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
+    ctx.body = state;
+  });
+
+  router.get('/tasks/:id/events', async (ctx) => {
+    const taskId = checkTaskId(ctx.params.id!);
+    const after = typeof ctx.query.after === 'string' && ctx.query.after !== '' ? ctx.query.after : undefined;
+    const afterId = after === undefined ? undefined : checkEventId(after, 'after');
+    const head = await store.head(taskId);
+    if (!head) throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
+    ctx.body = { events: await store.events(taskId, afterId) };
+  });
+
+  return router;
+}

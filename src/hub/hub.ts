@@ -1,0 +1,219 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Logger } from '../logger.js';
+import { closeRedis, duplicateForBlocking, ensureConnected, type Redis } from '../store/redis.js';
+import { eventsKey, taskIdOfEventsKey } from '../store/keys.js';
+import { compareEventIds } from '../store/event-id.js';
+import { decodeEvent, toWire, type WireEvent } from '../store/events.js';
+
+/** Receives one task's events, in order, each exactly once. */
+export interface Sink {
+  event(event: WireEvent): void;
+  /** The feed failed for good (e.g. the hub closed); the watcher should resume elsewhere. */
+  error(err: Error): void;
+}
+
+export interface Subscription {
+  close(): void;
+}
+
+interface Sub {
+  sink: Sink;
+  /** The last event id this watcher has been given. */
+  cursor: string;
+  /** Live events held back while the watcher catches up with XRANGE. */
+  backlog: WireEvent[] | null;
+  closed: boolean;
+}
+
+interface Stream {
+  taskId: string;
+  /** Every event up to this id has been read and handed to this stream's watchers. */
+  cursor: string;
+  subs: Set<Sub>;
+}
+
+export interface HubDeps {
+  redis: Redis;
+  logger: Logger;
+  /** Events read per stream per XREAD. */
+  batch?: number;
+  /** Upper bound of one blocking read; wake-ups normally come sooner through CLIENT UNBLOCK. */
+  blockMs?: number;
+}
+
+/**
+ * One multiplexed blocking XREAD per gateway process over every watched task stream. Watchers of
+ * the same task share its read; a watcher that starts behind the shared cursor catches up with
+ * XRANGE while live events queue for it, so replay hands over to live with no gap or duplicate.
+ */
+export class Hub {
+  private readonly streams = new Map<string, Stream>();
+  private readonly reader: Redis;
+  private readonly log: Logger;
+  private readerId: number | undefined;
+  private inFlight = false;
+  private wakeWanted = false;
+  private idle: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(private readonly deps: HubDeps) {
+    this.log = deps.logger.child({ component: 'hub' });
+    this.reader = duplicateForBlocking(deps.redis, 'hub-reader', deps.logger);
+    // The server-side client id changes on every reconnect, and CLIENT UNBLOCK needs the current one.
+    this.reader.on('ready', () => void this.refreshReaderId());
+  }
+
+  async start(): Promise<void> {
+    await ensureConnected(this.reader);
+    await this.refreshReaderId();
+    this.loop = this.readLoop();
+  }
+
+  get watchedStreams(): number {
+    return this.streams.size;
+  }
+
+  /** Feeds `sink` every event of `taskId` after `fromId` (a canonical id), then live ones. */
+  subscribe(taskId: string, fromId: string, sink: Sink): Subscription {
+    if (this.closed) throw new Error('hub is closed');
+    let stream = this.streams.get(taskId);
+    if (!stream) {
+      stream = { taskId, cursor: fromId, subs: new Set() };
+      this.streams.set(taskId, stream);
+      this.wake();
+    }
+    const sub: Sub = { sink, cursor: fromId, backlog: null, closed: false };
+    stream.subs.add(sub);
+    if (compareEventIds(fromId, stream.cursor) < 0) void this.catchUp(stream, sub, stream.cursor);
+    return { close: () => this.unsubscribe(stream, sub) };
+  }
+
+  private unsubscribe(stream: Stream, sub: Sub): void {
+    sub.closed = true;
+    stream.subs.delete(sub);
+    if (stream.subs.size === 0 && this.streams.get(stream.taskId) === stream) this.streams.delete(stream.taskId);
+  }
+
+  /** Reads (sub.cursor, upTo] with XRANGE, then releases the live events queued meanwhile. */
+  private async catchUp(stream: Stream, sub: Sub, upTo: string): Promise<void> {
+    sub.backlog = [];
+    try {
+      const entries = await this.deps.redis.xrange(eventsKey(stream.taskId), `(${sub.cursor}`, upTo);
+      for (const [id, fields] of entries) this.deliver(stream, sub, toWire(decodeEvent(stream.taskId, id, fields)));
+      const backlog = sub.backlog;
+      sub.backlog = null;
+      for (const event of backlog) this.deliver(stream, sub, event);
+    } catch (err) {
+      this.fail(stream, sub, err);
+    }
+  }
+
+  private deliver(stream: Stream, sub: Sub, event: WireEvent): void {
+    if (sub.closed || compareEventIds(event.id, sub.cursor) <= 0) return;
+    sub.cursor = event.id;
+    if (event.terminal) this.unsubscribe(stream, sub);
+    sub.sink.event(event);
+  }
+
+  private fail(stream: Stream, sub: Sub, err: unknown): void {
+    if (sub.closed) return;
+    this.unsubscribe(stream, sub);
+    sub.sink.error(err instanceof Error ? err : new Error(String(err)));
+  }
+
+  private async readLoop(): Promise<void> {
+    const { batch = 100, blockMs = 10_000 } = this.deps;
+    let failures = 0;
+    while (!this.closed) {
+      if (this.streams.size === 0) {
+        await new Promise<void>((resolve) => (this.idle = resolve));
+        continue;
+      }
+      const snapshot = [...this.streams.values()];
+      const keys = snapshot.map((s) => eventsKey(s.taskId));
+      const ids = snapshot.map((s) => s.cursor);
+      this.inFlight = true;
+      this.wakeWanted = false;
+      try {
+        const reply = (await this.reader.xread('COUNT', batch, 'BLOCK', blockMs, 'STREAMS', ...keys, ...ids)) as
+          | [string, [string, string[]][]][]
+          | null;
+        failures = 0;
+        this.inFlight = false;
+        const sent = new Set(snapshot);
+        for (const [key, entries] of reply ?? []) this.dispatch(sent, key, entries);
+      } catch (err) {
+        this.inFlight = false;
+        if (this.closed) break;
+        failures += 1;
+        this.log.error({ err }, 'hub read failed; backing off');
+        await delay(Math.min(50 * 2 ** failures, 2000));
+      }
+    }
+  }
+
+  /** Applies a read reply; a stream dropped or re-added since the read was sent is skipped. */
+  private dispatch(sent: Set<Stream>, key: string, entries: [string, string[]][]): void {
+    const taskId = taskIdOfEventsKey(key);
+    const stream = this.streams.get(taskId);
+    if (!stream || !sent.has(stream)) return;
+    for (const [id, fields] of entries) {
+      if (compareEventIds(id, stream.cursor) <= 0) continue;
+      stream.cursor = id;
+      const event = toWire(decodeEvent(taskId, id, fields));
+      for (const sub of [...stream.subs]) {
+        if (sub.backlog) sub.backlog.push(event);
+        else this.deliver(stream, sub, event);
+      }
+      if (event.terminal && this.streams.get(taskId) === stream) this.streams.delete(taskId);
+    }
+  }
+
+  /**
+   * Makes a blocked XREAD return so the next one includes new streams. CLIENT UNBLOCK answers 0
+   * when the reader is not blocked yet (its XREAD still on the wire), so it is retried until the
+   * read returns.
+   */
+  private wake(): void {
+    if (this.idle) {
+      this.idle();
+      this.idle = undefined;
+      return;
+    }
+    if (!this.inFlight || this.wakeWanted) return;
+    this.wakeWanted = true;
+    void this.unblock();
+  }
+
+  private async unblock(): Promise<void> {
+    for (let attempt = 0; this.inFlight && this.wakeWanted && !this.closed; attempt++) {
+      try {
+        if (this.readerId !== undefined && (await this.deps.redis.client('UNBLOCK', this.readerId)) === 1) return;
+      } catch (err) {
+        this.log.warn({ err }, 'CLIENT UNBLOCK failed');
+      }
+      await delay(Math.min(attempt, 20));
+    }
+  }
+
+  private async refreshReaderId(): Promise<void> {
+    try {
+      this.readerId = (await this.reader.client('ID')) as number;
+    } catch (err) {
+      this.log.warn({ err }, 'could not read the hub reader client id');
+    }
+  }
+
+  /** Stops reading and ends every subscription with an error, so watchers resume elsewhere. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.idle?.();
+    this.reader.disconnect();
+    await this.loop;
+    const err = new Error('hub closed');
+    for (const stream of [...this.streams.values()]) for (const sub of [...stream.subs]) this.fail(stream, sub, err);
+    await closeRedis(this.reader);
+  }
+}

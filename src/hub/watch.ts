@@ -1,0 +1,71 @@
+import { validate as isUuid } from 'uuid';
+import { AppError } from '../errors.js';
+import { ZERO_ID, compareEventIds, parseEventId } from '../store/event-id.js';
+import { TERMINAL_STATUSES, toWire, type WireEvent } from '../store/events.js';
+import type { TaskStore } from '../store/task-store.js';
+import type { Hub } from './hub.js';
+
+/** What a transport (WebSocket, SSE) does with a watch. */
+export interface WatchSink {
+  event(event: WireEvent): void;
+  /** Called once after the terminal event has been given: nothing more will come. */
+  end(): void;
+  /** The live feed broke (e.g. the gateway is shutting down); the client should resume. */
+  error(err: Error): void;
+}
+
+export interface WatchRequest {
+  taskId: string;
+  /** Raw client input; undefined or empty means from the first event. */
+  lastEventId?: string | undefined;
+}
+
+export interface Watch {
+  close(): void;
+}
+
+/** Throws INVALID_TASK_ID unless `raw` is a UUID (task ids are never anything else). */
+export function checkTaskId(raw: string): string {
+  if (!isUuid(raw)) throw new AppError('INVALID_TASK_ID', 'task id must be a UUID');
+  return raw.toLowerCase();
+}
+
+/** The canonical form of a client's event id, or INVALID_EVENT_ID. */
+export function checkEventId(raw: string, name: string): string {
+  const id = parseEventId(raw);
+  if (id === null) throw new AppError('INVALID_EVENT_ID', `${name} must be <ms>-<seq> or <ms> (unsigned 64-bit)`);
+  return id;
+}
+
+/**
+ * Validates a watch and starts it: every event after lastEventId, then live events until the
+ * terminal one. Errors thrown here (bad id, unknown task, id beyond the stream) happen before any
+ * event is given, so transports can map them to a status or close code.
+ */
+export async function openWatch(
+  deps: { store: TaskStore; hub: Hub },
+  request: WatchRequest,
+  sink: WatchSink,
+): Promise<Watch> {
+  const taskId = checkTaskId(request.taskId);
+  const from = request.lastEventId ? checkEventId(request.lastEventId, 'lastEventId') : ZERO_ID;
+  const head = await deps.store.head(taskId);
+  if (!head) throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
+  if (compareEventIds(from, head.lastEventId) > 0) {
+    throw new AppError('EVENT_ID_OUT_OF_RANGE', `lastEventId is beyond the task's last event ${head.lastEventId}`);
+  }
+
+  if (TERMINAL_STATUSES.has(head.status)) {
+    for (const event of await deps.store.events(taskId, from)) sink.event(toWire(event));
+    sink.end();
+    return { close: () => undefined };
+  }
+
+  return deps.hub.subscribe(taskId, from, {
+    event(event) {
+      sink.event(event);
+      if (event.terminal) sink.end();
+    },
+    error: (err) => sink.error(err),
+  });
+}

@@ -1,0 +1,55 @@
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { createLogger, type Logger } from '../logger.js';
+
+export type Stop = () => Promise<void>;
+
+/**
+ * The shared shape of our entry points: parse config once (a bad value exits 2 naming the
+ * variable), start, and on SIGTERM/SIGINT stop gracefully within SHUTDOWN_GRACE_MS (plus a
+ * margin). A second signal exits at once.
+ */
+export function runMain(name: string, start: (ctx: { config: Config; logger: Logger }) => Promise<Stop>): void {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    process.stderr.write(`${name}: ${err instanceof ConfigError ? err.message : String(err)}\n`);
+    process.exit(2);
+  }
+  const logger = createLogger(config.LOG_LEVEL, name);
+  let stop: Stop | undefined;
+  let stopping = false;
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal; exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, config.SHUTDOWN_GRACE_MS + 5000).unref();
+    void (stop ?? (async () => undefined))().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  start({ config, logger }).then(
+    (s) => {
+      stop = s;
+      if (stopping) void s().then(() => process.exit(0));
+    },
+    (err) => {
+      logger.fatal({ err }, `${name} failed to start`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,14 @@
+/** The one place that names Redis keys. The names are a user-facing contract (see README). */
+export const COMMANDS_STREAM = 'tasks:commands';
+export const DEAD_LETTER_STREAM = 'tasks:dead';
+export const WORKER_GROUP = 'workers';
+
+export const taskKey = (taskId: string): string => `task:${taskId}`;
+export const eventsKey = (taskId: string): string => `task:${taskId}:events`;
+
+const EVENTS_SUFFIX = ':events';
+
+/** The task id of an events stream key, the inverse of eventsKey. */
+export function taskIdOfEventsKey(key: string): string {
+  return key.slice('task:'.length, key.length - EVENTS_SUFFIX.length);
+}

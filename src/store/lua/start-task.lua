@@ -1,0 +1,21 @@
+-- Creates a task in one atomic step: its state hash, its first event and its start command.
+-- There is never a command without its task, nor a task without its command.
+--
+-- KEYS[1]  task:<id>            state hash
+-- KEYS[2]  task:<id>:events     event stream
+-- KEYS[3]  tasks:commands       commands stream
+-- ARGV[1]  task id
+-- ARGV[2]  task type
+-- ARGV[3]  params (JSON text)
+-- ARGV[4]  now, epoch milliseconds
+-- Returns  { first event id, command id }, or an error reply TASK_EXISTS.
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.error_reply('TASK_EXISTS task already exists')
+end
+local event_id = redis.call('XADD', KEYS[2], '*', 'status', 'PENDING', 'progress', '0', 'ts', ARGV[4])
+redis.call('HSET', KEYS[1],
+  'status', 'PENDING', 'progress', '0', 'last_event_id', event_id,
+  'created_at', ARGV[4], 'updated_at', ARGV[4],
+  'type', ARGV[2], 'params', ARGV[3], 'step', '0', 'lease', '')
+local command_id = redis.call('XADD', KEYS[3], '*', 'task_id', ARGV[1], 'type', ARGV[2], 'params', ARGV[3])
+return { event_id, command_id }

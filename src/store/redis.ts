@@ -1,0 +1,114 @@
+import { readFileSync } from 'node:fs';
+import { Redis, type RedisOptions, type Result } from 'ioredis';
+import type { Logger } from '../logger.js';
+
+type Arg = string | number;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    startTask(...args: Arg[]): Result<[string, string], Context>;
+    appendEvent(...args: Arg[]): Result<string[], Context>;
+    claimTask(...args: Arg[]): Result<string[], Context>;
+  }
+}
+
+export type { Redis };
+
+const scripts = [
+  { name: 'startTask', file: 'start-task.lua', keys: 3 },
+  { name: 'appendEvent', file: 'append-event.lua', keys: 3 },
+  { name: 'claimTask', file: 'claim-task.lua', keys: 1 },
+] as const;
+
+const sources = new Map<string, string>();
+
+function lua(file: string): string {
+  let source = sources.get(file);
+  if (source === undefined) {
+    source = readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
+    sources.set(file, source);
+  }
+  return source;
+}
+
+export interface RedisClientOptions {
+  /** Shown by CLIENT LIST, so operators can tell our connections apart. */
+  name: string;
+  /**
+   * false: commands fail at once while disconnected instead of queueing, so HTTP callers can
+   * answer 503 promptly. Blocking readers keep the default queue and wait for the reconnect.
+   */
+  offlineQueue?: boolean;
+  /** Connection errors are logged here (ioredis reconnects on its own). */
+  logger?: Logger;
+}
+
+/**
+ * A client with our Lua scripts defined (EVALSHA, loaded on first use). It does not connect until
+ * `connect()` is called; whoever creates it closes it with `quit()` or `disconnect()`.
+ */
+export function createRedis(url: string, options: RedisClientOptions, extra: RedisOptions = {}): Redis {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectionName: `taskcast:${options.name}`,
+    enableOfflineQueue: options.offlineQueue ?? true,
+    maxRetriesPerRequest: options.offlineQueue === false ? 0 : null,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    ...extra,
+  });
+  for (const s of scripts) client.defineCommand(s.name, { numberOfKeys: s.keys, lua: lua(s.file) });
+  logConnectionErrors(client, options.name, options.logger);
+  return client;
+}
+
+/** A second connection to the same server, for a blocking reader that must not hold up others. */
+export function duplicateForBlocking(client: Redis, name: string, logger?: Logger): Redis {
+  const reader = client.duplicate({
+    connectionName: `taskcast:${name}`,
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+  });
+  logConnectionErrors(reader, name, logger);
+  return reader;
+}
+
+/** One log line per outage rather than one per reconnect attempt. */
+function logConnectionErrors(client: Redis, name: string, logger: Logger | undefined): void {
+  let down = false;
+  client.on('error', (err: Error) => {
+    if (!down) logger?.warn({ redis: name, err: err.message }, 'redis connection error; reconnecting');
+    down = true;
+  });
+  client.on('ready', () => {
+    if (down) logger?.info({ redis: name }, 'redis connection restored');
+    down = false;
+  });
+}
+
+/** Resolves once the client is ready, however long Redis takes to appear. */
+export async function ensureConnected(client: Redis): Promise<void> {
+  if (client.status === 'ready') return;
+  if (client.status === 'wait') client.connect().catch(() => undefined);
+  await new Promise<void>((resolve, reject) => {
+    const onReady = () => {
+      client.off('end', onEnd);
+      resolve();
+    };
+    const onEnd = () => {
+      client.off('ready', onReady);
+      reject(new Error('Redis connection ended before it was ready'));
+    };
+    client.once('ready', onReady);
+    client.once('end', onEnd);
+  });
+}
+
+/** Closes a client politely, falling back to a hard disconnect when the server is gone. */
+export async function closeRedis(client: Redis): Promise<void> {
+  if (client.status === 'end') return;
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  await client.quit().catch(() => client.disconnect());
+}

@@ -1,0 +1,62 @@
+import type { z } from 'zod';
+import type { Logger } from '../logger.js';
+
+/** What a handler gets for one run of one task. */
+export interface TaskContext<P> {
+  readonly taskId: string;
+  readonly params: P;
+  /** Fires when the run must stop: cancel, shutdown past its grace, or lost ownership. */
+  readonly signal: AbortSignal;
+  /** Stages recorded before this run started (a resumed task skips their work). */
+  readonly completedStages: number;
+  readonly logger: Logger;
+  /**
+   * Records the next stage. Stages are numbered by call order; on a resumed run a stage that is
+   * already in the event log is neither recorded again nor is its `work` run.
+   */
+  stage(status: string, progress: number, work?: () => Promise<void>): Promise<void>;
+  /** An abortable sleep; 0 resolves at once. */
+  sleep(ms: number): Promise<void>;
+}
+
+export interface TaskType<P = unknown> {
+  readonly name: string;
+  /** Validates (and fills defaults of) the params passed to POST /tasks. */
+  readonly params: z.ZodType<P>;
+  /** Returning records COMPLETED; throwing records FAILED. */
+  run(ctx: TaskContext<P>): Promise<void>;
+}
+
+export function defineTaskType<S extends z.ZodType>(type: {
+  name: string;
+  params: S;
+  run(ctx: TaskContext<z.output<S>>): Promise<void>;
+}): TaskType<z.output<S>> {
+  return type as unknown as TaskType<z.output<S>>;
+}
+
+/** Task types by name; the first registered is the default. */
+export class TaskRegistry {
+  private readonly types = new Map<string, TaskType<never>>();
+  private first: string | undefined;
+
+  register<P>(type: TaskType<P>): this {
+    if (this.types.has(type.name)) throw new Error(`task type ${type.name} is already registered`);
+    this.types.set(type.name, type as unknown as TaskType<never>);
+    this.first ??= type.name;
+    return this;
+  }
+
+  get(name: string): TaskType<unknown> | undefined {
+    return this.types.get(name) as TaskType<unknown> | undefined;
+  }
+
+  get defaultType(): string {
+    if (this.first === undefined) throw new Error('no task type registered');
+    return this.first;
+  }
+
+  names(): string[] {
+    return [...this.types.keys()];
+  }
+}

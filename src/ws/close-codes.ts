@@ -1,0 +1,28 @@
+/**
+ * Every WebSocket close code the gateway sends. The README's close-code table mirrors this one.
+ * 4xxx codes follow HTTP statuses where one fits (4400 ~ 400, 4404 ~ 404).
+ */
+export const CloseCode = {
+  /** The terminal event (COMPLETED, FAILED, CANCELLED) was sent; nothing more will come. */
+  DONE: 1000,
+  /** The gateway is shutting down; resume with lastEventId (on another gateway). */
+  GOING_AWAY: 1001,
+  /** A frame larger than the gateway accepts. */
+  TOO_BIG: 1009,
+  /** An unexpected server error; resume with lastEventId. */
+  INTERNAL: 1011,
+  /** Temporarily unable to serve (e.g. Redis is down); resume with lastEventId after a backoff. */
+  TRY_AGAIN: 1013,
+  /** Bad request: malformed task id, malformed or out-of-range lastEventId, or a client message. */
+  BAD_REQUEST: 4400,
+  /** Unknown task (never created, or expired after TASK_TTL_S). */
+  NOT_FOUND: 4404,
+  /** The client read too slowly (send buffer over WS_MAX_BUFFERED_BYTES); resume with lastEventId. */
+  SLOW_CONSUMER: 4008,
+} as const;
+
+/** Close reasons are limited to 123 bytes by RFC 6455. */
+export function closeReason(text: string): string {
+  const buf = Buffer.from(text, 'utf8');
+  return buf.length <= 123 ? text : buf.subarray(0, 120).toString('utf8') + '...';
+}

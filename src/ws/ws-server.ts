@@ -1,0 +1,134 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { v4 as uuidv4 } from 'uuid';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Config } from '../config.js';
+import { toAppError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { openWatch, type Watch } from '../hub/watch.js';
+import type { Hub } from '../hub/hub.js';
+import type { TaskStore } from '../store/task-store.js';
+import { CloseCode, closeReason } from './close-codes.js';
+
+export interface WsDeps {
+  server: Server;
+  hub: Hub;
+  store: TaskStore;
+  logger: Logger;
+  config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES'>;
+}
+
+const PATH_RE = /^\/ws\/task\/([^/]*)$/;
+/** Clients have nothing to send; anything larger than this is refused with 1009. */
+const MAX_PAYLOAD_BYTES = 4096;
+
+interface Conn {
+  alive: boolean;
+  watch: Watch | undefined;
+}
+
+/**
+ * Serves `/ws/task/<id>?lastEventId=<id>`: one JSON text frame per event, closed with 1000 after
+ * the terminal event. Errors close with the code of `errorTable` and the error message as reason.
+ */
+export class WsServer {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD_BYTES });
+  private readonly conns = new Map<WebSocket, Conn>();
+  private readonly pinger: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly deps: WsDeps) {
+    deps.server.on('upgrade', this.onUpgrade);
+    this.pinger = setInterval(() => this.ping(), deps.config.WS_PING_MS);
+  }
+
+  get connections(): number {
+    return this.conns.size;
+  }
+
+  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    const match = PATH_RE.exec(url.pathname);
+    if (!match || this.closed) {
+      const status = this.closed ? '503 Service Unavailable' : '404 Not Found';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.onConnection(ws, match[1]!, url.searchParams.get('lastEventId') ?? undefined);
+    });
+  };
+
+  private onConnection(ws: WebSocket, taskId: string, lastEventId: string | undefined): void {
+    const log = this.deps.logger.child({ taskId, connId: uuidv4().slice(0, 8) });
+    const conn: Conn = { alive: true, watch: undefined };
+    this.conns.set(ws, conn);
+    log.debug({ lastEventId }, 'watch connected');
+
+    const close = (code: number, reason: string) => {
+      conn.watch?.close();
+      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, closeReason(reason));
+    };
+    ws.on('pong', () => (conn.alive = true));
+    ws.on('message', () => close(CloseCode.BAD_REQUEST, 'clients must not send messages'));
+    ws.on('error', (err) => log.debug({ err: err.message }, 'socket error'));
+    ws.on('close', (code) => {
+      conn.watch?.close();
+      this.conns.delete(ws);
+      log.debug({ code }, 'watch closed');
+    });
+
+    openWatch(this.deps, { taskId, lastEventId }, {
+      event: (event) => {
+        if (ws.readyState !== ws.OPEN) return;
+        ws.send(event.json);
+        if (ws.bufferedAmount > this.deps.config.WS_MAX_BUFFERED_BYTES) close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+      },
+      end: () => close(CloseCode.DONE, 'task finished'),
+      error: (err) => {
+        log.warn({ err: err.message }, 'live feed broke');
+        close(this.closed ? CloseCode.GOING_AWAY : CloseCode.TRY_AGAIN, 'feed interrupted, resume with lastEventId');
+      },
+    }).then(
+      (watch) => {
+        if (ws.readyState === ws.OPEN) conn.watch = watch;
+        else watch.close();
+      },
+      (err: unknown) => {
+        const appErr = toAppError(err);
+        if (!appErr.exposed) log.error({ err }, 'watch failed');
+        close(appErr.closeCode, appErr.exposed ? appErr.message : 'internal error');
+      },
+    );
+  }
+
+  /** Terminates sockets that missed the previous ping's pong. */
+  private ping(): void {
+    for (const [ws, conn] of this.conns) {
+      if (!conn.alive) {
+        ws.terminate();
+        continue;
+      }
+      conn.alive = false;
+      ws.ping();
+    }
+  }
+
+  /** Refuses new upgrades and closes every socket with 1001 so clients resume elsewhere. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.pinger);
+    const closing = [...this.conns.keys()].map(
+      (ws) =>
+        new Promise<void>((resolve) => {
+          ws.once('close', () => resolve());
+          this.conns.get(ws)?.watch?.close();
+          ws.close(CloseCode.GOING_AWAY, 'server shutting down');
+          setTimeout(() => ws.terminate(), 2000).unref();
+        }),
+    );
+    await Promise.all(closing);
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}
