@@ -1,0 +1,106 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { withTimeout } from './wait.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Where cleanup is registered: a TestContext (`t`), or `{ after }` from node:test for a whole file. */
+export interface Scope {
+  after(fn: () => unknown): void;
+}
+
+export interface Proc {
+  readonly child: ChildProcess;
+  /** Every JSON log line the process printed so far. */
+  readonly logs: Record<string, unknown>[];
+  /** Resolves with the first log line matching `match`. */
+  waitForLog(match: (line: Record<string, unknown>) => boolean, what: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  kill(signal?: NodeJS.Signals): void;
+  /** Resolves with the exit code (or signal) once the process has exited. */
+  exited: Promise<number | NodeJS.Signals>;
+}
+
+export interface ServiceProc extends Proc {
+  port: number;
+  url: string;
+}
+
+/** Runs an entry point of src/bin as its own process, as in production. */
+export function spawnEntry(entry: 'gateway' | 'worker' | 'start', env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, ['--import', 'tsx', `src/bin/${entry}.ts`], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  process.once('exit', () => child.kill('SIGKILL'));
+  const logs: Record<string, unknown>[] = [];
+  const waiters = new Set<{ match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }>();
+  let buffer = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString('utf8');
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) !== -1) {
+      const text = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(text);
+      } catch {
+        continue;
+      }
+      logs.push(line);
+      for (const w of waiters) {
+        if (w.match(line)) {
+          waiters.delete(w);
+          w.resolve(line);
+        }
+      }
+    }
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const exited = new Promise<number | NodeJS.Signals>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal!)),
+  );
+  return {
+    child,
+    logs,
+    exited,
+    kill: (signal = 'SIGTERM') => void child.kill(signal),
+    waitForLog(match, what, timeoutMs = 15_000) {
+      const found = logs.find(match);
+      if (found) return Promise.resolve(found);
+      const wait = new Promise<Record<string, unknown>>((resolve, reject) => {
+        waiters.add({ match, resolve });
+        void exited.then((code) => reject(new Error(`${entry} exited (${code}) before ${what}\n${stderr}`)));
+      });
+      return withTimeout(wait, `${entry}: ${what}\n${stderr}`, timeoutMs);
+    },
+  };
+}
+
+/** A gateway process on a free port; killed when the test ends. */
+export async function startGatewayProc(t: Scope, redisUrl: string, env: Record<string, string> = {}): Promise<ServiceProc> {
+  const proc = spawnEntry('gateway', { REDIS_URL: redisUrl, PORT: '0', ...env });
+  t.after(() => stopProc(proc));
+  const line = await proc.waitForLog((l) => l.msg === 'gateway listening', 'gateway listening');
+  const port = Number(line.port);
+  return Object.assign(proc, { port, url: `http://127.0.0.1:${port}` });
+}
+
+/** A worker process; killed when the test ends. */
+export async function startWorkerProc(t: Scope, redisUrl: string, env: Record<string, string> = {}): Promise<Proc> {
+  const proc = spawnEntry('worker', { REDIS_URL: redisUrl, ...env });
+  t.after(() => stopProc(proc));
+  await proc.waitForLog((l) => l.msg === 'worker started', 'worker started');
+  return proc;
+}
+
+/** SIGTERM, then SIGKILL if it has not exited within 5 s. */
+export async function stopProc(proc: Proc): Promise<void> {
+  if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+  await proc.exited;
+  clearTimeout(timer);
+}

@@ -1,0 +1,103 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../../src/runtime/dev-redis.js';
+
+export interface RedisServer {
+  url: string;
+  port: number;
+  dir: string;
+  /** The server process, for fault injection (kill -9, SIGSTOP). */
+  readonly process: ChildProcess;
+  /** Starts it again on the same port and data dir (AOF replays what was acknowledged). */
+  restart(): Promise<void>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function assertRedisServerBinary(): void {
+  const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+  if (probe.error) {
+    throw new Error(
+      'redis-server is not on PATH: the tests need a real Redis. Install it (apt-get install -y redis-server) ' +
+        'or set REDIS_URL to a scratch server.',
+    );
+  }
+}
+
+/** Spawns a private redis-server on a free port in a temp dir (AOF on by default). */
+export async function startRedisServer(options: { appendonly?: boolean } = {}): Promise<RedisServer> {
+  assertRedisServerBinary();
+  const dir = mkdtempSync(join(tmpdir(), 'taskcast-redis-'));
+  const port = await freePort();
+  const args = [
+    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
+    '--appendonly', options.appendonly === false ? 'no' : 'yes', '--maxmemory-policy', 'noeviction',
+  ];
+  let child = await launch(args, port);
+  const server: RedisServer = {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
+    get process() {
+      return child;
+    },
+    async restart() {
+      if (child.exitCode === null && child.signalCode === null) await stop(child, 'SIGKILL');
+      child = await launch(args, port);
+    },
+    kill: (signal = 'SIGKILL') => stop(child, signal),
+    async close() {
+      await stop(child, 'SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}
+
+const alive = new Set<ChildProcess>();
+// Servers live as long as the test process at most, whatever ends it.
+process.once('exit', () => {
+  for (const child of alive) child.kill('SIGKILL');
+});
+
+async function launch(args: string[], port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  child.unref();
+  alive.add(child);
+  child.once('exit', () => alive.delete(child));
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`);
+    if (await answersPing(port)) return child;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  child.kill('SIGKILL');
+  throw new Error('redis-server did not answer within 5 s');
+}
+
+function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.setTimeout(500);
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (d) => {
+      socket.destroy();
+      resolve(d.toString().startsWith('+PONG'));
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill(signal);
+  });
+}

@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { TaskEvent } from '../../src/store/events.js';
+import { eventsKey, taskKey } from '../../src/store/keys.js';
+import { request, startTask } from '../helpers/http.js';
+import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
+import { redisFor, testRedisUrl } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait.js';
+import { watchTask, wsUrl } from '../helpers/ws-client.js';
+import type { Redis } from '../../src/store/redis.js';
+
+const STAGES = [
+  ['PENDING', 0],
+  ['STARTED', 25],
+  ['PROCESSING', 50],
+  ['CONCLUDING', 75],
+  ['COMPLETED', 100],
+];
+
+async function xrangeIds(redis: Redis, taskId: string): Promise<string[]> {
+  return (await redis.xrange(eventsKey(taskId), '-', '+')).map(([id]) => id);
+}
+
+const summary = (events: TaskEvent[]) => events.map((e) => [e.status, e.progress]);
+
+describe('WebSocket watch, against a gateway and a worker process', () => {
+  let gateway: ServiceProc;
+  let redisUrl: string;
+  const cleanups: (() => unknown)[] = [];
+  after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  });
+  const scope = { after: (fn: () => unknown) => cleanups.push(fn) };
+
+  before(async () => {
+    redisUrl = await testRedisUrl();
+    // One gateway and worker for the whole file: each test uses its own tasks.
+    gateway = await startGatewayProc(scope, redisUrl);
+    await startWorkerProc(scope, redisUrl);
+  });
+
+  test('full flow: every stage in order, ids equal XRANGE, final hash, close 1000', async (t) => {
+    const redis = await redisFor(t, redisUrl);
+    const taskId = await startTask(gateway.url, { stage_ms: 50 });
+    const result = await watchTask(wsUrl(gateway.url, taskId));
+    assert.deepEqual(summary(result.events), STAGES);
+    assert.equal(result.code, 1000);
+    assert.deepEqual(result.events.map((e) => e.id), await xrangeIds(redis, taskId));
+    for (const e of result.events) {
+      assert.equal(e.task_id, taskId);
+      assert.equal(typeof e.ts, 'number');
+    }
+    const hash = await redis.hgetall(taskKey(taskId));
+    assert.equal(hash.status, 'COMPLETED');
+    assert.equal(hash.progress, '100');
+    assert.equal(hash.last_event_id, result.events.at(-1)!.id);
+    assert.ok(Number(hash.updated_at) >= Number(hash.created_at));
+    const ttl = await redis.ttl(taskKey(taskId));
+    assert.ok(ttl > 0 && ttl <= 86400, `hash ttl ${ttl}`);
+    assert.ok((await redis.ttl(eventsKey(taskId))) > 0);
+  });
+
+  test('exact replay after a finished task: each cut point k = 0..5', async (t) => {
+    const redis = await redisFor(t, redisUrl);
+    const taskId = await startTask(gateway.url, { stage_ms: 0 });
+    await waitFor(async () => (await redis.hget(taskKey(taskId), 'status')) === 'COMPLETED', 'completion');
+    const all = await xrangeIds(redis, taskId);
+    assert.equal(all.length, 5);
+    for (let k = 0; k <= 5; k++) {
+      const first = await watchTask(wsUrl(gateway.url, taskId), { take: k });
+      const last = first.events.at(-1)?.id;
+      const rest = await watchTask(wsUrl(gateway.url, taskId, last));
+      assert.equal(rest.code, 1000, `k=${k}`);
+      assert.deepEqual([...first.events, ...rest.events].map((e) => e.id), all, `k=${k}`);
+    }
+  });
+
+  test('exact replay while the task is still running: each cut point k = 0..4', async (t) => {
+    const redis = await redisFor(t, redisUrl);
+    for (let k = 0; k <= 4; k++) {
+      const taskId = await startTask(gateway.url, { stage_ms: 150 });
+      const first = await watchTask(wsUrl(gateway.url, taskId), { take: k });
+      const last = first.events.at(-1)?.id;
+      const status = await redis.hget(taskKey(taskId), 'status');
+      assert.notEqual(status, 'COMPLETED', `k=${k}: the cut must happen while the task runs`);
+      const rest = await watchTask(wsUrl(gateway.url, taskId, last));
+      assert.equal(rest.code, 1000);
+      const got = [...first.events, ...rest.events];
+      assert.deepEqual(got.map((e) => e.id), await xrangeIds(redis, taskId), `k=${k}`);
+      assert.deepEqual(summary(got), STAGES, `k=${k}`);
+    }
+  });
+
+  test('many reconnects: the concatenation across every reconnection equals XRANGE', async (t) => {
+    const redis = await redisFor(t, redisUrl);
+    const taskId = await startTask(gateway.url, { stage_ms: 40 });
+    const got: TaskEvent[] = [];
+    for (let round = 0; round < 50; round++) {
+      const r = await watchTask(wsUrl(gateway.url, taskId, got.at(-1)?.id), { take: 1 });
+      got.push(...r.events);
+      if (got.at(-1)?.status === 'COMPLETED') break;
+    }
+    assert.deepEqual(got.map((e) => e.id), await xrangeIds(redis, taskId));
+  });
+
+  test('lastEventId 0-0 and a bare <ms> id are accepted', async (t) => {
+    const redis = await redisFor(t, redisUrl);
+    const taskId = await startTask(gateway.url, { stage_ms: 0 });
+    await waitFor(async () => (await redis.hget(taskKey(taskId), 'status')) === 'COMPLETED', 'completion');
+    const all = await xrangeIds(redis, taskId);
+    assert.deepEqual((await watchTask(wsUrl(gateway.url, taskId, '0-0'))).events.map((e) => e.id), all);
+    assert.deepEqual((await watchTask(wsUrl(gateway.url, taskId, '0'))).events.map((e) => e.id), all);
+    const ms = all[2]!.split('-')[0]!;
+    const after = (await watchTask(wsUrl(gateway.url, taskId, ms))).events.map((e) => e.id);
+    assert.deepEqual(after, all.filter((id) => id > `${ms}-0`));
+    const atEnd = await watchTask(wsUrl(gateway.url, taskId, all.at(-1)));
+    assert.deepEqual(atEnd.events, []);
+    assert.equal(atEnd.code, 1000);
+  });
+
+  test('bad input gets its close code and the gateway serves the next client normally', async (t) => {
+    const redis = await redisFor(t, redisUrl);
+    const taskId = await startTask(gateway.url, { stage_ms: 0 });
+    await waitFor(async () => (await redis.hget(taskKey(taskId), 'status')) === 'COMPLETED', 'completion');
+    const last = (await xrangeIds(redis, taskId)).at(-1)!;
+    const [ms, seq] = last.split('-');
+    const cases: [string, string | undefined, number, RegExp][] = [
+      ['unknown task', undefined, 4404, /not found/],
+      ['non-UUID id', undefined, 4400, /UUID/],
+      ['abc', 'abc', 4400, /lastEventId/],
+      ['$', '$', 4400, /lastEventId/],
+      ['+', '+', 4400, /lastEventId/],
+      ['-', '-', 4400, /lastEventId/],
+      ['1-', '1-', 4400, /lastEventId/],
+      ['overlong', '99999999999999999999999', 4400, /lastEventId/],
+      ['u64 overflow', '18446744073709551616-0', 4400, /lastEventId/],
+      ['beyond the last entry', `${ms}-${Number(seq) + 1}`, 4400, /beyond/],
+    ];
+    for (const [name, lastEventId, code, reason] of cases) {
+      const id = name === 'unknown task' ? '5f0c1c1e-8a57-4d5b-9d5c-0a6b7e1f2a3b' : name === 'non-UUID id' ? 'not-a-uuid' : taskId;
+      const started = Date.now();
+      const r = await watchTask(wsUrl(gateway.url, id, lastEventId));
+      assert.equal(r.code, code, name);
+      assert.match(r.reason, reason, name);
+      assert.deepEqual(r.events, [], name);
+      assert.ok(Date.now() - started < 1000, `${name}: closed within a second`);
+      const next = await watchTask(wsUrl(gateway.url, taskId));
+      assert.equal(next.code, 1000, `${name}: next client`);
+      assert.equal(next.events.length, 5, `${name}: next client`);
+    }
+  });
+
+  test('a path that is not a watch endpoint is refused at the upgrade with 404', async () => {
+    const res = await request(`${gateway.url}/ws/nope`);
+    assert.equal(res.status, 404);
+  });
+});
