@@ -15,6 +15,13 @@ export const errorTable = {
   TASK_NOT_FOUND: { status: 404, close: C.NOT_FOUND },
   NOT_FOUND: { status: 404, close: C.NOT_FOUND },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, close: C.BAD_REQUEST },
+  METHOD_NOT_ALLOWED: { status: 405, close: C.BAD_REQUEST },
+  REQUEST_TIMEOUT: { status: 408, close: C.BAD_REQUEST },
+  HEADERS_TOO_LARGE: { status: 431, close: C.BAD_REQUEST },
+  UNAUTHORIZED: { status: 401, close: C.UNAUTHORIZED },
+  FORBIDDEN_ORIGIN: { status: 403, close: C.FORBIDDEN },
+  RATE_LIMITED: { status: 429, close: C.TRY_AGAIN },
+  TOO_MANY_CONNECTIONS: { status: 503, close: C.TRY_AGAIN },
   PAYLOAD_TOO_LARGE: { status: 413, close: C.TOO_BIG },
   REDIS_UNAVAILABLE: { status: 503, close: C.TRY_AGAIN },
   SHUTTING_DOWN: { status: 503, close: C.GOING_AWAY },
@@ -28,6 +35,8 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly details?: unknown,
+    /** Response headers that belong to the error (WWW-Authenticate, Retry-After). */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
     this.name = 'AppError';
@@ -43,7 +52,12 @@ export class AppError extends Error {
 
   /** 4xx messages are shown to clients; anything else stays generic (and is logged by the caller). */
   get exposed(): boolean {
-    return this.status < 500 || this.code === 'REDIS_UNAVAILABLE' || this.code === 'SHUTTING_DOWN';
+    return (
+      this.status < 500 ||
+      this.code === 'REDIS_UNAVAILABLE' ||
+      this.code === 'SHUTTING_DOWN' ||
+      this.code === 'TOO_MANY_CONNECTIONS'
+    );
   }
 }
 

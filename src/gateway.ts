@@ -1,8 +1,11 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Auth } from './auth/auth.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { createApp } from './http/app.js';
+import { createHttpServer } from './http/http-server.js';
+import { RateLimiter } from './http/rate-limit.js';
 import { Hub } from './hub/hub.js';
 import type { Redis } from './store/redis.js';
 import { TaskStore } from './store/task-store.js';
@@ -31,9 +34,12 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const store = new TaskStore(deps.redis);
   const hub = new Hub({ redis: deps.redis, logger });
   await hub.start();
-  const app = createApp({ store, registry: deps.registry, logger });
-  const server = createServer(app.callback());
-  const ws = new WsServer({ server, hub, store, logger, config });
+  const auth = new Auth(config);
+  const startLimiter = new RateLimiter({ burst: config.START_BURST, refillPerS: config.START_REFILL_PER_S });
+  const guards = { auth, startLimiter, trustProxyHops: config.TRUST_PROXY_HOPS };
+  const app = createApp({ store, registry: deps.registry, logger, guards });
+  const server = createHttpServer(app.callback(), config, logger);
+  const ws = new WsServer({ server, hub, store, logger, config, auth });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -49,7 +55,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   }
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
-  logger.info({ url, port }, 'gateway listening');
+  logger.info({ url, port, auth: auth.enabled }, 'gateway listening');
 
   let closing: Promise<void> | undefined;
   const close = () =>

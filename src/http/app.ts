@@ -1,10 +1,13 @@
 import { fileURLToPath } from 'node:url';
 import Koa from 'koa';
-import serve from 'koa-static';
 import type { Logger } from '../logger.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { TaskRegistry } from '../worker/registry.js';
+import type { Auth } from '../auth/auth.js';
+import { guardRouter, type GuardDeps } from './guards.js';
 import { errorsAndLogging } from './middleware.js';
+import { securityHeaders } from './security-headers.js';
+import { staticFiles } from './static-files.js';
 import { tasksRouter } from './tasks-routes.js';
 
 export const WEB_ROOT = fileURLToPath(new URL('../../web/', import.meta.url));
@@ -13,16 +16,22 @@ export interface AppDeps {
   store: TaskStore;
   registry: TaskRegistry;
   logger: Logger;
+  /** Authentication, start rate limit and proxy trust (README "Threat model"). */
+  guards: GuardDeps & { auth: Auth };
 }
 
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
-  app.proxy = false;
+  // ctx.ip then agrees with clientAddress(): the TRUST_PROXY_HOPS-th X-Forwarded-For entry from the right.
+  app.proxy = deps.guards.trustProxyHops > 0;
+  app.maxIpsCount = deps.guards.trustProxyHops;
   app.silent = true;
-  const router = tasksRouter(deps);
+  const router = tasksRouter({ ...deps, auth: deps.guards.auth });
+  app.use(securityHeaders());
   app.use(errorsAndLogging(deps.logger));
+  app.use(guardRouter(deps.guards).routes());
   app.use(router.routes());
   app.use(router.allowedMethods());
-  app.use(serve(WEB_ROOT, { hidden: false, index: 'index.html' }));
+  app.use(staticFiles(WEB_ROOT));
   return app;
 }

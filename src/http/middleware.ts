@@ -15,10 +15,15 @@ export function errorsAndLogging(logger: Logger): Middleware {
       if (ctx.status === 404 && ctx.body === undefined) {
         throw new AppError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
       }
+      // The router answers an unknown method with 501: client input, so a 4xx like any other.
+      if ((ctx.status === 405 || ctx.status === 501) && ctx.body === undefined) {
+        throw new AppError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`);
+      }
     } catch (err) {
       const appErr = toAppError(err);
       if (!appErr.exposed) ctx.state.log.error({ err }, 'request failed');
       ctx.status = appErr.status;
+      ctx.set(appErr.headers);
       ctx.body = errorBody(appErr);
     }
     const ms = Number(process.hrtime.bigint() - started) / 1e6;

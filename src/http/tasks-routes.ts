@@ -1,5 +1,6 @@
 import Router, { type RouterMiddleware } from '@koa/router';
 import { z } from 'zod';
+import type { Auth } from '../auth/auth.js';
 import { AppError } from '../errors.js';
 import { checkEventId, checkTaskId } from '../hub/watch.js';
 import type { TaskStore } from '../store/task-store.js';
@@ -16,13 +17,15 @@ export const startTaskBody = z.strictObject({
 export interface TasksRouteDeps {
   store: TaskStore;
   registry: TaskRegistry;
+  auth: Auth;
 }
 
-export function tasksRouter({ store, registry }: TasksRouteDeps): Router {
+export function tasksRouter({ store, registry, auth }: TasksRouteDeps): Router {
   const router = new Router();
 
   const start: RouterMiddleware = async (ctx) => {
-    const parsed = startTaskBody.safeParse((await readJsonBody(ctx)) ?? {});
+    const input = await readJsonBody(ctx);
+    const parsed = startTaskBody.safeParse(input === undefined ? {} : input);
     if (!parsed.success) throw new AppError('INVALID_BODY', 'invalid request body', parsed.error.issues);
     const body = parsed.data;
     const typeName = body.type ?? registry.defaultType;
@@ -39,7 +42,7 @@ export function tasksRouter({ store, registry }: TasksRouteDeps): Router {
     const { state } = await store.start(typeName, params.data);
     ctx.status = 202;
     ctx.set('Location', `/tasks/${state.task_id}`);
-    ctx.body = state;
+    ctx.body = { ...state, ...auth.grantWatch(state.task_id) };
   };
   router.post('/tasks', start);
   router.post('/start-task', start);

@@ -15,6 +15,10 @@ export const CloseCode = {
   TRY_AGAIN: 1013,
   /** Bad request: malformed task id, malformed or out-of-range lastEventId, or a client message. */
   BAD_REQUEST: 4400,
+  /** Missing, invalid or expired token (when API_TOKENS is set); the HTTP upgrade normally answers 401 first. */
+  UNAUTHORIZED: 4401,
+  /** Origin not allowed (ALLOWED_ORIGINS); the HTTP upgrade normally answers 403 first. */
+  FORBIDDEN: 4403,
   /** Unknown task (never created, or expired after TASK_TTL_S). */
   NOT_FOUND: 4404,
   /** The client read too slowly (send buffer over WS_MAX_BUFFERED_BYTES); resume with lastEventId. */
