@@ -7,7 +7,11 @@ export const CloseCode = {
   DONE: 1000,
   /** The gateway is shutting down; resume with lastEventId (on another gateway). */
   GOING_AWAY: 1001,
-  /** A frame larger than the gateway accepts. */
+  /** A malformed frame (e.g. unmasked); sent by the ws library, without a reason. */
+  PROTOCOL_ERROR: 1002,
+  /** A text frame that is not UTF-8; sent by the ws library, without a reason. */
+  INVALID_PAYLOAD: 1007,
+  /** A message larger than the gateway accepts (4 KiB); sent by the ws library, without a reason. */
   TOO_BIG: 1009,
   /** An unexpected server error; resume with lastEventId. */
   INTERNAL: 1011,
