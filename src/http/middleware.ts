@@ -12,8 +12,11 @@ export function errorsAndLogging(logger: Logger): Middleware {
     ctx.state.log = logger.child({ requestId });
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        throw new AppError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
+      if (ctx.body === undefined || ctx.body === null) {
+        if (ctx.status === 404) throw new AppError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
+        if (ctx.status === 405) {
+          throw new AppError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`);
+        }
       }
     } catch (err) {
       const appErr = toAppError(err);
