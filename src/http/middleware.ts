@@ -25,6 +25,9 @@ export function errorsAndLogging(logger: Logger): Middleware {
       ctx.body = errorBody(appErr);
     }
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    ctx.state.log.info({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
+    const fields = { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 };
+    // Routes that concern one task name it in ctx.state.taskId, so the line is bound to it.
+    const log = ctx.state.taskId ? ctx.state.log.child({ taskId: ctx.state.taskId }) : ctx.state.log;
+    log.info(fields, 'request');
   };
 }

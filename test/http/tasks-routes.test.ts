@@ -74,7 +74,7 @@ describe('HTTP API', () => {
     assert.equal(res.status, 200);
     assert.equal(res.body.status, 'COMPLETED');
     assert.equal(res.body.progress, 100);
-    const [[lastId]] = (await redis.xrevrange(eventsKey(id), '+', '-', 'COUNT', 1)) as [[string]];
+    const lastId = (await redis.xrevrange(eventsKey(id), '+', '-', 'COUNT', 1))[0]?.[0];
     assert.equal(res.body.last_event_id, lastId);
 
     const missing = await request(`${gw.url}/tasks/7d444840-9dc0-4e52-9b3c-1f5a1f0c9a11`);
