@@ -16,7 +16,6 @@ export const errorTable = {
   NOT_FOUND: { status: 404, close: C.NOT_FOUND },
   METHOD_NOT_ALLOWED: { status: 405, close: C.BAD_REQUEST },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, close: C.BAD_REQUEST },
-  METHOD_NOT_ALLOWED: { status: 405, close: C.BAD_REQUEST },
   REQUEST_TIMEOUT: { status: 408, close: C.BAD_REQUEST },
   HEADERS_TOO_LARGE: { status: 431, close: C.BAD_REQUEST },
   UNAUTHORIZED: { status: 401, close: C.UNAUTHORIZED },

@@ -14,13 +14,10 @@ export function errorsAndLogging(logger: Logger): Middleware {
       await next();
       if (ctx.body === undefined || ctx.body === null) {
         if (ctx.status === 404) throw new AppError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
-        if (ctx.status === 405) {
+        // The router answers an unknown method with 501: client input, so a 4xx like any other.
+        if (ctx.status === 405 || ctx.status === 501) {
           throw new AppError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`);
         }
-      }
-      // The router answers an unknown method with 501: client input, so a 4xx like any other.
-      if ((ctx.status === 405 || ctx.status === 501) && ctx.body === undefined) {
-        throw new AppError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`);
       }
     } catch (err) {
       const appErr = toAppError(err);
