@@ -25,6 +25,8 @@ export const configSchema = z.object({
   WS_MAX_BUFFERED_BYTES: int(1024, 1024 * 1024 * 1024).default(1024 * 1024),
   /** How long shutdown waits for running work before leaving it to others. */
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
+  /** Port of the worker's probe server (/livez, /readyz, /healthz); 0 picks a free port (logged). */
+  HEALTH_PORT: int(0, 65535).default(8001),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { closeRedis, duplicateForBlocking, ensureConnected, type Redis } from '../store/redis.js';
 import { COMMANDS_STREAM, WORKER_GROUP } from '../store/keys.js';
+import { ensureGroup } from '../store/consumer-group.js';
 import type { TaskRegistry } from './registry.js';
 import { runCommand, type Command } from './task-run.js';
 
@@ -136,15 +137,6 @@ export class Worker {
     } catch (err) {
       this.log.warn({ err }, 'reclaim failed');
     }
-  }
-}
-
-/** Creates the consumer group (and the stream); an existing group is fine. */
-export async function ensureGroup(redis: Redis): Promise<void> {
-  try {
-    await redis.xgroup('CREATE', COMMANDS_STREAM, WORKER_GROUP, '0', 'MKSTREAM');
-  } catch (err) {
-    if (!String(err).includes('BUSYGROUP')) throw err;
   }
 }
 

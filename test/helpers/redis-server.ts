@@ -97,6 +97,8 @@ function answersPing(port: number): Promise<boolean> {
 function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
+    // The child is unref'd; waiting for its exit must keep the event loop alive.
+    child.ref();
     child.once('exit', () => resolve());
     child.kill(signal);
   });
