@@ -5,14 +5,16 @@ import { startHealthServer } from '../health/health-server.js';
 import { HealthProbes } from '../health/probes.js';
 import { closeRedis, createRedis, ensureConnected } from '../store/redis.js';
 import { createRegistry } from '../worker/tasks/index.js';
+import { loadTaskModules } from '../worker/task-modules.js';
 import { Worker } from '../worker/worker.js';
 import type { Stop } from './main.js';
 
 /** A gateway with its own Redis client; the returned Stop closes both, in reverse order. */
 export async function runGateway(config: Config, logger: Logger, redisUrl: string): Promise<Stop> {
+  const registry = await loadTaskModules(createRegistry(config), config.TASK_MODULES);
   const redis = createRedis(redisUrl, { name: 'gateway', offlineQueue: false, logger });
   await connect(redis, redisUrl, logger);
-  const gateway = await startGateway({ redis, logger, config, registry: createRegistry(config) });
+  const gateway = await startGateway({ redis, logger, config, registry });
   return async () => {
     await gateway.close();
     await closeRedis(redis);
@@ -30,6 +32,7 @@ export async function runWorker(
   redisUrl: string,
   options: { healthServer?: boolean } = {},
 ): Promise<Stop> {
+  const registry = await loadTaskModules(createRegistry(config), config.TASK_MODULES);
   const redis = createRedis(redisUrl, { name: 'worker', logger });
   await connect(redis, redisUrl, logger);
   const probes = new HealthProbes({ redis });
@@ -37,7 +40,7 @@ export async function runWorker(
     options.healthServer === false
       ? undefined
       : await startHealthServer({ probes, host: config.HOST, port: config.HEALTH_PORT, logger });
-  const worker = new Worker({ redis, logger, config, registry: createRegistry(config) });
+  const worker = new Worker({ redis, logger, config, registry });
   try {
     await worker.start();
   } catch (err) {
