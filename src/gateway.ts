@@ -3,10 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { Auth } from './auth/auth.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
+import { HealthProbes } from './health/probes.js';
 import { createApp } from './http/app.js';
 import { createHttpServer } from './http/http-server.js';
 import { RateLimiter } from './http/rate-limit.js';
 import { Hub } from './hub/hub.js';
+import { ensureGroup } from './store/consumer-group.js';
 import type { Redis } from './store/redis.js';
 import { TaskStore } from './store/task-store.js';
 import type { TaskRegistry } from './worker/registry.js';
@@ -25,19 +27,23 @@ export interface Gateway {
   readonly url: string;
   readonly ws: WsServer;
   readonly hub: Hub;
+  readonly health: HealthProbes;
   close(): Promise<void>;
 }
 
 /** HTTP API, static page and WebSocket watch endpoint on one port. The caller owns `redis`. */
 export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, logger } = deps;
-  const store = new TaskStore(deps.redis);
+  const store = new TaskStore(deps.redis, { ttlS: config.TASK_TTL_S });
+  // Readiness requires the group; creating it here (from entry 0) loses no command.
+  await ensureGroup(deps.redis);
+  const health = new HealthProbes({ redis: deps.redis });
   const hub = new Hub({ redis: deps.redis, logger });
   await hub.start();
   const auth = new Auth(config);
   const startLimiter = new RateLimiter({ burst: config.START_BURST, refillPerS: config.START_REFILL_PER_S });
   const guards = { auth, startLimiter, trustProxyHops: config.TRUST_PROXY_HOPS };
-  const app = createApp({ store, registry: deps.registry, logger, guards });
+  const app = createApp({ store, registry: deps.registry, logger, health, guards });
   const server = createHttpServer(app.callback(), config, logger);
   const ws = new WsServer({ server, hub, store, logger, config, auth });
   try {
@@ -60,6 +66,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      health.drain();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await ws.close();
@@ -67,5 +74,5 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
       await hub.close();
       logger.info('gateway stopped');
     })());
-  return { server, port, url, ws, hub, close };
+  return { server, port, url, ws, hub, health, close };
 }

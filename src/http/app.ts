@@ -1,10 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import Koa from 'koa';
+import type { Auth } from '../auth/auth.js';
+import type { HealthProbes } from '../health/probes.js';
 import type { Logger } from '../logger.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { TaskRegistry } from '../worker/registry.js';
-import type { Auth } from '../auth/auth.js';
 import { guardRouter, type GuardDeps } from './guards.js';
+import { healthMiddleware } from './health-routes.js';
 import { errorsAndLogging } from './middleware.js';
 import { securityHeaders } from './security-headers.js';
 import { staticFiles } from './static-files.js';
@@ -16,6 +18,8 @@ export interface AppDeps {
   store: TaskStore;
   registry: TaskRegistry;
   logger: Logger;
+  /** Probes served at /livez, /readyz, /healthz (ahead of logging: probes are frequent). */
+  health?: HealthProbes;
   /** Authentication, start rate limit and proxy trust (README "Threat model"). */
   guards: GuardDeps & { auth: Auth };
 }
@@ -28,6 +32,7 @@ export function createApp(deps: AppDeps): Koa {
   app.silent = true;
   const router = tasksRouter({ ...deps, auth: deps.guards.auth });
   app.use(securityHeaders());
+  if (deps.health) app.use(healthMiddleware(deps.health));
   app.use(errorsAndLogging(deps.logger));
   app.use(guardRouter(deps.guards).routes());
   app.use(router.routes());

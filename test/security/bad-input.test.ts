@@ -317,6 +317,13 @@ const ROWS: Row[] = [
   http('start at /start-task/ (trailing slash)', 401, 'UNAUTHORIZED', () => ({ path: '/start-task/', method: 'POST', body: {} })),
   http('GET /Tasks/<id> without a token', 401, 'UNAUTHORIZED', (c) => ({ path: `/Tasks/${c.running.id}/` })),
   http('start with ?token=', 401, 'UNAUTHORIZED', () => ({ path: `/start-task?token=${MAIN}`, method: 'POST', body: {} })),
+  http('cancel without a token', 401, 'UNAUTHORIZED', (c) => ({ path: `/tasks/${c.running.id}/cancel`, method: 'POST' }), challenge),
+  http('cancel with the task’s own watch token', 401, 'UNAUTHORIZED', (c) => ({
+    path: `/tasks/${c.running.id}/cancel`,
+    method: 'POST',
+    headers: bearer(c.running.token),
+  })),
+  http('cancel id *', 400, 'INVALID_TASK_ID', () => ({ path: '/tasks/*/cancel', method: 'POST', headers: main })),
   http('GET without a token', 401, 'UNAUTHORIZED', (c) => ({ path: `/tasks/${c.running.id}` }), challenge),
   http('GET with another task’s token', 401, 'UNAUTHORIZED', (c) => ({ path: `/tasks/${c.running.id}`, headers: bearer(c.done.token) })),
   http('GET with an expired token', 401, 'UNAUTHORIZED', (c) => ({ path: `/tasks/${c.running.id}`, headers: bearer(expired(c)) })),
