@@ -43,6 +43,7 @@ interface Task {
 interface Watcher {
   events: TaskEvent[];
   close?: number;
+  reason?: string;
 }
 
 interface Ctx {
@@ -418,17 +419,24 @@ describe('bad-input suite: one gateway (auth on) and one worker for the whole ta
     assert.equal(res.status, 101);
     const watcher: Watcher = { events: [] };
     res.ws!.on('message', (data) => watcher.events.push(JSON.parse(String(data))));
-    res.ws!.on('close', (code) => (watcher.close = code));
+    res.ws!.on('close', (code, reason) => {
+      watcher.close = code;
+      watcher.reason = reason.toString();
+    });
     cleanups.push(() => res.ws!.terminate());
     return watcher;
   }
 
   /** Lost no event, gained none: the watch has exactly what XRANGE has, in order, a prefix of the stages. */
   async function intact(task: Task, watcher: Watcher, what: string): Promise<void> {
-    const ids: string[] = await waitFor(async () => {
-      const now = await xrangeIds(task.id);
-      return JSON.stringify(now) === JSON.stringify(watcher.events.map((e) => e.id)) ? now : undefined;
-    }, `${what}: the watch equals XRANGE`);
+    let ids: string[] = [];
+    const same = () => JSON.stringify(ids) === JSON.stringify(watcher.events.map((e) => e.id));
+    await waitFor(async () => {
+      ids = await xrangeIds(task.id);
+      return same();
+    }, `${what}: the watch equals XRANGE`).catch(() =>
+      assert.deepEqual(watcher.events.map((e) => e.id), ids, `${what} (watch closed: ${watcher.close} ${watcher.reason})`),
+    );
     assert.deepEqual(watcher.events.map((e) => e.status), STAGES.slice(0, ids.length), what);
   }
 
