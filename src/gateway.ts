@@ -29,9 +29,9 @@ export interface Gateway {
 export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, logger } = deps;
   const store = new TaskStore(deps.redis);
-  const hub = new Hub({ redis: deps.redis, logger });
+  const hub = new Hub({ redis: deps.redis, logger, blockMs: config.HUB_BLOCK_MS });
   await hub.start();
-  const app = createApp({ store, registry: deps.registry, logger });
+  const app = createApp({ store, registry: deps.registry, logger, sse: { hub, store, logger, config } });
   const server = createServer(app.callback());
   const ws = new WsServer({ server, hub, store, logger, config });
   try {

@@ -6,6 +6,7 @@ import type { TaskStore } from '../store/task-store.js';
 import type { TaskRegistry } from '../worker/registry.js';
 import { errorsAndLogging } from './middleware.js';
 import { tasksRouter } from './tasks-routes.js';
+import { sseRouter, type SseDeps } from '../sse/sse-route.js';
 
 export const WEB_ROOT = fileURLToPath(new URL('../../web/', import.meta.url));
 
@@ -13,6 +14,8 @@ export interface AppDeps {
   store: TaskStore;
   registry: TaskRegistry;
   logger: Logger;
+  /** Serves GET /sse/task/<id> when given (the gateway always gives it). */
+  sse?: SseDeps;
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -23,6 +26,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorsAndLogging(deps.logger));
   app.use(router.routes());
   app.use(router.allowedMethods());
+  if (deps.sse) app.use(sseRouter(deps.sse).routes());
   app.use(serve(WEB_ROOT, { hidden: false, index: 'index.html' }));
   return app;
 }

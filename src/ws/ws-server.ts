@@ -82,7 +82,10 @@ export class WsServer {
       event: (event) => {
         if (ws.readyState !== ws.OPEN) return;
         ws.send(event.json);
-        if (ws.bufferedAmount > this.deps.config.WS_MAX_BUFFERED_BYTES) close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+        if (ws.bufferedAmount > this.deps.config.WS_MAX_BUFFERED_BYTES) {
+          log.info({ buffered: ws.bufferedAmount }, 'slow consumer; closing with 4008');
+          close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+        }
       },
       end: () => close(CloseCode.DONE, 'task finished'),
       error: (err) => {
