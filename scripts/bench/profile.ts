@@ -21,7 +21,9 @@ export function summarizeProfiles(dir: string, top = 15): string {
       const key = `${n.callFrame.functionName || '(anonymous)'} ${url}:${n.callFrame.lineNumber + 1}`;
       self.set(key, (self.get(key) ?? 0) + hits);
     }
-    out.push(`\n${file}: top ${top} by self time`);
+    // Skips the module-loader thread's profile (tsx), which holds a handful of samples.
+    if (total < 100) continue;
+    out.push(`\n${file}: top ${top} by self time (${total} samples)`);
     for (const [key, hits] of [...self].sort((x, y) => y[1] - x[1]).slice(0, top)) {
       out.push(`  ${((hits / total) * 100).toFixed(1).padStart(5)}%  ${key}`);
     }

@@ -8,7 +8,9 @@ import type { Stop } from './main.js';
 
 /** A gateway with its own Redis client; the returned Stop closes both, in reverse order. */
 export async function runGateway(config: Config, logger: Logger, redisUrl: string): Promise<Stop> {
-  const redis = createRedis(redisUrl, { name: 'gateway', offlineQueue: false, logger });
+  // Auto-pipelining: the commands of one event-loop turn go out in one write and come back in one
+  // read, which under load saves most of the syscalls on both sides (Redis included).
+  const redis = createRedis(redisUrl, { name: 'gateway', offlineQueue: false, logger }, { enableAutoPipelining: true });
   await connect(redis, redisUrl, logger);
   const gateway = await startGateway({ redis, logger, config, registry: createRegistry(config) });
   return async () => {
@@ -19,7 +21,7 @@ export async function runGateway(config: Config, logger: Logger, redisUrl: strin
 
 /** A worker with its own Redis client; the returned Stop drains it, then closes the client. */
 export async function runWorker(config: Config, logger: Logger, redisUrl: string): Promise<Stop> {
-  const redis = createRedis(redisUrl, { name: 'worker', logger });
+  const redis = createRedis(redisUrl, { name: 'worker', logger }, { enableAutoPipelining: true });
   await connect(redis, redisUrl, logger);
   const worker = new Worker({ redis, logger, config, registry: createRegistry(config) });
   await worker.start();
