@@ -61,12 +61,9 @@ const redisServer = await startRedisServer();
 const admin = await connectRedis(redisServer.url, 'bench');
 const stops: (() => Promise<void>)[] = [];
 const cleanup = async () => {
-  // The test helper unrefs redis-server; this handle keeps the loop alive until it has exited.
-  const alive = setInterval(() => undefined, 1000);
   for (const stop of stops.reverse()) await stop();
   await closeRedis(admin);
   await redisServer.close();
-  clearInterval(alive);
 };
 
 try {

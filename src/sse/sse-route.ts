@@ -35,6 +35,7 @@ export function sseRouter(deps: SseDeps): Router {
     const query = typeof ctx.query.lastEventId === 'string' ? ctx.query.lastEventId : undefined;
     const lastEventId = header !== '' ? header : query;
     const taskId = ctx.params.id!;
+    ctx.state.taskId = taskId;
     const stream = new SseStream(ctx.res, deps, deps.logger.child({ taskId, connId: uuidv4().slice(0, 8) }));
     const watch = await openWatch(deps, { taskId, lastEventId }, stream);
     ctx.status = 200;
