@@ -131,7 +131,6 @@ async function fanout(port: number, gateway: Service, worker: Service): Promise<
   worker.child.kill('SIGSTOP');
   try {
     const tasks = await startTasks(http, opt.fanoutTasks, STAGE0);
-    global.gc?.();
     const rssBefore = rssBytes(gateway.child.pid!);
     let lastAt = 0;
     const plan = Array.from({ length: opt.watchers }, (_, i) => [tasks[i % tasks.length]!, undefined] as [string, undefined]);
