@@ -35,9 +35,9 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   // Readiness requires the group; creating it here (from entry 0) loses no command.
   await ensureGroup(deps.redis);
   const health = new HealthProbes({ redis: deps.redis });
-  const hub = new Hub({ redis: deps.redis, logger });
+  const hub = new Hub({ redis: deps.redis, logger, blockMs: config.HUB_BLOCK_MS });
   await hub.start();
-  const app = createApp({ store, registry: deps.registry, logger, health });
+  const app = createApp({ store, registry: deps.registry, logger, health, sse: { hub, store, logger, config } });
   const server = createServer(app.callback());
   const ws = new WsServer({ server, hub, store, logger, config });
   try {

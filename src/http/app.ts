@@ -8,6 +8,7 @@ import type { TaskRegistry } from '../worker/registry.js';
 import { healthMiddleware } from './health-routes.js';
 import { errorsAndLogging } from './middleware.js';
 import { tasksRouter } from './tasks-routes.js';
+import { sseRouter, type SseDeps } from '../sse/sse-route.js';
 
 export const WEB_ROOT = fileURLToPath(new URL('../../web/', import.meta.url));
 
@@ -17,6 +18,8 @@ export interface AppDeps {
   logger: Logger;
   /** Probes served at /livez, /readyz, /healthz (ahead of logging: probes are frequent). */
   health?: HealthProbes;
+  /** Serves GET /sse/task/<id> when given (the gateway always gives it). */
+  sse?: SseDeps;
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -28,6 +31,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorsAndLogging(deps.logger));
   app.use(router.routes());
   app.use(router.allowedMethods());
+  if (deps.sse) app.use(sseRouter(deps.sse).routes());
   app.use(serve(WEB_ROOT, { hidden: false, index: 'index.html' }));
   return app;
 }
