@@ -12,8 +12,11 @@ export function errorsAndLogging(logger: Logger): Middleware {
     ctx.state.log = logger.child({ requestId });
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        throw new AppError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
+      if (ctx.body === undefined || ctx.body === null) {
+        if (ctx.status === 404) throw new AppError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
+        if (ctx.status === 405) {
+          throw new AppError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`);
+        }
       }
     } catch (err) {
       const appErr = toAppError(err);
@@ -22,6 +25,9 @@ export function errorsAndLogging(logger: Logger): Middleware {
       ctx.body = errorBody(appErr);
     }
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    ctx.state.log.info({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
+    const fields = { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 };
+    // Routes that concern one task name it in ctx.state.taskId, so the line is bound to it.
+    const log = ctx.state.taskId ? ctx.state.log.child({ taskId: ctx.state.taskId }) : ctx.state.log;
+    log.info(fields, 'request');
   };
 }

@@ -37,6 +37,7 @@ export function tasksRouter({ store, registry }: TasksRouteDeps): Router {
     if (!params.success) throw new AppError('INVALID_PARAMS', 'invalid task params', params.error.issues);
 
     const { state } = await store.start(typeName, params.data);
+    ctx.state.taskId = state.task_id;
     ctx.status = 202;
     ctx.set('Location', `/tasks/${state.task_id}`);
     ctx.body = state;
@@ -46,6 +47,7 @@ export function tasksRouter({ store, registry }: TasksRouteDeps): Router {
 
   router.get('/tasks/:id', async (ctx) => {
     const taskId = checkTaskId(ctx.params.id!);
+    ctx.state.taskId = taskId;
     const state = await store.get(taskId);
     if (!state) throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
     ctx.body = state;
@@ -66,6 +68,7 @@ export function tasksRouter({ store, registry }: TasksRouteDeps): Router {
 
   router.get('/tasks/:id/events', async (ctx) => {
     const taskId = checkTaskId(ctx.params.id!);
+    ctx.state.taskId = taskId;
     const after = typeof ctx.query.after === 'string' && ctx.query.after !== '' ? ctx.query.after : undefined;
     const afterId = after === undefined ? undefined : checkEventId(after, 'after');
     const head = await store.head(taskId);

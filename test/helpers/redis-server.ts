@@ -97,7 +97,7 @@ function answersPing(port: number): Promise<boolean> {
 function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    // The child is unref'd; waiting for its exit must keep the event loop alive.
+    // Waiting for the exit must keep the event loop alive (the child itself is unref'd).
     child.ref();
     child.once('exit', () => resolve());
     child.kill(signal);
