@@ -2,8 +2,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
+import { HealthProbes } from './health/probes.js';
 import { createApp } from './http/app.js';
 import { Hub } from './hub/hub.js';
+import { ensureGroup } from './store/consumer-group.js';
 import type { Redis } from './store/redis.js';
 import { TaskStore } from './store/task-store.js';
 import type { TaskRegistry } from './worker/registry.js';
@@ -22,6 +24,7 @@ export interface Gateway {
   readonly url: string;
   readonly ws: WsServer;
   readonly hub: Hub;
+  readonly health: HealthProbes;
   close(): Promise<void>;
 }
 
@@ -31,10 +34,13 @@ const LISTEN_BACKLOG = 4096;
 /** HTTP API, static page and WebSocket watch endpoint on one port. The caller owns `redis`. */
 export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, logger } = deps;
-  const store = new TaskStore(deps.redis);
+  const store = new TaskStore(deps.redis, { ttlS: config.TASK_TTL_S });
+  // Readiness requires the group; creating it here (from entry 0) loses no command.
+  await ensureGroup(deps.redis);
+  const health = new HealthProbes({ redis: deps.redis });
   const hub = new Hub({ redis: deps.redis, logger, blockMs: config.HUB_BLOCK_MS });
   await hub.start();
-  const app = createApp({ store, registry: deps.registry, logger, sse: { hub, store, logger, config } });
+  const app = createApp({ store, registry: deps.registry, logger, health, sse: { hub, store, logger, config } });
   const server = createServer(app.callback());
   const ws = new WsServer({ server, hub, store, logger, config });
   try {
@@ -59,6 +65,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      health.drain();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await ws.close();
@@ -66,5 +73,5 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
       await hub.close();
       logger.info('gateway stopped');
     })());
-  return { server, port, url, ws, hub, close };
+  return { server, port, url, ws, hub, health, close };
 }

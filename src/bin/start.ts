@@ -7,7 +7,7 @@ runMain('taskcast', async ({ config, logger }) => {
   const redis = config.REDIS_URL ? { url: config.REDIS_URL, close: async () => undefined } : await devRedis(logger);
   logger.info({ redis: redactUrl(redis.url) }, 'using Redis');
   try {
-    const stopWorker = await runWorker(config, logger, redis.url);
+    const stopWorker = await runWorker(config, logger, redis.url, { healthServer: false });
     const stopGateway = await runGateway(config, logger, redis.url);
     return async () => {
       await stopGateway();
