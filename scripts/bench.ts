@@ -67,7 +67,7 @@ const cleanup = async () => {
 };
 
 try {
-  const env = { REDIS_URL: redisServer.url, WORKER_CONCURRENCY: '256', STAGE_MS: '0' };
+  const env = { REDIS_URL: redisServer.url, WORKER_CONCURRENCY: '256', STAGE_MS: '0', HEALTH_PORT: '0' };
   const gateway = await startServer('gateway', 'src/bin/gateway.ts', env, profArgs);
   stops.push(gateway.stop);
   const worker: Service = spawnTs('worker', 'src/bin/worker.ts', env, profArgs);
