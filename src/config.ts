@@ -25,6 +25,11 @@ export const configSchema = z.object({
   WS_PING_MS: int(10, 3_600_000).default(25_000),
   /** A socket whose send buffer grows past this is closed with 4008 (slow consumer). */
   WS_MAX_BUFFERED_BYTES: int(1024, 1024 * 1024 * 1024).default(1024 * 1024),
+  /**
+   * Upper bound of the hub's blocking XREAD. Correctness never depends on it: new streams wake the
+   * reader at once (CLIENT UNBLOCK); it only bounds how long a read on idle streams stays parked.
+   */
+  HUB_BLOCK_MS: int(1, 3_600_000).default(10_000),
   /** How long shutdown waits for running work before leaving it to others. */
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
   /** Runs of a task whose handler throws, the first included; each retry records RETRYING. */

@@ -31,6 +31,9 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+/** Capped by the kernel (net.core.somaxconn). */
+const LISTEN_BACKLOG = 4096;
+
 /** HTTP API, static page and WebSocket watch endpoint on one port. The caller owns `redis`. */
 export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, logger } = deps;
@@ -38,18 +41,20 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   // Readiness requires the group; creating it here (from entry 0) loses no command.
   await ensureGroup(deps.redis);
   const health = new HealthProbes({ redis: deps.redis });
-  const hub = new Hub({ redis: deps.redis, logger });
+  const hub = new Hub({ redis: deps.redis, logger, blockMs: config.HUB_BLOCK_MS });
   await hub.start();
   const auth = new Auth(config);
   const startLimiter = new RateLimiter({ burst: config.START_BURST, refillPerS: config.START_REFILL_PER_S });
   const guards = { auth, startLimiter, trustProxyHops: config.TRUST_PROXY_HOPS };
-  const app = createApp({ store, registry: deps.registry, logger, health, guards });
+  const app = createApp({ store, registry: deps.registry, logger, health, guards, sse: { hub, store, logger, config } });
   const server = createHttpServer(app.callback(), config, logger);
   const ws = new WsServer({ server, hub, store, logger, config, auth });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(config.PORT, config.HOST, () => {
+      // A reconnect storm opens thousands of sockets at once: Node's default backlog (511) would
+      // drop their SYNs and make clients wait for TCP retransmits (1 s, 3 s, 7 s...).
+      server.listen({ port: config.PORT, host: config.HOST, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         resolve();
       });

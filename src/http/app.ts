@@ -11,6 +11,7 @@ import { errorsAndLogging } from './middleware.js';
 import { securityHeaders } from './security-headers.js';
 import { staticFiles } from './static-files.js';
 import { tasksRouter } from './tasks-routes.js';
+import { sseRouter, type SseDeps } from '../sse/sse-route.js';
 
 export const WEB_ROOT = fileURLToPath(new URL('../../web/', import.meta.url));
 
@@ -20,6 +21,8 @@ export interface AppDeps {
   logger: Logger;
   /** Probes served at /livez, /readyz, /healthz (ahead of logging: probes are frequent). */
   health?: HealthProbes;
+  /** Serves GET /sse/task/<id> when given (the gateway always gives it). */
+  sse?: SseDeps;
   /** Authentication, start rate limit and proxy trust (README "Threat model"). */
   guards: GuardDeps & { auth: Auth };
 }
@@ -37,6 +40,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(guardRouter(deps.guards).routes());
   app.use(router.routes());
   app.use(router.allowedMethods());
+  if (deps.sse) app.use(sseRouter(deps.sse).routes());
   app.use(staticFiles(WEB_ROOT));
   return app;
 }

@@ -12,7 +12,9 @@ import type { Stop } from './main.js';
 /** A gateway with its own Redis client; the returned Stop closes both, in reverse order. */
 export async function runGateway(config: Config, logger: Logger, redisUrl: string): Promise<Stop> {
   const registry = await loadTaskModules(createRegistry(config), config.TASK_MODULES);
-  const redis = createRedis(redisUrl, { name: 'gateway', offlineQueue: false, logger });
+  // Auto-pipelining: the commands of one event-loop turn go out in one write and come back in one
+  // read, which under load saves most of the syscalls on both sides (Redis included).
+  const redis = createRedis(redisUrl, { name: 'gateway', offlineQueue: false, logger }, { enableAutoPipelining: true });
   await connect(redis, redisUrl, logger);
   const gateway = await startGateway({ redis, logger, config, registry });
   return async () => {
@@ -33,7 +35,7 @@ export async function runWorker(
   options: { healthServer?: boolean } = {},
 ): Promise<Stop> {
   const registry = await loadTaskModules(createRegistry(config), config.TASK_MODULES);
-  const redis = createRedis(redisUrl, { name: 'worker', logger });
+  const redis = createRedis(redisUrl, { name: 'worker', logger }, { enableAutoPipelining: true });
   await connect(redis, redisUrl, logger);
   const probes = new HealthProbes({ redis });
   const health =

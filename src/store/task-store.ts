@@ -104,10 +104,16 @@ export class TaskStore {
     return { status, lastEventId };
   }
 
-  /** Events strictly after `afterId` (a canonical id), oldest first; all of them when it is absent. */
-  async events(taskId: string, afterId?: string, toId = '+'): Promise<TaskEvent[]> {
+  /**
+   * Events strictly after `afterId` (a canonical id), oldest first; all of them when it is absent;
+   * at most `count` when given.
+   */
+  async events(taskId: string, afterId?: string, toId = '+', count?: number): Promise<TaskEvent[]> {
     const start = afterId === undefined ? '-' : `(${afterId}`;
-    const entries = await this.redis.xrange(eventsKey(taskId), start, toId);
+    const entries =
+      count === undefined
+        ? await this.redis.xrange(eventsKey(taskId), start, toId)
+        : await this.redis.xrange(eventsKey(taskId), start, toId, 'COUNT', count);
     return entries.map(([id, fields]) => decodeEvent(taskId, id, fields));
   }
 }
