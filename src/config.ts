@@ -62,7 +62,7 @@ export const configSchema = z.object({
   /** Extra origins (scheme://host[:port]) allowed to open WebSockets; empty = same-origin and localhost. */
   ALLOWED_ORIGINS: csv.default([]),
   /** Open WebSockets per client address, and in all; the next one gets 503. */
-  WS_MAX_PER_IP: int(1, 1_000_000).default(100),
+  WS_MAX_PER_IP: int(1, 1_000_000).default(1000),
   WS_MAX_TOTAL: int(1, 10_000_000).default(10_000),
   /** Task starts per client (API token, or address without auth): bucket size and refill rate. */
   START_BURST: int(1, 1_000_000).default(100),
