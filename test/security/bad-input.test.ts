@@ -338,6 +338,18 @@ const ROWS: Row[] = [
   refusedUpgrade('WS with an expired token', 401, 'UNAUTHORIZED', (c) => ({ path: `/ws/task/${c.running.id}?token=${expired(c)}` })),
   refusedUpgrade('WS with a tampered token', 401, 'UNAUTHORIZED', (c) => ({ path: `/ws/task/${c.running.id}?token=${tampered(c)}` })),
   refusedUpgrade('WS with a wrong header token', 401, 'UNAUTHORIZED', (c) => ({ path: `/ws/task/${c.running.id}`, headers: bearer('nope') })),
+  http('SSE without a token', 401, 'UNAUTHORIZED', (c) => ({ path: `/sse/task/${c.running.id}` }), challenge),
+  {
+    name: 'SSE with another task’s token',
+    expect: { status: 401, code: 'UNAUTHORIZED' },
+    async run(c) {
+      const own = await fetch(`${c.gw.url}/sse/task/${c.done.id}?token=${encodeURIComponent(c.done.token)}`);
+      assert.equal(own.status, 200, 'its own token in ?token= opens the stream');
+      assert.equal((await own.text()).match(/^id: /gm)?.length, 5);
+      const res = await request(`${c.gw.url}/sse/task/${c.running.id}?token=${encodeURIComponent(c.done.token)}`);
+      return { status: res.status, code: errorCode(res.body) };
+    },
+  },
   // Floods.
   flood('WebSocket flood over WS_MAX_PER_IP', 'per-ip'),
   flood('WebSocket flood over WS_MAX_TOTAL', 'total'),
