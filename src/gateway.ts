@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { createApp } from './http/app.js';
 import { Hub } from './hub/hub.js';
+import { Metrics } from './metrics/metrics.js';
 import type { Redis } from './store/redis.js';
 import { TaskStore } from './store/task-store.js';
 import type { TaskRegistry } from './worker/registry.js';
@@ -14,6 +15,8 @@ export interface GatewayDeps {
   logger: Logger;
   config: Config;
   registry: TaskRegistry;
+  /** Where this gateway's metrics go; a process running gateway and worker shares one. */
+  metrics?: Metrics;
 }
 
 export interface Gateway {
@@ -22,6 +25,7 @@ export interface Gateway {
   readonly url: string;
   readonly ws: WsServer;
   readonly hub: Hub;
+  readonly metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -29,11 +33,13 @@ export interface Gateway {
 export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, logger } = deps;
   const store = new TaskStore(deps.redis);
+  const metrics = deps.metrics ?? new Metrics();
+  metrics.trackQueue(deps.redis, logger);
   const hub = new Hub({ redis: deps.redis, logger });
   await hub.start();
-  const app = createApp({ store, registry: deps.registry, logger });
+  const app = createApp({ store, registry: deps.registry, logger, metrics });
   const server = createServer(app.callback());
-  const ws = new WsServer({ server, hub, store, logger, config });
+  const ws = new WsServer({ server, hub, store, logger, metrics, config });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -61,5 +67,5 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
       await hub.close();
       logger.info('gateway stopped');
     })());
-  return { server, port, url, ws, hub, close };
+  return { server, port, url, ws, hub, metrics, close };
 }

@@ -2,9 +2,11 @@ import Router, { type RouterMiddleware } from '@koa/router';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { checkEventId, checkTaskId } from '../hub/watch.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { TaskRegistry } from '../worker/registry.js';
 import { readJsonBody } from './body.js';
+import { logTask } from './middleware.js';
 
 /** POST /tasks body. `stage_ms` at the top level is the reference route's shorthand for params.stage_ms. */
 export const startTaskBody = z.strictObject({
@@ -16,9 +18,10 @@ export const startTaskBody = z.strictObject({
 export interface TasksRouteDeps {
   store: TaskStore;
   registry: TaskRegistry;
+  metrics: Metrics;
 }
 
-export function tasksRouter({ store, registry }: TasksRouteDeps): Router {
+export function tasksRouter({ store, registry, metrics }: TasksRouteDeps): Router {
   const router = new Router();
 
   const start: RouterMiddleware = async (ctx) => {
@@ -37,6 +40,8 @@ export function tasksRouter({ store, registry }: TasksRouteDeps): Router {
     if (!params.success) throw new AppError('INVALID_PARAMS', 'invalid task params', params.error.issues);
 
     const { state } = await store.start(typeName, params.data);
+    logTask(ctx, state.task_id);
+    metrics.taskStarted(typeName);
     ctx.status = 202;
     ctx.set('Location', `/tasks/${state.task_id}`);
     ctx.body = state;
@@ -46,6 +51,7 @@ export function tasksRouter({ store, registry }: TasksRouteDeps): Router {
 
   router.get('/tasks/:id', async (ctx) => {
     const taskId = checkTaskId(ctx.params.id!);
+    logTask(ctx, taskId);
     const state = await store.get(taskId);
     if (!state) throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
     ctx.body = state;
@@ -53,6 +59,7 @@ export function tasksRouter({ store, registry }: TasksRouteDeps): Router {
 
   router.get('/tasks/:id/events', async (ctx) => {
     const taskId = checkTaskId(ctx.params.id!);
+    logTask(ctx, taskId);
     const after = typeof ctx.query.after === 'string' && ctx.query.after !== '' ? ctx.query.after : undefined;
     const afterId = after === undefined ? undefined : checkEventId(after, 'after');
     const head = await store.head(taskId);

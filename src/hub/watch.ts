@@ -7,7 +7,8 @@ import type { Hub } from './hub.js';
 
 /** What a transport (WebSocket, SSE) does with a watch. */
 export interface WatchSink {
-  event(event: WireEvent): void;
+  /** `replayed`: the event was already in the log when the watch opened (not a live one). */
+  event(event: WireEvent, replayed: boolean): void;
   /** Called once after the terminal event has been given: nothing more will come. */
   end(): void;
   /** The live feed broke (e.g. the gateway is shutting down); the client should resume. */
@@ -56,14 +57,14 @@ export async function openWatch(
   }
 
   if (TERMINAL_STATUSES.has(head.status)) {
-    for (const event of await deps.store.events(taskId, from)) sink.event(toWire(event));
+    for (const event of await deps.store.events(taskId, from)) sink.event(toWire(event), true);
     sink.end();
     return { close: () => undefined };
   }
 
   return deps.hub.subscribe(taskId, from, {
     event(event) {
-      sink.event(event);
+      sink.event(event, compareEventIds(event.id, head.lastEventId) <= 0);
       if (event.terminal) sink.end();
     },
     error: (err) => sink.error(err),

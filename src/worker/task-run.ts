@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { v4 as uuidv4 } from 'uuid';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { FinalStatus, Metrics } from '../metrics/metrics.js';
 import type { Redis } from '../store/redis.js';
 import { COMMANDS_STREAM, WORKER_GROUP, eventsKey, taskKey } from '../store/keys.js';
 import type { TaskContext, TaskRegistry } from './registry.js';
@@ -18,6 +19,7 @@ export interface RunDeps {
   config: Pick<Config, 'TASK_TTL_S'>;
   registry: TaskRegistry;
   consumer: string;
+  metrics?: Metrics | undefined;
 }
 
 /** This run no longer owns the task: a newer run holds the lease. */
@@ -42,6 +44,7 @@ export async function runCommand(deps: RunDeps, command: Command, signal: AbortS
   const taskId = command.fields.task_id ?? '';
   const log = deps.logger.child({ taskId, commandId: command.id });
   const lease = `${deps.consumer}/${uuidv4()}`;
+  const typeLabel = deps.registry.get(command.fields.type ?? '') ? command.fields.type! : '(unknown)';
 
   const append = async (e: EventArgs): Promise<string> => {
     const args: (string | number)[] = [
@@ -54,6 +57,8 @@ export async function runCommand(deps: RunDeps, command: Command, signal: AbortS
     if (result === 'FENCED') throw new FencedError('lease lost to a newer run');
     if (result === 'TERMINAL' || result === 'GONE') throw new TaskEndedError(`task is ${result.toLowerCase()}`);
     log.info({ status: e.status, progress: e.progress, result }, 'event recorded');
+    // The command id's time part is when the task was started, so the duration needs no extra read.
+    if (e.terminal && result === 'OK') deps.metrics?.taskFinished(typeLabel, e.status as FinalStatus, Number(command.id.split('-')[0]));
     return result ?? '';
   };
 
@@ -84,9 +89,11 @@ export async function runCommand(deps: RunDeps, command: Command, signal: AbortS
       async stage(status, progress, work) {
         step += 1;
         if (step <= completedStages) return;
+        const started = process.hrtime.bigint();
         if (work) await work();
         signal.throwIfAborted();
         await append({ status, progress, step });
+        deps.metrics?.stageDone(typeLabel, status, Number(process.hrtime.bigint() - started) / 1e9);
       },
     };
     try {

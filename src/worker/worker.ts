@@ -3,6 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { v4 as uuidv4 } from 'uuid';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { closeRedis, duplicateForBlocking, ensureConnected, type Redis } from '../store/redis.js';
 import { COMMANDS_STREAM, WORKER_GROUP } from '../store/keys.js';
 import type { TaskRegistry } from './registry.js';
@@ -13,6 +14,8 @@ export interface WorkerDeps {
   logger: Logger;
   config: Pick<Config, 'TASK_TTL_S' | 'WORKER_CONCURRENCY' | 'CLAIM_IDLE_MS' | 'SHUTDOWN_GRACE_MS'>;
   registry: TaskRegistry;
+  /** Task outcome and stage metrics are recorded here when given. */
+  metrics?: Metrics;
 }
 
 type Entry = [id: string, fields: string[] | null];

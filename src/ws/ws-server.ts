@@ -5,6 +5,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../config.js';
 import { toAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { openWatch, type Watch } from '../hub/watch.js';
 import type { Hub } from '../hub/hub.js';
 import type { TaskStore } from '../store/task-store.js';
@@ -15,6 +16,7 @@ export interface WsDeps {
   hub: Hub;
   store: TaskStore;
   logger: Logger;
+  metrics: Metrics;
   config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES'>;
 }
 
@@ -63,6 +65,7 @@ export class WsServer {
     const log = this.deps.logger.child({ taskId, connId: uuidv4().slice(0, 8) });
     const conn: Conn = { alive: true, watch: undefined };
     this.conns.set(ws, conn);
+    this.deps.metrics.connectionOpened('ws');
     log.debug({ lastEventId }, 'watch connected');
 
     const close = (code: number, reason: string) => {
@@ -75,13 +78,15 @@ export class WsServer {
     ws.on('close', (code) => {
       conn.watch?.close();
       this.conns.delete(ws);
+      this.deps.metrics.connectionClosed('ws');
       log.debug({ code }, 'watch closed');
     });
 
     openWatch(this.deps, { taskId, lastEventId }, {
-      event: (event) => {
+      event: (event, replayed) => {
         if (ws.readyState !== ws.OPEN) return;
         ws.send(event.json);
+        this.deps.metrics.eventSent('ws', event, replayed);
         if (ws.bufferedAmount > this.deps.config.WS_MAX_BUFFERED_BYTES) close(CloseCode.SLOW_CONSUMER, 'slow consumer');
       },
       end: () => close(CloseCode.DONE, 'task finished'),
