@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type SpawnOptionsWithStdioTuple } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -48,7 +48,7 @@ test('secrets are redacted wherever a caller puts them', () => {
 async function logOnce(tty: boolean): Promise<string> {
   const program = "import('./src/logger.ts').then((m) => m.createLogger('info', 'demo').info({ token: 'T0P' }, 'hello there'))";
   const args = ['--import', 'tsx', '-e', program];
-  const options = { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] } as const;
+  const options: SpawnOptionsWithStdioTuple<'ignore', 'pipe', 'inherit'> = { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] };
   // `script` runs the command on a pseudo-terminal; the program has no double quotes to escape.
   const command = [process.execPath, ...args.slice(0, 3), `"${program}"`].join(' ');
   const child = tty ? spawn('script', ['-qec', command, '/dev/null'], options) : spawn(process.execPath, args, options);
