@@ -14,6 +14,7 @@ export const errorTable = {
   UNKNOWN_TASK_TYPE: { status: 400, close: C.BAD_REQUEST },
   TASK_NOT_FOUND: { status: 404, close: C.NOT_FOUND },
   NOT_FOUND: { status: 404, close: C.NOT_FOUND },
+  METHOD_NOT_ALLOWED: { status: 405, close: C.BAD_REQUEST },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, close: C.BAD_REQUEST },
   PAYLOAD_TOO_LARGE: { status: 413, close: C.TOO_BIG },
   REDIS_UNAVAILABLE: { status: 503, close: C.TRY_AGAIN },

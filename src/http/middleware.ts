@@ -1,4 +1,4 @@
-import type { Context, Middleware } from 'koa';
+import type { Middleware } from 'koa';
 import { v4 as uuidv4 } from 'uuid';
 import { AppError, errorBody, toAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -24,8 +24,11 @@ export function errorsAndLogging(logger: Logger, metrics: Metrics): Middleware {
     ctx.state.log = logger.child({ requestId });
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        throw new AppError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
+      if (ctx.body === undefined || ctx.body === null) {
+        if (ctx.status === 404) throw new AppError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
+        if (ctx.status === 405) {
+          throw new AppError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`);
+        }
       }
     } catch (err) {
       const appErr = toAppError(err);
@@ -36,14 +39,9 @@ export function errorsAndLogging(logger: Logger, metrics: Metrics): Middleware {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const route = typeof ctx._matchedRoute === 'string' ? ctx._matchedRoute : UNMATCHED_ROUTE;
     metrics.httpRequest(ctx.method, route, ctx.status, seconds);
-    ctx.state.log.info(
-      { method: ctx.method, path: ctx.path, route, status: ctx.status, ms: Math.round(seconds * 1e4) / 10 },
-      'request',
-    );
+    const fields = { method: ctx.method, path: ctx.path, route, status: ctx.status, ms: Math.round(seconds * 1e4) / 10 };
+    // Routes that concern one task name it in ctx.state.taskId, so the line is bound to it.
+    const log = ctx.state.taskId ? ctx.state.log.child({ taskId: ctx.state.taskId }) : ctx.state.log;
+    log.info(fields, 'request');
   };
-}
-
-/** Binds a task id to the request's logger, so its log lines (the request line too) carry it. */
-export function logTask(ctx: Context, taskId: string): void {
-  ctx.state.log = (ctx.state.log as Logger).child({ taskId });
 }

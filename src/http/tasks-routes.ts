@@ -6,7 +6,6 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { TaskRegistry } from '../worker/registry.js';
 import { readJsonBody } from './body.js';
-import { logTask } from './middleware.js';
 
 /** POST /tasks body. `stage_ms` at the top level is the reference route's shorthand for params.stage_ms. */
 export const startTaskBody = z.strictObject({
@@ -40,7 +39,7 @@ export function tasksRouter({ store, registry, metrics }: TasksRouteDeps): Route
     if (!params.success) throw new AppError('INVALID_PARAMS', 'invalid task params', params.error.issues);
 
     const { state } = await store.start(typeName, params.data);
-    logTask(ctx, state.task_id);
+    ctx.state.taskId = state.task_id;
     metrics.taskStarted(typeName);
     ctx.status = 202;
     ctx.set('Location', `/tasks/${state.task_id}`);
@@ -51,7 +50,7 @@ export function tasksRouter({ store, registry, metrics }: TasksRouteDeps): Route
 
   router.get('/tasks/:id', async (ctx) => {
     const taskId = checkTaskId(ctx.params.id!);
-    logTask(ctx, taskId);
+    ctx.state.taskId = taskId;
     const state = await store.get(taskId);
     if (!state) throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
     ctx.body = state;
@@ -59,7 +58,7 @@ export function tasksRouter({ store, registry, metrics }: TasksRouteDeps): Route
 
   router.get('/tasks/:id/events', async (ctx) => {
     const taskId = checkTaskId(ctx.params.id!);
-    logTask(ctx, taskId);
+    ctx.state.taskId = taskId;
     const after = typeof ctx.query.after === 'string' && ctx.query.after !== '' ? ctx.query.after : undefined;
     const afterId = after === undefined ? undefined : checkEventId(after, 'after');
     const head = await store.head(taskId);
