@@ -62,8 +62,11 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     (closing ??= (async () => {
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // In-flight requests get SHUTDOWN_GRACE_MS to finish; then their connections are cut.
+      const cut = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_GRACE_MS);
       await ws.close();
       await stopped;
+      clearTimeout(cut);
       await hub.close();
       logger.info('gateway stopped');
     })());
