@@ -2,9 +2,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
+import { HealthProbes } from './health/probes.js';
 import { createApp } from './http/app.js';
 import { Hub } from './hub/hub.js';
 import { Metrics } from './metrics/metrics.js';
+import { ensureGroup } from './store/consumer-group.js';
 import type { Redis } from './store/redis.js';
 import { TaskStore } from './store/task-store.js';
 import type { TaskRegistry } from './worker/registry.js';
@@ -25,6 +27,7 @@ export interface Gateway {
   readonly url: string;
   readonly ws: WsServer;
   readonly hub: Hub;
+  readonly health: HealthProbes;
   readonly metrics: Metrics;
   close(): Promise<void>;
 }
@@ -32,12 +35,17 @@ export interface Gateway {
 /** HTTP API, static page and WebSocket watch endpoint on one port. The caller owns `redis`. */
 export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, logger } = deps;
-  const store = new TaskStore(deps.redis);
+  const store = new TaskStore(deps.redis, { ttlS: config.TASK_TTL_S });
+  // Readiness requires the group; creating it here (from entry 0) loses no command.
+  await ensureGroup(deps.redis);
+  const health = new HealthProbes({ redis: deps.redis });
   const metrics = deps.metrics ?? new Metrics();
   metrics.trackQueue(deps.redis, logger);
-  const hub = new Hub({ redis: deps.redis, logger });
+  const hub = new Hub({ redis: deps.redis, logger, blockMs: config.HUB_BLOCK_MS });
   await hub.start();
-  const app = createApp({ store, registry: deps.registry, logger, metrics });
+  const app = createApp({
+    store, registry: deps.registry, logger, health, metrics, sse: { hub, store, logger, metrics, config },
+  });
   const server = createServer(app.callback());
   const ws = new WsServer({ server, hub, store, logger, metrics, config });
   try {
@@ -60,6 +68,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      health.drain();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // In-flight requests get SHUTDOWN_GRACE_MS to finish; then their connections are cut.
@@ -70,5 +79,5 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
       await hub.close();
       logger.info('gateway stopped');
     })());
-  return { server, port, url, ws, hub, metrics, close };
+  return { server, port, url, ws, hub, health, metrics, close };
 }

@@ -10,7 +10,7 @@ runMain('taskcast', async ({ config, logger }) => {
   try {
     // One registry for both, so the gateway's /metrics shows the worker's task metrics too.
     const metrics = new Metrics();
-    const stopWorker = await runWorker(config, logger, redis.url, metrics);
+    const stopWorker = await runWorker(config, logger, redis.url, { healthServer: false, metrics });
     const stopGateway = await runGateway(config, logger, redis.url, metrics);
     return async () => {
       await stopGateway();

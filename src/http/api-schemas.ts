@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { errorTable, type ErrorCode } from '../errors.js';
 import { EVENT_ID_RE } from '../store/event-id.js';
+import type { ProbeReply } from '../health/probes.js';
 import type { TaskEvent } from '../store/events.js';
 import type { TaskState } from '../store/task-store.js';
 
@@ -39,7 +40,13 @@ export const taskStateSchema = z
     created_at: z.number().int().describe('Epoch milliseconds.'),
     updated_at: z.number().int().describe('Epoch milliseconds.'),
     params: z.unknown().describe('The validated task parameters.'),
-    error: z.string().optional(),
+    error: z.string().optional().describe('Why the task failed (FAILED only).'),
+    attempt: z.number().int().optional().describe('Attempt of the current or last run; absent before any retry.'),
+    cancel_requested_at: z
+      .number()
+      .int()
+      .optional()
+      .describe('When a cancel of a running task was accepted (epoch ms); its worker records CANCELLED next.'),
   })
   .meta({ id: 'TaskState', description: 'The latest state of a task, mirrored from its last event.' });
 
@@ -57,6 +64,19 @@ export const errorBodySchema = z
   })
   .meta({ id: 'ErrorBody', description: 'Every error answer has this body.' });
 
+export const probeReplySchema = z
+  .object({
+    status: z.enum(['ok', 'unavailable']),
+    checks: z
+      .object({
+        redis: z.enum(['ok', 'down']),
+        group: z.enum(['ok', 'missing', 'unknown']).describe('The `workers` group on `tasks:commands`.'),
+        draining: z.boolean().describe('The process is shutting down.'),
+      })
+      .optional(),
+  })
+  .meta({ id: 'ProbeReply', description: 'The answer of a health probe.' });
+
 export const eventsQuerySchema = z.object({
   after: eventIdSchema.optional().describe('Only events after this id (exclusive).'),
 });
@@ -66,6 +86,7 @@ export const watchQuerySchema = z.object({
 });
 
 /** Fails to compile when the store's types and these schemas disagree. */
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Same<A, B> = [A, keyof A] extends [B, keyof B] ? ([B, keyof B] extends [A, keyof A] ? true : false) : false;
 true satisfies Same<z.infer<typeof taskStateSchema>, TaskState>;
 true satisfies Same<z.infer<typeof taskEventSchema>, TaskEvent>;
+true satisfies Same<z.infer<typeof probeReplySchema>, ProbeReply['body']>;

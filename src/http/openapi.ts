@@ -1,12 +1,15 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { errorTable } from '../errors.js';
+import { PROBE_PATHS } from '../health/probes.js';
 import type { TaskRegistry } from '../worker/registry.js';
 import { CloseCode } from '../ws/close-codes.js';
 import {
   errorBodySchema,
+  eventIdSchema,
   eventListSchema,
   eventsQuerySchema,
+  probeReplySchema,
   taskIdSchema,
   taskStateSchema,
   watchQuerySchema,
@@ -55,7 +58,9 @@ function errors(...statuses: number[]): Record<string, ResponseConfig> {
 const idParams = z.object({ id: taskIdSchema });
 const requestIdHeader = { 'X-Request-Id': { description: 'The request id (echoed, or created).', schema: { type: 'string' as const } } };
 
-function register(api: OpenAPIRegistry, route: RouteConfig): void {
+/** Registers a route; `viaKoa` routes pass the request-id middleware and answer X-Request-Id. */
+function register(api: OpenAPIRegistry, route: RouteConfig, viaKoa = true): void {
+  if (!viaKoa) return api.registerPath(route);
   const responses: RouteConfig['responses'] = {};
   for (const [status, response] of Object.entries(route.responses)) {
     responses[status] = '$ref' in response ? response : { ...response, headers: { ...requestIdHeader, ...response.headers } };
@@ -116,6 +121,47 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
   });
 
   register(api, {
+    method: 'post',
+    path: '/tasks/{id}/cancel',
+    tags: ['tasks'],
+    summary: 'Cancel a task',
+    description:
+      'A PENDING task ends CANCELLED at once; a running one is told to stop, and its worker records a terminal ' +
+      'CANCELLED (`cancel_requested_at` is set meanwhile).',
+    request: { params: idParams },
+    responses: {
+      202: json(taskStateSchema, 'Cancelled, or cancel requested.'),
+      ...errors(400, 404, 409, 500, 503),
+    },
+  });
+
+  register(api, {
+    method: 'get',
+    path: '/sse/task/{id}',
+    tags: ['watch'],
+    summary: 'Watch a task over Server-Sent Events',
+    description:
+      'A `text/event-stream`: each message is `id: <event id>` and `data: <TaskEvent as JSON>` (the same JSON as ' +
+      'over WebSocket): every event after the resume point, then live ones; the stream ends after the terminal ' +
+      'event. The resume point is the `Last-Event-ID` header (what EventSource sends on reconnect), else ' +
+      '`?lastEventId`. A stream that ends before the terminal event (shutdown, broken feed, slow reader) is ' +
+      'resumed by reconnecting. Errors found before the stream starts are JSON error answers.',
+    request: {
+      params: idParams,
+      query: watchQuerySchema,
+      headers: z.object({ 'Last-Event-ID': eventIdSchema.optional().describe('Resume after this event id.') }),
+    },
+    responses: {
+      200: {
+        description: 'The event stream.',
+        content: { 'text/event-stream': { schema: { type: 'string', description: 'SSE messages; data is a TaskEvent.' } } },
+      },
+      ...errors(400, 404, 500, 503),
+    },
+    'x-sse': { message: { $ref: '#/components/schemas/TaskEvent' } },
+  });
+
+  register(api, {
     method: 'get',
     path: '/ws/task/{id}',
     tags: ['watch'],
@@ -138,7 +184,25 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
       message: { $ref: '#/components/schemas/TaskEvent' },
       closeCodes: closeCodeTable(),
     },
-  });
+  }, false);
+
+  for (const path of PROBE_PATHS) {
+    const live = path === '/livez';
+    register(api, {
+      method: 'get',
+      path,
+      tags: ['meta'],
+      summary: live ? 'Liveness: the process answers' : `Readiness${path === '/healthz' ? ' (alias of /readyz)' : ''}`,
+      description: live
+        ? 'Always 200 while the process runs.'
+        : 'Ready: Redis answers PING, the `workers` consumer group exists, and the process is not draining for ' +
+          'shutdown. Workers serve the same probes on HEALTH_PORT.',
+      responses: {
+        200: json(probeReplySchema, live ? 'Alive.' : 'Ready.'),
+        ...(live ? {} : { 503: json(probeReplySchema, 'Not ready; `checks` says why.') }),
+      },
+    }, false);
+  }
 
   register(api, {
     method: 'get',

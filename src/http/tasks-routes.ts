@@ -56,6 +56,22 @@ export function tasksRouter({ store, registry, metrics }: TasksRouteDeps): Route
     ctx.body = state;
   });
 
+  // 202: the task is cancelled (PENDING) or its worker was told to stop and records CANCELLED.
+  router.post('/tasks/:id/cancel', async (ctx) => {
+    const taskId = checkTaskId(ctx.params.id!);
+    const result = await store.cancel(taskId);
+    if (result.outcome === 'not_found') throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
+    if (result.outcome === 'finished') {
+      throw new AppError('TASK_ALREADY_FINISHED', `task ${taskId} already ended ${result.status}`, { status: result.status });
+    }
+    const state = await store.get(taskId);
+    if (result.outcome === 'cancelled' && state) {
+      metrics.taskFinished(registry.get(state.type) ? state.type : '(unknown)', 'CANCELLED', state.created_at);
+    }
+    ctx.status = 202;
+    ctx.body = state ?? { task_id: taskId, status: 'CANCELLED' };
+  });
+
   router.get('/tasks/:id/events', async (ctx) => {
     const taskId = checkTaskId(ctx.params.id!);
     ctx.state.taskId = taskId;

@@ -2,6 +2,8 @@
 export const COMMANDS_STREAM = 'tasks:commands';
 export const DEAD_LETTER_STREAM = 'tasks:dead';
 export const WORKER_GROUP = 'workers';
+/** Pub/sub channel (not a key): a message carries the id of a task whose cancel was requested. */
+export const CANCEL_CHANNEL = 'tasks:cancel';
 
 export const taskKey = (taskId: string): string => `task:${taskId}`;
 export const eventsKey = (taskId: string): string => `task:${taskId}:events`;

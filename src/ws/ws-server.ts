@@ -57,11 +57,11 @@ export class WsServer {
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.onConnection(ws, match[1]!, url.searchParams.get('lastEventId') ?? undefined);
+      this.onConnection(ws, socket, match[1]!, url.searchParams.get('lastEventId') ?? undefined);
     });
   };
 
-  private onConnection(ws: WebSocket, taskId: string, lastEventId: string | undefined): void {
+  private onConnection(ws: WebSocket, socket: Duplex, taskId: string, lastEventId: string | undefined): void {
     const log = this.deps.logger.child({ taskId, connId: uuidv4().slice(0, 8) });
     const conn: Conn = { alive: true, watch: undefined };
     this.conns.set(ws, conn);
@@ -82,12 +82,27 @@ export class WsServer {
       log.debug({ code }, 'watch closed');
     });
 
+    // The frames of one event-loop turn (a replay, a read's batch, the last event and the close)
+    // are corked into one write; the backlog is judged once they have been handed to the kernel.
+    let corked = false;
+    const flush = () => {
+      corked = false;
+      socket.uncork();
+      if (ws.readyState === ws.OPEN && ws.bufferedAmount > this.deps.config.WS_MAX_BUFFERED_BYTES) {
+        log.info({ buffered: ws.bufferedAmount }, 'slow consumer; closing with 4008');
+        close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+      }
+    };
     openWatch(this.deps, { taskId, lastEventId }, {
       event: (event, replayed) => {
         if (ws.readyState !== ws.OPEN) return;
+        if (!corked) {
+          corked = true;
+          socket.cork();
+          process.nextTick(flush);
+        }
         ws.send(event.json);
         this.deps.metrics.eventSent('ws', event, replayed);
-        if (ws.bufferedAmount > this.deps.config.WS_MAX_BUFFERED_BYTES) close(CloseCode.SLOW_CONSUMER, 'slow consumer');
       },
       end: () => close(CloseCode.DONE, 'task finished'),
       error: (err) => {

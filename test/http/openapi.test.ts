@@ -5,12 +5,15 @@ import { createRouter } from '../../src/http/app.js';
 import {
   errorBodySchema,
   eventListSchema,
+  probeReplySchema,
   taskEventSchema,
   taskStateSchema,
 } from '../../src/http/api-schemas.js';
 import { buildOpenApiDocument } from '../../src/http/openapi.js';
+import { PROBE_PATHS } from '../../src/health/probes.js';
 import { createLogger } from '../../src/logger.js';
 import { Metrics } from '../../src/metrics/metrics.js';
+import { Hub } from '../../src/hub/hub.js';
 import { closeRedis, createRedis } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { createRegistry } from '../../src/worker/tasks/index.js';
@@ -40,12 +43,13 @@ describe('/openapi.json, generated from the zod schemas', () => {
     // A client that never connects: the router only needs the objects.
     const redis = createRedis('redis://127.0.0.1:1', { name: 'unused' });
     after(() => closeRedis(redis));
-    const router = createRouter({
-      store: new TaskStore(redis),
-      registry,
-      logger: createLogger('silent', 'test'),
-      metrics: new Metrics(),
-    });
+    const logger = createLogger('silent', 'test');
+    const store = new TaskStore(redis, { ttlS: 60 });
+    const metrics = new Metrics();
+    const config = { WS_PING_MS: 1000, WS_MAX_BUFFERED_BYTES: 1 << 20 };
+    const hub = new Hub({ redis, logger });
+    after(() => hub.close());
+    const router = createRouter({ store, registry, logger, metrics, sse: { hub, store, logger, metrics, config } });
     const routes = router.stack.flatMap((layer) =>
       layer.methods.filter((m) => m !== 'HEAD').map((m) => ({ method: m.toLowerCase(), path: String(layer.path) })),
     );
@@ -58,11 +62,13 @@ describe('/openapi.json, generated from the zod schemas', () => {
       assert.deepEqual(documented, names, `path parameters of ${method} ${path}`);
       assert.ok(Object.keys(operation.responses).length > 0);
     }
-    // And nothing documented that the gateway does not serve (the WebSocket upgrade is not a Koa route).
+    assert.ok(routes.some((r) => r.path === '/sse/task/:id'), 'the SSE route is in the router');
+    // The probes (a middleware ahead of the router) and the WebSocket upgrade are not router routes.
+    for (const path of PROBE_PATHS) assert.ok(document.paths[path]?.get, `${path} is not documented`);
     const served = new Set(routes.map((r) => `${r.method} ${toOpenApiPath(r.path)}`));
     for (const [path, item] of Object.entries<any>(document.paths)) {
       for (const method of Object.keys(item)) {
-        if (item[method]['x-websocket']) continue;
+        if (item[method]['x-websocket'] || (PROBE_PATHS as readonly string[]).includes(path)) continue;
         assert.ok(served.has(`${method} ${path}`), `${method} ${path} is documented but not routed`);
       }
     }
@@ -79,6 +85,12 @@ describe('/openapi.json, generated from the zod schemas', () => {
       type: 'integer', minimum: 0, maximum: 600000, default: 5000,
     });
     assert.equal(document.paths['/tasks/{id}'].get.responses['404'].content['application/json'].schema.$ref, '#/components/schemas/ErrorBody');
+    assert.match(document.paths['/tasks/{id}/cancel'].post.responses['409'].description, /TASK_ALREADY_FINISHED/);
+    const sse = document.paths['/sse/task/{id}'].get;
+    assert.equal(sse['x-sse'].message.$ref, '#/components/schemas/TaskEvent');
+    assert.ok(sse.responses['200'].content['text/event-stream']);
+    assert.deepEqual(sse.parameters.map((p: any) => [p.in, p.name]), [['path', 'id'], ['query', 'lastEventId'], ['header', 'Last-Event-ID']]);
+    assert.equal(document.paths['/readyz'].get.responses['503'].content['application/json'].schema.$ref, '#/components/schemas/ProbeReply');
   });
 
   test('the WebSocket endpoint: message schema and every close code', () => {
@@ -166,6 +178,25 @@ describe('served by a gateway: /openapi.json, /docs, and answers that match the 
     ];
     assert.deepEqual(errors.map((e) => e.status), [400, 404, 400, 415, 404]);
     for (const e of errors) errorBodySchema.strict().parse(e.body);
+
+    const sse = await fetch(`${gateway.url}/sse/task/${state.task_id}`);
+    assert.match(sse.headers.get('content-type')!, /^text\/event-stream/);
+    const frames = (await sse.text()).split('\n\n').filter((f) => f.startsWith('id: '));
+    assert.equal(frames.length, 5);
+    for (const frame of frames) taskEventSchema.strict().parse(JSON.parse(frame.split('\ndata: ')[1]!));
+    const sseMissing = await request(`${gateway.url}/sse/task/${crypto.randomUUID()}`);
+    assert.equal(sseMissing.status, 404);
+    errorBodySchema.strict().parse(sseMissing.body);
+
+    const finished = await request(`${gateway.url}/tasks/${state.task_id}/cancel`, { method: 'POST' });
+    assert.equal(finished.status, 409);
+    assert.equal(errorBodySchema.strict().parse(finished.body).error.code, 'TASK_ALREADY_FINISHED');
+
+    for (const path of PROBE_PATHS) {
+      const probe = await request(`${gateway.url}${path}`);
+      assert.equal(probe.status, 200, path);
+      probeReplySchema.strict().parse(probe.body);
+    }
     assert.ok(await startTask(gateway.url, { stage_ms: 0 }));
   });
 });

@@ -19,6 +19,7 @@ test('start writes the hash, the first event and the command together', async (t
     params: '{"stage_ms":10}',
     step: '0',
     lease: '',
+    command_id: commandId,
   });
   assert.deepEqual(await redis.xrange(eventsKey(state.task_id), '-', '+'), [
     [state.last_event_id, ['status', 'PENDING', 'progress', '0', 'ts', '1700000000000']],

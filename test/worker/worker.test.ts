@@ -6,7 +6,8 @@ import { COMMANDS_STREAM, WORKER_GROUP, eventsKey, taskKey } from '../../src/sto
 import type { Redis } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { createRegistry } from '../../src/worker/tasks/index.js';
-import { Worker, ensureGroup } from '../../src/worker/worker.js';
+import { ensureGroup } from '../../src/store/consumer-group.js';
+import { Worker } from '../../src/worker/worker.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -28,6 +29,11 @@ function append(redis: Redis, id: string, lease: string, step: number, status: s
   return redis.appendEvent(taskKey(id), eventsKey(id), COMMANDS_STREAM, lease, step, '0', 60, WORKER_GROUP, '', Date.now(), status, progress);
 }
 
+/** Takes the task's lease as the consumer holding its command, through the real script. */
+function claim(redis: Redis, id: string, commandId: string, consumer: string, lease: string) {
+  return redis.claimTask(taskKey(id), COMMANDS_STREAM, lease, WORKER_GROUP, commandId, consumer, 5);
+}
+
 test('runs a task to COMPLETED and acks its command', async (t) => {
   const redis = await redisFor(t, await testRedisUrl());
   await startWorker(t, redis);
@@ -40,12 +46,12 @@ test('runs a task to COMPLETED and acks its command', async (t) => {
 test('reclaims a dead consumer\'s command, resumes after its last stage, and fences the dead lease', async (t) => {
   const redis = await redisFor(t, await testRedisUrl());
   await ensureGroup(redis);
-  const { state } = await new TaskStore(redis).start('reference', { stage_ms: 150 });
+  const { state, commandId } = await new TaskStore(redis).start('reference', { stage_ms: 150 });
   const id = state.task_id;
 
   // A worker that read the command, recorded STARTED, then died without acking.
   await redis.xreadgroup('GROUP', WORKER_GROUP, 'dead-consumer', 'COUNT', 1, 'STREAMS', COMMANDS_STREAM, '>');
-  assert.deepEqual(await redis.claimTask(taskKey(id), 'dead-lease'), ['OK', '0']);
+  assert.deepEqual(await claim(redis, id, commandId, 'dead-consumer', 'dead-lease'), ['OK', '0', '1']);
   assert.equal((await append(redis, id, 'dead-lease', 1, 'STARTED', 25))[0], 'OK');
 
   await startWorker(t, redis);
@@ -60,8 +66,10 @@ test('reclaims a dead consumer\'s command, resumes after its last stage, and fen
 
 test('a stage already recorded is never appended twice', async (t) => {
   const redis = await redisFor(t, await testRedisUrl());
-  const { state } = await new TaskStore(redis).start('reference', {});
-  await redis.claimTask(taskKey(state.task_id), 'L');
+  await ensureGroup(redis);
+  const { state, commandId } = await new TaskStore(redis).start('reference', {});
+  await redis.xreadgroup('GROUP', WORKER_GROUP, 'c', 'COUNT', 1, 'STREAMS', COMMANDS_STREAM, '>');
+  assert.equal((await claim(redis, state.task_id, commandId, 'c', 'L'))[0], 'OK');
   assert.equal((await append(redis, state.task_id, 'L', 1, 'STARTED', 25))[0], 'OK');
   assert.deepEqual(await append(redis, state.task_id, 'L', 1, 'STARTED', 25), ['DUPLICATE']);
   assert.deepEqual(await statuses(redis, state.task_id), ['PENDING', 'STARTED']);

@@ -18,4 +18,6 @@ redis.call('HSET', KEYS[1],
   'created_at', ARGV[4], 'updated_at', ARGV[4],
   'type', ARGV[2], 'params', ARGV[3], 'step', '0', 'lease', '')
 local command_id = redis.call('XADD', KEYS[3], '*', 'task_id', ARGV[1], 'type', ARGV[2], 'params', ARGV[3])
+-- Kept so that cancelling the task before it starts can ack its command.
+redis.call('HSET', KEYS[1], 'command_id', command_id)
 return { event_id, command_id }
