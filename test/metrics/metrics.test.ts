@@ -6,7 +6,7 @@ import { TaskStore } from '../../src/store/task-store.js';
 import { COMMANDS_STREAM, WORKER_GROUP, taskKey } from '../../src/store/keys.js';
 import { request, startTask } from '../helpers/http.js';
 import { scrape } from '../helpers/metrics.js';
-import { spawnEntry, startGatewayProc, stopProc, type ServiceProc } from '../helpers/processes.js';
+import { spawnEntry, startGatewayProc, startWorkerProc, stopProc, type ServiceProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
@@ -167,5 +167,59 @@ describe('Metrics object', () => {
     assert.match(text, /^taskcast_tasks_started_total\{type="reference"\} 1$/m);
     assert.doesNotMatch(text, /^taskcast_pending_commands\{/m, 'no Redis to read from: no sample, rather than a false 0');
     metrics.registry.clear();
+  });
+});
+
+describe('separate processes: the worker serves its metrics on HEALTH_PORT', () => {
+  test('tasks counted where they happen: started on the gateway, completed on the worker, cancelled on the gateway', async (t) => {
+    const redisUrl = await testRedisUrl();
+    const redis = await redisFor(t, redisUrl);
+    const gateway = await startGatewayProc(t, redisUrl);
+    // Cancelled before any worker exists: the gateway records CANCELLED itself.
+    const cancelled = await startTask(gateway.url, { stage_ms: 0 });
+    assert.equal((await request(`${gateway.url}/tasks/${cancelled}/cancel`, { method: 'POST' })).status, 202);
+    let g = await scrape(gateway.url);
+    assert.equal(g.get('taskcast_tasks_cancelled_total', T), 1);
+    assert.equal(g.get('taskcast_task_duration_seconds_count', { type: 'reference', status: 'CANCELLED' }), 1);
+
+    const worker = await startWorkerProc(t, redisUrl, { HEALTH_PORT: '0' });
+    const health = await worker.waitForLog((l) => l.msg === 'health listening', 'health listening');
+    const workerUrl = `http://127.0.0.1:${health.port}`;
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push(await startTask(gateway.url, { stage_ms: 0 }));
+    for (const id of ids) {
+      await waitFor(async () => (await redis.hget(taskKey(id), 'status')) === 'COMPLETED', `task ${id} completed`);
+    }
+    const w = await waitFor(async () => {
+      const s = await scrape(workerUrl);
+      return s.count('taskcast_tasks_completed_total', T) >= 3 ? s : undefined;
+    }, 'the worker to count 3 completions');
+    assert.equal(w.get('taskcast_tasks_completed_total', T), 3);
+    assert.equal(w.get('taskcast_task_duration_seconds_count', { type: 'reference', status: 'COMPLETED' }), 3);
+    assert.equal(w.get('taskcast_stage_duration_seconds_count', { type: 'reference', stage: 'PROCESSING' }), 3);
+    assert.equal(w.get('taskcast_tasks_started_total', T), undefined, 'starts are counted by the gateway');
+    assert.ok((w.get('taskcast_process_resident_memory_bytes') ?? 0) > 0);
+    g = await scrape(gateway.url);
+    assert.equal(g.get('taskcast_tasks_started_total', T), 4);
+    assert.equal(g.get('taskcast_tasks_completed_total', T), undefined, 'completions are counted by the worker');
+  });
+
+  test('SSE watchers: open connections, delivered and replayed events by transport', async (t) => {
+    const redisUrl = await testRedisUrl();
+    const redis = await redisFor(t, redisUrl);
+    const gateway = await startGatewayProc(t, redisUrl);
+    await startWorkerProc(t, redisUrl, { HEALTH_PORT: '0' });
+    const id = await startTask(gateway.url, { stage_ms: 0 });
+    await waitFor(async () => (await redis.hget(taskKey(id), 'status')) === 'COMPLETED', 'completion');
+    const sse = { transport: 'sse' };
+    const res = await fetch(`${gateway.url}/sse/task/${id}`);
+    assert.equal((await res.text()).split('\n\n').filter((f) => f.startsWith('id: ')).length, 5);
+    const s = await waitFor(async () => {
+      const now = await scrape(gateway.url);
+      return now.get('taskcast_open_connections', sse) === 0 ? now : undefined;
+    }, 'the SSE stream to be counted closed');
+    assert.equal(s.get('taskcast_events_delivered_total', sse), 5);
+    assert.equal(s.get('taskcast_events_replayed_total', sse), 5);
+    assert.equal(s.get('taskcast_events_delivered_total', { transport: 'ws' }), undefined);
   });
 });
