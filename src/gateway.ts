@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
@@ -69,6 +70,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const close = () =>
     (closing ??= (async () => {
       health.drain();
+      if (config.SHUTDOWN_READY_DELAY_MS > 0) await delay(config.SHUTDOWN_READY_DELAY_MS);
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // In-flight requests get SHUTDOWN_GRACE_MS to finish; then their connections are cut.

@@ -103,3 +103,32 @@ test('a second signal exits at once, without waiting for the in-flight request',
   assert.ok(gateway.logs.some((l) => l.msg === 'second signal; exiting now'));
   await withTimeout(inFlight.closed, 'the connection to drop');
 });
+
+test('readiness turns 503 first: the gateway still serves, sockets open, until SHUTDOWN_READY_DELAY_MS ends', async (t) => {
+  const redisUrl = await testRedisUrl();
+  const gateway = await startGatewayProc(t, redisUrl, { SHUTDOWN_READY_DELAY_MS: '3000' });
+  assert.equal((await request(`${gateway.url}/readyz`)).status, 200);
+  const taskId = await startTask(gateway.url);
+  let closedAt: number | undefined;
+  let first: () => void;
+  const firstEvent = new Promise<void>((resolve) => (first = resolve));
+  const watching = watchTask(wsUrl(gateway.url, taskId), { onEvent: () => first() }).then((r) => {
+    closedAt = Date.now();
+    return r;
+  });
+  await withTimeout(firstEvent, 'the PENDING event');
+
+  gateway.kill('SIGTERM');
+  const notReady = await waitFor(async () => {
+    const res = await request(`${gateway.url}/readyz`);
+    return res.status === 503 ? res : undefined;
+  }, '/readyz to answer 503');
+  assert.equal(closedAt, undefined, 'the socket is still open while /readyz answers 503');
+  assert.equal(notReady.body.checks.draining, true);
+  assert.equal((await request(`${gateway.url}/livez`)).status, 200, 'still alive, and still accepting');
+
+  const watched = await watching;
+  assert.equal(watched.code, 1001);
+  await waitFor(() => refused(`${gateway.url}/readyz`), 'new connections to be refused');
+  assert.equal(await withTimeout(gateway.exited, 'exit'), 0);
+});
