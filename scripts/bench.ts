@@ -67,7 +67,7 @@ const cleanup = async () => {
 };
 
 try {
-  const env = { REDIS_URL: redisServer.url, WORKER_CONCURRENCY: '256', STAGE_MS: '0' };
+  const env = { REDIS_URL: redisServer.url, WORKER_CONCURRENCY: '256', STAGE_MS: '0', HEALTH_PORT: '0' };
   const gateway = await startServer('gateway', 'src/bin/gateway.ts', env, profArgs);
   stops.push(gateway.stop);
   const worker: Service = spawnTs('worker', 'src/bin/worker.ts', env, profArgs);
@@ -131,7 +131,6 @@ async function fanout(port: number, gateway: Service, worker: Service): Promise<
   worker.child.kill('SIGSTOP');
   try {
     const tasks = await startTasks(http, opt.fanoutTasks, STAGE0);
-    global.gc?.();
     const rssBefore = rssBytes(gateway.child.pid!);
     let lastAt = 0;
     const plan = Array.from({ length: opt.watchers }, (_, i) => [tasks[i % tasks.length]!, undefined] as [string, undefined]);

@@ -33,6 +33,9 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+/** Capped by the kernel (net.core.somaxconn). */
+const LISTEN_BACKLOG = 4096;
+
 /** HTTP API, static page and WebSocket watch endpoint on one port. The caller owns `redis`. */
 export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, logger } = deps;
@@ -52,7 +55,9 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(config.PORT, config.HOST, () => {
+      // A reconnect storm opens thousands of sockets at once: Node's default backlog (511) would
+      // drop their SYNs and make clients wait for TCP retransmits (1 s, 3 s, 7 s...).
+      server.listen({ port: config.PORT, host: config.HOST, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         resolve();
       });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { HealthProbes } from '../../src/health/probes.js';
 import { COMMANDS_STREAM, WORKER_GROUP, taskKey } from '../../src/store/keys.js';
 import { closeRedis, createRedis, ensureConnected, type Redis } from '../../src/store/redis.js';
@@ -8,17 +8,14 @@ import { startGatewayProc, startWorkerProc, type ServiceProc, type WorkerProc } 
 import { connectRedis } from '../helpers/redis.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
+import { suiteScope } from '../helpers/scope.js';
 
 describe('health probes on the gateway and on the worker health port', () => {
   let redisServer: RedisServer;
   let admin: Redis;
   let gateway: ServiceProc;
   let worker: WorkerProc;
-  const cleanups: (() => unknown)[] = [];
-  const scope = { after: (fn: () => unknown) => cleanups.push(fn) };
-  after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
-  });
+  const scope = suiteScope();
 
   before(async () => {
     // A private server: these tests kill it.

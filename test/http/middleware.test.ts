@@ -1,18 +1,15 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { validate as isUuid } from 'uuid';
 import { request, startTask } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
+import { suiteScope } from '../helpers/scope.js';
 import { testRedisUrl } from '../helpers/redis.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
 
 describe('request ids and log lines, against a gateway process', () => {
   let gateway: ServiceProc;
-  const cleanups: (() => unknown)[] = [];
-  after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
-  });
-  const scope = { after: (fn: () => unknown) => cleanups.push(fn) };
+  const scope = suiteScope();
 
   before(async () => {
     const redisUrl = await testRedisUrl();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { createRouter } from '../../src/http/app.js';
 import {
@@ -20,6 +20,7 @@ import { createRegistry } from '../../src/worker/tasks/index.js';
 import { CloseCode } from '../../src/ws/close-codes.js';
 import { request, startTask } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
+import { suiteScope } from '../helpers/scope.js';
 import { testRedisUrl } from '../helpers/redis.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
 
@@ -39,16 +40,16 @@ describe('/openapi.json, generated from the zod schemas', () => {
     assert.equal(validator.version, '3.1');
   });
 
-  test('every route of the router is documented, with its path parameters', async () => {
+  test('every route of the router is documented, with its path parameters', async (t) => {
     // A client that never connects: the router only needs the objects.
     const redis = createRedis('redis://127.0.0.1:1', { name: 'unused' });
-    after(() => closeRedis(redis));
+    t.after(() => closeRedis(redis));
     const logger = createLogger('silent', 'test');
     const store = new TaskStore(redis, { ttlS: 60 });
     const metrics = new Metrics();
     const config = { WS_PING_MS: 1000, WS_MAX_BUFFERED_BYTES: 1 << 20 };
     const hub = new Hub({ redis, logger });
-    after(() => hub.close());
+    t.after(() => hub.close());
     const router = createRouter({ store, registry, logger, metrics, sse: { hub, store, logger, metrics, config } });
     const routes = router.stack.flatMap((layer) =>
       layer.methods.filter((m) => m !== 'HEAD').map((m) => ({ method: m.toLowerCase(), path: String(layer.path) })),
@@ -105,11 +106,7 @@ describe('/openapi.json, generated from the zod schemas', () => {
 
 describe('served by a gateway: /openapi.json, /docs, and answers that match the schemas', () => {
   let gateway: ServiceProc;
-  const cleanups: (() => unknown)[] = [];
-  after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
-  });
-  const scope = { after: (fn: () => unknown) => cleanups.push(fn) };
+  const scope = suiteScope();
 
   before(async () => {
     const redisUrl = await testRedisUrl();

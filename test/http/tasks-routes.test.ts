@@ -1,20 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { validate as isUuid } from 'uuid';
 import { eventsKey, taskKey } from '../../src/store/keys.js';
 import { request, startTask } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
+import { suiteScope } from '../helpers/scope.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 
 describe('HTTP API', () => {
   let gw: ServiceProc;
   let redisUrl: string;
-  const cleanups: (() => unknown)[] = [];
-  const scope = { after: (fn: () => unknown) => cleanups.push(fn) };
-  after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
-  });
+  const scope = suiteScope();
 
   before(async () => {
     redisUrl = await testRedisUrl();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { register as promGlobalRegistry } from 'prom-client';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { TaskStore } from '../../src/store/task-store.js';
@@ -7,6 +7,7 @@ import { COMMANDS_STREAM, WORKER_GROUP, taskKey } from '../../src/store/keys.js'
 import { request, startTask } from '../helpers/http.js';
 import { scrape } from '../helpers/metrics.js';
 import { spawnEntry, startGatewayProc, startWorkerProc, stopProc, type ServiceProc } from '../helpers/processes.js';
+import { suiteScope } from '../helpers/scope.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
@@ -17,15 +18,12 @@ const UNKNOWN = { type: '(unknown)' };
 describe('/metrics of a process running gateway and worker (npm start)', () => {
   let app: ServiceProc;
   let redisUrl: string;
-  const cleanups: (() => unknown)[] = [];
-  after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
-  });
+  const scope = suiteScope();
 
   before(async () => {
     redisUrl = await testRedisUrl();
     const proc = spawnEntry('start', { REDIS_URL: redisUrl, PORT: '0' });
-    cleanups.push(() => stopProc(proc));
+    scope.after(() => stopProc(proc));
     const line = await proc.waitForLog((l) => l.msg === 'gateway listening', 'gateway listening');
     app = Object.assign(proc, { port: Number(line.port), url: `http://127.0.0.1:${line.port}` });
   });

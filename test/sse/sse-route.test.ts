@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { eventsKey, taskKey } from '../../src/store/keys.js';
 import type { Redis } from '../../src/store/redis.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
+import { suiteScope } from '../helpers/scope.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { sseUrl, watchSse } from '../helpers/sse-client.js';
 import { waitFor } from '../helpers/wait.js';
@@ -15,11 +16,7 @@ const xrangeIds = async (redis: Redis, taskId: string) =>
 describe('SSE watch, against a gateway and a worker process', () => {
   let gateway: ServiceProc;
   let redisUrl: string;
-  const cleanups: (() => unknown)[] = [];
-  after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
-  });
-  const scope = { after: (fn: () => unknown) => cleanups.push(fn) };
+  const scope = suiteScope();
 
   before(async () => {
     redisUrl = await testRedisUrl();

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { request, startTask } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
+import { suiteScope } from '../helpers/scope.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { assertEventLog, assertNothingPending, waitForEnd } from '../helpers/task-log.js';
 
@@ -10,11 +11,7 @@ const TEST_TASKS = { TASK_MODULES: 'test/fixtures/test-tasks.ts' };
 describe('retries of a throwing handler, and task params', () => {
   let gateway: ServiceProc;
   let redisUrl: string;
-  const cleanups: (() => unknown)[] = [];
-  const scope = { after: (fn: () => unknown) => cleanups.push(fn) };
-  after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
-  });
+  const scope = suiteScope();
   before(async () => {
     redisUrl = await testRedisUrl();
     gateway = await startGatewayProc(scope, redisUrl, TEST_TASKS);
