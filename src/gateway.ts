@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import { Auth } from './auth/auth.js';
 import type { Config } from './config.js';
@@ -8,6 +9,7 @@ import { createApp } from './http/app.js';
 import { createHttpServer } from './http/http-server.js';
 import { RateLimiter } from './http/rate-limit.js';
 import { Hub } from './hub/hub.js';
+import { Metrics } from './metrics/metrics.js';
 import { ensureGroup } from './store/consumer-group.js';
 import type { Redis } from './store/redis.js';
 import { TaskStore } from './store/task-store.js';
@@ -19,6 +21,8 @@ export interface GatewayDeps {
   logger: Logger;
   config: Config;
   registry: TaskRegistry;
+  /** Where this gateway's metrics go; a process running gateway and worker shares one. */
+  metrics?: Metrics;
 }
 
 export interface Gateway {
@@ -28,6 +32,7 @@ export interface Gateway {
   readonly ws: WsServer;
   readonly hub: Hub;
   readonly health: HealthProbes;
+  readonly metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -41,14 +46,18 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   // Readiness requires the group; creating it here (from entry 0) loses no command.
   await ensureGroup(deps.redis);
   const health = new HealthProbes({ redis: deps.redis });
+  const metrics = deps.metrics ?? new Metrics();
+  metrics.trackQueue(deps.redis, logger);
   const hub = new Hub({ redis: deps.redis, logger, blockMs: config.HUB_BLOCK_MS });
   await hub.start();
   const auth = new Auth(config);
   const startLimiter = new RateLimiter({ burst: config.START_BURST, refillPerS: config.START_REFILL_PER_S });
   const guards = { auth, startLimiter, trustProxyHops: config.TRUST_PROXY_HOPS };
-  const app = createApp({ store, registry: deps.registry, logger, health, guards, sse: { hub, store, logger, config } });
+  const app = createApp({
+    store, registry: deps.registry, logger, health, metrics, guards, sse: { hub, store, logger, metrics, config },
+  });
   const server = createHttpServer(app.callback(), config, logger);
-  const ws = new WsServer({ server, hub, store, logger, config, auth });
+  const ws = new WsServer({ server, hub, store, logger, metrics, config, auth });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -72,12 +81,16 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const close = () =>
     (closing ??= (async () => {
       health.drain();
+      if (config.SHUTDOWN_READY_DELAY_MS > 0) await delay(config.SHUTDOWN_READY_DELAY_MS);
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // In-flight requests get SHUTDOWN_GRACE_MS to finish; then their connections are cut.
+      const cut = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_GRACE_MS);
       await ws.close();
       await stopped;
+      clearTimeout(cut);
       await hub.close();
       logger.info('gateway stopped');
     })());
-  return { server, port, url, ws, hub, health, close };
+  return { server, port, url, ws, hub, health, metrics, close };
 }

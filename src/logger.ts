@@ -1,28 +1,65 @@
-import { pino, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger };
 
-const SECRET_FIELDS = ['authorization', 'token', 'watch_token', 'api_token', 'cookie'];
 const URL_FIELDS = ['url', 'originalUrl'];
 
-/** `token=` query values in a URL, replaced (for request URLs of WebSocket and SSE watches). */
+/** Secrets that must never reach a log line, wherever a caller puts them. */
+export const REDACT_PATHS = [
+  'authorization',
+  'token',
+  'watch_token',
+  'password',
+  '*.authorization',
+  '*.token',
+  '*.watch_token',
+  '*.password',
+  'headers.authorization',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'query.token',
+  'req.query.token',
+  'api_token',
+  '*.api_token',
+  '*.*.authorization',
+  '*.*.token',
+  ...URL_FIELDS.flatMap((f) => [f, `*.${f}`]),
+];
+
+/** `token=` query values in a URL, replaced (request URLs of WebSocket and SSE watches carry them). */
 export function redactTokenParams(url: string): string {
-  return url.replace(/([?&](?:token|access_token)=)[^&#]*/gi, '$1[REDACTED]');
+  return url.replace(/([?&](?:token|access_token)=)[^&#]*/gi, '$1[Redacted]');
 }
 
-/**
- * Tokens never reach the logs: secret fields are censored wherever they appear one or two levels
- * deep (e.g. `headers.authorization`), and URLs keep everything but their token parameters.
- */
-export const redaction = {
-  paths: [
-    ...SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`]),
-    ...URL_FIELDS.flatMap((f) => [f, `*.${f}`]),
-  ],
-  censor: (value: unknown, path: string[]): unknown =>
-    URL_FIELDS.includes(path.at(-1)!) && typeof value === 'string' ? redactTokenParams(value) : '[REDACTED]',
-};
+/** Secret fields are replaced; URL fields keep everything but their token parameters. */
+function censor(value: unknown, path: string[]): unknown {
+  return URL_FIELDS.includes(path.at(-1)!) && typeof value === 'string' ? redactTokenParams(value) : '[Redacted]';
+}
 
-export function createLogger(level: string, name: string): Logger {
-  return pino({ name, level, base: { pid: process.pid }, redact: redaction });
+export interface LoggerTarget {
+  /** Pretty-print for a person; default: only when stdout is a TTY and pino-pretty is installed. */
+  pretty?: boolean;
+  /** Where JSON lines go (tests); default stdout. */
+  destination?: DestinationStream;
+}
+
+/** JSON lines, or pino-pretty output on a terminal; secrets redacted either way. */
+export function createLogger(level: string, name: string, target: LoggerTarget = {}): Logger {
+  const options: LoggerOptions = { name, level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor } };
+  const pretty = target.pretty ?? (process.stdout.isTTY === true && prettyInstalled());
+  if (pretty && !target.destination) {
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } });
+  }
+  return target.destination ? pino(options, target.destination) : pino(options);
+}
+
+/** pino-pretty is a dev dependency: the production image has none and logs JSON. */
+function prettyInstalled(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('pino-pretty');
+    return true;
+  } catch {
+    return false;
+  }
 }

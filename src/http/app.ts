@@ -1,8 +1,10 @@
 import { fileURLToPath } from 'node:url';
+import Router from '@koa/router';
 import Koa from 'koa';
 import type { Auth } from '../auth/auth.js';
 import type { HealthProbes } from '../health/probes.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { TaskRegistry } from '../worker/registry.js';
 import { guardRouter, type GuardDeps } from './guards.js';
@@ -10,6 +12,7 @@ import { healthMiddleware } from './health-routes.js';
 import { errorsAndLogging } from './middleware.js';
 import { securityHeaders } from './security-headers.js';
 import { staticFiles } from './static-files.js';
+import { opsRouter } from './ops-routes.js';
 import { tasksRouter } from './tasks-routes.js';
 import { sseRouter, type SseDeps } from '../sse/sse-route.js';
 
@@ -19,6 +22,7 @@ export interface AppDeps {
   store: TaskStore;
   registry: TaskRegistry;
   logger: Logger;
+  metrics: Metrics;
   /** Probes served at /livez, /readyz, /healthz (ahead of logging: probes are frequent). */
   health?: HealthProbes;
   /** Serves GET /sse/task/<id> when given (the gateway always gives it). */
@@ -27,20 +31,27 @@ export interface AppDeps {
   guards: GuardDeps & { auth: Auth };
 }
 
+/** Every HTTP route in one router; test/http/openapi.test.ts checks each is in /openapi.json. */
+export function createRouter(deps: Omit<AppDeps, 'guards'> & { auth: Auth }): Router {
+  const router = new Router();
+  const routers = [tasksRouter(deps), opsRouter(deps), ...(deps.sse ? [sseRouter(deps.sse)] : [])];
+  for (const routes of routers) router.use(routes.routes());
+  return router;
+}
+
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   // ctx.ip then agrees with clientAddress(): the TRUST_PROXY_HOPS-th X-Forwarded-For entry from the right.
   app.proxy = deps.guards.trustProxyHops > 0;
   app.maxIpsCount = deps.guards.trustProxyHops;
   app.silent = true;
-  const router = tasksRouter({ ...deps, auth: deps.guards.auth });
+  const router = createRouter({ ...deps, auth: deps.guards.auth });
   app.use(securityHeaders());
   if (deps.health) app.use(healthMiddleware(deps.health));
-  app.use(errorsAndLogging(deps.logger));
+  app.use(errorsAndLogging(deps.logger, deps.metrics));
   app.use(guardRouter(deps.guards).routes());
   app.use(router.routes());
   app.use(router.allowedMethods());
-  if (deps.sse) app.use(sseRouter(deps.sse).routes());
   app.use(staticFiles(WEB_ROOT));
   return app;
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Auth } from '../auth/auth.js';
 import { AppError } from '../errors.js';
 import { checkEventId, checkTaskId } from '../hub/watch.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { TaskRegistry } from '../worker/registry.js';
 import { readJsonBody } from './body.js';
@@ -17,10 +18,11 @@ export const startTaskBody = z.strictObject({
 export interface TasksRouteDeps {
   store: TaskStore;
   registry: TaskRegistry;
+  metrics: Metrics;
   auth: Auth;
 }
 
-export function tasksRouter({ store, registry, auth }: TasksRouteDeps): Router {
+export function tasksRouter({ store, registry, metrics, auth }: TasksRouteDeps): Router {
   const router = new Router();
 
   const start: RouterMiddleware = async (ctx) => {
@@ -41,6 +43,7 @@ export function tasksRouter({ store, registry, auth }: TasksRouteDeps): Router {
 
     const { state } = await store.start(typeName, params.data);
     ctx.state.taskId = state.task_id;
+    metrics.taskStarted(typeName);
     ctx.status = 202;
     ctx.set('Location', `/tasks/${state.task_id}`);
     ctx.body = { ...state, ...auth.grantWatch(state.task_id) };
@@ -65,6 +68,9 @@ export function tasksRouter({ store, registry, auth }: TasksRouteDeps): Router {
       throw new AppError('TASK_ALREADY_FINISHED', `task ${taskId} already ended ${result.status}`, { status: result.status });
     }
     const state = await store.get(taskId);
+    if (result.outcome === 'cancelled' && state) {
+      metrics.taskFinished(registry.get(state.type) ? state.type : '(unknown)', 'CANCELLED', state.created_at);
+    }
     ctx.status = 202;
     ctx.body = state ?? { task_id: taskId, status: 'CANCELLED' };
   });

@@ -7,7 +7,8 @@ import type { Hub } from './hub.js';
 
 /** What a transport (WebSocket, SSE) does with a watch. */
 export interface WatchSink {
-  event(event: WireEvent): void;
+  /** `replayed`: the event was already in the log when the watch opened (not a live one). */
+  event(event: WireEvent, replayed: boolean): void;
   /** Called once after the terminal event has been given: nothing more will come. */
   end(): void;
   /** The live feed broke (e.g. the gateway is shutting down); the client should resume. */
@@ -64,7 +65,7 @@ export async function openWatch(
   let cursor = from;
   for (;;) {
     for (const event of page) {
-      sink.event(toWire(event));
+      sink.event(toWire(event), compareEventIds(event.id, head.lastEventId) <= 0);
       cursor = event.id;
       if (TERMINAL_STATUSES.has(event.status)) {
         sink.end();
@@ -82,7 +83,7 @@ export async function openWatch(
 
   return deps.hub.subscribe(taskId, cursor, {
     event(event) {
-      sink.event(event);
+      sink.event(event, compareEventIds(event.id, head.lastEventId) <= 0);
       if (event.terminal) sink.end();
     },
     error: (err) => sink.error(err),

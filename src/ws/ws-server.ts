@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import { AppError, toAppError } from '../errors.js';
 import { endWithError } from '../http/raw-response.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { openWatch, type Watch } from '../hub/watch.js';
 import type { Hub } from '../hub/hub.js';
 import type { TaskStore } from '../store/task-store.js';
@@ -18,6 +19,7 @@ export interface WsDeps {
   hub: Hub;
   store: TaskStore;
   logger: Logger;
+  metrics: Metrics;
   auth: Auth;
   config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES'> & UpgradeGuardDeps['config'];
 }
@@ -83,6 +85,7 @@ export class WsServer {
     const log = this.deps.logger.child({ taskId, connId: uuidv4().slice(0, 8) });
     const conn: Conn = { alive: true, watch: undefined };
     this.conns.set(ws, conn);
+    this.deps.metrics.connectionOpened('ws');
     log.debug({ lastEventId }, 'watch connected');
 
     const close = (code: number, reason: string) => {
@@ -95,6 +98,7 @@ export class WsServer {
     ws.on('close', (code) => {
       conn.watch?.close();
       this.conns.delete(ws);
+      this.deps.metrics.connectionClosed('ws');
       log.debug({ code }, 'watch closed');
     });
 
@@ -110,7 +114,7 @@ export class WsServer {
       }
     };
     openWatch(this.deps, { taskId, lastEventId }, {
-      event: (event) => {
+      event: (event, replayed) => {
         if (ws.readyState !== ws.OPEN) return;
         if (!corked) {
           corked = true;
@@ -118,6 +122,7 @@ export class WsServer {
           process.nextTick(flush);
         }
         ws.send(event.json);
+        this.deps.metrics.eventSent('ws', event, replayed);
       },
       end: () => close(CloseCode.DONE, 'task finished'),
       error: (err) => {
