@@ -11,6 +11,7 @@ import {
   eventsQuerySchema,
   probeReplySchema,
   taskIdSchema,
+  startedTaskSchema,
   taskStateSchema,
   watchQuerySchema,
 } from './api-schemas.js';
@@ -100,15 +101,7 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
       request: { body: { required: false, content: { 'application/json': { schema: startBody } } } },
       responses: {
         202: {
-          ...json(
-            taskStateSchema.extend({
-              watch_token: z
-                .string()
-                .optional()
-                .describe('With auth on (API_TOKENS): the token that lets its holder watch this task, until it expires.'),
-            }),
-            'Accepted: the task is PENDING and its start command is queued.',
-          ),
+          ...json(startedTaskSchema, 'Accepted: the task is PENDING and its start command is queued.'),
           headers: { Location: { description: '/tasks/{id}', schema: { type: 'string' } } },
         },
         ...errors(400, 401, 413, 415, 429, 500, 503),
@@ -189,8 +182,10 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     request: { params: idParams, query: watchQuerySchema },
     responses: {
       101: { description: 'Switching Protocols: the watch is open.' },
+      401: { description: 'Auth on: missing, invalid or expired token (UNAUTHORIZED, JSON error body).' },
+      403: { description: 'Origin not allowed (FORBIDDEN_ORIGIN, JSON error body).' },
       404: { description: 'Not a watch path.' },
-      503: { description: 'The gateway is shutting down.' },
+      503: { description: 'The gateway is shutting down, or WS_MAX_PER_IP / WS_MAX_TOTAL is reached (TOO_MANY_CONNECTIONS).' },
     },
     'x-websocket': {
       message: { $ref: '#/components/schemas/TaskEvent' },

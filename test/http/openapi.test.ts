@@ -79,7 +79,7 @@ describe('/openapi.json, generated from the zod schemas', () => {
 
   test('error answers reference the error body; the task routes reference the shared schemas', () => {
     const post = document.paths['/tasks'].post;
-    assert.equal(post.responses['202'].content['application/json'].schema.$ref, '#/components/schemas/TaskState');
+    assert.equal(post.responses['202'].content['application/json'].schema.$ref, '#/components/schemas/StartedTask');
     for (const status of ['400', '413', '415', '500', '503']) {
       assert.equal(post.responses[status].content['application/json'].schema.$ref, '#/components/schemas/ErrorBody', status);
     }
@@ -92,7 +92,7 @@ describe('/openapi.json, generated from the zod schemas', () => {
     const sse = document.paths['/sse/task/{id}'].get;
     assert.equal(sse['x-sse'].message.$ref, '#/components/schemas/TaskEvent');
     assert.ok(sse.responses['200'].content['text/event-stream']);
-    assert.deepEqual(sse.parameters.map((p: any) => [p.in, p.name]), [['path', 'id'], ['query', 'lastEventId'], ['header', 'Last-Event-ID']]);
+    assert.deepEqual(sse.parameters.map((p: any) => [p.in, p.name]), [['path', 'id'], ['query', 'lastEventId'], ['query', 'token'], ['header', 'Last-Event-ID']]);
     assert.equal(document.paths['/readyz'].get.responses['503'].content['application/json'].schema.$ref, '#/components/schemas/ProbeReply');
   });
 
@@ -102,7 +102,7 @@ describe('/openapi.json, generated from the zod schemas', () => {
     const codes = ws['x-websocket'].closeCodes.map((c: { code: number }) => c.code).sort();
     assert.deepEqual(codes, Object.values(CloseCode).sort());
     for (const code of Object.values(CloseCode)) assert.match(ws.description, new RegExp(`- ${code} `));
-    assert.deepEqual(ws.parameters.map((p: any) => [p.in, p.name]), [['path', 'id'], ['query', 'lastEventId']]);
+    assert.deepEqual(ws.parameters.map((p: any) => [p.in, p.name]), [['path', 'id'], ['query', 'lastEventId'], ['query', 'token']]);
   });
 });
 
