@@ -28,7 +28,7 @@ export interface Gateway {
 /** HTTP API, static page and WebSocket watch endpoint on one port. The caller owns `redis`. */
 export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, logger } = deps;
-  const store = new TaskStore(deps.redis);
+  const store = new TaskStore(deps.redis, config.TASK_TTL_S);
   const hub = new Hub({ redis: deps.redis, logger });
   await hub.start();
   const app = createApp({ store, registry: deps.registry, logger });

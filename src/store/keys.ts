@@ -2,6 +2,8 @@
 export const COMMANDS_STREAM = 'tasks:commands';
 export const DEAD_LETTER_STREAM = 'tasks:dead';
 export const WORKER_GROUP = 'workers';
+/** Sorted set of task ids scored by creation time (ms), for GET /tasks; pruned to TASK_TTL_S. */
+export const TASKS_INDEX = 'tasks:index';
 
 export const taskKey = (taskId: string): string => `task:${taskId}`;
 export const eventsKey = (taskId: string): string => `task:${taskId}:events`;

@@ -1,7 +1,8 @@
 import { v4 as uuidv4 } from 'uuid';
 import type { Redis } from './redis.js';
-import { COMMANDS_STREAM, eventsKey, taskKey } from './keys.js';
+import { COMMANDS_STREAM, TASKS_INDEX, eventsKey, taskKey } from './keys.js';
 import { decodeEvent, type TaskEvent } from './events.js';
+import { readIndexPage, type IndexCursor } from './task-index.js';
 
 /** The state hash as clients see it. */
 export interface TaskState {
@@ -23,7 +24,11 @@ export interface StartedTask {
 
 /** Reads and creates tasks. Stage writes belong to the worker (see worker/task-run.ts). */
 export class TaskStore {
-  constructor(private readonly redis: Redis) {}
+  /** `taskTtlS` is TASK_TTL_S: how long the recent-tasks index keeps an entry (86400 = its default). */
+  constructor(
+    private readonly redis: Redis,
+    private readonly taskTtlS = 86400,
+  ) {}
 
   async start(type: string, params: unknown, now = Date.now()): Promise<StartedTask> {
     const taskId = uuidv4();
@@ -32,10 +37,12 @@ export class TaskStore {
       taskKey(taskId),
       eventsKey(taskId),
       COMMANDS_STREAM,
+      TASKS_INDEX,
       taskId,
       type,
       paramsJson,
       now,
+      this.taskTtlS,
     );
     return {
       commandId,
@@ -66,6 +73,13 @@ export class TaskStore {
       params: parseJson(h.params),
       ...(h.error === undefined ? {} : { error: h.error }),
     };
+  }
+
+  /** Recent tasks, newest first; tasks that expired since they were indexed are left out. */
+  async recent(limit: number, after: IndexCursor | null): Promise<{ tasks: TaskState[]; next: IndexCursor | null }> {
+    const page = await readIndexPage(this.redis, limit, after);
+    const states = await Promise.all(page.taskIds.map((id) => this.get(id)));
+    return { tasks: states.filter((s): s is TaskState => s !== null), next: page.next };
   }
 
   /** Just what a watcher needs to start: status and last event id, or null for an unknown task. */
