@@ -23,8 +23,37 @@ export const configSchema = z.object({
   WS_PING_MS: int(10, 3_600_000).default(25_000),
   /** A socket whose send buffer grows past this is closed with 4008 (slow consumer). */
   WS_MAX_BUFFERED_BYTES: int(1024, 1024 * 1024 * 1024).default(1024 * 1024),
+  /**
+   * Upper bound of the hub's blocking XREAD. Correctness never depends on it: new streams wake the
+   * reader at once (CLIENT UNBLOCK); it only bounds how long a read on idle streams stays parked.
+   */
+  HUB_BLOCK_MS: int(1, 3_600_000).default(10_000),
   /** How long shutdown waits for running work before leaving it to others. */
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
+  /**
+   * After a shutdown signal, how long the gateway keeps serving with /readyz answering 503 before
+   * it stops accepting connections, so load balancers take it out of rotation first.
+   */
+  SHUTDOWN_READY_DELAY_MS: int(0, 600_000).default(0),
+  /** Runs of a task whose handler throws, the first included; each retry records RETRYING. */
+  MAX_ATTEMPTS: int(1, 100).default(3),
+  /** Backoff before retry n is RETRY_BASE_MS * 2^(n-1), capped at RETRY_MAX_MS, half of it jittered. */
+  RETRY_BASE_MS: int(0, 3_600_000).default(1000),
+  RETRY_MAX_MS: int(0, 3_600_000).default(30_000),
+  /** A command delivered more often than this (its workers keep dying) goes to `tasks:dead`. */
+  MAX_DELIVERIES: int(1, 1000).default(5),
+  /** Approximate length the dead-letter stream `tasks:dead` is trimmed to. */
+  DEAD_LETTER_MAXLEN: int(1, 100_000_000).default(10_000),
+  /**
+   * Extra task-type modules to load, comma-separated paths (relative to the working directory).
+   * Each default-exports a task type or an array of them; gateway and workers need the same list.
+   */
+  TASK_MODULES: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p !== '')),
+  /** Port of the worker's probe server (/livez, /readyz, /healthz); 0 picks a free port (logged). */
+  HEALTH_PORT: int(0, 65535).default(8001),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -15,6 +15,9 @@ export const errorTable = {
   UNKNOWN_TASK_TYPE: { status: 400, close: C.BAD_REQUEST },
   TASK_NOT_FOUND: { status: 404, close: C.NOT_FOUND },
   NOT_FOUND: { status: 404, close: C.NOT_FOUND },
+  METHOD_NOT_ALLOWED: { status: 405, close: C.BAD_REQUEST },
+  /** Cancel of a task that already ended (COMPLETED, FAILED, CANCELLED); never sent over WebSocket. */
+  TASK_ALREADY_FINISHED: { status: 409, close: C.BAD_REQUEST },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, close: C.BAD_REQUEST },
   PAYLOAD_TOO_LARGE: { status: 413, close: C.TOO_BIG },
   REDIS_UNAVAILABLE: { status: 503, close: C.TRY_AGAIN },

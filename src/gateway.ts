@@ -1,9 +1,13 @@
 import { createServer, type Server } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
+import { HealthProbes } from './health/probes.js';
 import { createApp } from './http/app.js';
 import { Hub } from './hub/hub.js';
+import { Metrics } from './metrics/metrics.js';
+import { ensureGroup } from './store/consumer-group.js';
 import type { Redis } from './store/redis.js';
 import { TaskStore } from './store/task-store.js';
 import type { TaskRegistry } from './worker/registry.js';
@@ -14,6 +18,8 @@ export interface GatewayDeps {
   logger: Logger;
   config: Config;
   registry: TaskRegistry;
+  /** Where this gateway's metrics go; a process running gateway and worker shares one. */
+  metrics?: Metrics;
 }
 
 export interface Gateway {
@@ -22,22 +28,36 @@ export interface Gateway {
   readonly url: string;
   readonly ws: WsServer;
   readonly hub: Hub;
+  readonly health: HealthProbes;
+  readonly metrics: Metrics;
   close(): Promise<void>;
 }
+
+/** Capped by the kernel (net.core.somaxconn). */
+const LISTEN_BACKLOG = 4096;
 
 /** HTTP API, static page and WebSocket watch endpoint on one port. The caller owns `redis`. */
 export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, logger } = deps;
-  const store = new TaskStore(deps.redis, config.TASK_TTL_S);
-  const hub = new Hub({ redis: deps.redis, logger });
+  const store = new TaskStore(deps.redis, { ttlS: config.TASK_TTL_S });
+  // Readiness requires the group; creating it here (from entry 0) loses no command.
+  await ensureGroup(deps.redis);
+  const health = new HealthProbes({ redis: deps.redis });
+  const metrics = deps.metrics ?? new Metrics();
+  metrics.trackQueue(deps.redis, logger);
+  const hub = new Hub({ redis: deps.redis, logger, blockMs: config.HUB_BLOCK_MS });
   await hub.start();
-  const app = createApp({ store, registry: deps.registry, logger });
+  const app = createApp({
+    store, registry: deps.registry, logger, health, metrics, sse: { hub, store, logger, metrics, config },
+  });
   const server = createServer(app.callback());
-  const ws = new WsServer({ server, hub, store, logger, config });
+  const ws = new WsServer({ server, hub, store, logger, metrics, config });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(config.PORT, config.HOST, () => {
+      // A reconnect storm opens thousands of sockets at once: Node's default backlog (511) would
+      // drop their SYNs and make clients wait for TCP retransmits (1 s, 3 s, 7 s...).
+      server.listen({ port: config.PORT, host: config.HOST, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         resolve();
       });
@@ -54,12 +74,17 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      health.drain();
+      if (config.SHUTDOWN_READY_DELAY_MS > 0) await delay(config.SHUTDOWN_READY_DELAY_MS);
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // In-flight requests get SHUTDOWN_GRACE_MS to finish; then their connections are cut.
+      const cut = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_GRACE_MS);
       await ws.close();
       await stopped;
+      clearTimeout(cut);
       await hub.close();
       logger.info('gateway stopped');
     })());
-  return { server, port, url, ws, hub, close };
+  return { server, port, url, ws, hub, health, metrics, close };
 }

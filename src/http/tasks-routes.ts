@@ -2,6 +2,7 @@ import Router, { type RouterMiddleware } from '@koa/router';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { checkEventId, checkTaskId } from '../hub/watch.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { decodeCursor, encodeCursor } from '../store/task-index.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { TaskRegistry } from '../worker/registry.js';
@@ -16,16 +17,17 @@ export const startTaskBody = z.strictObject({
 
 /** GET /tasks query: a page of recent tasks, newest first. */
 export const listTasksQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(100).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20).describe('Tasks per page.'),
+  cursor: z.string().max(100).optional().describe('The `next_cursor` of the previous page.'),
 });
 
 export interface TasksRouteDeps {
   store: TaskStore;
   registry: TaskRegistry;
+  metrics: Metrics;
 }
 
-export function tasksRouter({ store, registry }: TasksRouteDeps): Router {
+export function tasksRouter({ store, registry, metrics }: TasksRouteDeps): Router {
   const router = new Router();
 
   const start: RouterMiddleware = async (ctx) => {
@@ -44,6 +46,8 @@ export function tasksRouter({ store, registry }: TasksRouteDeps): Router {
     if (!params.success) throw new AppError('INVALID_PARAMS', 'invalid task params', params.error.issues);
 
     const { state } = await store.start(typeName, params.data);
+    ctx.state.taskId = state.task_id;
+    metrics.taskStarted(typeName);
     ctx.status = 202;
     ctx.set('Location', `/tasks/${state.task_id}`);
     ctx.body = state;
@@ -63,13 +67,31 @@ export function tasksRouter({ store, registry }: TasksRouteDeps): Router {
 
   router.get('/tasks/:id', async (ctx) => {
     const taskId = checkTaskId(ctx.params.id!);
+    ctx.state.taskId = taskId;
     const state = await store.get(taskId);
     if (!state) throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
     ctx.body = state;
   });
 
+  // 202: the task is cancelled (PENDING) or its worker was told to stop and records CANCELLED.
+  router.post('/tasks/:id/cancel', async (ctx) => {
+    const taskId = checkTaskId(ctx.params.id!);
+    const result = await store.cancel(taskId);
+    if (result.outcome === 'not_found') throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
+    if (result.outcome === 'finished') {
+      throw new AppError('TASK_ALREADY_FINISHED', `task ${taskId} already ended ${result.status}`, { status: result.status });
+    }
+    const state = await store.get(taskId);
+    if (result.outcome === 'cancelled' && state) {
+      metrics.taskFinished(registry.get(state.type) ? state.type : '(unknown)', 'CANCELLED', state.created_at);
+    }
+    ctx.status = 202;
+    ctx.body = state ?? { task_id: taskId, status: 'CANCELLED' };
+  });
+
   router.get('/tasks/:id/events', async (ctx) => {
     const taskId = checkTaskId(ctx.params.id!);
+    ctx.state.taskId = taskId;
     const after = typeof ctx.query.after === 'string' && ctx.query.after !== '' ? ctx.query.after : undefined;
     const afterId = after === undefined ? undefined : checkEventId(after, 'after');
     const head = await store.head(taskId);

@@ -53,6 +53,7 @@ export class Hub {
   private readerId: number | undefined;
   private inFlight = false;
   private wakeWanted = false;
+  private unblocking = false;
   private idle: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private closed = false;
@@ -181,19 +182,25 @@ export class Hub {
       this.idle = undefined;
       return;
     }
-    if (!this.inFlight || this.wakeWanted) return;
+    if (!this.inFlight) return;
     this.wakeWanted = true;
-    void this.unblock();
+    if (!this.unblocking) void this.unblock();
   }
 
+  /** At most one of these runs; it serves whichever read is in flight while a wake is wanted. */
   private async unblock(): Promise<void> {
-    for (let attempt = 0; this.inFlight && this.wakeWanted && !this.closed; attempt++) {
-      try {
-        if (this.readerId !== undefined && (await this.deps.redis.client('UNBLOCK', this.readerId)) === 1) return;
-      } catch (err) {
-        this.log.warn({ err }, 'CLIENT UNBLOCK failed');
+    this.unblocking = true;
+    try {
+      for (let attempt = 0; this.inFlight && this.wakeWanted && !this.closed; attempt++) {
+        try {
+          if (this.readerId !== undefined && (await this.deps.redis.client('UNBLOCK', this.readerId)) === 1) return;
+        } catch (err) {
+          this.log.warn({ err }, 'CLIENT UNBLOCK failed');
+        }
+        await delay(Math.min(attempt, 20));
       }
-      await delay(Math.min(attempt, 20));
+    } finally {
+      this.unblocking = false;
     }
   }
 

@@ -7,7 +7,8 @@ import type { Hub } from './hub.js';
 
 /** What a transport (WebSocket, SSE) does with a watch. */
 export interface WatchSink {
-  event(event: WireEvent): void;
+  /** `replayed`: the event was already in the log when the watch opened (not a live one). */
+  event(event: WireEvent, replayed: boolean): void;
   /** Called once after the terminal event has been given: nothing more will come. */
   end(): void;
   /** The live feed broke (e.g. the gateway is shutting down); the client should resume. */
@@ -49,23 +50,45 @@ export async function openWatch(
 ): Promise<Watch> {
   const taskId = checkTaskId(request.taskId);
   const from = request.lastEventId ? checkEventId(request.lastEventId, 'lastEventId') : ZERO_ID;
-  const head = await deps.store.head(taskId);
+  // Issued together, so they share one round trip (the gateway's client auto-pipelines).
+  const [head, first] = await Promise.all([
+    deps.store.head(taskId),
+    deps.store.events(taskId, from, '+', REPLAY_PAGE),
+  ]);
   if (!head) throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
   if (compareEventIds(from, head.lastEventId) > 0) {
     throw new AppError('EVENT_ID_OUT_OF_RANGE', `lastEventId is beyond the task's last event ${head.lastEventId}`);
   }
 
-  if (TERMINAL_STATUSES.has(head.status)) {
-    for (const event of await deps.store.events(taskId, from)) sink.event(toWire(event));
-    sink.end();
-    return { close: () => undefined };
+  const done = { close: () => undefined };
+  let page = first;
+  let cursor = from;
+  for (;;) {
+    for (const event of page) {
+      sink.event(toWire(event), compareEventIds(event.id, head.lastEventId) <= 0);
+      cursor = event.id;
+      if (TERMINAL_STATUSES.has(event.status)) {
+        sink.end();
+        return done;
+      }
+    }
+    // A finished task is replayed to its end here; a running one goes on from the hub.
+    if (page.length < REPLAY_PAGE && !TERMINAL_STATUSES.has(head.status)) break;
+    if (page.length < REPLAY_PAGE) {
+      sink.end();
+      return done;
+    }
+    page = await deps.store.events(taskId, cursor, '+', REPLAY_PAGE);
   }
 
-  return deps.hub.subscribe(taskId, from, {
+  return deps.hub.subscribe(taskId, cursor, {
     event(event) {
-      sink.event(event);
+      sink.event(event, compareEventIds(event.id, head.lastEventId) <= 0);
       if (event.terminal) sink.end();
     },
     error: (err) => sink.error(err),
   });
 }
+
+/** Events read per XRANGE of a replay. */
+const REPLAY_PAGE = 100;

@@ -15,8 +15,12 @@ export interface DevRedis {
  * For `npm start` without REDIS_URL: use a Redis at 127.0.0.1:6379 if one answers, otherwise
  * start a private redis-server from PATH (data under `dataDir`, AOF on) and stop it on close.
  */
-export async function devRedis(logger: Logger, dataDir = resolve('data')): Promise<DevRedis> {
-  if (await answers(6379)) return { url: DEFAULT_REDIS_URL, close: async () => undefined };
+export async function devRedis(
+  logger: Logger,
+  options: { dataDir?: string; probePort?: number } = {},
+): Promise<DevRedis> {
+  const { dataDir = resolve('data'), probePort = 6379 } = options;
+  if (await answers(probePort)) return { url: `redis://127.0.0.1:${probePort}`, close: async () => undefined };
   mkdirSync(dataDir, { recursive: true });
   const port = await freePort();
   const child = spawn(

@@ -9,6 +9,10 @@ declare module 'ioredis' {
     startTask(...args: Arg[]): Result<[string, string], Context>;
     appendEvent(...args: Arg[]): Result<string[], Context>;
     claimTask(...args: Arg[]): Result<string[], Context>;
+    cancelTask(...args: Arg[]): Result<string[], Context>;
+    deadLetter(...args: Arg[]): Result<[string, string], Context>;
+    heartbeat(...args: Arg[]): Result<string[], Context>;
+    trimCommands(...args: Arg[]): Result<number, Context>;
   }
 }
 
@@ -17,7 +21,10 @@ export type { Redis };
 const scripts = [
   { name: 'startTask', file: 'start-task.lua', keys: 4 },
   { name: 'appendEvent', file: 'append-event.lua', keys: 3 },
-  { name: 'claimTask', file: 'claim-task.lua', keys: 1 },
+  { name: 'claimTask', file: 'claim-task.lua', keys: 2 },
+  { name: 'cancelTask', file: 'cancel-task.lua', keys: 3 },
+  { name: 'deadLetter', file: 'dead-letter.lua', keys: 4 },
+  { name: 'trimCommands', file: 'trim-commands.lua', keys: 1 },
 ] as const;
 
 const sources = new Map<string, string>();
@@ -57,6 +64,8 @@ export function createRedis(url: string, options: RedisClientOptions, extra: Red
     ...extra,
   });
   for (const s of scripts) client.defineCommand(s.name, { numberOfKeys: s.keys, lua: lua(s.file) });
+  // Its key count varies with the number of running commands: the first argument gives it.
+  client.defineCommand('heartbeat', { lua: lua('heartbeat.lua') });
   logConnectionErrors(client, options.name, options.logger);
   return client;
 }

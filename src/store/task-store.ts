@@ -1,6 +1,6 @@
 import { v4 as uuidv4 } from 'uuid';
 import type { Redis } from './redis.js';
-import { COMMANDS_STREAM, TASKS_INDEX, eventsKey, taskKey } from './keys.js';
+import { CANCEL_CHANNEL, COMMANDS_STREAM, TASKS_INDEX, WORKER_GROUP, eventsKey, taskKey } from './keys.js';
 import { decodeEvent, type TaskEvent } from './events.js';
 import { readIndexPage, type IndexCursor } from './task-index.js';
 
@@ -15,6 +15,10 @@ export interface TaskState {
   updated_at: number;
   params: unknown;
   error?: string;
+  /** Attempt number of the current or last run (see MAX_ATTEMPTS); absent before any retry. */
+  attempt?: number;
+  /** When a cancel of a running task was accepted; its worker records CANCELLED next. */
+  cancel_requested_at?: number;
 }
 
 export interface StartedTask {
@@ -22,12 +26,22 @@ export interface StartedTask {
   commandId: string;
 }
 
+/** What a cancel did: ended the task before it started, asked its worker to stop, or nothing. */
+export type CancelOutcome =
+  | { outcome: 'cancelled'; eventId: string }
+  | { outcome: 'requested' }
+  | { outcome: 'finished'; status: string }
+  | { outcome: 'not_found' };
+
 /** Reads and creates tasks. Stage writes belong to the worker (see worker/task-run.ts). */
 export class TaskStore {
-  /** `taskTtlS` is TASK_TTL_S: how long the recent-tasks index keeps an entry (86400 = its default). */
+  /**
+   * `ttlS` is TASK_TTL_S: how long a task cancelled before it started keeps its keys, and how long
+   * the recent-tasks index keeps an entry.
+   */
   constructor(
     private readonly redis: Redis,
-    private readonly taskTtlS = 86400,
+    private readonly options: { ttlS: number } = { ttlS: 86400 },
   ) {}
 
   async start(type: string, params: unknown, now = Date.now()): Promise<StartedTask> {
@@ -42,7 +56,7 @@ export class TaskStore {
       type,
       paramsJson,
       now,
-      this.taskTtlS,
+      this.options.ttlS,
     );
     return {
       commandId,
@@ -59,6 +73,18 @@ export class TaskStore {
     };
   }
 
+  /** Atomic cancel (cancel-task.lua): a PENDING task never starts, a running one is told to stop. */
+  async cancel(taskId: string, now = Date.now()): Promise<CancelOutcome> {
+    const [result, detail] = await this.redis.cancelTask(
+      taskKey(taskId), eventsKey(taskId), COMMANDS_STREAM,
+      taskId, now, this.options.ttlS, WORKER_GROUP, CANCEL_CHANNEL,
+    );
+    if (result === 'CANCELLED') return { outcome: 'cancelled', eventId: detail ?? '' };
+    if (result === 'REQUESTED') return { outcome: 'requested' };
+    if (result === 'TERMINAL') return { outcome: 'finished', status: detail ?? '' };
+    return { outcome: 'not_found' };
+  }
+
   async get(taskId: string): Promise<TaskState | null> {
     const h = await this.redis.hgetall(taskKey(taskId));
     if (!h.status) return null;
@@ -72,6 +98,8 @@ export class TaskStore {
       updated_at: Number(h.updated_at ?? 0),
       params: parseJson(h.params),
       ...(h.error === undefined ? {} : { error: h.error }),
+      ...(h.attempt === undefined ? {} : { attempt: Number(h.attempt) }),
+      ...(h.cancel_requested === undefined ? {} : { cancel_requested_at: Number(h.cancel_requested) }),
     };
   }
 
@@ -89,10 +117,16 @@ export class TaskStore {
     return { status, lastEventId };
   }
 
-  /** Events strictly after `afterId` (a canonical id), oldest first; all of them when it is absent. */
-  async events(taskId: string, afterId?: string, toId = '+'): Promise<TaskEvent[]> {
+  /**
+   * Events strictly after `afterId` (a canonical id), oldest first; all of them when it is absent;
+   * at most `count` when given.
+   */
+  async events(taskId: string, afterId?: string, toId = '+', count?: number): Promise<TaskEvent[]> {
     const start = afterId === undefined ? '-' : `(${afterId}`;
-    const entries = await this.redis.xrange(eventsKey(taskId), start, toId);
+    const entries =
+      count === undefined
+        ? await this.redis.xrange(eventsKey(taskId), start, toId)
+        : await this.redis.xrange(eventsKey(taskId), start, toId, 'COUNT', count);
     return entries.map(([id, fields]) => decodeEvent(taskId, id, fields));
   }
 }

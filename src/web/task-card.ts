@@ -1,4 +1,4 @@
-import { ApiClient, ApiError } from '../client/api-client.js';
+import type { ApiClient } from '../client/api-client.js';
 import { TaskWatcher, type WatchState } from '../client/task-watcher.js';
 import type { TaskEvent } from '../store/events.js';
 import { clock, el, showError } from './dom.js';
@@ -153,10 +153,7 @@ export class TaskCard {
     try {
       await this.api.cancel(this.taskId);
     } catch (err) {
-      const message = err instanceof ApiError && err.status === 404 && err.code !== 'TASK_NOT_FOUND'
-        ? 'this server does not support cancelling tasks'
-        : (err as Error).message;
-      showError(this.error, `Could not cancel: ${message}`);
+      showError(this.error, `Could not cancel: ${(err as Error).message}`);
       this.cancelButton.disabled = false;
     }
   }

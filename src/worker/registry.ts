@@ -9,6 +9,8 @@ export interface TaskContext<P> {
   readonly signal: AbortSignal;
   /** Stages recorded before this run started (a resumed task skips their work). */
   readonly completedStages: number;
+  /** 1 for the first run; a handler that throws is run again up to MAX_ATTEMPTS. */
+  readonly attempt: number;
   readonly logger: Logger;
   /**
    * Records the next stage. Stages are numbered by call order; on a resumed run a stage that is
@@ -23,7 +25,7 @@ export interface TaskType<P = unknown> {
   readonly name: string;
   /** Validates (and fills defaults of) the params passed to POST /tasks. */
   readonly params: z.ZodType<P>;
-  /** Returning records COMPLETED; throwing records FAILED. */
+  /** Returning records COMPLETED; throwing records RETRYING and runs it again, FAILED after MAX_ATTEMPTS. */
   run(ctx: TaskContext<P>): Promise<void>;
 }
 

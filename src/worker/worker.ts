@@ -3,34 +3,54 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { v4 as uuidv4 } from 'uuid';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { closeRedis, duplicateForBlocking, ensureConnected, type Redis } from '../store/redis.js';
-import { COMMANDS_STREAM, WORKER_GROUP } from '../store/keys.js';
+import { CANCEL_CHANNEL, COMMANDS_STREAM, WORKER_GROUP, taskKey } from '../store/keys.js';
+import { ensureGroup } from '../store/consumer-group.js';
 import type { TaskRegistry } from './registry.js';
-import { runCommand, type Command } from './task-run.js';
+import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded, runCommand, type Command, type RunDeps } from './task-run.js';
 
 export interface WorkerDeps {
   redis: Redis;
   logger: Logger;
-  config: Pick<Config, 'TASK_TTL_S' | 'WORKER_CONCURRENCY' | 'CLAIM_IDLE_MS' | 'SHUTDOWN_GRACE_MS'>;
+  config: RunDeps['config'] &
+    Pick<Config, 'WORKER_CONCURRENCY' | 'CLAIM_IDLE_MS' | 'SHUTDOWN_GRACE_MS' | 'COMMANDS_MAXLEN'>;
   registry: TaskRegistry;
+  /** Task outcome and stage metrics are recorded here when given. */
+  metrics?: Metrics;
 }
 
 type Entry = [id: string, fields: string[] | null];
+
+interface Running {
+  taskId: string;
+  /** Set once the run holds the task's lease; only leased runs are heartbeated. */
+  lease: string | undefined;
+  abort: AbortController;
+  done: Promise<void>;
+}
 
 /** How long one XREADGROUP blocks; bounds how late a lost wake-up could be noticed. */
 const READ_BLOCK_MS = 5000;
 
 /**
  * Reads `tasks:commands` in the `workers` group and runs up to WORKER_CONCURRENCY commands at once.
- * Keeps its running commands fresh in the PEL (heartbeat) and reclaims commands whose worker died.
+ * Heartbeats its leased commands so no one reclaims them, reclaims commands whose worker died or
+ * stalled (XAUTOCLAIM after CLAIM_IDLE_MS), trims the commands stream, and aborts a run at once
+ * when its cancel is published on `tasks:cancel` (the heartbeat catches a missed message).
  */
 export class Worker {
   readonly consumer = `${hostname()}-${process.pid}-${uuidv4().slice(0, 8)}`;
   private readonly log: Logger;
-  private readonly running = new Map<string, { done: Promise<void>; abort: AbortController }>();
+  private readonly running = new Map<string, Running>();
+  private readonly hardStop = new AbortController();
   private reader: Redis | undefined;
+  private readerId: number | undefined;
+  private subscriber: Redis | undefined;
   private loop: Promise<void> | undefined;
-  private timers: NodeJS.Timeout[] = [];
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private reclaimTimer: NodeJS.Timeout | undefined;
+  private reclaimCursor = '0-0';
   private slotFreed: (() => void) | undefined;
   private closing: Promise<void> | undefined;
 
@@ -40,12 +60,22 @@ export class Worker {
 
   async start(): Promise<void> {
     await ensureGroup(this.deps.redis);
-    this.reader = duplicateForBlocking(this.deps.redis, `worker-reader:${this.consumer}`, this.deps.logger);
-    await ensureConnected(this.reader);
+    const reader = duplicateForBlocking(this.deps.redis, `worker-reader:${this.consumer}`, this.deps.logger);
+    this.reader = reader;
+    // CLIENT UNBLOCK at shutdown needs the current id, which changes on every reconnect.
+    reader.on('ready', () => void this.refreshReaderId(reader));
+    await ensureConnected(reader);
+    await this.refreshReaderId(reader);
+    const subscriber = duplicateForBlocking(this.deps.redis, `worker-cancel:${this.consumer}`, this.deps.logger);
+    this.subscriber = subscriber;
+    subscriber.on('message', (_channel: string, taskId: string) => this.cancel(taskId));
+    await ensureConnected(subscriber);
+    await subscriber.subscribe(CANCEL_CHANNEL);
+
     const { CLAIM_IDLE_MS } = this.deps.config;
-    this.timers.push(setInterval(() => void this.heartbeat(), Math.max(50, Math.floor(CLAIM_IDLE_MS / 3))));
-    this.timers.push(setInterval(() => void this.reclaim(), Math.max(50, Math.floor(CLAIM_IDLE_MS / 2))));
-    this.loop = this.readLoop(this.reader);
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), Math.max(50, Math.floor(CLAIM_IDLE_MS / 3)));
+    this.reclaimTimer = setInterval(() => void this.maintain(), Math.max(50, Math.floor(CLAIM_IDLE_MS / 2)));
+    this.loop = this.readLoop(reader);
     this.log.info('worker started');
   }
 
@@ -56,20 +86,36 @@ export class Worker {
   }
 
   private async shutdown(): Promise<void> {
-    for (const t of this.timers) clearInterval(t);
-    this.timers = [];
-    this.reader?.disconnect();
-    this.slotFreed?.();
-    await this.loop;
+    clearInterval(this.reclaimTimer);
+    await this.stopReading();
     const all = Promise.all([...this.running.values()].map((r) => r.done));
     const grace = delay(this.deps.config.SHUTDOWN_GRACE_MS, 'timeout' as const, { ref: false });
     if ((await Promise.race([all.then(() => 'done' as const), grace])) === 'timeout') {
-      this.log.warn({ running: this.running.size }, 'grace period over; leaving running commands pending');
-      for (const r of this.running.values()) r.abort.abort(new Error('worker shutting down'));
+      const left = [...this.running.entries()];
+      this.log.warn({ running: left.length }, 'grace period over; leaving running commands pending');
+      for (const [, r] of left) r.abort.abort(new ShuttingDown('worker shutting down'));
+      this.hardStop.abort();
       await all;
+      await this.release(left);
     }
+    clearInterval(this.heartbeatTimer);
+    if (this.subscriber) await closeRedis(this.subscriber);
     if (this.reader) await closeRedis(this.reader);
     this.log.info('worker stopped');
+  }
+
+  /** Makes the blocked XREADGROUP return empty (no entry is lost), or drops the connection. */
+  private async stopReading(): Promise<void> {
+    this.slotFreed?.();
+    if (!this.loop) return;
+    if (this.readerId !== undefined && this.deps.redis.status === 'ready') {
+      await Promise.race([this.deps.redis.client('UNBLOCK', this.readerId).catch(() => 0), delay(1000)]);
+    }
+    const stopped = await Promise.race([this.loop.then(() => true), delay(1500, false, { ref: false })]);
+    if (!stopped) {
+      this.reader?.disconnect();
+      await this.loop;
+    }
   }
 
   private async readLoop(reader: Redis): Promise<void> {
@@ -86,7 +132,9 @@ export class Worker {
           'STREAMS', COMMANDS_STREAM, '>',
         )) as [string, Entry[]][] | null;
         failures = 0;
-        for (const [, entries] of reply ?? []) for (const entry of entries) this.dispatch(entry);
+        const entries = (reply ?? []).flatMap(([, e]) => e);
+        if (this.closing) await this.handBack(entries.map(([id]) => id));
+        else for (const entry of entries) this.dispatch(entry);
       } catch (err) {
         if (this.closing) break;
         failures += 1;
@@ -101,35 +149,99 @@ export class Worker {
     if (this.running.has(id) || !fields) return;
     const command: Command = { id, fields: toRecord(fields) };
     const abort = new AbortController();
-    const done = runCommand({ ...this.deps, consumer: this.consumer }, command, abort.signal)
+    const run: Running = { taskId: command.fields.task_id ?? '', lease: undefined, abort, done: Promise.resolve() };
+    run.done = runCommand({ ...this.deps, consumer: this.consumer }, command, {
+      signal: abort.signal,
+      hardStop: this.hardStop.signal,
+      onLease: (lease) => (run.lease = lease),
+    })
       .catch((err) => this.log.error({ err, commandId: id }, 'command run failed; it stays pending'))
       .finally(() => {
         this.running.delete(id);
         this.slotFreed?.();
         this.slotFreed = undefined;
       });
-    this.running.set(id, { done, abort });
+    this.running.set(id, run);
   }
 
-  /** Resets the idle time of our running commands so no other worker reclaims them. */
+  /** A cancel was published: abort the task's run if it is ours. */
+  private cancel(taskId: string): void {
+    for (const run of this.running.values()) {
+      if (run.taskId === taskId) run.abort.abort(new CancelRequested('cancel requested'));
+    }
+  }
+
+  /**
+   * Resets the idle time of the commands whose task we still lease, and aborts runs that lost
+   * their lease, whose task ended, or whose cancel we missed.
+   */
   private async heartbeat(): Promise<void> {
-    if (this.running.size === 0 || this.closing) return;
+    const leased = [...this.running.entries()].filter(([, r]) => r.lease !== undefined);
+    if (leased.length === 0) return;
     try {
-      await this.deps.redis.xclaim(COMMANDS_STREAM, WORKER_GROUP, this.consumer, 0, ...this.running.keys(), 'JUSTID');
+      const verdicts = await this.fencedClaim(leased, 0);
+      for (const [id, verdict] of verdicts) {
+        const run = this.running.get(id);
+        if (verdict === 'LOST') run?.abort.abort(new LeaseLost('lease lost to a newer run'));
+        else if (verdict === 'ENDED') run?.abort.abort(new TaskEnded('task ended'));
+        else if (verdict === 'CANCEL') run?.abort.abort(new CancelRequested('cancel requested'));
+      }
     } catch (err) {
       this.log.warn({ err }, 'heartbeat failed');
+    }
+  }
+
+  /** Marks commands we stopped at shutdown as idle for CLAIM_IDLE_MS, so others reclaim them now. */
+  private async release(runs: [string, Running][]): Promise<void> {
+    const leased = runs.filter(([, r]) => r.lease !== undefined);
+    if (leased.length === 0 || this.deps.redis.status !== 'ready') return;
+    try {
+      await Promise.race([this.fencedClaim(leased, this.deps.config.CLAIM_IDLE_MS), delay(1000, undefined, { ref: false })]);
+    } catch (err) {
+      this.log.warn({ err }, 'could not release commands; they are reclaimed after CLAIM_IDLE_MS');
+    }
+  }
+
+  /** Commands read while closing were never started: hand them to other workers at once. */
+  private async handBack(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.deps.redis
+      .xclaim(COMMANDS_STREAM, WORKER_GROUP, this.consumer, 0, ...ids, 'IDLE', this.deps.config.CLAIM_IDLE_MS, 'JUSTID')
+      .catch((err) => this.log.warn({ err }, 'could not hand back commands; they are reclaimed after CLAIM_IDLE_MS'));
+  }
+
+  private async fencedClaim(runs: [string, Running][], idleMs: number): Promise<[string, string][]> {
+    const keys = [COMMANDS_STREAM, ...runs.map(([, r]) => taskKey(r.taskId))];
+    const args = [WORKER_GROUP, this.consumer, idleMs, ...runs.flatMap(([id, r]) => [id, r.lease!])];
+    const reply = await this.deps.redis.heartbeat(keys.length, ...keys, ...args);
+    const out: [string, string][] = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) out.push([reply[i]!, reply[i + 1]!]);
+    return out;
+  }
+
+  /** Reclaims idle commands, then trims the commands stream. */
+  private async maintain(): Promise<void> {
+    if (this.closing) return;
+    await this.reclaim();
+    try {
+      await this.deps.redis.trimCommands(COMMANDS_STREAM, WORKER_GROUP, this.deps.config.COMMANDS_MAXLEN);
+    } catch (err) {
+      this.log.warn({ err }, 'trimming the commands stream failed');
     }
   }
 
   /** Takes over commands idle longer than CLAIM_IDLE_MS: their worker died or stalled. */
   private async reclaim(): Promise<void> {
     const free = this.deps.config.WORKER_CONCURRENCY - this.running.size;
-    if (free <= 0 || this.closing) return;
+    if (free <= 0) return;
     try {
-      const [, entries] = (await this.deps.redis.xautoclaim(
-        COMMANDS_STREAM, WORKER_GROUP, this.consumer, this.deps.config.CLAIM_IDLE_MS, '0-0', 'COUNT', free,
+      const [next, entries, deleted] = (await this.deps.redis.xautoclaim(
+        COMMANDS_STREAM, WORKER_GROUP, this.consumer, this.deps.config.CLAIM_IDLE_MS, this.reclaimCursor, 'COUNT', free,
       )) as [string, Entry[], string[]];
+      this.reclaimCursor = next;
+      if (deleted.length > 0) this.log.warn({ deleted }, 'pending commands were trimmed away; dropped from the group');
       for (const entry of entries) {
+        if (this.closing) break;
         this.log.info({ commandId: entry[0] }, 'reclaimed an idle command');
         this.dispatch(entry);
       }
@@ -137,14 +249,13 @@ export class Worker {
       this.log.warn({ err }, 'reclaim failed');
     }
   }
-}
 
-/** Creates the consumer group (and the stream); an existing group is fine. */
-export async function ensureGroup(redis: Redis): Promise<void> {
-  try {
-    await redis.xgroup('CREATE', COMMANDS_STREAM, WORKER_GROUP, '0', 'MKSTREAM');
-  } catch (err) {
-    if (!String(err).includes('BUSYGROUP')) throw err;
+  private async refreshReaderId(reader: Redis): Promise<void> {
+    try {
+      this.readerId = (await reader.client('ID')) as number;
+    } catch (err) {
+      this.log.warn({ err }, 'could not read the worker reader client id');
+    }
   }
 }
 

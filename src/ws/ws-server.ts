@@ -5,6 +5,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../config.js';
 import { toAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { openWatch, type Watch } from '../hub/watch.js';
 import type { Hub } from '../hub/hub.js';
 import type { TaskStore } from '../store/task-store.js';
@@ -15,6 +16,7 @@ export interface WsDeps {
   hub: Hub;
   store: TaskStore;
   logger: Logger;
+  metrics: Metrics;
   config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES'>;
 }
 
@@ -55,14 +57,15 @@ export class WsServer {
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.onConnection(ws, match[1]!, url.searchParams.get('lastEventId') ?? undefined);
+      this.onConnection(ws, socket, match[1]!, url.searchParams.get('lastEventId') ?? undefined);
     });
   };
 
-  private onConnection(ws: WebSocket, taskId: string, lastEventId: string | undefined): void {
+  private onConnection(ws: WebSocket, socket: Duplex, taskId: string, lastEventId: string | undefined): void {
     const log = this.deps.logger.child({ taskId, connId: uuidv4().slice(0, 8) });
     const conn: Conn = { alive: true, watch: undefined };
     this.conns.set(ws, conn);
+    this.deps.metrics.connectionOpened('ws');
     log.debug({ lastEventId }, 'watch connected');
 
     const close = (code: number, reason: string) => {
@@ -75,14 +78,31 @@ export class WsServer {
     ws.on('close', (code) => {
       conn.watch?.close();
       this.conns.delete(ws);
+      this.deps.metrics.connectionClosed('ws');
       log.debug({ code }, 'watch closed');
     });
 
+    // The frames of one event-loop turn (a replay, a read's batch, the last event and the close)
+    // are corked into one write; the backlog is judged once they have been handed to the kernel.
+    let corked = false;
+    const flush = () => {
+      corked = false;
+      socket.uncork();
+      if (ws.readyState === ws.OPEN && ws.bufferedAmount > this.deps.config.WS_MAX_BUFFERED_BYTES) {
+        log.info({ buffered: ws.bufferedAmount }, 'slow consumer; closing with 4008');
+        close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+      }
+    };
     openWatch(this.deps, { taskId, lastEventId }, {
-      event: (event) => {
+      event: (event, replayed) => {
         if (ws.readyState !== ws.OPEN) return;
+        if (!corked) {
+          corked = true;
+          socket.cork();
+          process.nextTick(flush);
+        }
         ws.send(event.json);
-        if (ws.bufferedAmount > this.deps.config.WS_MAX_BUFFERED_BYTES) close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+        this.deps.metrics.eventSent('ws', event, replayed);
       },
       end: () => close(CloseCode.DONE, 'task finished'),
       error: (err) => {

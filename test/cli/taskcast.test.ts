@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { decodeEvent, type TaskEvent } from '../../src/store/events.js';
-import { COMMANDS_STREAM, WORKER_GROUP, eventsKey, taskKey } from '../../src/store/keys.js';
+import { eventsKey, taskKey } from '../../src/store/keys.js';
 import { closeRedis, type Redis } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { startRestartableGateway, type RestartableGateway } from '../helpers/gateway-restart.js';
 import { startWorkerProc } from '../helpers/processes.js';
 import { connectRedis, testRedisUrl } from '../helpers/redis.js';
+import { suiteScope } from '../helpers/scope.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -57,11 +58,7 @@ describe('taskcast CLI against a real gateway and worker', () => {
   let gateway: RestartableGateway;
   let redis: Redis;
   let url: string;
-  const cleanups: (() => unknown)[] = [];
-  const scope = { after: (fn: () => unknown) => cleanups.push(fn) };
-  after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
-  });
+  const scope = suiteScope();
 
   before(async () => {
     const redisUrl = await testRedisUrl();
@@ -114,7 +111,7 @@ describe('taskcast CLI against a real gateway and worker', () => {
     assert.equal(atEnd.stdout, '');
   });
 
-  test('exit codes: FAILED 1, CANCELLED 3, unknown id 4, malformed input 2, unreachable 5', async () => {
+  test('cancel; exit codes: FAILED 1, CANCELLED 3, unknown id 4, malformed input 2, unreachable 5', async () => {
     const store = new TaskStore(redis);
     const failed = (await store.start('no-such-type', {})).state.task_id;
     const f = await taskcast(['watch', failed, '--url', url]);
@@ -122,11 +119,10 @@ describe('taskcast CLI against a real gateway and worker', () => {
     assert.match(f.stderr, /FAILED/);
 
     const cancelled = (await store.start('reference', { stage_ms: 600_000 })).state.task_id;
-    const lease = await waitFor(() => redis.hget(taskKey(cancelled), 'lease'), 'worker claim');
-    const [result] = await redis.appendEvent(
-      taskKey(cancelled), eventsKey(cancelled), COMMANDS_STREAM, lease, '', '1', 60, WORKER_GROUP, '', Date.now(), 'CANCELLED', 0,
-    );
-    assert.equal(result, 'OK');
+    await waitFor(async () => (await redis.hget(taskKey(cancelled), 'lease')) !== '', 'a worker runs the task');
+    const cancel = await taskcast(['cancel', cancelled, '--url', url]);
+    assert.equal(cancel.code, 0, cancel.stderr);
+    assert.equal(cancel.stdout, `cancel requested for ${cancelled}\n`);
     const c = await taskcast(['watch', cancelled, '--json', '--url', url]);
     assert.equal(c.code, 3, c.stderr);
     assert.equal(jsonLines(c.stdout).at(-1)!.status, 'CANCELLED');
@@ -136,6 +132,9 @@ describe('taskcast CLI against a real gateway and worker', () => {
     assert.match(unknown.stderr, /not found/);
     assert.equal((await taskcast(['inspect', UNKNOWN, '--url', url])).code, 4);
     assert.equal((await taskcast(['cancel', UNKNOWN, '--url', url])).code, 4);
+    const again = await taskcast(['cancel', cancelled, '--url', url]);
+    assert.equal(again.code, 5, 'cancelling a finished task is refused (409)');
+    assert.match(again.stderr, /TASK_ALREADY_FINISHED, HTTP 409/);
     assert.equal((await taskcast(['watch', 'not-a-uuid', '--url', url])).code, 2);
     assert.equal((await taskcast(['watch', UNKNOWN, '--last-event-id', 'abc', '--url', url])).code, 2);
     assert.equal((await taskcast(['start', '--params', '{bad', '--url', url])).code, 2);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { TaskWatcher, type FinalState, type WatchState } from '../../src/client/task-watcher.js';
 import type { TaskEvent } from '../../src/store/events.js';
@@ -10,6 +10,7 @@ import { startRestartableGateway, type RestartableGateway } from '../helpers/gat
 import { startTask } from '../helpers/http.js';
 import { startWorkerProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
+import { suiteScope } from '../helpers/scope.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
 const createSocket = (url: string) => new WebSocket(url);
@@ -42,11 +43,7 @@ const run = (w: TaskWatcher, what = 'watch to end'): Promise<FinalState> =>
 describe('TaskWatcher against a real gateway and worker', () => {
   let gateway: RestartableGateway;
   let redisUrl: string;
-  const cleanups: (() => unknown)[] = [];
-  after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
-  });
-  const scope = { after: (fn: () => unknown) => cleanups.push(fn) };
+  const scope = suiteScope();
 
   before(async () => {
     redisUrl = await testRedisUrl();

@@ -88,12 +88,18 @@ export async function startGatewayProc(t: Scope, redisUrl: string, env: Record<s
   return Object.assign(proc, { port, url: `http://127.0.0.1:${port}` });
 }
 
+export interface WorkerProc extends Proc {
+  /** Base URL of the worker's probe server (HEALTH_PORT=0 unless `env` sets it). */
+  healthUrl: string;
+}
+
 /** A worker process; killed when the test ends. */
-export async function startWorkerProc(t: Scope, redisUrl: string, env: Record<string, string> = {}): Promise<Proc> {
-  const proc = spawnEntry('worker', { REDIS_URL: redisUrl, ...env });
+export async function startWorkerProc(t: Scope, redisUrl: string, env: Record<string, string> = {}): Promise<WorkerProc> {
+  const proc = spawnEntry('worker', { REDIS_URL: redisUrl, HEALTH_PORT: '0', ...env });
   t.after(() => stopProc(proc));
+  const health = await proc.waitForLog((l) => l.msg === 'health listening', 'health listening');
   await proc.waitForLog((l) => l.msg === 'worker started', 'worker started');
-  return proc;
+  return Object.assign(proc, { healthUrl: `http://127.0.0.1:${Number(health.port)}` });
 }
 
 /** SIGTERM, then SIGKILL if it has not exited within 5 s. */

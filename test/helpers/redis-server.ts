@@ -97,6 +97,8 @@ function answersPing(port: number): Promise<boolean> {
 function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
+    // Waiting for the exit must keep the event loop alive (the child itself is unref'd).
+    child.ref();
     child.once('exit', () => resolve());
     child.kill(signal);
   });

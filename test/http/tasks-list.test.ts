@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { TASKS_INDEX, taskKey } from '../../src/store/keys.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { request, startTask } from '../helpers/http.js';
 import { startGatewayProc, type ServiceProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
+import { suiteScope } from '../helpers/scope.js';
 
 async function listAll(base: string, limit: number): Promise<{ ids: string[]; pages: number }> {
   const ids: string[] = [];
@@ -25,14 +26,11 @@ async function listAll(base: string, limit: number): Promise<{ ids: string[]; pa
 describe('GET /tasks: recent tasks from the index', () => {
   let gateway: ServiceProc;
   let redisUrl: string;
-  const cleanups: (() => unknown)[] = [];
-  after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
-  });
+  const scope = suiteScope();
 
   before(async () => {
     redisUrl = await testRedisUrl();
-    gateway = await startGatewayProc({ after: (fn) => cleanups.push(fn) }, redisUrl, { TASK_TTL_S: '3600' });
+    gateway = await startGatewayProc(scope, redisUrl, { TASK_TTL_S: '3600' });
   });
 
   test('newest first, full states, cursor pagination covers every task once', async (t) => {
@@ -62,7 +60,7 @@ describe('GET /tasks: recent tasks from the index', () => {
   test('tasks created in the same millisecond are paged one by one without loss or repeat', async (t) => {
     const redis = await redisFor(t, redisUrl);
     await redis.del(TASKS_INDEX);
-    const store = new TaskStore(redis, 3600);
+    const store = new TaskStore(redis, { ttlS: 3600 });
     const now = Date.now();
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push((await store.start('reference', { stage_ms: 0 }, now)).state.task_id);
@@ -77,7 +75,7 @@ describe('GET /tasks: recent tasks from the index', () => {
   test('entries older than TASK_TTL_S are pruned by the next start; expired tasks are left out', async (t) => {
     const redis = await redisFor(t, redisUrl);
     await redis.del(TASKS_INDEX);
-    const store = new TaskStore(redis, 3600);
+    const store = new TaskStore(redis, { ttlS: 3600 });
     const now = Date.now();
     const ancient = (await store.start('reference', {}, now - 3_601_000)).state.task_id;
     const edge = (await store.start('reference', {}, now - 3_500_000)).state.task_id;

@@ -10,6 +10,7 @@ import { startRestartableGateway, type RestartableGateway } from '../helpers/gat
 import { request, startTask } from '../helpers/http.js';
 import { startWorkerProc } from '../helpers/processes.js';
 import { connectRedis, testRedisUrl } from '../helpers/redis.js';
+import { suiteScope } from '../helpers/scope.js';
 import { waitFor } from '../helpers/wait.js';
 import { closeRedis } from '../../src/store/redis.js';
 
@@ -29,11 +30,7 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
   let context: BrowserContext;
   let page: Page;
   const pageErrors: string[] = [];
-  const cleanups: (() => unknown)[] = [];
-  const scope = { after: (fn: () => unknown) => cleanups.push(fn) };
-  after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
-  });
+  const scope = suiteScope();
 
   before(async () => {
     const redisUrl = await testRedisUrl();
@@ -172,6 +169,18 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
       await more.click();
       await waitFor(async () => (await page.locator('#task-list .task-link').count()) > shown.length, 'next page');
     }
+  });
+
+  test('cancel: the button cancels a running task; the card ends CANCELLED', async () => {
+    const taskId = await startFromPage('600');
+    await waitFor(async () => (await redis.hget(taskKey(taskId), 'lease')) !== '', 'a worker runs the task', 30_000);
+    await card(taskId).locator('.conn[data-state="live"]').waitFor(WAIT);
+    await card(taskId).locator('button.cancel').click();
+    await waitForStatus(taskId, 'CANCELLED');
+    const lines = await eventLines(taskId);
+    assert.deepEqual(lines, [`Task: ${taskId}, Status: PENDING, Progress: 0%`, `Task: ${taskId}, Status: CANCELLED, Progress: 0%`]);
+    assert.equal(new Set(lines).size, lines.length, 'no duplicate line');
+    assert.equal(await card(taskId).locator('button.cancel').isHidden(), true);
   });
 
   test('6. an unknown id: a clear error on the card, and no retry', async () => {

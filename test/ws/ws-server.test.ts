@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { TaskEvent } from '../../src/store/events.js';
 import { eventsKey, taskKey } from '../../src/store/keys.js';
 import { request, startTask } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
+import { suiteScope } from '../helpers/scope.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
@@ -26,11 +27,7 @@ const summary = (events: TaskEvent[]) => events.map((e) => [e.status, e.progress
 describe('WebSocket watch, against a gateway and a worker process', () => {
   let gateway: ServiceProc;
   let redisUrl: string;
-  const cleanups: (() => unknown)[] = [];
-  after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
-  });
-  const scope = { after: (fn: () => unknown) => cleanups.push(fn) };
+  const scope = suiteScope();
 
   before(async () => {
     redisUrl = await testRedisUrl();

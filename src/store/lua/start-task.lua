@@ -21,6 +21,8 @@ redis.call('HSET', KEYS[1],
   'created_at', ARGV[4], 'updated_at', ARGV[4],
   'type', ARGV[2], 'params', ARGV[3], 'step', '0', 'lease', '')
 local command_id = redis.call('XADD', KEYS[3], '*', 'task_id', ARGV[1], 'type', ARGV[2], 'params', ARGV[3])
+-- Kept so that cancelling the task before it starts can ack its command.
+redis.call('HSET', KEYS[1], 'command_id', command_id)
 local ttl_s = tonumber(ARGV[5])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', string.format('(%d', tonumber(ARGV[4]) - ttl_s * 1000))

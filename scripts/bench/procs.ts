@@ -1,0 +1,128 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../../src/runtime/dev-redis.js';
+import type { Redis } from '../../src/store/redis.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface Service {
+  name: string;
+  child: ChildProcess;
+  port: number;
+  stop(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/**
+ * Runs a TypeScript entry point as its own Node process (as in production), on `port` when it
+ * serves one. `nodeArgs` carries e.g. --cpu-prof. Stderr is kept for the error message.
+ */
+export function spawnTs(name: string, file: string, env: Record<string, string>, nodeArgs: string[] = []): Service & { port: number } {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', file], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  running.add(child);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  child.once('exit', (code, signal) => {
+    running.delete(child);
+    if (code !== 0 && signal === null) process.stderr.write(`${name} exited with ${code}\n${stderr}\n`);
+  });
+  return {
+    name,
+    child,
+    port: Number(env.PORT ?? 0),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+      }),
+  };
+}
+
+/** A service on a fresh port, resolved once it accepts connections. */
+export async function startServer(name: string, file: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<Service> {
+  const port = await freePort();
+  const service = spawnTs(name, file, { ...env, PORT: String(port) }, nodeArgs);
+  const deadline = Date.now() + 30_000;
+  while (!(await accepts(port))) {
+    if (service.child.exitCode !== null) throw new Error(`${name} exited before listening`);
+    if (Date.now() > deadline) throw new Error(`${name} did not listen within 30 s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return service;
+}
+
+/** Waits until a Redis client named `name` (CLIENT SETNAME) is connected. */
+export async function waitForClient(redis: Redis, prefix: string, service: Service): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!((await redis.client('LIST')) as string).includes(`name=${prefix}`)) {
+    if (service.child.exitCode !== null) throw new Error(`${service.name} exited before connecting`);
+    if (Date.now() > deadline) throw new Error(`${service.name} did not connect within 30 s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Resident set size of a process, bytes. */
+export function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** Redis connections whose CLIENT SETNAME starts with one of `prefixes`. */
+export async function namedClients(redis: Redis, prefixes: string[]): Promise<number> {
+  const list = (await redis.client('LIST')) as string;
+  return list.split('\n').filter((line) => prefixes.some((p) => line.includes(` name=${p} `) || line.includes(` name=${p}`))).length;
+}
+
+export interface RedisCost {
+  commands: number;
+  by_command: Record<string, number>;
+  cpu_us: number;
+}
+
+/** Server-side counters: every command (those run by Lua scripts included) and CPU time. */
+export async function redisCounters(redis: Redis): Promise<RedisCost> {
+  const stats = await redis.info('commandstats');
+  const byCommand: Record<string, number> = {};
+  let commands = 0;
+  for (const m of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    byCommand[m[1]!] = Number(m[2]);
+    commands += Number(m[2]);
+  }
+  const cpu = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? 0);
+  return { commands, by_command: byCommand, cpu_us: (field('used_cpu_sys') + field('used_cpu_user')) * 1e6 };
+}
+
+/** The change of the counters between two snapshots (the snapshot commands themselves excluded). */
+export function costDelta(before: RedisCost, after: RedisCost): RedisCost {
+  const byCommand: Record<string, number> = {};
+  for (const [name, calls] of Object.entries(after.by_command)) {
+    const d = calls - (before.by_command[name] ?? 0);
+    if (d > 0 && name !== 'info' && name !== 'client|list') byCommand[name] = d;
+  }
+  const commands = Object.values(byCommand).reduce((a, b) => a + b, 0);
+  return { commands, by_command: byCommand, cpu_us: after.cpu_us - before.cpu_us };
+}

@@ -1,0 +1,32 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+
+/** The top self-time functions of each .cpuprofile in `dir`, as text. */
+export function summarizeProfiles(dir: string, top = 15): string {
+  const out: string[] = [];
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
+    const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nodes: ProfileNode[] };
+    const self = new Map<string, number>();
+    let total = 0;
+    for (const n of profile.nodes) {
+      const hits = n.hitCount ?? 0;
+      total += hits;
+      const url = n.callFrame.url.replace(/^.*\/(node_modules\/|src\/)/, '$1');
+      const key = `${n.callFrame.functionName || '(anonymous)'} ${url}:${n.callFrame.lineNumber + 1}`;
+      self.set(key, (self.get(key) ?? 0) + hits);
+    }
+    // Skips the module-loader thread's profile (tsx), which holds a handful of samples.
+    if (total < 100) continue;
+    out.push(`\n${file}: top ${top} by self time (${total} samples)`);
+    for (const [key, hits] of [...self].sort((x, y) => y[1] - x[1]).slice(0, top)) {
+      out.push(`  ${((hits / total) * 100).toFixed(1).padStart(5)}%  ${key}`);
+    }
+  }
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,82 @@
+import type { Redis } from '../store/redis.js';
+import { COMMANDS_STREAM, WORKER_GROUP } from '../store/keys.js';
+
+/** What a probe answers: an HTTP status and a small JSON body. */
+export interface ProbeReply {
+  status: 200 | 503;
+  body: {
+    status: 'ok' | 'unavailable';
+    checks?: { redis: 'ok' | 'down'; group: 'ok' | 'missing' | 'unknown'; draining: boolean };
+  };
+}
+
+export interface HealthDeps {
+  /** The process's main client; readiness asks it for PING and the consumer group. */
+  redis: Redis;
+  /** A check slower than this counts as Redis down (a client with an offline queue would wait). */
+  timeoutMs?: number;
+}
+
+/** Probe paths, the same on the gateway and on the worker's health port. `/healthz` = `/readyz`. */
+export const PROBE_PATHS = ['/livez', '/readyz', '/healthz'] as const;
+
+/**
+ * Liveness and readiness of one process. Live: the process answers. Ready: Redis answers PING,
+ * the `workers` group exists on `tasks:commands`, and the process is not draining for shutdown.
+ */
+export class HealthProbes {
+  private draining = false;
+
+  constructor(private readonly deps: HealthDeps) {}
+
+  /** From now on readiness answers 503, so load balancers stop routing here during shutdown. */
+  drain(): void {
+    this.draining = true;
+  }
+
+  live(): ProbeReply {
+    return { status: 200, body: { status: 'ok' } };
+  }
+
+  async ready(): Promise<ProbeReply> {
+    const { redis } = this.deps;
+    const checks: NonNullable<ProbeReply['body']['checks']> = { redis: 'down', group: 'unknown', draining: this.draining };
+    if (redis.status === 'ready') {
+      const timeoutMs = this.deps.timeoutMs ?? 1000;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+      try {
+        const result = await Promise.race([inspect(redis), timeout]);
+        if (result !== 'timeout') {
+          checks.redis = 'ok';
+          checks.group = result ? 'ok' : 'missing';
+        }
+      } catch {
+        checks.redis = 'down';
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    const ok = checks.redis === 'ok' && checks.group === 'ok' && !checks.draining;
+    return { status: ok ? 200 : 503, body: { status: ok ? 'ok' : 'unavailable', checks } };
+  }
+
+  /** The reply for a probe path, or undefined when `path` is not a probe. */
+  async probe(path: string): Promise<ProbeReply | undefined> {
+    if (path === '/livez') return this.live();
+    if (path === '/readyz' || path === '/healthz') return this.ready();
+    return undefined;
+  }
+}
+
+/** PINGs, then tells whether the consumer group exists (false also when the stream is missing). */
+async function inspect(redis: Redis): Promise<boolean> {
+  await redis.ping();
+  try {
+    const groups = (await redis.xinfo('GROUPS', COMMANDS_STREAM)) as unknown[][];
+    return groups.some((g) => g[g.indexOf('name') + 1] === WORKER_GROUP);
+  } catch (err) {
+    if (/no such key/i.test(String(err))) return false;
+    throw err;
+  }
+}

@@ -1,0 +1,11 @@
+import type { Redis } from './redis.js';
+import { COMMANDS_STREAM, WORKER_GROUP } from './keys.js';
+
+/** Creates the `workers` group (and the stream) from the first entry; an existing group is fine. */
+export async function ensureGroup(redis: Redis): Promise<void> {
+  try {
+    await redis.xgroup('CREATE', COMMANDS_STREAM, WORKER_GROUP, '0', 'MKSTREAM');
+  } catch (err) {
+    if (!String(err).includes('BUSYGROUP')) throw err;
+  }
+}

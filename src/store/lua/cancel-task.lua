@@ -1,0 +1,34 @@
+-- Cancels a task. A task no worker has claimed yet (empty lease) ends CANCELLED here, before it
+-- starts; its command is acked if delivered (an undelivered one is acked by the worker that reads
+-- it and finds the task finished). A claimed task gets a cancel request: the hash field stops
+-- every further event but CANCELLED (see append-event.lua), and a message on the cancel channel
+-- tells the running worker to abort its handler at once.
+--
+-- KEYS[1]  task:<id>            state hash
+-- KEYS[2]  task:<id>:events     event stream
+-- KEYS[3]  tasks:commands       commands stream
+-- ARGV[1]  task id
+-- ARGV[2]  now, epoch milliseconds
+-- ARGV[3]  TTL in seconds set on both task keys when the task ends here
+-- ARGV[4]  consumer group name
+-- ARGV[5]  cancel channel
+-- Returns  { 'CANCELLED', event id } | { 'REQUESTED' } | { 'TERMINAL', status } | { 'GONE' }
+local state = redis.call('HMGET', KEYS[1], 'status', 'lease', 'progress', 'command_id', 'cancel_requested')
+local status, lease, progress, command_id, requested = state[1], state[2], state[3], state[4], state[5]
+if not status then return { 'GONE' } end
+if status == 'COMPLETED' or status == 'FAILED' or status == 'CANCELLED' then return { 'TERMINAL', status } end
+if requested then
+  redis.call('PUBLISH', ARGV[5], ARGV[1])
+  return { 'REQUESTED' }
+end
+if lease and lease ~= '' then
+  redis.call('HSET', KEYS[1], 'cancel_requested', ARGV[2])
+  redis.call('PUBLISH', ARGV[5], ARGV[1])
+  return { 'REQUESTED' }
+end
+local id = redis.call('XADD', KEYS[2], '*', 'status', 'CANCELLED', 'progress', progress or '0', 'ts', ARGV[2])
+redis.call('HSET', KEYS[1], 'status', 'CANCELLED', 'last_event_id', id, 'updated_at', ARGV[2], 'cancel_requested', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+if command_id then redis.call('XACK', KEYS[3], ARGV[4], command_id) end
+return { 'CANCELLED', id }

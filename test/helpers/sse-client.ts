@@ -1,0 +1,63 @@
+import type { TaskEvent } from '../../src/store/events.js';
+import { withTimeout } from './wait.js';
+
+export interface SseResult {
+  status: number;
+  contentType: string;
+  /** The `id:` field of each message, in order. */
+  ids: string[];
+  /** The parsed `data:` field of each message. */
+  events: TaskEvent[];
+  /** The JSON error body when the status is not 200. */
+  error?: { error: { code: string; message: string } };
+}
+
+export function sseUrl(httpUrl: string, taskId: string, lastEventId?: string): string {
+  const query = lastEventId === undefined ? '' : `?lastEventId=${encodeURIComponent(lastEventId)}`;
+  return `${httpUrl}/sse/task/${taskId}${query}`;
+}
+
+/**
+ * Reads an SSE response until the server ends it, or, with `take`, until `take` messages arrived
+ * and the client aborts.
+ */
+export function watchSse(
+  url: string,
+  options: { lastEventId?: string; take?: number; timeoutMs?: number } = {},
+): Promise<SseResult> {
+  const abort = new AbortController();
+  const run = async (): Promise<SseResult> => {
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (options.lastEventId !== undefined) headers['last-event-id'] = options.lastEventId;
+    const res = await fetch(url, { headers, signal: abort.signal });
+    const contentType = res.headers.get('content-type') ?? '';
+    if (res.status !== 200) return { status: res.status, contentType, ids: [], events: [], error: await res.json() };
+    const result: SseResult = { status: 200, contentType, ids: [], events: [] };
+    const decoder = new TextDecoder();
+    let text = '';
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        text += decoder.decode(chunk, { stream: true });
+        let sep: number;
+        while ((sep = text.indexOf('\n\n')) !== -1) {
+          const message = text.slice(0, sep);
+          text = text.slice(sep + 2);
+          const lines = message.split('\n');
+          const id = lines.find((l) => l.startsWith('id: '))?.slice(4);
+          const data = lines.find((l) => l.startsWith('data: '))?.slice(6);
+          if (id === undefined || data === undefined) continue;
+          result.ids.push(id);
+          result.events.push(JSON.parse(data) as TaskEvent);
+          if (options.take !== undefined && result.events.length >= options.take) {
+            abort.abort();
+            return result;
+          }
+        }
+      }
+    } catch (err) {
+      if (!abort.signal.aborted) throw err;
+    }
+    return result;
+  };
+  return withTimeout(run(), `sse ${url}`, options.timeoutMs ?? 20_000).finally(() => abort.abort());
+}

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import type { TaskEvent } from '../../src/store/events.js';
+import { decodeEvent } from '../../src/store/events.js';
+import { COMMANDS_STREAM, WORKER_GROUP, eventsKey, taskKey } from '../../src/store/keys.js';
+import type { Redis } from '../../src/store/redis.js';
+import { waitFor } from './wait.js';
+
+/** The reference task's event statuses, first to last. */
+export const REFERENCE_STATUSES = ['PENDING', 'STARTED', 'PROCESSING', 'CONCLUDING', 'COMPLETED'];
+const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+
+/** Every event of a task, read with XRANGE. */
+export async function taskEvents(redis: Redis, taskId: string): Promise<TaskEvent[]> {
+  return (await redis.xrange(eventsKey(taskId), '-', '+')).map(([id, f]) => decodeEvent(taskId, id, f));
+}
+
+/** Waits for the task's terminal status (from its hash) and returns it. */
+export function waitForEnd(redis: Redis, taskId: string, timeoutMs = 30_000): Promise<string> {
+  return waitFor(async () => {
+    const status = await redis.hget(taskKey(taskId), 'status');
+    return status && TERMINAL.has(status) ? status : undefined;
+  }, `task ${taskId} to end`, timeoutMs);
+}
+
+/**
+ * Asserts the XRANGE of a task is exactly `statuses` (each once, in order), that only the last
+ * event is terminal, and that the hash mirrors the last event.
+ */
+export async function assertEventLog(redis: Redis, taskId: string, statuses: string[]): Promise<TaskEvent[]> {
+  const events = await taskEvents(redis, taskId);
+  assert.deepEqual(events.map((e) => e.status), statuses, `event log of ${taskId}`);
+  events.slice(0, -1).forEach((e) => assert.ok(!TERMINAL.has(e.status), `terminal event before the end: ${e.status}`));
+  assert.ok(TERMINAL.has(events.at(-1)!.status), 'the last event is terminal');
+  const hash = await redis.hgetall(taskKey(taskId));
+  assert.equal(hash.status, events.at(-1)!.status);
+  assert.equal(hash.last_event_id, events.at(-1)!.id);
+  return events;
+}
+
+/** Asserts the group has no pending command left. */
+export async function assertNothingPending(redis: Redis): Promise<void> {
+  const [count] = (await redis.xpending(COMMANDS_STREAM, WORKER_GROUP)) as [number, ...unknown[]];
+  assert.equal(count, 0, 'XPENDING is empty');
+}
+
+/** Waits until the group has no pending command (a worker may still be acking one). */
+export async function waitNothingPending(redis: Redis, timeoutMs = 15_000): Promise<void> {
+  await waitFor(async () => ((await redis.xpending(COMMANDS_STREAM, WORKER_GROUP)) as [number])[0] === 0, 'XPENDING empty', timeoutMs);
+}

@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config.js';
+import { spawnEntry } from '../helpers/processes.js';
+
+test('defaults', () => {
+  const c = loadConfig({});
+  assert.equal(c.REDIS_URL, undefined);
+  assert.equal(c.HOST, '127.0.0.1');
+  assert.equal(c.PORT, 8000);
+  assert.equal(c.STAGE_MS, 5000);
+  assert.equal(c.WORKER_CONCURRENCY, 16);
+  assert.equal(c.TASK_TTL_S, 86400);
+  assert.equal(c.LOG_LEVEL, 'info');
+});
+
+test('values are coerced from strings', () => {
+  const c = loadConfig({ PORT: '0', STAGE_MS: '250', REDIS_URL: 'redis://h:1/2', LOG_LEVEL: 'warn' });
+  assert.equal(c.PORT, 0);
+  assert.equal(c.STAGE_MS, 250);
+  assert.equal(c.REDIS_URL, 'redis://h:1/2');
+  assert.equal(c.LOG_LEVEL, 'warn');
+});
+
+test('a bad value throws a ConfigError naming the variable', () => {
+  for (const [name, value] of [['PORT', 'abc'], ['PORT', '70000'], ['STAGE_MS', '-1'], ['STAGE_MS', '1.5'],
+    ['WORKER_CONCURRENCY', '0'], ['TASK_TTL_S', 'x'], ['LOG_LEVEL', 'loud'], ['REDIS_URL', 'not a url']]) {
+    assert.throws(() => loadConfig({ [name!]: value }), (err: Error) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, new RegExp(`${name}=`));
+      return true;
+    }, `${name}=${value}`);
+  }
+});
+
+test('an entry point with a bad value exits non-zero with a message naming the variable', async () => {
+  const proc = spawnEntry('gateway', { STAGE_MS: 'soon' });
+  let stderr = '';
+  proc.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  assert.equal(await proc.exited, 2);
+  assert.match(stderr, /STAGE_MS="soon"/);
+});

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import { eventsKey, taskKey } from '../../src/store/keys.js';
+import type { Redis } from '../../src/store/redis.js';
+import { startTask } from '../helpers/http.js';
+import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
+import { suiteScope } from '../helpers/scope.js';
+import { redisFor, testRedisUrl } from '../helpers/redis.js';
+import { sseUrl, watchSse } from '../helpers/sse-client.js';
+import { waitFor } from '../helpers/wait.js';
+import { watchTask, wsUrl } from '../helpers/ws-client.js';
+
+const xrangeIds = async (redis: Redis, taskId: string) =>
+  (await redis.xrange(eventsKey(taskId), '-', '+')).map(([id]) => id);
+
+describe('SSE watch, against a gateway and a worker process', () => {
+  let gateway: ServiceProc;
+  let redisUrl: string;
+  const scope = suiteScope();
+
+  before(async () => {
+    redisUrl = await testRedisUrl();
+    gateway = await startGatewayProc(scope, redisUrl);
+    await startWorkerProc(scope, redisUrl);
+  });
+
+  test('live: text/event-stream, ids equal XRANGE, data equals the WebSocket JSON, ends after COMPLETED', async (t) => {
+    const redis = await redisFor(t, redisUrl);
+    const taskId = await startTask(gateway.url, { stage_ms: 50 });
+    const sse = await watchSse(sseUrl(gateway.url, taskId));
+    assert.equal(sse.status, 200);
+    assert.match(sse.contentType, /^text\/event-stream/);
+    const ids = await xrangeIds(redis, taskId);
+    assert.deepEqual(sse.ids, ids);
+    assert.deepEqual(sse.events.map((e) => e.id), ids);
+    assert.deepEqual(sse.events.map((e) => e.status), ['PENDING', 'STARTED', 'PROCESSING', 'CONCLUDING', 'COMPLETED']);
+    const ws = await watchTask(wsUrl(gateway.url, taskId));
+    assert.deepEqual(sse.events, ws.events);
+  });
+
+  for (const via of ['Last-Event-ID', '?lastEventId'] as const) {
+    test(`exact replay with ${via} while the task runs: each cut point k = 0..4`, async (t) => {
+      const redis = await redisFor(t, redisUrl);
+      for (let k = 0; k <= 4; k++) {
+        const taskId = await startTask(gateway.url, { stage_ms: 150 });
+        const first = k === 0 ? { ids: [] as string[] } : await watchSse(sseUrl(gateway.url, taskId), { take: k });
+        const last = first.ids.at(-1);
+        assert.notEqual(await redis.hget(taskKey(taskId), 'status'), 'COMPLETED', `k=${k}: cut while running`);
+        const rest =
+          via === 'Last-Event-ID'
+            ? await watchSse(sseUrl(gateway.url, taskId), last === undefined ? {} : { lastEventId: last })
+            : await watchSse(sseUrl(gateway.url, taskId, last));
+        assert.equal(rest.status, 200);
+        assert.deepEqual([...first.ids, ...rest.ids], await xrangeIds(redis, taskId), `k=${k}`);
+      }
+    });
+  }
+
+  test('exact replay after the task finished, and Last-Event-ID wins over ?lastEventId', async (t) => {
+    const redis = await redisFor(t, redisUrl);
+    const taskId = await startTask(gateway.url, { stage_ms: 0 });
+    await waitFor(async () => (await redis.hget(taskKey(taskId), 'status')) === 'COMPLETED', 'completion');
+    const all = await xrangeIds(redis, taskId);
+    for (let k = 0; k <= 5; k++) {
+      const last = k === 0 ? undefined : all[k - 1];
+      const byHeader = await watchSse(sseUrl(gateway.url, taskId), last === undefined ? {} : { lastEventId: last });
+      assert.deepEqual(byHeader.ids, all.slice(k), `header k=${k}`);
+      const byQuery = await watchSse(sseUrl(gateway.url, taskId, last));
+      assert.deepEqual(byQuery.ids, all.slice(k), `query k=${k}`);
+    }
+    const both = await watchSse(sseUrl(gateway.url, taskId, all[0]), { lastEventId: all[2]! });
+    assert.deepEqual(both.ids, all.slice(3));
+  });
+
+  test('errors before the stream starts are JSON with an HTTP status', async (t) => {
+    const redis = await redisFor(t, redisUrl);
+    const taskId = await startTask(gateway.url, { stage_ms: 0 });
+    await waitFor(async () => (await redis.hget(taskKey(taskId), 'status')) === 'COMPLETED', 'completion');
+    const [ms, seq] = (await xrangeIds(redis, taskId)).at(-1)!.split('-');
+    const cases: [string, string, string | undefined, number, string][] = [
+      ['unknown task', '5f0c1c1e-8a57-4d5b-9d5c-0a6b7e1f2a3b', undefined, 404, 'TASK_NOT_FOUND'],
+      ['non-UUID id', 'not-a-uuid', undefined, 400, 'INVALID_TASK_ID'],
+      ['bad lastEventId', taskId, 'abc', 400, 'INVALID_EVENT_ID'],
+      ['$', taskId, '$', 400, 'INVALID_EVENT_ID'],
+      ['beyond the last event', taskId, `${ms}-${Number(seq) + 1}`, 400, 'EVENT_ID_OUT_OF_RANGE'],
+    ];
+    for (const [name, id, lastEventId, status, code] of cases) {
+      const byQuery = await watchSse(sseUrl(gateway.url, id, lastEventId));
+      assert.equal(byQuery.status, status, name);
+      assert.match(byQuery.contentType, /application\/json/, name);
+      assert.equal(byQuery.error?.error.code, code, name);
+      if (lastEventId !== undefined) {
+        const byHeader = await watchSse(sseUrl(gateway.url, id), { lastEventId });
+        assert.equal(byHeader.status, status, `${name} (header)`);
+        assert.equal(byHeader.error?.error.code, code, `${name} (header)`);
+      }
+    }
+  });
+});

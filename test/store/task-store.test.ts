@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { COMMANDS_STREAM, eventsKey, taskKey } from '../../src/store/keys.js';
+import { TaskStore } from '../../src/store/task-store.js';
+import { redisFor, testRedisUrl } from '../helpers/redis.js';
+
+test('start writes the hash, the first event and the command together', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  const store = new TaskStore(redis);
+  const { state, commandId } = await store.start('reference', { stage_ms: 10 }, 1_700_000_000_000);
+
+  assert.deepEqual(await redis.hgetall(taskKey(state.task_id)), {
+    status: 'PENDING',
+    progress: '0',
+    last_event_id: state.last_event_id,
+    created_at: '1700000000000',
+    updated_at: '1700000000000',
+    type: 'reference',
+    params: '{"stage_ms":10}',
+    step: '0',
+    lease: '',
+    command_id: commandId,
+  });
+  assert.deepEqual(await redis.xrange(eventsKey(state.task_id), '-', '+'), [
+    [state.last_event_id, ['status', 'PENDING', 'progress', '0', 'ts', '1700000000000']],
+  ]);
+  assert.deepEqual(await redis.xrange(COMMANDS_STREAM, '-', '+'), [
+    [commandId, ['task_id', state.task_id, 'type', 'reference', 'params', '{"stage_ms":10}']],
+  ]);
+});
+
+test('no observer ever sees a task without its command or a command without its task', async (t) => {
+  const url = await testRedisUrl();
+  const redis = await redisFor(t, url);
+  const observer = await redisFor(t, url);
+  const store = new TaskStore(redis);
+  let stop = false;
+  let snapshots = 0;
+  const observe = (async () => {
+    while (!stop) {
+      // MULTI makes the three reads one snapshot of the keyspace.
+      const [[, hashes], [, streams], [, commands]] = (await observer
+        .multi()
+        .keys('task:*[^s]')
+        .keys('task:*:events')
+        .xrange(COMMANDS_STREAM, '-', '+')
+        .exec()) as [[null, string[]], [null, string[]], [null, [string, string[]][]]];
+      const fromHashes = hashes.filter((k) => !k.endsWith(':events')).map((k) => k.slice(5)).sort();
+      const fromStreams = streams.map((k) => k.slice(5, -7)).sort();
+      const fromCommands = commands.map(([, f]) => f[1]!).sort();
+      assert.deepEqual(fromStreams, fromHashes);
+      assert.deepEqual(fromCommands, fromHashes);
+      snapshots += 1;
+    }
+  })();
+  await Promise.all(Array.from({ length: 300 }, () => store.start('reference', {})));
+  stop = true;
+  await observe;
+  assert.ok(snapshots > 0);
+  assert.equal(await redis.xlen(COMMANDS_STREAM), 300);
+});
+
+test('events(after) is exclusive and head() reports status and last id', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  const store = new TaskStore(redis);
+  const { state } = await store.start('reference', {});
+  assert.deepEqual(await store.head(state.task_id), { status: 'PENDING', lastEventId: state.last_event_id });
+  assert.deepEqual(await store.events(state.task_id, state.last_event_id), []);
+  assert.equal((await store.events(state.task_id, '0-0')).length, 1);
+  assert.equal(await store.head('00000000-0000-4000-8000-000000000000'), null);
+  assert.equal(await store.get('00000000-0000-4000-8000-000000000000'), null);
+});

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { TaskEvent } from '../../src/store/events.js';
+import { taskKey } from '../../src/store/keys.js';
+import { startTask } from '../helpers/http.js';
+import { startGatewayProc, startWorkerProc } from '../helpers/processes.js';
+import { redisFor, testRedisUrl } from '../helpers/redis.js';
+import { REFERENCE_STATUSES, assertEventLog, assertNothingPending, taskEvents, waitForEnd } from '../helpers/task-log.js';
+import { waitFor } from '../helpers/wait.js';
+import { watchTask, wsUrl } from '../helpers/ws-client.js';
+
+const recordedBy = (logs: Record<string, unknown>[], taskId: string) =>
+  logs.filter((l) => l.msg === 'event recorded' && l.taskId === taskId).map((l) => l.status);
+
+describe('graceful shutdown under load', () => {
+  test('SIGTERM to a worker: it stops reading, finishes its running tasks, exits 0; others run the rest', async (t) => {
+    const url = await testRedisUrl();
+    const redis = await redisFor(t, url);
+    const gateway = await startGatewayProc(t, url);
+    const leaving = await startWorkerProc(t, url, { WORKER_CONCURRENCY: '4', SHUTDOWN_GRACE_MS: '30000' });
+    const first = await Promise.all([1, 2, 3, 4].map(() => startTask(gateway.url, { stage_ms: 300 })));
+    const pid = `-${leaving.child.pid}-`;
+    await waitFor(async () => {
+      const leases = await Promise.all(first.map((id) => redis.hget(taskKey(id), 'lease')));
+      return leases.every((l) => l?.includes(pid));
+    }, 'the four tasks claimed by the leaving worker');
+    leaving.kill('SIGTERM');
+    await leaving.waitForLog((l) => l.msg === 'shutting down', 'shutting down');
+    const later = await Promise.all([1, 2, 3].map(() => startTask(gateway.url, { stage_ms: 0 })));
+    assert.equal(await leaving.exited, 0);
+    for (const id of first) {
+      assert.equal(await waitForEnd(redis, id), 'COMPLETED', 'finished by the leaving worker before it exited');
+      assert.deepEqual(recordedBy(leaving.logs, id), REFERENCE_STATUSES.slice(1));
+    }
+    for (const id of later) assert.equal(await redis.hget(taskKey(id), 'status'), 'PENDING', 'not read while draining');
+
+    await startWorkerProc(t, url);
+    for (const id of later) assert.equal(await waitForEnd(redis, id), 'COMPLETED');
+    for (const id of [...first, ...later]) await assertEventLog(redis, id, REFERENCE_STATUSES);
+    await assertNothingPending(redis);
+  });
+
+  test('SIGTERM to a worker whose tasks outlast SHUTDOWN_GRACE_MS: left pending, another resumes them', async (t) => {
+    const url = await testRedisUrl();
+    const redis = await redisFor(t, url);
+    const gateway = await startGatewayProc(t, url);
+    const env = { SHUTDOWN_GRACE_MS: '300', CLAIM_IDLE_MS: '1000' };
+    const leaving = await startWorkerProc(t, url, env);
+    const ids = await Promise.all([1, 2, 3].map(() => startTask(gateway.url, { stage_ms: 800 })));
+    await waitFor(async () => {
+      const steps = await Promise.all(ids.map((id) => redis.hget(taskKey(id), 'step')));
+      return steps.every((s) => Number(s) >= 1);
+    }, 'every task past STARTED', 20_000);
+    leaving.kill('SIGTERM');
+    assert.equal(await leaving.exited, 0);
+    assert.ok(leaving.logs.some((l) => l.msg === 'grace period over; leaving running commands pending'));
+    for (const id of ids) assert.notEqual(await redis.hget(taskKey(id), 'status'), 'COMPLETED');
+
+    await startWorkerProc(t, url, env);
+    for (const id of ids) assert.equal(await waitForEnd(redis, id), 'COMPLETED');
+    for (const id of ids) await assertEventLog(redis, id, REFERENCE_STATUSES);
+    await assertNothingPending(redis);
+  });
+
+  test('SIGTERM to a gateway: every socket closes 1001, it exits 0, watchers resume exactly on another', async (t) => {
+    const url = await testRedisUrl();
+    const redis = await redisFor(t, url);
+    const leaving = await startGatewayProc(t, url);
+    const staying = await startGatewayProc(t, url);
+    await startWorkerProc(t, url);
+    const ids = await Promise.all([1, 2, 3, 4].map(() => startTask(staying.url, { stage_ms: 400 })));
+    const seen = new Map<string, TaskEvent[]>(ids.map((id) => [id, []]));
+    const watches = ids.map((id) => watchTask(wsUrl(leaving.url, id), { onEvent: (e) => seen.get(id)!.push(e) }));
+    await waitFor(() => [...seen.values()].every((events) => events.length >= 1), 'a first event on every watch');
+    leaving.kill('SIGTERM');
+    const closed = await Promise.all(watches);
+    assert.deepEqual(closed.map((c) => c.code), [1001, 1001, 1001, 1001]);
+    assert.equal(await leaving.exited, 0);
+    await assert.rejects(fetch(`${leaving.url}/livez`), 'the gateway no longer accepts connections');
+
+    for (const [i, id] of ids.entries()) {
+      const before = closed[i]!.events;
+      const rest = await watchTask(wsUrl(staying.url, id, before.at(-1)!.id));
+      assert.equal(rest.code, 1000);
+      const all = await taskEvents(redis, id);
+      assert.deepEqual([...before, ...rest.events].map((e) => e.id), all.map((e) => e.id), 'no gap, no duplicate');
+      await assertEventLog(redis, id, REFERENCE_STATUSES);
+    }
+    await assertNothingPending(redis);
+  });
+});

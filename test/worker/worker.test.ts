@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { COMMANDS_STREAM, WORKER_GROUP, eventsKey, taskKey } from '../../src/store/keys.js';
+import type { Redis } from '../../src/store/redis.js';
+import { TaskStore } from '../../src/store/task-store.js';
+import { createRegistry } from '../../src/worker/tasks/index.js';
+import { ensureGroup } from '../../src/store/consumer-group.js';
+import { Worker } from '../../src/worker/worker.js';
+import { redisFor, testRedisUrl } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait.js';
+
+const config = loadConfig({ CLAIM_IDLE_MS: '300', STAGE_MS: '0', SHUTDOWN_GRACE_MS: '2000' });
+const logger = createLogger('silent', 'test');
+
+async function startWorker(t: { after(fn: () => unknown): void }, redis: Redis): Promise<Worker> {
+  const worker = new Worker({ redis, logger, config, registry: createRegistry(config) });
+  await worker.start();
+  t.after(() => worker.close());
+  return worker;
+}
+
+const statuses = async (redis: Redis, id: string) =>
+  (await redis.xrange(eventsKey(id), '-', '+')).map(([, f]) => f[1]);
+
+/** Appends one event as a given lease would, through the real script. */
+function append(redis: Redis, id: string, lease: string, step: number, status: string, progress: number) {
+  return redis.appendEvent(taskKey(id), eventsKey(id), COMMANDS_STREAM, lease, step, '0', 60, WORKER_GROUP, '', Date.now(), status, progress);
+}
+
+/** Takes the task's lease as the consumer holding its command, through the real script. */
+function claim(redis: Redis, id: string, commandId: string, consumer: string, lease: string) {
+  return redis.claimTask(taskKey(id), COMMANDS_STREAM, lease, WORKER_GROUP, commandId, consumer, 5);
+}
+
+test('runs a task to COMPLETED and acks its command', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  await startWorker(t, redis);
+  const { state } = await new TaskStore(redis).start('reference', { stage_ms: 0 });
+  await waitFor(async () => (await redis.hget(taskKey(state.task_id), 'status')) === 'COMPLETED', 'completion');
+  assert.deepEqual(await statuses(redis, state.task_id), ['PENDING', 'STARTED', 'PROCESSING', 'CONCLUDING', 'COMPLETED']);
+  assert.equal(((await redis.xpending(COMMANDS_STREAM, WORKER_GROUP)) as [number])[0], 0);
+});
+
+test('reclaims a dead consumer\'s command, resumes after its last stage, and fences the dead lease', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  await ensureGroup(redis);
+  const { state, commandId } = await new TaskStore(redis).start('reference', { stage_ms: 150 });
+  const id = state.task_id;
+
+  // A worker that read the command, recorded STARTED, then died without acking.
+  await redis.xreadgroup('GROUP', WORKER_GROUP, 'dead-consumer', 'COUNT', 1, 'STREAMS', COMMANDS_STREAM, '>');
+  assert.deepEqual(await claim(redis, id, commandId, 'dead-consumer', 'dead-lease'), ['OK', '0', '1']);
+  assert.equal((await append(redis, id, 'dead-lease', 1, 'STARTED', 25))[0], 'OK');
+
+  await startWorker(t, redis);
+  await waitFor(async () => (await statuses(redis, id)).includes('PROCESSING'), 'the reclaimed run to record a stage');
+  assert.deepEqual(await append(redis, id, 'dead-lease', 3, 'CONCLUDING', 75), ['FENCED']);
+
+  await waitFor(async () => (await redis.hget(taskKey(id), 'status')) === 'COMPLETED', 'completion');
+  assert.deepEqual(await statuses(redis, id), ['PENDING', 'STARTED', 'PROCESSING', 'CONCLUDING', 'COMPLETED']);
+  assert.equal(((await redis.xpending(COMMANDS_STREAM, WORKER_GROUP)) as [number])[0], 0);
+  assert.deepEqual(await append(redis, id, 'dead-lease', 4, 'X', 0), ['TERMINAL']);
+});
+
+test('a stage already recorded is never appended twice', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  await ensureGroup(redis);
+  const { state, commandId } = await new TaskStore(redis).start('reference', {});
+  await redis.xreadgroup('GROUP', WORKER_GROUP, 'c', 'COUNT', 1, 'STREAMS', COMMANDS_STREAM, '>');
+  assert.equal((await claim(redis, state.task_id, commandId, 'c', 'L'))[0], 'OK');
+  assert.equal((await append(redis, state.task_id, 'L', 1, 'STARTED', 25))[0], 'OK');
+  assert.deepEqual(await append(redis, state.task_id, 'L', 1, 'STARTED', 25), ['DUPLICATE']);
+  assert.deepEqual(await statuses(redis, state.task_id), ['PENDING', 'STARTED']);
+});
+
+test('close() interrupts the blocking read and returns', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  const worker = await startWorker(t, redis);
+  await worker.close();
+  await worker.close();
+});

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { openLiteWs } from '../../scripts/bench/ws-lite.js';
+import type { TaskEvent } from '../../src/store/events.js';
+import { eventsKey } from '../../src/store/keys.js';
+import { appendEvent } from '../helpers/append.js';
+import { startTask } from '../helpers/http.js';
+import { startGatewayProc } from '../helpers/processes.js';
+import { redisFor, testRedisUrl } from '../helpers/redis.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
+import { watchTask, wsUrl } from '../helpers/ws-client.js';
+
+test('a client that stops reading is closed with 4008, then resumes exactly from its last id', async (t) => {
+  const url = await testRedisUrl();
+  const redis = await redisFor(t, url);
+  // No worker: the test writes the events (large ones, many) through the production script.
+  const gateway = await startGatewayProc(t, url, { WS_MAX_BUFFERED_BYTES: '65536' });
+  const taskId = await startTask(gateway.url);
+
+  const got: TaskEvent[] = [];
+  let closed!: (c: { code: number; reason: string }) => void;
+  const closing = new Promise<{ code: number; reason: string }>((resolve) => (closed = resolve));
+  const slow = openLiteWs(gateway.port, `/ws/task/${taskId}`, {
+    text: (d) => got.push(JSON.parse(d)),
+    close: (code, reason) => closed({ code, reason }),
+  });
+  t.after(() => slow.destroy());
+  await waitFor(() => got.length === 1, 'PENDING');
+  slow.socket.pause();
+
+  // ~24 MB: more than the loopback socket buffers hold, so the gateway's send buffer must grow.
+  const note = 'x'.repeat(16 * 1024);
+  for (let i = 1; i <= 1500; i++) await appendEvent(redis, taskId, { status: 'PROCESSING', progress: 50, extra: { note } });
+  await gateway.waitForLog((l) => l.msg === 'slow consumer; closing with 4008' && l.taskId === taskId, 'the 4008 close', 60_000);
+  await appendEvent(redis, taskId, { status: 'COMPLETED', progress: 100, terminal: true });
+
+  slow.socket.resume();
+  const { code, reason } = await withTimeout(closing, 'the slow client to read up to the close frame', 60_000);
+  assert.equal(code, 4008);
+  assert.equal(reason, 'slow consumer');
+  const all = (await redis.xrange(eventsKey(taskId), '-', '+')).map(([id]) => id);
+  assert.ok(got.length > 1 && got.length < all.length, `the slow client got ${got.length} of ${all.length}`);
+
+  const rest = await watchTask(wsUrl(gateway.url, taskId, got.at(-1)!.id), { timeoutMs: 60_000 });
+  assert.equal(rest.code, 1000);
+  assert.deepEqual([...got, ...rest.events].map((e) => e.id), all);
+});
