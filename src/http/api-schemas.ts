@@ -52,6 +52,13 @@ export const taskStateSchema = z
 
 export const eventListSchema = z.object({ events: z.array(taskEventSchema) });
 
+export const taskPageSchema = z
+  .object({
+    tasks: z.array(taskStateSchema).describe('Newest first; tasks that expired since they were indexed are left out.'),
+    next_cursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page.'),
+  })
+  .meta({ id: 'TaskPage', description: 'A page of recent tasks.' });
+
 const errorCodes = Object.keys(errorTable) as [ErrorCode, ...ErrorCode[]];
 
 export const errorBodySchema = z

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Router from '@koa/router';
 import Koa from 'koa';
@@ -17,6 +18,8 @@ import { tasksRouter } from './tasks-routes.js';
 import { sseRouter, type SseDeps } from '../sse/sse-route.js';
 
 export const WEB_ROOT = fileURLToPath(new URL('../../web/', import.meta.url));
+/** The page's script bundle, built by `npm run build:web` (scripts/build-web.ts). */
+export const BUNDLE_ROOT = fileURLToPath(new URL('../../dist/public/', import.meta.url));
 
 export interface AppDeps {
   store: TaskStore;
@@ -53,5 +56,9 @@ export function createApp(deps: AppDeps): Koa {
   app.use(router.routes());
   app.use(router.allowedMethods());
   app.use(staticFiles(WEB_ROOT));
+  app.use(staticFiles(BUNDLE_ROOT, { index: false }));
+  if (!existsSync(`${BUNDLE_ROOT}app.js`)) {
+    deps.logger.warn({ dir: BUNDLE_ROOT }, 'web bundle missing: the page will not work until `npm run build:web` runs');
+  }
   return app;
 }

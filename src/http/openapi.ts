@@ -12,10 +12,11 @@ import {
   probeReplySchema,
   taskIdSchema,
   startedTaskSchema,
+  taskPageSchema,
   taskStateSchema,
   watchQuerySchema,
 } from './api-schemas.js';
-import { startTaskBody } from './tasks-routes.js';
+import { listTasksQuery, startTaskBody } from './tasks-routes.js';
 
 /** What each close code means to a client; a code added to CloseCode must be described here. */
 const closeCodeMeaning = {
@@ -108,6 +109,15 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
       },
     });
   }
+  register(api, {
+    method: 'get',
+    path: '/tasks',
+    tags: ['tasks'],
+    summary: 'Recent tasks, newest first, with cursor pagination',
+    description: 'From the `tasks:index` sorted set; entries older than TASK_TTL_S are pruned, as the tasks expire.',
+    request: { query: listTasksQuery },
+    responses: { 200: json(taskPageSchema, 'A page of tasks.'), ...errors(400, 500, 503) },
+  });
   register(api, {
     method: 'get',
     path: '/tasks/{id}',

@@ -8,8 +8,8 @@ import { AppError } from '../errors.js';
  * `%2e%2e`), NUL bytes and bad percent-encoding with 400/403 errors; they are all answered as
  * NOT_FOUND, so a probe learns nothing about what exists outside `root`.
  */
-export function staticFiles(root: string): Middleware {
-  const send = serve(root, { hidden: false, index: 'index.html' });
+export function staticFiles(root: string, options: { index: string | false } = { index: 'index.html' }): Middleware {
+  const send = serve(root, { hidden: false, index: options.index });
   return async (ctx, next) => {
     let served = true;
     try {

@@ -4,6 +4,7 @@ import type { Auth } from '../auth/auth.js';
 import { AppError } from '../errors.js';
 import { checkEventId, checkTaskId } from '../hub/watch.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { decodeCursor, encodeCursor } from '../store/task-index.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { TaskRegistry } from '../worker/registry.js';
 import { readJsonBody } from './body.js';
@@ -13,6 +14,12 @@ export const startTaskBody = z.strictObject({
   type: z.string().min(1).max(100).optional(),
   params: z.record(z.string(), z.unknown()).optional(),
   stage_ms: z.unknown().optional(),
+});
+
+/** GET /tasks query: a page of recent tasks, newest first. */
+export const listTasksQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20).describe('Tasks per page.'),
+  cursor: z.string().max(100).optional().describe('The `next_cursor` of the previous page.'),
 });
 
 export interface TasksRouteDeps {
@@ -50,6 +57,16 @@ export function tasksRouter({ store, registry, metrics, auth }: TasksRouteDeps):
   };
   router.post('/tasks', start);
   router.post('/start-task', start);
+
+  router.get('/tasks', async (ctx) => {
+    const parsed = listTasksQuery.safeParse(ctx.query);
+    if (!parsed.success) throw new AppError('INVALID_QUERY', 'invalid query', parsed.error.issues);
+    const { limit, cursor } = parsed.data;
+    const after = cursor === undefined || cursor === '' ? null : decodeCursor(cursor);
+    if (after === null && cursor) throw new AppError('INVALID_QUERY', 'cursor must be a next_cursor from GET /tasks');
+    const page = await store.recent(limit, after);
+    ctx.body = { tasks: page.tasks, next_cursor: page.next ? encodeCursor(page.next) : null };
+  });
 
   router.get('/tasks/:id', async (ctx) => {
     const taskId = checkTaskId(ctx.params.id!);
