@@ -69,6 +69,11 @@ export interface UpgradeResult {
   body: any;
   /** The open socket when the upgrade succeeded (status 101); the caller closes it. */
   ws?: WebSocket;
+  /**
+   * Every text message the socket receives, from the first: frames sent along with the 101 are
+   * emitted before any listener added after `open` could see them, so they are recorded here.
+   */
+  messages: string[];
 }
 
 /** Attempts a WebSocket upgrade and reports the HTTP answer, or the open socket. */
@@ -81,8 +86,10 @@ export function upgrade(
     ...(options.origin === undefined ? {} : { origin: options.origin }),
     ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
   });
+  const messages: string[] = [];
+  ws.on('message', (data) => messages.push(String(data)));
   const result = new Promise<UpgradeResult>((resolve, reject) => {
-    ws.once('open', () => resolve({ status: 101, headers: {}, body: undefined, ws }));
+    ws.once('open', () => resolve({ status: 101, headers: {}, body: undefined, ws, messages }));
     ws.once('unexpected-response', (_req, res) => {
       const parts: Buffer[] = [];
       res.on('data', (d: Buffer) => parts.push(d));
@@ -95,7 +102,7 @@ export function upgrade(
           // Not JSON.
         }
         ws.terminate();
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, messages });
       });
     });
     ws.once('error', reject);

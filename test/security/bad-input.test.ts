@@ -6,7 +6,7 @@ import type WebSocket from 'ws';
 import { signWatchToken } from '../../src/auth/tokens.js';
 import { WEB_ROOT } from '../../src/http/app.js';
 import type { TaskEvent } from '../../src/store/events.js';
-import { eventsKey } from '../../src/store/keys.js';
+import { COMMANDS_STREAM, TASKS_INDEX, eventsKey } from '../../src/store/keys.js';
 import type { Redis } from '../../src/store/redis.js';
 import { request } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
@@ -41,7 +41,7 @@ interface Task {
 
 /** A watch that stays open for the whole suite, recording every event it gets. */
 interface Watcher {
-  events: TaskEvent[];
+  readonly events: TaskEvent[];
   close?: number;
   reason?: string;
 }
@@ -338,6 +338,10 @@ const ROWS: Row[] = [
   refusedUpgrade('WS with an expired token', 401, 'UNAUTHORIZED', (c) => ({ path: `/ws/task/${c.running.id}?token=${expired(c)}` })),
   refusedUpgrade('WS with a tampered token', 401, 'UNAUTHORIZED', (c) => ({ path: `/ws/task/${c.running.id}?token=${tampered(c)}` })),
   refusedUpgrade('WS with a wrong header token', 401, 'UNAUTHORIZED', (c) => ({ path: `/ws/task/${c.running.id}`, headers: bearer('nope') })),
+  http('list without a token', 401, 'UNAUTHORIZED', () => ({ path: '/tasks' }), challenge),
+  http('list with a watch token', 401, 'UNAUTHORIZED', (c) => ({ path: '/tasks?limit=5', headers: bearer(c.running.token) })),
+  http('list with a bad cursor', 400, 'INVALID_QUERY', () => ({ path: '/tasks?cursor=*%00', headers: main })),
+  http('list with a huge limit', 400, 'INVALID_QUERY', () => ({ path: '/tasks?limit=1e9', headers: main })),
   http('SSE without a token', 401, 'UNAUTHORIZED', (c) => ({ path: `/sse/task/${c.running.id}` }), challenge),
   {
     name: 'SSE with another task’s token',
@@ -429,8 +433,11 @@ describe('bad-input suite: one gateway (auth on) and one worker for the whole ta
   async function watchThroughout(task: Task): Promise<Watcher> {
     const res = await upgrade(`${c.ws}/ws/task/${task.id}`, { headers: bearer(task.token) });
     assert.equal(res.status, 101);
-    const watcher: Watcher = { events: [] };
-    res.ws!.on('message', (data) => watcher.events.push(JSON.parse(String(data))));
+    const watcher: Watcher = {
+      get events() {
+        return res.messages.map((m) => JSON.parse(m) as TaskEvent);
+      },
+    };
     res.ws!.on('close', (code, reason) => {
       watcher.close = code;
       watcher.reason = reason.toString();
@@ -475,8 +482,9 @@ describe('bad-input suite: one gateway (auth on) and one worker for the whole ta
     } while (cursor !== '0');
     for (const key of keys) {
       const m = /^task:([0-9a-f-]{36})(:events)?$/.exec(key);
-      assert.ok(key === 'tasks:commands' || (m && known.has(m[1]!)), `unexpected key ${JSON.stringify(key)}`);
+      assert.ok(key === COMMANDS_STREAM || key === TASKS_INDEX || (m && known.has(m[1]!)), `unexpected key ${JSON.stringify(key)}`);
     }
+    for (const id of await c.redis.zrange(TASKS_INDEX, '0', '-1')) assert.ok(known.has(id), `unexpected index entry ${JSON.stringify(id)}`);
   }
 
   before(async () => {
