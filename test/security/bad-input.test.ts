@@ -31,8 +31,9 @@ const UNKNOWN_TASK = '5f0c1c1e-8a57-4d5b-9d5c-0a6b7e1f2a3b';
 const STAGES = ['PENDING', 'STARTED', 'PROCESSING', 'CONCLUDING', 'COMPLETED'];
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const main = bearer(MAIN);
-const DOTFILE = `.probe-${process.pid}`;
-const DIR = `probe-dir-${process.pid}`;
+// Fixed names (ignored by git): a killed run leaves at most these, and the next run replaces them.
+const DOTFILE = '.probe-bad-input';
+const DIR = 'probe-dir-bad-input';
 
 interface Task {
   id: string;
