@@ -9,7 +9,9 @@ export function errorsAndLogging(logger: Logger): Middleware {
     const started = process.hrtime.bigint();
     const requestId = ctx.get('x-request-id').slice(0, 128) || uuidv4();
     ctx.set('X-Request-Id', requestId);
-    ctx.state.log = logger.child({ requestId });
+    // Built on first use: with the `request` line below disabled (LOG_LEVEL warn), most requests log nothing.
+    let log: Logger | undefined;
+    const requestLog = () => (log ??= logger.child({ requestId }));
     try {
       await next();
       if (ctx.body === undefined || ctx.body === null) {
@@ -20,14 +22,15 @@ export function errorsAndLogging(logger: Logger): Middleware {
       }
     } catch (err) {
       const appErr = toAppError(err);
-      if (!appErr.exposed) ctx.state.log.error({ err }, 'request failed');
+      if (!appErr.exposed) requestLog().error({ err }, 'request failed');
       ctx.status = appErr.status;
       ctx.body = errorBody(appErr);
     }
+    if (!logger.isLevelEnabled('info')) return;
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const fields = { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 };
     // Routes that concern one task name it in ctx.state.taskId, so the line is bound to it.
-    const log = ctx.state.taskId ? ctx.state.log.child({ taskId: ctx.state.taskId }) : ctx.state.log;
-    log.info(fields, 'request');
+    const line = ctx.state.taskId ? requestLog().child({ taskId: ctx.state.taskId }) : requestLog();
+    line.info(fields, 'request');
   };
 }
