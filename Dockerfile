@@ -7,6 +7,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY web ./web
+# scripts/build-web.ts bundles the page (src/web, src/client) into dist/public/app.js.
+COPY scripts ./scripts
 RUN npm run build
 
 # Runtime stage: production dependencies only, non-root.
@@ -17,6 +19,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/web ./web
+# The `taskcast` CLI launcher; without src/ and tsx it runs dist/bin/taskcast.js.
+COPY bin ./bin
 USER node
 EXPOSE 8000
 # Exec form: node itself is PID 1, so SIGTERM from `docker stop` reaches it directly.

@@ -30,6 +30,11 @@ export const configSchema = z.object({
   HUB_BLOCK_MS: int(1, 3_600_000).default(10_000),
   /** How long shutdown waits for running work before leaving it to others. */
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
+  /**
+   * After a shutdown signal, how long the gateway keeps serving with /readyz answering 503 before
+   * it stops accepting connections, so load balancers take it out of rotation first.
+   */
+  SHUTDOWN_READY_DELAY_MS: int(0, 600_000).default(0),
   /** Runs of a task whose handler throws, the first included; each retry records RETRYING. */
   MAX_ATTEMPTS: int(1, 100).default(3),
   /** Backoff before retry n is RETRY_BASE_MS * 2^(n-1), capped at RETRY_MAX_MS, half of it jittered. */

@@ -11,6 +11,7 @@ export const errorTable = {
   EVENT_ID_OUT_OF_RANGE: { status: 400, close: C.BAD_REQUEST },
   INVALID_BODY: { status: 400, close: C.BAD_REQUEST },
   INVALID_PARAMS: { status: 400, close: C.BAD_REQUEST },
+  INVALID_QUERY: { status: 400, close: C.BAD_REQUEST },
   UNKNOWN_TASK_TYPE: { status: 400, close: C.BAD_REQUEST },
   TASK_NOT_FOUND: { status: 404, close: C.NOT_FOUND },
   NOT_FOUND: { status: 404, close: C.NOT_FOUND },

@@ -1,10 +1,12 @@
 import { createServer, type Server } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { HealthProbes } from './health/probes.js';
 import { createApp } from './http/app.js';
 import { Hub } from './hub/hub.js';
+import { Metrics } from './metrics/metrics.js';
 import { ensureGroup } from './store/consumer-group.js';
 import type { Redis } from './store/redis.js';
 import { TaskStore } from './store/task-store.js';
@@ -16,6 +18,8 @@ export interface GatewayDeps {
   logger: Logger;
   config: Config;
   registry: TaskRegistry;
+  /** Where this gateway's metrics go; a process running gateway and worker shares one. */
+  metrics?: Metrics;
 }
 
 export interface Gateway {
@@ -25,6 +29,7 @@ export interface Gateway {
   readonly ws: WsServer;
   readonly hub: Hub;
   readonly health: HealthProbes;
+  readonly metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -38,11 +43,15 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   // Readiness requires the group; creating it here (from entry 0) loses no command.
   await ensureGroup(deps.redis);
   const health = new HealthProbes({ redis: deps.redis });
+  const metrics = deps.metrics ?? new Metrics();
+  metrics.trackQueue(deps.redis, logger);
   const hub = new Hub({ redis: deps.redis, logger, blockMs: config.HUB_BLOCK_MS });
   await hub.start();
-  const app = createApp({ store, registry: deps.registry, logger, health, sse: { hub, store, logger, config } });
+  const app = createApp({
+    store, registry: deps.registry, logger, health, metrics, sse: { hub, store, logger, metrics, config },
+  });
   const server = createServer(app.callback());
-  const ws = new WsServer({ server, hub, store, logger, config });
+  const ws = new WsServer({ server, hub, store, logger, metrics, config });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -66,12 +75,16 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const close = () =>
     (closing ??= (async () => {
       health.drain();
+      if (config.SHUTDOWN_READY_DELAY_MS > 0) await delay(config.SHUTDOWN_READY_DELAY_MS);
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // In-flight requests get SHUTDOWN_GRACE_MS to finish; then their connections are cut.
+      const cut = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_GRACE_MS);
       await ws.close();
       await stopped;
+      clearTimeout(cut);
       await hub.close();
       logger.info('gateway stopped');
     })());
-  return { server, port, url, ws, hub, health, close };
+  return { server, port, url, ws, hub, health, metrics, close };
 }

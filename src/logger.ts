@@ -1,7 +1,48 @@
-import { pino, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger };
 
-export function createLogger(level: string, name: string): Logger {
-  return pino({ name, level, base: { pid: process.pid } });
+/** Secrets that must never reach a log line, wherever a caller puts them. */
+export const REDACT_PATHS = [
+  'authorization',
+  'token',
+  'watch_token',
+  'password',
+  '*.authorization',
+  '*.token',
+  '*.watch_token',
+  '*.password',
+  'headers.authorization',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'query.token',
+  'req.query.token',
+];
+
+export interface LoggerTarget {
+  /** Pretty-print for a person; default: only when stdout is a TTY and pino-pretty is installed. */
+  pretty?: boolean;
+  /** Where JSON lines go (tests); default stdout. */
+  destination?: DestinationStream;
+}
+
+/** JSON lines, or pino-pretty output on a terminal; secrets redacted either way. */
+export function createLogger(level: string, name: string, target: LoggerTarget = {}): Logger {
+  const options: LoggerOptions = { name, level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS } };
+  const pretty = target.pretty ?? (process.stdout.isTTY === true && prettyInstalled());
+  if (pretty && !target.destination) {
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } });
+  }
+  return target.destination ? pino(options, target.destination) : pino(options);
+}
+
+/** pino-pretty is a dev dependency: the production image has none and logs JSON. */
+function prettyInstalled(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('pino-pretty');
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,3 +1,4 @@
+import { Metrics } from '../metrics/metrics.js';
 import { devRedis } from '../runtime/dev-redis.js';
 import { runMain } from '../runtime/main.js';
 import { redactUrl, runGateway, runWorker } from '../runtime/services.js';
@@ -7,8 +8,10 @@ runMain('taskcast', async ({ config, logger }) => {
   const redis = config.REDIS_URL ? { url: config.REDIS_URL, close: async () => undefined } : await devRedis(logger);
   logger.info({ redis: redactUrl(redis.url) }, 'using Redis');
   try {
-    const stopWorker = await runWorker(config, logger, redis.url, { healthServer: false });
-    const stopGateway = await runGateway(config, logger, redis.url);
+    // One registry for both, so the gateway's /metrics shows the worker's task metrics too.
+    const metrics = new Metrics();
+    const stopWorker = await runWorker(config, logger, redis.url, { healthServer: false, metrics });
+    const stopGateway = await runGateway(config, logger, redis.url, metrics);
     return async () => {
       await stopGateway();
       await stopWorker();

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { HealthProbes } from './probes.js';
 
 export interface HealthServer {
@@ -9,11 +10,13 @@ export interface HealthServer {
 }
 
 /**
- * A bare HTTP server answering only the probes, for processes without an API (the worker).
+ * A bare HTTP server answering only the probes (and /metrics), for processes without an API (the worker).
  * Port 0 picks a free port; the chosen one is logged ('health listening').
  */
 export async function startHealthServer(deps: {
   probes: HealthProbes;
+  /** Also served, at /metrics, when given. */
+  metrics?: Metrics;
   host: string;
   port: number;
   logger: Logger;
@@ -26,6 +29,16 @@ export async function startHealthServer(deps: {
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'probes answer GET and HEAD only' } });
+      return;
+    }
+    if (path === '/metrics' && deps.metrics) {
+      deps.metrics.text().then(
+        ({ contentType, body }) => {
+          res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+          res.end(req.method === 'HEAD' ? undefined : body);
+        },
+        () => send(500, { error: { code: 'INTERNAL', message: 'internal error' } }),
+      );
       return;
     }
     deps.probes.probe(path).then(

@@ -1,37 +1,55 @@
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import Router from '@koa/router';
 import Koa from 'koa';
 import serve from 'koa-static';
 import type { HealthProbes } from '../health/probes.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { TaskRegistry } from '../worker/registry.js';
 import { healthMiddleware } from './health-routes.js';
 import { errorsAndLogging } from './middleware.js';
+import { opsRouter } from './ops-routes.js';
 import { tasksRouter } from './tasks-routes.js';
 import { sseRouter, type SseDeps } from '../sse/sse-route.js';
 
 export const WEB_ROOT = fileURLToPath(new URL('../../web/', import.meta.url));
+/** The page's script bundle, built by `npm run build:web` (scripts/build-web.ts). */
+export const BUNDLE_ROOT = fileURLToPath(new URL('../../dist/public/', import.meta.url));
 
 export interface AppDeps {
   store: TaskStore;
   registry: TaskRegistry;
   logger: Logger;
+  metrics: Metrics;
   /** Probes served at /livez, /readyz, /healthz (ahead of logging: probes are frequent). */
   health?: HealthProbes;
   /** Serves GET /sse/task/<id> when given (the gateway always gives it). */
   sse?: SseDeps;
 }
 
+/** Every HTTP route in one router; test/http/openapi.test.ts checks each is in /openapi.json. */
+export function createRouter(deps: AppDeps): Router {
+  const router = new Router();
+  const routers = [tasksRouter(deps), opsRouter(deps), ...(deps.sse ? [sseRouter(deps.sse)] : [])];
+  for (const routes of routers) router.use(routes.routes());
+  return router;
+}
+
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   app.proxy = false;
   app.silent = true;
-  const router = tasksRouter(deps);
+  const router = createRouter(deps);
   if (deps.health) app.use(healthMiddleware(deps.health));
-  app.use(errorsAndLogging(deps.logger));
+  app.use(errorsAndLogging(deps.logger, deps.metrics));
   app.use(router.routes());
   app.use(router.allowedMethods());
-  if (deps.sse) app.use(sseRouter(deps.sse).routes());
   app.use(serve(WEB_ROOT, { hidden: false, index: 'index.html' }));
+  app.use(serve(BUNDLE_ROOT, { hidden: false, index: false }));
+  if (!existsSync(`${BUNDLE_ROOT}app.js`)) {
+    deps.logger.warn({ dir: BUNDLE_ROOT }, 'web bundle missing: the page will not work until `npm run build:web` runs');
+  }
   return app;
 }

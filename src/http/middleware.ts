@@ -2,12 +2,24 @@ import type { Middleware } from 'koa';
 import { v4 as uuidv4 } from 'uuid';
 import { AppError, errorBody, toAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 
-/** One log line per request, and every error turned into `{error: {code, message}}`. */
-export function errorsAndLogging(logger: Logger): Middleware {
+/** An incoming X-Request-Id is kept when it is short printable ASCII; otherwise a new one is made. */
+const REQUEST_ID_RE = /^[\x21-\x7e]{1,128}$/;
+
+/** The `route` label of a request that matched no route (static files, 404s): never the raw path. */
+export const UNMATCHED_ROUTE = '(unmatched)';
+
+/**
+ * One log line per request, every error turned into `{error: {code, message}}`, and the request
+ * duration by route pattern. The log line carries the path without its query string, so query
+ * tokens never reach the logs.
+ */
+export function errorsAndLogging(logger: Logger, metrics: Metrics): Middleware {
   return async (ctx, next) => {
     const started = process.hrtime.bigint();
-    const requestId = ctx.get('x-request-id').slice(0, 128) || uuidv4();
+    const incoming = ctx.get('x-request-id');
+    const requestId = REQUEST_ID_RE.test(incoming) ? incoming : uuidv4();
     ctx.set('X-Request-Id', requestId);
     // Built on first use: with the `request` line below disabled (LOG_LEVEL warn), most requests log nothing.
     let log: Logger | undefined;
@@ -26,9 +38,11 @@ export function errorsAndLogging(logger: Logger): Middleware {
       ctx.status = appErr.status;
       ctx.body = errorBody(appErr);
     }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const route = typeof ctx._matchedRoute === 'string' ? ctx._matchedRoute : UNMATCHED_ROUTE;
+    metrics.httpRequest(ctx.method, route, ctx.status, seconds);
     if (!logger.isLevelEnabled('info')) return;
-    const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    const fields = { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 };
+    const fields = { method: ctx.method, path: ctx.path, route, status: ctx.status, ms: Math.round(seconds * 1e4) / 10 };
     // Routes that concern one task name it in ctx.state.taskId, so the line is bound to it.
     const line = ctx.state.taskId ? requestLog().child({ taskId: ctx.state.taskId }) : requestLog();
     line.info(fields, 'request');

@@ -2,6 +2,8 @@ import Router, { type RouterMiddleware } from '@koa/router';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { checkEventId, checkTaskId } from '../hub/watch.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { decodeCursor, encodeCursor } from '../store/task-index.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { TaskRegistry } from '../worker/registry.js';
 import { readJsonBody } from './body.js';
@@ -13,12 +15,19 @@ export const startTaskBody = z.strictObject({
   stage_ms: z.unknown().optional(),
 });
 
+/** GET /tasks query: a page of recent tasks, newest first. */
+export const listTasksQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20).describe('Tasks per page.'),
+  cursor: z.string().max(100).optional().describe('The `next_cursor` of the previous page.'),
+});
+
 export interface TasksRouteDeps {
   store: TaskStore;
   registry: TaskRegistry;
+  metrics: Metrics;
 }
 
-export function tasksRouter({ store, registry }: TasksRouteDeps): Router {
+export function tasksRouter({ store, registry, metrics }: TasksRouteDeps): Router {
   const router = new Router();
 
   const start: RouterMiddleware = async (ctx) => {
@@ -38,12 +47,23 @@ export function tasksRouter({ store, registry }: TasksRouteDeps): Router {
 
     const { state } = await store.start(typeName, params.data);
     ctx.state.taskId = state.task_id;
+    metrics.taskStarted(typeName);
     ctx.status = 202;
     ctx.set('Location', `/tasks/${state.task_id}`);
     ctx.body = state;
   };
   router.post('/tasks', start);
   router.post('/start-task', start);
+
+  router.get('/tasks', async (ctx) => {
+    const parsed = listTasksQuery.safeParse(ctx.query);
+    if (!parsed.success) throw new AppError('INVALID_QUERY', 'invalid query', parsed.error.issues);
+    const { limit, cursor } = parsed.data;
+    const after = cursor === undefined || cursor === '' ? null : decodeCursor(cursor);
+    if (after === null && cursor) throw new AppError('INVALID_QUERY', 'cursor must be a next_cursor from GET /tasks');
+    const page = await store.recent(limit, after);
+    ctx.body = { tasks: page.tasks, next_cursor: page.next ? encodeCursor(page.next) : null };
+  });
 
   router.get('/tasks/:id', async (ctx) => {
     const taskId = checkTaskId(ctx.params.id!);
@@ -62,6 +82,9 @@ export function tasksRouter({ store, registry }: TasksRouteDeps): Router {
       throw new AppError('TASK_ALREADY_FINISHED', `task ${taskId} already ended ${result.status}`, { status: result.status });
     }
     const state = await store.get(taskId);
+    if (result.outcome === 'cancelled' && state) {
+      metrics.taskFinished(registry.get(state.type) ? state.type : '(unknown)', 'CANCELLED', state.created_at);
+    }
     ctx.status = 202;
     ctx.body = state ?? { task_id: taskId, status: 'CANCELLED' };
   });

@@ -7,7 +7,8 @@ import type { Hub } from './hub.js';
 
 /** What a transport (WebSocket, SSE) does with a watch. */
 export interface WatchSink {
-  event(event: WireEvent): void;
+  /** `replayed`: the event was already in the log when the watch opened (not a live one). */
+  event(event: WireEvent, replayed: boolean): void;
   /** Called once after the terminal event has been given: nothing more will come. */
   end(): void;
   /** The live feed broke (e.g. the gateway is shutting down); the client should resume. */
@@ -52,6 +53,7 @@ export async function openWatch(
 ): Promise<Watch> {
   const taskId = checkTaskId(request.taskId);
   const from = request.lastEventId ? checkEventId(request.lastEventId, 'lastEventId') : ZERO_ID;
+  // Events read here were in the log when the watch opened (`replayed`); the hub's are live.
   let page = await deps.store.events(taskId, from, '+', REPLAY_PAGE);
   // An event after `from` proves the task exists and `from` is in range; only an empty replay
   // needs the state hash (most watches start from 0 or from behind, so this saves a command).
@@ -71,7 +73,7 @@ export async function openWatch(
   let cursor = from;
   for (;;) {
     for (const event of page) {
-      sink.event(toWire(event));
+      sink.event(toWire(event), true);
       cursor = event.id;
       if (TERMINAL_STATUSES.has(event.status)) {
         sink.end();
@@ -86,7 +88,7 @@ export async function openWatch(
 
   return deps.hub.subscribe(taskId, cursor, {
     event(event) {
-      sink.event(event);
+      sink.event(event, false);
       if (event.terminal) sink.end();
     },
     error: (err) => sink.error(err),

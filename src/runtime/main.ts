@@ -5,8 +5,8 @@ export type Stop = () => Promise<void>;
 
 /**
  * The shared shape of our entry points: parse config once (a bad value exits 2 naming the
- * variable), start, and on SIGTERM/SIGINT stop gracefully within SHUTDOWN_GRACE_MS (plus a
- * margin). A second signal exits at once.
+ * variable), start, and on SIGTERM/SIGINT stop gracefully within SHUTDOWN_READY_DELAY_MS +
+ * SHUTDOWN_GRACE_MS (plus a margin). A second signal exits at once.
  */
 export function runMain(name: string, start: (ctx: { config: Config; logger: Logger }) => Promise<Stop>): void {
   let config: Config;
@@ -30,7 +30,7 @@ export function runMain(name: string, start: (ctx: { config: Config; logger: Log
     setTimeout(() => {
       logger.error('shutdown took too long; exiting');
       process.exit(1);
-    }, config.SHUTDOWN_GRACE_MS + 5000).unref();
+    }, config.SHUTDOWN_READY_DELAY_MS + config.SHUTDOWN_GRACE_MS + 5000).unref();
     void (stop ?? (async () => undefined))().then(
       () => process.exit(0),
       (err) => {

@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import { startGateway } from '../gateway.js';
 import { startHealthServer } from '../health/health-server.js';
 import { HealthProbes } from '../health/probes.js';
+import { Metrics } from '../metrics/metrics.js';
 import { closeRedis, createRedis, ensureConnected } from '../store/redis.js';
 import { createRegistry } from '../worker/tasks/index.js';
 import { loadTaskModules } from '../worker/task-modules.js';
@@ -10,13 +11,13 @@ import { Worker } from '../worker/worker.js';
 import type { Stop } from './main.js';
 
 /** A gateway with its own Redis client; the returned Stop closes both, in reverse order. */
-export async function runGateway(config: Config, logger: Logger, redisUrl: string): Promise<Stop> {
+export async function runGateway(config: Config, logger: Logger, redisUrl: string, metrics = new Metrics()): Promise<Stop> {
   const registry = await loadTaskModules(createRegistry(config), config.TASK_MODULES);
   // Auto-pipelining: the commands of one event-loop turn go out in one write and come back in one
   // read, which under load saves most of the syscalls on both sides (Redis included).
   const redis = createRedis(redisUrl, { name: 'gateway', offlineQueue: false, logger }, { enableAutoPipelining: true });
   await connect(redis, redisUrl, logger);
-  const gateway = await startGateway({ redis, logger, config, registry });
+  const gateway = await startGateway({ redis, logger, config, registry, metrics });
   return async () => {
     await gateway.close();
     await closeRedis(redis);
@@ -25,24 +26,26 @@ export async function runGateway(config: Config, logger: Logger, redisUrl: strin
 
 /**
  * A worker with its own Redis client and, unless `healthServer` is false (the combined process,
- * whose gateway already serves the probes), a probe server on HEALTH_PORT. The returned Stop
- * marks it not ready, drains it, then closes the probe server and the client.
+ * whose gateway already serves the probes and metrics), a probe and /metrics server on
+ * HEALTH_PORT. The returned Stop marks it not ready, drains it, then closes the probe server and
+ * the client.
  */
 export async function runWorker(
   config: Config,
   logger: Logger,
   redisUrl: string,
-  options: { healthServer?: boolean } = {},
+  options: { healthServer?: boolean; metrics?: Metrics } = {},
 ): Promise<Stop> {
   const registry = await loadTaskModules(createRegistry(config), config.TASK_MODULES);
+  const metrics = options.metrics ?? new Metrics();
   const redis = createRedis(redisUrl, { name: 'worker', logger }, { enableAutoPipelining: true });
   await connect(redis, redisUrl, logger);
   const probes = new HealthProbes({ redis });
   const health =
     options.healthServer === false
       ? undefined
-      : await startHealthServer({ probes, host: config.HOST, port: config.HEALTH_PORT, logger });
-  const worker = new Worker({ redis, logger, config, registry });
+      : await startHealthServer({ probes, metrics, host: config.HOST, port: config.HEALTH_PORT, logger });
+  const worker = new Worker({ redis, logger, config, registry, metrics });
   try {
     await worker.start();
   } catch (err) {

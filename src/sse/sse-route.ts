@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { v4 as uuidv4 } from 'uuid';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { openWatch, type Watch } from '../hub/watch.js';
 import type { Hub } from '../hub/hub.js';
 import type { WireEvent } from '../store/events.js';
@@ -12,6 +13,7 @@ export interface SseDeps {
   hub: Hub;
   store: TaskStore;
   logger: Logger;
+  metrics: Metrics;
   config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES'>;
 }
 
@@ -47,7 +49,8 @@ export function sseRouter(deps: SseDeps): Router {
 
 /** Holds events given before the watch is confirmed, then writes straight to the response. */
 class SseStream {
-  private pending: string[] | null = [];
+  private pending: { event: WireEvent; replayed: boolean }[] | null = [];
+  private counted = false;
   private ended = false;
   private watch: Watch | undefined;
   private pinger: NodeJS.Timeout | undefined;
@@ -78,9 +81,12 @@ class SseStream {
       Connection: 'keep-alive',
       'X-Accel-Buffering': 'no',
     });
+    this.counted = true;
+    this.deps.metrics.connectionOpened('sse');
     const queued = this.pending ?? [];
     this.pending = null;
-    if (queued.length > 0) res.write(queued.join(''));
+    if (queued.length > 0) res.write(queued.map((q) => sseFrame(q.event)).join(''));
+    for (const q of queued) this.deps.metrics.eventSent('sse', q.event, q.replayed);
     if (this.ended) {
       this.finish();
       return;
@@ -89,13 +95,14 @@ class SseStream {
     this.pinger = setInterval(() => res.write(': ping\n\n'), this.deps.config.WS_PING_MS);
   }
 
-  event(event: WireEvent): void {
+  event(event: WireEvent, replayed: boolean): void {
     if (this.pending) {
-      this.pending.push(sseFrame(event));
+      this.pending.push({ event, replayed });
       return;
     }
     if (this.ended || this.gone) return;
     this.res.write(sseFrame(event));
+    this.deps.metrics.eventSent('sse', event, replayed);
     if (this.res.writableLength > this.deps.config.WS_MAX_BUFFERED_BYTES) {
       this.log.info({ buffered: this.res.writableLength }, 'slow SSE consumer; ending the stream');
       this.finish();
@@ -119,6 +126,8 @@ class SseStream {
   }
 
   private stop(): void {
+    if (this.counted) this.deps.metrics.connectionClosed('sse');
+    this.counted = false;
     clearInterval(this.pinger);
     this.pinger = undefined;
     this.watch?.close();

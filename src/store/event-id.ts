@@ -2,14 +2,14 @@
  * Redis stream entry ids: `<ms>-<seq>`, both unsigned 64-bit. Clients send them back to resume,
  * so they are validated here before they reach Redis.
  */
-const ID_RE = /^(\d{1,20})(?:-(\d{1,20}))?$/;
+export const EVENT_ID_RE = /^(\d{1,20})(?:-(\d{1,20}))?$/;
 const U64_MAX = 18446744073709551615n;
 
 export const ZERO_ID = '0-0';
 
 /** The canonical `<ms>-<seq>` form of a client-supplied id, or null when it is not a valid id. */
 export function parseEventId(raw: string): string | null {
-  const m = ID_RE.exec(raw);
+  const m = EVENT_ID_RE.exec(raw);
   if (!m) return null;
   const ms = BigInt(m[1]!);
   const seq = BigInt(m[2] ?? '0');

@@ -2,6 +2,8 @@
 export const COMMANDS_STREAM = 'tasks:commands';
 export const DEAD_LETTER_STREAM = 'tasks:dead';
 export const WORKER_GROUP = 'workers';
+/** Sorted set of task ids scored by creation time (ms), for GET /tasks; pruned to TASK_TTL_S. */
+export const TASKS_INDEX = 'tasks:index';
 /** Pub/sub channel (not a key): a message carries the id of a task whose cancel was requested. */
 export const CANCEL_CHANNEL = 'tasks:cancel';
 

@@ -19,7 +19,7 @@ declare module 'ioredis' {
 export type { Redis };
 
 const scripts = [
-  { name: 'startTask', file: 'start-task.lua', keys: 3 },
+  { name: 'startTask', file: 'start-task.lua', keys: 4 },
   { name: 'appendEvent', file: 'append-event.lua', keys: 3 },
   { name: 'claimTask', file: 'claim-task.lua', keys: 2 },
   { name: 'cancelTask', file: 'cancel-task.lua', keys: 3 },

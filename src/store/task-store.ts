@@ -1,7 +1,8 @@
 import { v4 as uuidv4 } from 'uuid';
 import type { Redis } from './redis.js';
-import { CANCEL_CHANNEL, COMMANDS_STREAM, WORKER_GROUP, eventsKey, taskKey } from './keys.js';
+import { CANCEL_CHANNEL, COMMANDS_STREAM, TASKS_INDEX, WORKER_GROUP, eventsKey, taskKey } from './keys.js';
 import { decodeEvent, type TaskEvent } from './events.js';
+import { readIndexPage, type IndexCursor } from './task-index.js';
 
 /** The state hash as clients see it. */
 export interface TaskState {
@@ -34,7 +35,10 @@ export type CancelOutcome =
 
 /** Reads and creates tasks. Stage writes belong to the worker (see worker/task-run.ts). */
 export class TaskStore {
-  /** `ttlS`: how long a task cancelled before it started keeps its keys (TASK_TTL_S). */
+  /**
+   * `ttlS` is TASK_TTL_S: how long a task cancelled before it started keeps its keys, and how long
+   * the recent-tasks index keeps an entry.
+   */
   constructor(
     private readonly redis: Redis,
     private readonly options: { ttlS: number } = { ttlS: 86400 },
@@ -47,10 +51,12 @@ export class TaskStore {
       taskKey(taskId),
       eventsKey(taskId),
       COMMANDS_STREAM,
+      TASKS_INDEX,
       taskId,
       type,
       paramsJson,
       now,
+      this.options.ttlS,
     );
     return {
       commandId,
@@ -95,6 +101,13 @@ export class TaskStore {
       ...(h.attempt === undefined ? {} : { attempt: Number(h.attempt) }),
       ...(h.cancel_requested === undefined ? {} : { cancel_requested_at: Number(h.cancel_requested) }),
     };
+  }
+
+  /** Recent tasks, newest first; tasks that expired since they were indexed are left out. */
+  async recent(limit: number, after: IndexCursor | null): Promise<{ tasks: TaskState[]; next: IndexCursor | null }> {
+    const page = await readIndexPage(this.redis, limit, after);
+    const states = await Promise.all(page.taskIds.map((id) => this.get(id)));
+    return { tasks: states.filter((s): s is TaskState => s !== null), next: page.next };
   }
 
   /** Just what a watcher needs to start: status and last event id, or null for an unknown task. */

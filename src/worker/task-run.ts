@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { v4 as uuidv4, validate as isUuid } from 'uuid';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { FinalStatus, Metrics } from '../metrics/metrics.js';
 import type { Redis } from '../store/redis.js';
 import { COMMANDS_STREAM, DEAD_LETTER_STREAM, WORKER_GROUP, eventsKey, taskKey } from '../store/keys.js';
 import type { TaskContext, TaskRegistry, TaskType } from './registry.js';
@@ -21,6 +22,7 @@ export interface RunDeps {
   >;
   registry: TaskRegistry;
   consumer: string;
+  metrics?: Metrics | undefined;
 }
 
 /** How the worker steers one run. */
@@ -73,6 +75,8 @@ export async function runCommand(deps: RunDeps, command: Command, control: RunCo
       ),
     );
     log.warn({ reason, deadId, taskFailed: failed === '1' }, 'poison command dead-lettered');
+    const type = deps.registry.get(command.fields.type ?? '') ? command.fields.type! : '(unknown)';
+    if (failed === '1') deps.metrics?.taskFinished(type, 'FAILED', startedAt(command));
   };
 
   const checked = checkCommand(deps.registry, command.fields);
@@ -167,10 +171,12 @@ class TaskRun {
       stage: async (status, progress, work) => {
         step += 1;
         if (step <= done) return;
+        const started = process.hrtime.bigint();
         if (work) await work();
         signal.throwIfAborted();
         await this.append({ status, progress, step });
         done = step;
+        this.deps.metrics?.stageDone(this.own.type.name, status, Number(process.hrtime.bigint() - started) / 1e9);
       },
     };
     await this.own.type.run(ctx);
@@ -217,7 +223,15 @@ class TaskRun {
     if (result === 'TERMINAL' || result === 'GONE') throw new TaskEnded(`task is ${result.toLowerCase()}`);
     if (result === 'CANCEL') throw new CancelRequested('cancel requested');
     this.log.info({ status: e.status, step: e.step, result }, 'event recorded');
+    if (e.terminal && result === 'OK') {
+      this.deps.metrics?.taskFinished(this.own.type.name, e.status as FinalStatus, startedAt(this.command));
+    }
   }
+}
+
+/** When the task was started: the time part of its command's id, so no extra read is needed. */
+function startedAt(command: Command): number {
+  return Number(command.id.split('-')[0]);
 }
 
 type Checked = { type: TaskType<unknown>; params: unknown } | { reason: string };

@@ -3,6 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { v4 as uuidv4 } from 'uuid';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { closeRedis, duplicateForBlocking, ensureConnected, type Redis } from '../store/redis.js';
 import { CANCEL_CHANNEL, COMMANDS_STREAM, WORKER_GROUP, taskKey } from '../store/keys.js';
 import { ensureGroup } from '../store/consumer-group.js';
@@ -15,6 +16,8 @@ export interface WorkerDeps {
   config: RunDeps['config'] &
     Pick<Config, 'WORKER_CONCURRENCY' | 'CLAIM_IDLE_MS' | 'SHUTDOWN_GRACE_MS' | 'COMMANDS_MAXLEN'>;
   registry: TaskRegistry;
+  /** Task outcome and stage metrics are recorded here when given. */
+  metrics?: Metrics;
 }
 
 type Entry = [id: string, fields: string[] | null];

@@ -5,6 +5,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../config.js';
 import { toAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { openWatch, type Watch } from '../hub/watch.js';
 import type { Hub } from '../hub/hub.js';
 import type { TaskStore } from '../store/task-store.js';
@@ -15,6 +16,7 @@ export interface WsDeps {
   hub: Hub;
   store: TaskStore;
   logger: Logger;
+  metrics: Metrics;
   config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES'>;
 }
 
@@ -66,6 +68,7 @@ export class WsServer {
     const debug = this.deps.logger.isLevelEnabled('debug');
     const conn: Conn = { alive: true, watch: undefined };
     this.conns.set(ws, conn);
+    this.deps.metrics.connectionOpened('ws');
     if (debug) log().debug({ lastEventId }, 'watch connected');
 
     const close = (code: number, reason: string) => {
@@ -80,6 +83,7 @@ export class WsServer {
     ws.on('close', (code) => {
       conn.watch?.close();
       this.conns.delete(ws);
+      this.deps.metrics.connectionClosed('ws');
       if (debug) log().debug({ code }, 'watch closed');
     });
 
@@ -95,7 +99,7 @@ export class WsServer {
       }
     };
     openWatch(this.deps, { taskId, lastEventId }, {
-      event: (event) => {
+      event: (event, replayed) => {
         if (ws.readyState !== ws.OPEN) return;
         if (!corked) {
           corked = true;
@@ -103,6 +107,7 @@ export class WsServer {
           process.nextTick(flush);
         }
         ws.send(event.json);
+        this.deps.metrics.eventSent('ws', event, replayed);
       },
       end: () => close(CloseCode.DONE, 'task finished'),
       error: (err) => {

@@ -1,0 +1,204 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ApiClient, ApiError } from '../client/api-client.js';
+import type { TaskState } from '../store/task-store.js';
+import { EXIT, UsageError, type CliIo } from './io.js';
+import { watchTask } from './watch-command.js';
+
+export const DEFAULT_URL = 'http://127.0.0.1:8000';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+interface Command {
+  usage: string;
+  summary: string;
+  options: Options;
+  run(io: CliIo, ctx: { api: ApiClient; baseUrl: string; values: Record<string, unknown>; positionals: string[] }): Promise<number>;
+}
+
+const COMMON = `Common options:
+  --url URL     gateway base URL (default: $TASKCAST_URL, else ${DEFAULT_URL})
+  --help        show this help`;
+
+const commands: Record<string, Command> = {
+  start: {
+    usage: `taskcast start [--type T] [--params JSON] [--stage-ms N] [--watch] [--json]
+
+Starts a task and prints its id (with --json, its state).
+  --type T        task type (default: the server's default type)
+  --params JSON   task params as a JSON object, e.g. '{"stage_ms":100}'
+  --stage-ms N    milliseconds per stage (sets params.stage_ms)
+  --watch         then watch it to the end, as \`taskcast watch\` (same exit codes)
+  --json          JSON output`,
+    summary: 'start a task (and optionally watch it)',
+    options: { type: { type: 'string' }, params: { type: 'string' }, 'stage-ms': { type: 'string' }, watch: { type: 'boolean' }, json: { type: 'boolean' } },
+    async run(io, { api, baseUrl, values }) {
+      let params: Record<string, unknown> | undefined;
+      if (typeof values.params === 'string') params = parseParams(values.params);
+      if (typeof values['stage-ms'] === 'string') {
+        const ms = Number(values['stage-ms']);
+        if (!Number.isInteger(ms) || ms < 0) throw new UsageError('--stage-ms must be a whole number of milliseconds');
+        params = { ...params, stage_ms: ms };
+      }
+      const state = await api.start({
+        ...(typeof values.type === 'string' ? { type: values.type } : {}),
+        ...(params ? { params } : {}),
+      });
+      if (!values.watch) {
+        io.stdout.write(values.json ? `${JSON.stringify(state)}\n` : `${state.task_id}\n`);
+        return EXIT.OK;
+      }
+      if (!values.json) io.stderr.write(`started ${state.task_id}\n`);
+      return watchTask(io, { baseUrl, taskId: state.task_id, json: values.json === true });
+    },
+  },
+  watch: {
+    usage: `taskcast watch <id> [--last-event-id X] [--json]
+
+Watches a task to its end, resuming after disconnects. Exit code: 0 COMPLETED, 1 FAILED,
+3 CANCELLED, 4 unknown task, 2 bad id, 5 other errors, 130 interrupted.
+  --last-event-id X   only events after this event id
+  --json              one JSON event per line on stdout`,
+    summary: 'watch a task live (progress bar or --json)',
+    options: { 'last-event-id': { type: 'string' }, json: { type: 'boolean' } },
+    run: (io, { baseUrl, values, positionals }) =>
+      watchTask(io, {
+        baseUrl,
+        taskId: onePositional(positionals, 'task id'),
+        lastEventId: values['last-event-id'] as string | undefined,
+        json: values.json === true,
+      }),
+  },
+  ls: {
+    usage: `taskcast ls [--limit N] [--cursor C] [--json]
+
+Lists recent tasks, newest first.
+  --limit N    tasks per page (1 to 100, default 20)
+  --cursor C   continue after a previous page (printed at its end)
+  --json       the page as JSON`,
+    summary: 'list recent tasks',
+    options: { limit: { type: 'string' }, cursor: { type: 'string' }, json: { type: 'boolean' } },
+    async run(io, { api, values }) {
+      const limit = values.limit === undefined ? undefined : Number(values.limit);
+      if (limit !== undefined && !Number.isInteger(limit)) throw new UsageError('--limit must be a whole number');
+      const page = await api.list({ ...(limit === undefined ? {} : { limit }), cursor: (values.cursor as string | undefined) ?? null });
+      if (values.json) {
+        io.stdout.write(`${JSON.stringify(page)}\n`);
+        return EXIT.OK;
+      }
+      for (const t of page.tasks) io.stdout.write(`${taskRow(t)}\n`);
+      if (page.next_cursor) io.stderr.write(`more: taskcast ls --cursor ${page.next_cursor}\n`);
+      return EXIT.OK;
+    },
+  },
+  cancel: {
+    usage: `taskcast cancel <id>
+
+Asks the server to cancel a task; a watcher then sees CANCELLED.`,
+    summary: 'cancel a task',
+    options: {},
+    async run(io, { api, positionals }) {
+      const taskId = onePositional(positionals, 'task id');
+      await api.cancel(taskId);
+      io.stdout.write(`cancel requested for ${taskId}\n`);
+      return EXIT.OK;
+    },
+  },
+  inspect: {
+    usage: `taskcast inspect <id> [--json]
+
+Prints a task's state and its full event history.
+  --json   {"state": ..., "events": [...]}`,
+    summary: 'show a task state and full event history',
+    options: { json: { type: 'boolean' } },
+    async run(io, { api, positionals, values }) {
+      const taskId = onePositional(positionals, 'task id');
+      const [state, events] = await Promise.all([api.get(taskId), api.events(taskId)]);
+      if (values.json) {
+        io.stdout.write(`${JSON.stringify({ state, events })}\n`);
+        return EXIT.OK;
+      }
+      io.stdout.write(`${taskRow(state)}\nparams: ${JSON.stringify(state.params)}\n`);
+      if (state.error) io.stdout.write(`error: ${state.error}\n`);
+      io.stdout.write(`events (${events.length}):\n`);
+      for (const e of events) {
+        io.stdout.write(`  ${e.id.padEnd(16)} ${new Date(e.ts).toISOString()} ${e.status.padEnd(10)} ${String(e.progress).padStart(3)}%${e.error ? ` ${e.error}` : ''}\n`);
+      }
+      return EXIT.OK;
+    },
+  },
+};
+
+const GLOBAL_USAGE = `taskcast: start and watch taskcast tasks from a terminal or a script.
+
+Usage: taskcast <command> [options]
+
+Commands:
+${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`).join('\n')}
+
+Run \`taskcast <command> --help\` for a command's options.
+
+${COMMON}`;
+
+function taskRow(t: TaskState): string {
+  return `${t.task_id}  ${t.status.padEnd(10)} ${String(t.progress).padStart(3)}%  ${t.type}  ${new Date(t.created_at).toISOString()}`;
+}
+
+function onePositional(positionals: string[], what: string): string {
+  if (positionals.length !== 1) throw new UsageError(`expected exactly one ${what}`);
+  return positionals[0]!;
+}
+
+function parseParams(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new UsageError('--params must be JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UsageError('--params must be a JSON object');
+  return value as Record<string, unknown>;
+}
+
+/** Runs one command line; returns the exit code. Never exits the process itself. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    (name === undefined ? io.stderr : io.stdout).write(`${GLOBAL_USAGE}\n`);
+    return name === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  const command = commands[name];
+  if (!command) {
+    io.stderr.write(`taskcast: unknown command ${JSON.stringify(name)}\n\n${GLOBAL_USAGE}\n`);
+    return EXIT.USAGE;
+  }
+  const help = `${command.usage}\n\n${COMMON}\n`;
+  try {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      options: { ...command.options, url: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
+    if (values.help) {
+      io.stdout.write(help);
+      return EXIT.OK;
+    }
+    const baseUrl = (values.url as string | undefined) ?? (io.env.TASKCAST_URL || DEFAULT_URL);
+    try {
+      new URL(baseUrl);
+    } catch {
+      throw new UsageError(`invalid --url ${JSON.stringify(baseUrl)}`);
+    }
+    return await command.run(io, { api: new ApiClient(baseUrl), baseUrl, values, positionals });
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.stderr.write(`taskcast ${name}: ${(err as Error).message}\n\n${help}`);
+      return EXIT.USAGE;
+    }
+    if (err instanceof ApiError) {
+      io.stderr.write(`taskcast ${name}: ${err.message}${err.status ? ` (${err.code}, HTTP ${err.status})` : ''}\n`);
+      return err.status === 404 || err.status === 400 ? EXIT.NOT_FOUND : EXIT.ERROR;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,84 @@
+import type { TaskEvent } from '../store/events.js';
+import type { TaskState } from '../store/task-store.js';
+
+/** A failed API call: the gateway's `{error: {code, message}}`, or UNREACHABLE (status 0). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface StartTaskRequest {
+  type?: string;
+  params?: Record<string, unknown>;
+}
+
+export interface TaskPage {
+  tasks: TaskState[];
+  next_cursor: string | null;
+}
+
+/** The gateway's HTTP API over fetch; runs in browsers and in Node. */
+export class ApiClient {
+  constructor(private readonly baseUrl: string) {}
+
+  start(body: StartTaskRequest): Promise<TaskState> {
+    return this.call('POST', '/tasks', body);
+  }
+
+  get(taskId: string): Promise<TaskState> {
+    return this.call('GET', `/tasks/${encodeURIComponent(taskId)}`);
+  }
+
+  async events(taskId: string): Promise<TaskEvent[]> {
+    return (await this.call<{ events: TaskEvent[] }>('GET', `/tasks/${encodeURIComponent(taskId)}/events`)).events;
+  }
+
+  list(options: { limit?: number; cursor?: string | null } = {}): Promise<TaskPage> {
+    const query = new URLSearchParams();
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.cursor) query.set('cursor', options.cursor);
+    const qs = query.toString();
+    return this.call('GET', `/tasks${qs ? `?${qs}` : ''}`);
+  }
+
+  cancel(taskId: string): Promise<unknown> {
+    return this.call('POST', `/tasks/${encodeURIComponent(taskId)}/cancel`);
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const url = new URL(path, this.baseUrl);
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (err) {
+      const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
+      throw new ApiError(0, 'UNREACHABLE', `cannot reach the server at ${url.origin}${cause}`);
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    if (!res.ok) {
+      const error = (parsed as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+      throw new ApiError(
+        res.status,
+        typeof error?.code === 'string' ? error.code : `HTTP_${res.status}`,
+        typeof error?.message === 'string' ? error.message : `${method} ${path} failed with HTTP ${res.status}`,
+      );
+    }
+    return parsed as T;
+  }
+}

@@ -1,0 +1,199 @@
+import { compareEventIds, parseEventId } from '../store/event-id.js';
+import { TERMINAL_STATUSES, type TaskEvent } from '../store/events.js';
+import { DEFAULT_BACKOFF, backoffDelay, closeOutcome, type BackoffOptions } from './reconnect-policy.js';
+
+/** Method-style, so handler parameters compare bivariantly and both DOM and `ws` handler types fit. */
+type Handler<E> = { handle(event: E): void }['handle'];
+
+/** The part of the WHATWG WebSocket API the watcher uses; the browser's and `ws`'s both fit. */
+export interface WebSocketLike {
+  onopen: Handler<unknown> | null;
+  onmessage: Handler<{ data: unknown }> | null;
+  onclose: Handler<{ code: number; reason: string }> | null;
+  onerror: Handler<unknown> | null;
+  close(code?: number, reason?: string): void;
+}
+
+/** Opens a socket to `url`; a function rather than a class so callers can add options (headers, agents). */
+export type WebSocketFactory = (url: string) => WebSocketLike;
+
+/** Where a watch stands. `finished`, `failed` and `closed` are final: nothing follows them. */
+export type WatchState =
+  | { state: 'connecting'; attempt: number }
+  | { state: 'live' }
+  | { state: 'reconnecting'; attempt: number; delayMs: number; nextAttemptAt: number; code: number; reason: string }
+  /** `status` is the terminal status, or null when the gateway ended the watch (1000) before this client saw it. */
+  | { state: 'finished'; status: string | null }
+  | { state: 'failed'; code: number; reason: string }
+  /** Stopped by `close()`. */
+  | { state: 'closed' };
+
+export type FinalState = Extract<WatchState, { state: 'finished' | 'failed' | 'closed' }>;
+
+export interface TaskWatcherOptions {
+  /** The gateway's base URL, http(s) or ws(s); the page passes `location.origin`. */
+  baseUrl: string;
+  taskId: string;
+  /** Resume after this event id (it and everything before it are never delivered). */
+  lastEventId?: string | undefined;
+  /** Defaults to the global WebSocket (browsers, Node 22+); on Node 20 pass `(url) => new WebSocket(url)` with `ws`. */
+  createSocket?: WebSocketFactory | undefined;
+  backoff?: BackoffOptions | undefined;
+  /** Jitter source, [0, 1); tests make it deterministic. */
+  random?: (() => number) | undefined;
+  onEvent?: ((event: TaskEvent) => void) | undefined;
+  onState?: ((state: WatchState) => void) | undefined;
+}
+
+/** The watch URL: `/ws/task/<id>?lastEventId=<id>` on the gateway's host, ws for http, wss for https. */
+export function watchUrl(baseUrl: string, taskId: string, lastEventId?: string): string {
+  const url = new URL(`/ws/task/${encodeURIComponent(taskId)}`, baseUrl);
+  url.protocol = url.protocol === 'https:' || url.protocol === 'wss:' ? 'wss:' : 'ws:';
+  if (lastEventId) url.searchParams.set('lastEventId', lastEventId);
+  return url.toString();
+}
+
+/**
+ * Watches one task over WebSocket and resumes exactly: it remembers the last event id, reconnects
+ * with `?lastEventId=` after an abnormal close (backing off, see reconnect-policy.ts), drops any
+ * event it has already delivered, and stops for good after the terminal event or a terminal close
+ * code. Every event is delivered once, in stream order.
+ */
+export class TaskWatcher {
+  private socket: WebSocketLike | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private attempt = 0;
+  private current: WatchState = { state: 'connecting', attempt: 0 };
+  private lastId: string | undefined;
+  private started = false;
+  private resolveDone!: (state: FinalState) => void;
+  private readonly createSocket: WebSocketFactory;
+  /** Resolves with the final state. */
+  readonly done: Promise<FinalState>;
+
+  constructor(private readonly options: TaskWatcherOptions) {
+    const Global = (globalThis as { WebSocket?: new (url: string) => WebSocketLike }).WebSocket;
+    const create = options.createSocket ?? (Global && ((url: string) => new Global(url)));
+    if (!create) throw new Error('no global WebSocket: pass createSocket (e.g. with the ws package)');
+    this.createSocket = create;
+    if (options.lastEventId !== undefined && options.lastEventId !== '') {
+      const id = parseEventId(options.lastEventId);
+      if (id === null) throw new Error(`invalid lastEventId ${JSON.stringify(options.lastEventId)}`);
+      this.lastId = id;
+    }
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+  }
+
+  get taskId(): string {
+    return this.options.taskId;
+  }
+
+  /** The id of the last event delivered (or the one given to resume after). */
+  get lastEventId(): string | undefined {
+    return this.lastId;
+  }
+
+  get state(): WatchState {
+    return this.current;
+  }
+
+  /** Connects; returns `done`. Calling it again has no effect. */
+  start(): Promise<FinalState> {
+    if (!this.started) {
+      this.started = true;
+      this.connect();
+    }
+    return this.done;
+  }
+
+  /** Stops for good: no further events or states, except `closed` when it was still running. */
+  close(): Promise<FinalState> {
+    this.finish({ state: 'closed' });
+    return this.done;
+  }
+
+  private get isFinal(): boolean {
+    const s = this.current.state;
+    return s === 'finished' || s === 'failed' || s === 'closed';
+  }
+
+  private connect(): void {
+    this.timer = undefined;
+    this.setState({ state: 'connecting', attempt: this.attempt });
+    let socket: WebSocketLike;
+    try {
+      socket = this.createSocket(watchUrl(this.options.baseUrl, this.options.taskId, this.lastId));
+    } catch (err) {
+      this.finish({ state: 'failed', code: 0, reason: err instanceof Error ? err.message : String(err) });
+      return;
+    }
+    this.socket = socket;
+    socket.onopen = () => {
+      if (this.socket !== socket || this.isFinal) return;
+      this.attempt = 0;
+      this.setState({ state: 'live' });
+    };
+    socket.onmessage = (message) => {
+      if (this.socket === socket && !this.isFinal) this.onMessage(message.data);
+    };
+    socket.onerror = () => undefined;
+    socket.onclose = (event) => {
+      if (this.socket !== socket) return;
+      this.socket = undefined;
+      if (!this.isFinal) this.onClose(event.code, event.reason);
+    };
+  }
+
+  private onMessage(data: unknown): void {
+    const event = parseEvent(data);
+    if (!event) {
+      this.finish({ state: 'failed', code: 1002, reason: 'the gateway sent a malformed event' });
+      return;
+    }
+    if (this.lastId !== undefined && compareEventIds(event.id, this.lastId) <= 0) return;
+    this.lastId = event.id;
+    this.options.onEvent?.(event);
+    if (TERMINAL_STATUSES.has(event.status)) this.finish({ state: 'finished', status: event.status });
+  }
+
+  private onClose(code: number, reason: string): void {
+    const outcome = closeOutcome(code);
+    if (outcome === 'finished') return this.finish({ state: 'finished', status: null });
+    if (outcome === 'failed') return this.finish({ state: 'failed', code, reason });
+    const delayMs = backoffDelay(this.attempt, this.options.random ?? Math.random, this.options.backoff ?? DEFAULT_BACKOFF);
+    this.attempt++;
+    this.setState({ state: 'reconnecting', attempt: this.attempt, delayMs, nextAttemptAt: Date.now() + delayMs, code, reason });
+    this.timer = setTimeout(() => this.connect(), delayMs);
+  }
+
+  private finish(state: FinalState): void {
+    if (this.isFinal) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    const socket = this.socket;
+    this.socket = undefined;
+    socket?.close(1000, 'client done');
+    this.setState(state);
+    this.resolveDone(state);
+  }
+
+  private setState(state: WatchState): void {
+    this.current = state;
+    this.options.onState?.(state);
+  }
+}
+
+/** An event frame, or null when it is not one (it must carry a valid id and a status). */
+function parseEvent(data: unknown): TaskEvent | null {
+  if (typeof data !== 'string') return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const event = value as Partial<TaskEvent>;
+  if (typeof event.id !== 'string' || parseEventId(event.id) !== event.id || typeof event.status !== 'string') return null;
+  return event as TaskEvent;
+}

@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import { errorTable, type ErrorCode } from '../errors.js';
+import { EVENT_ID_RE } from '../store/event-id.js';
+import type { ProbeReply } from '../health/probes.js';
+import type { TaskEvent } from '../store/events.js';
+import type { TaskState } from '../store/task-store.js';
+
+/**
+ * The shapes the HTTP API answers with, as zod schemas. /openapi.json is generated from these and
+ * from the request schemas the routes validate with; tests parse real responses with them, and
+ * the type checks below fail the build when the store's types drift from them.
+ */
+
+export const taskIdSchema = z.uuid().describe('Task id (a UUID, as returned by POST /tasks).');
+
+export const eventIdSchema = z
+  .string()
+  .regex(EVENT_ID_RE)
+  .describe('Event id: the Redis stream entry id `<ms>-<seq>` (or `<ms>`, meaning `<ms>-0`), both unsigned 64-bit.');
+
+export const taskEventSchema = z
+  .object({
+    id: eventIdSchema,
+    task_id: taskIdSchema,
+    status: z.string().describe('PENDING, a stage status (e.g. STARTED, PROCESSING, CONCLUDING), or a terminal status: COMPLETED, FAILED, CANCELLED.'),
+    progress: z.number().min(0).max(100),
+    ts: z.number().int().describe('Append time, epoch milliseconds.'),
+    attempt: z.number().int().optional(),
+    error: z.string().optional().describe('Why the task failed (FAILED only).'),
+  })
+  .meta({ id: 'TaskEvent', description: 'One event of a task. Over WebSocket and SSE each message is one of these as JSON.' });
+
+export const taskStateSchema = z
+  .object({
+    task_id: taskIdSchema,
+    type: z.string(),
+    status: z.string().describe('The status of the last event.'),
+    progress: z.number().min(0).max(100),
+    last_event_id: eventIdSchema,
+    created_at: z.number().int().describe('Epoch milliseconds.'),
+    updated_at: z.number().int().describe('Epoch milliseconds.'),
+    params: z.unknown().describe('The validated task parameters.'),
+    error: z.string().optional().describe('Why the task failed (FAILED only).'),
+    attempt: z.number().int().optional().describe('Attempt of the current or last run; absent before any retry.'),
+    cancel_requested_at: z
+      .number()
+      .int()
+      .optional()
+      .describe('When a cancel of a running task was accepted (epoch ms); its worker records CANCELLED next.'),
+  })
+  .meta({ id: 'TaskState', description: 'The latest state of a task, mirrored from its last event.' });
+
+export const eventListSchema = z.object({ events: z.array(taskEventSchema) });
+
+export const taskPageSchema = z
+  .object({
+    tasks: z.array(taskStateSchema).describe('Newest first; tasks that expired since they were indexed are left out.'),
+    next_cursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page.'),
+  })
+  .meta({ id: 'TaskPage', description: 'A page of recent tasks.' });
+
+const errorCodes = Object.keys(errorTable) as [ErrorCode, ...ErrorCode[]];
+
+export const errorBodySchema = z
+  .object({
+    error: z.object({
+      code: z.enum(errorCodes).describe('Stable machine-readable code.'),
+      message: z.string(),
+      details: z.unknown().optional().describe('E.g. the validation issues of INVALID_BODY and INVALID_PARAMS.'),
+    }),
+  })
+  .meta({ id: 'ErrorBody', description: 'Every error answer has this body.' });
+
+export const probeReplySchema = z
+  .object({
+    status: z.enum(['ok', 'unavailable']),
+    checks: z
+      .object({
+        redis: z.enum(['ok', 'down']),
+        group: z.enum(['ok', 'missing', 'unknown']).describe('The `workers` group on `tasks:commands`.'),
+        draining: z.boolean().describe('The process is shutting down.'),
+      })
+      .optional(),
+  })
+  .meta({ id: 'ProbeReply', description: 'The answer of a health probe.' });
+
+export const eventsQuerySchema = z.object({
+  after: eventIdSchema.optional().describe('Only events after this id (exclusive).'),
+});
+
+export const watchQuerySchema = z.object({
+  lastEventId: eventIdSchema.optional().describe('Resume after this event id; absent: from the first event.'),
+});
+
+/** Fails to compile when the store's types and these schemas disagree. */
+type Same<A, B> = [A, keyof A] extends [B, keyof B] ? ([B, keyof B] extends [A, keyof A] ? true : false) : false;
+true satisfies Same<z.infer<typeof taskStateSchema>, TaskState>;
+true satisfies Same<z.infer<typeof taskEventSchema>, TaskEvent>;
+true satisfies Same<z.infer<typeof probeReplySchema>, ProbeReply['body']>;

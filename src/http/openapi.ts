@@ -1,0 +1,267 @@
+import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig, type RouteConfig } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import { errorTable } from '../errors.js';
+import { PROBE_PATHS } from '../health/probes.js';
+import type { TaskRegistry } from '../worker/registry.js';
+import { CloseCode } from '../ws/close-codes.js';
+import {
+  errorBodySchema,
+  eventIdSchema,
+  eventListSchema,
+  eventsQuerySchema,
+  probeReplySchema,
+  taskIdSchema,
+  taskPageSchema,
+  taskStateSchema,
+  watchQuerySchema,
+} from './api-schemas.js';
+import { listTasksQuery, startTaskBody } from './tasks-routes.js';
+
+/** What each close code means to a client; a code added to CloseCode must be described here. */
+const closeCodeMeaning = {
+  DONE: 'The terminal event (COMPLETED, FAILED, CANCELLED) was sent; nothing more will come.',
+  GOING_AWAY: 'The gateway is shutting down; resume with lastEventId (on another gateway).',
+  TOO_BIG: 'The client sent a frame larger than the gateway accepts.',
+  INTERNAL: 'An unexpected server error; resume with lastEventId.',
+  TRY_AGAIN: 'Temporarily unable to serve (e.g. Redis is down); resume with lastEventId after a backoff.',
+  BAD_REQUEST: 'Malformed task id, malformed or out-of-range lastEventId, or the client sent a message.',
+  NOT_FOUND: 'Unknown task (never created, or expired after TASK_TTL_S).',
+  SLOW_CONSUMER: 'The client read too slowly; resume with lastEventId.',
+} satisfies Record<keyof typeof CloseCode, string>;
+
+/** The close-code table: code, name, meaning and the error codes that close with it. */
+export function closeCodeTable(): { code: number; name: string; meaning: string; errors: string[] }[] {
+  return (Object.keys(CloseCode) as (keyof typeof CloseCode)[]).map((name) => ({
+    code: CloseCode[name],
+    name,
+    meaning: closeCodeMeaning[name],
+    errors: Object.entries(errorTable)
+      .filter(([, row]) => row.close === CloseCode[name])
+      .map(([code]) => code),
+  }));
+}
+
+const json = (schema: z.ZodType, description: string): ResponseConfig => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+/** Error answers, each with the error body and the codes that produce that status. */
+function errors(...statuses: number[]): Record<string, ResponseConfig> {
+  const out: Record<string, ResponseConfig> = {};
+  for (const status of statuses) {
+    const codes = Object.entries(errorTable).filter(([, row]) => row.status === status).map(([code]) => code);
+    out[String(status)] = json(errorBodySchema, `Error (code ${codes.join(', ')}).`);
+  }
+  return out;
+}
+
+const idParams = z.object({ id: taskIdSchema });
+const requestIdHeader = { 'X-Request-Id': { description: 'The request id (echoed, or created).', schema: { type: 'string' as const } } };
+
+/** Registers a route; `viaKoa` routes pass the request-id middleware and answer X-Request-Id. */
+function register(api: OpenAPIRegistry, route: RouteConfig, viaKoa = true): void {
+  if (!viaKoa) return api.registerPath(route);
+  const responses: RouteConfig['responses'] = {};
+  for (const [status, response] of Object.entries(route.responses)) {
+    responses[status] = '$ref' in response ? response : { ...response, headers: { ...requestIdHeader, ...response.headers } };
+  }
+  api.registerPath({ ...route, responses });
+}
+
+/**
+ * The OpenAPI 3.1 document of the gateway, generated from the zod schemas the routes validate
+ * with and answer with. WebSocket upgrades have no OpenAPI form: they are documented as GET
+ * operations with the `x-websocket` extension (message schema and close codes).
+ */
+export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApiGeneratorV31['generateDocument']> {
+  const api = new OpenAPIRegistry();
+  // Named schemas carry a zod `.meta({ id })` and become components, each task type's params too.
+  const names = registry.names() as [string, ...string[]];
+  const params = names.map((name) =>
+    registry.get(name)!.params.meta({ id: `Params_${name}`, description: `params of task type "${name}"` }),
+  );
+  const startBody = startTaskBody
+    .extend({
+      type: z.enum(names).optional().describe(`Task type; default ${registry.defaultType}.`),
+      params: (params.length === 1 ? params[0]! : z.union(params)).optional(),
+      stage_ms: startTaskBody.shape.stage_ms.describe('Shorthand for `params.stage_ms`.'),
+    })
+    .describe('The start request. Every field is optional.');
+  for (const path of ['/tasks', '/start-task']) {
+    register(api, {
+      method: 'post',
+      path,
+      tags: ['tasks'],
+      summary: path === '/tasks' ? 'Start a task' : 'Start a task (the reference demo route)',
+      request: { body: { required: false, content: { 'application/json': { schema: startBody } } } },
+      responses: {
+        202: {
+          ...json(taskStateSchema, 'Accepted: the task is PENDING and its start command is queued.'),
+          headers: { Location: { description: '/tasks/{id}', schema: { type: 'string' } } },
+        },
+        ...errors(400, 413, 415, 500, 503),
+      },
+    });
+  }
+  register(api, {
+    method: 'get',
+    path: '/tasks',
+    tags: ['tasks'],
+    summary: 'Recent tasks, newest first, with cursor pagination',
+    description: 'From the `tasks:index` sorted set; entries older than TASK_TTL_S are pruned, as the tasks expire.',
+    request: { query: listTasksQuery },
+    responses: { 200: json(taskPageSchema, 'A page of tasks.'), ...errors(400, 500, 503) },
+  });
+  register(api, {
+    method: 'get',
+    path: '/tasks/{id}',
+    tags: ['tasks'],
+    summary: "A task's latest state",
+    request: { params: idParams },
+    responses: { 200: json(taskStateSchema, 'The state.'), ...errors(400, 404, 500, 503) },
+  });
+  register(api, {
+    method: 'get',
+    path: '/tasks/{id}/events',
+    tags: ['tasks'],
+    summary: "A task's events, oldest first",
+    request: { params: idParams, query: eventsQuerySchema },
+    responses: { 200: json(eventListSchema, 'The events (all, or those after `after`).'), ...errors(400, 404, 500, 503) },
+  });
+
+  register(api, {
+    method: 'post',
+    path: '/tasks/{id}/cancel',
+    tags: ['tasks'],
+    summary: 'Cancel a task',
+    description:
+      'A PENDING task ends CANCELLED at once; a running one is told to stop, and its worker records a terminal ' +
+      'CANCELLED (`cancel_requested_at` is set meanwhile).',
+    request: { params: idParams },
+    responses: {
+      202: json(taskStateSchema, 'Cancelled, or cancel requested.'),
+      ...errors(400, 404, 409, 500, 503),
+    },
+  });
+
+  register(api, {
+    method: 'get',
+    path: '/sse/task/{id}',
+    tags: ['watch'],
+    summary: 'Watch a task over Server-Sent Events',
+    description:
+      'A `text/event-stream`: each message is `id: <event id>` and `data: <TaskEvent as JSON>` (the same JSON as ' +
+      'over WebSocket): every event after the resume point, then live ones; the stream ends after the terminal ' +
+      'event. The resume point is the `Last-Event-ID` header (what EventSource sends on reconnect), else ' +
+      '`?lastEventId`. A stream that ends before the terminal event (shutdown, broken feed, slow reader) is ' +
+      'resumed by reconnecting. Errors found before the stream starts are JSON error answers.',
+    request: {
+      params: idParams,
+      query: watchQuerySchema,
+      headers: z.object({ 'Last-Event-ID': eventIdSchema.optional().describe('Resume after this event id.') }),
+    },
+    responses: {
+      200: {
+        description: 'The event stream.',
+        content: { 'text/event-stream': { schema: { type: 'string', description: 'SSE messages; data is a TaskEvent.' } } },
+      },
+      ...errors(400, 404, 500, 503),
+    },
+    'x-sse': { message: { $ref: '#/components/schemas/TaskEvent' } },
+  });
+
+  register(api, {
+    method: 'get',
+    path: '/ws/task/{id}',
+    tags: ['watch'],
+    summary: 'Watch a task over WebSocket',
+    description:
+      'Upgrade to a WebSocket. The server sends one text frame per event (a TaskEvent as JSON): every event ' +
+      'after `lastEventId`, then live ones, and closes with 1000 after the terminal event. Clients send ' +
+      'nothing. On any other close, reconnect with the id of the last event received to resume with no gap ' +
+      'and no duplicate. Close codes:\n\n' +
+      closeCodeTable()
+        .map((c) => `- ${c.code} ${c.name}: ${c.meaning}${c.errors.length ? ` (${c.errors.join(', ')})` : ''}`)
+        .join('\n'),
+    request: { params: idParams, query: watchQuerySchema },
+    responses: {
+      101: { description: 'Switching Protocols: the watch is open.' },
+      404: { description: 'Not a watch path.' },
+      503: { description: 'The gateway is shutting down.' },
+    },
+    'x-websocket': {
+      message: { $ref: '#/components/schemas/TaskEvent' },
+      closeCodes: closeCodeTable(),
+    },
+  }, false);
+
+  for (const path of PROBE_PATHS) {
+    const live = path === '/livez';
+    register(api, {
+      method: 'get',
+      path,
+      tags: ['meta'],
+      summary: live ? 'Liveness: the process answers' : `Readiness${path === '/healthz' ? ' (alias of /readyz)' : ''}`,
+      description: live
+        ? 'Always 200 while the process runs.'
+        : 'Ready: Redis answers PING, the `workers` consumer group exists, and the process is not draining for ' +
+          'shutdown. Workers serve the same probes on HEALTH_PORT.',
+      responses: {
+        200: json(probeReplySchema, live ? 'Alive.' : 'Ready.'),
+        ...(live ? {} : { 503: json(probeReplySchema, 'Not ready; `checks` says why.') }),
+      },
+    }, false);
+  }
+
+  register(api, {
+    method: 'get',
+    path: '/openapi.json',
+    tags: ['meta'],
+    summary: 'This document',
+    responses: { 200: { description: 'OpenAPI 3.1 document.', content: { 'application/json': { schema: { type: 'object' } } } } },
+  });
+  register(api, {
+    method: 'get',
+    path: '/docs',
+    tags: ['meta'],
+    summary: 'Interactive API documentation (Swagger UI, served locally)',
+    responses: { 200: { description: 'HTML page.', content: { 'text/html': { schema: { type: 'string' } } } } },
+  });
+  register(api, {
+    method: 'get',
+    path: '/docs/{file}',
+    tags: ['meta'],
+    summary: 'Assets of the documentation page',
+    request: { params: z.object({ file: z.string() }) },
+    responses: {
+      200: { description: 'A script, style sheet or image of the page.' },
+      ...errors(404),
+    },
+  });
+  register(api, {
+    method: 'get',
+    path: '/metrics',
+    tags: ['meta'],
+    summary: 'Prometheus metrics',
+    responses: {
+      200: { description: 'Prometheus text exposition format 0.0.4.', content: { 'text/plain': { schema: { type: 'string' } } } },
+    },
+  });
+
+  return new OpenApiGeneratorV31(api.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'taskcast',
+      version: '0.1.0',
+      description:
+        'Real-time task processing on Redis Streams. Start tasks over HTTP; watch their events over WebSocket ' +
+        'with exact resume (`lastEventId`).',
+    },
+    tags: [
+      { name: 'tasks', description: 'Start and read tasks.' },
+      { name: 'watch', description: 'Live event feeds with exact resume.' },
+      { name: 'meta', description: 'Documentation and operations.' },
+    ],
+  });
+}

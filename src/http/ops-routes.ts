@@ -1,0 +1,58 @@
+import { createReadStream } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Router from '@koa/router';
+import { AppError } from '../errors.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { TaskRegistry } from '../worker/registry.js';
+import { buildOpenApiDocument } from './openapi.js';
+
+const OWN_DIR = fileURLToPath(new URL('./docs/', import.meta.url));
+const SWAGGER_DIR = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+
+/** The files /docs may serve, by name: a fixed list, so no request path ever reaches the file system. */
+const DOC_FILES: Record<string, string> = {
+  'init.js': join(OWN_DIR, 'init.js'),
+  'swagger-ui.css': join(SWAGGER_DIR, 'swagger-ui.css'),
+  'swagger-ui-bundle.js': join(SWAGGER_DIR, 'swagger-ui-bundle.js'),
+  'favicon-32x32.png': join(SWAGGER_DIR, 'favicon-32x32.png'),
+};
+
+export interface OpsRouteDeps {
+  registry: TaskRegistry;
+  metrics: Metrics;
+}
+
+/** /openapi.json, the /docs page (Swagger UI from node_modules, works offline) and /metrics. */
+export function opsRouter({ registry, metrics }: OpsRouteDeps): Router {
+  const router = new Router();
+  const document = JSON.stringify(buildOpenApiDocument(registry));
+
+  router.get('/openapi.json', (ctx) => {
+    ctx.type = 'application/json';
+    ctx.body = document;
+  });
+
+  router.get('/docs', (ctx) => {
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.body = createReadStream(join(OWN_DIR, 'index.html'));
+  });
+
+  router.get('/docs/:file', (ctx) => {
+    const name = ctx.params.file!;
+    const file = Object.hasOwn(DOC_FILES, name) ? DOC_FILES[name] : undefined;
+    if (!file) throw new AppError('NOT_FOUND', 'no such documentation file');
+    ctx.type = extname(file);
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = createReadStream(file);
+  });
+
+  router.get('/metrics', async (ctx) => {
+    const { contentType, body } = await metrics.text();
+    ctx.type = contentType;
+    ctx.body = body;
+  });
+
+  return router;
+}

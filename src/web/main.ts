@@ -1,0 +1,110 @@
+import { ApiClient } from '../client/api-client.js';
+import { byId, isTaskId, showError } from './dom.js';
+import { TaskCard } from './task-card.js';
+import { TaskList } from './task-list.js';
+
+/** Seconds per stage the form accepts; the reference task allows up to 600 000 ms. */
+const MAX_STAGE_S = 600;
+
+const api = new ApiClient(location.origin);
+const cards = new Map<string, TaskCard>();
+const cardsBox = byId<HTMLElement>('cards');
+const noCards = byId<HTMLElement>('no-cards');
+
+const list = new TaskList(
+  api,
+  {
+    list: byId<HTMLUListElement>('task-list'),
+    more: byId<HTMLButtonElement>('more-tasks'),
+    error: byId<HTMLElement>('list-error'),
+    empty: byId<HTMLElement>('no-tasks'),
+  },
+  (taskId) => observe(taskId),
+);
+
+/** Opens a card watching `taskId`, or brings its card into view if it is already watched. */
+function observe(taskId: string): void {
+  const id = taskId.toLowerCase();
+  history.replaceState(null, '', `#task=${id}`);
+  const existing = cards.get(id);
+  if (existing) {
+    existing.focus();
+    return;
+  }
+  const card = new TaskCard(id, api, {
+    onFinished: () => void list.refresh(),
+    onDismiss: (c) => {
+      cards.delete(c.taskId);
+      c.root.remove();
+      noCards.hidden = cards.size > 0;
+    },
+  });
+  cards.set(id, card);
+  cardsBox.prepend(card.root);
+  noCards.hidden = true;
+  card.start();
+}
+
+/** `/#task=<id>` opens the page watching that task, so a view can be shared. */
+function observeFromHash(): void {
+  const taskId = new URLSearchParams(location.hash.slice(1)).get('task');
+  if (taskId === null) return;
+  if (isTaskId(taskId)) observe(taskId);
+  else showError(byId('observe-error'), `The link names "${taskId}", which is not a task id.`);
+}
+
+/** The stage length in ms, undefined for the default, or an error message. */
+function parseStageSeconds(raw: string): { stageMs?: number; error?: string } {
+  const text = raw.trim();
+  if (text === '') return {};
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds < 0 || seconds > MAX_STAGE_S) {
+    return { error: `Seconds per stage must be a number from 0 to ${MAX_STAGE_S}.` };
+  }
+  return { stageMs: Math.round(seconds * 1000) };
+}
+
+byId<HTMLFormElement>('start-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const input = byId<HTMLInputElement>('stage-s');
+  const error = byId('start-error');
+  const button = byId<HTMLButtonElement>('start-button');
+  const { stageMs, error: invalid } = parseStageSeconds(input.value);
+  input.setAttribute('aria-invalid', String(invalid !== undefined));
+  showError(error, invalid ?? '');
+  if (invalid) {
+    input.focus();
+    return;
+  }
+  button.disabled = true;
+  try {
+    const task = await api.start(stageMs === undefined ? {} : { params: { stage_ms: stageMs } });
+    observe(task.task_id);
+    void list.refresh();
+  } catch (err) {
+    showError(error, `Could not start a task: ${(err as Error).message}`);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+byId<HTMLFormElement>('observe-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const input = byId<HTMLInputElement>('task-id');
+  const error = byId('observe-error');
+  const taskId = input.value.trim();
+  const valid = isTaskId(taskId);
+  input.setAttribute('aria-invalid', String(!valid));
+  showError(error, valid ? '' : 'A task id is a UUID, like 3f2b9c1e-8a57-4d5b-9d5c-0a6b7e1f2a3b.');
+  if (!valid) {
+    input.focus();
+    return;
+  }
+  input.value = '';
+  observe(taskId);
+});
+
+byId<HTMLButtonElement>('refresh-tasks').addEventListener('click', () => void list.refresh());
+addEventListener('hashchange', observeFromHash);
+observeFromHash();
+void list.refresh();

@@ -1,0 +1,242 @@
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import { before, describe, test } from 'node:test';
+import WebSocket, { WebSocketServer } from 'ws';
+import { TaskWatcher, type FinalState, type WatchState } from '../../src/client/task-watcher.js';
+import type { TaskEvent } from '../../src/store/events.js';
+import { eventsKey } from '../../src/store/keys.js';
+import type { Redis } from '../../src/store/redis.js';
+import { startRestartableGateway, type RestartableGateway } from '../helpers/gateway-restart.js';
+import { startTask } from '../helpers/http.js';
+import { startWorkerProc } from '../helpers/processes.js';
+import { redisFor, testRedisUrl } from '../helpers/redis.js';
+import { suiteScope } from '../helpers/scope.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
+
+const createSocket = (url: string) => new WebSocket(url);
+const FAST = { initialMs: 100, maxMs: 800 };
+
+async function xrangeIds(redis: Redis, taskId: string): Promise<string[]> {
+  return (await redis.xrange(eventsKey(taskId), '-', '+')).map(([id]) => id);
+}
+
+/** A watcher that records everything it reports. */
+function recorded(options: Omit<ConstructorParameters<typeof TaskWatcher>[0], 'onEvent' | 'onState' | 'createSocket'>) {
+  const events: TaskEvent[] = [];
+  const states: WatchState[] = [];
+  const watcher = new TaskWatcher({
+    createSocket,
+    ...options,
+    onEvent: (e) => events.push(e),
+    onState: (s) => states.push(s),
+  });
+  return { watcher, events, states, kinds: () => states.map((s) => s.state) };
+}
+
+/** Runs a watch to its end; a watch that times out is closed so its retries cannot outlive the test. */
+const run = (w: TaskWatcher, what = 'watch to end'): Promise<FinalState> =>
+  withTimeout(w.start(), what, 60_000).catch(async (err: unknown) => {
+    await w.close();
+    throw err;
+  });
+
+describe('TaskWatcher against a real gateway and worker', () => {
+  let gateway: RestartableGateway;
+  let redisUrl: string;
+  const scope = suiteScope();
+
+  before(async () => {
+    redisUrl = await testRedisUrl();
+    gateway = await startRestartableGateway(scope, redisUrl);
+    await startWorkerProc(scope, redisUrl);
+  });
+
+  test('a whole task: every event once, in order, equal to XRANGE; connecting, live, finished', async (t) => {
+    const redis = await redisFor(t, redisUrl);
+    const taskId = await startTask(gateway.url, { stage_ms: 30 });
+    const r = recorded({ baseUrl: gateway.url, taskId });
+    assert.deepEqual(await run(r.watcher), { state: 'finished', status: 'COMPLETED' });
+    assert.deepEqual(r.events.map((e) => e.id), await xrangeIds(redis, taskId));
+    assert.deepEqual(r.events.map((e) => [e.status, e.progress]), [
+      ['PENDING', 0], ['STARTED', 25], ['PROCESSING', 50], ['CONCLUDING', 75], ['COMPLETED', 100],
+    ]);
+    assert.deepEqual(r.kinds(), ['connecting', 'live', 'finished']);
+    assert.equal(r.watcher.lastEventId, r.events.at(-1)!.id);
+  });
+
+  test('gateway killed and restarted at random points: delivered events equal XRANGE exactly', async (t) => {
+    const redis = await redisFor(t, redisUrl);
+    for (let round = 0; round < 4; round++) {
+      const taskId = await startTask(gateway.url, { stage_ms: 250 });
+      // Kill after a random number of delivered events (0: as soon as the socket is live).
+      const killAfter = Math.floor(Math.random() * 4);
+      const signal: NodeJS.Signals = Math.random() < 0.5 ? 'SIGKILL' : 'SIGTERM';
+      let killing: Promise<void> | undefined;
+      const events: TaskEvent[] = [];
+      const states: WatchState[] = [];
+      const trigger = () => {
+        if (!killing && events.length >= killAfter && states.at(-1)?.state === 'live') killing = gateway.kill(signal);
+      };
+      const watcher = new TaskWatcher({
+        createSocket,
+        baseUrl: gateway.url,
+        taskId,
+        backoff: FAST,
+        onEvent: (e) => {
+          events.push(e);
+          trigger();
+        },
+        onState: (s) => {
+          states.push(s);
+          trigger();
+        },
+      });
+      const done = run(watcher, `round ${round}`);
+      await waitFor(() => killing !== undefined, `round ${round}: kill after ${killAfter} events`, 30_000);
+      await killing;
+      // While the gateway is down, at least one attempt fails and is rescheduled.
+      await waitFor(
+        () => states.filter((s) => s.state === 'reconnecting').length >= 2,
+        `round ${round}: a failed reconnect attempt`,
+        30_000,
+      );
+      await gateway.restart();
+      const final = await done;
+      const label = `round ${round} (${signal} after ${killAfter})`;
+      assert.deepEqual(final, { state: 'finished', status: 'COMPLETED' }, label);
+      assert.deepEqual(events.map((e) => e.id), await xrangeIds(redis, taskId), label);
+      for (const s of states) {
+        if (s.state !== 'reconnecting') continue;
+        assert.ok(s.delayMs >= FAST.initialMs / 2 && s.delayMs <= FAST.maxMs, `${label}: delay ${s.delayMs}`);
+        assert.ok(s.nextAttemptAt > 0);
+      }
+      assert.equal(states.at(-1)!.state, 'finished');
+    }
+  });
+
+  test('an unknown task fails with 4404 at once and never retries', async () => {
+    const r = recorded({ baseUrl: gateway.url, taskId: '5f0c1c1e-8a57-4d5b-9d5c-0a6b7e1f2a3b' });
+    const final = await run(r.watcher);
+    assert.equal(final.state, 'failed');
+    assert.equal(final.state === 'failed' && final.code, 4404);
+    assert.match(final.state === 'failed' ? final.reason : '', /not found/);
+    assert.deepEqual(r.kinds(), ['connecting', 'live', 'failed']);
+    assert.deepEqual(r.events, []);
+  });
+
+  test('a malformed task id fails with 4400 and never retries', async () => {
+    const r = recorded({ baseUrl: gateway.url, taskId: 'not-a-task' });
+    const final = await run(r.watcher);
+    assert.equal(final.state === 'failed' && final.code, 4400);
+    assert.equal(r.states.filter((s) => s.state === 'connecting').length, 1);
+  });
+
+  test('resuming after a given lastEventId delivers only later events; at the end it just finishes', async (t) => {
+    const redis = await redisFor(t, redisUrl);
+    const taskId = await startTask(gateway.url, { stage_ms: 0 });
+    await run(recorded({ baseUrl: gateway.url, taskId }).watcher);
+    const all = await xrangeIds(redis, taskId);
+    const fromTwo = recorded({ baseUrl: gateway.url, taskId, lastEventId: all[1] });
+    assert.deepEqual(await run(fromTwo.watcher), { state: 'finished', status: 'COMPLETED' });
+    assert.deepEqual(fromTwo.events.map((e) => e.id), all.slice(2));
+    const atEnd = recorded({ baseUrl: gateway.url, taskId, lastEventId: all.at(-1) });
+    assert.deepEqual(await run(atEnd.watcher), { state: 'finished', status: null });
+    assert.deepEqual(atEnd.events, []);
+    assert.throws(() => recorded({ baseUrl: gateway.url, taskId, lastEventId: 'abc' }), /invalid lastEventId/);
+  });
+});
+
+/** A scripted peer: each connection runs the next script entry; `refuse` answers the upgrade with 503. */
+async function scriptedPeer(t: { after(fn: () => unknown): void }, scripts: ('refuse' | ((ws: WebSocket) => void))[]) {
+  const urls: string[] = [];
+  const clientCloses: number[] = [];
+  let n = 0;
+  const wss = new WebSocketServer({
+    port: 0,
+    host: '127.0.0.1',
+    verifyClient: (info: { req: { url?: string } }, cb: (ok: boolean, code?: number) => void) => {
+      urls.push(info.req.url ?? '');
+      const script = scripts[n++];
+      if (script === 'refuse' || script === undefined) cb(false, 503);
+      else cb(true);
+    },
+  });
+  wss.on('connection', (ws) => {
+    ws.on('close', (code) => clientCloses.push(code));
+    const script = scripts[n - 1];
+    if (typeof script === 'function') script(ws);
+  });
+  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+  t.after(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+  return { url: `http://127.0.0.1:${(wss.address() as AddressInfo).port}`, urls, clientCloses };
+}
+
+const ev = (n: number, status = 'PROCESSING') =>
+  JSON.stringify({ id: `100-${n}`, task_id: 't', status, progress: n * 10, ts: 1 });
+
+describe('TaskWatcher rules, against a scripted peer', () => {
+  test('drops replayed events, resumes with the last id, resets the backoff after a connect', async (t) => {
+    const peer = await scriptedPeer(t, [
+      (ws) => {
+        ws.send(ev(1));
+        ws.send(ev(2));
+        ws.close(1011, 'oops');
+      },
+      'refuse',
+      'refuse',
+      (ws) => {
+        ws.send(ev(1));
+        ws.send(ev(2));
+        ws.send(ev(3));
+        ws.close(1013, 'try again');
+      },
+      (ws) => {
+        ws.send(ev(3));
+        ws.send(ev(4, 'COMPLETED'));
+      },
+    ]);
+    const r = recorded({ baseUrl: peer.url, taskId: 't', backoff: { initialMs: 40, maxMs: 1000 }, random: () => 0 });
+    assert.deepEqual(await run(r.watcher), { state: 'finished', status: 'COMPLETED' });
+    assert.deepEqual(r.events.map((e) => e.id), ['100-1', '100-2', '100-3', '100-4']);
+    assert.deepEqual(peer.urls, [
+      '/ws/task/t',
+      '/ws/task/t?lastEventId=100-2',
+      '/ws/task/t?lastEventId=100-2',
+      '/ws/task/t?lastEventId=100-2',
+      '/ws/task/t?lastEventId=100-3',
+    ]);
+    const delays = r.states.flatMap((s) => (s.state === 'reconnecting' ? [s.delayMs] : []));
+    assert.deepEqual(delays, [20, 40, 80, 20], 'doubles while attempts fail, back to the first delay after a connect');
+    const closes = r.states.flatMap((s) => (s.state === 'reconnecting' ? [s.code] : []));
+    assert.deepEqual(closes, [1011, 1006, 1006, 1013]);
+    // The terminal event ends the watch: the client closes with 1000 and never comes back.
+    await waitFor(() => peer.clientCloses.length === 3, 'the client closes the last socket');
+    assert.equal(peer.clientCloses.at(-1), 1000);
+    assert.equal(peer.urls.length, 5);
+  });
+
+  test('terminal close codes stop it for good; 1000 finishes it', async (t) => {
+    for (const code of [4400, 4401, 4403, 4404, 4410, 1000]) {
+      const peer = await scriptedPeer(t, [(ws) => ws.close(code, `reason ${code}`), (ws) => ws.close(1000)]);
+      const r = recorded({ baseUrl: peer.url, taskId: 't', backoff: { initialMs: 10, maxMs: 10 } });
+      const final = await run(r.watcher);
+      if (code === 1000) assert.deepEqual(final, { state: 'finished', status: null });
+      else assert.deepEqual(final, { state: 'failed', code, reason: `reason ${code}` });
+      assert.equal(peer.urls.length, 1, `${code}: no second connection`);
+    }
+  });
+
+  test('a malformed frame fails the watch; close() stops a reconnecting watch', async (t) => {
+    const bad = await scriptedPeer(t, [(ws) => ws.send('{"nope":1}')]);
+    const r = recorded({ baseUrl: bad.url, taskId: 't' });
+    assert.deepEqual(await run(r.watcher), { state: 'failed', code: 1002, reason: 'the gateway sent a malformed event' });
+
+    const down = await scriptedPeer(t, ['refuse']);
+    const r2 = recorded({ baseUrl: down.url, taskId: 't', backoff: { initialMs: 60_000, maxMs: 60_000 } });
+    const done = r2.watcher.start();
+    await waitFor(() => r2.watcher.state.state === 'reconnecting', 'reconnecting');
+    assert.deepEqual(await r2.watcher.close(), { state: 'closed' });
+    assert.deepEqual(await done, { state: 'closed' });
+    assert.deepEqual(r2.kinds(), ['connecting', 'reconnecting', 'closed']);
+  });
+});

@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import type { BrowserContext, Page } from 'playwright-core';
+import { buildWeb } from '../../scripts/build-web.js';
+import { eventsKey, taskKey } from '../../src/store/keys.js';
+import type { Redis } from '../../src/store/redis.js';
+import { launchBrowser } from '../helpers/browser.js';
+import { startRestartableGateway, type RestartableGateway } from '../helpers/gateway-restart.js';
+import { request, startTask } from '../helpers/http.js';
+import { startWorkerProc } from '../helpers/processes.js';
+import { connectRedis, testRedisUrl } from '../helpers/redis.js';
+import { suiteScope } from '../helpers/scope.js';
+import { waitFor } from '../helpers/wait.js';
+import { closeRedis } from '../../src/store/redis.js';
+
+const OUTPUT_DIR = new URL('../../test-output/', import.meta.url);
+const STAGES = ['PENDING 0', 'STARTED 25', 'PROCESSING 50', 'CONCLUDING 75', 'COMPLETED 100'];
+const WAIT = { timeout: 60_000 };
+
+const expectedLines = (taskId: string) =>
+  STAGES.map((s) => {
+    const [status, progress] = s.split(' ');
+    return `Task: ${taskId}, Status: ${status}, Progress: ${progress}%`;
+  });
+
+describe('the page, in chromium, against a real gateway, worker and Redis', () => {
+  let gateway: RestartableGateway;
+  let redis: Redis;
+  let context: BrowserContext;
+  let page: Page;
+  const pageErrors: string[] = [];
+  const scope = suiteScope();
+
+  before(async () => {
+    const redisUrl = await testRedisUrl();
+    await buildWeb();
+    gateway = await startRestartableGateway(scope, redisUrl);
+    await startWorkerProc(scope, redisUrl);
+    redis = await connectRedis(redisUrl);
+    scope.after(() => closeRedis(redis));
+    context = await launchBrowser(scope);
+    page = await context.newPage();
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('console', (m) => {
+      if (/Content Security Policy/.test(m.text())) pageErrors.push(m.text());
+    });
+    await page.goto(gateway.url);
+  });
+
+  after(() => assert.deepEqual(pageErrors, [], 'no uncaught errors in the page'));
+
+  const card = (taskId: string) => page.locator(`.card[data-task-id="${taskId}"]`);
+
+  /** The log's event lines without their timestamps. */
+  async function eventLines(taskId: string, on: Page = page): Promise<string[]> {
+    const texts = await on.locator(`.card[data-task-id="${taskId}"] .log li.event`).allTextContents();
+    return texts.map((t) => t.replace(/^\d\d:\d\d:\d\d\.\d{3} /, ''));
+  }
+
+  async function waitForStatus(taskId: string, status: string, on: Page = page): Promise<void> {
+    await on.locator(`.card[data-task-id="${taskId}"] .badge`, { hasText: status }).waitFor(WAIT);
+  }
+
+  async function xrangeIds(taskId: string): Promise<string[]> {
+    return (await redis.xrange(eventsKey(taskId), '-', '+')).map(([id]) => id);
+  }
+
+  /** Clicks Start New Task with `seconds` per stage; returns the new card's task id. */
+  async function startFromPage(seconds: string): Promise<string> {
+    const before = await page.locator('.card').count();
+    await page.fill('#stage-s', seconds);
+    await page.click('#start-button');
+    await page.locator('.card').nth(before).waitFor(WAIT);
+    return (await page.locator('.card').first().getAttribute('data-task-id'))!;
+  }
+
+  async function assertFullHistory(taskId: string, on: Page = page): Promise<void> {
+    await waitForStatus(taskId, 'COMPLETED', on);
+    const c = on.locator(`.card[data-task-id="${taskId}"]`);
+    assert.deepEqual(await eventLines(taskId, on), expectedLines(taskId));
+    assert.deepEqual(await c.locator('.log li.event').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-event-id'))), await xrangeIds(taskId));
+    assert.equal(await c.locator('progress').getAttribute('value'), '100');
+    assert.equal(await c.locator('.log li.event time').count(), 5, 'every line has a timestamp');
+  }
+
+  test('1. start a task: every stage exactly once, in order; the bar reaches 100% and COMPLETED', async () => {
+    const taskId = await startFromPage('0.2');
+    assert.equal((await redis.hget(taskKey(taskId), 'params'))!, '{"stage_ms":200}');
+    await assertFullHistory(taskId);
+    assert.equal(await card(taskId).locator('.conn').textContent(), 'Finished');
+    assert.equal(await card(taskId).locator('.cancel').isHidden(), true);
+    assert.equal(await card(taskId).locator('.task-id').textContent(), taskId);
+  });
+
+  test('2. two tasks at once: each card shows only its own events', async () => {
+    const a = await startFromPage('0.3');
+    const b = await startFromPage('0.3');
+    assert.notEqual(a, b);
+    await waitForStatus(a, 'COMPLETED');
+    await waitForStatus(b, 'COMPLETED');
+    assert.deepEqual(await eventLines(a), expectedLines(a));
+    assert.deepEqual(await eventLines(b), expectedLines(b));
+  });
+
+  test('3. gateway killed mid-task and restarted on the same port: reconnecting shown, then the rest, each once', async () => {
+    const taskId = await startFromPage('1');
+    await waitFor(async () => (await eventLines(taskId)).length >= 2, 'STARTED on the card', 30_000);
+    await gateway.kill('SIGKILL');
+    const conn = card(taskId).locator('.conn');
+    await page
+      .locator(`.card[data-task-id="${taskId}"] .conn`, { hasText: new RegExp(`^Disconnected from ${taskId}\\. Reconnecting… next attempt in \\d+ s$`) })
+      .waitFor(WAIT);
+    assert.equal(await conn.getAttribute('role'), 'status');
+
+    // A start while the server is down fails in place.
+    await page.fill('#stage-s', '0');
+    await page.click('#start-button');
+    await page.locator('#start-error', { hasText: /^Could not start a task: cannot reach the server/ }).waitFor(WAIT);
+
+    await gateway.restart();
+    await waitForStatus(taskId, 'COMPLETED');
+    await assertFullHistory(taskId);
+    const notes = await card(taskId).locator('.log li.note').allTextContents();
+    assert.ok(notes.some((n) => n.endsWith(`Disconnected from ${taskId}. Reconnecting…`)), notes.join('\n'));
+    mkdirSync(OUTPUT_DIR, { recursive: true });
+    await page.screenshot({ path: new URL('page-after-reconnect.png', OUTPUT_DIR).pathname, fullPage: true });
+  });
+
+  test('4. observe an existing task by id, and open /#task=<id>', async () => {
+    const taskId = await startTask(gateway.url, { stage_ms: 0 });
+    await waitFor(async () => (await redis.hget(taskKey(taskId), 'status')) === 'COMPLETED', 'task done');
+    await page.fill('#task-id', taskId);
+    await page.press('#task-id', 'Enter');
+    await assertFullHistory(taskId);
+    assert.equal(new URL(page.url()).hash, `#task=${taskId}`);
+
+    const shared = await context.newPage();
+    shared.on('pageerror', (err) => pageErrors.push(err.message));
+    await shared.goto(`${gateway.url}/#task=${taskId}`);
+    await assertFullHistory(taskId, shared);
+    assert.equal(await shared.locator('.card').count(), 1);
+
+    // A running task opened by link shows its live progress too.
+    const running = await startTask(gateway.url, { stage_ms: 200 });
+    await shared.evaluate((id) => (location.hash = `task=${id}`), running);
+    await assertFullHistory(running, shared);
+    await shared.close();
+  });
+
+  test('5. after a reload the list shows earlier tasks; choosing one shows its full history', async () => {
+    const listed = (await request(`${gateway.url}/tasks?limit=10`)).body.tasks.map((t: { task_id: string }) => t.task_id);
+    await page.goto(gateway.url);
+    await page.reload();
+    await page.locator('#task-list .task-link').first().waitFor(WAIT);
+    const shown = await page.locator('#task-list .task-link').evaluateAll((bs) => bs.map((b) => b.getAttribute('data-task-id')));
+    assert.deepEqual(shown, listed, 'newest first, as GET /tasks');
+    assert.ok(shown.length >= 6, `earlier tasks listed: ${shown.length}`);
+    assert.equal(await page.locator('.card').count(), 0);
+
+    const oldest = shown.at(-1)!;
+    await page.locator(`#task-list .task-link[data-task-id="${oldest}"]`).focus();
+    await page.keyboard.press('Enter');
+    await assertFullHistory(oldest);
+
+    // More than a page of tasks: "Load more" follows the cursor.
+    const more = page.locator('#more-tasks');
+    if (await more.isVisible()) {
+      await more.click();
+      await waitFor(async () => (await page.locator('#task-list .task-link').count()) > shown.length, 'next page');
+    }
+  });
+
+  test('cancel: the button cancels a running task; the card ends CANCELLED', async () => {
+    const taskId = await startFromPage('600');
+    await waitFor(async () => (await redis.hget(taskKey(taskId), 'lease')) !== '', 'a worker runs the task', 30_000);
+    await card(taskId).locator('.conn[data-state="live"]').waitFor(WAIT);
+    await card(taskId).locator('button.cancel').click();
+    await waitForStatus(taskId, 'CANCELLED');
+    const lines = await eventLines(taskId);
+    assert.deepEqual(lines, [`Task: ${taskId}, Status: PENDING, Progress: 0%`, `Task: ${taskId}, Status: CANCELLED, Progress: 0%`]);
+    assert.equal(new Set(lines).size, lines.length, 'no duplicate line');
+    assert.equal(await card(taskId).locator('button.cancel').isHidden(), true);
+  });
+
+  test('6. an unknown id: a clear error on the card, and no retry', async () => {
+    const unknown = '5f0c1c1e-8a57-4d5b-9d5c-0a6b7e1f2a3b';
+    const sockets: string[] = [];
+    page.on('websocket', (ws) => {
+      if (ws.url().includes(unknown)) sockets.push(ws.url());
+    });
+    await page.fill('#task-id', unknown);
+    await page.click('#observe-form button[type=submit]');
+    const error = card(unknown).locator('.error');
+    await error.waitFor(WAIT);
+    assert.equal(await error.textContent(), `Task ${unknown} was not found: it never existed or has expired.`);
+    assert.equal(await card(unknown).locator('.conn').getAttribute('data-state'), 'failed');
+    assert.equal(await card(unknown).locator('.badge').textContent(), 'ERROR');
+
+    // A retry would come within 1 s; watch a task that takes longer than that, then count again.
+    const later = await startFromPage('0.4');
+    await waitForStatus(later, 'COMPLETED');
+    assert.deepEqual(sockets.length, 1, 'a single connection attempt for the unknown id');
+    assert.equal(await card(unknown).locator('.conn').getAttribute('data-state'), 'failed');
+
+    // Malformed input is refused in place, before any request.
+    await page.fill('#task-id', 'not-a-task');
+    await page.click('#observe-form button[type=submit]');
+    await page.locator('#observe-error', { hasText: 'A task id is a UUID' }).waitFor(WAIT);
+    assert.equal(await page.getAttribute('#task-id', 'aria-invalid'), 'true');
+    await page.fill('#stage-s', '601');
+    await page.click('#start-button');
+    await page.locator('#start-error', { hasText: 'Seconds per stage must be a number from 0 to 600.' }).waitFor(WAIT);
+  });
+});
