@@ -1,6 +1,8 @@
 import { z } from 'zod';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** A comma-separated list; blanks around items and empty items are dropped. */
+const csv = z.string().transform((text) => text.split(',').map((item) => item.trim()).filter(Boolean));
 
 /** Every setting, read from environment variables. Units are part of the names. */
 export const configSchema = z.object({
@@ -54,6 +56,30 @@ export const configSchema = z.object({
     .transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p !== '')),
   /** Port of the worker's probe server (/livez, /readyz, /healthz); 0 picks a free port (logged). */
   HEALTH_PORT: int(0, 65535).default(8001),
+
+  // Security (README "Threat model"). Authentication is off unless API_TOKENS is set.
+  /** Comma-separated bearer tokens for starting, cancelling and listing tasks; empty = auth off. */
+  API_TOKENS: csv.default([]),
+  /** HMAC key for watch tokens; required (>= 32 chars) when API_TOKENS is set. */
+  TOKEN_SECRET: z.string().min(32).optional(),
+  /** How long a watch token returned by a start stays valid. */
+  WATCH_TOKEN_TTL_S: int(1, 365 * 86400).default(86400),
+  /** Extra origins (scheme://host[:port]) allowed to open WebSockets; empty = same-origin and localhost. */
+  ALLOWED_ORIGINS: csv.default([]),
+  /** Open WebSockets per client address, and in all; the next one gets 503. */
+  WS_MAX_PER_IP: int(1, 1_000_000).default(1000),
+  WS_MAX_TOTAL: int(1, 10_000_000).default(10_000),
+  /** Task starts per client (API token, or address without auth): bucket size and refill rate. */
+  START_BURST: int(1, 1_000_000).default(100),
+  START_REFILL_PER_S: z.coerce.number().min(0.001).max(1_000_000).default(20),
+  /** Proxies in front of the gateway whose X-Forwarded-For entries are trusted; 0 = none. */
+  TRUST_PROXY_HOPS: int(0, 10).default(0),
+  /** Slowloris cut: time to receive the headers, and the whole request. */
+  HTTP_HEADERS_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  HTTP_REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
+}).refine((c) => c.API_TOKENS.length === 0 || c.TOKEN_SECRET !== undefined, {
+  path: ['TOKEN_SECRET'],
+  message: 'required (at least 32 characters) when API_TOKENS is set',
 });
 
 export type Config = z.infer<typeof configSchema>;

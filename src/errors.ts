@@ -19,6 +19,12 @@ export const errorTable = {
   /** Cancel of a task that already ended (COMPLETED, FAILED, CANCELLED); never sent over WebSocket. */
   TASK_ALREADY_FINISHED: { status: 409, close: C.BAD_REQUEST },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, close: C.BAD_REQUEST },
+  REQUEST_TIMEOUT: { status: 408, close: C.BAD_REQUEST },
+  HEADERS_TOO_LARGE: { status: 431, close: C.BAD_REQUEST },
+  UNAUTHORIZED: { status: 401, close: C.UNAUTHORIZED },
+  FORBIDDEN_ORIGIN: { status: 403, close: C.FORBIDDEN },
+  RATE_LIMITED: { status: 429, close: C.TRY_AGAIN },
+  TOO_MANY_CONNECTIONS: { status: 503, close: C.TRY_AGAIN },
   PAYLOAD_TOO_LARGE: { status: 413, close: C.TOO_BIG },
   REDIS_UNAVAILABLE: { status: 503, close: C.TRY_AGAIN },
   SHUTTING_DOWN: { status: 503, close: C.GOING_AWAY },
@@ -32,6 +38,8 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly details?: unknown,
+    /** Response headers that belong to the error (WWW-Authenticate, Retry-After). */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
     this.name = 'AppError';
@@ -47,7 +55,12 @@ export class AppError extends Error {
 
   /** 4xx messages are shown to clients; anything else stays generic (and is logged by the caller). */
   get exposed(): boolean {
-    return this.status < 500 || this.code === 'REDIS_UNAVAILABLE' || this.code === 'SHUTTING_DOWN';
+    return (
+      this.status < 500 ||
+      this.code === 'REDIS_UNAVAILABLE' ||
+      this.code === 'SHUTTING_DOWN' ||
+      this.code === 'TOO_MANY_CONNECTIONS'
+    );
   }
 }
 

@@ -1,10 +1,13 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
+import { Auth } from './auth/auth.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { HealthProbes } from './health/probes.js';
 import { createApp } from './http/app.js';
+import { createHttpServer } from './http/http-server.js';
+import { RateLimiter } from './http/rate-limit.js';
 import { Hub } from './hub/hub.js';
 import { Metrics } from './metrics/metrics.js';
 import { ensureGroup } from './store/consumer-group.js';
@@ -47,11 +50,14 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   metrics.trackQueue(deps.redis, logger);
   const hub = new Hub({ redis: deps.redis, logger, blockMs: config.HUB_BLOCK_MS });
   await hub.start();
+  const auth = new Auth(config);
+  const startLimiter = new RateLimiter({ burst: config.START_BURST, refillPerS: config.START_REFILL_PER_S });
+  const guards = { auth, startLimiter, trustProxyHops: config.TRUST_PROXY_HOPS };
   const app = createApp({
-    store, registry: deps.registry, logger, health, metrics, sse: { hub, store, logger, metrics, config },
+    store, registry: deps.registry, logger, health, metrics, guards, sse: { hub, store, logger, metrics, config },
   });
-  const server = createServer(app.callback());
-  const ws = new WsServer({ server, hub, store, logger, metrics, config });
+  const server = createHttpServer(app.callback(), config, logger);
+  const ws = new WsServer({ server, hub, store, logger, metrics, config, auth });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -69,7 +75,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   }
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
-  logger.info({ url, port }, 'gateway listening');
+  logger.info({ url, port, auth: auth.enabled }, 'gateway listening');
 
   let closing: Promise<void> | undefined;
   const close = () =>

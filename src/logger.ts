@@ -3,6 +3,8 @@ import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'p
 
 export type { Logger };
 
+const URL_FIELDS = ['url', 'originalUrl'];
+
 /** Secrets that must never reach a log line, wherever a caller puts them. */
 export const REDACT_PATHS = [
   'authorization',
@@ -18,7 +20,22 @@ export const REDACT_PATHS = [
   'req.headers.cookie',
   'query.token',
   'req.query.token',
+  'api_token',
+  '*.api_token',
+  '*.*.authorization',
+  '*.*.token',
+  ...URL_FIELDS.flatMap((f) => [f, `*.${f}`]),
 ];
+
+/** `token=` query values in a URL, replaced (request URLs of WebSocket and SSE watches carry them). */
+export function redactTokenParams(url: string): string {
+  return url.replace(/([?&](?:token|access_token)=)[^&#]*/gi, '$1[Redacted]');
+}
+
+/** Secret fields are replaced; URL fields keep everything but their token parameters. */
+function censor(value: unknown, path: string[]): unknown {
+  return URL_FIELDS.includes(path.at(-1)!) && typeof value === 'string' ? redactTokenParams(value) : '[Redacted]';
+}
 
 export interface LoggerTarget {
   /** Pretty-print for a person; default: only when stdout is a TTY and pino-pretty is installed. */
@@ -29,7 +46,7 @@ export interface LoggerTarget {
 
 /** JSON lines, or pino-pretty output on a terminal; secrets redacted either way. */
 export function createLogger(level: string, name: string, target: LoggerTarget = {}): Logger {
-  const options: LoggerOptions = { name, level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS } };
+  const options: LoggerOptions = { name, level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor } };
   const pretty = target.pretty ?? (process.stdout.isTTY === true && prettyInstalled());
   if (pretty && !target.destination) {
     return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } });

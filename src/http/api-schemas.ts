@@ -88,8 +88,19 @@ export const eventsQuerySchema = z.object({
   after: eventIdSchema.optional().describe('Only events after this id (exclusive).'),
 });
 
+/** A start's answer: the state, plus the watch token when auth is on. */
+export const startedTaskSchema = taskStateSchema
+  .extend({
+    watch_token: z
+      .string()
+      .optional()
+      .describe('With auth on (API_TOKENS): lets its holder watch this task (header or ?token=) until it expires.'),
+  })
+  .meta({ id: 'StartedTask' });
+
 export const watchQuerySchema = z.object({
   lastEventId: eventIdSchema.optional().describe('Resume after this event id; absent: from the first event.'),
+  token: z.string().optional().describe('With auth on: a watch token or API token (browsers cannot set headers here).'),
 });
 
 /** Fails to compile when the store's types and these schemas disagree. */

@@ -2,14 +2,17 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Router from '@koa/router';
 import Koa from 'koa';
-import serve from 'koa-static';
+import type { Auth } from '../auth/auth.js';
 import type { HealthProbes } from '../health/probes.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { TaskRegistry } from '../worker/registry.js';
+import { guardRouter, type GuardDeps } from './guards.js';
 import { healthMiddleware } from './health-routes.js';
 import { errorsAndLogging } from './middleware.js';
+import { securityHeaders } from './security-headers.js';
+import { staticFiles } from './static-files.js';
 import { opsRouter } from './ops-routes.js';
 import { tasksRouter } from './tasks-routes.js';
 import { sseRouter, type SseDeps } from '../sse/sse-route.js';
@@ -27,10 +30,12 @@ export interface AppDeps {
   health?: HealthProbes;
   /** Serves GET /sse/task/<id> when given (the gateway always gives it). */
   sse?: SseDeps;
+  /** Authentication, start rate limit and proxy trust (README "Threat model"). */
+  guards: GuardDeps & { auth: Auth };
 }
 
 /** Every HTTP route in one router; test/http/openapi.test.ts checks each is in /openapi.json. */
-export function createRouter(deps: AppDeps): Router {
+export function createRouter(deps: Omit<AppDeps, 'guards'> & { auth: Auth }): Router {
   const router = new Router();
   const routers = [tasksRouter(deps), opsRouter(deps), ...(deps.sse ? [sseRouter(deps.sse)] : [])];
   for (const routes of routers) router.use(routes.routes());
@@ -39,15 +44,19 @@ export function createRouter(deps: AppDeps): Router {
 
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
-  app.proxy = false;
+  // ctx.ip then agrees with clientAddress(): the TRUST_PROXY_HOPS-th X-Forwarded-For entry from the right.
+  app.proxy = deps.guards.trustProxyHops > 0;
+  app.maxIpsCount = deps.guards.trustProxyHops;
   app.silent = true;
-  const router = createRouter(deps);
+  const router = createRouter({ ...deps, auth: deps.guards.auth });
+  app.use(securityHeaders());
   if (deps.health) app.use(healthMiddleware(deps.health));
   app.use(errorsAndLogging(deps.logger, deps.metrics));
+  app.use(guardRouter(deps.guards).routes());
   app.use(router.routes());
   app.use(router.allowedMethods());
-  app.use(serve(WEB_ROOT, { hidden: false, index: 'index.html' }));
-  app.use(serve(BUNDLE_ROOT, { hidden: false, index: false }));
+  app.use(staticFiles(WEB_ROOT));
+  app.use(staticFiles(BUNDLE_ROOT, { index: false }));
   if (!existsSync(`${BUNDLE_ROOT}app.js`)) {
     deps.logger.warn({ dir: BUNDLE_ROOT }, 'web bundle missing: the page will not work until `npm run build:web` runs');
   }

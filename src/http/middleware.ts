@@ -28,7 +28,8 @@ export function errorsAndLogging(logger: Logger, metrics: Metrics): Middleware {
       await next();
       if (ctx.body === undefined || ctx.body === null) {
         if (ctx.status === 404) throw new AppError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
-        if (ctx.status === 405) {
+        // The router answers an unknown method with 501: client input, so a 4xx like any other.
+        if (ctx.status === 405 || ctx.status === 501) {
           throw new AppError('METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`);
         }
       }
@@ -36,6 +37,7 @@ export function errorsAndLogging(logger: Logger, metrics: Metrics): Middleware {
       const appErr = toAppError(err);
       if (!appErr.exposed) requestLog().error({ err }, 'request failed');
       ctx.status = appErr.status;
+      ctx.set(appErr.headers);
       ctx.body = errorBody(appErr);
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -11,6 +11,7 @@ import {
   eventsQuerySchema,
   probeReplySchema,
   taskIdSchema,
+  startedTaskSchema,
   taskPageSchema,
   taskStateSchema,
   watchQuerySchema,
@@ -27,6 +28,10 @@ const closeCodeMeaning = {
   BAD_REQUEST: 'Malformed task id, malformed or out-of-range lastEventId, or the client sent a message.',
   NOT_FOUND: 'Unknown task (never created, or expired after TASK_TTL_S).',
   SLOW_CONSUMER: 'The client read too slowly; resume with lastEventId.',
+  PROTOCOL_ERROR: 'The client sent a malformed frame (e.g. unmasked); sent without a reason.',
+  INVALID_PAYLOAD: 'The client sent a text frame that is not UTF-8; sent without a reason.',
+  UNAUTHORIZED: 'Missing, invalid or expired token; the upgrade answers 401 first, so clients normally see that.',
+  FORBIDDEN: 'Origin not allowed; the upgrade answers 403 first, so clients normally see that.',
 } satisfies Record<keyof typeof CloseCode, string>;
 
 /** The close-code table: code, name, meaning and the error codes that close with it. */
@@ -97,10 +102,10 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
       request: { body: { required: false, content: { 'application/json': { schema: startBody } } } },
       responses: {
         202: {
-          ...json(taskStateSchema, 'Accepted: the task is PENDING and its start command is queued.'),
+          ...json(startedTaskSchema, 'Accepted: the task is PENDING and its start command is queued.'),
           headers: { Location: { description: '/tasks/{id}', schema: { type: 'string' } } },
         },
-        ...errors(400, 413, 415, 500, 503),
+        ...errors(400, 401, 413, 415, 429, 500, 503),
       },
     });
   }
@@ -119,7 +124,7 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     tags: ['tasks'],
     summary: "A task's latest state",
     request: { params: idParams },
-    responses: { 200: json(taskStateSchema, 'The state.'), ...errors(400, 404, 500, 503) },
+    responses: { 200: json(taskStateSchema, 'The state.'), ...errors(400, 401, 404, 500, 503) },
   });
   register(api, {
     method: 'get',
@@ -127,7 +132,7 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     tags: ['tasks'],
     summary: "A task's events, oldest first",
     request: { params: idParams, query: eventsQuerySchema },
-    responses: { 200: json(eventListSchema, 'The events (all, or those after `after`).'), ...errors(400, 404, 500, 503) },
+    responses: { 200: json(eventListSchema, 'The events (all, or those after `after`).'), ...errors(400, 401, 404, 500, 503) },
   });
 
   register(api, {
@@ -141,7 +146,7 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     request: { params: idParams },
     responses: {
       202: json(taskStateSchema, 'Cancelled, or cancel requested.'),
-      ...errors(400, 404, 409, 500, 503),
+      ...errors(400, 401, 404, 409, 500, 503),
     },
   });
 
@@ -166,7 +171,7 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
         description: 'The event stream.',
         content: { 'text/event-stream': { schema: { type: 'string', description: 'SSE messages; data is a TaskEvent.' } } },
       },
-      ...errors(400, 404, 500, 503),
+      ...errors(400, 401, 404, 500, 503),
     },
     'x-sse': { message: { $ref: '#/components/schemas/TaskEvent' } },
   });
@@ -187,8 +192,10 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     request: { params: idParams, query: watchQuerySchema },
     responses: {
       101: { description: 'Switching Protocols: the watch is open.' },
+      401: { description: 'Auth on: missing, invalid or expired token (UNAUTHORIZED, JSON error body).' },
+      403: { description: 'Origin not allowed (FORBIDDEN_ORIGIN, JSON error body).' },
       404: { description: 'Not a watch path.' },
-      503: { description: 'The gateway is shutting down.' },
+      503: { description: 'The gateway is shutting down, or WS_MAX_PER_IP / WS_MAX_TOTAL is reached (TOO_MANY_CONNECTIONS).' },
     },
     'x-websocket': {
       message: { $ref: '#/components/schemas/TaskEvent' },

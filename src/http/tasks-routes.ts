@@ -1,5 +1,6 @@
 import Router, { type RouterMiddleware } from '@koa/router';
 import { z } from 'zod';
+import type { Auth } from '../auth/auth.js';
 import { AppError } from '../errors.js';
 import { checkEventId, checkTaskId } from '../hub/watch.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -25,13 +26,15 @@ export interface TasksRouteDeps {
   store: TaskStore;
   registry: TaskRegistry;
   metrics: Metrics;
+  auth: Auth;
 }
 
-export function tasksRouter({ store, registry, metrics }: TasksRouteDeps): Router {
+export function tasksRouter({ store, registry, metrics, auth }: TasksRouteDeps): Router {
   const router = new Router();
 
   const start: RouterMiddleware = async (ctx) => {
-    const parsed = startTaskBody.safeParse((await readJsonBody(ctx)) ?? {});
+    const input = await readJsonBody(ctx);
+    const parsed = startTaskBody.safeParse(input === undefined ? {} : input);
     if (!parsed.success) throw new AppError('INVALID_BODY', 'invalid request body', parsed.error.issues);
     const body = parsed.data;
     const typeName = body.type ?? registry.defaultType;
@@ -50,7 +53,7 @@ export function tasksRouter({ store, registry, metrics }: TasksRouteDeps): Route
     metrics.taskStarted(typeName);
     ctx.status = 202;
     ctx.set('Location', `/tasks/${state.task_id}`);
-    ctx.body = state;
+    ctx.body = { ...state, ...auth.grantWatch(state.task_id) };
   };
   router.post('/tasks', start);
   router.post('/start-task', start);

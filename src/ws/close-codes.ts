@@ -7,7 +7,11 @@ export const CloseCode = {
   DONE: 1000,
   /** The gateway is shutting down; resume with lastEventId (on another gateway). */
   GOING_AWAY: 1001,
-  /** A frame larger than the gateway accepts. */
+  /** A malformed frame (e.g. unmasked); sent by the ws library, without a reason. */
+  PROTOCOL_ERROR: 1002,
+  /** A text frame that is not UTF-8; sent by the ws library, without a reason. */
+  INVALID_PAYLOAD: 1007,
+  /** A message larger than the gateway accepts (4 KiB); sent by the ws library, without a reason. */
   TOO_BIG: 1009,
   /** An unexpected server error; resume with lastEventId. */
   INTERNAL: 1011,
@@ -15,6 +19,10 @@ export const CloseCode = {
   TRY_AGAIN: 1013,
   /** Bad request: malformed task id, malformed or out-of-range lastEventId, or a client message. */
   BAD_REQUEST: 4400,
+  /** Missing, invalid or expired token (when API_TOKENS is set); the HTTP upgrade normally answers 401 first. */
+  UNAUTHORIZED: 4401,
+  /** Origin not allowed (ALLOWED_ORIGINS); the HTTP upgrade normally answers 403 first. */
+  FORBIDDEN: 4403,
   /** Unknown task (never created, or expired after TASK_TTL_S). */
   NOT_FOUND: 4404,
   /** The client read too slowly (send buffer over WS_MAX_BUFFERED_BYTES); resume with lastEventId. */

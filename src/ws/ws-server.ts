@@ -2,14 +2,17 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { v4 as uuidv4 } from 'uuid';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { Auth } from '../auth/auth.js';
 import type { Config } from '../config.js';
-import { toAppError } from '../errors.js';
+import { AppError, toAppError } from '../errors.js';
+import { endWithError } from '../http/raw-response.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { openWatch, type Watch } from '../hub/watch.js';
 import type { Hub } from '../hub/hub.js';
 import type { TaskStore } from '../store/task-store.js';
 import { CloseCode, closeReason } from './close-codes.js';
+import { UpgradeGuard, type UpgradeGuardDeps } from './upgrade-guard.js';
 
 export interface WsDeps {
   server: Server;
@@ -17,7 +20,8 @@ export interface WsDeps {
   store: TaskStore;
   logger: Logger;
   metrics: Metrics;
-  config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES'>;
+  auth: Auth;
+  config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES'> & UpgradeGuardDeps['config'];
 }
 
 const PATH_RE = /^\/ws\/task\/([^/]*)$/;
@@ -37,9 +41,11 @@ export class WsServer {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD_BYTES });
   private readonly conns = new Map<WebSocket, Conn>();
   private readonly pinger: NodeJS.Timeout;
+  private readonly guard: UpgradeGuard;
   private closed = false;
 
   constructor(private readonly deps: WsDeps) {
+    this.guard = new UpgradeGuard({ auth: deps.auth, config: deps.config });
     deps.server.on('upgrade', this.onUpgrade);
     this.pinger = setInterval(() => this.ping(), deps.config.WS_PING_MS);
   }
@@ -48,12 +54,26 @@ export class WsServer {
     return this.conns.size;
   }
 
+  /** Refusals are answered before the upgrade with a status and JSON body (see UpgradeGuard). */
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const url = new URL(req.url ?? '/', 'http://gateway');
+    socket.on('error', () => socket.destroy());
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://gateway');
+    } catch {
+      endWithError(socket, new AppError('BAD_REQUEST', 'malformed request target'));
+      return;
+    }
     const match = PATH_RE.exec(url.pathname);
-    if (!match || this.closed) {
-      const status = this.closed ? '503 Service Unavailable' : '404 Not Found';
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    if (!match) return endWithError(socket, new AppError('NOT_FOUND', `no route for ${url.pathname}`));
+    if (this.closed) return endWithError(socket, new AppError('SHUTTING_DOWN', 'server shutting down'));
+    try {
+      const admission = this.guard.admit(req, match[1]!, url.searchParams);
+      socket.once('close', admission.release);
+    } catch (err) {
+      const appErr = toAppError(err);
+      this.deps.logger.debug({ code: appErr.code, path: url.pathname }, 'upgrade refused');
+      endWithError(socket, appErr);
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {

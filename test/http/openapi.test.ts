@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
+import { Auth } from '../../src/auth/auth.js';
 import { createRouter } from '../../src/http/app.js';
 import {
   errorBodySchema,
@@ -50,7 +51,8 @@ describe('/openapi.json, generated from the zod schemas', () => {
     const config = { WS_PING_MS: 1000, WS_MAX_BUFFERED_BYTES: 1 << 20 };
     const hub = new Hub({ redis, logger });
     t.after(() => hub.close());
-    const router = createRouter({ store, registry, logger, metrics, sse: { hub, store, logger, metrics, config } });
+    const auth = new Auth({ API_TOKENS: [], TOKEN_SECRET: undefined, WATCH_TOKEN_TTL_S: 60 });
+    const router = createRouter({ store, registry, logger, metrics, auth, sse: { hub, store, logger, metrics, config } });
     const routes = router.stack.flatMap((layer) =>
       layer.methods.filter((m) => m !== 'HEAD').map((m) => ({ method: m.toLowerCase(), path: String(layer.path) })),
     );
@@ -77,7 +79,7 @@ describe('/openapi.json, generated from the zod schemas', () => {
 
   test('error answers reference the error body; the task routes reference the shared schemas', () => {
     const post = document.paths['/tasks'].post;
-    assert.equal(post.responses['202'].content['application/json'].schema.$ref, '#/components/schemas/TaskState');
+    assert.equal(post.responses['202'].content['application/json'].schema.$ref, '#/components/schemas/StartedTask');
     for (const status of ['400', '413', '415', '500', '503']) {
       assert.equal(post.responses[status].content['application/json'].schema.$ref, '#/components/schemas/ErrorBody', status);
     }
@@ -90,7 +92,7 @@ describe('/openapi.json, generated from the zod schemas', () => {
     const sse = document.paths['/sse/task/{id}'].get;
     assert.equal(sse['x-sse'].message.$ref, '#/components/schemas/TaskEvent');
     assert.ok(sse.responses['200'].content['text/event-stream']);
-    assert.deepEqual(sse.parameters.map((p: any) => [p.in, p.name]), [['path', 'id'], ['query', 'lastEventId'], ['header', 'Last-Event-ID']]);
+    assert.deepEqual(sse.parameters.map((p: any) => [p.in, p.name]), [['path', 'id'], ['query', 'lastEventId'], ['query', 'token'], ['header', 'Last-Event-ID']]);
     assert.equal(document.paths['/readyz'].get.responses['503'].content['application/json'].schema.$ref, '#/components/schemas/ProbeReply');
   });
 
@@ -100,7 +102,7 @@ describe('/openapi.json, generated from the zod schemas', () => {
     const codes = ws['x-websocket'].closeCodes.map((c: { code: number }) => c.code).sort();
     assert.deepEqual(codes, Object.values(CloseCode).sort());
     for (const code of Object.values(CloseCode)) assert.match(ws.description, new RegExp(`- ${code} `));
-    assert.deepEqual(ws.parameters.map((p: any) => [p.in, p.name]), [['path', 'id'], ['query', 'lastEventId']]);
+    assert.deepEqual(ws.parameters.map((p: any) => [p.in, p.name]), [['path', 'id'], ['query', 'lastEventId'], ['query', 'token']]);
   });
 });
 

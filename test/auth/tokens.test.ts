@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ApiTokens, signWatchToken, verifyWatchToken } from '../../src/auth/tokens.js';
+
+const SECRET = 'k'.repeat(32);
+const TASK = '5f0c1c1e-8a57-4d5b-9d5c-0a6b7e1f2a3b';
+const OTHER = '6f0c1c1e-8a57-4d5b-9d5c-0a6b7e1f2a3b';
+
+test('a watch token verifies for its task until it expires, and for nothing else', () => {
+  const token = signWatchToken(SECRET, TASK, 1000);
+  assert.match(token, /^1000\.[A-Za-z0-9_-]{43}$/);
+  assert.equal(verifyWatchToken(SECRET, token, TASK, 999), true);
+  assert.equal(verifyWatchToken(SECRET, token, TASK, 1000), false, 'expired at exp');
+  assert.equal(verifyWatchToken(SECRET, token, OTHER, 999), false, 'other task');
+  assert.equal(verifyWatchToken('x'.repeat(32), token, TASK, 999), false, 'other secret');
+  const [, mac] = token.split('.');
+  assert.equal(verifyWatchToken(SECRET, `2000.${mac}`, TASK, 999), false, 'extended expiry');
+  const flipped = mac!.slice(0, 10) + (mac![10] === 'A' ? 'B' : 'A') + mac!.slice(11);
+  assert.equal(verifyWatchToken(SECRET, `1000.${flipped}`, TASK, 999), false, 'tampered mac');
+  for (const bad of ['', '.', '1000', '1000.', `.${mac}`, `1000.${mac}=`, `-1.${mac}`, `1e3.${mac}`, `1000.${mac}x`]) {
+    assert.equal(verifyWatchToken(SECRET, bad, TASK, 999), false, JSON.stringify(bad));
+  }
+});
+
+test('API tokens match by index, exactly', () => {
+  const tokens = new ApiTokens(['alpha', 'beta']);
+  assert.equal(tokens.size, 2);
+  assert.equal(tokens.match('alpha'), 0);
+  assert.equal(tokens.match('beta'), 1);
+  for (const bad of ['', 'alph', 'alphaa', 'ALPHA', ' alpha']) assert.equal(tokens.match(bad), -1, bad);
+  assert.equal(new ApiTokens([]).match(''), -1);
+});
