@@ -16,7 +16,7 @@ import { compareEventIds } from '../src/store/event-id.js';
 import { LiteHttp } from './bench/http-lite.js';
 import { fixedRate, round, throughput } from './bench/load.js';
 import { checkExact, idOf, nowMs, openWatchers, startTasks, until } from './bench/fanout.js';
-import { costDelta, namedClients, redisCounters, rssBytes, spawnTs, startServer, waitForClient, type Service } from './bench/procs.js';
+import { costDelta, cpuMs, namedClients, redisCounters, rssBytes, spawnTs, startServer, waitForClient, type Service } from './bench/procs.js';
 import { summarizeProfiles } from './bench/profile.js';
 
 const { values: a } = parseArgs({
@@ -80,9 +80,15 @@ try {
   if (only.has('throughput')) {
     await throughput(port, Math.min(500, opt.tasks), opt.inFlight, STAGE0);
     const before = await redisCounters(admin);
+    const pids: [string, number][] = [
+      ['gateway', gateway.child.pid!], ['worker', worker.child.pid!], ['redis', redisServer.process.pid!], ['bench', process.pid],
+    ];
+    const cpuBefore = pids.map(([, pid]) => cpuMs(pid));
     const r = await throughput(port, opt.tasks, opt.inFlight, STAGE0);
     const cost = costDelta(before, await redisCounters(admin));
-    emit('throughput', { system: 'taskcast', ...r, in_flight: opt.inFlight });
+    // Where the CPU goes, per task: the load generator (bench) included, as it shares the cores.
+    const cpuUs = Object.fromEntries(pids.map(([name, pid], i) => [name, round(((cpuMs(pid) - cpuBefore[i]!) * 1000) / r.tasks)]));
+    emit('throughput', { system: 'taskcast', ...r, in_flight: opt.inFlight, cpu_us_per_task: cpuUs });
     emit('redis_cost', {
       system: 'taskcast',
       tasks: r.tasks,
@@ -103,7 +109,11 @@ try {
   if (only.has('ceiling')) {
     const ceiling = await startServer('ceiling', 'scripts/bench/ceiling-server.ts', {});
     await throughput(ceiling.port, Math.min(500, opt.tasks), opt.inFlight, STAGE0);
-    emit('ceiling', { system: 'do-nothing server', ...(await throughput(ceiling.port, opt.tasks, opt.inFlight, STAGE0)) });
+    const cpuBefore = [cpuMs(ceiling.child.pid!), cpuMs(process.pid)];
+    const r = await throughput(ceiling.port, opt.tasks, opt.inFlight, STAGE0);
+    const cpuUs = (pid: number, before: number) => round(((cpuMs(pid) - before) * 1000) / r.tasks);
+    const cpu = { server: cpuUs(ceiling.child.pid!, cpuBefore[0]!), bench: cpuUs(process.pid, cpuBefore[1]!) };
+    emit('ceiling', { system: 'do-nothing server', ...r, cpu_us_per_task: cpu });
     await ceiling.stop();
     emit('redis_ceiling', redisBenchmark(redisServer.port));
   }

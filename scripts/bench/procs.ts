@@ -90,6 +90,13 @@ export function rssBytes(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
+/** CPU time (user + system) a process has used so far, milliseconds. */
+export function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  // utime and stime are fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 per second).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** Redis connections whose CLIENT SETNAME starts with one of `prefixes`. */
 export async function namedClients(redis: Redis, prefixes: string[]): Promise<number> {
   const list = (await redis.client('LIST')) as string;

@@ -21,7 +21,9 @@ export function errorsAndLogging(logger: Logger, metrics: Metrics): Middleware {
     const incoming = ctx.get('x-request-id');
     const requestId = REQUEST_ID_RE.test(incoming) ? incoming : uuidv4();
     ctx.set('X-Request-Id', requestId);
-    ctx.state.log = logger.child({ requestId });
+    // Built on first use: with the `request` line below disabled (LOG_LEVEL warn), most requests log nothing.
+    let log: Logger | undefined;
+    const requestLog = () => (log ??= logger.child({ requestId }));
     try {
       await next();
       if (ctx.body === undefined || ctx.body === null) {
@@ -33,7 +35,7 @@ export function errorsAndLogging(logger: Logger, metrics: Metrics): Middleware {
       }
     } catch (err) {
       const appErr = toAppError(err);
-      if (!appErr.exposed) ctx.state.log.error({ err }, 'request failed');
+      if (!appErr.exposed) requestLog().error({ err }, 'request failed');
       ctx.status = appErr.status;
       ctx.set(appErr.headers);
       ctx.body = errorBody(appErr);
@@ -41,9 +43,10 @@ export function errorsAndLogging(logger: Logger, metrics: Metrics): Middleware {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const route = typeof ctx._matchedRoute === 'string' ? ctx._matchedRoute : UNMATCHED_ROUTE;
     metrics.httpRequest(ctx.method, route, ctx.status, seconds);
+    if (!logger.isLevelEnabled('info')) return;
     const fields = { method: ctx.method, path: ctx.path, route, status: ctx.status, ms: Math.round(seconds * 1e4) / 10 };
     // Routes that concern one task name it in ctx.state.taskId, so the line is bound to it.
-    const log = ctx.state.taskId ? ctx.state.log.child({ taskId: ctx.state.taskId }) : ctx.state.log;
-    log.info(fields, 'request');
+    const line = ctx.state.taskId ? requestLog().child({ taskId: ctx.state.taskId }) : requestLog();
+    line.info(fields, 'request');
   };
 }

@@ -38,6 +38,9 @@ export function checkEventId(raw: string, name: string): string {
   return id;
 }
 
+/** The watch of a task replayed to its end: nothing to close. */
+const done: Watch = { close: () => undefined };
+
 /**
  * Validates a watch and starts it: every event after lastEventId, then live events until the
  * terminal one. Errors thrown here (bad id, unknown task, id beyond the stream) happen before any
@@ -50,40 +53,42 @@ export async function openWatch(
 ): Promise<Watch> {
   const taskId = checkTaskId(request.taskId);
   const from = request.lastEventId ? checkEventId(request.lastEventId, 'lastEventId') : ZERO_ID;
-  // Issued together, so they share one round trip (the gateway's client auto-pipelines).
-  const [head, first] = await Promise.all([
-    deps.store.head(taskId),
-    deps.store.events(taskId, from, '+', REPLAY_PAGE),
-  ]);
-  if (!head) throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
-  if (compareEventIds(from, head.lastEventId) > 0) {
-    throw new AppError('EVENT_ID_OUT_OF_RANGE', `lastEventId is beyond the task's last event ${head.lastEventId}`);
+  // Events read here were in the log when the watch opened (`replayed`); the hub's are live.
+  let page = await deps.store.events(taskId, from, '+', REPLAY_PAGE);
+  // An event after `from` proves the task exists and `from` is in range; only an empty replay
+  // needs the state hash (most watches start from 0 or from behind, so this saves a command).
+  if (page.length === 0) {
+    const head = await deps.store.head(taskId);
+    if (!head) throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
+    if (compareEventIds(from, head.lastEventId) > 0) {
+      throw new AppError('EVENT_ID_OUT_OF_RANGE', `lastEventId is beyond the task's last event ${head.lastEventId}`);
+    }
+    // Ended at `from`. A task that moved on since the XRANGE goes on from the hub below.
+    if (TERMINAL_STATUSES.has(head.status) && compareEventIds(from, head.lastEventId) === 0) {
+      sink.end();
+      return done;
+    }
   }
 
-  const done = { close: () => undefined };
-  let page = first;
   let cursor = from;
   for (;;) {
     for (const event of page) {
-      sink.event(toWire(event), compareEventIds(event.id, head.lastEventId) <= 0);
+      sink.event(toWire(event), true);
       cursor = event.id;
       if (TERMINAL_STATUSES.has(event.status)) {
         sink.end();
         return done;
       }
     }
-    // A finished task is replayed to its end here; a running one goes on from the hub.
-    if (page.length < REPLAY_PAGE && !TERMINAL_STATUSES.has(head.status)) break;
-    if (page.length < REPLAY_PAGE) {
-      sink.end();
-      return done;
-    }
+    // The terminal event ends every task's stream, so a short page without it means the task
+    // is still running: it goes on from the hub.
+    if (page.length < REPLAY_PAGE) break;
     page = await deps.store.events(taskId, cursor, '+', REPLAY_PAGE);
   }
 
   return deps.hub.subscribe(taskId, cursor, {
     event(event) {
-      sink.event(event, compareEventIds(event.id, head.lastEventId) <= 0);
+      sink.event(event, false);
       if (event.terminal) sink.end();
     },
     error: (err) => sink.error(err),

@@ -76,6 +76,9 @@ export function duplicateForBlocking(client: Redis, name: string, logger?: Logge
     connectionName: `taskcast:${name}`,
     enableOfflineQueue: true,
     maxRetriesPerRequest: null,
+    // A blocking reader has one command in flight: batching gains nothing, and deferring the
+    // next read to the end of the event-loop turn leaves the reader unparked for that long.
+    enableAutoPipelining: false,
   });
   logConnectionErrors(reader, name, logger);
   return reader;

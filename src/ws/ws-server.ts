@@ -82,11 +82,14 @@ export class WsServer {
   };
 
   private onConnection(ws: WebSocket, socket: Duplex, taskId: string, lastEventId: string | undefined): void {
-    const log = this.deps.logger.child({ taskId, connId: uuidv4().slice(0, 8) });
+    // Built on first use: most watches log nothing at LOG_LEVEL info or above.
+    let connLog: Logger | undefined;
+    const log = () => (connLog ??= this.deps.logger.child({ taskId, connId: uuidv4().slice(0, 8) }));
+    const debug = this.deps.logger.isLevelEnabled('debug');
     const conn: Conn = { alive: true, watch: undefined };
     this.conns.set(ws, conn);
     this.deps.metrics.connectionOpened('ws');
-    log.debug({ lastEventId }, 'watch connected');
+    if (debug) log().debug({ lastEventId }, 'watch connected');
 
     const close = (code: number, reason: string) => {
       conn.watch?.close();
@@ -94,12 +97,14 @@ export class WsServer {
     };
     ws.on('pong', () => (conn.alive = true));
     ws.on('message', () => close(CloseCode.BAD_REQUEST, 'clients must not send messages'));
-    ws.on('error', (err) => log.debug({ err: err.message }, 'socket error'));
+    ws.on('error', (err) => {
+      if (debug) log().debug({ err: err.message }, 'socket error');
+    });
     ws.on('close', (code) => {
       conn.watch?.close();
       this.conns.delete(ws);
       this.deps.metrics.connectionClosed('ws');
-      log.debug({ code }, 'watch closed');
+      if (debug) log().debug({ code }, 'watch closed');
     });
 
     // The frames of one event-loop turn (a replay, a read's batch, the last event and the close)
@@ -109,7 +114,7 @@ export class WsServer {
       corked = false;
       socket.uncork();
       if (ws.readyState === ws.OPEN && ws.bufferedAmount > this.deps.config.WS_MAX_BUFFERED_BYTES) {
-        log.info({ buffered: ws.bufferedAmount }, 'slow consumer; closing with 4008');
+        log().info({ buffered: ws.bufferedAmount }, 'slow consumer; closing with 4008');
         close(CloseCode.SLOW_CONSUMER, 'slow consumer');
       }
     };
@@ -126,7 +131,7 @@ export class WsServer {
       },
       end: () => close(CloseCode.DONE, 'task finished'),
       error: (err) => {
-        log.warn({ err: err.message }, 'live feed broke');
+        log().warn({ err: err.message }, 'live feed broke');
         close(this.closed ? CloseCode.GOING_AWAY : CloseCode.TRY_AGAIN, 'feed interrupted, resume with lastEventId');
       },
     }).then(
@@ -136,7 +141,7 @@ export class WsServer {
       },
       (err: unknown) => {
         const appErr = toAppError(err);
-        if (!appErr.exposed) log.error({ err }, 'watch failed');
+        if (!appErr.exposed) log().error({ err }, 'watch failed');
         close(appErr.closeCode, appErr.exposed ? appErr.message : 'internal error');
       },
     );

@@ -11,18 +11,16 @@
 -- ARGV[3]  params (JSON text)
 -- ARGV[4]  now, epoch milliseconds
 -- ARGV[5]  TASK_TTL_S: index entries older than this are pruned, and the index expires after it
--- Returns  { first event id, command id }, or an error reply TASK_EXISTS.
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return redis.error_reply('TASK_EXISTS task already exists')
-end
+-- Returns  { first event id, command id }. The caller generates task ids (UUID v4), so the keys are
+-- new: no existence check.
+local command_id = redis.call('XADD', KEYS[3], '*', 'task_id', ARGV[1], 'type', ARGV[2], 'params', ARGV[3])
 local event_id = redis.call('XADD', KEYS[2], '*', 'status', 'PENDING', 'progress', '0', 'ts', ARGV[4])
 redis.call('HSET', KEYS[1],
   'status', 'PENDING', 'progress', '0', 'last_event_id', event_id,
   'created_at', ARGV[4], 'updated_at', ARGV[4],
-  'type', ARGV[2], 'params', ARGV[3], 'step', '0', 'lease', '')
-local command_id = redis.call('XADD', KEYS[3], '*', 'task_id', ARGV[1], 'type', ARGV[2], 'params', ARGV[3])
--- Kept so that cancelling the task before it starts can ack its command.
-redis.call('HSET', KEYS[1], 'command_id', command_id)
+  'type', ARGV[2], 'params', ARGV[3], 'step', '0', 'lease', '',
+  -- Kept so that cancelling the task before it starts can ack its command.
+  'command_id', command_id)
 local ttl_s = tonumber(ARGV[5])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', string.format('(%d', tonumber(ARGV[4]) - ttl_s * 1000))
