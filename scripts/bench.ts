@@ -95,6 +95,7 @@ try {
       commands_per_task: round(cost.commands / r.tasks),
       cpu_us_per_task: round(cost.cpu_us / r.tasks),
       by_command_per_task: perTask(cost.by_command, r.tasks),
+      command_us_per_task: perTask(cost.usec_by_command, r.tasks),
     });
   }
 

@@ -106,6 +106,8 @@ export async function namedClients(redis: Redis, prefixes: string[]): Promise<nu
 export interface RedisCost {
   commands: number;
   by_command: Record<string, number>;
+  /** Time inside each command (INFO commandstats usec), excluding I/O and event-loop overhead. */
+  usec_by_command: Record<string, number>;
   cpu_us: number;
 }
 
@@ -113,23 +115,29 @@ export interface RedisCost {
 export async function redisCounters(redis: Redis): Promise<RedisCost> {
   const stats = await redis.info('commandstats');
   const byCommand: Record<string, number> = {};
+  const usecByCommand: Record<string, number> = {};
   let commands = 0;
-  for (const m of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+  for (const m of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
     byCommand[m[1]!] = Number(m[2]);
+    usecByCommand[m[1]!] = Number(m[3]);
     commands += Number(m[2]);
   }
   const cpu = await redis.info('cpu');
   const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? 0);
-  return { commands, by_command: byCommand, cpu_us: (field('used_cpu_sys') + field('used_cpu_user')) * 1e6 };
+  return { commands, by_command: byCommand, usec_by_command: usecByCommand, cpu_us: (field('used_cpu_sys') + field('used_cpu_user')) * 1e6 };
 }
 
 /** The change of the counters between two snapshots (the snapshot commands themselves excluded). */
 export function costDelta(before: RedisCost, after: RedisCost): RedisCost {
   const byCommand: Record<string, number> = {};
+  const usecByCommand: Record<string, number> = {};
   for (const [name, calls] of Object.entries(after.by_command)) {
     const d = calls - (before.by_command[name] ?? 0);
-    if (d > 0 && name !== 'info' && name !== 'client|list') byCommand[name] = d;
+    if (d > 0 && name !== 'info' && name !== 'client|list') {
+      byCommand[name] = d;
+      usecByCommand[name] = (after.usec_by_command[name] ?? 0) - (before.usec_by_command[name] ?? 0);
+    }
   }
   const commands = Object.values(byCommand).reduce((a, b) => a + b, 0);
-  return { commands, by_command: byCommand, cpu_us: after.cpu_us - before.cpu_us };
+  return { commands, by_command: byCommand, usec_by_command: usecByCommand, cpu_us: after.cpu_us - before.cpu_us };
 }

@@ -7,8 +7,8 @@ type Arg = string | number;
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     startTask(...args: Arg[]): Result<[string, string], Context>;
-    appendEvent(...args: Arg[]): Result<string[], Context>;
-    claimTask(...args: Arg[]): Result<string[], Context>;
+    appendEvents(...args: Arg[]): Result<string[][], Context>;
+    claimTasks(...args: Arg[]): Result<string[][], Context>;
     cancelTask(...args: Arg[]): Result<string[], Context>;
     deadLetter(...args: Arg[]): Result<[string, string], Context>;
     heartbeat(...args: Arg[]): Result<string[], Context>;
@@ -18,14 +18,16 @@ declare module 'ioredis' {
 
 export type { Redis };
 
-const scripts = [
+/** `varying`: the key count depends on the number of items, and the first argument gives it. */
+const scripts: { name: string; file: string; keys: number | 'varying' }[] = [
+  { name: 'appendEvents', file: 'append-events.lua', keys: 'varying' },
+  { name: 'claimTasks', file: 'claim-tasks.lua', keys: 'varying' },
+  { name: 'heartbeat', file: 'heartbeat.lua', keys: 'varying' },
   { name: 'startTask', file: 'start-task.lua', keys: 4 },
-  { name: 'appendEvent', file: 'append-event.lua', keys: 3 },
-  { name: 'claimTask', file: 'claim-task.lua', keys: 2 },
   { name: 'cancelTask', file: 'cancel-task.lua', keys: 3 },
   { name: 'deadLetter', file: 'dead-letter.lua', keys: 4 },
   { name: 'trimCommands', file: 'trim-commands.lua', keys: 1 },
-] as const;
+];
 
 const sources = new Map<string, string>();
 
@@ -63,9 +65,9 @@ export function createRedis(url: string, options: RedisClientOptions, extra: Red
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     ...extra,
   });
-  for (const s of scripts) client.defineCommand(s.name, { numberOfKeys: s.keys, lua: lua(s.file) });
-  // Its key count varies with the number of running commands: the first argument gives it.
-  client.defineCommand('heartbeat', { lua: lua('heartbeat.lua') });
+  for (const s of scripts) {
+    client.defineCommand(s.name, s.keys === 'varying' ? { lua: lua(s.file) } : { numberOfKeys: s.keys, lua: lua(s.file) });
+  }
   logConnectionErrors(client, options.name, options.logger);
   return client;
 }

@@ -28,8 +28,8 @@ export function decodeCursor(raw: string): IndexCursor | null {
 /**
  * Task ids newest first. The order is (created ms desc, task id desc): a sorted set orders equal
  * scores by member, so a cursor names one exact position even when tasks share a millisecond.
- * Entries are added by start-task.lua and pruned there once older than TASK_TTL_S; callers skip
- * ids whose task has already expired.
+ * Entries are added by start-task.lua and pruned by `pruneIndex` once older than TASK_TTL_S;
+ * callers skip ids whose task has already expired.
  */
 export async function readIndexPage(redis: Redis, limit: number, after: IndexCursor | null): Promise<IndexPage> {
   const entries: [string, number][] = [];
@@ -61,4 +61,13 @@ function scoredMembers(reply: (string | [string, string])[]): [string, number][]
     else out.push([item, Number(reply[++i])]);
   }
   return out;
+}
+
+/**
+ * Removes the entries created more than `ttlS` seconds before `nowMs`: their tasks have expired,
+ * or soon will. Workers run it in their periodic maintenance, so starting a task stays cheap;
+ * the index key itself expires TASK_TTL_S after the last start.
+ */
+export function pruneIndex(redis: Redis, ttlS: number, nowMs = Date.now()): Promise<number> {
+  return redis.zremrangebyscore(TASKS_INDEX, '-inf', `(${nowMs - ttlS * 1000}`);
 }

@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { FinalStatus, Metrics } from '../metrics/metrics.js';
 import type { Redis } from '../store/redis.js';
+import type { TaskWrites } from '../store/task-writes.js';
 import { COMMANDS_STREAM, DEAD_LETTER_STREAM, WORKER_GROUP, eventsKey, taskKey } from '../store/keys.js';
 import type { TaskContext, TaskRegistry, TaskType } from './registry.js';
 
@@ -22,6 +23,8 @@ export interface RunDeps {
   >;
   registry: TaskRegistry;
   consumer: string;
+  /** Claims and event appends, batched per event-loop turn across this worker's runs. */
+  writes: TaskWrites;
   metrics?: Metrics | undefined;
 }
 
@@ -83,11 +86,7 @@ export async function runCommand(deps: RunDeps, command: Command, control: RunCo
   if ('reason' in checked) return deadLetter(checked.reason);
 
   const lease = `${deps.consumer}/${uuidv4()}`;
-  const [claim, recorded = '0', attempt = '1'] = await retry(() =>
-    deps.redis.claimTask(
-      taskKey(taskId), COMMANDS_STREAM, lease, WORKER_GROUP, command.id, deps.consumer, deps.config.MAX_DELIVERIES,
-    ),
-  );
+  const [claim, recorded = '0', attempt = '1'] = await retry(() => deps.writes.claim({ taskId, lease, commandId: command.id }));
   switch (claim) {
     case 'GONE':
       return deadLetter('task not found');
@@ -212,13 +211,8 @@ class TaskRun {
   }
 
   private async append(e: EventArgs): Promise<void> {
-    const args: (string | number)[] = [
-      taskKey(this.taskId), eventsKey(this.taskId), COMMANDS_STREAM,
-      this.own.lease, e.step ?? '', e.terminal ? '1' : '0', this.deps.config.TASK_TTL_S, WORKER_GROUP,
-      e.terminal ? this.command.id : '', Date.now(), e.status, e.progress,
-    ];
-    for (const [k, v] of Object.entries(e.extra ?? {})) args.push(k, v);
-    const [result] = await retryWhileDown(() => this.deps.redis.appendEvent(...args), this.control.hardStop, this.log);
+    const event = { ...e, taskId: this.taskId, lease: this.own.lease, commandId: this.command.id, ts: Date.now() };
+    const [result] = await retryWhileDown(() => this.deps.writes.append(event), this.control.hardStop, this.log);
     if (result === 'FENCED') throw new LeaseLost('lease lost to a newer run');
     if (result === 'TERMINAL' || result === 'GONE') throw new TaskEnded(`task is ${result.toLowerCase()}`);
     if (result === 'CANCEL') throw new CancelRequested('cancel requested');

@@ -7,6 +7,8 @@ import type { Metrics } from '../metrics/metrics.js';
 import { closeRedis, duplicateForBlocking, ensureConnected, type Redis } from '../store/redis.js';
 import { CANCEL_CHANNEL, COMMANDS_STREAM, WORKER_GROUP, taskKey } from '../store/keys.js';
 import { ensureGroup } from '../store/consumer-group.js';
+import { TaskWrites } from '../store/task-writes.js';
+import { pruneIndex } from '../store/task-index.js';
 import type { TaskRegistry } from './registry.js';
 import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded, runCommand, type Command, type RunDeps } from './task-run.js';
 
@@ -42,6 +44,7 @@ const READ_BLOCK_MS = 5000;
 export class Worker {
   readonly consumer = `${hostname()}-${process.pid}-${uuidv4().slice(0, 8)}`;
   private readonly log: Logger;
+  private readonly writes: TaskWrites;
   private readonly running = new Map<string, Running>();
   private readonly hardStop = new AbortController();
   private reader: Redis | undefined;
@@ -56,6 +59,8 @@ export class Worker {
 
   constructor(private readonly deps: WorkerDeps) {
     this.log = deps.logger.child({ consumer: this.consumer });
+    const { TASK_TTL_S, MAX_DELIVERIES } = deps.config;
+    this.writes = new TaskWrites(deps.redis, { consumer: this.consumer, ttlS: TASK_TTL_S, maxDeliveries: MAX_DELIVERIES });
   }
 
   async start(): Promise<void> {
@@ -150,7 +155,7 @@ export class Worker {
     const command: Command = { id, fields: toRecord(fields) };
     const abort = new AbortController();
     const run: Running = { taskId: command.fields.task_id ?? '', lease: undefined, abort, done: Promise.resolve() };
-    run.done = runCommand({ ...this.deps, consumer: this.consumer }, command, {
+    run.done = runCommand({ ...this.deps, consumer: this.consumer, writes: this.writes }, command, {
       signal: abort.signal,
       hardStop: this.hardStop.signal,
       onLease: (lease) => (run.lease = lease),
@@ -219,14 +224,15 @@ export class Worker {
     return out;
   }
 
-  /** Reclaims idle commands, then trims the commands stream. */
+  /** Reclaims idle commands, then trims the commands stream and prunes the recent-tasks index. */
   private async maintain(): Promise<void> {
     if (this.closing) return;
     await this.reclaim();
     try {
       await this.deps.redis.trimCommands(COMMANDS_STREAM, WORKER_GROUP, this.deps.config.COMMANDS_MAXLEN);
+      await pruneIndex(this.deps.redis, this.deps.config.TASK_TTL_S);
     } catch (err) {
-      this.log.warn({ err }, 'trimming the commands stream failed');
+      this.log.warn({ err }, 'trimming the commands stream or the task index failed');
     }
   }
 

@@ -1,5 +1,5 @@
-import { COMMANDS_STREAM, WORKER_GROUP, eventsKey, taskKey } from '../../src/store/keys.js';
 import type { Redis } from '../../src/store/redis.js';
+import { TaskWrites } from '../../src/store/task-writes.js';
 
 /**
  * Appends one event through the production append script, as a worker holding the lease
@@ -11,12 +11,8 @@ export async function appendEvent(
   taskId: string,
   e: { status: string; progress: number; terminal?: boolean; extra?: Record<string, string> },
 ): Promise<string> {
-  const args: (string | number)[] = [
-    taskKey(taskId), eventsKey(taskId), COMMANDS_STREAM,
-    'test-lease', '', e.terminal ? '1' : '0', 3600, WORKER_GROUP, '', Date.now(), e.status, e.progress,
-  ];
-  for (const [k, v] of Object.entries(e.extra ?? {})) args.push(k, v);
-  const [result, id] = await redis.appendEvent(...args);
+  const writes = new TaskWrites(redis, { consumer: 'test', ttlS: 3600, maxDeliveries: 5 });
+  const [result, id] = await writes.append({ ...e, taskId, lease: 'test-lease', ts: Date.now() });
   if (result !== 'OK' || !id) throw new Error(`append failed: ${result}`);
   return id;
 }

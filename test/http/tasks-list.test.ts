@@ -72,19 +72,15 @@ describe('GET /tasks: recent tasks from the index', () => {
     }
   });
 
-  test('entries older than TASK_TTL_S are pruned by the next start; expired tasks are left out', async (t) => {
+  test('tasks that expired before their index entry was pruned are left out', async (t) => {
     const redis = await redisFor(t, redisUrl);
     await redis.del(TASKS_INDEX);
     const store = new TaskStore(redis, { ttlS: 3600 });
     const now = Date.now();
-    const ancient = (await store.start('reference', {}, now - 3_601_000)).state.task_id;
-    const edge = (await store.start('reference', {}, now - 3_500_000)).state.task_id;
-    assert.notEqual(await redis.zscore(TASKS_INDEX, ancient), null);
+    const expired = (await store.start('reference', {}, now - 3_500_000)).state.task_id;
     const fresh = (await store.start('reference', {}, now)).state.task_id;
-    assert.equal(await redis.zscore(TASKS_INDEX, ancient), null, 'pruned');
-    assert.equal(Number(await redis.zscore(TASKS_INDEX, edge)), now - 3_500_000);
-
-    await redis.del(taskKey(edge));
+    await redis.del(taskKey(expired));
+    assert.notEqual(await redis.zscore(TASKS_INDEX, expired), null);
     assert.deepEqual((await listAll(gateway.url, 1)).ids, [fresh]);
   });
 

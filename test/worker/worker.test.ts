@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { COMMANDS_STREAM, WORKER_GROUP, eventsKey, taskKey } from '../../src/store/keys.js';
+import { COMMANDS_STREAM, TASKS_INDEX, WORKER_GROUP, eventsKey, taskKey } from '../../src/store/keys.js';
 import type { Redis } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
+import { TaskWrites } from '../../src/store/task-writes.js';
 import { createRegistry } from '../../src/worker/tasks/index.js';
 import { ensureGroup } from '../../src/store/consumer-group.js';
 import { Worker } from '../../src/worker/worker.js';
@@ -26,12 +27,13 @@ const statuses = async (redis: Redis, id: string) =>
 
 /** Appends one event as a given lease would, through the real script. */
 function append(redis: Redis, id: string, lease: string, step: number, status: string, progress: number) {
-  return redis.appendEvent(taskKey(id), eventsKey(id), COMMANDS_STREAM, lease, step, '0', 60, WORKER_GROUP, '', Date.now(), status, progress);
+  const writes = new TaskWrites(redis, { consumer: 'test', ttlS: 60, maxDeliveries: 5 });
+  return writes.append({ taskId: id, lease, step, status, progress, ts: Date.now() });
 }
 
 /** Takes the task's lease as the consumer holding its command, through the real script. */
 function claim(redis: Redis, id: string, commandId: string, consumer: string, lease: string) {
-  return redis.claimTask(taskKey(id), COMMANDS_STREAM, lease, WORKER_GROUP, commandId, consumer, 5);
+  return new TaskWrites(redis, { consumer, ttlS: 60, maxDeliveries: 5 }).claim({ taskId: id, lease, commandId });
 }
 
 test('runs a task to COMPLETED and acks its command', async (t) => {
@@ -73,6 +75,17 @@ test('a stage already recorded is never appended twice', async (t) => {
   assert.equal((await append(redis, state.task_id, 'L', 1, 'STARTED', 25))[0], 'OK');
   assert.deepEqual(await append(redis, state.task_id, 'L', 1, 'STARTED', 25), ['DUPLICATE']);
   assert.deepEqual(await statuses(redis, state.task_id), ['PENDING', 'STARTED']);
+});
+
+test('its periodic maintenance prunes index entries older than TASK_TTL_S', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  const store = new TaskStore(redis, { ttlS: config.TASK_TTL_S });
+  const now = Date.now();
+  const ancient = (await store.start('reference', { stage_ms: 0 }, now - config.TASK_TTL_S * 1000 - 1000)).state.task_id;
+  const recent = (await store.start('reference', { stage_ms: 0 }, now - 1000)).state.task_id;
+  await startWorker(t, redis);
+  await waitFor(async () => (await redis.zscore(TASKS_INDEX, ancient)) === null, 'the old entry to be pruned');
+  assert.notEqual(await redis.zscore(TASKS_INDEX, recent), null);
 });
 
 test('close() interrupts the blocking read and returns', async (t) => {

@@ -1,7 +1,7 @@
 -- Cancels a task. A task no worker has claimed yet (empty lease) ends CANCELLED here, before it
 -- starts; its command is acked if delivered (an undelivered one is acked by the worker that reads
 -- it and finds the task finished). A claimed task gets a cancel request: the hash field stops
--- every further event but CANCELLED (see append-event.lua), and a message on the cancel channel
+-- every further event but CANCELLED (see append-events.lua), and a message on the cancel channel
 -- tells the running worker to abort its handler at once.
 --
 -- KEYS[1]  task:<id>            state hash

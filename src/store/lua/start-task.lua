@@ -10,7 +10,8 @@
 -- ARGV[2]  task type
 -- ARGV[3]  params (JSON text)
 -- ARGV[4]  now, epoch milliseconds
--- ARGV[5]  TASK_TTL_S: index entries older than this are pruned, and the index expires after it
+-- ARGV[5]  TASK_TTL_S: the index expires after it. Entries older than it are pruned by the
+--          workers' maintenance (pruneIndex), off this hot path.
 -- Returns  { first event id, command id }. The caller generates task ids (UUID v4), so the keys are
 -- new: no existence check.
 local command_id = redis.call('XADD', KEYS[3], '*', 'task_id', ARGV[1], 'type', ARGV[2], 'params', ARGV[3])
@@ -21,8 +22,6 @@ redis.call('HSET', KEYS[1],
   'type', ARGV[2], 'params', ARGV[3], 'step', '0', 'lease', '',
   -- Kept so that cancelling the task before it starts can ack its command.
   'command_id', command_id)
-local ttl_s = tonumber(ARGV[5])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', string.format('(%d', tonumber(ARGV[4]) - ttl_s * 1000))
-redis.call('EXPIRE', KEYS[4], ttl_s)
+redis.call('EXPIRE', KEYS[4], ARGV[5])
 return { event_id, command_id }

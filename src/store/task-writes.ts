@@ -1,0 +1,91 @@
+import { Batcher } from './batcher.js';
+import { COMMANDS_STREAM, WORKER_GROUP, eventsKey, taskKey } from './keys.js';
+import type { Redis } from './redis.js';
+
+/** One event for append-events.lua; see its header for the contract. */
+export interface AppendInput {
+  taskId: string;
+  lease: string;
+  status: string;
+  /** '' keeps the current progress. */
+  progress: number | '';
+  /** The stage number this event records; absent for an event that is not a stage. */
+  step?: number | undefined;
+  terminal?: boolean | undefined;
+  /** The command acked with a terminal event. */
+  commandId?: string | undefined;
+  /** Event time, epoch ms. */
+  ts: number;
+  extra?: Record<string, string | number> | undefined;
+}
+
+export type AppendReply =
+  | ['OK', string]
+  | ['DUPLICATE'] | ['FENCED'] | ['TERMINAL'] | ['GONE'] | ['CANCEL'];
+
+export interface ClaimInput {
+  taskId: string;
+  lease: string;
+  commandId: string;
+}
+
+export type ClaimReply =
+  | ['OK' | 'CANCEL', string, string]
+  | ['TERMINAL', string] | ['GONE'] | ['POISON', string] | ['LOST'];
+
+export interface TaskWritesOptions {
+  /** Worker consumer name: claims require holding the command in the group's pending list. */
+  consumer: string;
+  /** TTL set on both task keys by a terminal event, seconds. */
+  ttlS: number;
+  /** A command delivered more often than this is poison. */
+  maxDeliveries: number;
+  /** Most items per script call (default 64), which bounds how long one call holds Redis. */
+  maxBatch?: number;
+}
+
+/**
+ * A worker's writes to task state: claims and event appends, each batched per event-loop turn
+ * into one call of claim-tasks.lua or append-events.lua. Each item stays atomic and is decided on
+ * its own; a batch only saves round trips and script calls. Holds no connection of its own.
+ */
+export class TaskWrites {
+  private readonly appends: Batcher<AppendInput, AppendReply>;
+  private readonly claims: Batcher<ClaimInput, ClaimReply>;
+
+  constructor(redis: Redis, options: TaskWritesOptions) {
+    const { consumer, ttlS, maxDeliveries, maxBatch } = options;
+    this.appends = new Batcher(async (items) => {
+      const keys = [COMMANDS_STREAM, ...items.flatMap((e) => [taskKey(e.taskId), eventsKey(e.taskId)])];
+      const argv: (string | number)[] = [WORKER_GROUP, ttlS];
+      for (const e of items) {
+        const args: (string | number)[] = [
+          e.lease, e.step ?? '', e.terminal ? '1' : '0', e.terminal ? (e.commandId ?? '') : '', e.ts, e.status, e.progress,
+        ];
+        for (const [k, v] of Object.entries(e.extra ?? {})) args.push(k, v);
+        argv.push(args.length, ...args);
+      }
+      return replies<AppendReply>(await redis.appendEvents(keys.length, ...keys, ...argv));
+    }, maxBatch);
+    this.claims = new Batcher(async (items) => {
+      const keys = [COMMANDS_STREAM, ...items.map((c) => taskKey(c.taskId))];
+      const argv = [WORKER_GROUP, consumer, maxDeliveries, ...items.flatMap((c) => [c.lease, c.commandId])];
+      return replies<ClaimReply>(await redis.claimTasks(keys.length, ...keys, ...argv));
+    }, maxBatch);
+  }
+
+  /** Records one event; the reply says whether it was recorded, and if not, why. */
+  append(event: AppendInput): Promise<AppendReply> {
+    return this.appends.add(event);
+  }
+
+  /** Takes a task's lease for the command this worker holds. */
+  claim(input: ClaimInput): Promise<ClaimReply> {
+    return this.claims.add(input);
+  }
+}
+
+/** Per-item replies; an item's Redis error becomes an Error that rejects that item alone. */
+function replies<R>(raw: string[][]): (R | Error)[] {
+  return raw.map((r) => (r[0] === 'ERR' ? new Error(r[1] ?? 'script error') : (r as R)));
+}

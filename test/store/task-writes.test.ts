@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ensureGroup } from '../../src/store/consumer-group.js';
+import { COMMANDS_STREAM, WORKER_GROUP, eventsKey, taskKey } from '../../src/store/keys.js';
+import type { Redis } from '../../src/store/redis.js';
+import { TaskStore } from '../../src/store/task-store.js';
+import { TaskWrites } from '../../src/store/task-writes.js';
+import { redisFor, testRedisUrl } from '../helpers/redis.js';
+
+/** Server-side script calls so far (EVALSHA, and EVAL when a script was not loaded yet). */
+async function scriptCalls(redis: Redis): Promise<number> {
+  const stats = await redis.info('commandstats');
+  const calls = (name: string) => Number(new RegExp(`^cmdstat_${name}:calls=(\\d+)`, 'm').exec(stats)?.[1] ?? 0);
+  return calls('evalsha') + calls('eval');
+}
+
+const GONE_TASK = '00000000-0000-4000-8000-000000000000';
+
+/** Starts n tasks and reads their commands as `consumer`, as a worker would. */
+async function readTasks(redis: Redis, n: number, consumer: string): Promise<{ taskId: string; commandId: string }[]> {
+  await ensureGroup(redis);
+  const store = new TaskStore(redis);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const { state, commandId } = await store.start('reference', { stage_ms: 0 });
+    out.push({ taskId: state.task_id, commandId });
+  }
+  await redis.xreadgroup('GROUP', WORKER_GROUP, consumer, 'COUNT', n, 'STREAMS', COMMANDS_STREAM, '>');
+  return out;
+}
+
+const writesFor = (redis: Redis, consumer: string, maxBatch?: number) =>
+  new TaskWrites(redis, { consumer, ttlS: 60, maxDeliveries: 5, ...(maxBatch ? { maxBatch } : {}) });
+
+test('claims made in one turn go in one script call, each decided on its own', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  const [a, b] = await readTasks(redis, 2, 'me');
+  const [other] = await readTasks(redis, 1, 'someone-else');
+  const writes = writesFor(redis, 'me');
+  assert.deepEqual(await writes.claim({ taskId: GONE_TASK, lease: 'L0', commandId: a!.commandId }), ['GONE']);
+  const before = await scriptCalls(redis);
+  const replies = await Promise.all([
+    writes.claim({ taskId: a!.taskId, lease: 'La', commandId: a!.commandId }),
+    writes.claim({ taskId: b!.taskId, lease: 'Lb', commandId: b!.commandId }),
+    writes.claim({ taskId: other!.taskId, lease: 'Lx', commandId: other!.commandId }),
+    writes.claim({ taskId: GONE_TASK, lease: 'Lg', commandId: a!.commandId }),
+  ]);
+  assert.equal((await scriptCalls(redis)) - before, 1, 'one script call for the four claims');
+  assert.deepEqual(replies, [['OK', '0', '1'], ['OK', '0', '1'], ['LOST'], ['GONE']]);
+  assert.equal(await redis.hget(taskKey(a!.taskId), 'lease'), 'La');
+  assert.equal(await redis.hget(taskKey(b!.taskId), 'lease'), 'Lb');
+  assert.equal(await redis.hget(taskKey(other!.taskId), 'lease'), '');
+});
+
+test('appends made in one turn go in one script call; each is fenced and deduplicated on its own', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  const [a, b, c] = await readTasks(redis, 3, 'me');
+  const writes = writesFor(redis, 'me');
+  for (const [task, lease] of [[a!, 'La'], [b!, 'Lb'], [c!, 'Lc']] as const) {
+    assert.equal((await writes.claim({ taskId: task.taskId, lease, commandId: task.commandId }))[0], 'OK');
+  }
+  assert.equal((await writes.append({ taskId: b!.taskId, lease: 'Lb', step: 1, status: 'STARTED', progress: 25, ts: 1 }))[0], 'OK');
+  const before = await scriptCalls(redis);
+  const replies = await Promise.all([
+    writes.append({ taskId: a!.taskId, lease: 'La', step: 1, status: 'STARTED', progress: 25, ts: 2 }),
+    writes.append({ taskId: b!.taskId, lease: 'Lb', step: 1, status: 'STARTED', progress: 25, ts: 3 }),
+    writes.append({ taskId: c!.taskId, lease: 'stale', step: 1, status: 'STARTED', progress: 25, ts: 4 }),
+    writes.append({ taskId: GONE_TASK, lease: 'Lg', step: 1, status: 'STARTED', progress: 25, ts: 5 }),
+    writes.append({ taskId: a!.taskId, lease: 'La', status: 'COMPLETED', progress: 100, terminal: true, commandId: a!.commandId, ts: 6 }),
+  ]);
+  assert.equal((await scriptCalls(redis)) - before, 1, 'one script call for the five appends');
+
+  const events = await redis.xrange(eventsKey(a!.taskId), '-', '+');
+  assert.deepEqual(events.map(([, f]) => f.slice(0, 6)), [
+    ['status', 'PENDING', 'progress', '0', 'ts', events[0]![1][5]],
+    ['status', 'STARTED', 'progress', '25', 'ts', '2'],
+    ['status', 'COMPLETED', 'progress', '100', 'ts', '6'],
+  ]);
+  assert.deepEqual(replies, [['OK', events[1]![0]], ['DUPLICATE'], ['FENCED'], ['GONE'], ['OK', events[2]![0]]]);
+  assert.equal(await redis.xlen(eventsKey(c!.taskId)), 1, 'the fenced append recorded nothing');
+  const hash = await redis.hgetall(taskKey(a!.taskId));
+  assert.equal(hash.status, 'COMPLETED');
+  assert.equal(hash.last_event_id, events[2]![0]);
+  const pending = (await redis.xpending(COMMANDS_STREAM, WORKER_GROUP, '-', '+', 10)) as [string][];
+  assert.deepEqual(pending.map(([id]) => id).sort(), [b!.commandId, c!.commandId].sort(), 'the terminal event acked its command');
+  assert.ok((await redis.ttl(eventsKey(a!.taskId))) > 0, 'a terminal event sets the TTL');
+});
+
+test('an item that hits a Redis error fails alone; the rest of its batch is recorded', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  const [a, b] = await readTasks(redis, 2, 'me');
+  // A key of the wrong type where b's event stream should be: its XADD fails inside the script.
+  await redis.del(eventsKey(b!.taskId));
+  await redis.set(eventsKey(b!.taskId), 'not a stream');
+  const writes = writesFor(redis, 'me');
+  const [ra, rb] = await Promise.allSettled([
+    writes.append({ taskId: a!.taskId, lease: 'La', step: 1, status: 'STARTED', progress: 25, ts: 1 }),
+    writes.append({ taskId: b!.taskId, lease: 'Lb', step: 1, status: 'STARTED', progress: 25, ts: 1 }),
+  ]);
+  assert.equal(ra.status, 'fulfilled');
+  assert.equal(ra.status === 'fulfilled' && ra.value[0], 'OK');
+  assert.equal(rb.status, 'rejected');
+  assert.match(String(rb.status === 'rejected' && rb.reason), /WRONGTYPE/);
+  assert.equal(await redis.hget(taskKey(b!.taskId), 'status'), 'PENDING', 'nothing recorded for the failed item');
+  assert.equal(await redis.xlen(eventsKey(a!.taskId)), 2);
+});
+
+test('a batch holds at most maxBatch items; the rest go in further calls', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  const tasks = await readTasks(redis, 5, 'me');
+  const writes = writesFor(redis, 'me', 2);
+  assert.deepEqual(await writes.claim({ taskId: GONE_TASK, lease: 'L0', commandId: tasks[0]!.commandId }), ['GONE']);
+  const before = await scriptCalls(redis);
+  const replies = await Promise.all(tasks.map((x, i) => writes.claim({ taskId: x.taskId, lease: `L${i}`, commandId: x.commandId })));
+  assert.equal((await scriptCalls(redis)) - before, 3, 'five claims in batches of at most two');
+  assert.deepEqual(replies.map((r) => r[0]), ['OK', 'OK', 'OK', 'OK', 'OK']);
+});
