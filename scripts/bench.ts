@@ -16,7 +16,7 @@ import { compareEventIds } from '../src/store/event-id.js';
 import { LiteHttp } from './bench/http-lite.js';
 import { fixedRate, round, throughput } from './bench/load.js';
 import { checkExact, idOf, nowMs, openWatchers, startTasks, until } from './bench/fanout.js';
-import { costDelta, cpuMs, namedClients, redisCounters, rssBytes, spawnTs, startServer, waitForClient, type Service } from './bench/procs.js';
+import { costDelta, cpuMs, namedClients, redisCounters, rssBytes, spawnTs, startServer, syscalls, waitForClient, type Service } from './bench/procs.js';
 import { summarizeProfiles } from './bench/profile.js';
 
 const { values: a } = parseArgs({
@@ -84,11 +84,14 @@ try {
       ['gateway', gateway.child.pid!], ['worker', worker.child.pid!], ['redis', redisServer.process.pid!], ['bench', process.pid],
     ];
     const cpuBefore = pids.map(([, pid]) => cpuMs(pid));
+    const ioBefore = pids.map(([, pid]) => syscalls(pid));
     const r = await throughput(port, opt.tasks, opt.inFlight, STAGE0);
     const cost = costDelta(before, await redisCounters(admin));
     // Where the CPU goes, per task: the load generator (bench) included, as it shares the cores.
     const cpuUs = Object.fromEntries(pids.map(([name, pid], i) => [name, round(((cpuMs(pid) - cpuBefore[i]!) * 1000) / r.tasks)]));
-    emit('throughput', { system: 'taskcast', ...r, in_flight: opt.inFlight, cpu_us_per_task: cpuUs });
+    // Socket reads and writes are a large part of each process's cost on a VM.
+    const io = Object.fromEntries(pids.map(([name, pid], i) => [name, round((syscalls(pid) - ioBefore[i]!) / r.tasks)]));
+    emit('throughput', { system: 'taskcast', ...r, in_flight: opt.inFlight, cpu_us_per_task: cpuUs, rw_syscalls_per_task: io });
     emit('redis_cost', {
       system: 'taskcast',
       tasks: r.tasks,
@@ -111,10 +114,12 @@ try {
     const ceiling = await startServer('ceiling', 'scripts/bench/ceiling-server.ts', {});
     await throughput(ceiling.port, Math.min(500, opt.tasks), opt.inFlight, STAGE0);
     const cpuBefore = [cpuMs(ceiling.child.pid!), cpuMs(process.pid)];
+    const ioBefore = syscalls(ceiling.child.pid!);
     const r = await throughput(ceiling.port, opt.tasks, opt.inFlight, STAGE0);
     const cpuUs = (pid: number, before: number) => round(((cpuMs(pid) - before) * 1000) / r.tasks);
     const cpu = { server: cpuUs(ceiling.child.pid!, cpuBefore[0]!), bench: cpuUs(process.pid, cpuBefore[1]!) };
-    emit('ceiling', { system: 'do-nothing server', ...r, cpu_us_per_task: cpu });
+    const io = { server: round((syscalls(ceiling.child.pid!) - ioBefore) / r.tasks) };
+    emit('ceiling', { system: 'do-nothing server', ...r, cpu_us_per_task: cpu, rw_syscalls_per_task: io });
     await ceiling.stop();
     emit('redis_ceiling', redisBenchmark(redisServer.port));
   }

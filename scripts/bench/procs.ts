@@ -97,6 +97,13 @@ export function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/** Read and write system calls a process has made so far (socket I/O included), from /proc/<pid>/io. */
+export function syscalls(pid: number): number {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)`, 'm').exec(io)?.[1] ?? NaN);
+  return field('syscr') + field('syscw');
+}
+
 /** Redis connections whose CLIENT SETNAME starts with one of `prefixes`. */
 export async function namedClients(redis: Redis, prefixes: string[]): Promise<number> {
   const list = (await redis.client('LIST')) as string;

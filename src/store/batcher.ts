@@ -1,12 +1,15 @@
 /**
- * Coalesces the calls made in one event-loop turn into one batch (a group commit): callers each
- * get their own result, while Redis sees one script call instead of one per caller. A batch is
- * sent after the current turn's I/O callbacks (setImmediate), or at once when it holds
- * `maxItems`. There is no timer to clear: a pending batch is always sent.
+ * Group commit: calls made while a batch is on its way to Redis wait and go together in the next
+ * batch, so under load Redis sees one script call (and each side one socket write) per round
+ * trip instead of one per caller, and when idle a call goes out at once. Callers each get their
+ * own result. A batch leaves after the current turn's I/O callbacks (setImmediate), when the one
+ * before it has been answered; at most `maxItems` items go in one batch. There is no timer to
+ * clear: pending items are always sent.
  */
 export class Batcher<I, R> {
   private queue: { item: I; resolve(r: R): void; reject(err: unknown): void }[] = [];
   private scheduled = false;
+  private inFlight = false;
 
   /** `send` returns one result per item, in order; an Error result rejects that item alone. */
   constructor(
@@ -17,33 +20,40 @@ export class Batcher<I, R> {
   add(item: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (this.queue.length >= this.maxItems) this.flush();
-      else if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => {
-          this.scheduled = false;
-          this.flush();
-        });
-      }
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight || this.queue.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
     });
   }
 
   private flush(): void {
-    const batch = this.queue;
+    const batch = this.queue.splice(0, this.maxItems);
     if (batch.length === 0) return;
-    this.queue = [];
-    this.send(batch.map((b) => b.item)).then(
-      (results) => {
-        batch.forEach((b, i) => {
-          const r = results[i];
-          if (r === undefined) b.reject(new Error('batch reply is missing an item'));
-          else if (r instanceof Error) b.reject(r);
-          else b.resolve(r);
-        });
-      },
-      (err: unknown) => {
-        for (const b of batch) b.reject(err);
-      },
-    );
+    this.inFlight = true;
+    this.send(batch.map((b) => b.item))
+      .then(
+        (results) => {
+          batch.forEach((b, i) => {
+            const r = results[i];
+            if (r === undefined) b.reject(new Error('batch reply is missing an item'));
+            else if (r instanceof Error) b.reject(r);
+            else b.resolve(r);
+          });
+        },
+        (err: unknown) => {
+          for (const b of batch) b.reject(err);
+        },
+      )
+      .finally(() => {
+        this.inFlight = false;
+        this.schedule();
+      });
   }
 }

@@ -6,7 +6,7 @@ type Arg = string | number;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    startTask(...args: Arg[]): Result<[string, string], Context>;
+    startTasks(...args: Arg[]): Result<string[][], Context>;
     appendEvents(...args: Arg[]): Result<string[][], Context>;
     claimTasks(...args: Arg[]): Result<string[][], Context>;
     cancelTask(...args: Arg[]): Result<string[], Context>;
@@ -22,8 +22,8 @@ export type { Redis };
 const scripts: { name: string; file: string; keys: number | 'varying' }[] = [
   { name: 'appendEvents', file: 'append-events.lua', keys: 'varying' },
   { name: 'claimTasks', file: 'claim-tasks.lua', keys: 'varying' },
+  { name: 'startTasks', file: 'start-tasks.lua', keys: 'varying' },
   { name: 'heartbeat', file: 'heartbeat.lua', keys: 'varying' },
-  { name: 'startTask', file: 'start-task.lua', keys: 4 },
   { name: 'cancelTask', file: 'cancel-task.lua', keys: 3 },
   { name: 'deadLetter', file: 'dead-letter.lua', keys: 4 },
   { name: 'trimCommands', file: 'trim-commands.lua', keys: 1 },

@@ -28,7 +28,7 @@ export function decodeCursor(raw: string): IndexCursor | null {
 /**
  * Task ids newest first. The order is (created ms desc, task id desc): a sorted set orders equal
  * scores by member, so a cursor names one exact position even when tasks share a millisecond.
- * Entries are added by start-task.lua and pruned by `pruneIndex` once older than TASK_TTL_S;
+ * Entries are added by start-tasks.lua and pruned by `pruneIndex` once older than TASK_TTL_S;
  * callers skip ids whose task has already expired.
  */
 export async function readIndexPage(redis: Redis, limit: number, after: IndexCursor | null): Promise<IndexPage> {

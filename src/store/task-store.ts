@@ -1,4 +1,5 @@
 import { v4 as uuidv4 } from 'uuid';
+import { Batcher } from './batcher.js';
 import type { Redis } from './redis.js';
 import { CANCEL_CHANNEL, COMMANDS_STREAM, TASKS_INDEX, WORKER_GROUP, eventsKey, taskKey } from './keys.js';
 import { decodeEvent, type TaskEvent } from './events.js';
@@ -33,8 +34,18 @@ export type CancelOutcome =
   | { outcome: 'finished'; status: string }
   | { outcome: 'not_found' };
 
+interface StartItem {
+  taskId: string;
+  type: string;
+  paramsJson: string;
+  now: number;
+}
+
 /** Reads and creates tasks. Stage writes belong to the worker (see worker/task-run.ts). */
 export class TaskStore {
+  /** Starts go to Redis as a group commit (start-tasks.lua): one script call per round trip. */
+  private readonly starts: Batcher<StartItem, [string, string]>;
+
   /**
    * `ttlS` is TASK_TTL_S: how long a task cancelled before it started keeps its keys, and how long
    * the recent-tasks index keeps an entry.
@@ -42,22 +53,18 @@ export class TaskStore {
   constructor(
     private readonly redis: Redis,
     private readonly options: { ttlS: number } = { ttlS: 86400 },
-  ) {}
+  ) {
+    this.starts = new Batcher(async (items) => {
+      const keys = [COMMANDS_STREAM, TASKS_INDEX, ...items.flatMap((i) => [taskKey(i.taskId), eventsKey(i.taskId)])];
+      const argv = [this.options.ttlS, ...items.flatMap((i) => [i.taskId, i.type, i.paramsJson, i.now])];
+      const replies = await this.redis.startTasks(keys.length, ...keys, ...argv);
+      return replies.map((r) => (r[0] === 'OK' ? ([r[1]!, r[2]!] as [string, string]) : new Error(r[1] ?? 'script error')));
+    });
+  }
 
   async start(type: string, params: unknown, now = Date.now()): Promise<StartedTask> {
     const taskId = uuidv4();
-    const paramsJson = JSON.stringify(params);
-    const [eventId, commandId] = await this.redis.startTask(
-      taskKey(taskId),
-      eventsKey(taskId),
-      COMMANDS_STREAM,
-      TASKS_INDEX,
-      taskId,
-      type,
-      paramsJson,
-      now,
-      this.options.ttlS,
-    );
+    const [eventId, commandId] = await this.starts.add({ taskId, type, paramsJson: JSON.stringify(params), now });
     return {
       commandId,
       state: {

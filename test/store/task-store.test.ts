@@ -70,3 +70,18 @@ test('events(after) is exclusive and head() reports status and last id', async (
   assert.equal(await store.head('00000000-0000-4000-8000-000000000000'), null);
   assert.equal(await store.get('00000000-0000-4000-8000-000000000000'), null);
 });
+
+test('starts made while a batch is on its way go together in the next script call', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  const store = new TaskStore(redis);
+  await store.start('reference', {});
+  const calls = async () => Number(/^cmdstat_evalsha:calls=(\d+)/m.exec(await redis.info('commandstats'))?.[1] ?? 0);
+  const before = await calls();
+  const started = await Promise.all(Array.from({ length: 5 }, (_, i) => store.start('reference', { stage_ms: i })));
+  assert.equal((await calls()) - before, 1, 'five starts of one turn, one script call');
+  const commands = await redis.xrange(COMMANDS_STREAM, '-', '+');
+  assert.deepEqual(commands.slice(1).map(([id]) => id), started.map((s) => s.commandId));
+  for (const [i, s] of started.entries()) {
+    assert.deepEqual(await redis.hmget(taskKey(s.state.task_id), 'status', 'params', 'last_event_id'), ['PENDING', `{"stage_ms":${i}}`, s.state.last_event_id]);
+  }
+});

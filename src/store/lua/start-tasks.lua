@@ -1,0 +1,36 @@
+-- Creates tasks, each in one atomic step: its state hash, its first event, its start command and
+-- its entry in the recent-tasks index. There is never a command without its task, nor a task
+-- without its command. One call carries the starts a gateway received while its previous call
+-- was on its way (a group commit); items are independent.
+--
+-- KEYS[1]      tasks:commands       commands stream
+-- KEYS[2]      tasks:index          sorted set of task ids by creation time (ms)
+-- KEYS[2k+1]   task:<id>            state hash of item k (k = 1..n)
+-- KEYS[2k+2]   task:<id>:events     event stream of item k
+-- ARGV[1]      TASK_TTL_S: the index expires after it. Entries older than it are pruned by the
+--              workers' maintenance (pruneIndex), off this hot path.
+-- ARGV[4k-2..4k+1]  item k: task id, task type, params (JSON text), now (epoch milliseconds)
+-- Returns  one reply per item, in order: { 'OK', first event id, command id } | { 'ERR', message }.
+-- The caller generates task ids (UUID v4), so the keys are new: no existence check.
+local function start(hash, events, task_id, task_type, params, now)
+  local command_id = redis.call('XADD', KEYS[1], '*', 'task_id', task_id, 'type', task_type, 'params', params)
+  local event_id = redis.call('XADD', events, '*', 'status', 'PENDING', 'progress', '0', 'ts', now)
+  redis.call('HSET', hash,
+    'status', 'PENDING', 'progress', '0', 'last_event_id', event_id,
+    'created_at', now, 'updated_at', now,
+    'type', task_type, 'params', params, 'step', '0', 'lease', '',
+    -- Kept so that cancelling the task before it starts can ack its command.
+    'command_id', command_id)
+  redis.call('ZADD', KEYS[2], now, task_id)
+  return { 'OK', event_id, command_id }
+end
+
+local replies = {}
+for k = 1, (#KEYS - 2) / 2 do
+  local a = 4 * k - 2
+  local ok, reply = pcall(start, KEYS[2 * k + 1], KEYS[2 * k + 2], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
+  if not ok then reply = { 'ERR', type(reply) == 'table' and tostring(reply.err) or tostring(reply) } end
+  replies[k] = reply
+end
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return replies
