@@ -6,6 +6,7 @@ import { connect, type Socket } from 'node:net';
  */
 export class LiteHttp {
   private socket: Socket | undefined;
+  private lastUsed = 0;
   private buf: Buffer = Buffer.alloc(0);
   private waiting: { resolve: (r: { status: number; body: string }) => void; reject: (e: Error) => void } | undefined;
 
@@ -31,7 +32,12 @@ export class LiteHttp {
   }
 
   private connection(): Socket {
-    if (this.socket && !this.socket.destroyed) return this.socket;
+    // Node closes keep-alive connections idle for 5 s; reusing one near then races with its
+    // close (the request is lost), so like undici we replace connections idle for 2 s.
+    const idle = Date.now() - this.lastUsed;
+    this.lastUsed = Date.now();
+    if (this.socket && !this.socket.destroyed && idle < 2000) return this.socket;
+    this.socket?.destroy();
     const socket = connect({ port: this.port, host: this.host, noDelay: true });
     this.buf = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
@@ -49,6 +55,7 @@ export class LiteHttp {
       waiting?.resolve({ status: Number(head.slice(9, 12)), body });
     });
     const fail = (err: Error) => {
+      if (this.socket !== socket) return;
       const waiting = this.waiting;
       this.waiting = undefined;
       waiting?.reject(err);

@@ -9,12 +9,13 @@
 export class Batcher<I, R> {
   private queue: { item: I; resolve(r: R): void; reject(err: unknown): void }[] = [];
   private scheduled = false;
-  private inFlight = false;
+  private inFlight = 0;
 
   /** `send` returns one result per item, in order; an Error result rejects that item alone. */
   constructor(
     private readonly send: (items: I[]) => Promise<(R | Error)[]>,
     private readonly maxItems = 64,
+    private readonly maxInFlight = 1,
   ) {}
 
   add(item: I): Promise<R> {
@@ -25,7 +26,7 @@ export class Batcher<I, R> {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.inFlight || this.queue.length === 0) return;
+    if (this.scheduled || this.inFlight >= this.maxInFlight || this.queue.length === 0) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -36,7 +37,7 @@ export class Batcher<I, R> {
   private flush(): void {
     const batch = this.queue.splice(0, this.maxItems);
     if (batch.length === 0) return;
-    this.inFlight = true;
+    this.inFlight += 1;
     this.send(batch.map((b) => b.item))
       .then(
         (results) => {
@@ -52,7 +53,7 @@ export class Batcher<I, R> {
         },
       )
       .finally(() => {
-        this.inFlight = false;
+        this.inFlight -= 1;
         this.schedule();
       });
   }

@@ -34,6 +34,13 @@ export type CancelOutcome =
   | { outcome: 'finished'; status: string }
   | { outcome: 'not_found' };
 
+interface RangeItem {
+  key: string;
+  start: string;
+  end: string;
+  count: number | undefined;
+}
+
 interface StartItem {
   taskId: string;
   type: string;
@@ -45,6 +52,8 @@ interface StartItem {
 export class TaskStore {
   /** Starts go to Redis as a group commit (start-tasks.lua): one script call per round trip. */
   private readonly starts: Batcher<StartItem, [string, string]>;
+  /** Replays, likewise: the XRANGEs of one round trip go in one pipeline. */
+  private readonly ranges: Batcher<RangeItem, [string, string[]][]>;
 
   /**
    * `ttlS` is TASK_TTL_S: how long a task cancelled before it started keeps its keys, and how long
@@ -59,6 +68,15 @@ export class TaskStore {
       const argv = [this.options.ttlS, ...items.flatMap((i) => [i.taskId, i.type, i.paramsJson, i.now])];
       const replies = await this.redis.startTasks(keys.length, ...keys, ...argv);
       return replies.map((r) => (r[0] === 'OK' ? ([r[1]!, r[2]!] as [string, string]) : new Error(r[1] ?? 'script error')));
+    });
+    this.ranges = new Batcher(async (items) => {
+      const pipeline = this.redis.pipeline();
+      for (const i of items) {
+        if (i.count === undefined) pipeline.xrange(i.key, i.start, i.end);
+        else pipeline.xrange(i.key, i.start, i.end, 'COUNT', i.count);
+      }
+      const replies = (await pipeline.exec()) ?? [];
+      return replies.map(([err, entries]) => err ?? (entries as [string, string[]][]));
     });
   }
 
@@ -130,10 +148,7 @@ export class TaskStore {
    */
   async events(taskId: string, afterId?: string, toId = '+', count?: number): Promise<TaskEvent[]> {
     const start = afterId === undefined ? '-' : `(${afterId}`;
-    const entries =
-      count === undefined
-        ? await this.redis.xrange(eventsKey(taskId), start, toId)
-        : await this.redis.xrange(eventsKey(taskId), start, toId, 'COUNT', count);
+    const entries = await this.ranges.add({ key: eventsKey(taskId), start, end: toId, count });
     return entries.map(([id, fields]) => decodeEvent(taskId, id, fields));
   }
 }
