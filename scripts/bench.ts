@@ -3,7 +3,7 @@
  * redis-server, gateway and worker processes (plus the ceiling server and the BullMQ equivalent),
  * prints one JSON line per measure, then a short human summary. Scale it down with flags, e.g.
  * `npm run bench -- --quick`, or `--tasks 1000 --watchers 2000`; `--only throughput,fanout`;
- * `--cpu-prof DIR` writes gateway and worker CPU profiles (summarized at the end).
+ * `--cpu-prof DIR` writes gateway, worker and ceiling-server CPU profiles (summarized at the end).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -14,9 +14,10 @@ import { connectRedis } from '../test/helpers/redis.js';
 import { closeRedis } from '../src/store/redis.js';
 import { compareEventIds } from '../src/store/event-id.js';
 import { LiteHttp } from './bench/http-lite.js';
-import { fixedRate, round, throughput } from './bench/load.js';
+import { interleaved, ratios, type System } from './bench/compare.js';
+import { fixedRate, round } from './bench/load.js';
 import { checkExact, idOf, nowMs, openWatchers, startTasks, until } from './bench/fanout.js';
-import { costDelta, cpuMs, namedClients, redisCounters, rssBytes, spawnTs, startServer, syscalls, waitForClient, type Service } from './bench/procs.js';
+import { namedClients, rssBytes, spawnTs, startServer, waitForClient, type RedisCost, type Service } from './bench/procs.js';
 import { summarizeProfiles } from './bench/profile.js';
 
 const { values: a } = parseArgs({
@@ -24,6 +25,7 @@ const { values: a } = parseArgs({
     quick: { type: 'boolean', default: false },
     tasks: { type: 'string' },
     'in-flight': { type: 'string', default: '50' },
+    rounds: { type: 'string' },
     rate: { type: 'string', default: '500' },
     'rate-seconds': { type: 'string' },
     watchers: { type: 'string' },
@@ -37,6 +39,7 @@ const { values: a } = parseArgs({
 const q = a.quick;
 const opt = {
   tasks: Number(a.tasks ?? (q ? 1000 : 5000)),
+  rounds: Number(a.rounds ?? (q ? 1 : 3)),
   inFlight: Number(a['in-flight']),
   rate: Number(a.rate),
   rateSeconds: Number(a['rate-seconds'] ?? (q ? 3 : 10)),
@@ -53,6 +56,7 @@ const emit = (measure: string, data: Record<string, unknown>) => {
 };
 
 const STAGE0 = JSON.stringify({ stage_ms: 0 });
+const STAGE10 = JSON.stringify({ stage_ms: 10 });
 const GATEWAY_CLIENTS = ['taskcast:gateway', 'taskcast:hub-reader'];
 const profArgs = a['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', a['cpu-prof']] : [];
 if (a['cpu-prof']) mkdirSync(a['cpu-prof'], { recursive: true });
@@ -77,66 +81,73 @@ try {
   await waitForClient(admin, 'taskcast:worker-reader', worker);
   const port = gateway.port;
 
-  if (only.has('throughput')) {
-    await throughput(port, Math.min(500, opt.tasks), opt.inFlight, STAGE0);
-    const before = await redisCounters(admin);
-    const pids: [string, number][] = [
-      ['gateway', gateway.child.pid!], ['worker', worker.child.pid!], ['redis', redisServer.process.pid!], ['bench', process.pid],
-    ];
-    const cpuBefore = pids.map(([, pid]) => cpuMs(pid));
-    const ioBefore = pids.map(([, pid]) => syscalls(pid));
-    const r = await throughput(port, opt.tasks, opt.inFlight, STAGE0);
-    const cost = costDelta(before, await redisCounters(admin));
-    // Where the CPU goes, per task: the load generator (bench) included, as it shares the cores.
-    const cpuUs = Object.fromEntries(pids.map(([name, pid], i) => [name, round(((cpuMs(pid) - cpuBefore[i]!) * 1000) / r.tasks)]));
-    // Socket reads and writes are a large part of each process's cost on a VM.
-    const io = Object.fromEntries(pids.map(([name, pid], i) => [name, round((syscalls(pid) - ioBefore[i]!) / r.tasks)]));
-    emit('throughput', { system: 'taskcast', ...r, in_flight: opt.inFlight, cpu_us_per_task: cpuUs, rw_syscalls_per_task: io });
-    emit('redis_cost', {
-      system: 'taskcast',
-      tasks: r.tasks,
-      commands_per_task: round(cost.commands / r.tasks),
-      cpu_us_per_task: round(cost.cpu_us / r.tasks),
-      by_command_per_task: perTask(cost.by_command, r.tasks),
-      command_us_per_task: perTask(cost.usec_by_command, r.tasks),
-    });
-  }
-
+  if (only.has('throughput')) await compareThroughput(gateway, worker);
   if (only.has('latency')) {
     // stage_ms 10: the watcher is connected before the stages are appended, so each is a live event.
-    emit('latency', { ...(await fixedRate(port, opt.rate, opt.rateSeconds, JSON.stringify({ stage_ms: 10 }))) });
+    emit('latency', { ...(await fixedRate(port, opt.rate, opt.rateSeconds, STAGE10)) });
   }
 
   if (only.has('fanout')) await fanout(port, gateway, worker);
   if (only.has('storm')) await storm(port);
 
-  if (only.has('ceiling')) {
-    const ceiling = await startServer('ceiling', 'scripts/bench/ceiling-server.ts', {});
-    await throughput(ceiling.port, Math.min(500, opt.tasks), opt.inFlight, STAGE0);
-    const cpuBefore = [cpuMs(ceiling.child.pid!), cpuMs(process.pid)];
-    const ioBefore = syscalls(ceiling.child.pid!);
-    const r = await throughput(ceiling.port, opt.tasks, opt.inFlight, STAGE0);
-    const cpuUs = (pid: number, before: number) => round(((cpuMs(pid) - before) * 1000) / r.tasks);
-    const cpu = { server: cpuUs(ceiling.child.pid!, cpuBefore[0]!), bench: cpuUs(process.pid, cpuBefore[1]!) };
-    const io = { server: round((syscalls(ceiling.child.pid!) - ioBefore) / r.tasks) };
-    emit('ceiling', { system: 'do-nothing server', ...r, cpu_us_per_task: cpu, rw_syscalls_per_task: io });
-    await ceiling.stop();
-    emit('redis_ceiling', redisBenchmark(redisServer.port));
-  }
-
-  if (only.has('bullmq')) {
-    await stopAll(gateway, worker);
-    await admin.flushall();
-    await bullmq();
-  }
+  if (only.has('ceiling')) emit('redis_ceiling', redisBenchmark(redisServer.port));
 } finally {
   await cleanup();
 }
 summary();
 if (a['cpu-prof']) process.stdout.write(summarizeProfiles(a['cpu-prof']));
 
-async function stopAll(...services: Service[]): Promise<void> {
-  for (const s of services) await s.stop();
+/**
+ * Throughput of taskcast, the do-nothing ceiling and the BullMQ equivalent, interleaved over
+ * `--rounds` rounds on the same machine (scripts/bench/compare.ts); ratios are per round.
+ */
+async function compareThroughput(gateway: Service, worker: Service): Promise<void> {
+  const systems: System[] = [
+    { name: 'taskcast', port: gateway.port, pids: { gateway: gateway.child.pid!, worker: worker.child.pid!, redis: redisServer.process.pid! }, redisCost: true },
+  ];
+  const extra: Service[] = [];
+  if (only.has('ceiling')) {
+    const ceiling = await startServer('ceiling', 'scripts/bench/ceiling-server.ts', {}, profArgs);
+    extra.push(ceiling);
+    systems.push({ name: 'ceiling', port: ceiling.port, pids: { server: ceiling.child.pid! }, redisCost: false });
+  }
+  if (only.has('bullmq')) {
+    const env = { BULL_REDIS_PORT: String(redisServer.port), WORKER_CONCURRENCY: '256' };
+    const server = await startServer('bullmq-server', 'scripts/bench/bullmq-server.ts', env);
+    const bullWorker = spawnTs('bullmq-worker', 'scripts/bench/bullmq-worker.ts', env);
+    extra.push(server, bullWorker);
+    systems.push({ name: 'bullmq', port: server.port, pids: { server: server.child.pid!, worker: bullWorker.child.pid! }, redisCost: true });
+  }
+  try {
+    const res = await interleaved(admin, systems, { rounds: opt.rounds, tasks: opt.tasks, inFlight: opt.inFlight, body: STAGE0 });
+    const tc = res.get('taskcast')!;
+    const { redis, ...tcRest } = tc;
+    emit('throughput', { system: 'taskcast', ...tcRest, in_flight: opt.inFlight, rounds: opt.rounds });
+    emit('redis_cost', { system: 'taskcast', ...redisCost(redis!, tc.tasks) });
+    const ceiling = res.get('ceiling');
+    if (ceiling) emit('ceiling', { system: 'do-nothing server', ...ceiling, vs_taskcast: ratios(tc, ceiling) });
+    const bull = res.get('bullmq');
+    if (bull) {
+      const { redis: bullRedis, ...bullRest } = bull;
+      emit('bullmq', { system: 'Koa + ws + BullMQ 6.7 (QueueEvents)', ...bullRest, vs_taskcast: ratios(tc, bull) });
+      emit('bullmq_redis_cost', redisCost(bullRedis!, bull.tasks));
+      // The same latency load, for scale: what this machine does to an established queue's events.
+      const port = systems.find((s) => s.name === 'bullmq')!.port;
+      if (only.has('latency')) emit('bullmq_latency', { ...(await fixedRate(port, opt.rate, opt.rateSeconds, STAGE10)) });
+    }
+  } finally {
+    for (const s of extra.reverse()) await s.stop();
+  }
+}
+
+function redisCost(cost: RedisCost, tasks: number): Record<string, unknown> {
+  return {
+    tasks,
+    commands_per_task: round(cost.commands / tasks),
+    cpu_us_per_task: round(cost.cpu_us / tasks),
+    by_command_per_task: perTask(cost.by_command, tasks),
+    command_us_per_task: perTask(cost.usec_by_command, tasks),
+  };
 }
 
 function perTask(byCommand: Record<string, number>, tasks: number): Record<string, number> {
@@ -236,37 +247,37 @@ function redisBenchmark(port: number): Record<string, unknown> {
   return { command: 'XADD', clients: 50, xadd_per_s: round(rps) };
 }
 
-async function bullmq(): Promise<void> {
-  const env = { BULL_REDIS_PORT: String(redisServer.port), WORKER_CONCURRENCY: '256' };
-  const server = await startServer('bullmq-server', 'scripts/bench/bullmq-server.ts', env);
-  const worker = spawnTs('bullmq-worker', 'scripts/bench/bullmq-worker.ts', env);
-  stops.push(server.stop, worker.stop);
-  await throughput(server.port, Math.min(500, opt.tasks), opt.inFlight, STAGE0);
-  const before = await redisCounters(admin);
-  const r = await throughput(server.port, opt.tasks, opt.inFlight, STAGE0);
-  const cost = costDelta(before, await redisCounters(admin));
-  emit('bullmq', { system: 'Koa + ws + BullMQ 6.7 (QueueEvents)', ...r });
-  emit('bullmq_redis_cost', {
-    commands_per_task: round(cost.commands / r.tasks),
-    cpu_us_per_task: round(cost.cpu_us / r.tasks),
-    by_command_per_task: perTask(cost.by_command, r.tasks),
-  });
-}
-
 function summary(): void {
   const t = results.throughput?.tasks_per_s as number | undefined;
   const c = results.ceiling?.tasks_per_s as number | undefined;
   const b = results.bullmq?.tasks_per_s as number | undefined;
+  const vsC = (results.ceiling?.vs_taskcast as { median: number } | undefined)?.median;
+  const vsB = (results.bullmq?.vs_taskcast as { median: number } | undefined)?.median;
   const lines = [
     '',
     `taskcast benchmark: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${round(totalmem() / 2 ** 30, 1)} GiB, node ${process.version}`,
   ];
   const ratio = (x?: number, y?: number) => (x && y ? round(x / y, 2) : NaN);
-  if (t) lines.push(`throughput: ${t} tasks/s; ${ratio(t, c)} of the ceiling (${c} tasks/s, target >= 0.6); ${ratio(t, b)}x BullMQ (${b} tasks/s, target >= 1.2)`);
+  if (t) {
+    lines.push(
+      `throughput (medians of ${opt.rounds} interleaved rounds): ${t} tasks/s; ${vsC ?? NaN} of the ceiling (${c} tasks/s, target >= 0.6); ` +
+        `${vsB ?? NaN}x BullMQ (${b} tasks/s, ${results.bullmq?.incomplete ?? '?'} tasks incomplete; target >= 1.2)`,
+    );
+  }
   const l = results.latency;
   if (l) lines.push(`latency at ${l.offered_per_s} tasks/s: p50 ${l.p50_ms} ms, p99 ${l.p99_ms} ms (target <= 2), max ${l.max_ms} ms`);
+  const bl = results.bullmq_latency;
+  if (l && bl) lines.push(`  BullMQ at the same rate: p50 ${bl.p50_ms} ms, p99 ${bl.p99_ms} ms, max ${bl.max_ms} ms`);
   const rc = results.redis_cost;
+  const brc = results.bullmq_redis_cost;
   if (rc) lines.push(`redis per task: ${rc.commands_per_task} commands (target <= 20), ${rc.cpu_us_per_task} us CPU (target <= 60)`);
+  if (rc && brc) {
+    const x = (a: unknown, b: unknown) => round(Number(a) / Number(b), 2);
+    lines.push(
+      `  BullMQ: ${brc.commands_per_task} commands, ${brc.cpu_us_per_task} us CPU; ` +
+        `taskcast/BullMQ ${x(rc.commands_per_task, brc.commands_per_task)} and ${x(rc.cpu_us_per_task, brc.cpu_us_per_task)} (the targets' ratios: 20/53 = 0.38, 60/120 = 0.5)`,
+    );
+  }
   const xadd = results.redis_ceiling?.xadd_per_s as number | undefined;
   if (t && xadd) lines.push(`redis-benchmark XADD: ${xadd}/s; our ${round(t * 5)} events/s = ${ratio(t * 5, xadd)} of it`);
   const f = results.fanout;

@@ -5,7 +5,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 
 /**
  * The BullMQ equivalent the issue compares against: Koa and ws in front of BullMQ. POST /tasks
- * adds a job; every socket is fed from one QueueEvents (progress 25/50/75/100, closed on
+ * adds a job (body `{"stage_ms": n}`); every socket is fed from one QueueEvents (progress 25/50/75/100, closed on
  * 'completed'). A socket that connects after the job completed is told so from the job state.
  */
 const connection = { host: '127.0.0.1', port: Number(process.env.BULL_REDIS_PORT) };
@@ -14,15 +14,19 @@ const events = new QueueEvents('bench', { connection });
 const sockets = new Map<string, Set<WebSocket>>();
 const STATUS: Record<number, string> = { 25: 'STARTED', 50: 'PROCESSING', 75: 'CONCLUDING', 100: 'COMPLETED' };
 
-function send(jobId: string, status: string, progress: number): void {
-  const json = JSON.stringify({ task_id: jobId, status, progress, ts: Date.now() });
+function send(jobId: string, status: string, progress: number, ts = Date.now()): void {
+  const json = JSON.stringify({ task_id: jobId, status, progress, ts });
   for (const ws of sockets.get(jobId) ?? []) ws.send(json);
 }
 function finish(jobId: string): void {
   for (const ws of sockets.get(jobId) ?? []) ws.close(1000, 'task finished');
   sockets.delete(jobId);
 }
-events.on('progress', ({ jobId, data }) => send(jobId, STATUS[Number(data)] ?? 'PROCESSING', Number(data)));
+// The worker reports { progress, ts }: ts is when it made the update, like taskcast's event ts.
+events.on('progress', ({ jobId, data }) => {
+  const { progress, ts } = data as { progress: number; ts: number };
+  send(jobId, STATUS[progress] ?? 'PROCESSING', progress, ts);
+});
 events.on('completed', ({ jobId }) => finish(jobId));
 
 const app = new Koa();
@@ -31,8 +35,10 @@ app.use(async (ctx) => {
     ctx.status = 404;
     return;
   }
-  for await (const _ of ctx.req) void _;
-  const job = await queue.add('reference', { stage_ms: 0 });
+  let body = '';
+  for await (const chunk of ctx.req) body += String(chunk);
+  const stageMs = Number((JSON.parse(body || '{}') as { stage_ms?: number }).stage_ms ?? 0);
+  const job = await queue.add('reference', { stage_ms: stageMs });
   ctx.status = 202;
   ctx.body = { task_id: job.id, status: 'PENDING', progress: 0 };
 });

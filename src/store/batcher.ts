@@ -2,9 +2,9 @@
  * Group commit: calls made while a batch is on its way to Redis wait and go together in the next
  * batch, so under load Redis sees one script call (and each side one socket write) per round
  * trip instead of one per caller, and when idle a call goes out at once. Callers each get their
- * own result. A batch leaves after the current turn's I/O callbacks (setImmediate), when the one
- * before it has been answered; at most `maxItems` items go in one batch. There is no timer to
- * clear: pending items are always sent.
+ * own result. A batch leaves after the current turn's I/O callbacks (setImmediate), once fewer
+ * than `maxInFlight` batches (default 1) await their answer; at most `maxItems` (default 64) go
+ * in one batch. There is no timer to clear: pending items are always sent.
  */
 export class Batcher<I, R> {
   private queue: { item: I; resolve(r: R): void; reject(err: unknown): void }[] = [];

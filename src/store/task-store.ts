@@ -34,6 +34,11 @@ export type CancelOutcome =
   | { outcome: 'finished'; status: string }
   | { outcome: 'not_found' };
 
+/** Most replays (XRANGE of at most a page each) per pipeline. */
+const REPLAY_BATCH = 1000;
+/** Pipelines of replays on their way at once: reads need no ordering between batches. */
+const REPLAY_IN_FLIGHT = 4;
+
 interface RangeItem {
   key: string;
   start: string;
@@ -52,7 +57,10 @@ interface StartItem {
 export class TaskStore {
   /** Starts go to Redis as a group commit (start-tasks.lua): one script call per round trip. */
   private readonly starts: Batcher<StartItem, [string, string]>;
-  /** Replays, likewise: the XRANGEs of one round trip go in one pipeline. */
+  /**
+   * Replays, likewise: the XRANGEs of one round trip go in one pipeline. Reads need no bound for
+   * atomicity's sake, so a reconnect storm's replays go in a few large pipelines.
+   */
   private readonly ranges: Batcher<RangeItem, [string, string[]][]>;
 
   /**
@@ -77,7 +85,7 @@ export class TaskStore {
       }
       const replies = (await pipeline.exec()) ?? [];
       return replies.map(([err, entries]) => err ?? (entries as [string, string[]][]));
-    });
+    }, REPLAY_BATCH, REPLAY_IN_FLIGHT);
   }
 
   async start(type: string, params: unknown, now = Date.now()): Promise<StartedTask> {

@@ -77,3 +77,24 @@ test('a batch holds at most maxItems; the rest follow in order', async () => {
   assert.deepEqual(sizes, [[1, 2], [3, 4], [5]]);
   assert.deepEqual(await Promise.all(all), ['r1', 'r2', 'r3', 'r4', 'r5']);
 });
+
+test('maxInFlight batches may await their answer at once; the next waits for one of them', async () => {
+  const s = controlledSender();
+  const b = new Batcher(s.send, 64, 2);
+  const first = b.add(1);
+  const batch1 = await s.nextBatch();
+  const second = b.add(2);
+  const batch2 = await s.nextBatch();
+  assert.deepEqual([batch1.items, batch2.items], [[1], [2]]);
+  const third = [b.add(3), b.add(4)];
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(s.batches.length, 2, 'a third batch waits while two are in flight');
+  const waiting = s.nextBatch();
+  batch2.answer(['two']);
+  const batch3 = await waiting;
+  assert.deepEqual(batch3.items, [3, 4]);
+  batch1.answer(['one']);
+  batch3.answer(['three', 'four']);
+  assert.deepEqual(await Promise.all([first, second, ...third]), ['one', 'two', 'three', 'four']);
+});

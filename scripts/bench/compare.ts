@@ -1,0 +1,99 @@
+import type { Redis } from '../../src/store/redis.js';
+import { round, throughput, type ThroughputResult } from './load.js';
+import { costDelta, cpuMs, redisCounters, syscalls, type RedisCost } from './procs.js';
+
+/** A system under the throughput load: where it listens and which processes do its work. */
+export interface System {
+  name: string;
+  port: number;
+  /** Its processes, by role; CPU and syscalls are reported per role. */
+  pids: Record<string, number>;
+  /** Measure its Redis commands and CPU (INFO deltas around its own rounds only). */
+  redisCost: boolean;
+}
+
+export interface SystemResult {
+  /** Median over the rounds. */
+  tasks_per_s: number;
+  rounds_tasks_per_s: number[];
+  tasks: number;
+  incomplete: number;
+  cpu_us_per_task: Record<string, number>;
+  rw_syscalls_per_task: Record<string, number>;
+  redis?: RedisCost;
+}
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/**
+ * The same throughput load against each system in turn, `rounds` times (A B C A B C ...), so that
+ * a shared machine's drift in speed hits every system alike; ratios are then taken per round.
+ * The load generator (this process) is reported as `bench`.
+ */
+export async function interleaved(
+  admin: Redis,
+  systems: System[],
+  opt: { rounds: number; tasks: number; inFlight: number; body: string },
+): Promise<Map<string, SystemResult>> {
+  const acc = new Map<string, { runs: ThroughputResult[]; cpu: Record<string, number>; io: Record<string, number>; redis?: RedisCost }>();
+  for (const s of systems) {
+    await throughput(s.port, Math.min(500, opt.tasks), opt.inFlight, opt.body);
+    acc.set(s.name, { runs: [], cpu: {}, io: {} });
+  }
+  for (let r = 0; r < opt.rounds; r++) {
+    for (const s of systems) {
+      const a = acc.get(s.name)!;
+      const pids = { ...s.pids, bench: process.pid };
+      const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMs(pid)]));
+      const ioBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, syscalls(pid)]));
+      const before = s.redisCost ? await redisCounters(admin) : undefined;
+      a.runs.push(await throughput(s.port, opt.tasks, opt.inFlight, opt.body));
+      if (before) a.redis = add(a.redis, costDelta(before, await redisCounters(admin)));
+      for (const [k, pid] of Object.entries(pids)) {
+        a.cpu[k] = (a.cpu[k] ?? 0) + cpuMs(pid) - cpuBefore[k]!;
+        a.io[k] = (a.io[k] ?? 0) + syscalls(pid) - ioBefore[k]!;
+      }
+    }
+  }
+  const out = new Map<string, SystemResult>();
+  for (const [name, a] of acc) {
+    const tasks = a.runs.reduce((n, x) => n + x.tasks, 0);
+    const per = (m: Record<string, number>, scale: number) =>
+      Object.fromEntries(Object.entries(m).map(([k, v]) => [k, round((v * scale) / tasks)]));
+    out.set(name, {
+      tasks_per_s: round(median(a.runs.map((x) => x.tasks_per_s))),
+      rounds_tasks_per_s: a.runs.map((x) => x.tasks_per_s),
+      tasks,
+      incomplete: a.runs.reduce((n, x) => n + x.incomplete, 0),
+      cpu_us_per_task: per(a.cpu, 1000),
+      rw_syscalls_per_task: per(a.io, 1),
+      ...(a.redis ? { redis: a.redis } : {}),
+    });
+  }
+  return out;
+}
+
+/** Per-round ratios of system a to system b, and their median. */
+export function ratios(a: SystemResult, b: SystemResult): { median: number; rounds: number[] } {
+  const rounds = a.rounds_tasks_per_s.map((x, i) => round(x / b.rounds_tasks_per_s[i]!));
+  return { median: round(median(rounds)), rounds };
+}
+
+function add(x: RedisCost | undefined, y: RedisCost): RedisCost {
+  if (!x) return y;
+  const sum = (p: Record<string, number>, q: Record<string, number>) => {
+    const o = { ...p };
+    for (const [k, v] of Object.entries(q)) o[k] = (o[k] ?? 0) + v;
+    return o;
+  };
+  return {
+    commands: x.commands + y.commands,
+    by_command: sum(x.by_command, y.by_command),
+    usec_by_command: sum(x.usec_by_command, y.usec_by_command),
+    cpu_us: x.cpu_us + y.cpu_us,
+  };
+}
