@@ -19,6 +19,7 @@ import { fixedRate, round } from './bench/load.js';
 import { checkExact, idOf, nowMs, openWatchers, startTasks, until } from './bench/fanout.js';
 import { namedClients, rssBytes, spawnTs, startServer, waitForClient, type RedisCost, type Service } from './bench/procs.js';
 import { summarizeProfiles } from './bench/profile.js';
+import { scriptCost } from './bench/script-cost.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -48,7 +49,7 @@ const opt = {
   storm: Number(a.storm ?? (q ? 500 : 5000)),
   stormTasks: Number(a['storm-tasks'] ?? (q ? 10 : 50)),
 };
-const only = new Set((a.only ?? 'throughput,latency,fanout,storm,ceiling,bullmq').split(','));
+const only = new Set((a.only ?? 'throughput,latency,fanout,storm,ceiling,bullmq,script').split(','));
 const results: Record<string, Record<string, unknown>> = {};
 const emit = (measure: string, data: Record<string, unknown>) => {
   results[measure] = data;
@@ -91,6 +92,11 @@ try {
   if (only.has('storm')) await storm(port);
 
   if (only.has('ceiling')) emit('redis_ceiling', redisBenchmark(redisServer.port));
+  if (only.has('script')) {
+    const costs = [];
+    for (const batch of [1, 8, 64]) costs.push(await scriptCost(admin, q ? 500 : 2000, batch));
+    emit('script_cost', { by_batch: costs });
+  }
 } finally {
   await cleanup();
 }
@@ -278,6 +284,8 @@ function summary(): void {
         `taskcast/BullMQ ${x(rc.commands_per_task, brc.commands_per_task)} and ${x(rc.cpu_us_per_task, brc.cpu_us_per_task)} (the targets' ratios: 20/53 = 0.38, 60/120 = 0.5)`,
     );
   }
+  const sc = results.script_cost?.by_batch as Record<string, number>[] | undefined;
+  if (sc) lines.push(`redis CPU per event by group-commit size: ${sc.map((c) => `${c.batch} -> ${c.redis_cpu_us_per_event} us`).join(', ')}`);
   const xadd = results.redis_ceiling?.xadd_per_s as number | undefined;
   if (t && xadd) lines.push(`redis-benchmark XADD: ${xadd}/s; our ${round(t * 5)} events/s = ${ratio(t * 5, xadd)} of it`);
   const f = results.fanout;
