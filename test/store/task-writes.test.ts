@@ -115,3 +115,23 @@ test('a batch holds at most maxBatch items; the rest go in further calls', async
   assert.equal((await scriptCalls(redis)) - before, 3, 'five claims in batches of at most two');
   assert.deepEqual(replies.map((r) => r[0]), ['OK', 'OK', 'OK', 'OK', 'OK']);
 });
+
+test('claims and appends of one turn go in the same batch: one call of each script', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  const [a, b] = await readTasks(redis, 2, 'me');
+  const writes = writesFor(redis, 'me');
+  assert.equal((await writes.claim({ taskId: a!.taskId, lease: 'La', commandId: a!.commandId }))[0], 'OK');
+  assert.equal((await writes.append({ taskId: a!.taskId, lease: 'La', step: 1, status: 'STARTED', progress: 25, ts: 1 }))[0], 'OK');
+  const before = await scriptCalls(redis);
+  const [claimed, appended, again] = await Promise.all([
+    writes.claim({ taskId: b!.taskId, lease: 'Lb', commandId: b!.commandId }),
+    writes.append({ taskId: a!.taskId, lease: 'La', step: 2, status: 'PROCESSING', progress: 50, ts: 2 }),
+    writes.claim({ taskId: GONE_TASK, lease: 'Lg', commandId: b!.commandId }),
+  ]);
+  assert.equal((await scriptCalls(redis)) - before, 2);
+  assert.deepEqual(claimed, ['OK', '0', '1']);
+  assert.equal(appended[0], 'OK');
+  assert.deepEqual(again, ['GONE']);
+  assert.equal(await redis.hget(taskKey(a!.taskId), 'status'), 'PROCESSING');
+  assert.equal(await redis.hget(taskKey(b!.taskId), 'lease'), 'Lb');
+});
