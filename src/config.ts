@@ -19,6 +19,12 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** A command pending this long without a heartbeat is reclaimed by another worker. */
   CLAIM_IDLE_MS: int(100, 3_600_000).default(30_000),
+  /**
+   * A consumer of the workers group with no pending command, unseen this long, is removed: its
+   * worker is gone. Removing one that holds nothing is always safe (Redis re-creates a consumer
+   * when it next reads a command); the bound only keeps idle live workers from churning.
+   */
+  CONSUMER_PRUNE_IDLE_MS: int(10_000, 30 * 86_400_000).default(3_600_000),
   /** Approximate length the commands stream is trimmed to (never below its oldest pending entry). */
   COMMANDS_MAXLEN: int(100, 100_000_000).default(100_000),
   /** WebSocket ping interval; a socket that misses its pong by the next ping is terminated. */

@@ -9,3 +9,11 @@ export async function ensureGroup(redis: Redis): Promise<void> {
     if (!String(err).includes('BUSYGROUP')) throw err;
   }
 }
+
+/**
+ * Removes consumers with no pending command unseen for more than `idleMs` (never `keep`), in one
+ * atomic step (prune-consumers.lua). Returns their names.
+ */
+export function pruneConsumers(redis: Redis, idleMs: number, keep: string): Promise<string[]> {
+  return redis.pruneConsumers(COMMANDS_STREAM, WORKER_GROUP, idleMs, keep);
+}

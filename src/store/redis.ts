@@ -13,6 +13,7 @@ declare module 'ioredis' {
     deadLetter(...args: Arg[]): Result<[string, string], Context>;
     heartbeat(...args: Arg[]): Result<string[], Context>;
     trimCommands(...args: Arg[]): Result<number, Context>;
+    pruneConsumers(...args: Arg[]): Result<string[], Context>;
   }
 }
 
@@ -27,6 +28,7 @@ const scripts: { name: string; file: string; keys: number | 'varying' }[] = [
   { name: 'cancelTask', file: 'cancel-task.lua', keys: 3 },
   { name: 'deadLetter', file: 'dead-letter.lua', keys: 4 },
   { name: 'trimCommands', file: 'trim-commands.lua', keys: 1 },
+  { name: 'pruneConsumers', file: 'prune-consumers.lua', keys: 1 },
 ];
 
 const sources = new Map<string, string>();

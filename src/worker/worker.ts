@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { closeRedis, duplicateForBlocking, ensureConnected, type Redis } from '../store/redis.js';
 import { CANCEL_CHANNEL, COMMANDS_STREAM, WORKER_GROUP, taskKey } from '../store/keys.js';
-import { ensureGroup } from '../store/consumer-group.js';
+import { ensureGroup, pruneConsumers } from '../store/consumer-group.js';
 import { TaskWrites } from '../store/task-writes.js';
 import { pruneIndex } from '../store/task-index.js';
 import type { TaskRegistry } from './registry.js';
@@ -16,7 +16,7 @@ export interface WorkerDeps {
   redis: Redis;
   logger: Logger;
   config: RunDeps['config'] &
-    Pick<Config, 'WORKER_CONCURRENCY' | 'CLAIM_IDLE_MS' | 'SHUTDOWN_GRACE_MS' | 'COMMANDS_MAXLEN'>;
+    Pick<Config, 'WORKER_CONCURRENCY' | 'CLAIM_IDLE_MS' | 'SHUTDOWN_GRACE_MS' | 'COMMANDS_MAXLEN' | 'CONSUMER_PRUNE_IDLE_MS'>;
   registry: TaskRegistry;
   /** Task outcome and stage metrics are recorded here when given. */
   metrics?: Metrics;
@@ -224,15 +224,21 @@ export class Worker {
     return out;
   }
 
-  /** Reclaims idle commands, then trims the commands stream and prunes the recent-tasks index. */
+  /**
+   * Reclaims idle commands, then trims the commands stream, prunes the recent-tasks index and
+   * removes the consumers of workers that are gone.
+   */
   private async maintain(): Promise<void> {
     if (this.closing) return;
     await this.reclaim();
+    const { redis, config } = this.deps;
     try {
-      await this.deps.redis.trimCommands(COMMANDS_STREAM, WORKER_GROUP, this.deps.config.COMMANDS_MAXLEN);
-      await pruneIndex(this.deps.redis, this.deps.config.TASK_TTL_S);
+      await redis.trimCommands(COMMANDS_STREAM, WORKER_GROUP, config.COMMANDS_MAXLEN);
+      await pruneIndex(redis, config.TASK_TTL_S);
+      const removed = await pruneConsumers(redis, config.CONSUMER_PRUNE_IDLE_MS, this.consumer);
+      if (removed.length > 0) this.log.info({ removed }, 'removed the consumers of workers that are gone');
     } catch (err) {
-      this.log.warn({ err }, 'trimming the commands stream or the task index failed');
+      this.log.warn({ err }, 'maintenance of the commands stream, task index or consumers failed');
     }
   }
 

@@ -88,6 +88,24 @@ test('its periodic maintenance prunes index entries older than TASK_TTL_S', asyn
   assert.notEqual(await redis.zscore(TASKS_INDEX, recent), null);
 });
 
+test('its maintenance removes the consumers of workers that are gone, not its own', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  await ensureGroup(redis);
+  await redis.xgroup('CREATECONSUMER', COMMANDS_STREAM, WORKER_GROUP, 'crashed-worker');
+  const pruning = loadConfig({ CLAIM_IDLE_MS: '300', STAGE_MS: '0', CONSUMER_PRUNE_IDLE_MS: '10000' });
+  const worker = new Worker({ redis, logger, config: pruning, registry: createRegistry(pruning) });
+  await worker.start();
+  t.after(() => worker.close());
+  // Redis creates a consumer when it first reads something: give this worker a command.
+  const { state } = await new TaskStore(redis).start('reference', { stage_ms: 0 });
+  await waitFor(async () => (await redis.hget(taskKey(state.task_id), 'status')) === 'COMPLETED', 'the task to complete');
+  const names = async () =>
+    ((await redis.xinfo('CONSUMERS', COMMANDS_STREAM, WORKER_GROUP)) as string[][]).map((c) => c[c.indexOf('name') + 1]);
+  assert.deepEqual((await names()).sort(), ['crashed-worker', worker.consumer].sort());
+  await waitFor(async () => !(await names()).includes('crashed-worker'), 'the idle consumer to be removed', 20_000);
+  assert.deepEqual(await names(), [worker.consumer]);
+});
+
 test('close() interrupts the blocking read and returns', async (t) => {
   const redis = await redisFor(t, await testRedisUrl());
   const worker = await startWorker(t, redis);
