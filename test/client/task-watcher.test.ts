@@ -4,21 +4,16 @@ import { before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { TaskWatcher, type FinalState, type WatchState } from '../../src/client/task-watcher.js';
 import type { TaskEvent } from '../../src/store/events.js';
-import { eventsKey } from '../../src/store/keys.js';
-import type { Redis } from '../../src/store/redis.js';
 import { startRestartableGateway, type RestartableGateway } from '../helpers/gateway-restart.js';
 import { startTask } from '../helpers/http.js';
 import { startWorkerProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { suiteScope } from '../helpers/scope.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
+import { eventIds } from '../helpers/task-log.js';
 
 const createSocket = (url: string) => new WebSocket(url);
 const FAST = { initialMs: 100, maxMs: 800 };
-
-async function xrangeIds(redis: Redis, taskId: string): Promise<string[]> {
-  return (await redis.xrange(eventsKey(taskId), '-', '+')).map(([id]) => id);
-}
 
 /** A watcher that records everything it reports. */
 function recorded(options: Omit<ConstructorParameters<typeof TaskWatcher>[0], 'onEvent' | 'onState' | 'createSocket'>) {
@@ -56,7 +51,7 @@ describe('TaskWatcher against a real gateway and worker', () => {
     const taskId = await startTask(gateway.url, { stage_ms: 30 });
     const r = recorded({ baseUrl: gateway.url, taskId });
     assert.deepEqual(await run(r.watcher), { state: 'finished', status: 'COMPLETED' });
-    assert.deepEqual(r.events.map((e) => e.id), await xrangeIds(redis, taskId));
+    assert.deepEqual(r.events.map((e) => e.id), await eventIds(redis, taskId));
     assert.deepEqual(r.events.map((e) => [e.status, e.progress]), [
       ['PENDING', 0], ['STARTED', 25], ['PROCESSING', 50], ['CONCLUDING', 75], ['COMPLETED', 100],
     ]);
@@ -104,7 +99,7 @@ describe('TaskWatcher against a real gateway and worker', () => {
       const final = await done;
       const label = `round ${round} (${signal} after ${killAfter})`;
       assert.deepEqual(final, { state: 'finished', status: 'COMPLETED' }, label);
-      assert.deepEqual(events.map((e) => e.id), await xrangeIds(redis, taskId), label);
+      assert.deepEqual(events.map((e) => e.id), await eventIds(redis, taskId), label);
       for (const s of states) {
         if (s.state !== 'reconnecting') continue;
         assert.ok(s.delayMs >= FAST.initialMs / 2 && s.delayMs <= FAST.maxMs, `${label}: delay ${s.delayMs}`);
@@ -135,7 +130,7 @@ describe('TaskWatcher against a real gateway and worker', () => {
     const redis = await redisFor(t, redisUrl);
     const taskId = await startTask(gateway.url, { stage_ms: 0 });
     await run(recorded({ baseUrl: gateway.url, taskId }).watcher);
-    const all = await xrangeIds(redis, taskId);
+    const all = await eventIds(redis, taskId);
     const fromTwo = recorded({ baseUrl: gateway.url, taskId, lastEventId: all[1] });
     assert.deepEqual(await run(fromTwo.watcher), { state: 'finished', status: 'COMPLETED' });
     assert.deepEqual(fromTwo.events.map((e) => e.id), all.slice(2));

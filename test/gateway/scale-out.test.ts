@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { eventsKey } from '../../src/store/keys.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
 import { sseUrl, watchSse } from '../helpers/sse-client.js';
+import { eventIds } from '../helpers/task-log.js';
 
 test('two gateways and two workers on one Redis: a client that switches gateway mid-task resumes exactly', async (t) => {
   const url = await testRedisUrl();
@@ -32,7 +32,7 @@ test('two gateways and two workers on one Redis: a client that switches gateway 
     );
   }
   for (const { taskId, ids } of await Promise.all(runs)) {
-    const all = (await redis.xrange(eventsKey(taskId), '-', '+')).map(([id]) => id);
+    const all = await eventIds(redis, taskId);
     assert.equal(all.length, 5);
     assert.deepEqual(ids, all, taskId);
   }

@@ -14,6 +14,11 @@ export async function taskEvents(redis: Redis, taskId: string): Promise<TaskEven
   return (await redis.xrange(eventsKey(taskId), '-', '+')).map(([id, f]) => decodeEvent(taskId, id, f));
 }
 
+/** The ids of every event of a task, read with XRANGE: what a client must have received. */
+export async function eventIds(redis: Redis, taskId: string): Promise<string[]> {
+  return (await redis.xrange(eventsKey(taskId), '-', '+')).map(([id]) => id);
+}
+
 /** Waits for the task's terminal status (from its hash) and returns it. */
 export function waitForEnd(redis: Redis, taskId: string, timeoutMs = 30_000): Promise<string> {
   return waitFor(async () => {

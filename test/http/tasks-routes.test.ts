@@ -7,6 +7,7 @@ import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/
 import { suiteScope } from '../helpers/scope.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
+import { eventIds } from '../helpers/task-log.js';
 
 describe('HTTP API', () => {
   let gw: ServiceProc;
@@ -86,7 +87,7 @@ describe('HTTP API', () => {
     const redis = await redisFor(t, redisUrl);
     const id = await startTask(gw.url, { stage_ms: 0 });
     await waitFor(async () => (await redis.hget(taskKey(id), 'status')) === 'COMPLETED', 'completion');
-    const ids = (await redis.xrange(eventsKey(id), '-', '+')).map(([eid]) => eid);
+    const ids = await eventIds(redis, id);
     const all = await request(`${gw.url}/tasks/${id}/events`);
     assert.equal(all.status, 200);
     assert.deepEqual(all.body.events.map((e: { id: string }) => e.id), ids);

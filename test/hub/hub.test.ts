@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openLiteWs, type LiteWs } from '../../scripts/bench/ws-lite.js';
 import type { TaskEvent } from '../../src/store/events.js';
-import { eventsKey, taskKey } from '../../src/store/keys.js';
+import { taskKey } from '../../src/store/keys.js';
 import type { Redis } from '../../src/store/redis.js';
 import { appendEvent } from '../helpers/append.js';
 import { startTask } from '../helpers/http.js';
@@ -10,6 +10,7 @@ import { startGatewayProc, startWorkerProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
+import { eventIds } from '../helpers/task-log.js';
 
 const GATEWAY_CLIENTS = new Set(['taskcast:gateway', 'taskcast:hub-reader']);
 
@@ -91,7 +92,7 @@ test('a new watcher is served at once while the hub read is parked (HUB_BLOCK_MS
   await waitFor(async () => (await redis.hget(taskKey(running), 'status')) === 'STARTED', 'the task to be running');
   const result = await watchTask(wsUrl(gateway.url, running), { timeoutMs: 15_000 });
   assert.equal(result.code, 1000);
-  const ids = (await redis.xrange(eventsKey(running), '-', '+')).map(([id]) => id);
+  const ids = await eventIds(redis, running);
   assert.deepEqual(result.events.map((e) => e.id), ids);
   assert.deepEqual(result.events.map((e) => e.status), ['PENDING', 'STARTED', 'PROCESSING', 'CONCLUDING', 'COMPLETED']);
   assert.equal(parked.events.length, 1, 'the quiet watcher got nothing new');

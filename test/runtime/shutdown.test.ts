@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { test } from 'node:test';
-import { eventsKey } from '../../src/store/keys.js';
 import { request, startTask } from '../helpers/http.js';
 import { startGatewayProc, type ServiceProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
+import { eventIds } from '../helpers/task-log.js';
 
 const BODY = JSON.stringify({ stage_ms: 0 });
 
@@ -72,8 +72,7 @@ test('SIGTERM: sockets get 1001, new connections are refused, in-flight requests
   const res = await inFlight.response;
   assert.equal(res.status, 202);
   const started = JSON.parse(res.body) as { task_id: string; last_event_id: string };
-  const entries = await redis.xrange(eventsKey(started.task_id), '-', '+');
-  assert.deepEqual(entries.map(([id]) => id), [started.last_event_id]);
+  assert.deepEqual(await eventIds(redis, started.task_id), [started.last_event_id]);
 
   assert.equal(await withTimeout(gateway.exited, 'exit'), 0);
   assert.ok(gateway.logs.some((l) => l.msg === 'gateway stopped'));

@@ -6,7 +6,7 @@ import type WebSocket from 'ws';
 import { signWatchToken } from '../../src/auth/tokens.js';
 import { WEB_ROOT } from '../../src/http/app.js';
 import type { TaskEvent } from '../../src/store/events.js';
-import { COMMANDS_STREAM, TASKS_INDEX, eventsKey } from '../../src/store/keys.js';
+import { COMMANDS_STREAM, TASKS_INDEX } from '../../src/store/keys.js';
 import type { Redis } from '../../src/store/redis.js';
 import { request } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
@@ -15,6 +15,7 @@ import { connectRedis, testRedisUrl } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { watchTask } from '../helpers/ws-client.js';
 import { closeRedis } from '../../src/store/redis.js';
+import { eventIds } from '../helpers/task-log.js';
 
 /**
  * The bad-input suite: one gateway (auth on) and one worker serve the whole table. Each row sends
@@ -426,10 +427,6 @@ describe('bad-input suite: one gateway (auth on) and one worker for the whole ta
     return { id: res.body.task_id, token: res.body.watch_token };
   }
 
-  async function xrangeIds(id: string): Promise<string[]> {
-    return (await c.redis.xrange(eventsKey(id), '-', '+')).map(([eid]) => eid);
-  }
-
   /** A watch through the Authorization header that records events until the server closes it. */
   async function watchThroughout(task: Task): Promise<Watcher> {
     const res = await upgrade(`${c.ws}/ws/task/${task.id}`, { headers: bearer(task.token) });
@@ -452,7 +449,7 @@ describe('bad-input suite: one gateway (auth on) and one worker for the whole ta
     let ids: string[] = [];
     const same = () => JSON.stringify(ids) === JSON.stringify(watcher.events.map((e) => e.id));
     await waitFor(async () => {
-      ids = await xrangeIds(task.id);
+      ids = await eventIds(c.redis, task.id);
       return same();
     }, `${what}: the watch equals XRANGE`).catch(() =>
       assert.deepEqual(watcher.events.map((e) => e.id), ids, `${what} (watch closed: ${watcher.close} ${watcher.reason})`),
@@ -465,14 +462,14 @@ describe('bad-input suite: one gateway (auth on) and one worker for the whole ta
     const watch = await watchTask(`${c.ws}/ws/task/${fresh.id}?token=${encodeURIComponent(fresh.token)}`);
     assert.equal(watch.code, 1000, 'fresh task: closed after its terminal event');
     assert.deepEqual(watch.events.map((e) => e.status), STAGES, 'fresh task: every stage');
-    assert.deepEqual(watch.events.map((e) => e.id), await xrangeIds(fresh.id), 'fresh task: equals XRANGE');
+    assert.deepEqual(watch.events.map((e) => e.id), await eventIds(c.redis, fresh.id), 'fresh task: equals XRANGE');
     const state = await request(`${c.gw.url}/tasks/${fresh.id}`, { headers: bearer(fresh.token) });
     assert.equal(state.status, 200);
     assert.equal(state.body.status, 'COMPLETED');
 
     await intact(c.running, running, 'running task');
     await intact(c.parked, parked, 'parked task');
-    assert.deepEqual(await xrangeIds(c.done.id), c.done.ids, 'finished task unchanged');
+    assert.deepEqual(await eventIds(c.redis, c.done.id), c.done.ids, 'finished task unchanged');
 
     const keys = new Set<string>();
     let cursor = '0';
@@ -518,8 +515,8 @@ describe('bad-input suite: one gateway (auth on) and one worker for the whole ta
       steadyOpen: () => (running.close === undefined ? 2 : 1),
     } as Ctx;
     const done = await startOk(gw, 0);
-    await waitFor(async () => (await xrangeIds(done.id)).length === 5, 'the finished task');
-    c.done = { ...done, ids: await xrangeIds(done.id) };
+    await waitFor(async () => (await eventIds(c.redis, done.id)).length === 5, 'the finished task');
+    c.done = { ...done, ids: await eventIds(c.redis, done.id) };
     c.running = await startOk(gw, 8000);
     c.parked = await startOk(gw, 600_000);
     running = await watchThroughout(c.running);
@@ -548,7 +545,7 @@ describe('bad-input suite: one gateway (auth on) and one worker for the whole ta
     await waitFor(() => running.close !== undefined, 'the running task to finish', 60_000);
     assert.equal(running.close, 1000);
     assert.deepEqual(running.events.map((e) => e.status), STAGES);
-    assert.deepEqual(running.events.map((e) => e.id), await xrangeIds(c.running.id));
+    assert.deepEqual(running.events.map((e) => e.id), await eventIds(c.redis, c.running.id));
     assert.equal(parked.close, undefined, 'the parked watch stayed open');
     const logs = c.gw.logs.map((l) => JSON.stringify(l)).join('\n');
     assert.ok(logs.includes('upgrade refused'), 'the refusals were logged');

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { eventsKey, taskKey } from '../../src/store/keys.js';
-import type { Redis } from '../../src/store/redis.js';
+import { taskKey } from '../../src/store/keys.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
 import { suiteScope } from '../helpers/scope.js';
@@ -9,9 +8,7 @@ import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { sseUrl, watchSse } from '../helpers/sse-client.js';
 import { waitFor } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
-
-const xrangeIds = async (redis: Redis, taskId: string) =>
-  (await redis.xrange(eventsKey(taskId), '-', '+')).map(([id]) => id);
+import { eventIds } from '../helpers/task-log.js';
 
 describe('SSE watch, against a gateway and a worker process', () => {
   let gateway: ServiceProc;
@@ -30,7 +27,7 @@ describe('SSE watch, against a gateway and a worker process', () => {
     const sse = await watchSse(sseUrl(gateway.url, taskId));
     assert.equal(sse.status, 200);
     assert.match(sse.contentType, /^text\/event-stream/);
-    const ids = await xrangeIds(redis, taskId);
+    const ids = await eventIds(redis, taskId);
     assert.deepEqual(sse.ids, ids);
     assert.deepEqual(sse.events.map((e) => e.id), ids);
     assert.deepEqual(sse.events.map((e) => e.status), ['PENDING', 'STARTED', 'PROCESSING', 'CONCLUDING', 'COMPLETED']);
@@ -51,7 +48,7 @@ describe('SSE watch, against a gateway and a worker process', () => {
             ? await watchSse(sseUrl(gateway.url, taskId), last === undefined ? {} : { lastEventId: last })
             : await watchSse(sseUrl(gateway.url, taskId, last));
         assert.equal(rest.status, 200);
-        assert.deepEqual([...first.ids, ...rest.ids], await xrangeIds(redis, taskId), `k=${k}`);
+        assert.deepEqual([...first.ids, ...rest.ids], await eventIds(redis, taskId), `k=${k}`);
       }
     });
   }
@@ -60,7 +57,7 @@ describe('SSE watch, against a gateway and a worker process', () => {
     const redis = await redisFor(t, redisUrl);
     const taskId = await startTask(gateway.url, { stage_ms: 0 });
     await waitFor(async () => (await redis.hget(taskKey(taskId), 'status')) === 'COMPLETED', 'completion');
-    const all = await xrangeIds(redis, taskId);
+    const all = await eventIds(redis, taskId);
     for (let k = 0; k <= 5; k++) {
       const last = k === 0 ? undefined : all[k - 1];
       const byHeader = await watchSse(sseUrl(gateway.url, taskId), last === undefined ? {} : { lastEventId: last });
@@ -76,7 +73,7 @@ describe('SSE watch, against a gateway and a worker process', () => {
     const redis = await redisFor(t, redisUrl);
     const taskId = await startTask(gateway.url, { stage_ms: 0 });
     await waitFor(async () => (await redis.hget(taskKey(taskId), 'status')) === 'COMPLETED', 'completion');
-    const [ms, seq] = (await xrangeIds(redis, taskId)).at(-1)!.split('-');
+    const [ms, seq] = (await eventIds(redis, taskId)).at(-1)!.split('-');
     const cases: [string, string, string | undefined, number, string][] = [
       ['unknown task', '5f0c1c1e-8a57-4d5b-9d5c-0a6b7e1f2a3b', undefined, 404, 'TASK_NOT_FOUND'],
       ['non-UUID id', 'not-a-uuid', undefined, 400, 'INVALID_TASK_ID'],

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import { buildWeb } from '../../scripts/build-web.js';
-import { eventsKey, taskKey } from '../../src/store/keys.js';
+import { taskKey } from '../../src/store/keys.js';
 import type { Redis } from '../../src/store/redis.js';
 import { launchBrowser } from '../helpers/browser.js';
 import { startRestartableGateway, type RestartableGateway } from '../helpers/gateway-restart.js';
@@ -13,6 +13,7 @@ import { connectRedis, testRedisUrl } from '../helpers/redis.js';
 import { suiteScope } from '../helpers/scope.js';
 import { waitFor } from '../helpers/wait.js';
 import { closeRedis } from '../../src/store/redis.js';
+import { eventIds } from '../helpers/task-log.js';
 
 const OUTPUT_DIR = new URL('../../test-output/', import.meta.url);
 const STAGES = ['PENDING 0', 'STARTED 25', 'PROCESSING 50', 'CONCLUDING 75', 'COMPLETED 100'];
@@ -62,9 +63,6 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
     await on.locator(`.card[data-task-id="${taskId}"] .badge`, { hasText: status }).waitFor(WAIT);
   }
 
-  async function xrangeIds(taskId: string): Promise<string[]> {
-    return (await redis.xrange(eventsKey(taskId), '-', '+')).map(([id]) => id);
-  }
 
   /** Clicks Start New Task with `seconds` per stage; returns the new card's task id. */
   async function startFromPage(seconds: string): Promise<string> {
@@ -79,7 +77,7 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
     await waitForStatus(taskId, 'COMPLETED', on);
     const c = on.locator(`.card[data-task-id="${taskId}"]`);
     assert.deepEqual(await eventLines(taskId, on), expectedLines(taskId));
-    assert.deepEqual(await c.locator('.log li.event').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-event-id'))), await xrangeIds(taskId));
+    assert.deepEqual(await c.locator('.log li.event').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-event-id'))), await eventIds(redis, taskId));
     assert.equal(await c.locator('progress').getAttribute('value'), '100');
     assert.equal(await c.locator('.log li.event time').count(), 5, 'every line has a timestamp');
   }

@@ -8,7 +8,7 @@ import { suiteScope } from '../helpers/scope.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
-import type { Redis } from '../../src/store/redis.js';
+import { eventIds } from '../helpers/task-log.js';
 
 const STAGES = [
   ['PENDING', 0],
@@ -17,10 +17,6 @@ const STAGES = [
   ['CONCLUDING', 75],
   ['COMPLETED', 100],
 ];
-
-async function xrangeIds(redis: Redis, taskId: string): Promise<string[]> {
-  return (await redis.xrange(eventsKey(taskId), '-', '+')).map(([id]) => id);
-}
 
 const summary = (events: TaskEvent[]) => events.map((e) => [e.status, e.progress]);
 
@@ -42,7 +38,7 @@ describe('WebSocket watch, against a gateway and a worker process', () => {
     const result = await watchTask(wsUrl(gateway.url, taskId));
     assert.deepEqual(summary(result.events), STAGES);
     assert.equal(result.code, 1000);
-    assert.deepEqual(result.events.map((e) => e.id), await xrangeIds(redis, taskId));
+    assert.deepEqual(result.events.map((e) => e.id), await eventIds(redis, taskId));
     for (const e of result.events) {
       assert.equal(e.task_id, taskId);
       assert.equal(typeof e.ts, 'number');
@@ -61,7 +57,7 @@ describe('WebSocket watch, against a gateway and a worker process', () => {
     const redis = await redisFor(t, redisUrl);
     const taskId = await startTask(gateway.url, { stage_ms: 0 });
     await waitFor(async () => (await redis.hget(taskKey(taskId), 'status')) === 'COMPLETED', 'completion');
-    const all = await xrangeIds(redis, taskId);
+    const all = await eventIds(redis, taskId);
     assert.equal(all.length, 5);
     for (let k = 0; k <= 5; k++) {
       const first = await watchTask(wsUrl(gateway.url, taskId), { take: k });
@@ -83,7 +79,7 @@ describe('WebSocket watch, against a gateway and a worker process', () => {
       const rest = await watchTask(wsUrl(gateway.url, taskId, last));
       assert.equal(rest.code, 1000);
       const got = [...first.events, ...rest.events];
-      assert.deepEqual(got.map((e) => e.id), await xrangeIds(redis, taskId), `k=${k}`);
+      assert.deepEqual(got.map((e) => e.id), await eventIds(redis, taskId), `k=${k}`);
       assert.deepEqual(summary(got), STAGES, `k=${k}`);
     }
   });
@@ -97,14 +93,14 @@ describe('WebSocket watch, against a gateway and a worker process', () => {
       got.push(...r.events);
       if (got.at(-1)?.status === 'COMPLETED') break;
     }
-    assert.deepEqual(got.map((e) => e.id), await xrangeIds(redis, taskId));
+    assert.deepEqual(got.map((e) => e.id), await eventIds(redis, taskId));
   });
 
   test('lastEventId 0-0 and a bare <ms> id are accepted', async (t) => {
     const redis = await redisFor(t, redisUrl);
     const taskId = await startTask(gateway.url, { stage_ms: 0 });
     await waitFor(async () => (await redis.hget(taskKey(taskId), 'status')) === 'COMPLETED', 'completion');
-    const all = await xrangeIds(redis, taskId);
+    const all = await eventIds(redis, taskId);
     assert.deepEqual((await watchTask(wsUrl(gateway.url, taskId, '0-0'))).events.map((e) => e.id), all);
     assert.deepEqual((await watchTask(wsUrl(gateway.url, taskId, '0'))).events.map((e) => e.id), all);
     const ms = all[2]!.split('-')[0]!;
@@ -119,7 +115,7 @@ describe('WebSocket watch, against a gateway and a worker process', () => {
     const redis = await redisFor(t, redisUrl);
     const taskId = await startTask(gateway.url, { stage_ms: 0 });
     await waitFor(async () => (await redis.hget(taskKey(taskId), 'status')) === 'COMPLETED', 'completion');
-    const last = (await xrangeIds(redis, taskId)).at(-1)!;
+    const last = (await eventIds(redis, taskId)).at(-1)!;
     const [ms, seq] = last.split('-');
     const cases: [string, string | undefined, number, RegExp][] = [
       ['unknown task', undefined, 4404, /not found/],

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openLiteWs } from '../../scripts/bench/ws-lite.js';
 import type { TaskEvent } from '../../src/store/events.js';
-import { eventsKey } from '../../src/store/keys.js';
 import { appendEvent } from '../helpers/append.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
+import { eventIds } from '../helpers/task-log.js';
 
 test('a client that stops reading is closed with 4008, then resumes exactly from its last id', async (t) => {
   const url = await testRedisUrl();
@@ -38,7 +38,7 @@ test('a client that stops reading is closed with 4008, then resumes exactly from
   const { code, reason } = await withTimeout(closing, 'the slow client to read up to the close frame', 60_000);
   assert.equal(code, 4008);
   assert.equal(reason, 'slow consumer');
-  const all = (await redis.xrange(eventsKey(taskId), '-', '+')).map(([id]) => id);
+  const all = await eventIds(redis, taskId);
   assert.ok(got.length > 1 && got.length < all.length, `the slow client got ${got.length} of ${all.length}`);
 
   const rest = await watchTask(wsUrl(gateway.url, taskId, got.at(-1)!.id), { timeoutMs: 60_000 });
