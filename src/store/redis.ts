@@ -74,6 +74,14 @@ export function createRedis(url: string, options: RedisClientOptions, extra: Red
   return client;
 }
 
+/**
+ * The replies of a batched script (start-tasks, claim-tasks, append-events), one per item: an
+ * item's `{ 'ERR', message }` becomes an Error, which rejects that item alone (see Batcher).
+ */
+export function itemReplies<R>(raw: string[][]): (R | Error)[] {
+  return raw.map((r) => (r[0] === 'ERR' ? new Error(r[1] ?? 'script error') : (r as R)));
+}
+
 /** A second connection to the same server, for a blocking reader that must not hold up others. */
 export function duplicateForBlocking(client: Redis, name: string, logger?: Logger): Redis {
   const reader = client.duplicate({

@@ -1,6 +1,6 @@
 import { v4 as uuidv4 } from 'uuid';
 import { Batcher } from './batcher.js';
-import type { Redis } from './redis.js';
+import { itemReplies, type Redis } from './redis.js';
 import { CANCEL_CHANNEL, COMMANDS_STREAM, TASKS_INDEX, WORKER_GROUP, eventsKey, taskKey } from './keys.js';
 import { decodeEvent, type TaskEvent } from './events.js';
 import { readIndexPage, type IndexCursor } from './task-index.js';
@@ -56,7 +56,7 @@ interface StartItem {
 /** Reads and creates tasks. Stage writes belong to the worker (see worker/task-run.ts). */
 export class TaskStore {
   /** Starts go to Redis as a group commit (start-tasks.lua): one script call per round trip. */
-  private readonly starts: Batcher<StartItem, [string, string]>;
+  private readonly starts: Batcher<StartItem, ['OK', string, string]>;
   /**
    * Replays, likewise: the XRANGEs of one round trip go in one pipeline. Reads need no bound for
    * atomicity's sake, so a reconnect storm's replays go in a few large pipelines.
@@ -74,8 +74,7 @@ export class TaskStore {
     this.starts = new Batcher(async (items) => {
       const keys = [COMMANDS_STREAM, TASKS_INDEX, ...items.flatMap((i) => [taskKey(i.taskId), eventsKey(i.taskId)])];
       const argv = [this.options.ttlS, ...items.flatMap((i) => [i.taskId, i.type, i.paramsJson, i.now])];
-      const replies = await this.redis.startTasks(keys.length, ...keys, ...argv);
-      return replies.map((r) => (r[0] === 'OK' ? ([r[1]!, r[2]!] as [string, string]) : new Error(r[1] ?? 'script error')));
+      return itemReplies(await this.redis.startTasks(keys.length, ...keys, ...argv));
     });
     this.ranges = new Batcher(async (items) => {
       const pipeline = this.redis.pipeline();
@@ -90,7 +89,7 @@ export class TaskStore {
 
   async start(type: string, params: unknown, now = Date.now()): Promise<StartedTask> {
     const taskId = uuidv4();
-    const [eventId, commandId] = await this.starts.add({ taskId, type, paramsJson: JSON.stringify(params), now });
+    const [, eventId, commandId] = await this.starts.add({ taskId, type, paramsJson: JSON.stringify(params), now });
     return {
       commandId,
       state: {

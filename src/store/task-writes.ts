@@ -1,6 +1,6 @@
 import { Batcher } from './batcher.js';
 import { COMMANDS_STREAM, WORKER_GROUP, eventsKey, taskKey } from './keys.js';
-import type { Redis } from './redis.js';
+import { itemReplies, type Redis } from './redis.js';
 
 /** One event for append-events.lua; see its header for the contract. */
 export interface AppendInput {
@@ -93,7 +93,7 @@ export class TaskWrites {
     const { consumer, maxDeliveries } = this.options;
     const keys = [COMMANDS_STREAM, ...items.map((c) => taskKey(c.taskId))];
     const argv = [WORKER_GROUP, consumer, maxDeliveries, ...items.flatMap((c) => [c.lease, c.commandId])];
-    return replies<ClaimReply>(await this.redis.claimTasks(keys.length, ...keys, ...argv));
+    return itemReplies<ClaimReply>(await this.redis.claimTasks(keys.length, ...keys, ...argv));
   }
 
   private async appendAll(items: AppendInput[]): Promise<(AppendReply | Error)[]> {
@@ -106,11 +106,6 @@ export class TaskWrites {
       for (const [k, v] of Object.entries(e.extra ?? {})) args.push(k, v);
       argv.push(args.length, ...args);
     }
-    return replies<AppendReply>(await this.redis.appendEvents(keys.length, ...keys, ...argv));
+    return itemReplies<AppendReply>(await this.redis.appendEvents(keys.length, ...keys, ...argv));
   }
-}
-
-/** Per-item replies; an item's Redis error becomes an Error that rejects that item alone. */
-function replies<R>(raw: string[][]): (R | Error)[] {
-  return raw.map((r) => (r[0] === 'ERR' ? new Error(r[1] ?? 'script error') : (r as R)));
 }
