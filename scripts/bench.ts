@@ -7,19 +7,17 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startRedisServer } from '../test/helpers/redis-server.js';
 import { connectRedis } from '../test/helpers/redis.js';
 import { closeRedis } from '../src/store/redis.js';
-import { compareEventIds } from '../src/store/event-id.js';
-import { LiteHttp } from './bench/http-lite.js';
 import { interleaved, ratios, type System } from './bench/compare.js';
-import { fixedRate, round } from './bench/load.js';
-import { checkExact, idOf, nowMs, openWatchers, startTasks, until } from './bench/fanout.js';
-import { namedClients, rssBytes, spawnTs, startServer, waitForClient, type RedisCost, type Service } from './bench/procs.js';
+import { fixedRate, round, STAGE0, STAGE10 } from './bench/load.js';
+import { spawnTs, startServer, waitForClient, type RedisCost, type Service } from './bench/procs.js';
 import { summarizeProfiles } from './bench/profile.js';
 import { scriptCost } from './bench/script-cost.js';
+import { summary } from './bench/summary.js';
+import { fanout, storm } from './bench/watch-measures.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -56,9 +54,6 @@ const emit = (measure: string, data: Record<string, unknown>) => {
   process.stdout.write(`${JSON.stringify({ measure, ...data })}\n`);
 };
 
-const STAGE0 = JSON.stringify({ stage_ms: 0 });
-const STAGE10 = JSON.stringify({ stage_ms: 10 });
-const GATEWAY_CLIENTS = ['taskcast:gateway', 'taskcast:hub-reader'];
 const profArgs = a['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', a['cpu-prof']] : [];
 if (a['cpu-prof']) mkdirSync(a['cpu-prof'], { recursive: true });
 
@@ -88,8 +83,8 @@ try {
     emit('latency', { ...(await fixedRate(port, opt.rate, opt.rateSeconds, STAGE10)) });
   }
 
-  if (only.has('fanout')) await fanout(port, gateway, worker);
-  if (only.has('storm')) await storm(port);
+  if (only.has('fanout')) emit('fanout', await fanout({ port, gateway, worker, admin }, opt));
+  if (only.has('storm')) emit('storm', await storm({ port, admin }, opt));
 
   if (only.has('ceiling')) emit('redis_ceiling', redisBenchmark(redisServer.port));
   if (only.has('script')) {
@@ -100,7 +95,7 @@ try {
 } finally {
   await cleanup();
 }
-summary();
+process.stdout.write(summary(results, opt.rounds));
 if (a['cpu-prof']) process.stdout.write(summarizeProfiles(a['cpu-prof']));
 
 /**
@@ -160,137 +155,9 @@ function perTask(byCommand: Record<string, number>, tasks: number): Record<strin
   return Object.fromEntries(Object.entries(byCommand).sort((x, y) => y[1] - x[1]).map(([k, v]) => [k, round(v / tasks)]));
 }
 
-/** W watchers on live tasks: the worker is paused (SIGSTOP) until every watcher is in place. */
-async function fanout(port: number, gateway: Service, worker: Service): Promise<void> {
-  const http = new LiteHttp(port);
-  worker.child.kill('SIGSTOP');
-  try {
-    const tasks = await startTasks(http, opt.fanoutTasks, STAGE0);
-    const rssBefore = rssBytes(gateway.child.pid!);
-    let lastAt = 0;
-    const plan = Array.from({ length: opt.watchers }, (_, i) => [tasks[i % tasks.length]!, undefined] as [string, undefined]);
-    const watchers = await openWatchers(port, plan, 500, (_i, _d, at) => (lastAt = at));
-    await until(() => watchers.every((w) => w.messages.length >= 1), 'every watcher to get PENDING', 120_000);
-    const rssAfter = rssBytes(gateway.child.pid!);
-    const conns = await namedClients(admin, GATEWAY_CLIENTS);
-    const started = nowMs();
-    worker.child.kill('SIGCONT');
-    const codes = await Promise.race([
-      Promise.all(watchers.map((w) => w.closed)),
-      new Promise<null>((r) => setTimeout(() => r(null), 120_000).unref()),
-    ]);
-    const exact = await checkExact(admin, watchers.map((w, i) => ({ taskId: tasks[i % tasks.length]!, ids: w.messages.map(idOf) })));
-    const live = watchers.reduce((n, w) => n + w.messages.length - 1, 0);
-    emit('fanout', {
-      watchers: opt.watchers,
-      tasks: opt.fanoutTasks,
-      all_delivered: exact.gaps === 0 && exact.duplicates === 0 && exact.wrong === 0 && codes !== null,
-      ...exact,
-      closed_1000: codes?.filter((c) => c === 1000).length ?? 0,
-      live_events: live,
-      events_per_s: round((live / (lastAt - started)) * 1000),
-      gateway_rss_mb: round(rssAfter / 2 ** 20),
-      rss_per_watcher_kb: round((rssAfter - rssBefore) / opt.watchers / 1024),
-      gateway_redis_connections: conns,
-    });
-    for (const w of watchers) w.ws.destroy();
-  } finally {
-    worker.child.kill('SIGCONT');
-    http.close();
-  }
-}
-
-/** Watchers dropped mid-task, then all resumed at once with their lastEventId. */
-async function storm(port: number): Promise<void> {
-  const http = new LiteHttp(port);
-  const tasks = await startTasks(http, opt.stormTasks, JSON.stringify({ stage_ms: 1000 }));
-  http.close();
-  const plan = Array.from({ length: opt.storm }, (_, i) => [tasks[i % tasks.length]!, undefined] as [string, undefined]);
-  const first = await openWatchers(port, plan, 500);
-  await until(() => first.every((w) => w.messages.length >= 2), 'every watcher past STARTED', 60_000);
-  for (const w of first) w.ws.destroy();
-  const lastSeen = first.map((w) => idOf(w.messages.at(-1)!));
-  // Resume only once every task has moved on, so that each resumption has a gap to replay.
-  const heads = new Map<string, string>();
-  for (;;) {
-    for (const taskId of tasks) heads.set(taskId, (await admin.hget(`task:${taskId}`, 'last_event_id')) ?? '');
-    if (first.every((_, i) => heads.get(tasks[i % tasks.length]!) !== lastSeen[i])) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const resumedAt: number[] = new Array(opt.storm).fill(0);
-  const started = nowMs();
-  const second = await openWatchers(
-    port,
-    plan.map(([taskId], i) => [taskId, lastSeen[i]]),
-    opt.storm,
-    (i, data, at) => {
-      if (resumedAt[i] === 0 && compareEventIds(idOf(data), heads.get(tasks[i % tasks.length]!)!) >= 0) resumedAt[i] = at;
-    },
-  );
-  await until(() => resumedAt.every((at) => at > 0), 'every watcher to resume', 120_000);
-  const resumed = nowMs();
-  await Promise.all(second.map((w) => w.closed));
-  const exact = await checkExact(
-    admin,
-    first.map((w, i) => ({ taskId: tasks[i % tasks.length]!, ids: [...w.messages, ...second[i]!.messages].map(idOf) })),
-  );
-  emit('storm', {
-    watchers: opt.storm,
-    tasks: opt.stormTasks,
-    full_resumption_ms: round(resumed - started),
-    gaps: exact.gaps,
-    duplicates: exact.duplicates,
-    out_of_order: exact.wrong,
-    delivered: exact.delivered,
-    expected: exact.expected,
-  });
-}
-
 function redisBenchmark(port: number): Record<string, unknown> {
   const r = spawnSync('redis-benchmark', ['-p', String(port), '-n', q ? '50000' : '200000', '-c', '50', '--csv', 'XADD', 'bench:xadd', 'MAXLEN', '~', '10000', '*', 'f', 'v'], { encoding: 'utf8' });
   const line = r.stdout.trim().split('\n').at(-1) ?? '';
   const rps = Number(line.split(',')[1]?.replace(/"/g, ''));
   return { command: 'XADD', clients: 50, xadd_per_s: round(rps) };
-}
-
-function summary(): void {
-  const t = results.throughput?.tasks_per_s as number | undefined;
-  const c = results.ceiling?.tasks_per_s as number | undefined;
-  const b = results.bullmq?.tasks_per_s as number | undefined;
-  const vsC = (results.ceiling?.vs_taskcast as { median: number } | undefined)?.median;
-  const vsB = (results.bullmq?.vs_taskcast as { median: number } | undefined)?.median;
-  const lines = [
-    '',
-    `taskcast benchmark: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${round(totalmem() / 2 ** 30, 1)} GiB, node ${process.version}`,
-  ];
-  const ratio = (x?: number, y?: number) => (x && y ? round(x / y, 2) : NaN);
-  if (t) {
-    lines.push(
-      `throughput (medians of ${opt.rounds} interleaved rounds): ${t} tasks/s; ${vsC ?? NaN} of the ceiling (${c} tasks/s, target >= 0.6); ` +
-        `${vsB ?? NaN}x BullMQ (${b} tasks/s, ${results.bullmq?.incomplete ?? '?'} tasks incomplete; target >= 1.2)`,
-    );
-  }
-  const l = results.latency;
-  if (l) lines.push(`latency at ${l.offered_per_s} tasks/s: p50 ${l.p50_ms} ms, p99 ${l.p99_ms} ms (target <= 2), max ${l.max_ms} ms`);
-  const bl = results.bullmq_latency;
-  if (l && bl) lines.push(`  BullMQ at the same rate: p50 ${bl.p50_ms} ms, p99 ${bl.p99_ms} ms, max ${bl.max_ms} ms`);
-  const rc = results.redis_cost;
-  const brc = results.bullmq_redis_cost;
-  if (rc) lines.push(`redis per task: ${rc.commands_per_task} commands (target <= 20), ${rc.cpu_us_per_task} us CPU (target <= 60)`);
-  if (rc && brc) {
-    const x = (a: unknown, b: unknown) => round(Number(a) / Number(b), 2);
-    lines.push(
-      `  BullMQ: ${brc.commands_per_task} commands, ${brc.cpu_us_per_task} us CPU; ` +
-        `taskcast/BullMQ ${x(rc.commands_per_task, brc.commands_per_task)} and ${x(rc.cpu_us_per_task, brc.cpu_us_per_task)} (the targets' ratios: 20/53 = 0.38, 60/120 = 0.5)`,
-    );
-  }
-  const sc = results.script_cost?.by_batch as Record<string, number>[] | undefined;
-  if (sc) lines.push(`redis CPU per event by group-commit size: ${sc.map((c) => `${c.batch} -> ${c.redis_cpu_us_per_event} us`).join(', ')}`);
-  const xadd = results.redis_ceiling?.xadd_per_s as number | undefined;
-  if (t && xadd) lines.push(`redis-benchmark XADD: ${xadd}/s; our ${round(t * 5)} events/s = ${ratio(t * 5, xadd)} of it`);
-  const f = results.fanout;
-  if (f) lines.push(`fan-out: ${f.watchers} watchers, all delivered: ${f.all_delivered}, ${f.events_per_s} events/s, ${f.rss_per_watcher_kb} KB RSS/watcher (target <= 20), ${f.gateway_redis_connections} Redis connections (target <= 4)`);
-  const s = results.storm;
-  if (s) lines.push(`reconnect storm: ${s.watchers} watchers resumed in ${s.full_resumption_ms} ms, gaps ${s.gaps}, duplicates ${s.duplicates}`);
-  process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -2,6 +2,10 @@ import { performance } from 'node:perf_hooks';
 import { LiteHttp } from './http-lite.js';
 import { openLiteWs, type LiteWs } from './ws-lite.js';
 
+/** Task bodies: stages of 0 ms (throughput, fan-out) and of 10 ms (latency: every stage is live). */
+export const STAGE0 = JSON.stringify({ stage_ms: 0 });
+export const STAGE10 = JSON.stringify({ stage_ms: 10 });
+
 /** Wall clock with sub-millisecond resolution, comparable with the events' `ts` (epoch ms). */
 export const nowMs = (): number => performance.timeOrigin + performance.now();
 

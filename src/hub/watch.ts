@@ -7,7 +7,10 @@ import type { Hub } from './hub.js';
 
 /** What a transport (WebSocket, SSE) does with a watch. */
 export interface WatchSink {
-  /** `replayed`: the event was already in the log when the watch opened (not a live one). */
+  /**
+   * `replayed`: the event was already in the log when the watch opened (not a live one). For a
+   * task started by this gateway moments ago, judged by the event's `ts` (see openWatch).
+   */
   event(event: WireEvent, replayed: boolean): void;
   /** Called once after the terminal event has been given: nothing more will come. */
   end(): void;
@@ -53,6 +56,15 @@ export async function openWatch(
 ): Promise<Watch> {
   const taskId = checkTaskId(request.taskId);
   const from = request.lastEventId ? checkEventId(request.lastEventId, 'lastEventId') : ZERO_ID;
+  const first = deps.store.startedHere(taskId);
+  // A task this gateway started moments ago exists, and a resume point up to its first event is
+  // in range: the hub's shared read from `from` replays it, which saves a read per watch.
+  if (first !== undefined && compareEventIds(from, first) <= 0) {
+    // Without a read there is no log end to split replayed from live events at; an event stamped
+    // before the watch opened counts as replayed (a metrics label only, see WatchSink).
+    const openedAt = Date.now();
+    return live(deps.hub, taskId, from, sink, (e) => compareEventIds(e.id, first) <= 0 || e.ts < openedAt);
+  }
   // Events read here were in the log when the watch opened (`replayed`); the hub's are live.
   let page = await deps.store.events(taskId, from, '+', REPLAY_PAGE);
   // An event after `from` proves the task exists and `from` is in range; only an empty replay
@@ -86,9 +98,14 @@ export async function openWatch(
     page = await deps.store.events(taskId, cursor, '+', REPLAY_PAGE);
   }
 
-  return deps.hub.subscribe(taskId, cursor, {
+  return live(deps.hub, taskId, cursor, sink, () => false);
+}
+
+/** Feeds the hub's events after `from` to `sink`. */
+function live(hub: Hub, taskId: string, from: string, sink: WatchSink, replayed: (e: WireEvent) => boolean): Watch {
+  return hub.subscribe(taskId, from, {
     event(event) {
-      sink.event(event, false);
+      sink.event(event, replayed(event));
       if (event.terminal) sink.end();
     },
     error: (err) => sink.error(err),

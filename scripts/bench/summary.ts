@@ -1,0 +1,45 @@
+import { cpus, totalmem } from 'node:os';
+import { round } from './load.js';
+
+/** The short human summary printed after the JSON lines. */
+export function summary(results: Record<string, Record<string, unknown>>, rounds: number): string {
+  const t = results.throughput?.tasks_per_s as number | undefined;
+  const c = results.ceiling?.tasks_per_s as number | undefined;
+  const b = results.bullmq?.tasks_per_s as number | undefined;
+  const vsC = (results.ceiling?.vs_taskcast as { median: number } | undefined)?.median;
+  const vsB = (results.bullmq?.vs_taskcast as { median: number } | undefined)?.median;
+  const lines = [
+    '',
+    `taskcast benchmark: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${round(totalmem() / 2 ** 30, 1)} GiB, node ${process.version}`,
+  ];
+  const ratio = (x?: number, y?: number) => (x && y ? round(x / y, 2) : NaN);
+  if (t) {
+    lines.push(
+      `throughput (medians of ${rounds} interleaved rounds): ${t} tasks/s; ${vsC ?? NaN} of the ceiling (${c} tasks/s, target >= 0.6); ` +
+        `${vsB ?? NaN}x BullMQ (${b} tasks/s, ${results.bullmq?.incomplete ?? '?'} tasks incomplete; target >= 1.2)`,
+    );
+  }
+  const l = results.latency;
+  if (l) lines.push(`latency at ${l.offered_per_s} tasks/s: p50 ${l.p50_ms} ms, p99 ${l.p99_ms} ms (target <= 2), max ${l.max_ms} ms`);
+  const bl = results.bullmq_latency;
+  if (l && bl) lines.push(`  BullMQ at the same rate: p50 ${bl.p50_ms} ms, p99 ${bl.p99_ms} ms, max ${bl.max_ms} ms`);
+  const rc = results.redis_cost;
+  const brc = results.bullmq_redis_cost;
+  if (rc) lines.push(`redis per task: ${rc.commands_per_task} commands (target <= 20), ${rc.cpu_us_per_task} us CPU (target <= 60)`);
+  if (rc && brc) {
+    const x = (a: unknown, b: unknown) => round(Number(a) / Number(b), 2);
+    lines.push(
+      `  BullMQ: ${brc.commands_per_task} commands, ${brc.cpu_us_per_task} us CPU; ` +
+        `taskcast/BullMQ ${x(rc.commands_per_task, brc.commands_per_task)} and ${x(rc.cpu_us_per_task, brc.cpu_us_per_task)} (the targets' ratios: 20/53 = 0.38, 60/120 = 0.5)`,
+    );
+  }
+  const sc = results.script_cost?.by_batch as Record<string, number>[] | undefined;
+  if (sc) lines.push(`redis CPU per event by group-commit size: ${sc.map((c) => `${c.batch} -> ${c.redis_cpu_us_per_event} us`).join(', ')}`);
+  const xadd = results.redis_ceiling?.xadd_per_s as number | undefined;
+  if (t && xadd) lines.push(`redis-benchmark XADD: ${xadd}/s; our ${round(t * 5)} events/s = ${ratio(t * 5, xadd)} of it`);
+  const f = results.fanout;
+  if (f) lines.push(`fan-out: ${f.watchers} watchers, all delivered: ${f.all_delivered}, ${f.events_per_s} events/s, ${f.rss_per_watcher_kb} KB RSS/watcher (target <= 20), ${f.gateway_redis_connections} Redis connections (target <= 4)`);
+  const s = results.storm;
+  if (s) lines.push(`reconnect storm: ${s.watchers} watchers resumed in ${s.full_resumption_ms} ms, gaps ${s.gaps}, duplicates ${s.duplicates}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { withTimeout } from '../helpers/wait.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+// Speed is the benchmark's business, not this test's: it checks that every measure runs end to
+// end and reports exact delivery, at a scale small enough for CI.
+test('npm run bench: a scaled-down run prints every measure as JSON, then the summary', async () => {
+  const args = [
+    '--tasks', '100', '--rounds', '1', '--rate', '50', '--rate-seconds', '1',
+    '--watchers', '100', '--fanout-tasks', '4', '--storm', '50', '--storm-tasks', '2',
+  ];
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
+  const code = await withTimeout(new Promise<number | null>((resolve) => child.once('exit', resolve)), 'the bench run', 110_000);
+  assert.equal(code, 0, `${out}\n${err}`);
+
+  const lines = out.split('\n').filter((l) => l.startsWith('{'));
+  const m = Object.fromEntries(lines.map((l) => JSON.parse(l) as { measure: string }).map((r) => [r.measure, r])) as Record<string, Record<string, unknown>>;
+  assert.deepEqual(
+    Object.keys(m).sort(),
+    ['bullmq', 'bullmq_latency', 'bullmq_redis_cost', 'ceiling', 'fanout', 'latency', 'redis_ceiling', 'redis_cost', 'script_cost', 'storm', 'throughput'],
+  );
+  assert.equal(m.throughput!.tasks, 100);
+  assert.equal(m.throughput!.incomplete, 0);
+  assert.ok(Number(m.throughput!.tasks_per_s) > 0);
+  assert.ok(Number((m.ceiling!.vs_taskcast as { median: number }).median) > 0);
+  assert.ok(Number(m.redis_cost!.commands_per_task) > 0);
+  assert.equal(m.latency!.incomplete, 0);
+  assert.ok(Number(m.latency!.samples) > 0);
+  assert.deepEqual(
+    [m.fanout!.all_delivered, m.fanout!.gaps, m.fanout!.duplicates, m.fanout!.closed_1000, m.fanout!.gateway_redis_connections],
+    [true, 0, 0, 100, 2],
+  );
+  assert.deepEqual([m.storm!.gaps, m.storm!.duplicates, m.storm!.out_of_order], [0, 0, 0]);
+  assert.equal(m.storm!.delivered, m.storm!.expected);
+  assert.match(out, /taskcast benchmark: \d+ cores/);
+  assert.match(out, /fan-out: 100 watchers, all delivered: true/);
+});
