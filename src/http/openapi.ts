@@ -171,6 +171,10 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
         description: 'The event stream.',
         content: { 'text/event-stream': { schema: { type: 'string', description: 'SSE messages; data is a TaskEvent.' } } },
       },
+      204: {
+        description:
+          'The task had ended at the resume point: nothing more will come. EventSource stops reconnecting on a 204.',
+      },
       ...errors(400, 401, 404, 500, 503),
     },
     'x-sse': { message: { $ref: '#/components/schemas/TaskEvent' } },

@@ -26,7 +26,8 @@ export function sseFrame(event: WireEvent): string {
  * `GET /sse/task/<id>`: the SSE twin of the WebSocket watch, over the same hub. The resume point
  * is the `Last-Event-ID` header (what EventSource sends when it reconnects) or else
  * `?lastEventId`. Errors found before the stream starts are ordinary JSON error responses
- * (400, 404, 503); afterwards the stream just ends, and the client resumes from its last id:
+ * (400, 404, 503), and a task that had ended at the resume point answers 204 (EventSource's
+ * signal to stop). Afterwards the stream just ends, and the client resumes from its last id:
  * after the terminal event, when the feed breaks, and when the client reads too slowly
  * (over WS_MAX_BUFFERED_BYTES unsent, the WebSocket's 4008).
  */
@@ -55,6 +56,8 @@ class SseStream {
   private watch: Watch | undefined;
   private pinger: NodeJS.Timeout | undefined;
   private gone = false;
+  /** The live feed broke: the client must come back, so never answer 204. */
+  private broken = false;
 
   constructor(
     private readonly res: ServerResponse,
@@ -75,6 +78,14 @@ class SseStream {
       return;
     }
     const { res } = this;
+    if (this.ended && !this.broken && this.pending?.length === 0) {
+      // Nothing after the resume point and nothing to come: 204 is the one answer on which
+      // EventSource stops reconnecting (after a 200 that ends, it would come back forever).
+      this.pending = null;
+      res.writeHead(204);
+      res.end();
+      return;
+    }
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',
@@ -116,6 +127,7 @@ class SseStream {
 
   error(err: Error): void {
     this.log.warn({ err: err.message }, 'live feed broke');
+    this.broken = true;
     this.end();
   }
 

@@ -8,7 +8,7 @@ export interface SseResult {
   ids: string[];
   /** The parsed `data:` field of each message. */
   events: TaskEvent[];
-  /** The JSON error body when the status is not 200. */
+  /** The JSON error body when the status is neither 200 nor 204 (nothing to send). */
   error?: { error: { code: string; message: string } };
 }
 
@@ -31,6 +31,7 @@ export function watchSse(
     if (options.lastEventId !== undefined) headers['last-event-id'] = options.lastEventId;
     const res = await fetch(url, { headers, signal: abort.signal });
     const contentType = res.headers.get('content-type') ?? '';
+    if (res.status === 204) return { status: 204, contentType, ids: [], events: [] };
     if (res.status !== 200) return { status: res.status, contentType, ids: [], events: [], error: await res.json() };
     const result: SseResult = { status: 200, contentType, ids: [], events: [] };
     const decoder = new TextDecoder();

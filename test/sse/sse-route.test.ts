@@ -6,9 +6,10 @@ import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/
 import { suiteScope } from '../helpers/scope.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { sseUrl, watchSse } from '../helpers/sse-client.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
 import { eventIds } from '../helpers/task-log.js';
+import { launchBrowser } from '../helpers/browser.js';
 
 describe('SSE watch, against a gateway and a worker process', () => {
   let gateway: ServiceProc;
@@ -53,17 +54,18 @@ describe('SSE watch, against a gateway and a worker process', () => {
     });
   }
 
-  test('exact replay after the task finished, and Last-Event-ID wins over ?lastEventId', async (t) => {
+  test('exact replay after the task finished, 204 from its terminal event, and Last-Event-ID wins over ?lastEventId', async (t) => {
     const redis = await redisFor(t, redisUrl);
     const taskId = await startTask(gateway.url, { stage_ms: 0 });
     await waitFor(async () => (await redis.hget(taskKey(taskId), 'status')) === 'COMPLETED', 'completion');
     const all = await eventIds(redis, taskId);
     for (let k = 0; k <= 5; k++) {
       const last = k === 0 ? undefined : all[k - 1];
+      const status = k === 5 ? 204 : 200;
       const byHeader = await watchSse(sseUrl(gateway.url, taskId), last === undefined ? {} : { lastEventId: last });
-      assert.deepEqual(byHeader.ids, all.slice(k), `header k=${k}`);
+      assert.deepEqual([byHeader.status, byHeader.ids], [status, all.slice(k)], `header k=${k}`);
       const byQuery = await watchSse(sseUrl(gateway.url, taskId, last));
-      assert.deepEqual(byQuery.ids, all.slice(k), `query k=${k}`);
+      assert.deepEqual([byQuery.status, byQuery.ids], [status, all.slice(k)], `query k=${k}`);
     }
     const both = await watchSse(sseUrl(gateway.url, taskId, all[0]), { lastEventId: all[2]! });
     assert.deepEqual(both.ids, all.slice(3));
@@ -92,5 +94,31 @@ describe('SSE watch, against a gateway and a worker process', () => {
         assert.equal(byHeader.error?.error.code, code, `${name} (header)`);
       }
     }
+  });
+
+  test('a browser EventSource gets every event once, then stops: its reconnect after the end gets 204', async (t) => {
+    const redis = await redisFor(t, redisUrl);
+    const context = await launchBrowser(scope);
+    const page = await context.newPage();
+    await page.goto(`${gateway.url}/`);
+    const taskId = await startTask(gateway.url, { stage_ms: 20 });
+    const seen = await withTimeout(page.evaluate(
+      (url) =>
+        new Promise<{ ids: string[]; opens: number }>((resolve) => {
+          const ids: string[] = [];
+          let opens = 0;
+          const source = new EventSource(url);
+          source.onopen = () => (opens += 1);
+          source.onmessage = (e) => ids.push(e.lastEventId);
+          // After the terminal event the server ends the stream and EventSource comes back with
+          // Last-Event-ID; the 204 it gets then is what closes it for good.
+          source.onerror = () => {
+            if (source.readyState === EventSource.CLOSED) resolve({ ids, opens });
+          };
+        }),
+      `/sse/task/${taskId}`,
+    ), 'the EventSource to close (EventSource retries after about 3 s)', 20_000);
+    assert.deepEqual(seen.ids, await eventIds(redis, taskId));
+    assert.equal(seen.opens, 1, 'the one 200 stream; the reconnect was answered 204');
   });
 });
