@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { Hub } from '../../src/hub/hub.js';
 import { openWatch, type WatchSink } from '../../src/hub/watch.js';
 import { createLogger } from '../../src/logger.js';
@@ -38,6 +38,15 @@ async function xranges(t: { after(fn: () => unknown): void }, redis: Redis): Pro
   return keys;
 }
 
+/** A Redis connection and a started hub over it, both closed after the test. */
+async function redisAndHub(t: TestContext): Promise<{ redis: Redis; hub: Hub }> {
+  const redis = await redisFor(t, await testRedisUrl());
+  const hub = new Hub({ redis, logger });
+  await hub.start();
+  t.after(() => hub.close());
+  return { redis, hub };
+}
+
 /** Appends the reference task's stages after the first `done` of them, then COMPLETED. */
 const finish = async (redis: Redis, taskId: string, done = 0) => {
   for (const [status, progress] of ([['STARTED', 25], ['PROCESSING', 50], ['CONCLUDING', 75]] as const).slice(done)) {
@@ -47,10 +56,7 @@ const finish = async (redis: Redis, taskId: string, done = 0) => {
 };
 
 test('a watch of a task started by the same gateway moments ago is replayed by the hub, with no XRANGE', async (t) => {
-  const redis = await redisFor(t, await testRedisUrl());
-  const hub = new Hub({ redis, logger });
-  await hub.start();
-  t.after(() => hub.close());
+  const { redis, hub } = await redisAndHub(t);
   const here = new TaskStore(redis);
   const elsewhere = new TaskStore(redis);
   const ranges = await xranges(t, redis);
@@ -80,10 +86,7 @@ test('a watch of a task started by the same gateway moments ago is replayed by t
 });
 
 test('a resume point of a recent start is read as usual once it is past the first event', async (t) => {
-  const redis = await redisFor(t, await testRedisUrl());
-  const hub = new Hub({ redis, logger });
-  await hub.start();
-  t.after(() => hub.close());
+  const { redis, hub } = await redisAndHub(t);
   const store = new TaskStore(redis);
   const { task_id: taskId, last_event_id: first } = (await store.start('reference', {})).state;
   await finish(redis, taskId);
