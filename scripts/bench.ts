@@ -157,6 +157,8 @@ function perTask(byCommand: Record<string, number>, tasks: number): Record<strin
 
 function redisBenchmark(port: number): Record<string, unknown> {
   const r = spawnSync('redis-benchmark', ['-p', String(port), '-n', q ? '50000' : '200000', '-c', '50', '--csv', 'XADD', 'bench:xadd', 'MAXLEN', '~', '10000', '*', 'f', 'v'], { encoding: 'utf8' });
+  // It comes with redis-server in Debian's redis-tools; elsewhere it may be missing.
+  if (r.error || r.status !== 0) return { command: 'XADD', error: `redis-benchmark failed: ${r.error?.message ?? r.stderr.trim()}` };
   const line = r.stdout.trim().split('\n').at(-1) ?? '';
   const rps = Number(line.split(',')[1]?.replace(/"/g, ''));
   return { command: 'XADD', clients: 50, xadd_per_s: round(rps) };
