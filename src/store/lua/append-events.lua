@@ -26,49 +26,63 @@
 --        | { 'ERR', message }   a Redis error (e.g. a key of the wrong type); nothing recorded
 local group, ttl = ARGV[1], ARGV[2]
 
-local function append(hash, stream, a)
+-- Item arguments are read in place from ARGV: `o` is the index before the item's first one.
+local function append(hash, stream, o, count)
   local state = redis.call('HMGET', hash, 'status', 'lease', 'step', 'progress', 'attempt', 'cancel_requested')
   local status, lease, step, progress, attempt, cancel = state[1], state[2], state[3], state[4], state[5], state[6]
+  local caller, stage, terminal, ts, new_status = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3] == '1', ARGV[o + 5], ARGV[o + 6]
   if not status then return { 'GONE' } end
   if status == 'COMPLETED' or status == 'FAILED' or status == 'CANCELLED' then return { 'TERMINAL' } end
-  if lease and lease ~= '' and lease ~= a[1] then return { 'FENCED' } end
-  if cancel and a[6] ~= 'CANCELLED' then return { 'CANCEL' } end
-  if a[2] ~= '' and tonumber(a[2]) <= tonumber(step or '0') then return { 'DUPLICATE' } end
+  if lease and lease ~= '' and lease ~= caller then return { 'FENCED' } end
+  if cancel and new_status ~= 'CANCELLED' then return { 'CANCEL' } end
+  if stage ~= '' and tonumber(stage) <= tonumber(step or '0') then return { 'DUPLICATE' } end
 
   local new_attempt, new_error
-  for i = 8, #a, 2 do
-    if a[i] == 'attempt' then new_attempt = a[i + 1] end
-    if a[i] == 'error' then new_error = a[i + 1] end
+  for i = o + 8, o + count, 2 do
+    if ARGV[i] == 'attempt' then new_attempt = ARGV[i + 1] end
+    if ARGV[i] == 'error' then new_error = ARGV[i + 1] end
   end
-  if a[6] == 'RETRYING' and new_attempt and tonumber(new_attempt) <= tonumber(attempt or '1') then
+  if new_status == 'RETRYING' and new_attempt and tonumber(new_attempt) <= tonumber(attempt or '1') then
     return { 'DUPLICATE' }
   end
 
-  local event_progress = a[7]
+  local event_progress = ARGV[o + 7]
   if event_progress == '' then event_progress = progress or '0' end
-  local fields = { 'status', a[6], 'progress', event_progress, 'ts', a[5] }
-  for i = 8, #a do fields[#fields + 1] = a[i] end
-  local id = redis.call('XADD', stream, '*', unpack(fields))
+  -- The common shapes (no extra fields; a stage event) use direct calls: building a table and
+  -- unpacking it cost about a tenth of the script's time per event (measured in a paired run).
+  local id
+  if count == 7 then
+    id = redis.call('XADD', stream, '*', 'status', new_status, 'progress', event_progress, 'ts', ts)
+  else
+    local fields = { 'status', new_status, 'progress', event_progress, 'ts', ts }
+    for i = o + 8, o + count do fields[#fields + 1] = ARGV[i] end
+    id = redis.call('XADD', stream, '*', unpack(fields))
+  end
 
-  local mirror = { 'status', a[6], 'progress', event_progress, 'last_event_id', id, 'updated_at', a[5], 'lease', a[1] }
-  if a[2] ~= '' then
-    mirror[#mirror + 1] = 'step'
-    mirror[#mirror + 1] = a[2]
+  if stage ~= '' and not new_attempt and not (terminal and new_error) then
+    redis.call('HSET', hash, 'status', new_status, 'progress', event_progress, 'last_event_id', id,
+      'updated_at', ts, 'lease', caller, 'step', stage)
+  else
+    local mirror = { 'status', new_status, 'progress', event_progress, 'last_event_id', id, 'updated_at', ts, 'lease', caller }
+    if stage ~= '' then
+      mirror[#mirror + 1] = 'step'
+      mirror[#mirror + 1] = stage
+    end
+    if new_attempt then
+      mirror[#mirror + 1] = 'attempt'
+      mirror[#mirror + 1] = new_attempt
+    end
+    if terminal and new_error then
+      mirror[#mirror + 1] = 'error'
+      mirror[#mirror + 1] = new_error
+    end
+    redis.call('HSET', hash, unpack(mirror))
   end
-  if new_attempt then
-    mirror[#mirror + 1] = 'attempt'
-    mirror[#mirror + 1] = new_attempt
-  end
-  if a[3] == '1' and new_error then
-    mirror[#mirror + 1] = 'error'
-    mirror[#mirror + 1] = new_error
-  end
-  redis.call('HSET', hash, unpack(mirror))
 
-  if a[3] == '1' then
+  if terminal then
     redis.call('EXPIRE', hash, ttl)
     redis.call('EXPIRE', stream, ttl)
-    if a[4] ~= '' then redis.call('XACK', KEYS[1], group, a[4]) end
+    if ARGV[o + 4] ~= '' then redis.call('XACK', KEYS[1], group, ARGV[o + 4]) end
   end
   return { 'OK', id }
 end
@@ -77,11 +91,9 @@ local replies = {}
 local p = 3
 for k = 1, (#KEYS - 1) / 2 do
   local count = tonumber(ARGV[p])
-  local a = {}
-  for i = 1, count do a[i] = ARGV[p + i] end
-  p = p + count + 1
-  local ok, reply = pcall(append, KEYS[2 * k], KEYS[2 * k + 1], a)
+  local ok, reply = pcall(append, KEYS[2 * k], KEYS[2 * k + 1], p, count)
   if not ok then reply = { 'ERR', type(reply) == 'table' and tostring(reply.err) or tostring(reply) } end
   replies[k] = reply
+  p = p + count + 1
 end
 return replies
