@@ -67,7 +67,10 @@ interface EventArgs {
  */
 export async function runCommand(deps: RunDeps, command: Command, control: RunControl): Promise<void> {
   const taskId = command.fields.task_id ?? '';
-  const log = deps.logger.child({ taskId, commandId: command.id });
+  // Built on first use: a child logger costs a copy of its bindings through the redaction, and
+  // at LOG_LEVEL warn most runs log nothing.
+  let child: Logger | undefined;
+  const log = () => (child ??= deps.logger.child({ taskId, commandId: command.id }));
   const retry = <T>(call: () => Promise<T>) => retryWhileDown(call, control.hardStop, log);
   const deadLetter = async (reason: string) => {
     const [deadId, failed] = await retry(() =>
@@ -77,7 +80,7 @@ export async function runCommand(deps: RunDeps, command: Command, control: RunCo
         isUuid(taskId) ? '1' : '0', JSON.stringify(command.fields),
       ),
     );
-    log.warn({ reason, deadId, taskFailed: failed === '1' }, 'poison command dead-lettered');
+    log().warn({ reason, deadId, taskFailed: failed === '1' }, 'poison command dead-lettered');
     const type = deps.registry.get(command.fields.type ?? '') ? command.fields.type! : '(unknown)';
     if (failed === '1') deps.metrics?.taskFinished(type, 'FAILED', startedAt(command));
   };
@@ -93,11 +96,11 @@ export async function runCommand(deps: RunDeps, command: Command, control: RunCo
     case 'POISON':
       return deadLetter(`delivered ${recorded} times, more than MAX_DELIVERIES (${deps.config.MAX_DELIVERIES})`);
     case 'TERMINAL':
-      log.info({ status: recorded }, 'task already ended; acknowledging its command');
+      log().info({ status: recorded }, 'task already ended; acknowledging its command');
       await retry(() => deps.redis.xack(COMMANDS_STREAM, WORKER_GROUP, command.id));
       return;
     case 'LOST':
-      log.info('command is acked or held by another worker; skipping it');
+      log().info('command is acked or held by another worker; skipping it');
       return;
   }
   control.onLease(lease);
@@ -108,13 +111,13 @@ export async function runCommand(deps: RunDeps, command: Command, control: RunCo
 /** One owned run of a task: attempts with backoff, then a terminal event. */
 class TaskRun {
   private readonly taskId: string;
-  private readonly log: Logger;
+  private readonly log: () => Logger;
 
   constructor(
     private readonly deps: RunDeps,
     private readonly command: Command,
     private readonly control: RunControl,
-    private readonly own: { lease: string; log: Logger; type: TaskType<unknown>; params: unknown },
+    private readonly own: { lease: string; log: () => Logger; type: TaskType<unknown>; params: unknown },
   ) {
     this.taskId = command.fields.task_id!;
     this.log = own.log;
@@ -139,7 +142,7 @@ class TaskRun {
       } catch (err) {
         if (this.control.signal.aborted || isStop(err)) throw err;
         const error = errorMessage(err);
-        this.log.warn({ err, attempt }, 'task handler failed');
+        this.log().warn({ err, attempt }, 'task handler failed');
         if (attempt >= MAX_ATTEMPTS) {
           await this.append({ status: 'FAILED', progress: '', terminal: true, extra: { error, attempt } });
           return;
@@ -159,13 +162,16 @@ class TaskRun {
     signal.throwIfAborted();
     let step = 0;
     let done = recorded;
+    const log = this.log;
     const ctx: TaskContext<unknown> = {
       taskId: this.taskId,
       params: this.own.params,
       signal,
       completedStages: recorded,
       attempt,
-      logger: this.log,
+      get logger() {
+        return log();
+      },
       sleep: (ms) => (ms <= 0 ? Promise.resolve() : delay(ms, undefined, { signal })),
       stage: async (status, progress, work) => {
         step += 1;
@@ -185,18 +191,18 @@ class TaskRun {
   /** Ends a run that was told to stop, as its reason requires. */
   private async stopped(reason: Error): Promise<void> {
     if (reason instanceof ShuttingDown) {
-      this.log.info('run stopped for shutdown; the command stays pending for another worker');
+      this.log().info('run stopped for shutdown; the command stays pending for another worker');
     } else if (reason instanceof LeaseLost) {
-      this.log.warn('fenced: another worker owns this task now');
+      this.log().warn('fenced: another worker owns this task now');
     } else if (reason instanceof TaskEnded) {
-      this.log.info({ reason: reason.message }, 'task ended elsewhere; acknowledging its command');
+      this.log().info({ reason: reason.message }, 'task ended elsewhere; acknowledging its command');
       await this.ack();
     } else {
       try {
         await this.append({ status: 'CANCELLED', progress: '', terminal: true });
       } catch (err) {
         if (err instanceof TaskEnded) await this.ack();
-        else if (err instanceof LeaseLost) this.log.warn('fenced while cancelling: another worker owns this task now');
+        else if (err instanceof LeaseLost) this.log().warn('fenced while cancelling: another worker owns this task now');
         else throw err;
       }
     }
@@ -216,7 +222,7 @@ class TaskRun {
     if (result === 'FENCED') throw new LeaseLost('lease lost to a newer run');
     if (result === 'TERMINAL' || result === 'GONE') throw new TaskEnded(`task is ${result.toLowerCase()}`);
     if (result === 'CANCEL') throw new CancelRequested('cancel requested');
-    this.log.info({ status: e.status, step: e.step, result }, 'event recorded');
+    if (this.deps.logger.isLevelEnabled('info')) this.log().info({ status: e.status, step: e.step, result }, 'event recorded');
     if (e.terminal && result === 'OK') {
       this.deps.metrics?.taskFinished(this.own.type.name, e.status as FinalStatus, startedAt(this.command));
     }
@@ -267,13 +273,13 @@ function errorMessage(err: unknown): string {
  * Retries an idempotent Redis call while the connection is down or Redis is loading, so a Redis
  * restart does not fail the task. Stops when `stop` is aborted.
  */
-async function retryWhileDown<T>(call: () => Promise<T>, stop: AbortSignal, log: Logger): Promise<T> {
+async function retryWhileDown<T>(call: () => Promise<T>, stop: AbortSignal, log: () => Logger): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await call();
     } catch (err) {
       if (!isConnectionError(err) || stop.aborted) throw err;
-      log.warn({ err: errorMessage(err), attempt }, 'redis unavailable; retrying');
+      log().warn({ err: errorMessage(err), attempt }, 'redis unavailable; retrying');
       await delay(Math.min(100 * 2 ** attempt, 2000), undefined, { signal: stop });
     }
   }
