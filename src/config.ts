@@ -32,6 +32,12 @@ export const configSchema = z.object({
   /** A socket whose send buffer grows past this is closed with 4008 (slow consumer). */
   WS_MAX_BUFFERED_BYTES: int(1024, 1024 * 1024 * 1024).default(1024 * 1024),
   /**
+   * A replay waits for the watcher to read whenever more than WS_MAX_BUFFERED_BYTES are unsent;
+   * a watcher that reads nothing for this long is closed as a slow consumer (4008, or the SSE
+   * stream ends).
+   */
+  WS_REPLAY_STALL_MS: int(100, 3_600_000).default(10_000),
+  /**
    * Upper bound of the hub's blocking XREAD. Correctness never depends on it: new streams wake the
    * reader at once (CLIENT UNBLOCK); it only bounds how long a read on idle streams stays parked.
    */

@@ -7,13 +7,17 @@ import type { Hub } from './hub.js';
 
 /** What a transport (WebSocket, SSE) does with a watch. */
 export interface WatchSink {
-  /**
-   * `replayed`: the event was already in the log when the watch opened (not a live one). For a
-   * task started by this gateway moments ago, judged by the event's `ts` (see openWatch).
-   */
+  /** `replayed`: the event was already in the log when the watch opened (not a live one). */
   event(event: WireEvent, replayed: boolean): void;
   /** Called once after the terminal event has been given: nothing more will come. */
   end(): void;
+  /**
+   * Flow control of the replay, asked after each replayed event: undefined while the transport
+   * takes more at once, else a promise of whether to go on (false: the watcher is gone or was
+   * closed as too slow). So a replay holds at most a page in memory, however long the history
+   * and however slow the client.
+   */
+  room(): Promise<boolean> | undefined;
   /** The live feed broke (e.g. the gateway is shutting down); the client should resume. */
   error(err: Error): void;
 }
@@ -47,7 +51,8 @@ const done: Watch = { close: () => undefined };
 /**
  * Validates a watch and starts it: every event after lastEventId, then live events until the
  * terminal one. Errors thrown here (bad id, unknown task, id beyond the stream) happen before any
- * event is given, so transports can map them to a status or close code.
+ * event is given, so transports can map them to a status or close code; only a Redis failure
+ * while a long replay pages on comes later.
  */
 export async function openWatch(
   deps: { store: TaskStore; hub: Hub },
@@ -56,15 +61,6 @@ export async function openWatch(
 ): Promise<Watch> {
   const taskId = checkTaskId(request.taskId);
   const from = request.lastEventId ? checkEventId(request.lastEventId, 'lastEventId') : ZERO_ID;
-  const first = deps.store.startedHere(taskId);
-  // A task this gateway started moments ago exists, and a resume point up to its first event is
-  // in range: the hub's shared read from `from` replays it, which saves a read per watch.
-  if (first !== undefined && compareEventIds(from, first) <= 0) {
-    // Without a read there is no log end to split replayed from live events at; an event stamped
-    // before the watch opened counts as replayed (a metrics label only, see WatchSink).
-    const openedAt = Date.now();
-    return live(deps.hub, taskId, from, sink, (e) => compareEventIds(e.id, first) <= 0 || e.ts < openedAt);
-  }
   // Events read here were in the log when the watch opened (`replayed`); the hub's are live.
   let page = await deps.store.events(taskId, from, '+', REPLAY_PAGE);
   // An event after `from` proves the task exists and `from` is in range; only an empty replay
@@ -91,6 +87,8 @@ export async function openWatch(
         sink.end();
         return done;
       }
+      const wait = sink.room();
+      if (wait && !(await wait)) return done;
     }
     // The terminal event ends every task's stream, so a short page without it means the task
     // is still running: it goes on from the hub.
@@ -98,14 +96,9 @@ export async function openWatch(
     page = await deps.store.events(taskId, cursor, '+', REPLAY_PAGE);
   }
 
-  return live(deps.hub, taskId, cursor, sink, () => false);
-}
-
-/** Feeds the hub's events after `from` to `sink`. */
-function live(hub: Hub, taskId: string, from: string, sink: WatchSink, replayed: (e: WireEvent) => boolean): Watch {
-  return hub.subscribe(taskId, from, {
+  return deps.hub.subscribe(taskId, cursor, {
     event(event) {
-      sink.event(event, replayed(event));
+      sink.event(event, false);
       if (event.terminal) sink.end();
     },
     error: (err) => sink.error(err),

@@ -4,6 +4,7 @@ import { v4 as uuidv4 } from 'uuid';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { waitForRoom } from '../hub/room.js';
 import { openWatch, type Watch } from '../hub/watch.js';
 import type { Hub } from '../hub/hub.js';
 import type { WireEvent } from '../store/events.js';
@@ -14,7 +15,7 @@ export interface SseDeps {
   store: TaskStore;
   logger: Logger;
   metrics: Metrics;
-  config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES'>;
+  config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES' | 'WS_REPLAY_STALL_MS'>;
 }
 
 /** One SSE message: the event id, then the same JSON a WebSocket watcher gets. */
@@ -28,8 +29,9 @@ export function sseFrame(event: WireEvent): string {
  * `?lastEventId`. Errors found before the stream starts are ordinary JSON error responses
  * (400, 404, 503), and a task that had ended at the resume point answers 204 (EventSource's
  * signal to stop). Afterwards the stream just ends, and the client resumes from its last id:
- * after the terminal event, when the feed breaks, and when the client reads too slowly
- * (over WS_MAX_BUFFERED_BYTES unsent, the WebSocket's 4008).
+ * after the terminal event, when the feed breaks, and when the client reads too slowly (over
+ * WS_MAX_BUFFERED_BYTES unsent, the WebSocket's 4008). The response starts with the first event,
+ * so a replay is written as it is read, never held whole.
  */
 export function sseRouter(deps: SseDeps): Router {
   const router = new Router();
@@ -40,24 +42,37 @@ export function sseRouter(deps: SseDeps): Router {
     const taskId = ctx.params.id!;
     ctx.state.taskId = taskId;
     const stream = new SseStream(ctx.res, deps, deps.logger.child({ taskId, connId: uuidv4().slice(0, 8) }));
-    const watch = await openWatch(deps, { taskId, lastEventId }, stream);
-    ctx.status = 200;
+    let watch: Watch;
+    try {
+      watch = await openWatch(deps, { taskId, lastEventId }, stream);
+    } catch (err) {
+      // Before the first event this is an ordinary JSON error; after it, the stream just ends.
+      if (!stream.started) throw err;
+      stream.error(err instanceof Error ? err : new Error(String(err)));
+      ctx.respond = false;
+      return;
+    }
+    stream.attach(watch);
+    ctx.status = stream.status;
     ctx.respond = false;
-    stream.start(watch);
   });
   return router;
 }
 
-/** Holds events given before the watch is confirmed, then writes straight to the response. */
+/** Writes a watch to the response: headers with the first event (or 204 when there is none to come). */
 class SseStream {
-  private pending: { event: WireEvent; replayed: boolean }[] | null = [];
-  private counted = false;
+  started = false;
+  status = 200;
   private ended = false;
   private watch: Watch | undefined;
   private pinger: NodeJS.Timeout | undefined;
   private gone = false;
   /** The live feed broke: the client must come back, so never answer 204. */
   private broken = false;
+  /** Replayed events wait for room (room()) instead of being judged by the backlog. */
+  private replaying = true;
+  /** Counted in the open-connections gauge (a 200 stream). */
+  private counted = false;
 
   constructor(
     private readonly res: ServerResponse,
@@ -71,64 +86,70 @@ class SseStream {
     });
   }
 
-  start(watch: Watch): void {
+  /** The watch is open and replayed: from now on events are live. */
+  attach(watch: Watch): void {
     this.watch = watch;
+    this.replaying = false;
     if (this.gone) {
       watch.close();
       return;
     }
-    const { res } = this;
-    if (this.ended && !this.broken && this.pending?.length === 0) {
-      // Nothing after the resume point and nothing to come: 204 is the one answer on which
-      // EventSource stops reconnecting (after a 200 that ends, it would come back forever).
-      this.pending = null;
-      res.writeHead(204);
-      res.end();
-      return;
-    }
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
-    });
-    this.counted = true;
-    this.deps.metrics.connectionOpened('sse');
-    const queued = this.pending ?? [];
-    this.pending = null;
-    if (queued.length > 0) res.write(queued.map((q) => sseFrame(q.event)).join(''));
-    for (const q of queued) this.deps.metrics.eventSent('sse', q.event, q.replayed);
-    if (this.ended) {
-      this.finish();
-      return;
-    }
-    // A comment line keeps idle proxies from timing out and surfaces a dead peer as a write error.
-    this.pinger = setInterval(() => res.write(': ping\n\n'), this.deps.config.WS_PING_MS);
+    if (!this.started && !this.ended) this.begin();
   }
 
   event(event: WireEvent, replayed: boolean): void {
-    if (this.pending) {
-      this.pending.push({ event, replayed });
-      return;
-    }
     if (this.ended || this.gone) return;
+    if (!this.started) this.begin();
     this.res.write(sseFrame(event));
     this.deps.metrics.eventSent('sse', event, replayed);
-    if (this.res.writableLength > this.deps.config.WS_MAX_BUFFERED_BYTES) {
-      this.log.info({ buffered: this.res.writableLength }, 'slow SSE consumer; ending the stream');
-      this.finish();
-    }
+    if (!this.replaying && this.res.writableLength > this.deps.config.WS_MAX_BUFFERED_BYTES) this.slow();
+  }
+
+  room(): Promise<boolean> | undefined {
+    const { res } = this;
+    const outbox = { buffered: () => res.writableLength, gone: () => this.gone || this.ended, drains: res, closes: res };
+    return waitForRoom(outbox, this.deps.config.WS_MAX_BUFFERED_BYTES, this.deps.config.WS_REPLAY_STALL_MS, () => this.slow());
   }
 
   end(): void {
+    if (this.ended) return;
     this.ended = true;
-    if (!this.pending) this.finish();
+    if (this.started || this.broken) {
+      if (!this.started) this.begin();
+      this.finish();
+      return;
+    }
+    // Nothing after the resume point and nothing to come: 204 is the one answer on which
+    // EventSource stops reconnecting (after a 200 that ends, it would come back forever).
+    this.status = 204;
+    this.started = true;
+    this.res.writeHead(204);
+    this.res.end();
   }
 
   error(err: Error): void {
     this.log.warn({ err: err.message }, 'live feed broke');
     this.broken = true;
     this.end();
+  }
+
+  private begin(): void {
+    this.started = true;
+    this.res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
+    this.deps.metrics.connectionOpened('sse');
+    this.counted = true;
+    // A comment line keeps idle proxies from timing out and surfaces a dead peer as a write error.
+    this.pinger = setInterval(() => this.res.write(': ping\n\n'), this.deps.config.WS_PING_MS);
+  }
+
+  private slow(): void {
+    this.log.info({ buffered: this.res.writableLength, replaying: this.replaying }, 'slow SSE consumer; ending the stream');
+    this.finish();
   }
 
   private finish(): void {

@@ -4,7 +4,6 @@ import { itemReplies, type Redis } from './redis.js';
 import { CANCEL_CHANNEL, COMMANDS_STREAM, TASKS_INDEX, WORKER_GROUP, eventsKey, taskKey } from './keys.js';
 import { decodeEvent, type TaskEvent } from './events.js';
 import { readIndexPage, type IndexCursor } from './task-index.js';
-import { RecentStarts } from './recent-starts.js';
 
 /** The state hash as clients see it. */
 export interface TaskState {
@@ -39,8 +38,6 @@ export type CancelOutcome =
 const REPLAY_BATCH = 1000;
 /** Pipelines of replays on their way at once: reads need no ordering between batches. */
 const REPLAY_IN_FLIGHT = 4;
-/** How long this store vouches for a task it started (see RecentStarts), at most TASK_TTL_S. */
-const RECENT_START_MS = 10_000;
 
 interface RangeItem {
   key: string;
@@ -66,9 +63,6 @@ export class TaskStore {
    */
   private readonly ranges: Batcher<RangeItem, [string, string[]][]>;
 
-  /** The tasks started through this store moments ago: their watches skip the replay read. */
-  private readonly recentStarts: RecentStarts;
-
   /**
    * `ttlS` is TASK_TTL_S: how long a task cancelled before it started keeps its keys, and how long
    * the recent-tasks index keeps an entry.
@@ -77,7 +71,6 @@ export class TaskStore {
     private readonly redis: Redis,
     private readonly options: { ttlS: number } = { ttlS: 86400 },
   ) {
-    this.recentStarts = new RecentStarts(Math.min(RECENT_START_MS, options.ttlS * 1000));
     this.starts = new Batcher(async (items) => {
       const keys = [COMMANDS_STREAM, TASKS_INDEX, ...items.flatMap((i) => [taskKey(i.taskId), eventsKey(i.taskId)])];
       const argv = [this.options.ttlS, ...items.flatMap((i) => [i.taskId, i.type, i.paramsJson, i.now])];
@@ -97,7 +90,6 @@ export class TaskStore {
   async start(type: string, params: unknown, now = Date.now()): Promise<StartedTask> {
     const taskId = uuidv4();
     const [, eventId, commandId] = await this.starts.add({ taskId, type, paramsJson: JSON.stringify(params), now });
-    this.recentStarts.add(taskId, eventId);
     return {
       commandId,
       state: {
@@ -148,14 +140,6 @@ export class TaskStore {
     const page = await readIndexPage(this.redis, limit, after);
     const states = await Promise.all(page.taskIds.map((id) => this.get(id)));
     return { tasks: states.filter((s): s is TaskState => s !== null), next: page.next };
-  }
-
-  /**
-   * The first event id of a task this store started moments ago: the task surely exists, with
-   * at least that event. Undefined when it was not started here recently (read the log instead).
-   */
-  startedHere(taskId: string): string | undefined {
-    return this.recentStarts.firstEventId(taskId);
   }
 
   /** Just what a watcher needs to start: status and last event id, or null for an unknown task. */

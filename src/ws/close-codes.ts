@@ -25,7 +25,10 @@ export const CloseCode = {
   FORBIDDEN: 4403,
   /** Unknown task (never created, or expired after TASK_TTL_S). */
   NOT_FOUND: 4404,
-  /** The client read too slowly (send buffer over WS_MAX_BUFFERED_BYTES); resume with lastEventId. */
+  /**
+   * The client read too slowly: its send buffer grew over WS_MAX_BUFFERED_BYTES with live events,
+   * or its replay could send nothing for WS_REPLAY_STALL_MS. Resume with lastEventId.
+   */
   SLOW_CONSUMER: 4008,
 } as const;
 

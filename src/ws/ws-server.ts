@@ -8,6 +8,7 @@ import { AppError, toAppError } from '../errors.js';
 import { endWithError } from '../http/raw-response.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { waitForRoom } from '../hub/room.js';
 import { openWatch, type Watch } from '../hub/watch.js';
 import type { Hub } from '../hub/hub.js';
 import type { TaskStore } from '../store/task-store.js';
@@ -21,7 +22,7 @@ export interface WsDeps {
   logger: Logger;
   metrics: Metrics;
   auth: Auth;
-  config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES'> & UpgradeGuardDeps['config'];
+  config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES' | 'WS_REPLAY_STALL_MS'> & UpgradeGuardDeps['config'];
 }
 
 const PATH_RE = /^\/ws\/task\/([^/]*)$/;
@@ -107,17 +108,22 @@ export class WsServer {
       if (debug) log().debug({ code }, 'watch closed');
     });
 
-    // The frames of one event-loop turn (a replay, a read's batch, the last event and the close)
-    // are corked into one write; the backlog is judged once they have been handed to the kernel.
+    // The frames of one event-loop turn (a replay page, a read's batch, the last event and the
+    // close) are corked into one write; the backlog is judged once they have been handed to the
+    // kernel. A replay is not judged by its backlog: it waits for room instead (see room below).
+    const limit = this.deps.config.WS_MAX_BUFFERED_BYTES;
     let corked = false;
+    let replaying = true;
+    const slow = () => {
+      log().info({ buffered: ws.bufferedAmount, replaying }, 'slow consumer; closing with 4008');
+      close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+    };
     const flush = () => {
       corked = false;
       socket.uncork();
-      if (ws.readyState === ws.OPEN && ws.bufferedAmount > this.deps.config.WS_MAX_BUFFERED_BYTES) {
-        log().info({ buffered: ws.bufferedAmount }, 'slow consumer; closing with 4008');
-        close(CloseCode.SLOW_CONSUMER, 'slow consumer');
-      }
+      if (!replaying && ws.readyState === ws.OPEN && ws.bufferedAmount > limit) slow();
     };
+    const outbox = { buffered: () => ws.bufferedAmount, gone: () => ws.readyState !== ws.OPEN, drains: socket, closes: ws };
     openWatch(this.deps, { taskId, lastEventId }, {
       event: (event, replayed) => {
         if (ws.readyState !== ws.OPEN) return;
@@ -130,16 +136,19 @@ export class WsServer {
         this.deps.metrics.eventSent('ws', event, replayed);
       },
       end: () => close(CloseCode.DONE, 'task finished'),
+      room: () => waitForRoom(outbox, limit, this.deps.config.WS_REPLAY_STALL_MS, slow),
       error: (err) => {
         log().warn({ err: err.message }, 'live feed broke');
         close(this.closed ? CloseCode.GOING_AWAY : CloseCode.TRY_AGAIN, 'feed interrupted, resume with lastEventId');
       },
     }).then(
       (watch) => {
+        replaying = false;
         if (ws.readyState === ws.OPEN) conn.watch = watch;
         else watch.close();
       },
       (err: unknown) => {
+        replaying = false;
         const appErr = toAppError(err);
         if (!appErr.exposed) log().error({ err }, 'watch failed');
         close(appErr.closeCode, appErr.exposed ? appErr.message : 'internal error');

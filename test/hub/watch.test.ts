@@ -4,7 +4,6 @@ import { Hub } from '../../src/hub/hub.js';
 import { openWatch, type WatchSink } from '../../src/hub/watch.js';
 import { createLogger } from '../../src/logger.js';
 import type { WireEvent } from '../../src/store/events.js';
-import { eventsKey } from '../../src/store/keys.js';
 import type { Redis } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { appendEvent } from '../helpers/append.js';
@@ -14,28 +13,19 @@ import { waitFor } from '../helpers/wait.js';
 
 const logger = createLogger('silent', 'test');
 
-function sink() {
-  const got: { id: string; status: string; replayed: boolean }[] = [];
+/** A sink whose room() answers `room(count)` after each event: count is the events given so far. */
+function sink(room: (count: number) => Promise<boolean> | undefined = () => undefined) {
+  const ids: string[] = [];
   let ended = false;
-  const s: WatchSink & { got: typeof got; ended: () => boolean } = {
-    got,
+  const s: WatchSink & { ids: string[]; ended: () => boolean } = {
+    ids,
     ended: () => ended,
-    event: (e: WireEvent, replayed: boolean) => got.push({ id: e.id, status: (JSON.parse(e.json) as { status: string }).status, replayed }),
+    event: (e: WireEvent) => void ids.push(e.id),
     end: () => (ended = true),
+    room: () => room(ids.length),
     error: (err: Error) => assert.fail(err),
   };
   return s;
-}
-
-/** Every XRANGE the server runs from now on, by key, seen through MONITOR. */
-async function xranges(t: { after(fn: () => unknown): void }, redis: Redis): Promise<string[]> {
-  const keys: string[] = [];
-  const monitor = await redis.monitor();
-  t.after(() => monitor.disconnect());
-  monitor.on('monitor', (_time: string, args: string[]) => {
-    if (args[0]?.toLowerCase() === 'xrange') keys.push(args[1]!);
-  });
-  return keys;
 }
 
 /** A Redis connection and a started hub over it, both closed after the test. */
@@ -47,59 +37,45 @@ async function redisAndHub(t: TestContext): Promise<{ redis: Redis; hub: Hub }> 
   return { redis, hub };
 }
 
-/** Appends the reference task's stages after the first `done` of them, then COMPLETED. */
-const finish = async (redis: Redis, taskId: string, done = 0) => {
-  for (const [status, progress] of ([['STARTED', 25], ['PROCESSING', 50], ['CONCLUDING', 75]] as const).slice(done)) {
-    await appendEvent(redis, taskId, { status, progress });
-  }
+/** A finished task with `n` events between PENDING and COMPLETED: more than two replay pages. */
+async function longTask(redis: Redis, store: TaskStore, n: number): Promise<string> {
+  const taskId = (await store.start('reference', {})).state.task_id;
+  for (let i = 0; i < n; i++) await appendEvent(redis, taskId, { status: 'PROCESSING', progress: 50 });
   await appendEvent(redis, taskId, { status: 'COMPLETED', progress: 100, terminal: true });
+  return taskId;
+}
+
+const turns = async (n: number) => {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
 };
 
-test('a watch of a task started by the same gateway moments ago is replayed by the hub, with no XRANGE', async (t) => {
-  const { redis, hub } = await redisAndHub(t);
-  const here = new TaskStore(redis);
-  const elsewhere = new TaskStore(redis);
-  const ranges = await xranges(t, redis);
-
-  const live = (await here.start('reference', {})).state.task_id;
-  const fresh = sink();
-  await openWatch({ store: here, hub }, { taskId: live }, fresh);
-  await appendEvent(redis, live, { status: 'STARTED', progress: 25 });
-  const done = (await here.start('reference', {})).state.task_id;
-  await finish(redis, done);
-  await finish(redis, live, 1);
-
-  const replay = sink();
-  await openWatch({ store: here, hub }, { taskId: done }, replay);
-  const other = sink();
-  await openWatch({ store: elsewhere, hub }, { taskId: done }, other);
-  await waitFor(() => fresh.ended() && replay.ended() && other.ended(), 'the three watches to end');
-  // MONITOR lines come on their own connection: wait for the one read that must be there.
-  await waitFor(() => ranges.length > 0, 'the other gateway\'s XRANGE');
-  assert.deepEqual(ranges, [eventsKey(done)], 'only the gateway that did not start the task read its log');
-
-  assert.deepEqual(fresh.got.map((e) => e.id), await eventIds(redis, live));
-  assert.deepEqual(replay.got.map((e) => e.id), await eventIds(redis, done));
-  assert.deepEqual(other.got.map((e) => e.id), await eventIds(redis, done));
-  assert.deepEqual(fresh.got.map((e) => e.replayed), [true, false, false, false, false], 'only PENDING predates the watch');
-  assert.deepEqual(replay.got.map((e) => e.replayed), [true, true, true, true, true]);
-});
-
-test('a resume point of a recent start is read as usual once it is past the first event', async (t) => {
+test('a replay waits whenever the sink has no room, and goes on exactly where it stopped', async (t) => {
   const { redis, hub } = await redisAndHub(t);
   const store = new TaskStore(redis);
-  const { task_id: taskId, last_event_id: first } = (await store.start('reference', {})).state;
-  await finish(redis, taskId);
+  const taskId = await longTask(redis, store, 250);
   const ids = await eventIds(redis, taskId);
 
-  const fromFirst = sink();
-  await openWatch({ store, hub }, { taskId, lastEventId: first }, fromFirst);
-  const fromSecond = sink();
-  await openWatch({ store, hub }, { taskId, lastEventId: ids[1] }, fromSecond);
-  await waitFor(() => fromFirst.ended() && fromSecond.ended(), 'both watches to end');
-  assert.deepEqual(fromFirst.got.map((e) => e.id), ids.slice(1));
-  assert.deepEqual(fromSecond.got.map((e) => e.id), ids.slice(2));
+  let release!: (goOn: boolean) => void;
+  const held = sink((count) => (count === 120 ? new Promise<boolean>((r) => (release = r)) : undefined));
+  let opened = false;
+  const opening = openWatch({ store, hub }, { taskId }, held).then(() => (opened = true));
+  await waitFor(() => held.ids.length === 120, 'the replay to reach the 120th event');
+  await turns(20);
+  assert.deepEqual([held.ids.length, opened], [120, false], 'nothing more is read or given while there is no room');
+  release(true);
+  await opening;
+  assert.deepEqual(held.ids, ids);
+  assert.equal(held.ended(), true);
+});
 
-  const beyond = `${Number(ids.at(-1)!.split('-')[0]) + 1000}-0`;
-  await assert.rejects(openWatch({ store, hub }, { taskId, lastEventId: beyond }, sink()), { code: 'EVENT_ID_OUT_OF_RANGE' });
+test('a replay whose watcher is gone stops there: no more events, no live subscription', async (t) => {
+  const { redis, hub } = await redisAndHub(t);
+  const store = new TaskStore(redis);
+  const taskId = await longTask(redis, store, 250);
+  const ids = await eventIds(redis, taskId);
+  const gone = sink((count) => (count === 50 ? Promise.resolve(false) : undefined));
+  await openWatch({ store, hub }, { taskId }, gone);
+  assert.deepEqual(gone.ids, ids.slice(0, 50));
+  assert.equal(gone.ended(), false);
+  assert.equal(hub.watchedStreams, 0);
 });

@@ -45,3 +45,44 @@ test('a client that stops reading is closed with 4008, then resumes exactly from
   assert.equal(rest.code, 1000);
   assert.deepEqual([...got, ...rest.events].map((e) => e.id), all);
 });
+
+/** A started task with `n` events of `size` bytes each after PENDING, written through the production script. */
+async function bigHistory(redis: Parameters<typeof appendEvent>[0], gatewayUrl: string, n: number, size: number): Promise<string> {
+  const taskId = await startTask(gatewayUrl);
+  const note = 'x'.repeat(size);
+  for (let i = 1; i <= n; i++) await appendEvent(redis, taskId, { status: 'PROCESSING', progress: 50, extra: { note } });
+  await appendEvent(redis, taskId, { status: 'COMPLETED', progress: 100, terminal: true });
+  return taskId;
+}
+
+test('a replay far larger than WS_MAX_BUFFERED_BYTES waits for the reader: a fast one gets it all, one that stops is closed with 4008', async (t) => {
+  const url = await testRedisUrl();
+  const redis = await redisFor(t, url);
+  const gateway = await startGatewayProc(t, url, { WS_MAX_BUFFERED_BYTES: '65536', WS_REPLAY_STALL_MS: '500' });
+  // 300 events of 64 KiB: each replay page (100 events, 6.4 MB) is more than loopback buffers
+  // hold, so writing a page at once would leave the backlog far over the limit.
+  const taskId = await bigHistory(redis, gateway.url, 300, 64 * 1024);
+  const all = await eventIds(redis, taskId);
+
+  const fast = await watchTask(wsUrl(gateway.url, taskId), { timeoutMs: 60_000 });
+  assert.deepEqual([fast.code, fast.events.map((e) => e.id)], [1000, all]);
+
+  const got: string[] = [];
+  let closed!: (c: { code: number; reason: string }) => void;
+  const closing = new Promise<{ code: number; reason: string }>((resolve) => (closed = resolve));
+  const stalled = openLiteWs(gateway.port, `/ws/task/${taskId}`, {
+    text: (d) => {
+      got.push((JSON.parse(d) as TaskEvent).id);
+      if (got.length === 1) stalled.socket.pause();
+    },
+    close: (code, reason) => closed({ code, reason }),
+  });
+  t.after(() => stalled.destroy());
+  await gateway.waitForLog((l) => l.msg === 'slow consumer; closing with 4008' && l.taskId === taskId, 'the 4008 close', 30_000);
+  stalled.socket.resume();
+  const { code, reason } = await withTimeout(closing, 'the stalled client to read up to the close frame', 60_000);
+  assert.deepEqual([code, reason], [4008, 'slow consumer']);
+  assert.ok(got.length < all.length, `the stalled client got ${got.length} of ${all.length}`);
+  const rest = await watchTask(wsUrl(gateway.url, taskId, got.at(-1)), { timeoutMs: 60_000 });
+  assert.deepEqual([rest.code, [...got, ...rest.events.map((e) => e.id)]], [1000, all]);
+});
