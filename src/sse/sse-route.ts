@@ -114,6 +114,7 @@ class SseStream {
   end(): void {
     if (this.ended) return;
     this.ended = true;
+    if (this.gone) return;
     if (this.started || this.broken) {
       if (!this.started) this.begin();
       this.finish();
