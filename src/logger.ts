@@ -54,6 +54,15 @@ export function createLogger(level: string, name: string, target: LoggerTarget =
   return target.destination ? pino(options, target.destination) : pino(options);
 }
 
+/**
+ * A child logger built on first use. A child costs a pass of its bindings through the redaction,
+ * and at LOG_LEVEL warn most requests, watches and runs log nothing, so hot paths take this.
+ */
+export function lazyChild(logger: Logger, bindings: () => Record<string, unknown>): () => Logger {
+  let child: Logger | undefined;
+  return () => (child ??= logger.child(bindings()));
+}
+
 /** pino-pretty is a dev dependency: the production image has none and logs JSON. */
 function prettyInstalled(): boolean {
   try {

@@ -1,7 +1,7 @@
 import type { Middleware } from 'koa';
 import { v4 as uuidv4 } from 'uuid';
 import { AppError, errorBody, toAppError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { lazyChild, type Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 
 /** An incoming X-Request-Id is kept when it is short printable ASCII; otherwise a new one is made. */
@@ -21,9 +21,7 @@ export function errorsAndLogging(logger: Logger, metrics: Metrics): Middleware {
     const incoming = ctx.get('x-request-id');
     const requestId = REQUEST_ID_RE.test(incoming) ? incoming : uuidv4();
     ctx.set('X-Request-Id', requestId);
-    // Built on first use: with the `request` line below disabled (LOG_LEVEL warn), most requests log nothing.
-    let log: Logger | undefined;
-    const requestLog = () => (log ??= logger.child({ requestId }));
+    const requestLog = lazyChild(logger, () => ({ requestId }));
     try {
       await next();
       if (ctx.body === undefined || ctx.body === null) {

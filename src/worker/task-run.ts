@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { v4 as uuidv4, validate as isUuid } from 'uuid';
 import type { Config } from '../config.js';
-import type { Logger } from '../logger.js';
+import { lazyChild, type Logger } from '../logger.js';
 import type { FinalStatus, Metrics } from '../metrics/metrics.js';
 import type { Redis } from '../store/redis.js';
 import type { TaskWrites } from '../store/task-writes.js';
@@ -67,10 +67,7 @@ interface EventArgs {
  */
 export async function runCommand(deps: RunDeps, command: Command, control: RunControl): Promise<void> {
   const taskId = command.fields.task_id ?? '';
-  // Built on first use: a child logger costs a copy of its bindings through the redaction, and
-  // at LOG_LEVEL warn most runs log nothing.
-  let child: Logger | undefined;
-  const log = () => (child ??= deps.logger.child({ taskId, commandId: command.id }));
+  const log = lazyChild(deps.logger, () => ({ taskId, commandId: command.id }));
   const retry = <T>(call: () => Promise<T>) => retryWhileDown(call, control.hardStop, log);
   const deadLetter = async (reason: string) => {
     const [deadId, failed] = await retry(() =>

@@ -6,7 +6,7 @@ import type { Auth } from '../auth/auth.js';
 import type { Config } from '../config.js';
 import { AppError, toAppError } from '../errors.js';
 import { endWithError } from '../http/raw-response.js';
-import type { Logger } from '../logger.js';
+import { lazyChild, type Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { waitForRoom } from '../hub/room.js';
 import { openWatch, type Watch } from '../hub/watch.js';
@@ -83,9 +83,8 @@ export class WsServer {
   };
 
   private onConnection(ws: WebSocket, socket: Duplex, taskId: string, lastEventId: string | undefined): void {
-    // Built on first use: most watches log nothing at LOG_LEVEL info or above.
-    let connLog: Logger | undefined;
-    const log = () => (connLog ??= this.deps.logger.child({ taskId, connId: uuidv4().slice(0, 8) }));
+    // Most watches log nothing at LOG_LEVEL info or above.
+    const log = lazyChild(this.deps.logger, () => ({ taskId, connId: uuidv4().slice(0, 8) }));
     const debug = this.deps.logger.isLevelEnabled('debug');
     const conn: Conn = { alive: true, watch: undefined };
     this.conns.set(ws, conn);
