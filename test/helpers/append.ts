@@ -16,3 +16,18 @@ export async function appendEvent(
   if (result !== 'OK' || !id) throw new Error(`append failed: ${result}`);
   return id;
 }
+
+/**
+ * Appends `n` PROCESSING events (each carrying `note` when given, e.g. to make them large), then
+ * COMPLETED when `complete` (the default): a long history to replay.
+ */
+export async function appendHistory(
+  redis: Redis,
+  taskId: string,
+  n: number,
+  options: { note?: string; complete?: boolean } = {},
+): Promise<void> {
+  const extra = options.note === undefined ? undefined : { note: options.note };
+  for (let i = 0; i < n; i++) await appendEvent(redis, taskId, { status: 'PROCESSING', progress: 50, ...(extra ? { extra } : {}) });
+  if (options.complete !== false) await appendEvent(redis, taskId, { status: 'COMPLETED', progress: 100, terminal: true });
+}

@@ -26,3 +26,8 @@ export function withTimeout<T>(promise: Promise<T>, what: string, timeoutMs = 10
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
+
+/** Lets `n` event-loop turns pass (setImmediate each), to show that nothing happens meanwhile. */
+export async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+}

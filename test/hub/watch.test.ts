@@ -6,10 +6,10 @@ import { createLogger } from '../../src/logger.js';
 import type { WireEvent } from '../../src/store/events.js';
 import type { Redis } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
-import { appendEvent } from '../helpers/append.js';
+import { appendHistory } from '../helpers/append.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { eventIds } from '../helpers/task-log.js';
-import { waitFor } from '../helpers/wait.js';
+import { turns, waitFor } from '../helpers/wait.js';
 
 const logger = createLogger('silent', 'test');
 
@@ -40,14 +40,10 @@ async function redisAndHub(t: TestContext): Promise<{ redis: Redis; hub: Hub }> 
 /** A finished task with `n` events between PENDING and COMPLETED: more than two replay pages. */
 async function longTask(redis: Redis, store: TaskStore, n: number): Promise<string> {
   const taskId = (await store.start('reference', {})).state.task_id;
-  for (let i = 0; i < n; i++) await appendEvent(redis, taskId, { status: 'PROCESSING', progress: 50 });
-  await appendEvent(redis, taskId, { status: 'COMPLETED', progress: 100, terminal: true });
+  await appendHistory(redis, taskId, n);
   return taskId;
 }
 
-const turns = async (n: number) => {
-  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
-};
 
 test('a replay waits whenever the sink has no room, and goes on exactly where it stopped', async (t) => {
   const { redis, hub } = await redisAndHub(t);

@@ -1,23 +1,12 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { test } from 'node:test';
-import { appendEvent } from '../helpers/append.js';
-import { startTask } from '../helpers/http.js';
-import { startGatewayProc } from '../helpers/processes.js';
-import { redisFor, testRedisUrl } from '../helpers/redis.js';
+import { bigReplay } from '../helpers/big-replay.js';
 import { sseUrl, watchSse } from '../helpers/sse-client.js';
-import { eventIds } from '../helpers/task-log.js';
 import { withTimeout } from '../helpers/wait.js';
 
 test('SSE: a replay far larger than WS_MAX_BUFFERED_BYTES is written as the reader takes it; a reader that stops is cut, then resumes exactly', async (t) => {
-  const url = await testRedisUrl();
-  const redis = await redisFor(t, url);
-  const gateway = await startGatewayProc(t, url, { WS_MAX_BUFFERED_BYTES: '65536', WS_REPLAY_STALL_MS: '500' });
-  const taskId = await startTask(gateway.url);
-  const note = 'x'.repeat(64 * 1024);
-  for (let i = 0; i < 300; i++) await appendEvent(redis, taskId, { status: 'PROCESSING', progress: 50, extra: { note } });
-  await appendEvent(redis, taskId, { status: 'COMPLETED', progress: 100, terminal: true });
-  const all = await eventIds(redis, taskId);
+  const { gateway, taskId, all } = await bigReplay(t);
 
   const fast = await watchSse(sseUrl(gateway.url, taskId), { timeoutMs: 60_000 });
   assert.deepEqual([fast.status, fast.ids], [200, all]);

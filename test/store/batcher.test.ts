@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Batcher } from '../../src/store/batcher.js';
+import { turns } from '../helpers/wait.js';
 
 /** A sender whose batches stay pending until the test answers them. */
 function controlledSender() {
@@ -35,8 +36,7 @@ test('calls made while a batch is in flight wait for it, then go together', asyn
   const first = b.add(1);
   const batch1 = await s.nextBatch();
   const later = [b.add(2), b.add(3)];
-  await new Promise((r) => setImmediate(r));
-  await new Promise((r) => setImmediate(r));
+  await turns(2);
   assert.equal(s.batches.length, 1, 'nothing sent while the first batch is in flight');
   const waiting = s.nextBatch();
   batch1.answer(['one']);
@@ -87,8 +87,7 @@ test('maxInFlight batches may await their answer at once; the next waits for one
   const batch2 = await s.nextBatch();
   assert.deepEqual([batch1.items, batch2.items], [[1], [2]]);
   const third = [b.add(3), b.add(4)];
-  await new Promise((r) => setImmediate(r));
-  await new Promise((r) => setImmediate(r));
+  await turns(2);
   assert.equal(s.batches.length, 2, 'a third batch waits while two are in flight');
   const waiting = s.nextBatch();
   batch2.answer(['two']);

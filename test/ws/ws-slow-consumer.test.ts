@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openLiteWs } from '../../scripts/bench/ws-lite.js';
 import type { TaskEvent } from '../../src/store/events.js';
-import { appendEvent } from '../helpers/append.js';
+import { appendEvent, appendHistory } from '../helpers/append.js';
+import { bigReplay } from '../helpers/big-replay.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
@@ -29,8 +30,7 @@ test('a client that stops reading is closed with 4008, then resumes exactly from
   slow.socket.pause();
 
   // ~24 MB: more than the loopback socket buffers hold, so the gateway's send buffer must grow.
-  const note = 'x'.repeat(16 * 1024);
-  for (let i = 1; i <= 1500; i++) await appendEvent(redis, taskId, { status: 'PROCESSING', progress: 50, extra: { note } });
+  await appendHistory(redis, taskId, 1500, { note: 'x'.repeat(16 * 1024), complete: false });
   await gateway.waitForLog((l) => l.msg === 'slow consumer; closing with 4008' && l.taskId === taskId, 'the 4008 close', 60_000);
   await appendEvent(redis, taskId, { status: 'COMPLETED', progress: 100, terminal: true });
 
@@ -46,23 +46,8 @@ test('a client that stops reading is closed with 4008, then resumes exactly from
   assert.deepEqual([...got, ...rest.events].map((e) => e.id), all);
 });
 
-/** A started task with `n` events of `size` bytes each after PENDING, written through the production script. */
-async function bigHistory(redis: Parameters<typeof appendEvent>[0], gatewayUrl: string, n: number, size: number): Promise<string> {
-  const taskId = await startTask(gatewayUrl);
-  const note = 'x'.repeat(size);
-  for (let i = 1; i <= n; i++) await appendEvent(redis, taskId, { status: 'PROCESSING', progress: 50, extra: { note } });
-  await appendEvent(redis, taskId, { status: 'COMPLETED', progress: 100, terminal: true });
-  return taskId;
-}
-
 test('a replay far larger than WS_MAX_BUFFERED_BYTES waits for the reader: a fast one gets it all, one that stops is closed with 4008', async (t) => {
-  const url = await testRedisUrl();
-  const redis = await redisFor(t, url);
-  const gateway = await startGatewayProc(t, url, { WS_MAX_BUFFERED_BYTES: '65536', WS_REPLAY_STALL_MS: '500' });
-  // 300 events of 64 KiB: each replay page (100 events, 6.4 MB) is more than loopback buffers
-  // hold, so writing a page at once would leave the backlog far over the limit.
-  const taskId = await bigHistory(redis, gateway.url, 300, 64 * 1024);
-  const all = await eventIds(redis, taskId);
+  const { gateway, taskId, all } = await bigReplay(t);
 
   const fast = await watchTask(wsUrl(gateway.url, taskId), { timeoutMs: 60_000 });
   assert.deepEqual([fast.code, fast.events.map((e) => e.id)], [1000, all]);
