@@ -11,9 +11,12 @@ export class Batcher<I, R> {
   private scheduled = false;
   private inFlight = 0;
 
-  /** `send` returns one result per item, in order; an Error result rejects that item alone. */
+  /**
+   * `send` returns one result per item, in order; an Error result rejects that item alone, and so
+   * does a missing one (a short reply).
+   */
   constructor(
-    private readonly send: (items: I[]) => Promise<(R | Error)[]>,
+    private readonly send: (items: I[]) => Promise<(R | Error | undefined)[]>,
     private readonly maxItems = 64,
     private readonly maxInFlight = 1,
   ) {}
