@@ -14,6 +14,7 @@ import { ensureGroup } from './store/consumer-group.js';
 import type { Redis } from './store/redis.js';
 import { TaskStore } from './store/task-store.js';
 import type { TaskRegistry } from './worker/registry.js';
+import { SseStreams } from './sse/sse-route.js';
 import { WsServer } from './ws/ws-server.js';
 
 export interface GatewayDeps {
@@ -53,8 +54,9 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const auth = new Auth(config);
   const startLimiter = new RateLimiter({ burst: config.START_BURST, refillPerS: config.START_REFILL_PER_S });
   const guards = { auth, startLimiter, trustProxyHops: config.TRUST_PROXY_HOPS };
+  const sse = new SseStreams();
   const app = createApp({
-    store, registry: deps.registry, logger, health, metrics, guards, sse: { hub, store, logger, metrics, config },
+    store, registry: deps.registry, logger, health, metrics, guards, sse: { hub, store, logger, metrics, config, streams: sse },
   });
   const server = createHttpServer(app.callback(), config, logger);
   const ws = new WsServer({ server, hub, store, logger, metrics, config, auth });
@@ -70,6 +72,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     });
   } catch (err) {
     await ws.close();
+    await sse.close();
     await hub.close();
     throw err;
   }
@@ -87,6 +90,9 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
       // In-flight requests get SHUTDOWN_GRACE_MS to finish; then their connections are cut.
       const cut = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_GRACE_MS);
       await ws.close();
+      await sse.close();
+      // The ended SSE streams leave keep-alive connections that are idle now.
+      server.closeIdleConnections();
       await stopped;
       clearTimeout(cut);
       await hub.close();

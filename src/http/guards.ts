@@ -3,6 +3,7 @@ import type { Auth, Principal } from '../auth/auth.js';
 import { bearerToken } from '../auth/auth.js';
 import { authorizeWatch } from '../auth/watch-auth.js';
 import { clientAddress } from './client-address.js';
+import { queryParam } from './query.js';
 import type { RateLimiter } from './rate-limit.js';
 
 export interface GuardDeps {
@@ -33,11 +34,10 @@ export const requireApiToken =
 export const requireWatchToken =
   (auth: Auth, via: 'header' | 'header-or-query'): RouterMiddleware =>
   async (ctx, next) => {
-    const query = ctx.query.token;
     ctx.state.principal = authorizeWatch(auth, {
       taskId: ctx.params.id ?? '',
       authorization: ctx.get('authorization') || undefined,
-      queryToken: via === 'header-or-query' && typeof query === 'string' ? query : undefined,
+      queryToken: via === 'header-or-query' ? queryParam(ctx.query, 'token') : undefined,
     });
     await next();
   };

@@ -8,6 +8,7 @@ import { decodeCursor, encodeCursor } from '../store/task-index.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { TaskRegistry } from '../worker/registry.js';
 import { readJsonBody } from './body.js';
+import { firstValues, queryParam } from './query.js';
 
 /** POST /tasks body. `stage_ms` at the top level is the reference route's shorthand for params.stage_ms. */
 export const startTaskBody = z.strictObject({
@@ -59,7 +60,7 @@ export function tasksRouter({ store, registry, metrics, auth }: TasksRouteDeps):
   router.post('/start-task', start);
 
   router.get('/tasks', async (ctx) => {
-    const parsed = listTasksQuery.safeParse(ctx.query);
+    const parsed = listTasksQuery.safeParse(firstValues(ctx.query));
     if (!parsed.success) throw new AppError('INVALID_QUERY', 'invalid query', parsed.error.issues);
     const { limit, cursor } = parsed.data;
     const after = cursor === undefined || cursor === '' ? null : decodeCursor(cursor);
@@ -95,8 +96,8 @@ export function tasksRouter({ store, registry, metrics, auth }: TasksRouteDeps):
   router.get('/tasks/:id/events', async (ctx) => {
     const taskId = checkTaskId(ctx.params.id!);
     ctx.state.taskId = taskId;
-    const after = typeof ctx.query.after === 'string' && ctx.query.after !== '' ? ctx.query.after : undefined;
-    const afterId = after === undefined ? undefined : checkEventId(after, 'after');
+    const after = queryParam(ctx.query, 'after');
+    const afterId = after ? checkEventId(after, 'after') : undefined;
     const head = await store.head(taskId);
     if (!head) throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
     ctx.body = { events: await store.events(taskId, afterId) };

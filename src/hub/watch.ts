@@ -26,6 +26,8 @@ export interface WatchRequest {
   taskId: string;
   /** Raw client input; undefined or empty means from the first event. */
   lastEventId?: string | undefined;
+  /** What the client called it (`Last-Event-ID` for the SSE header), for error messages. */
+  lastEventIdName?: string;
 }
 
 export interface Watch {
@@ -60,7 +62,8 @@ export async function openWatch(
   sink: WatchSink,
 ): Promise<Watch> {
   const taskId = checkTaskId(request.taskId);
-  const from = request.lastEventId ? checkEventId(request.lastEventId, 'lastEventId') : ZERO_ID;
+  const name = request.lastEventIdName ?? 'lastEventId';
+  const from = request.lastEventId ? checkEventId(request.lastEventId, name) : ZERO_ID;
   // Events read here were in the log when the watch opened (`replayed`); the hub's are live.
   let page = await deps.store.events(taskId, from, '+', REPLAY_PAGE);
   // An event after `from` proves the task exists and `from` is in range; only an empty replay
@@ -69,7 +72,7 @@ export async function openWatch(
     const head = await deps.store.head(taskId);
     if (!head) throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
     if (compareEventIds(from, head.lastEventId) > 0) {
-      throw new AppError('EVENT_ID_OUT_OF_RANGE', `lastEventId is beyond the task's last event ${head.lastEventId}`);
+      throw new AppError('EVENT_ID_OUT_OF_RANGE', `${name} is beyond the task's last event ${head.lastEventId}`);
     }
     // Ended at `from`. A task that moved on since the XRANGE goes on from the hub below.
     if (TERMINAL_STATUSES.has(head.status) && compareEventIds(from, head.lastEventId) === 0) {

@@ -4,6 +4,8 @@ import { v4 as uuidv4 } from 'uuid';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { AppError } from '../errors.js';
+import { queryParam } from '../http/query.js';
 import { waitForRoom } from '../hub/room.js';
 import { openWatch, type Watch } from '../hub/watch.js';
 import type { Hub } from '../hub/hub.js';
@@ -16,6 +18,31 @@ export interface SseDeps {
   logger: Logger;
   metrics: Metrics;
   config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES' | 'WS_REPLAY_STALL_MS'>;
+  /** The open streams, which the gateway ends when it shuts down. */
+  streams: SseStreams;
+}
+
+/** A gateway's open SSE responses: shutdown ends them all, as it closes WebSockets with 1001. */
+export class SseStreams {
+  private readonly open = new Set<SseStream>();
+  private closed = false;
+
+  /** Throws SHUTTING_DOWN (503) once closing: the request never becomes a stream. */
+  add(stream: SseStream): void {
+    if (this.closed) throw new AppError('SHUTTING_DOWN', 'server shutting down');
+    this.open.add(stream);
+  }
+
+  delete(stream: SseStream): void {
+    this.open.delete(stream);
+  }
+
+  /** Ends every stream (clients resume from their last id elsewhere); resolves once all are closed. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.open].map((stream) => stream.shutdown()));
+  }
 }
 
 /** One SSE message: the event id, then the same JSON a WebSocket watcher gets. */
@@ -37,14 +64,15 @@ export function sseRouter(deps: SseDeps): Router {
   const router = new Router();
   router.get('/sse/task/:id', async (ctx) => {
     const header = ctx.get('last-event-id');
-    const query = typeof ctx.query.lastEventId === 'string' ? ctx.query.lastEventId : undefined;
-    const lastEventId = header !== '' ? header : query;
+    const request = header !== ''
+      ? { lastEventId: header, lastEventIdName: 'Last-Event-ID' }
+      : { lastEventId: queryParam(ctx.query, 'lastEventId') };
     const taskId = ctx.params.id!;
     ctx.state.taskId = taskId;
     const stream = new SseStream(ctx.res, deps, deps.logger.child({ taskId, connId: uuidv4().slice(0, 8) }));
     let watch: Watch;
     try {
-      watch = await openWatch(deps, { taskId, lastEventId }, stream);
+      watch = await openWatch(deps, { taskId, ...request }, stream);
     } catch (err) {
       // Before the first event this is an ordinary JSON error; after it, the stream just ends.
       if (!stream.started) throw err;
@@ -60,7 +88,7 @@ export function sseRouter(deps: SseDeps): Router {
 }
 
 /** Writes a watch to the response: headers with the first event (or 204 when there is none to come). */
-class SseStream {
+export class SseStream {
   started = false;
   status = 200;
   private ended = false;
@@ -73,15 +101,19 @@ class SseStream {
   private replaying = true;
   /** Counted in the open-connections gauge (a 200 stream). */
   private counted = false;
+  /** A backlog check is due once this turn's writes have left the cork (see event()). */
+  private judging = false;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly deps: SseDeps,
     private readonly log: Logger,
   ) {
+    deps.streams.add(this);
     // Registered at once: the client may leave while the watch is still being opened.
     res.once('close', () => {
       this.gone = true;
+      deps.streams.delete(this);
       this.stop();
     });
   }
@@ -90,7 +122,7 @@ class SseStream {
   attach(watch: Watch): void {
     this.watch = watch;
     this.replaying = false;
-    if (this.gone) {
+    if (this.gone || this.ended) {
       watch.close();
       return;
     }
@@ -102,7 +134,15 @@ class SseStream {
     if (!this.started) this.begin();
     this.res.write(sseFrame(event));
     this.deps.metrics.eventSent('sse', event, replayed);
-    if (!this.replaying && this.res.writableLength > this.deps.config.WS_MAX_BUFFERED_BYTES) this.slow();
+    // The response corks its socket until the next tick, so what this turn wrote still counts as
+    // unsent until then: the backlog is judged after the uncork (queued behind it), not here.
+    if (!this.replaying && !this.judging) {
+      this.judging = true;
+      process.nextTick(() => {
+        this.judging = false;
+        if (!this.ended && !this.gone && this.res.writableLength > this.deps.config.WS_MAX_BUFFERED_BYTES) this.slow();
+      });
+    }
   }
 
   room(): Promise<boolean> | undefined {
@@ -126,6 +166,15 @@ class SseStream {
     this.started = true;
     this.res.writeHead(204);
     this.res.end();
+  }
+
+  /** The gateway is shutting down: the stream ends, and the client resumes elsewhere. */
+  shutdown(): Promise<void> {
+    if (this.gone) return Promise.resolve();
+    const closed = new Promise<void>((resolve) => this.res.once('close', () => resolve()));
+    this.broken = true;
+    this.end();
+    return closed;
   }
 
   error(err: Error): void {

@@ -6,6 +6,8 @@ export const EVENT_ID_RE = /^(\d{1,20})(?:-(\d{1,20}))?$/;
 const U64_MAX = 18446744073709551615n;
 
 export const ZERO_ID = '0-0';
+/** The greatest id: nothing can come after it, and Redis refuses it as an exclusive start. */
+export const MAX_EVENT_ID = `${U64_MAX}-${U64_MAX}`;
 
 /** The canonical `<ms>-<seq>` form of a client-supplied id, or null when it is not a valid id. */
 export function parseEventId(raw: string): string | null {

@@ -3,6 +3,7 @@ import { Batcher } from './batcher.js';
 import { itemReplies, type Redis } from './redis.js';
 import { CANCEL_CHANNEL, COMMANDS_STREAM, TASKS_INDEX, WORKER_GROUP, eventsKey, taskKey } from './keys.js';
 import { decodeEvent, type TaskEvent } from './events.js';
+import { MAX_EVENT_ID } from './event-id.js';
 import { readIndexPage, type IndexCursor } from './task-index.js';
 
 /** The state hash as clients see it. */
@@ -154,6 +155,7 @@ export class TaskStore {
    * at most `count` when given.
    */
   async events(taskId: string, afterId?: string, toId = '+', count?: number): Promise<TaskEvent[]> {
+    if (afterId === MAX_EVENT_ID) return [];
     const start = afterId === undefined ? '-' : `(${afterId}`;
     const entries = await this.ranges.add({ key: eventsKey(taskId), start, end: toId, count });
     return entries.map(([id, fields]) => decodeEvent(taskId, id, fields));

@@ -31,3 +31,15 @@ export async function appendHistory(
   for (let i = 0; i < n; i++) await appendEvent(redis, taskId, { status: 'PROCESSING', progress: 50, ...(extra ? { extra } : {}) });
   if (options.complete !== false) await appendEvent(redis, taskId, { status: 'COMPLETED', progress: 100, terminal: true });
 }
+
+/**
+ * Appends `n` (at most 64) PROCESSING events carrying `note` in one group commit: one script
+ * call, so a watching gateway's hub gets them all in one read and writes them in one turn.
+ */
+export async function appendBurst(redis: Redis, taskId: string, n: number, note: string): Promise<void> {
+  const writes = new TaskWrites(redis, { consumer: 'test', ttlS: 3600, maxDeliveries: 5, maxBatch: 64 });
+  const event = { taskId, lease: 'test-lease', status: 'PROCESSING', progress: 50, extra: { note } };
+  const results = await Promise.all(Array.from({ length: n }, () => writes.append({ ...event, ts: Date.now() })));
+  const failed = results.find(([result]) => result !== 'OK');
+  if (failed) throw new Error(`append failed: ${failed[0]}`);
+}

@@ -19,11 +19,11 @@ export function sseUrl(httpUrl: string, taskId: string, lastEventId?: string): s
 
 /**
  * Reads an SSE response until the server ends it, or, with `take`, until `take` messages arrived
- * and the client aborts.
+ * and the client aborts. `onEvent` sees each message as it arrives.
  */
 export function watchSse(
   url: string,
-  options: { lastEventId?: string; take?: number; timeoutMs?: number } = {},
+  options: { lastEventId?: string; take?: number; timeoutMs?: number; onEvent?: (event: TaskEvent) => void } = {},
 ): Promise<SseResult> {
   const abort = new AbortController();
   const run = async (): Promise<SseResult> => {
@@ -49,6 +49,7 @@ export function watchSse(
           if (id === undefined || data === undefined) continue;
           result.ids.push(id);
           result.events.push(JSON.parse(data) as TaskEvent);
+          options.onEvent?.(result.events.at(-1)!);
           if (options.take !== undefined && result.events.length >= options.take) {
             abort.abort();
             return result;

@@ -15,6 +15,7 @@ import { PROBE_PATHS } from '../../src/health/probes.js';
 import { createLogger } from '../../src/logger.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { Hub } from '../../src/hub/hub.js';
+import { SseStreams } from '../../src/sse/sse-route.js';
 import { closeRedis, createRedis } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { createRegistry } from '../../src/worker/tasks/index.js';
@@ -52,7 +53,7 @@ describe('/openapi.json, generated from the zod schemas', () => {
     const hub = new Hub({ redis, logger });
     t.after(() => hub.close());
     const auth = new Auth({ API_TOKENS: [], TOKEN_SECRET: undefined, WATCH_TOKEN_TTL_S: 60 });
-    const router = createRouter({ store, registry, logger, metrics, auth, sse: { hub, store, logger, metrics, config } });
+    const router = createRouter({ store, registry, logger, metrics, auth, sse: { hub, store, logger, metrics, config, streams: new SseStreams() } });
     const routes = router.stack.flatMap((layer) =>
       layer.methods.filter((m) => m !== 'HEAD').map((m) => ({ method: m.toLowerCase(), path: String(layer.path) })),
     );

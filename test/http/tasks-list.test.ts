@@ -46,6 +46,9 @@ describe('GET /tasks: recent tasks from the index', () => {
     assert.equal(first.body.tasks[0].type, 'reference');
     assert.deepEqual(first.body.tasks[0].params, { stage_ms: 1000 });
     assert.equal(typeof first.body.next_cursor, 'string');
+    // A repeated parameter counts with its first value, as on every route.
+    const twice = await request(`${gateway.url}/tasks?limit=2&limit=50`);
+    assert.deepEqual(twice.body.tasks.map((s: { task_id: string }) => s.task_id), [started[4], started[3]]);
 
     const { ids, pages } = await listAll(gateway.url, 2);
     assert.deepEqual(ids, [...started].reverse());

@@ -97,6 +97,10 @@ describe('HTTP API', () => {
     assert.deepEqual(after2.body.events.map((e: { id: string }) => e.id), ids.slice(2));
     const afterLast = await request(`${gw.url}/tasks/${id}/events?after=${ids.at(-1)}`);
     assert.deepEqual(afterLast.body.events, []);
+    const afterGreatest = await request(`${gw.url}/tasks/${id}/events?after=18446744073709551615-18446744073709551615`);
+    assert.deepEqual([afterGreatest.status, afterGreatest.body.events], [200, []]);
+    const repeated = await request(`${gw.url}/tasks/${id}/events?after=${ids[2]}&after=${ids[0]}`);
+    assert.deepEqual(repeated.body.events.map((e: { id: string }) => e.id), ids.slice(3));
     const bad = await request(`${gw.url}/tasks/${id}/events?after=abc`);
     assert.equal(bad.status, 400);
     assert.equal(bad.body.error.code, 'INVALID_EVENT_ID');

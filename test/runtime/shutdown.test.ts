@@ -5,6 +5,7 @@ import { request, startTask } from '../helpers/http.js';
 import { startGatewayProc, type ServiceProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
+import { sseUrl, watchSse } from '../helpers/sse-client.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
 import { eventIds } from '../helpers/task-log.js';
 
@@ -76,6 +77,23 @@ test('SIGTERM: sockets get 1001, new connections are refused, in-flight requests
 
   assert.equal(await withTimeout(gateway.exited, 'exit'), 0);
   assert.ok(gateway.logs.some((l) => l.msg === 'gateway stopped'));
+});
+
+test('SIGTERM: an SSE stream ends at once, cleanly, and does not hold the exit for SHUTDOWN_GRACE_MS', async (t) => {
+  const redisUrl = await testRedisUrl();
+  // No worker: the task stays PENDING, so its stream stays open until the gateway ends it.
+  const gateway = await startGatewayProc(t, redisUrl, { SHUTDOWN_GRACE_MS: '600000' });
+  const taskId = await startTask(gateway.url);
+  let first: () => void;
+  const firstEvent = new Promise<void>((resolve) => (first = resolve));
+  const watching = watchSse(sseUrl(gateway.url, taskId), { onEvent: () => first(), timeoutMs: 60_000 });
+  await withTimeout(firstEvent, 'the PENDING event');
+
+  gateway.kill('SIGTERM');
+  const watched = await watching;
+  assert.deepEqual([watched.status, watched.events.map((e) => e.status)], [200, ['PENDING']]);
+  // Bounded far below the 600 s grace: only an ended stream lets the process exit this soon.
+  assert.equal(await withTimeout(gateway.exited, 'exit', 15_000), 0);
 });
 
 test('a request still in flight after SHUTDOWN_GRACE_MS is cut, and the process exits 0', async (t) => {

@@ -1,9 +1,40 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
+import { appendBurst, appendEvent, appendHistory } from '../helpers/append.js';
 import { bigReplay } from '../helpers/big-replay.js';
+import { startTask } from '../helpers/http.js';
+import { startGatewayProc } from '../helpers/processes.js';
+import { redisFor, testRedisUrl } from '../helpers/redis.js';
+import { eventIds } from '../helpers/task-log.js';
 import { sseUrl, watchSse } from '../helpers/sse-client.js';
 import { withTimeout } from '../helpers/wait.js';
+
+/**
+ * A raw HTTP client that stops reading after the first bytes, as a stuck browser tab would;
+ * `started` settles with its first bytes; `resume()` reads on to the end of the response and
+ * gives the ids it got.
+ */
+function stuckReader(t: TestContext, port: number, taskId: string): { started: Promise<void>; resume(): Promise<string[]> } {
+  const socket = connect(port, '127.0.0.1');
+  t.after(() => socket.destroy());
+  let raw = '';
+  const ended = new Promise<void>((resolve) => socket.once('end', () => resolve()));
+  const started = new Promise<void>((resolve) => socket.once('data', () => resolve()));
+  socket.on('data', (d: Buffer) => {
+    if (raw === '') socket.pause();
+    raw += d.toString('latin1');
+  });
+  socket.write(`GET /sse/task/${taskId} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n`);
+  return {
+    started,
+    async resume() {
+      socket.resume();
+      await withTimeout(ended, 'the cut stream to end', 60_000);
+      return [...raw.matchAll(/^id: (\S+)$/gm)].map((m) => m[1]!);
+    },
+  };
+}
 
 test('SSE: a replay far larger than WS_MAX_BUFFERED_BYTES is written as the reader takes it; a reader that stops is cut, then resumes exactly', async (t) => {
   const { gateway, taskId, all } = await bigReplay(t);
@@ -11,21 +42,51 @@ test('SSE: a replay far larger than WS_MAX_BUFFERED_BYTES is written as the read
   const fast = await watchSse(sseUrl(gateway.url, taskId), { timeoutMs: 60_000 });
   assert.deepEqual([fast.status, fast.ids], [200, all]);
 
-  // A raw HTTP client that stops reading after the first bytes, as a stuck browser tab would.
-  const socket = connect(gateway.port, '127.0.0.1');
-  t.after(() => socket.destroy());
-  let raw = '';
-  const ended = new Promise<void>((resolve) => socket.once('end', () => resolve()));
-  socket.on('data', (d: Buffer) => {
-    if (raw === '') socket.pause();
-    raw += d.toString('latin1');
-  });
-  socket.write(`GET /sse/task/${taskId} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n`);
+  const stuck = stuckReader(t, gateway.port, taskId);
   await gateway.waitForLog((l) => l.msg === 'slow SSE consumer; ending the stream' && l.taskId === taskId, 'the slow cut', 30_000);
-  socket.resume();
-  await withTimeout(ended, 'the cut stream to end', 60_000);
-  const got = [...raw.matchAll(/^id: (\S+)$/gm)].map((m) => m[1]!);
+  const got = await stuck.resume();
   assert.ok(got.length > 0 && got.length < all.length, `the stopped reader got ${got.length} of ${all.length}`);
+  assert.deepEqual(got, all.slice(0, got.length));
+
+  const rest = await watchSse(sseUrl(gateway.url, taskId), { lastEventId: got.at(-1)!, timeoutMs: 60_000 });
+  assert.deepEqual([...got, ...rest.ids], all);
+});
+
+test('SSE: a reader that keeps up is not cut when one live read brings more than WS_MAX_BUFFERED_BYTES', async (t) => {
+  const url = await testRedisUrl();
+  const redis = await redisFor(t, url);
+  const gateway = await startGatewayProc(t, url, { WS_MAX_BUFFERED_BYTES: '4096' });
+  const taskId = await startTask(gateway.url);
+  let first: () => void;
+  const firstEvent = new Promise<void>((resolve) => (first = resolve));
+  const watching = watchSse(sseUrl(gateway.url, taskId), { onEvent: () => first(), timeoutMs: 60_000 });
+  await withTimeout(firstEvent, 'the PENDING event');
+
+  // 64 events of about 400 bytes arrive in one hub read and are written in one turn: about
+  // 26 KB, six times the limit, all of which loopback takes at once.
+  await appendBurst(redis, taskId, 64, 'x'.repeat(300));
+  await appendEvent(redis, taskId, { status: 'COMPLETED', progress: 100, terminal: true });
+  const watched = await watching;
+  assert.deepEqual(watched.ids, await eventIds(redis, taskId));
+  assert.ok(!gateway.logs.some((l) => l.msg === 'slow SSE consumer; ending the stream'));
+});
+
+test('SSE: a reader that stops while live events keep coming is cut, then resumes exactly', async (t) => {
+  const url = await testRedisUrl();
+  const redis = await redisFor(t, url);
+  const gateway = await startGatewayProc(t, url, { WS_MAX_BUFFERED_BYTES: '65536' });
+  const taskId = await startTask(gateway.url);
+  const stuck = stuckReader(t, gateway.port, taskId);
+  // Its first bytes carry the replayed PENDING: what comes after is live.
+  await withTimeout(stuck.started, 'the first bytes');
+
+  // ~24 MB: more than the loopback socket buffers hold, so the response's backlog must grow.
+  await appendHistory(redis, taskId, 1500, { note: 'x'.repeat(16 * 1024), complete: false });
+  await gateway.waitForLog((l) => l.msg === 'slow SSE consumer; ending the stream' && l.taskId === taskId, 'the slow cut', 60_000);
+  await appendEvent(redis, taskId, { status: 'COMPLETED', progress: 100, terminal: true });
+  const got = await stuck.resume();
+  const all = await eventIds(redis, taskId);
+  assert.ok(got.length > 1 && got.length < all.length, `the stopped reader got ${got.length} of ${all.length}`);
   assert.deepEqual(got, all.slice(0, got.length));
 
   const rest = await watchSse(sseUrl(gateway.url, taskId), { lastEventId: got.at(-1)!, timeoutMs: 60_000 });

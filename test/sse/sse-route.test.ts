@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
+import { AppError } from '../../src/errors.js';
+import { SseStreams, type SseStream } from '../../src/sse/sse-route.js';
 import { taskKey } from '../../src/store/keys.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
@@ -69,6 +71,9 @@ describe('SSE watch, against a gateway and a worker process', () => {
     }
     const both = await watchSse(sseUrl(gateway.url, taskId, all[0]), { lastEventId: all[2]! });
     assert.deepEqual(both.ids, all.slice(3));
+    // A repeated parameter counts with its first value, as on the WebSocket route.
+    const twice = await watchSse(`${sseUrl(gateway.url, taskId, all[1])}&lastEventId=${all[3]}`);
+    assert.deepEqual(twice.ids, all.slice(2));
   });
 
   test('errors before the stream starts are JSON with an HTTP status', async (t) => {
@@ -82,6 +87,7 @@ describe('SSE watch, against a gateway and a worker process', () => {
       ['bad lastEventId', taskId, 'abc', 400, 'INVALID_EVENT_ID'],
       ['$', taskId, '$', 400, 'INVALID_EVENT_ID'],
       ['beyond the last event', taskId, `${ms}-${Number(seq) + 1}`, 400, 'EVENT_ID_OUT_OF_RANGE'],
+      ['the greatest id', taskId, '18446744073709551615-18446744073709551615', 400, 'EVENT_ID_OUT_OF_RANGE'],
     ];
     for (const [name, id, lastEventId, status, code] of cases) {
       const byQuery = await watchSse(sseUrl(gateway.url, id, lastEventId));
@@ -89,9 +95,12 @@ describe('SSE watch, against a gateway and a worker process', () => {
       assert.match(byQuery.contentType, /application\/json/, name);
       assert.equal(byQuery.error?.error.code, code, name);
       if (lastEventId !== undefined) {
+        assert.match(byQuery.error!.error.message, /^lastEventId /, name);
         const byHeader = await watchSse(sseUrl(gateway.url, id), { lastEventId });
         assert.equal(byHeader.status, status, `${name} (header)`);
         assert.equal(byHeader.error?.error.code, code, `${name} (header)`);
+        // The message names what the client sent: the header, not the query parameter.
+        assert.match(byHeader.error!.error.message, /^Last-Event-ID /, `${name} (header)`);
       }
     }
   });
@@ -121,4 +130,14 @@ describe('SSE watch, against a gateway and a worker process', () => {
     assert.deepEqual(seen.ids, await eventIds(redis, taskId));
     assert.equal(seen.opens, 1, 'the one 200 stream; the reconnect was answered 204');
   });
+});
+
+test('SseStreams: once closed, a new request is refused with SHUTTING_DOWN (503) and close stays idempotent', async () => {
+  const streams = new SseStreams();
+  await streams.close();
+  await streams.close();
+  assert.throws(
+    () => streams.add({} as SseStream),
+    (err) => err instanceof AppError && err.code === 'SHUTTING_DOWN' && err.status === 503,
+  );
 });

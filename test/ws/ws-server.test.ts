@@ -96,7 +96,7 @@ describe('WebSocket watch, against a gateway and a worker process', () => {
     assert.deepEqual(got.map((e) => e.id), await eventIds(redis, taskId));
   });
 
-  test('lastEventId 0-0 and a bare <ms> id are accepted', async (t) => {
+  test('lastEventId 0-0, a bare <ms> id and a repeated lastEventId are accepted', async (t) => {
     const redis = await redisFor(t, redisUrl);
     const taskId = await startTask(gateway.url, { stage_ms: 0 });
     await waitFor(async () => (await redis.hget(taskKey(taskId), 'status')) === 'COMPLETED', 'completion');
@@ -109,6 +109,9 @@ describe('WebSocket watch, against a gateway and a worker process', () => {
     const atEnd = await watchTask(wsUrl(gateway.url, taskId, all.at(-1)));
     assert.deepEqual(atEnd.events, []);
     assert.equal(atEnd.code, 1000);
+    // A repeated parameter counts with its first value, as on the SSE route.
+    const twice = await watchTask(`${wsUrl(gateway.url, taskId, all[1])}&lastEventId=${all[3]}`);
+    assert.deepEqual(twice.events.map((e) => e.id), all.slice(2));
   });
 
   test('bad input gets its close code and the gateway serves the next client normally', async (t) => {
@@ -128,6 +131,8 @@ describe('WebSocket watch, against a gateway and a worker process', () => {
       ['overlong', '99999999999999999999999', 4400, /lastEventId/],
       ['u64 overflow', '18446744073709551616-0', 4400, /lastEventId/],
       ['beyond the last entry', `${ms}-${Number(seq) + 1}`, 4400, /beyond/],
+      // Redis refuses it as an exclusive range start: it must still be a 4400, not a 1011.
+      ['the greatest id', '18446744073709551615-18446744073709551615', 4400, /lastEventId is beyond/],
     ];
     for (const [name, lastEventId, code, reason] of cases) {
       const id = name === 'unknown task' ? '5f0c1c1e-8a57-4d5b-9d5c-0a6b7e1f2a3b' : name === 'non-UUID id' ? 'not-a-uuid' : taskId;
