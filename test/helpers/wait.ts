@@ -31,3 +31,10 @@ export function withTimeout<T>(promise: Promise<T>, what: string, timeoutMs = 10
 export async function turns(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
 }
+
+/** A one-shot signal, e.g. "the first event arrived": `fire` settles `fired`; later calls do nothing. */
+export function oneShot(): { fired: Promise<void>; fire(): void } {
+  let fire!: () => void;
+  const fired = new Promise<void>((resolve) => (fire = resolve));
+  return { fired, fire: () => fire() };
+}

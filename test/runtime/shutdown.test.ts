@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { request, startTask } from '../helpers/http.js';
 import { startGatewayProc, type ServiceProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
-import { waitFor, withTimeout } from '../helpers/wait.js';
+import { oneShot, waitFor, withTimeout } from '../helpers/wait.js';
 import { sseUrl, watchSse } from '../helpers/sse-client.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
 import { eventIds } from '../helpers/task-log.js';
@@ -55,10 +55,9 @@ test('SIGTERM: sockets get 1001, new connections are refused, in-flight requests
   // No worker: the task stays PENDING, so its watch stays open until the gateway closes it.
   const gateway = await startGatewayProc(t, redisUrl, { SHUTDOWN_GRACE_MS: '20000' });
   const taskId = await startTask(gateway.url);
-  let first: () => void;
-  const firstEvent = new Promise<void>((resolve) => (first = resolve));
-  const watching = watchTask(wsUrl(gateway.url, taskId), { onEvent: () => first() });
-  await withTimeout(firstEvent, 'the PENDING event');
+  const first = oneShot();
+  const watching = watchTask(wsUrl(gateway.url, taskId), { onEvent: first.fire });
+  await withTimeout(first.fired, 'the PENDING event');
   const inFlight = await halfSentStart(gateway);
 
   gateway.kill('SIGTERM');
@@ -84,10 +83,9 @@ test('SIGTERM: an SSE stream ends at once, cleanly, and does not hold the exit f
   // No worker: the task stays PENDING, so its stream stays open until the gateway ends it.
   const gateway = await startGatewayProc(t, redisUrl, { SHUTDOWN_GRACE_MS: '600000' });
   const taskId = await startTask(gateway.url);
-  let first: () => void;
-  const firstEvent = new Promise<void>((resolve) => (first = resolve));
-  const watching = watchSse(sseUrl(gateway.url, taskId), { onEvent: () => first(), timeoutMs: 60_000 });
-  await withTimeout(firstEvent, 'the PENDING event');
+  const first = oneShot();
+  const watching = watchSse(sseUrl(gateway.url, taskId), { onEvent: first.fire, timeoutMs: 60_000 });
+  await withTimeout(first.fired, 'the PENDING event');
 
   gateway.kill('SIGTERM');
   const watched = await watching;
@@ -127,13 +125,12 @@ test('readiness turns 503 first: the gateway still serves, sockets open, until S
   assert.equal((await request(`${gateway.url}/readyz`)).status, 200);
   const taskId = await startTask(gateway.url);
   let closedAt: number | undefined;
-  let first: () => void;
-  const firstEvent = new Promise<void>((resolve) => (first = resolve));
-  const watching = watchTask(wsUrl(gateway.url, taskId), { onEvent: () => first() }).then((r) => {
+  const first = oneShot();
+  const watching = watchTask(wsUrl(gateway.url, taskId), { onEvent: first.fire }).then((r) => {
     closedAt = Date.now();
     return r;
   });
-  await withTimeout(firstEvent, 'the PENDING event');
+  await withTimeout(first.fired, 'the PENDING event');
 
   gateway.kill('SIGTERM');
   const notReady = await waitFor(async () => {

@@ -8,7 +8,7 @@ import { startGatewayProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { eventIds } from '../helpers/task-log.js';
 import { sseUrl, watchSse } from '../helpers/sse-client.js';
-import { withTimeout } from '../helpers/wait.js';
+import { oneShot, withTimeout } from '../helpers/wait.js';
 
 /**
  * A raw HTTP client that stops reading after the first bytes, as a stuck browser tab would;
@@ -57,10 +57,9 @@ test('SSE: a reader that keeps up is not cut when one live read brings more than
   const redis = await redisFor(t, url);
   const gateway = await startGatewayProc(t, url, { WS_MAX_BUFFERED_BYTES: '4096' });
   const taskId = await startTask(gateway.url);
-  let first: () => void;
-  const firstEvent = new Promise<void>((resolve) => (first = resolve));
-  const watching = watchSse(sseUrl(gateway.url, taskId), { onEvent: () => first(), timeoutMs: 60_000 });
-  await withTimeout(firstEvent, 'the PENDING event');
+  const first = oneShot();
+  const watching = watchSse(sseUrl(gateway.url, taskId), { onEvent: first.fire, timeoutMs: 60_000 });
+  await withTimeout(first.fired, 'the PENDING event');
 
   // 64 events of about 400 bytes arrive in one hub read and are written in one turn: about
   // 26 KB, six times the limit, all of which loopback takes at once.
