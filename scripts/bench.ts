@@ -75,19 +75,29 @@ try {
   const worker: Service = spawnTs('worker', 'src/bin/worker.ts', env, profArgs);
   stops.push(worker.stop);
   await waitForClient(admin, 'taskcast:worker-reader', worker);
-  const port = gateway.port;
 
   if (only.has('throughput')) await compareThroughput(gateway, worker);
   if (only.has('latency')) {
     // stage_ms 10: the watcher is connected before the stages are appended, so each is a live event.
-    emit('latency', { ...(await fixedRate(port, opt.rate, opt.rateSeconds, STAGE10)) });
+    emit('latency', { ...(await fixedRate(gateway.port, opt.rate, opt.rateSeconds, STAGE10)) });
   }
 
-  if (only.has('fanout')) emit('fanout', await fanout({ port, gateway, worker, admin }, opt));
-  if (only.has('storm')) emit('storm', await storm({ port, admin }, opt));
+  let watching = gateway;
+  if (only.has('fanout') && (only.has('throughput') || only.has('latency'))) {
+    // A new gateway in place of the first: its RSS per watcher must not depend on what the
+    // measures before left in the heap, and its Redis connections are the only gateway ones.
+    await gateway.stop();
+    watching = await startServer('gateway', 'src/bin/gateway.ts', env, profArgs);
+    stops.push(watching.stop);
+  }
+  if (only.has('fanout')) emit('fanout', await fanout({ port: watching.port, gateway: watching, worker, admin }, opt));
+  if (only.has('storm')) emit('storm', await storm({ port: watching.port, admin }, opt));
 
   if (only.has('ceiling')) emit('redis_ceiling', redisBenchmark(redisServer.port));
   if (only.has('script')) {
+    // Nothing else running: a live worker would take the measure's commands and run them itself.
+    await worker.stop();
+    await watching.stop();
     const costs = [];
     for (const batch of [1, 8, 64]) costs.push(await scriptCost(admin, q ? 500 : 2000, batch));
     emit('script_cost', { by_batch: costs });

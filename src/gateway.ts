@@ -51,6 +51,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   metrics.trackQueue(deps.redis, logger);
   const hub = new Hub({ redis: deps.redis, logger, blockMs: config.HUB_BLOCK_MS });
   await hub.start();
+  metrics.trackHub(hub);
   const auth = new Auth(config);
   const startLimiter = new RateLimiter({ burst: config.START_BURST, refillPerS: config.START_REFILL_PER_S });
   const guards = { auth, startLimiter, trustProxyHops: config.TRUST_PROXY_HOPS };

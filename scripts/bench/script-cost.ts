@@ -22,7 +22,7 @@ export async function scriptCost(redis: Redis, tasks: number, batch: number): Pr
   const before = await redisCounters(redis);
   for (let step = 1; step <= 4; step++) {
     const terminal = step === 4;
-    await Promise.all(
+    const replies = await Promise.all(
       ids.map((s, i) =>
         writes.append({
           taskId: s.state.task_id, lease: `L${i}`, step: terminal ? undefined : step, terminal, commandId: s.commandId,
@@ -30,6 +30,9 @@ export async function scriptCost(redis: Redis, tasks: number, batch: number): Pr
         }),
       ),
     );
+    // Every event must be recorded, or the figures would count refusals (e.g. a worker that ran).
+    const refused = replies.filter(([result]) => result !== 'OK').length;
+    if (refused > 0) throw new Error(`script cost: ${refused} of ${tasks} events at step ${step} were not recorded`);
   }
   const cost = costDelta(before, await redisCounters(redis));
   const events = tasks * 4;

@@ -15,12 +15,12 @@ export function summary(results: Record<string, Record<string, unknown>>, rounds
   const ratio = (x?: number, y?: number) => (x && y ? round(x / y, 2) : NaN);
   if (t) {
     lines.push(
-      `throughput (medians of ${rounds} interleaved rounds): ${t} tasks/s; ${vsC ?? NaN} of the ceiling (${c} tasks/s, target >= 0.6); ` +
+      `throughput (medians of ${rounds} interleaved rounds): ${t} tasks/s (${results.throughput?.incomplete} incomplete); ${vsC ?? NaN} of the ceiling (${c} tasks/s, target >= 0.6); ` +
         `${vsB ?? NaN}x BullMQ (${b} tasks/s, ${results.bullmq?.incomplete ?? '?'} tasks incomplete; target >= 1.2)`,
     );
   }
   const l = results.latency;
-  if (l) lines.push(`latency at ${l.offered_per_s} tasks/s: p50 ${l.p50_ms} ms, p99 ${l.p99_ms} ms (target <= 2), max ${l.max_ms} ms`);
+  if (l) lines.push(`latency at ${l.offered_per_s} tasks/s, ${l.samples} live events: p50 ${l.p50_ms} ms, p99 ${l.p99_ms} ms (target <= 2), max ${l.max_ms} ms`);
   const bl = results.bullmq_latency;
   if (l && bl) lines.push(`  BullMQ at the same rate: p50 ${bl.p50_ms} ms, p99 ${bl.p99_ms} ms, max ${bl.max_ms} ms`);
   const rc = results.redis_cost;

@@ -24,6 +24,7 @@ const DURATION_BUCKETS_S = [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 90
 export class Metrics {
   readonly registry = new Registry();
   private queueSource: { redis: Redis; logger: Logger } | undefined;
+  private hubSource: { readonly watchedStreams: number } | undefined;
 
   private readonly finished: Record<FinalStatus, Counter<'type'>>;
   private readonly tasksStarted: Counter<'type'>;
@@ -91,6 +92,16 @@ export class Metrics {
       buckets: LATENCY_BUCKETS_S,
       registers,
     });
+    const metrics = this;
+    new Gauge({
+      name: `${PREFIX}hub_streams`,
+      help: "Task streams in the gateway hub's shared read now (watched and not ended); no sample without a hub.",
+      registers,
+      collect() {
+        this.reset();
+        if (metrics.hubSource) this.set(metrics.hubSource.watchedStreams);
+      },
+    });
     this.queueGauges(registers);
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
   }
@@ -134,6 +145,11 @@ export class Metrics {
       source.logger.debug({ err: (err as Error).message }, 'queue metrics unavailable');
       return undefined;
     }
+  }
+
+  /** Makes the hub_streams gauge report `hub` (a gateway's). */
+  trackHub(hub: { readonly watchedStreams: number }): void {
+    this.hubSource = hub;
   }
 
   /** Makes the queue gauges read from `redis` (a client its owner keeps open while serving). */

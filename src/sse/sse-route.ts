@@ -101,8 +101,6 @@ export class SseStream {
   private replaying = true;
   /** Counted in the open-connections gauge (a 200 stream). */
   private counted = false;
-  /** A backlog check is due once this turn's writes have left the cork (see event()). */
-  private judging = false;
 
   constructor(
     private readonly res: ServerResponse,
@@ -134,15 +132,14 @@ export class SseStream {
     if (!this.started) this.begin();
     this.res.write(sseFrame(event));
     this.deps.metrics.eventSent('sse', event, replayed);
-    // The response corks its socket until the next tick, so what this turn wrote still counts as
-    // unsent until then: the backlog is judged after the uncork (queued behind it), not here.
-    if (!this.replaying && !this.judging) {
-      this.judging = true;
-      process.nextTick(() => {
-        this.judging = false;
-        if (!this.ended && !this.gone && this.res.writableLength > this.deps.config.WS_MAX_BUFFERED_BYTES) this.slow();
-      });
-    }
+    // The response corks its socket until the next tick, so this turn's writes count as unsent
+    // until then. Past the limit, they go to the kernel at once and what it left is judged (as
+    // on the WebSocket): a fast reader takes a burst larger than the limit, and a slow one holds
+    // at most the limit plus one event here.
+    const limit = this.deps.config.WS_MAX_BUFFERED_BYTES;
+    if (this.replaying || this.res.writableLength <= limit) return;
+    this.res.socket?.uncork();
+    if (this.res.writableLength > limit) this.slow();
   }
 
   room(): Promise<boolean> | undefined {

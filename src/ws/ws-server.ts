@@ -108,8 +108,11 @@ export class WsServer {
     });
 
     // The frames of one event-loop turn (a replay page, a read's batch, the last event and the
-    // close) are corked into one write; the backlog is judged once they have been handed to the
-    // kernel. A replay is not judged by its backlog: it waits for room instead (see room below).
+    // close) are corked into one write. A live event that takes the backlog past the limit hands
+    // the turn's frames to the kernel at once and judges what it left: so a fast client takes a
+    // burst larger than the limit, and a slow one holds at most the limit plus one event here,
+    // never a whole read's batch. A replay is not judged by its backlog: it waits for room
+    // instead (see room below).
     const limit = this.deps.config.WS_MAX_BUFFERED_BYTES;
     let corked = false;
     let replaying = true;
@@ -120,7 +123,6 @@ export class WsServer {
     const flush = () => {
       corked = false;
       socket.uncork();
-      if (!replaying && ws.readyState === ws.OPEN && ws.bufferedAmount > limit) slow();
     };
     const outbox = { buffered: () => ws.bufferedAmount, gone: () => ws.readyState !== ws.OPEN, drains: socket, closes: ws };
     openWatch(this.deps, { taskId, lastEventId }, {
@@ -133,6 +135,10 @@ export class WsServer {
         }
         ws.send(event.json);
         this.deps.metrics.eventSent('ws', event, replayed);
+        if (replaying || ws.bufferedAmount <= limit) return;
+        socket.uncork();
+        if (ws.bufferedAmount > limit) slow();
+        else socket.cork();
       },
       end: () => close(CloseCode.DONE, 'task finished'),
       room: () => waitForRoom(outbox, limit, this.deps.config.WS_REPLAY_STALL_MS, slow),

@@ -43,3 +43,13 @@ export async function appendBurst(redis: Redis, taskId: string, n: number, note:
   const failed = results.find(([result]) => result !== 'OK');
   if (failed) throw new Error(`append failed: ${failed[0]}`);
 }
+
+/**
+ * Appends bursts (appendBurst: 64 events carrying `note`, one hub read each) until `done`
+ * settles, at most `maxBursts` of them: e.g. until a client that stopped reading is cut.
+ */
+export async function burstUntil(redis: Redis, taskId: string, note: string, done: Promise<unknown>, maxBursts = 40): Promise<void> {
+  let settled = false;
+  void done.then(() => (settled = true), () => (settled = true));
+  for (let i = 0; i < maxBursts && !settled; i++) await appendBurst(redis, taskId, 64, note);
+}

@@ -100,14 +100,20 @@ describe('/metrics of a process running gateway and worker (npm start)', () => {
 
     const live = await startTask(app.url, { stage_ms: 400 });
     let open: number | undefined;
+    let streams: number | undefined;
     const watching = watchTask(wsUrl(app.url, live), {
       onEvent: (e) => {
-        if (e.status === 'STARTED') void scrape(app.url).then((s) => (open = s.get('taskcast_open_connections', ws)));
+        if (e.status !== 'STARTED') return;
+        void scrape(app.url).then((s) => {
+          open = s.get('taskcast_open_connections', ws);
+          streams = s.get('taskcast_hub_streams');
+        });
       },
     });
     const result = await watching;
     assert.equal(result.events.length, 5);
     assert.equal(open, 1, 'one socket open while watching');
+    assert.equal(streams, 1, "the task's stream in the hub's read while watched");
     const s2 = await waitFor(async () => {
       const s = await scrape(app.url);
       return s.get('taskcast_open_connections', ws) === 0 ? s : undefined;
@@ -117,6 +123,7 @@ describe('/metrics of a process running gateway and worker (npm start)', () => {
     const timed =
       s2.count('taskcast_event_delivery_latency_seconds_count', ws) - s1.count('taskcast_event_delivery_latency_seconds_count', ws);
     assert.equal(delivered, 5);
+    assert.equal(s2.get('taskcast_hub_streams'), 0, 'the stream left the read after COMPLETED');
     assert.ok(replayed >= 1, 'PENDING predates the watch');
     assert.ok(timed >= 1, 'COMPLETED came live, 1.6 s after the start');
     assert.equal(replayed + timed, 5);

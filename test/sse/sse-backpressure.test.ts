@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { appendBurst, appendEvent, appendHistory } from '../helpers/append.js';
+import { appendBurst, appendEvent, appendHistory, burstUntil } from '../helpers/append.js';
 import { bigReplay } from '../helpers/big-replay.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayProc } from '../helpers/processes.js';
@@ -90,4 +90,19 @@ test('SSE: a reader that stops while live events keep coming is cut, then resume
 
   const rest = await watchSse(sseUrl(gateway.url, taskId), { lastEventId: got.at(-1)!, timeoutMs: 60_000 });
   assert.deepEqual([...got, ...rest.ids], all);
+});
+
+test('SSE: a reader that stops holds at most WS_MAX_BUFFERED_BYTES plus one event, however many events a read brings', async (t) => {
+  const url = await testRedisUrl();
+  const redis = await redisFor(t, url);
+  const gateway = await startGatewayProc(t, url, { WS_MAX_BUFFERED_BYTES: '65536' });
+  const taskId = await startTask(gateway.url);
+  const stuck = stuckReader(t, gateway.port, taskId);
+  await withTimeout(stuck.started, 'the first bytes');
+
+  // Each burst is 64 events of 16 KiB (1 MB) in one hub read, sixteen times the limit.
+  const cut = gateway.waitForLog((l) => l.msg === 'slow SSE consumer; ending the stream' && l.taskId === taskId, 'the slow cut', 60_000);
+  await burstUntil(redis, taskId, 'x'.repeat(16 * 1024), cut);
+  const { buffered } = await cut;
+  assert.ok(Number(buffered) <= 65536 + 17 * 1024, `the gateway held ${String(buffered)} bytes for the reader`);
 });

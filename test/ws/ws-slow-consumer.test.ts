@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openLiteWs } from '../../scripts/bench/ws-lite.js';
 import type { TaskEvent } from '../../src/store/events.js';
-import { appendEvent, appendHistory } from '../helpers/append.js';
+import { appendEvent, appendHistory, burstUntil } from '../helpers/append.js';
 import { bigReplay } from '../helpers/big-replay.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayProc } from '../helpers/processes.js';
@@ -44,6 +44,25 @@ test('a client that stops reading is closed with 4008, then resumes exactly from
   const rest = await watchTask(wsUrl(gateway.url, taskId, got.at(-1)!.id), { timeoutMs: 60_000 });
   assert.equal(rest.code, 1000);
   assert.deepEqual([...got, ...rest.events].map((e) => e.id), all);
+});
+
+test('a client that stops reading holds at most WS_MAX_BUFFERED_BYTES plus one event, however many events a read brings', async (t) => {
+  const url = await testRedisUrl();
+  const redis = await redisFor(t, url);
+  const gateway = await startGatewayProc(t, url, { WS_MAX_BUFFERED_BYTES: '65536' });
+  const taskId = await startTask(gateway.url);
+  let got = 0;
+  const slow = openLiteWs(gateway.port, `/ws/task/${taskId}`, { text: () => (got += 1), close: () => undefined });
+  t.after(() => slow.destroy());
+  await waitFor(() => got === 1, 'PENDING');
+  slow.socket.pause();
+
+  // Each burst is 64 events of 16 KiB (1 MB) in one hub read, sixteen times the limit; they go
+  // on until the loopback buffers are full and the gateway cuts the client.
+  const cut = gateway.waitForLog((l) => l.msg === 'slow consumer; closing with 4008' && l.taskId === taskId, 'the 4008 close', 60_000);
+  await burstUntil(redis, taskId, 'x'.repeat(16 * 1024), cut);
+  const { buffered } = await cut;
+  assert.ok(Number(buffered) <= 65536 + 17 * 1024, `the gateway held ${String(buffered)} bytes for the client`);
 });
 
 test('a replay far larger than WS_MAX_BUFFERED_BYTES waits for the reader: a fast one gets it all, one that stops is closed with 4008', async (t) => {
