@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { appendBurst, appendEvent, appendHistory, burstUntil } from '../helpers/append.js';
+import { appendEvent, burstUntil } from '../helpers/append.js';
 import { bigReplay } from '../helpers/big-replay.js';
+import { liveBurst } from '../helpers/live-burst.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { eventIds } from '../helpers/task-log.js';
 import { sseUrl, watchSse } from '../helpers/sse-client.js';
-import { oneShot, withTimeout } from '../helpers/wait.js';
+import { withTimeout } from '../helpers/wait.js';
 
 /**
  * A raw HTTP client that stops reading after the first bytes, as a stuck browser tab would;
@@ -53,24 +54,14 @@ test('SSE: a replay far larger than WS_MAX_BUFFERED_BYTES is written as the read
 });
 
 test('SSE: a reader that keeps up is not cut when one live read brings more than WS_MAX_BUFFERED_BYTES', async (t) => {
-  const url = await testRedisUrl();
-  const redis = await redisFor(t, url);
-  const gateway = await startGatewayProc(t, url, { WS_MAX_BUFFERED_BYTES: '4096' });
-  const taskId = await startTask(gateway.url);
-  const first = oneShot();
-  const watching = watchSse(sseUrl(gateway.url, taskId), { onEvent: first.fire, timeoutMs: 60_000 });
-  await withTimeout(first.fired, 'the PENDING event');
-
-  // 64 events of about 400 bytes arrive in one hub read and are written in one turn: about
-  // 26 KB, six times the limit, all of which loopback takes at once.
-  await appendBurst(redis, taskId, 64, 'x'.repeat(300));
-  await appendEvent(redis, taskId, { status: 'COMPLETED', progress: 100, terminal: true });
-  const watched = await watching;
-  assert.deepEqual(watched.ids, await eventIds(redis, taskId));
+  const { gateway, watched, all } = await liveBurst(t, (gw, taskId, onEvent) =>
+    watchSse(sseUrl(gw.url, taskId), { onEvent, timeoutMs: 60_000 }),
+  );
+  assert.deepEqual(watched.ids, all);
   assert.ok(!gateway.logs.some((l) => l.msg === 'slow SSE consumer; ending the stream'));
 });
 
-test('SSE: a reader that stops while live events keep coming is cut, then resumes exactly', async (t) => {
+test('SSE: a reader that stops while live events keep coming is cut holding at most WS_MAX_BUFFERED_BYTES plus one event, then resumes exactly', async (t) => {
   const url = await testRedisUrl();
   const redis = await redisFor(t, url);
   const gateway = await startGatewayProc(t, url, { WS_MAX_BUFFERED_BYTES: '65536' });
@@ -79,9 +70,13 @@ test('SSE: a reader that stops while live events keep coming is cut, then resume
   // Its first bytes carry the replayed PENDING: what comes after is live.
   await withTimeout(stuck.started, 'the first bytes');
 
-  // ~24 MB: more than the loopback socket buffers hold, so the response's backlog must grow.
-  await appendHistory(redis, taskId, 1500, { note: 'x'.repeat(16 * 1024), complete: false });
-  await gateway.waitForLog((l) => l.msg === 'slow SSE consumer; ending the stream' && l.taskId === taskId, 'the slow cut', 60_000);
+  // Each burst is 64 events of 16 KiB (1 MB) in one hub read, sixteen times the limit; they go
+  // on until the loopback buffers are full and the gateway ends the stream.
+  const cut = gateway.waitForLog((l) => l.msg === 'slow SSE consumer; ending the stream' && l.taskId === taskId, 'the slow cut', 60_000);
+  await burstUntil(redis, taskId, 'x'.repeat(16 * 1024), cut);
+  const { buffered } = await cut;
+  assert.ok(Number(buffered) <= 65536 + 17 * 1024, `the gateway held ${String(buffered)} bytes for the reader`);
+
   await appendEvent(redis, taskId, { status: 'COMPLETED', progress: 100, terminal: true });
   const got = await stuck.resume();
   const all = await eventIds(redis, taskId);
@@ -90,19 +85,4 @@ test('SSE: a reader that stops while live events keep coming is cut, then resume
 
   const rest = await watchSse(sseUrl(gateway.url, taskId), { lastEventId: got.at(-1)!, timeoutMs: 60_000 });
   assert.deepEqual([...got, ...rest.ids], all);
-});
-
-test('SSE: a reader that stops holds at most WS_MAX_BUFFERED_BYTES plus one event, however many events a read brings', async (t) => {
-  const url = await testRedisUrl();
-  const redis = await redisFor(t, url);
-  const gateway = await startGatewayProc(t, url, { WS_MAX_BUFFERED_BYTES: '65536' });
-  const taskId = await startTask(gateway.url);
-  const stuck = stuckReader(t, gateway.port, taskId);
-  await withTimeout(stuck.started, 'the first bytes');
-
-  // Each burst is 64 events of 16 KiB (1 MB) in one hub read, sixteen times the limit.
-  const cut = gateway.waitForLog((l) => l.msg === 'slow SSE consumer; ending the stream' && l.taskId === taskId, 'the slow cut', 60_000);
-  await burstUntil(redis, taskId, 'x'.repeat(16 * 1024), cut);
-  const { buffered } = await cut;
-  assert.ok(Number(buffered) <= 65536 + 17 * 1024, `the gateway held ${String(buffered)} bytes for the reader`);
 });

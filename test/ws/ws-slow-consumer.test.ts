@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openLiteWs } from '../../scripts/bench/ws-lite.js';
 import type { TaskEvent } from '../../src/store/events.js';
-import { appendEvent, appendHistory, burstUntil } from '../helpers/append.js';
+import { appendEvent, burstUntil } from '../helpers/append.js';
 import { bigReplay } from '../helpers/big-replay.js';
+import { liveBurst } from '../helpers/live-burst.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
@@ -11,7 +12,7 @@ import { waitFor, withTimeout } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
 import { eventIds } from '../helpers/task-log.js';
 
-test('a client that stops reading is closed with 4008, then resumes exactly from its last id', async (t) => {
+test('a client that stops reading is closed with 4008 holding at most WS_MAX_BUFFERED_BYTES plus one event, then resumes exactly from its last id', async (t) => {
   const url = await testRedisUrl();
   const redis = await redisFor(t, url);
   // No worker: the test writes the events (large ones, many) through the production script.
@@ -29,9 +30,13 @@ test('a client that stops reading is closed with 4008, then resumes exactly from
   await waitFor(() => got.length === 1, 'PENDING');
   slow.socket.pause();
 
-  // ~24 MB: more than the loopback socket buffers hold, so the gateway's send buffer must grow.
-  await appendHistory(redis, taskId, 1500, { note: 'x'.repeat(16 * 1024), complete: false });
-  await gateway.waitForLog((l) => l.msg === 'slow consumer; closing with 4008' && l.taskId === taskId, 'the 4008 close', 60_000);
+  // Each burst is 64 events of 16 KiB (1 MB) in one hub read, sixteen times the limit; they go
+  // on until the loopback buffers are full and the gateway cuts the client, which it does
+  // holding at most the limit plus one event, however many events the read brought.
+  const cut = gateway.waitForLog((l) => l.msg === 'slow consumer; closing with 4008' && l.taskId === taskId, 'the 4008 close', 60_000);
+  await burstUntil(redis, taskId, 'x'.repeat(16 * 1024), cut);
+  const { buffered } = await cut;
+  assert.ok(Number(buffered) <= 65536 + 17 * 1024, `the gateway held ${String(buffered)} bytes for the client`);
   await appendEvent(redis, taskId, { status: 'COMPLETED', progress: 100, terminal: true });
 
   slow.socket.resume();
@@ -46,23 +51,12 @@ test('a client that stops reading is closed with 4008, then resumes exactly from
   assert.deepEqual([...got, ...rest.events].map((e) => e.id), all);
 });
 
-test('a client that stops reading holds at most WS_MAX_BUFFERED_BYTES plus one event, however many events a read brings', async (t) => {
-  const url = await testRedisUrl();
-  const redis = await redisFor(t, url);
-  const gateway = await startGatewayProc(t, url, { WS_MAX_BUFFERED_BYTES: '65536' });
-  const taskId = await startTask(gateway.url);
-  let got = 0;
-  const slow = openLiteWs(gateway.port, `/ws/task/${taskId}`, { text: () => (got += 1), close: () => undefined });
-  t.after(() => slow.destroy());
-  await waitFor(() => got === 1, 'PENDING');
-  slow.socket.pause();
-
-  // Each burst is 64 events of 16 KiB (1 MB) in one hub read, sixteen times the limit; they go
-  // on until the loopback buffers are full and the gateway cuts the client.
-  const cut = gateway.waitForLog((l) => l.msg === 'slow consumer; closing with 4008' && l.taskId === taskId, 'the 4008 close', 60_000);
-  await burstUntil(redis, taskId, 'x'.repeat(16 * 1024), cut);
-  const { buffered } = await cut;
-  assert.ok(Number(buffered) <= 65536 + 17 * 1024, `the gateway held ${String(buffered)} bytes for the client`);
+test('a client that keeps up is not cut when one live read brings more than WS_MAX_BUFFERED_BYTES', async (t) => {
+  const { watched, all } = await liveBurst(t, (gateway, taskId, onEvent) =>
+    watchTask(wsUrl(gateway.url, taskId), { onEvent, timeoutMs: 60_000 }),
+  );
+  assert.equal(watched.code, 1000);
+  assert.deepEqual(watched.events.map((e) => e.id), all);
 });
 
 test('a replay far larger than WS_MAX_BUFFERED_BYTES waits for the reader: a fast one gets it all, one that stops is closed with 4008', async (t) => {
