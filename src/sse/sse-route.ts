@@ -22,6 +22,9 @@ export interface SseDeps {
   streams: SseStreams;
 }
 
+/** How long a stream ended by shutdown may take to reach its client before it is cut, ms. */
+const SHUTDOWN_CUT_MS = 2000;
+
 /** A gateway's open SSE responses: shutdown ends them all, as it closes WebSockets with 1001. */
 export class SseStreams {
   private readonly open = new Set<SseStream>();
@@ -29,7 +32,8 @@ export class SseStreams {
 
   /** Throws SHUTTING_DOWN (503) once closing: the request never becomes a stream. */
   add(stream: SseStream): void {
-    if (this.closed) throw new AppError('SHUTTING_DOWN', 'server shutting down');
+    // Connection: close, so that the kept-alive connection does not hold the exit.
+    if (this.closed) throw new AppError('SHUTTING_DOWN', 'server shutting down', undefined, { Connection: 'close' });
     this.open.add(stream);
   }
 
@@ -171,7 +175,9 @@ export class SseStream {
     const closed = new Promise<void>((resolve) => this.res.once('close', () => resolve()));
     this.broken = true;
     this.end();
-    return closed;
+    // A client that does not read never takes the end: cut it, as WebSockets are after their 1001.
+    const cut = setTimeout(() => this.res.destroy(), SHUTDOWN_CUT_MS);
+    return closed.finally(() => clearTimeout(cut));
   }
 
   error(err: Error): void {
@@ -197,6 +203,9 @@ export class SseStream {
   private slow(): void {
     this.log.info({ buffered: this.res.writableLength, replaying: this.replaying }, 'slow SSE consumer; ending the stream');
     this.finish();
+    // It does not read, so the end would never get through: the connection goes now (what the
+    // kernel already holds still reaches the client, which resumes from its last whole event).
+    this.res.destroy();
   }
 
   private finish(): void {

@@ -1,4 +1,6 @@
+import { connect } from 'node:net';
 import type { TaskEvent } from '../../src/store/events.js';
+import type { Scope } from './processes.js';
 import { withTimeout } from './wait.js';
 
 export interface SseResult {
@@ -62,4 +64,31 @@ export function watchSse(
     return result;
   };
   return withTimeout(run(), `sse ${url}`, options.timeoutMs ?? 20_000).finally(() => abort.abort());
+}
+
+/**
+ * A raw HTTP/1.1 client (keep-alive, as browsers are) that stops reading after the first bytes,
+ * as a stuck browser tab would. `started` settles with its first bytes; `resume()` reads on until
+ * the gateway closes the connection, and gives the ids it got and whether the response's last
+ * chunk came (an ended stream) or not (a cut connection).
+ */
+export function stuckReader(t: Scope, port: number, taskId: string): { started: Promise<void>; resume(): Promise<{ ids: string[]; lastChunk: boolean }> } {
+  const socket = connect(port, '127.0.0.1');
+  t.after(() => socket.destroy());
+  let raw = '';
+  const ended = new Promise<void>((resolve) => socket.once('end', () => resolve()));
+  const started = new Promise<void>((resolve) => socket.once('data', () => resolve()));
+  socket.on('data', (d: Buffer) => {
+    if (raw === '') socket.pause();
+    raw += d.toString('latin1');
+  });
+  socket.write(`GET /sse/task/${taskId} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`);
+  return {
+    started,
+    async resume() {
+      socket.resume();
+      await withTimeout(ended, 'the gateway to close the connection', 60_000);
+      return { ids: [...raw.matchAll(/^id: (\S+)$/gm)].map((m) => m[1]!), lastChunk: raw.endsWith('\r\n0\r\n\r\n') };
+    },
+  };
 }

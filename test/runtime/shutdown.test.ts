@@ -5,7 +5,8 @@ import { request, startTask } from '../helpers/http.js';
 import { startGatewayProc, type ServiceProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { oneShot, waitFor, withTimeout } from '../helpers/wait.js';
-import { sseUrl, watchSse } from '../helpers/sse-client.js';
+import { appendHistory } from '../helpers/append.js';
+import { sseUrl, stuckReader, watchSse } from '../helpers/sse-client.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
 import { eventIds } from '../helpers/task-log.js';
 
@@ -92,6 +93,25 @@ test('SIGTERM: an SSE stream ends at once, cleanly, and does not hold the exit f
   assert.deepEqual([watched.status, watched.events.map((e) => e.status)], [200, ['PENDING']]);
   // Bounded far below the 600 s grace: only an ended stream lets the process exit this soon.
   assert.equal(await withTimeout(gateway.exited, 'exit', 15_000), 0);
+});
+
+test('SIGTERM: an SSE client that does not read is cut soon after the end it cannot take, not at SHUTDOWN_GRACE_MS', async (t) => {
+  const redisUrl = await testRedisUrl();
+  const redis = await redisFor(t, redisUrl);
+  const gateway = await startGatewayProc(t, redisUrl, {
+    SHUTDOWN_GRACE_MS: '600000', WS_REPLAY_STALL_MS: '600000', WS_MAX_BUFFERED_BYTES: '65536',
+  });
+  const taskId = await startTask(gateway.url);
+  // 19 MB of history: far more than loopback buffers hold for a client that reads nothing.
+  await appendHistory(redis, taskId, 300, { note: 'x'.repeat(64 * 1024), complete: false });
+  const stuck = stuckReader(t, gateway.port, taskId);
+  await withTimeout(stuck.started, 'the first bytes');
+
+  gateway.kill('SIGTERM');
+  // Bounded far below the 600 s grace: only a cut connection lets the process exit this soon.
+  assert.equal(await withTimeout(gateway.exited, 'exit', 15_000), 0);
+  const { lastChunk } = await stuck.resume();
+  assert.equal(lastChunk, false);
 });
 
 test('a request still in flight after SHUTDOWN_GRACE_MS is cut, and the process exits 0', async (t) => {

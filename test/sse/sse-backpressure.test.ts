@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { appendEvent, burstUntil } from '../helpers/append.js';
 import { bigReplay } from '../helpers/big-replay.js';
 import { liveBurst } from '../helpers/live-burst.js';
@@ -8,34 +7,8 @@ import { startTask } from '../helpers/http.js';
 import { startGatewayProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { eventIds } from '../helpers/task-log.js';
-import { sseUrl, watchSse } from '../helpers/sse-client.js';
+import { sseUrl, stuckReader, watchSse } from '../helpers/sse-client.js';
 import { withTimeout } from '../helpers/wait.js';
-
-/**
- * A raw HTTP client that stops reading after the first bytes, as a stuck browser tab would;
- * `started` settles with its first bytes; `resume()` reads on to the end of the response and
- * gives the ids it got.
- */
-function stuckReader(t: TestContext, port: number, taskId: string): { started: Promise<void>; resume(): Promise<string[]> } {
-  const socket = connect(port, '127.0.0.1');
-  t.after(() => socket.destroy());
-  let raw = '';
-  const ended = new Promise<void>((resolve) => socket.once('end', () => resolve()));
-  const started = new Promise<void>((resolve) => socket.once('data', () => resolve()));
-  socket.on('data', (d: Buffer) => {
-    if (raw === '') socket.pause();
-    raw += d.toString('latin1');
-  });
-  socket.write(`GET /sse/task/${taskId} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n`);
-  return {
-    started,
-    async resume() {
-      socket.resume();
-      await withTimeout(ended, 'the cut stream to end', 60_000);
-      return [...raw.matchAll(/^id: (\S+)$/gm)].map((m) => m[1]!);
-    },
-  };
-}
 
 test('SSE: a replay far larger than WS_MAX_BUFFERED_BYTES is written as the reader takes it; a reader that stops is cut, then resumes exactly', async (t) => {
   const { gateway, taskId, all } = await bigReplay(t);
@@ -45,7 +18,7 @@ test('SSE: a replay far larger than WS_MAX_BUFFERED_BYTES is written as the read
 
   const stuck = stuckReader(t, gateway.port, taskId);
   await gateway.waitForLog((l) => l.msg === 'slow SSE consumer; ending the stream' && l.taskId === taskId, 'the slow cut', 30_000);
-  const got = await stuck.resume();
+  const { ids: got } = await stuck.resume();
   assert.ok(got.length > 0 && got.length < all.length, `the stopped reader got ${got.length} of ${all.length}`);
   assert.deepEqual(got, all.slice(0, got.length));
 
@@ -78,7 +51,10 @@ test('SSE: a reader that stops while live events keep coming is cut holding at m
   assert.ok(Number(buffered) <= 65536 + 17 * 1024, `the gateway held ${String(buffered)} bytes for the reader`);
 
   await appendEvent(redis, taskId, { status: 'COMPLETED', progress: 100, terminal: true });
-  const got = await stuck.resume();
+  // The gateway closed the connection at the cut, kept-alive as it was: no waiting for a reader
+  // that does not read to take the response's last chunk.
+  const { ids: got, lastChunk } = await stuck.resume();
+  assert.equal(lastChunk, false);
   const all = await eventIds(redis, taskId);
   assert.ok(got.length > 1 && got.length < all.length, `the stopped reader got ${got.length} of ${all.length}`);
   assert.deepEqual(got, all.slice(0, got.length));

@@ -132,12 +132,12 @@ describe('SSE watch, against a gateway and a worker process', () => {
   });
 });
 
-test('SseStreams: once closed, a new request is refused with SHUTTING_DOWN (503) and close stays idempotent', async () => {
+test('SseStreams: once closed, a new request is refused with SHUTTING_DOWN (503, Connection: close) and close stays idempotent', async () => {
   const streams = new SseStreams();
   await streams.close();
   await streams.close();
   assert.throws(
     () => streams.add({} as SseStream),
-    (err) => err instanceof AppError && err.code === 'SHUTTING_DOWN' && err.status === 503,
+    (err) => err instanceof AppError && err.code === 'SHUTTING_DOWN' && err.status === 503 && err.headers.Connection === 'close',
   );
 });
