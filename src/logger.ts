@@ -51,7 +51,46 @@ export function createLogger(level: string, name: string, target: LoggerTarget =
   if (pretty && !target.destination) {
     return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } });
   }
-  return target.destination ? pino(options, target.destination) : pino(options);
+  if (target.destination) return pino(options, target.destination);
+  // Asynchronous writes, as pino's default, with the bytes not yet written counted for settleLogs.
+  const stream = pino.destination({ dest: 1, sync: false });
+  let pending = 0;
+  stream.on('write', (n: number) => (pending -= n));
+  const hooks = {
+    streamWrite: (line: string) => {
+      pending += Buffer.byteLength(line);
+      return line;
+    },
+  };
+  const logger = pino({ ...options, hooks }, stream);
+  stdoutLogs.set(logger, { stream, pending: () => pending });
+  return logger;
+}
+
+const stdoutLogs = new WeakMap<Logger, { stream: ReturnType<typeof pino.destination>; pending(): number }>();
+
+/**
+ * Resolves once the lines `logger` wrote to stdout are written, or after `timeoutMs` (ms). Call
+ * it before process.exit: pino flushes synchronously on exit and retries a write that stdout does
+ * not take (its reader stopped or died) forever, so the process could never exit. After the
+ * timeout the stream is destroyed instead, and the lines still waiting are dropped.
+ */
+export async function settleLogs(logger: Logger, timeoutMs: number): Promise<void> {
+  const out = stdoutLogs.get(logger);
+  if (!out || out.pending() <= 0) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      out.stream.off('write', onWrite);
+      resolve();
+    };
+    const onWrite = () => {
+      if (out.pending() <= 0) done();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    out.stream.on('write', onWrite);
+  });
+  if (out.pending() > 0) out.stream.destroy();
 }
 
 /**

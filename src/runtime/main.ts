@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig, type Config } from '../config.js';
-import { createLogger, type Logger } from '../logger.js';
+import { createLogger, settleLogs, type Logger } from '../logger.js';
 
 export type Stop = () => Promise<void>;
 
@@ -17,25 +17,28 @@ export function runMain(name: string, start: (ctx: { config: Config; logger: Log
     process.exit(2);
   }
   const logger = createLogger(config.LOG_LEVEL, name);
+  // Log lines stdout has not taken within this are dropped at exit (see settleLogs).
+  const exit = (code: number) => void settleLogs(logger, LOG_SETTLE_MS).then(() => process.exit(code));
   let stop: Stop | undefined;
   let stopping = false;
 
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
       logger.warn({ signal }, 'second signal; exiting now');
-      process.exit(1);
+      exit(1);
+      return;
     }
     stopping = true;
     logger.info({ signal }, 'shutting down');
     setTimeout(() => {
       logger.error('shutdown took too long; exiting');
-      process.exit(1);
+      exit(1);
     }, config.SHUTDOWN_READY_DELAY_MS + config.SHUTDOWN_GRACE_MS + 5000).unref();
     void (stop ?? (async () => undefined))().then(
-      () => process.exit(0),
+      () => exit(0),
       (err) => {
         logger.error({ err }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };
@@ -45,11 +48,14 @@ export function runMain(name: string, start: (ctx: { config: Config; logger: Log
   start({ config, logger }).then(
     (s) => {
       stop = s;
-      if (stopping) void s().then(() => process.exit(0));
+      if (stopping) void s().then(() => exit(0));
     },
     (err) => {
       logger.fatal({ err }, `${name} failed to start`);
-      process.exit(1);
+      exit(1);
     },
   );
 }
+
+/** How long an exit waits for its log lines to reach stdout, ms. */
+const LOG_SETTLE_MS = 1000;

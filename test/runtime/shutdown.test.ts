@@ -114,6 +114,17 @@ test('SIGTERM: an SSE client that does not read is cut soon after the end it can
   assert.equal(lastChunk, false);
 });
 
+test('a gateway whose stdout is no longer read still exits on SIGTERM, dropping the log lines stdout did not take', async (t) => {
+  const redisUrl = await testRedisUrl();
+  const gateway = await startGatewayProc(t, redisUrl);
+  gateway.child.stdout!.pause();
+  // Each request logs a line: far more than the pipe (64 KiB) holds, so stdout stops taking them.
+  for (let i = 0; i < 1000; i++) assert.equal((await request(`${gateway.url}/tasks?limit=1`)).status, 200);
+  gateway.kill('SIGTERM');
+  // pino's exit-time flush would retry the stuck write forever; the settle bound (1 s) cuts it.
+  assert.equal(await withTimeout(gateway.exited, 'exit', 15_000), 0);
+});
+
 test('a request still in flight after SHUTDOWN_GRACE_MS is cut, and the process exits 0', async (t) => {
   const redisUrl = await testRedisUrl();
   const gateway = await startGatewayProc(t, redisUrl, { SHUTDOWN_GRACE_MS: '300' });
