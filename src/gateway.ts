@@ -90,8 +90,8 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
       server.closeIdleConnections();
       // In-flight requests get SHUTDOWN_GRACE_MS to finish; then their connections are cut.
       const cut = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_GRACE_MS);
-      await ws.close();
-      await sse.close();
+      // Together: each waits up to 2 s for sockets that do not read, and must not hold the other.
+      await Promise.all([ws.close(), sse.close()]);
       // The ended SSE streams leave keep-alive connections that are idle now.
       server.closeIdleConnections();
       await stopped;
