@@ -12,6 +12,18 @@ export interface Outbox {
   closes: EventEmitter;
 }
 
+/**
+ * The live-event rule of both transports, asked after each live event is written: true when the
+ * watcher is a slow consumer. Past `limit`, this turn's corked bytes are handed to the kernel at
+ * once (`flush`) and what it leaves unsent is judged, so a fast client takes a burst larger than
+ * the limit, and a slow one costs at most the limit plus one event.
+ */
+export function overLimit(out: Pick<Outbox, 'buffered'>, limit: number, flush: () => void): boolean {
+  if (out.buffered() <= limit) return false;
+  flush();
+  return out.buffered() > limit;
+}
+
 /** How often the buffer is checked besides 'drain', which only follows a write that hit the high-water mark. */
 const POLL_MS = 20;
 

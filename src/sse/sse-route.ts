@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { AppError } from '../errors.js';
 import { queryParam } from '../http/query.js';
-import { waitForRoom } from '../hub/room.js';
+import { overLimit, waitForRoom, type Outbox } from '../hub/room.js';
 import { openWatch, type Watch } from '../hub/watch.js';
 import type { Hub } from '../hub/hub.js';
 import type { WireEvent } from '../store/events.js';
@@ -105,6 +105,7 @@ export class SseStream {
   private replaying = true;
   /** Counted in the open-connections gauge (a 200 stream). */
   private counted = false;
+  private readonly outbox: Outbox;
 
   constructor(
     private readonly res: ServerResponse,
@@ -112,6 +113,7 @@ export class SseStream {
     private readonly log: Logger,
   ) {
     deps.streams.add(this);
+    this.outbox = { buffered: () => res.writableLength, gone: () => this.gone || this.ended, drains: res, closes: res };
     // Registered at once: the client may leave while the watch is still being opened.
     res.once('close', () => {
       this.gone = true;
@@ -136,20 +138,16 @@ export class SseStream {
     if (!this.started) this.begin();
     this.res.write(sseFrame(event));
     this.deps.metrics.eventSent('sse', event, replayed);
-    // The response corks its socket until the next tick, so this turn's writes count as unsent
-    // until then. Past the limit, they go to the kernel at once and what it left is judged (as
-    // on the WebSocket): a fast reader takes a burst larger than the limit, and a slow one holds
-    // at most the limit plus one event here.
-    const limit = this.deps.config.WS_MAX_BUFFERED_BYTES;
-    if (this.replaying || this.res.writableLength <= limit) return;
-    this.res.socket?.uncork();
-    if (this.res.writableLength > limit) this.slow();
+    // The response corks its socket until the next tick: uncorking hands this turn's writes to
+    // the kernel (see overLimit).
+    if (!this.replaying && overLimit(this.outbox, this.deps.config.WS_MAX_BUFFERED_BYTES, () => this.res.socket?.uncork())) {
+      this.slow();
+    }
   }
 
   room(): Promise<boolean> | undefined {
-    const { res } = this;
-    const outbox = { buffered: () => res.writableLength, gone: () => this.gone || this.ended, drains: res, closes: res };
-    return waitForRoom(outbox, this.deps.config.WS_MAX_BUFFERED_BYTES, this.deps.config.WS_REPLAY_STALL_MS, () => this.slow());
+    const { WS_MAX_BUFFERED_BYTES, WS_REPLAY_STALL_MS } = this.deps.config;
+    return waitForRoom(this.outbox, WS_MAX_BUFFERED_BYTES, WS_REPLAY_STALL_MS, () => this.slow());
   }
 
   end(): void {

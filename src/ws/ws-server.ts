@@ -8,7 +8,7 @@ import { AppError, toAppError } from '../errors.js';
 import { endWithError } from '../http/raw-response.js';
 import { lazyChild, type Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { waitForRoom } from '../hub/room.js';
+import { overLimit, waitForRoom } from '../hub/room.js';
 import { openWatch, type Watch } from '../hub/watch.js';
 import type { Hub } from '../hub/hub.js';
 import type { TaskStore } from '../store/task-store.js';
@@ -108,11 +108,8 @@ export class WsServer {
     });
 
     // The frames of one event-loop turn (a replay page, a read's batch, the last event and the
-    // close) are corked into one write. A live event that takes the backlog past the limit hands
-    // the turn's frames to the kernel at once and judges what it left: so a fast client takes a
-    // burst larger than the limit, and a slow one holds at most the limit plus one event here,
-    // never a whole read's batch. A replay is not judged by its backlog: it waits for room
-    // instead (see room below).
+    // close) are corked into one write. Live events are judged as they are written (overLimit);
+    // a replay is not judged by its backlog: it waits for room instead (see room below).
     const limit = this.deps.config.WS_MAX_BUFFERED_BYTES;
     let corked = false;
     let replaying = true;
@@ -125,6 +122,11 @@ export class WsServer {
       socket.uncork();
     };
     const outbox = { buffered: () => ws.bufferedAmount, gone: () => ws.readyState !== ws.OPEN, drains: socket, closes: ws };
+    // Hands the turn's frames to the kernel and corks again for the rest of the turn (flush uncorks).
+    const recork = () => {
+      socket.uncork();
+      socket.cork();
+    };
     openWatch(this.deps, { taskId, lastEventId }, {
       event: (event, replayed) => {
         if (ws.readyState !== ws.OPEN) return;
@@ -135,10 +137,7 @@ export class WsServer {
         }
         ws.send(event.json);
         this.deps.metrics.eventSent('ws', event, replayed);
-        if (replaying || ws.bufferedAmount <= limit) return;
-        socket.uncork();
-        if (ws.bufferedAmount > limit) slow();
-        else socket.cork();
+        if (!replaying && overLimit(outbox, limit, recork)) slow();
       },
       end: () => close(CloseCode.DONE, 'task finished'),
       room: () => waitForRoom(outbox, limit, this.deps.config.WS_REPLAY_STALL_MS, slow),

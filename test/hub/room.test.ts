@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
-import { waitForRoom } from '../../src/hub/room.js';
+import { overLimit, waitForRoom } from '../../src/hub/room.js';
 
 /** An outbox over plain emitters, its backlog and liveness set by the test. */
 function outbox(buffered: number) {
@@ -38,4 +38,17 @@ test('over the limit: false when the watcher closes, and false after stallMs onc
   const stalled = outbox(5000);
   assert.deepEqual([await waitForRoom(stalled.out, 100, 50, () => stalled.state.stalls++), stalled.state.stalls], [false, 1]);
   assert.deepEqual([stalled.drains.listenerCount('drain'), stalled.closes.listenerCount('close')], [0, 0]);
+});
+
+test('overLimit: within the limit nothing is flushed; past it the flush decides', () => {
+  let buffered = 100;
+  let flushes = 0;
+  const out = { buffered: () => buffered };
+  assert.equal(overLimit(out, 100, () => (flushes += 1)), false);
+  assert.equal(flushes, 0, 'a backlog at the limit is not flushed early');
+  buffered = 500;
+  assert.equal(overLimit(out, 100, () => ((flushes += 1), (buffered = 40))), false, 'the kernel took it');
+  buffered = 500;
+  assert.equal(overLimit(out, 100, () => ((flushes += 1), (buffered = 300))), true, 'more than the limit stayed unsent');
+  assert.equal(flushes, 2);
 });
