@@ -58,6 +58,10 @@ export const configSchema = z.object({
   MAX_DELIVERIES: int(1, 1000).default(5),
   /** Approximate length the dead-letter stream `tasks:dead` is trimmed to. */
   DEAD_LETTER_MAXLEN: int(1, 100_000_000).default(10_000),
+  /** Largest result a handler may return (serialized JSON, bytes); a larger one ends the task FAILED. */
+  RESULT_MAX_BYTES: int(1, 16 * 1024 * 1024).default(65_536),
+  /** Largest chunk `ctx.output` takes (text, or a record's JSON, in UTF-8 bytes); a larger one throws. */
+  OUTPUT_CHUNK_MAX_BYTES: int(1, 16 * 1024 * 1024).default(65_536),
   /**
    * Extra task-type modules to load, comma-separated paths (relative to the working directory).
    * Each default-exports a task type or an array of them; gateway and workers need the same list.

@@ -1,3 +1,4 @@
+import { redisTrouble, refusalReason } from './store/unavailable.js';
 import { CloseCode as C } from './ws/close-codes.js';
 
 /**
@@ -27,6 +28,8 @@ export const errorTable = {
   TOO_MANY_CONNECTIONS: { status: 503, close: C.TRY_AGAIN },
   PAYLOAD_TOO_LARGE: { status: 413, close: C.TOO_BIG },
   REDIS_UNAVAILABLE: { status: 503, close: C.TRY_AGAIN },
+  /** Redis answered but refused the command for now (OOM, READONLY, LOADING, MISCONF, BUSY, ...). */
+  REDIS_WRITE_REFUSED: { status: 503, close: C.TRY_AGAIN },
   SHUTTING_DOWN: { status: 503, close: C.GOING_AWAY },
   INTERNAL: { status: 500, close: C.INTERNAL },
 } as const satisfies Record<string, { status: number; close: number }>;
@@ -58,6 +61,7 @@ export class AppError extends Error {
     return (
       this.status < 500 ||
       this.code === 'REDIS_UNAVAILABLE' ||
+      this.code === 'REDIS_WRITE_REFUSED' ||
       this.code === 'SHUTTING_DOWN' ||
       this.code === 'TOO_MANY_CONNECTIONS'
     );
@@ -67,15 +71,15 @@ export class AppError extends Error {
 /** The client-facing form of any thrown value. */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
-  if (isRedisDown(err)) return new AppError('REDIS_UNAVAILABLE', 'Redis is unavailable, try again shortly');
+  const trouble = redisTrouble(err);
+  if (trouble === 'down') return new AppError('REDIS_UNAVAILABLE', 'Redis is unavailable, try again shortly');
+  if (trouble === 'refused') {
+    const reason = refusalReason(err as Error);
+    return new AppError('REDIS_WRITE_REFUSED', `Redis refused the request for now (${reason}), try again shortly`, { reason }, {
+      'Retry-After': '5',
+    });
+  }
   return new AppError('INTERNAL', 'internal error');
-}
-
-function isRedisDown(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  return /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|MaxRetriesPerRequest|enableOfflineQueue/i.test(
-    err.message,
-  );
 }
 
 export function errorBody(err: AppError): { error: { code: string; message: string; details?: unknown } } {

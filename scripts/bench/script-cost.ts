@@ -25,8 +25,11 @@ export async function scriptCost(redis: Redis, tasks: number, batch: number): Pr
     const replies = await Promise.all(
       ids.map((s, i) =>
         writes.append({
-          taskId: s.state.task_id, lease: `L${i}`, step: terminal ? undefined : step, terminal, commandId: s.commandId,
-          status: terminal ? 'COMPLETED' : `STAGE_${step}`, progress: step * 25, ts: Date.now(),
+          taskId: s.state.task_id, lease: `L${i}`, commandId: s.commandId,
+          events: [{
+            seq: step, type: 'stage', step: terminal ? undefined : step, terminal,
+            status: terminal ? 'COMPLETED' : `STAGE_${step}`, progress: step * 25, ts: Date.now(),
+          }],
         }),
       ),
     );

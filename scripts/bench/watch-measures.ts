@@ -1,4 +1,4 @@
-import { compareEventIds } from '../../src/store/event-id.js';
+import { compareEventIds } from '../../src/wire/event-id.js';
 import { taskKey } from '../../src/store/keys.js';
 import type { Redis } from '../../src/store/redis.js';
 import { checkExact, idOf, nowMs, openWatchers, startTasks, until } from './fanout.js';

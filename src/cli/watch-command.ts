@@ -1,7 +1,7 @@
 import WebSocket from 'ws';
 import { ApiClient } from '../client/api-client.js';
 import { TaskWatcher, type WatchState } from '../client/task-watcher.js';
-import type { TaskEvent } from '../store/events.js';
+import type { TaskEvent } from '../wire/events.js';
 import { EXIT, UsageError, type CliIo } from './io.js';
 
 export interface WatchOptions {

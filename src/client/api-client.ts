@@ -1,4 +1,4 @@
-import type { TaskEvent } from '../store/events.js';
+import type { TaskEvent } from '../wire/events.js';
 import type { TaskState } from '../store/task-store.js';
 
 /** A failed API call: the gateway's `{error: {code, message}}`, or UNREACHABLE (status 0). */

@@ -1,5 +1,6 @@
-import { compareEventIds, parseEventId } from '../store/event-id.js';
-import { TERMINAL_STATUSES, type TaskEvent } from '../store/events.js';
+import { compareEventIds, parseEventId } from '../wire/event-id.js';
+import { isTerminal, type Json, type TaskEvent } from '../wire/events.js';
+import { TaskOutput, type OutputChange } from '../wire/output.js';
 import { DEFAULT_BACKOFF, backoffDelay, closeOutcome, type BackoffOptions } from './reconnect-policy.js';
 
 /** Method-style, so handler parameters compare bivariantly and both DOM and `ws` handler types fit. */
@@ -42,6 +43,13 @@ export interface TaskWatcherOptions {
   /** Jitter source, [0, 1); tests make it deterministic. */
   random?: (() => number) | undefined;
   onEvent?: ((event: TaskEvent) => void) | undefined;
+  /**
+   * The output changed (after onEvent for the same event): a chunk arrived (tentative), the
+   * tentative chunks were committed, or they were discarded because their stage restarted.
+   * `watcher.output` holds the result of the rule (src/wire/output.ts). Output recorded before
+   * `lastEventId` is not replayed, so a watcher that resumes there sees only what follows.
+   */
+  onOutput?: ((change: OutputChange) => void) | undefined;
   onState?: ((state: WatchState) => void) | undefined;
 }
 
@@ -66,7 +74,10 @@ export class TaskWatcher {
   private current: WatchState = { state: 'connecting', attempt: 0 };
   private lastId: string | undefined;
   private started = false;
+  private finalResult: Json | undefined;
   private resolveDone!: (state: FinalState) => void;
+  /** The task's output as it grows, with the exactly-once rule applied. */
+  readonly output = new TaskOutput();
   private readonly createSocket: WebSocketFactory;
   /** Resolves with the final state. */
   readonly done: Promise<FinalState>;
@@ -95,6 +106,11 @@ export class TaskWatcher {
 
   get state(): WatchState {
     return this.current;
+  }
+
+  /** The COMPLETED event's result, once it has arrived (undefined before, or when there is none). */
+  get result(): Json | undefined {
+    return this.finalResult;
   }
 
   /** Connects; returns `done`. Calling it again has no effect. */
@@ -152,8 +168,11 @@ export class TaskWatcher {
     }
     if (this.lastId !== undefined && compareEventIds(event.id, this.lastId) <= 0) return;
     this.lastId = event.id;
+    if (event.result !== undefined) this.finalResult = event.result;
     this.options.onEvent?.(event);
-    if (TERMINAL_STATUSES.has(event.status)) this.finish({ state: 'finished', status: event.status });
+    const change = this.output.apply(event);
+    if (change) this.options.onOutput?.(change);
+    if (isTerminal(event)) this.finish({ state: 'finished', status: event.status });
   }
 
   private onClose(code: number, reason: string): void {
@@ -195,5 +214,6 @@ function parseEvent(data: unknown): TaskEvent | null {
   if (typeof value !== 'object' || value === null) return null;
   const event = value as Partial<TaskEvent>;
   if (typeof event.id !== 'string' || parseEventId(event.id) !== event.id || typeof event.status !== 'string') return null;
+  event.type ??= 'stage';
   return event as TaskEvent;
 }

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { errorTable, type ErrorCode } from '../errors.js';
-import { EVENT_ID_RE } from '../store/event-id.js';
+import { EVENT_ID_RE } from '../wire/event-id.js';
 import type { ProbeReply } from '../health/probes.js';
-import type { TaskEvent } from '../store/events.js';
+import { EVENT_TYPES, type Json, type TaskEvent } from '../wire/events.js';
 import type { TaskState } from '../store/task-store.js';
 
 /**
@@ -18,15 +18,32 @@ export const eventIdSchema = z
   .regex(EVENT_ID_RE)
   .describe('Event id: the Redis stream entry id `<ms>-<seq>` (or `<ms>`, meaning `<ms>-0`), both unsigned 64-bit.');
 
+/** Any JSON value (documented as such; the server only ever writes JSON here). */
+const jsonValue = z.unknown() as unknown as z.ZodType<Json>;
+
+/** GET /tasks/<id>/events page sizes. */
+export const EVENTS_PAGE_DEFAULT = 1000;
+export const EVENTS_PAGE_MAX = 10_000;
+
 export const taskEventSchema = z
   .object({
     id: eventIdSchema,
     task_id: taskIdSchema,
-    status: z.string().describe('PENDING, a stage status (e.g. STARTED, PROCESSING, CONCLUDING), or a terminal status: COMPLETED, FAILED, CANCELLED.'),
-    progress: z.number().min(0).max(100),
+    type: z.enum(EVENT_TYPES).describe(
+      '`stage`: a status change (PENDING, each recorded stage, RETRYING, COMPLETED, FAILED, CANCELLED). ' +
+        '`progress`: a progress update inside the current stage, with an optional `message`. ' +
+        '`output`: a chunk of the task\'s output in `chunk`. ' +
+        '`restart`: a new run took the task over from one that stopped; the output since the last stage event is void. ' +
+        'Output chunks are tentative until the next stage event: RETRYING and `restart` discard them, any other stage event commits them.',
+    ),
+    status: z.string().describe('The task\'s status as of this event: PENDING, a stage status (e.g. STARTED, PROCESSING, CONCLUDING), RETRYING, or a terminal status: COMPLETED, FAILED, CANCELLED.'),
+    progress: z.number().min(0).max(100).describe('The task\'s progress as of this event, percent.'),
     ts: z.number().int().describe('Append time, epoch milliseconds.'),
-    attempt: z.number().int().optional(),
-    error: z.string().optional().describe('Why the task failed (FAILED only).'),
+    attempt: z.number().int().optional().describe('RETRYING: the attempt that comes next; FAILED: the last one.'),
+    error: z.string().optional().describe('Why the task failed (FAILED) or an attempt is retried (RETRYING).'),
+    message: z.string().optional().describe('`progress` events: the handler\'s message (at most 1 KiB).'),
+    chunk: jsonValue.optional().describe('`output` events: a string is text, any other JSON value is a record.'),
+    result: jsonValue.optional().describe('The COMPLETED event: what the handler returned (absent when it returned nothing).'),
   })
   .meta({ id: 'TaskEvent', description: 'One event of a task. Over WebSocket and SSE each message is one of these as JSON.' });
 
@@ -42,6 +59,8 @@ export const taskStateSchema = z
     params: z.unknown().describe('The validated task parameters.'),
     error: z.string().optional().describe('Why the task failed (FAILED only).'),
     attempt: z.number().int().optional().describe('Attempt of the current or last run; absent before any retry.'),
+    message: z.string().optional().describe('The message of the latest progress event of the current stage, if it had one.'),
+    result: jsonValue.optional().describe('What the handler returned (COMPLETED only; absent when it returned nothing).'),
     cancel_requested_at: z
       .number()
       .int()
@@ -50,7 +69,14 @@ export const taskStateSchema = z
   })
   .meta({ id: 'TaskState', description: 'The latest state of a task, mirrored from its last event.' });
 
-export const eventListSchema = z.object({ events: z.array(taskEventSchema) });
+export const eventListSchema = z
+  .object({
+    events: z.array(taskEventSchema).describe('Oldest first.'),
+    next_cursor: eventIdSchema
+      .nullable()
+      .describe('Pass as `after` for the next page; null when this page holds every event after `after` (so far).'),
+  })
+  .meta({ id: 'EventPage', description: 'A page of a task\'s events.' });
 
 export const taskPageSchema = z
   .object({
@@ -84,8 +110,9 @@ export const probeReplySchema = z
   })
   .meta({ id: 'ProbeReply', description: 'The answer of a health probe.' });
 
-export const eventsQuerySchema = z.object({
+export const eventsQuerySchema = z.strictObject({
   after: eventIdSchema.optional().describe('Only events after this id (exclusive).'),
+  limit: z.coerce.number().int().min(1).max(EVENTS_PAGE_MAX).default(EVENTS_PAGE_DEFAULT).describe('Events per page.'),
 });
 
 /** A start's answer: the state, plus the watch token when auth is on. */

@@ -66,6 +66,7 @@ export function guardRouter(deps: GuardDeps): Router {
   router.get('/tasks', api);
   router.get('/tasks/:id', requireWatchToken(deps.auth, 'header'));
   router.get('/tasks/:id/events', requireWatchToken(deps.auth, 'header'));
+  router.get('/tasks/:id/output', requireWatchToken(deps.auth, 'header'));
   router.get('/sse/task/:id', requireWatchToken(deps.auth, 'header-or-query'));
   return router;
 }

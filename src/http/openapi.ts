@@ -130,9 +130,33 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     method: 'get',
     path: '/tasks/{id}/events',
     tags: ['tasks'],
-    summary: "A task's events, oldest first",
+    summary: "A page of a task's events, oldest first",
+    description: 'At most `limit` events after `after`; pass `next_cursor` as `after` for the next page.',
     request: { params: idParams, query: eventsQuerySchema },
-    responses: { 200: json(eventListSchema, 'The events (all, or those after `after`).'), ...errors(400, 401, 404, 500, 503) },
+    responses: { 200: json(eventListSchema, 'The page of events.'), ...errors(400, 401, 404, 500, 503) },
+  });
+  register(api, {
+    method: 'get',
+    path: '/tasks/{id}/output',
+    tags: ['tasks'],
+    summary: "A task's output so far",
+    description:
+      'The output rebuilt from the events with the exactly-once rule (output chunks count once their stage is ' +
+      'recorded; RETRYING and `restart` events void the chunks of the stage in progress): text chunks as they ' +
+      'are, each record as one line of JSON. While the task runs, the chunks of the stage in progress come last ' +
+      'and may still be voided. Covers the events up to `Taskcast-Last-Event-Id`; watch from there to follow on.',
+    request: { params: idParams },
+    responses: {
+      200: {
+        description: 'The output text.',
+        headers: {
+          'Taskcast-Last-Event-Id': { schema: { type: 'string' }, description: 'The last event the output covers.' },
+          'Taskcast-Task-Status': { schema: { type: 'string' }, description: 'The task status as of that event.' },
+        },
+        content: { 'text/plain': { schema: { type: 'string' } } },
+      },
+      ...errors(400, 401, 404, 500, 503),
+    },
   });
 
   register(api, {
@@ -157,7 +181,9 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     summary: 'Watch a task over Server-Sent Events',
     description:
       'A `text/event-stream`: each message is `id: <event id>` and `data: <TaskEvent as JSON>` (the same JSON as ' +
-      'over WebSocket): every event after the resume point, then live ones; the stream ends after the terminal ' +
+      'over WebSocket); events other than stages are named after their type (`event: progress`, `event: output`, ' +
+      '`event: restart`), so stage events reach `onmessage` and the others `addEventListener(type)`. Every event ' +
+      'after the resume point, then live ones; the stream ends after the terminal ' +
       'event. The resume point is the `Last-Event-ID` header (what EventSource sends on reconnect), else ' +
       '`?lastEventId`. A stream that ends before the terminal event (shutdown, broken feed, slow reader) is ' +
       'resumed by reconnecting. Errors found before the stream starts are JSON error answers.',

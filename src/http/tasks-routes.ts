@@ -7,7 +7,9 @@ import type { Metrics } from '../metrics/metrics.js';
 import { decodeCursor, encodeCursor } from '../store/task-index.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { TaskRegistry } from '../worker/registry.js';
+import { eventsQuerySchema } from './api-schemas.js';
 import { readJsonBody } from './body.js';
+import { outputText } from './output-text.js';
 import { firstValues, queryParam } from './query.js';
 
 /** POST /tasks body. `stage_ms` at the top level is the reference route's shorthand for params.stage_ms. */
@@ -98,9 +100,26 @@ export function tasksRouter({ store, registry, metrics, auth }: TasksRouteDeps):
     ctx.state.taskId = taskId;
     const after = queryParam(ctx.query, 'after');
     const afterId = after ? checkEventId(after, 'after') : undefined;
+    const parsed = eventsQuerySchema.pick({ limit: true }).safeParse({ limit: queryParam(ctx.query, 'limit') });
+    if (!parsed.success) throw new AppError('INVALID_QUERY', 'invalid query', parsed.error.issues);
+    const { limit } = parsed.data;
     const head = await store.head(taskId);
     if (!head) throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
-    ctx.body = { events: await store.events(taskId, afterId) };
+    const events = await store.events(taskId, afterId, '+', limit);
+    ctx.body = { events, next_cursor: events.length === limit ? events.at(-1)!.id : null };
+  });
+
+  // The output as the exactly-once rule rebuilds it (src/wire/output.ts), up to the event named
+  // in Taskcast-Last-Event-Id: text chunks as they are, each record as a line of JSON.
+  router.get('/tasks/:id/output', async (ctx) => {
+    const taskId = checkTaskId(ctx.params.id!);
+    ctx.state.taskId = taskId;
+    const head = await store.head(taskId);
+    if (!head) throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
+    ctx.set('Taskcast-Last-Event-Id', head.lastEventId);
+    ctx.set('Taskcast-Task-Status', head.status);
+    ctx.type = 'text/plain; charset=utf-8';
+    ctx.body = await outputText(store, taskId, head.lastEventId);
   });
 
   return router;

@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
 import { closeRedis, duplicateForBlocking, ensureConnected, type Redis } from '../store/redis.js';
 import { eventsKey, taskIdOfEventsKey } from '../store/keys.js';
-import { compareEventIds } from '../store/event-id.js';
+import { compareEventIds } from '../wire/event-id.js';
 import { decodeEvent, toWire, type WireEvent } from '../store/events.js';
 
 /** Receives one task's events, in order, each exactly once. */

@@ -1,7 +1,8 @@
 import { validate as isUuid } from 'uuid';
 import { AppError } from '../errors.js';
-import { ZERO_ID, compareEventIds, parseEventId } from '../store/event-id.js';
-import { TERMINAL_STATUSES, toWire, type WireEvent } from '../store/events.js';
+import { ZERO_ID, compareEventIds, parseEventId } from '../wire/event-id.js';
+import { toWire, type WireEvent } from '../store/events.js';
+import { TERMINAL_STATUSES, isTerminal } from '../wire/events.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { Hub } from './hub.js';
 
@@ -86,7 +87,7 @@ export async function openWatch(
     for (const event of page) {
       sink.event(toWire(event), true);
       cursor = event.id;
-      if (TERMINAL_STATUSES.has(event.status)) {
+      if (isTerminal(event)) {
         sink.end();
         return done;
       }

@@ -49,9 +49,15 @@ export class SseStreams {
   }
 }
 
-/** One SSE message: the event id, then the same JSON a WebSocket watcher gets. */
+/**
+ * One SSE message: the event id, then the same JSON a WebSocket watcher gets. Events other than
+ * stages are named after their type (`event: output`), so a browser listens to them with
+ * addEventListener; stage events stay unnamed, for `onmessage`.
+ */
 export function sseFrame(event: WireEvent): string {
-  return `id: ${event.id}\ndata: ${event.json}\n\n`;
+  return event.type === 'stage'
+    ? `id: ${event.id}\ndata: ${event.json}\n\n`
+    : `id: ${event.id}\nevent: ${event.type}\ndata: ${event.json}\n\n`;
 }
 
 /**

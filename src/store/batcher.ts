@@ -3,8 +3,9 @@
  * batch, so under load Redis sees one script call (and each side one socket write) per round
  * trip instead of one per caller, and when idle a call goes out at once. Callers each get their
  * own result. A batch leaves after the current turn's I/O callbacks (setImmediate), once fewer
- * than `maxInFlight` batches (default 1) await their answer; at most `maxItems` (default 64) go
- * in one batch. There is no timer to clear: pending items are always sent.
+ * than `maxInFlight` batches (default 1) await their answer; a batch holds items up to a total
+ * `weight` (default 1 per item) of `maxItems` (default 64), and at least one item. There is no
+ * timer to clear: pending items are always sent.
  */
 export class Batcher<I, R> {
   private queue: { item: I; resolve(r: R): void; reject(err: unknown): void }[] = [];
@@ -19,6 +20,7 @@ export class Batcher<I, R> {
     private readonly send: (items: I[]) => Promise<(R | Error | undefined)[]>,
     private readonly maxItems = 64,
     private readonly maxInFlight = 1,
+    private readonly weight: (item: I) => number = () => 1,
   ) {}
 
   add(item: I): Promise<R> {
@@ -38,7 +40,12 @@ export class Batcher<I, R> {
   }
 
   private flush(): void {
-    const batch = this.queue.splice(0, this.maxItems);
+    let taken = 0;
+    for (let total = 0; taken < this.queue.length; taken++) {
+      total += this.weight(this.queue[taken]!.item);
+      if (total > this.maxItems && taken > 0) break;
+    }
+    const batch = this.queue.splice(0, taken);
     if (batch.length === 0) return;
     this.inFlight += 1;
     this.send(batch.map((b) => b.item))

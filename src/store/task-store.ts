@@ -2,8 +2,9 @@ import { v4 as uuidv4 } from 'uuid';
 import { Batcher } from './batcher.js';
 import { itemReplies, type Redis } from './redis.js';
 import { CANCEL_CHANNEL, COMMANDS_STREAM, TASKS_INDEX, WORKER_GROUP, eventsKey, taskKey } from './keys.js';
-import { decodeEvent, type TaskEvent } from './events.js';
-import { MAX_EVENT_ID } from './event-id.js';
+import { decodeEvent } from './events.js';
+import type { Json, TaskEvent } from '../wire/events.js';
+import { MAX_EVENT_ID } from '../wire/event-id.js';
 import { readIndexPage, type IndexCursor } from './task-index.js';
 
 /** The state hash as clients see it. */
@@ -21,6 +22,10 @@ export interface TaskState {
   attempt?: number;
   /** When a cancel of a running task was accepted; its worker records CANCELLED next. */
   cancel_requested_at?: number;
+  /** The message of the latest progress event of the current stage, if it had one. */
+  message?: string;
+  /** What the handler returned (COMPLETED only). */
+  result?: Json;
 }
 
 export interface StartedTask {
@@ -133,6 +138,8 @@ export class TaskStore {
       ...(h.error === undefined ? {} : { error: h.error }),
       ...(h.attempt === undefined ? {} : { attempt: Number(h.attempt) }),
       ...(h.cancel_requested === undefined ? {} : { cancel_requested_at: Number(h.cancel_requested) }),
+      ...(h.message === undefined ? {} : { message: h.message }),
+      ...(h.result === undefined ? {} : { result: parseJson(h.result) as Json }),
     };
   }
 

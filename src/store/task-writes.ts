@@ -2,26 +2,36 @@ import { Batcher } from './batcher.js';
 import { COMMANDS_STREAM, WORKER_GROUP, eventsKey, taskKey } from './keys.js';
 import { itemReplies, type Redis } from './redis.js';
 
-/** One event for append-events.lua; see its header for the contract. */
-export interface AppendInput {
-  taskId: string;
-  lease: string;
+/** One event of an append item; see append-events.lua for the contract. */
+export interface EventInput {
+  /** The run's sequence number of this event: 1, 2, ... from its claim. */
+  seq: number;
+  type: 'stage' | 'progress' | 'output';
+  /** '' keeps the current status. */
   status: string;
   /** '' keeps the current progress. */
   progress: number | '';
   /** The stage number this event records; absent for an event that is not a stage. */
   step?: number | undefined;
   terminal?: boolean | undefined;
-  /** The command acked with a terminal event. */
-  commandId?: string | undefined;
   /** Event time, epoch ms. */
   ts: number;
-  extra?: Record<string, string | number> | undefined;
+  /** Further fields as name, value pairs (attempt, error, message, text, json, result). */
+  fields?: (string | number)[] | undefined;
 }
 
-export type AppendReply =
-  | ['OK', string]
-  | ['DUPLICATE'] | ['FENCED'] | ['TERMINAL'] | ['GONE'] | ['CANCEL'];
+/** One run's events for one task, in the order the run made them. */
+export interface AppendItem {
+  taskId: string;
+  lease: string;
+  /** The command acked with a terminal event. */
+  commandId: string;
+  events: EventInput[];
+}
+
+/** Per event: its event id, or why it was not recorded. */
+export type EventReply = string;
+export type AppendReply = ['OK', ...EventReply[]] | ['FENCED'] | ['TERMINAL'] | ['GONE'];
 
 export interface ClaimInput {
   taskId: string;
@@ -40,15 +50,15 @@ export interface TaskWritesOptions {
   ttlS: number;
   /** A command delivered more often than this is poison. */
   maxDeliveries: number;
-  /** Most items per script call (default 64), which bounds how long one call holds Redis. */
+  /** Most events per script call (default 512), which bounds how long one call holds Redis. */
   maxBatch?: number;
 }
 
-type Write = { kind: 'claim'; input: ClaimInput } | { kind: 'append'; input: AppendInput };
+type Write = { kind: 'claim'; input: ClaimInput } | { kind: 'append'; input: AppendItem };
 
 /**
  * A worker's writes to task state: claims and event appends, batched together as one group commit
- * (see Batcher): the claims of a batch go in one call of claim-tasks.lua and its events in one
+ * (see Batcher): the claims of a batch go in one call of claim-tasks.lua and its appends in one
  * call of append-events.lua, sent in the same turn so they share a socket write. Each item stays
  * atomic and is decided on its own; a batch only saves round trips and script calls. Holds no
  * connection of its own.
@@ -60,12 +70,13 @@ export class TaskWrites {
     private readonly redis: Redis,
     private readonly options: TaskWritesOptions,
   ) {
-    this.batcher = new Batcher((items) => this.send(items), options.maxBatch);
+    const weight = (w: Write) => (w.kind === 'append' ? w.input.events.length : 1);
+    this.batcher = new Batcher((items) => this.send(items), options.maxBatch ?? 512, 1, weight);
   }
 
-  /** Records one event; the reply says whether it was recorded, and if not, why. */
-  append(event: AppendInput): Promise<AppendReply> {
-    return this.batcher.add({ kind: 'append', input: event }) as Promise<AppendReply>;
+  /** Records one run's events for a task; the reply says per event whether it was recorded, and if not, why. */
+  append(item: AppendItem): Promise<AppendReply> {
+    return this.batcher.add({ kind: 'append', input: item }) as Promise<AppendReply>;
   }
 
   /** Takes a task's lease for the command this worker holds. */
@@ -91,20 +102,20 @@ export class TaskWrites {
 
   private async claimAll(items: ClaimInput[]): Promise<(ClaimReply | Error)[]> {
     const { consumer, maxDeliveries } = this.options;
-    const keys = [COMMANDS_STREAM, ...items.map((c) => taskKey(c.taskId))];
-    const argv = [WORKER_GROUP, consumer, maxDeliveries, ...items.flatMap((c) => [c.lease, c.commandId])];
+    const keys = [COMMANDS_STREAM, ...items.flatMap((c) => [taskKey(c.taskId), eventsKey(c.taskId)])];
+    const argv = [WORKER_GROUP, consumer, maxDeliveries, Date.now(), ...items.flatMap((c) => [c.lease, c.commandId])];
     return itemReplies<ClaimReply>(await this.redis.claimTasks(keys.length, ...keys, ...argv));
   }
 
-  private async appendAll(items: AppendInput[]): Promise<(AppendReply | Error)[]> {
-    const keys = [COMMANDS_STREAM, ...items.flatMap((e) => [taskKey(e.taskId), eventsKey(e.taskId)])];
+  private async appendAll(items: AppendItem[]): Promise<(AppendReply | Error)[]> {
+    const keys = [COMMANDS_STREAM, ...items.flatMap((i) => [taskKey(i.taskId), eventsKey(i.taskId)])];
     const argv: (string | number)[] = [WORKER_GROUP, this.options.ttlS];
-    for (const e of items) {
-      const args: (string | number)[] = [
-        e.lease, e.step ?? '', e.terminal ? '1' : '0', e.terminal ? (e.commandId ?? '') : '', e.ts, e.status, e.progress,
-      ];
-      for (const [k, v] of Object.entries(e.extra ?? {})) args.push(k, v);
-      argv.push(args.length, ...args);
+    for (const item of items) {
+      argv.push(item.lease, item.commandId, item.events.length);
+      for (const e of item.events) {
+        const fields = e.fields ?? [];
+        argv.push(7 + fields.length, e.seq, e.step ?? '', e.terminal ? '1' : '0', e.ts, e.type, e.status, e.progress, ...fields);
+      }
     }
     return itemReplies<AppendReply>(await this.redis.appendEvents(keys.length, ...keys, ...argv));
   }

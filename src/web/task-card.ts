@@ -1,6 +1,6 @@
 import type { ApiClient } from '../client/api-client.js';
 import { TaskWatcher, type WatchState } from '../client/task-watcher.js';
-import type { TaskEvent } from '../store/events.js';
+import type { TaskEvent } from '../wire/events.js';
 import { clock, el, showError } from './dom.js';
 
 /** The line the log shows for one event (the reference page's wording). */

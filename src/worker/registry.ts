@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Logger } from '../logger.js';
+import type { Json } from '../wire/events.js';
 
 /** What a handler gets for one run of one task. */
 export interface TaskContext<P> {
@@ -13,10 +14,23 @@ export interface TaskContext<P> {
   readonly attempt: number;
   readonly logger: Logger;
   /**
-   * Records the next stage. Stages are numbered by call order; on a resumed run a stage that is
-   * already in the event log is neither recorded again nor is its `work` run.
+   * Records the next stage once `work` (optional) is done. Stages are numbered by call order; on
+   * a resumed run a stage that is already in the event log is neither recorded again nor is its
+   * `work` run. `progress` is 0..100; the status may not be PENDING, RETRYING or terminal. Await
+   * each stage before the next: an overlapping call throws (STAGE_OVERLAP).
    */
   stage(status: string, progress: number, work?: () => Promise<void>): Promise<void>;
+  /**
+   * Records a progress update inside the current stage: `percent` 0..100 and an optional
+   * message (at most 1 KiB). The event keeps the current status.
+   */
+  progress(percent: number, message?: string): Promise<void>;
+  /**
+   * Appends a chunk to the task's output: a string is text (log lines, tokens), any other JSON
+   * value a record; at most OUTPUT_CHUNK_MAX_BYTES. Calls are recorded in call order; awaiting
+   * is optional (a failed write stops the run through `signal`).
+   */
+  output(chunk: Json): Promise<void>;
   /** An abortable sleep; 0 resolves at once. */
   sleep(ms: number): Promise<void>;
 }
@@ -25,14 +39,17 @@ export interface TaskType<P = unknown> {
   readonly name: string;
   /** Validates (and fills defaults of) the params passed to POST /tasks. */
   readonly params: z.ZodType<P>;
-  /** Returning records COMPLETED; throwing records RETRYING and runs it again, FAILED after MAX_ATTEMPTS. */
-  run(ctx: TaskContext<P>): Promise<void>;
+  /**
+   * Returning records COMPLETED, with the returned value (a JSON value, at most RESULT_MAX_BYTES)
+   * as the task's result; throwing records RETRYING and runs it again, FAILED after MAX_ATTEMPTS.
+   */
+  run(ctx: TaskContext<P>): Promise<unknown>;
 }
 
 export function defineTaskType<S extends z.ZodType>(type: {
   name: string;
   params: S;
-  run(ctx: TaskContext<z.output<S>>): Promise<void>;
+  run(ctx: TaskContext<z.output<S>>): Promise<unknown>;
 }): TaskType<z.output<S>> {
   return type as unknown as TaskType<z.output<S>>;
 }

@@ -6,7 +6,12 @@ import type { FinalStatus, Metrics } from '../metrics/metrics.js';
 import type { Redis } from '../store/redis.js';
 import type { TaskWrites } from '../store/task-writes.js';
 import { COMMANDS_STREAM, DEAD_LETTER_STREAM, WORKER_GROUP, eventsKey, taskKey } from '../store/keys.js';
-import type { TaskContext, TaskRegistry, TaskType } from './registry.js';
+import { redisTrouble } from '../store/unavailable.js';
+import { jsonText } from './json-value.js';
+import type { TaskRegistry, TaskType } from './registry.js';
+import { RunLog, type NewEvent } from './run-log.js';
+import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded, isStop } from './stops.js';
+import { Attempt } from './task-context.js';
 
 /** A command entry as read from `tasks:commands`. */
 export interface Command {
@@ -19,7 +24,8 @@ export interface RunDeps {
   logger: Logger;
   config: Pick<
     Config,
-    'TASK_TTL_S' | 'MAX_ATTEMPTS' | 'MAX_DELIVERIES' | 'RETRY_BASE_MS' | 'RETRY_MAX_MS' | 'DEAD_LETTER_MAXLEN'
+    | 'TASK_TTL_S' | 'MAX_ATTEMPTS' | 'MAX_DELIVERIES' | 'RETRY_BASE_MS' | 'RETRY_MAX_MS' | 'DEAD_LETTER_MAXLEN'
+    | 'RESULT_MAX_BYTES' | 'OUTPUT_CHUNK_MAX_BYTES'
   >;
   registry: TaskRegistry;
   consumer: string;
@@ -38,31 +44,10 @@ export interface RunControl {
   onLease(lease: string): void;
 }
 
-/** Reasons a run stops early. They travel as abort reasons and as errors out of `stage`. */
-export class CancelRequested extends Error {}
-/** This run no longer owns the task: a newer run holds the lease (fencing). */
-export class LeaseLost extends Error {}
-/** The task ended or vanished while this run worked on it. */
-export class TaskEnded extends Error {}
-/** The worker is shutting down: the command stays pending for another worker. */
-export class ShuttingDown extends Error {}
-
-const isStop = (err: unknown): err is Error =>
-  err instanceof CancelRequested || err instanceof LeaseLost || err instanceof TaskEnded || err instanceof ShuttingDown;
-
-interface EventArgs {
-  status: string;
-  /** '' keeps the current progress. */
-  progress: number | '';
-  step?: number;
-  terminal?: boolean;
-  extra?: Record<string, string | number>;
-}
-
 /**
- * Runs one command to its end, at most once per stage whatever crashes: stage writes are fenced
- * by a lease and deduplicated by stage number, so a reclaimed command resumes after its last
- * recorded stage. The command is acked by the script that records the terminal event (or
+ * Runs one command to its end, at most once per stage whatever crashes: writes are fenced by a
+ * lease and deduplicated by stage and sequence number, so a reclaimed command resumes after its
+ * last recorded stage. The command is acked by the script that records the terminal event (or
  * dead-letters it), and only then.
  */
 export async function runCommand(deps: RunDeps, command: Command, control: RunControl): Promise<void> {
@@ -109,15 +94,29 @@ export async function runCommand(deps: RunDeps, command: Command, control: RunCo
 class TaskRun {
   private readonly taskId: string;
   private readonly log: () => Logger;
+  private readonly events: RunLog;
+  /** Aborted by the run's own log when it can record nothing more. */
+  private readonly own = new AbortController();
+  /** The handler's signal: the worker's reasons (cancel, shutdown, heartbeat) or the log's. */
+  private readonly signal: AbortSignal;
 
   constructor(
     private readonly deps: RunDeps,
     private readonly command: Command,
     private readonly control: RunControl,
-    private readonly own: { lease: string; log: () => Logger; type: TaskType<unknown>; params: unknown },
+    private readonly task: { lease: string; log: () => Logger; type: TaskType<unknown>; params: unknown },
   ) {
     this.taskId = command.fields.task_id!;
-    this.log = own.log;
+    this.log = task.log;
+    this.signal = AbortSignal.any([control.signal, this.own.signal]);
+    this.events = new RunLog({
+      writes: deps.writes,
+      taskId: this.taskId,
+      lease: task.lease,
+      commandId: command.id,
+      retry: (call) => retryWhileDown(call, control.hardStop, this.log),
+      onStop: (reason) => this.own.abort(reason),
+    });
   }
 
   async execute(recorded: number, firstAttempt: number, cancelled: boolean): Promise<void> {
@@ -125,7 +124,7 @@ class TaskRun {
       if (cancelled) throw new CancelRequested('cancel requested before this run');
       await this.attempts(recorded, firstAttempt);
     } catch (err) {
-      const reason = this.control.signal.aborted ? this.control.signal.reason : err;
+      const reason = this.signal.aborted ? this.signal.reason : err;
       if (!isStop(reason)) throw reason;
       await this.stopped(reason);
     }
@@ -133,56 +132,79 @@ class TaskRun {
 
   private async attempts(recorded: number, firstAttempt: number): Promise<void> {
     const { MAX_ATTEMPTS, RETRY_BASE_MS, RETRY_MAX_MS } = this.deps.config;
+    const stages = { recorded };
     for (let attempt = firstAttempt; ; attempt++) {
+      let value: unknown;
       try {
-        recorded = await this.runHandler(recorded, attempt);
+        value = await this.runHandler(stages, attempt);
       } catch (err) {
-        if (this.control.signal.aborted || isStop(err)) throw err;
+        if (this.signal.aborted || isStop(err)) throw err;
         const error = errorMessage(err);
         this.log().warn({ err, attempt }, 'task handler failed');
         if (attempt >= MAX_ATTEMPTS) {
-          await this.append({ status: 'FAILED', progress: '', terminal: true, extra: { error, attempt } });
+          await this.append({ type: 'stage', status: 'FAILED', progress: '', terminal: true, fields: ['error', error, 'attempt', attempt] });
           return;
         }
-        await this.append({ status: 'RETRYING', progress: '', extra: { attempt: attempt + 1, error } });
-        await delay(backoffMs(attempt + 1, RETRY_BASE_MS, RETRY_MAX_MS), undefined, { signal: this.control.signal });
+        await this.append({ type: 'stage', status: 'RETRYING', progress: '', fields: ['attempt', attempt + 1, 'error', error] });
+        await delay(backoffMs(attempt + 1, RETRY_BASE_MS, RETRY_MAX_MS), undefined, { signal: this.signal });
         continue;
       }
-      await this.append({ status: 'COMPLETED', progress: 100, terminal: true });
+      const result = this.result(value);
+      if ('error' in result) {
+        this.log().warn({ error: result.error }, 'task result refused');
+        await this.append({ type: 'stage', status: 'FAILED', progress: '', terminal: true, fields: ['error', result.error, 'attempt', attempt] });
+      } else {
+        await this.append({ type: 'stage', status: 'COMPLETED', progress: 100, terminal: true, fields: result.fields });
+      }
       return;
     }
   }
 
-  /** Runs the handler once; returns the number of stages recorded when it returns. */
-  private async runHandler(recorded: number, attempt: number): Promise<number> {
-    const { signal } = this.control;
-    signal.throwIfAborted();
-    let step = 0;
-    let done = recorded;
-    const log = this.log;
-    const ctx: TaskContext<unknown> = {
+  /**
+   * Runs the handler once and returns its value. `stages.recorded` is kept up to date, also when
+   * the handler throws, so the next attempt skips what this one recorded.
+   */
+  private async runHandler(stages: { recorded: number }, attempt: number): Promise<unknown> {
+    this.signal.throwIfAborted();
+    const run = new Attempt({
       taskId: this.taskId,
-      params: this.own.params,
-      signal,
-      completedStages: recorded,
+      params: this.task.params,
+      signal: this.signal,
       attempt,
-      get logger() {
-        return log();
+      recorded: stages.recorded,
+      log: this.events,
+      logger: this.log,
+      outputChunkMaxBytes: this.deps.config.OUTPUT_CHUNK_MAX_BYTES,
+      onStage: (status, step, eventId, seconds) => {
+        if (this.deps.logger.isLevelEnabled('info')) this.log().info({ status, step, eventId }, 'event recorded');
+        this.deps.metrics?.stageDone(this.task.type.name, status, seconds);
       },
-      sleep: (ms) => (ms <= 0 ? Promise.resolve() : delay(ms, undefined, { signal })),
-      stage: async (status, progress, work) => {
-        step += 1;
-        if (step <= done) return;
-        const started = process.hrtime.bigint();
-        if (work) await work();
-        signal.throwIfAborted();
-        await this.append({ status, progress, step });
-        done = step;
-        this.deps.metrics?.stageDone(this.own.type.name, status, Number(process.hrtime.bigint() - started) / 1e9);
-      },
-    };
-    await this.own.type.run(ctx);
-    return done;
+    });
+    try {
+      const value = await this.task.type.run(run.context);
+      await run.end();
+      return value;
+    } catch (err) {
+      await run.end().catch(() => undefined);
+      throw err;
+    } finally {
+      stages.recorded = run.recorded;
+    }
+  }
+
+  /** The COMPLETED event's fields for a handler's return value, or why the value is refused. */
+  private result(value: unknown): { fields: (string | number)[] } | { error: string } {
+    if (value === undefined) return { fields: [] };
+    let text: string;
+    try {
+      text = jsonText(value);
+    } catch (err) {
+      return { error: `the handler's result is not JSON: ${(err as Error).message}` };
+    }
+    const bytes = Buffer.byteLength(text);
+    const max = this.deps.config.RESULT_MAX_BYTES;
+    if (bytes > max) return { error: `the handler's result is ${bytes} bytes, over RESULT_MAX_BYTES (${max})` };
+    return { fields: ['result', text] };
   }
 
   /** Ends a run that was told to stop, as its reason requires. */
@@ -196,7 +218,7 @@ class TaskRun {
       await this.ack();
     } else {
       try {
-        await this.append({ status: 'CANCELLED', progress: '', terminal: true });
+        await this.append({ type: 'stage', status: 'CANCELLED', progress: '', terminal: true });
       } catch (err) {
         if (err instanceof TaskEnded) await this.ack();
         else if (err instanceof LeaseLost) this.log().warn('fenced while cancelling: another worker owns this task now');
@@ -213,15 +235,12 @@ class TaskRun {
     );
   }
 
-  private async append(e: EventArgs): Promise<void> {
-    const event = { ...e, taskId: this.taskId, lease: this.own.lease, commandId: this.command.id, ts: Date.now() };
-    const [result] = await retryWhileDown(() => this.deps.writes.append(event), this.control.hardStop, this.log);
-    if (result === 'FENCED') throw new LeaseLost('lease lost to a newer run');
-    if (result === 'TERMINAL' || result === 'GONE') throw new TaskEnded(`task is ${result.toLowerCase()}`);
-    if (result === 'CANCEL') throw new CancelRequested('cancel requested');
-    if (this.deps.logger.isLevelEnabled('info')) this.log().info({ status: e.status, step: e.step, result }, 'event recorded');
-    if (e.terminal && result === 'OK') {
-      this.deps.metrics?.taskFinished(this.own.type.name, e.status as FinalStatus, startedAt(this.command));
+  /** Records a stage-type event of the run itself (RETRYING, and the terminal ones). */
+  private async append(event: NewEvent): Promise<void> {
+    const id = await this.events.write(event);
+    if (this.deps.logger.isLevelEnabled('info')) this.log().info({ status: event.status, eventId: id }, 'event recorded');
+    if (event.terminal && id !== null) {
+      this.deps.metrics?.taskFinished(this.task.type.name, event.status as FinalStatus, startedAt(this.command));
     }
   }
 }
@@ -267,21 +286,18 @@ function errorMessage(err: unknown): string {
 }
 
 /**
- * Retries an idempotent Redis call while the connection is down or Redis is loading, so a Redis
- * restart does not fail the task. Stops when `stop` is aborted.
+ * Retries an idempotent Redis call while Redis is down or refuses writes for now (see
+ * redisTrouble), so a Redis restart or a full memory does not fail the task. Stops when `stop`
+ * is aborted.
  */
 async function retryWhileDown<T>(call: () => Promise<T>, stop: AbortSignal, log: () => Logger): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await call();
     } catch (err) {
-      if (!isConnectionError(err) || stop.aborted) throw err;
+      if (redisTrouble(err) === null || stop.aborted) throw err;
       log().warn({ err: errorMessage(err), attempt }, 'redis unavailable; retrying');
       await delay(Math.min(100 * 2 ** attempt, 2000), undefined, { signal: stop });
     }
   }
-}
-
-function isConnectionError(err: unknown): boolean {
-  return err instanceof Error && /closed|ECONNREFUSED|ECONNRESET|writeable|LOADING|MaxRetries/i.test(err.message);
 }

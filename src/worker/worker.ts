@@ -10,7 +10,8 @@ import { ensureGroup, pruneConsumers } from '../store/consumer-group.js';
 import { TaskWrites } from '../store/task-writes.js';
 import { pruneIndex } from '../store/task-index.js';
 import type { TaskRegistry } from './registry.js';
-import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded, runCommand, type Command, type RunDeps } from './task-run.js';
+import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded } from './stops.js';
+import { runCommand, type Command, type RunDeps } from './task-run.js';
 
 export interface WorkerDeps {
   redis: Redis;

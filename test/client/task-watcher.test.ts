@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { TaskWatcher, type FinalState, type WatchState } from '../../src/client/task-watcher.js';
-import type { TaskEvent } from '../../src/store/events.js';
+import type { TaskEvent } from '../../src/wire/events.js';
 import { startRestartableGateway, type RestartableGateway } from '../helpers/gateway-restart.js';
 import { startTask } from '../helpers/http.js';
 import { startWorkerProc } from '../helpers/processes.js';

@@ -1,5 +1,23 @@
 import type { Redis } from '../../src/store/redis.js';
-import { TaskWrites } from '../../src/store/task-writes.js';
+import { TaskWrites, type AppendItem, type EventInput } from '../../src/store/task-writes.js';
+
+/** Sequence numbers for events appended by tests: increasing, so none is taken for a resend. */
+let seq = 0;
+
+/** A test's event as an append item of one event, as the lease `lease` would write it. */
+export function item(
+  taskId: string,
+  lease: string,
+  e: { status: string; progress: number | ''; step?: number; terminal?: boolean; commandId?: string; ts?: number;
+    type?: EventInput['type']; extra?: Record<string, string | number> },
+): AppendItem {
+  const fields = Object.entries(e.extra ?? {}).flat();
+  const event: EventInput = {
+    seq: ++seq, type: e.type ?? 'stage', status: e.status, progress: e.progress, step: e.step, terminal: e.terminal,
+    ts: e.ts ?? Date.now(), fields,
+  };
+  return { taskId, lease, commandId: e.commandId ?? '', events: [event] };
+}
 
 /**
  * Appends one event through the production append script, as a worker holding the lease
@@ -12,7 +30,7 @@ export async function appendEvent(
   e: { status: string; progress: number; terminal?: boolean; extra?: Record<string, string> },
 ): Promise<string> {
   const writes = new TaskWrites(redis, { consumer: 'test', ttlS: 3600, maxDeliveries: 5 });
-  const [result, id] = await writes.append({ ...e, taskId, lease: 'test-lease', ts: Date.now() });
+  const [result, id] = await writes.append(item(taskId, 'test-lease', e));
   if (result !== 'OK' || !id) throw new Error(`append failed: ${result}`);
   return id;
 }
@@ -38,8 +56,8 @@ export async function appendHistory(
  */
 export async function appendBurst(redis: Redis, taskId: string, n: number, note: string): Promise<void> {
   const writes = new TaskWrites(redis, { consumer: 'test', ttlS: 3600, maxDeliveries: 5, maxBatch: 64 });
-  const event = { taskId, lease: 'test-lease', status: 'PROCESSING', progress: 50, extra: { note } };
-  const results = await Promise.all(Array.from({ length: n }, () => writes.append({ ...event, ts: Date.now() })));
+  const event = { status: 'PROCESSING', progress: 50, extra: { note } };
+  const results = await Promise.all(Array.from({ length: n }, () => writes.append(item(taskId, 'test-lease', event))));
   const failed = results.find(([result]) => result !== 'OK');
   if (failed) throw new Error(`append failed: ${failed[0]}`);
 }

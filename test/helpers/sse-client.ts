@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import type { TaskEvent } from '../../src/store/events.js';
+import type { TaskEvent } from '../../src/wire/events.js';
 import type { Scope } from './processes.js';
 import { withTimeout } from './wait.js';
 
@@ -10,6 +10,8 @@ export interface SseResult {
   ids: string[];
   /** The parsed `data:` field of each message. */
   events: TaskEvent[];
+  /** The `event:` field of each message, or null for an unnamed one. */
+  names: (string | null)[];
   /** The JSON error body when the status is neither 200 nor 204 (nothing to send). */
   error?: { error: { code: string; message: string } };
 }
@@ -33,9 +35,9 @@ export function watchSse(
     if (options.lastEventId !== undefined) headers['last-event-id'] = options.lastEventId;
     const res = await fetch(url, { headers, signal: abort.signal });
     const contentType = res.headers.get('content-type') ?? '';
-    if (res.status === 204) return { status: 204, contentType, ids: [], events: [] };
-    if (res.status !== 200) return { status: res.status, contentType, ids: [], events: [], error: await res.json() };
-    const result: SseResult = { status: 200, contentType, ids: [], events: [] };
+    if (res.status === 204) return { status: 204, contentType, ids: [], events: [], names: [] };
+    if (res.status !== 200) return { status: res.status, contentType, ids: [], events: [], names: [], error: await res.json() };
+    const result: SseResult = { status: 200, contentType, ids: [], events: [], names: [] };
     const decoder = new TextDecoder();
     let text = '';
     try {
@@ -50,6 +52,7 @@ export function watchSse(
           const data = lines.find((l) => l.startsWith('data: '))?.slice(6);
           if (id === undefined || data === undefined) continue;
           result.ids.push(id);
+          result.names.push(lines.find((l) => l.startsWith('event: '))?.slice(7) ?? null);
           result.events.push(JSON.parse(data) as TaskEvent);
           options.onEvent?.(result.events.at(-1)!);
           if (options.take !== undefined && result.events.length >= options.take) {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { TaskEvent } from '../../src/store/events.js';
+import type { TaskEvent } from '../../src/wire/events.js';
 import { decodeEvent } from '../../src/store/events.js';
 import { COMMANDS_STREAM, WORKER_GROUP, eventsKey, taskKey } from '../../src/store/keys.js';
 import type { Redis } from '../../src/store/redis.js';
@@ -28,12 +28,17 @@ export function waitForEnd(redis: Redis, taskId: string, timeoutMs = 30_000): Pr
 }
 
 /**
- * Asserts the XRANGE of a task is exactly `statuses` (each once, in order), that only the last
- * event is terminal, and that the hash mirrors the last event.
+ * Asserts the stage events of a task's XRANGE are exactly `statuses` (each once, in order), that
+ * every other event is a `restart` (a run that took over; tasks that report progress or output
+ * are checked by their own tests), that only the last event is terminal, and that the hash
+ * mirrors the last event. Returns the stage events.
  */
 export async function assertEventLog(redis: Redis, taskId: string, statuses: string[]): Promise<TaskEvent[]> {
-  const events = await taskEvents(redis, taskId);
+  const all = await taskEvents(redis, taskId);
+  const events = all.filter((e) => e.type === 'stage');
   assert.deepEqual(events.map((e) => e.status), statuses, `event log of ${taskId}`);
+  all.filter((e) => e.type !== 'stage').forEach((e) => assert.equal(e.type, 'restart', `unexpected ${e.type} event`));
+  assert.equal(all.at(-1), events.at(-1), 'the last event is a stage event');
   events.slice(0, -1).forEach((e) => assert.ok(!TERMINAL.has(e.status), `terminal event before the end: ${e.status}`));
   assert.ok(TERMINAL.has(events.at(-1)!.status), 'the last event is terminal');
   const hash = await redis.hgetall(taskKey(taskId));

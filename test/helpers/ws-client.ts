@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import type { TaskEvent } from '../../src/store/events.js';
+import type { TaskEvent } from '../../src/wire/events.js';
 import { withTimeout } from './wait.js';
 
 export interface WatchResult {

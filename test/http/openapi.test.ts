@@ -84,7 +84,10 @@ describe('/openapi.json, generated from the zod schemas', () => {
     for (const status of ['400', '413', '415', '500', '503']) {
       assert.equal(post.responses[status].content['application/json'].schema.$ref, '#/components/schemas/ErrorBody', status);
     }
-    assert.equal(post.requestBody.content['application/json'].schema.properties.params.$ref, '#/components/schemas/Params_reference');
+    assert.deepEqual(
+      post.requestBody.content['application/json'].schema.properties.params.anyOf.map((p: { $ref: string }) => p.$ref),
+      ['#/components/schemas/Params_reference', '#/components/schemas/Params_typewriter'],
+    );
     assert.deepEqual(document.components.schemas.Params_reference.properties.stage_ms, {
       type: 'integer', minimum: 0, maximum: 600000, default: 5000,
     });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openLiteWs, type LiteWs } from '../../scripts/bench/ws-lite.js';
-import type { TaskEvent } from '../../src/store/events.js';
+import type { TaskEvent } from '../../src/wire/events.js';
 import { taskKey } from '../../src/store/keys.js';
 import type { Redis } from '../../src/store/redis.js';
 import { appendEvent } from '../helpers/append.js';

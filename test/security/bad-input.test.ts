@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import type WebSocket from 'ws';
 import { signWatchToken } from '../../src/auth/tokens.js';
 import { WEB_ROOT } from '../../src/http/app.js';
-import type { TaskEvent } from '../../src/store/events.js';
+import type { TaskEvent } from '../../src/wire/events.js';
 import { COMMANDS_STREAM, TASKS_INDEX } from '../../src/store/keys.js';
 import type { Redis } from '../../src/store/redis.js';
 import { request } from '../helpers/http.js';

@@ -22,7 +22,7 @@ test('start writes the hash, the first event and the command together', async (t
     command_id: commandId,
   });
   assert.deepEqual(await redis.xrange(eventsKey(state.task_id), '-', '+'), [
-    [state.last_event_id, ['status', 'PENDING', 'progress', '0', 'ts', '1700000000000']],
+    [state.last_event_id, ['type', 'stage', 'status', 'PENDING', 'progress', '0', 'ts', '1700000000000']],
   ]);
   assert.deepEqual(await redis.xrange(COMMANDS_STREAM, '-', '+'), [
     [commandId, ['task_id', state.task_id, 'type', 'reference', 'params', '{"stage_ms":10}']],

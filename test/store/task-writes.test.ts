@@ -5,6 +5,7 @@ import { COMMANDS_STREAM, WORKER_GROUP, eventsKey, taskKey } from '../../src/sto
 import type { Redis } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { TaskWrites } from '../../src/store/task-writes.js';
+import { item } from '../helpers/append.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 
 /** Server-side script calls so far (EVALSHA, and EVAL when a script was not loaded yet). */
@@ -59,24 +60,24 @@ test('appends made in one turn go in one script call; each is fenced and dedupli
   for (const [task, lease] of [[a!, 'La'], [b!, 'Lb'], [c!, 'Lc']] as const) {
     assert.equal((await writes.claim({ taskId: task.taskId, lease, commandId: task.commandId }))[0], 'OK');
   }
-  assert.equal((await writes.append({ taskId: b!.taskId, lease: 'Lb', step: 1, status: 'STARTED', progress: 25, ts: 1 }))[0], 'OK');
+  assert.equal((await writes.append(item(b!.taskId, 'Lb', { step: 1, status: 'STARTED', progress: 25, ts: 1 })))[0], 'OK');
   const before = await scriptCalls(redis);
   const replies = await Promise.all([
-    writes.append({ taskId: a!.taskId, lease: 'La', step: 1, status: 'STARTED', progress: 25, ts: 2 }),
-    writes.append({ taskId: b!.taskId, lease: 'Lb', step: 1, status: 'STARTED', progress: 25, ts: 3 }),
-    writes.append({ taskId: c!.taskId, lease: 'stale', step: 1, status: 'STARTED', progress: 25, ts: 4 }),
-    writes.append({ taskId: GONE_TASK, lease: 'Lg', step: 1, status: 'STARTED', progress: 25, ts: 5 }),
-    writes.append({ taskId: a!.taskId, lease: 'La', status: 'COMPLETED', progress: 100, terminal: true, commandId: a!.commandId, ts: 6 }),
+    writes.append(item(a!.taskId, 'La', { step: 1, status: 'STARTED', progress: 25, ts: 2 })),
+    writes.append(item(b!.taskId, 'Lb', { step: 1, status: 'STARTED', progress: 25, ts: 3 })),
+    writes.append(item(c!.taskId, 'stale', { step: 1, status: 'STARTED', progress: 25, ts: 4 })),
+    writes.append(item(GONE_TASK, 'Lg', { step: 1, status: 'STARTED', progress: 25, ts: 5 })),
+    writes.append(item(a!.taskId, 'La', { status: 'COMPLETED', progress: 100, terminal: true, commandId: a!.commandId, ts: 6 })),
   ]);
   assert.equal((await scriptCalls(redis)) - before, 1, 'one script call for the five appends');
 
   const events = await redis.xrange(eventsKey(a!.taskId), '-', '+');
-  assert.deepEqual(events.map(([, f]) => f.slice(0, 6)), [
-    ['status', 'PENDING', 'progress', '0', 'ts', events[0]![1][5]],
-    ['status', 'STARTED', 'progress', '25', 'ts', '2'],
-    ['status', 'COMPLETED', 'progress', '100', 'ts', '6'],
+  assert.deepEqual(events.map(([, f]) => f.slice(0, 8)), [
+    ['type', 'stage', 'status', 'PENDING', 'progress', '0', 'ts', events[0]![1][7]],
+    ['type', 'stage', 'status', 'STARTED', 'progress', '25', 'ts', '2'],
+    ['type', 'stage', 'status', 'COMPLETED', 'progress', '100', 'ts', '6'],
   ]);
-  assert.deepEqual(replies, [['OK', events[1]![0]], ['DUPLICATE'], ['FENCED'], ['GONE'], ['OK', events[2]![0]]]);
+  assert.deepEqual(replies, [['OK', events[1]![0]], ['OK', 'DUPLICATE'], ['FENCED'], ['GONE'], ['OK', events[2]![0]]]);
   assert.equal(await redis.xlen(eventsKey(c!.taskId)), 1, 'the fenced append recorded nothing');
   const hash = await redis.hgetall(taskKey(a!.taskId));
   assert.equal(hash.status, 'COMPLETED');
@@ -94,8 +95,8 @@ test('an item that hits a Redis error fails alone; the rest of its batch is reco
   await redis.set(eventsKey(b!.taskId), 'not a stream');
   const writes = writesFor(redis, 'me');
   const [ra, rb] = await Promise.allSettled([
-    writes.append({ taskId: a!.taskId, lease: 'La', step: 1, status: 'STARTED', progress: 25, ts: 1 }),
-    writes.append({ taskId: b!.taskId, lease: 'Lb', step: 1, status: 'STARTED', progress: 25, ts: 1 }),
+    writes.append(item(a!.taskId, 'La', { step: 1, status: 'STARTED', progress: 25, ts: 1 })),
+    writes.append(item(b!.taskId, 'Lb', { step: 1, status: 'STARTED', progress: 25, ts: 1 })),
   ]);
   assert.equal(ra.status, 'fulfilled');
   assert.equal(ra.status === 'fulfilled' && ra.value[0], 'OK');
@@ -121,11 +122,11 @@ test('claims and appends of one turn go in the same batch: one call of each scri
   const [a, b] = await readTasks(redis, 2, 'me');
   const writes = writesFor(redis, 'me');
   assert.equal((await writes.claim({ taskId: a!.taskId, lease: 'La', commandId: a!.commandId }))[0], 'OK');
-  assert.equal((await writes.append({ taskId: a!.taskId, lease: 'La', step: 1, status: 'STARTED', progress: 25, ts: 1 }))[0], 'OK');
+  assert.equal((await writes.append(item(a!.taskId, 'La', { step: 1, status: 'STARTED', progress: 25, ts: 1 })))[0], 'OK');
   const before = await scriptCalls(redis);
   const [claimed, appended, again] = await Promise.all([
     writes.claim({ taskId: b!.taskId, lease: 'Lb', commandId: b!.commandId }),
-    writes.append({ taskId: a!.taskId, lease: 'La', step: 2, status: 'PROCESSING', progress: 50, ts: 2 }),
+    writes.append(item(a!.taskId, 'La', { step: 2, status: 'PROCESSING', progress: 50, ts: 2 })),
     writes.claim({ taskId: GONE_TASK, lease: 'Lg', commandId: b!.commandId }),
   ]);
   assert.equal((await scriptCalls(redis)) - before, 2);

@@ -4,9 +4,9 @@ import { v4 as uuidv4 } from 'uuid';
 import { COMMANDS_STREAM, DEAD_LETTER_STREAM, taskKey } from '../../src/store/keys.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { startTask } from '../helpers/http.js';
-import { startGatewayProc, startWorkerProc, type Proc } from '../helpers/processes.js';
+import { spawnEntry, startGatewayProc, startWorkerProc, stopProc, type Proc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
-import { REFERENCE_STATUSES, assertEventLog, assertNothingPending, waitForEnd } from '../helpers/task-log.js';
+import { REFERENCE_STATUSES, assertEventLog, assertNothingPending, taskEvents, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TEST_TASKS = { TASK_MODULES: 'test/fixtures/test-tasks.ts' };
@@ -71,7 +71,9 @@ describe('poison commands go to tasks:dead once, their task ends FAILED', () => 
     // Each delivery kills its worker; a fresh one reclaims the command, until it is poison.
     while ((await redis.hget(taskKey(taskId), 'status')) !== 'FAILED') {
       assert.ok(workers.length < 4, 'dead-lettered by the third delivery');
-      const worker = await startWorkerProc(t, url, env);
+      // Not startWorkerProc: a worker may die on the command before its first log line is out.
+      const worker = spawnEntry('worker', { REDIS_URL: url, HEALTH_PORT: '0', ...env });
+      t.after(() => stopProc(worker));
       workers.push(worker);
       const outcome = await waitFor(async () => {
         if ((await redis.hget(taskKey(taskId), 'status')) === 'FAILED') return 'ended';
@@ -82,7 +84,9 @@ describe('poison commands go to tasks:dead once, their task ends FAILED', () => 
     assert.equal(workers.length, 3, 'two workers died, the third dead-lettered it');
     assert.deepEqual(await Promise.all(workers.slice(0, 2).map((w) => w.exited)), ['SIGKILL', 'SIGKILL']);
     const reason = 'delivered 3 times, more than MAX_DELIVERIES (2)';
+    // The second worker took the task over from the first (a restart event); the third found it poison.
     const events = await assertEventLog(redis, taskId, ['PENDING', 'FAILED']);
+    assert.deepEqual((await taskEvents(redis, taskId)).map((e) => e.type), ['stage', 'restart', 'stage']);
     assert.equal(events[1]!.error, reason);
     const dead = await deadLetters(redis);
     assert.equal(dead.length, 1);

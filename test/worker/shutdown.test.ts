@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { TaskEvent } from '../../src/store/events.js';
+import type { TaskEvent } from '../../src/wire/events.js';
 import { taskKey } from '../../src/store/keys.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc } from '../helpers/processes.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import type { TaskEvent } from '../../src/store/events.js';
+import type { TaskEvent } from '../../src/wire/events.js';
 import { eventsKey, taskKey } from '../../src/store/keys.js';
 import { request, startTask } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openLiteWs } from '../../scripts/bench/ws-lite.js';
-import type { TaskEvent } from '../../src/store/events.js';
+import type { TaskEvent } from '../../src/wire/events.js';
 import { appendEvent, burstUntil } from '../helpers/append.js';
 import { bigReplay } from '../helpers/big-replay.js';
 import { liveBurst } from '../helpers/live-burst.js';

@@ -26,7 +26,7 @@ if lease and lease ~= '' then
   redis.call('PUBLISH', ARGV[5], ARGV[1])
   return { 'REQUESTED' }
 end
-local id = redis.call('XADD', KEYS[2], '*', 'status', 'CANCELLED', 'progress', progress or '0', 'ts', ARGV[2])
+local id = redis.call('XADD', KEYS[2], '*', 'type', 'stage', 'status', 'CANCELLED', 'progress', progress or '0', 'ts', ARGV[2])
 redis.call('HSET', KEYS[1], 'status', 'CANCELLED', 'last_event_id', id, 'updated_at', ARGV[2], 'cancel_requested', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])

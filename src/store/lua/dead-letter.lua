@@ -22,7 +22,7 @@ if ARGV[7] == '1' then
   local state = redis.call('HMGET', KEYS[3], 'status', 'progress', 'attempt')
   local status, progress, attempt = state[1], state[2], state[3]
   if status and status ~= 'COMPLETED' and status ~= 'FAILED' and status ~= 'CANCELLED' then
-    local id = redis.call('XADD', KEYS[4], '*', 'status', 'FAILED', 'progress', progress or '0', 'ts', ARGV[5],
+    local id = redis.call('XADD', KEYS[4], '*', 'type', 'stage', 'status', 'FAILED', 'progress', progress or '0', 'ts', ARGV[5],
       'error', ARGV[3], 'attempt', attempt or '1')
     redis.call('HSET', KEYS[3], 'status', 'FAILED', 'last_event_id', id, 'updated_at', ARGV[5], 'error', ARGV[3])
     redis.call('EXPIRE', KEYS[3], ARGV[6])

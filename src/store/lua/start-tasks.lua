@@ -14,7 +14,7 @@
 -- The caller generates task ids (UUID v4), so the keys are new: no existence check.
 local function start(hash, events, task_id, task_type, params, now)
   local command_id = redis.call('XADD', KEYS[1], '*', 'task_id', task_id, 'type', task_type, 'params', params)
-  local event_id = redis.call('XADD', events, '*', 'status', 'PENDING', 'progress', '0', 'ts', now)
+  local event_id = redis.call('XADD', events, '*', 'type', 'stage', 'status', 'PENDING', 'progress', '0', 'ts', now)
   redis.call('HSET', hash,
     'status', 'PENDING', 'progress', '0', 'last_event_id', event_id,
     'created_at', now, 'updated_at', now,

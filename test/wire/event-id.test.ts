@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { compareEventIds, parseEventId } from '../../src/store/event-id.js';
+import { compareEventIds, parseEventId } from '../../src/wire/event-id.js';
 
 test('parseEventId accepts <ms>-<seq> and <ms>, canonically', () => {
   assert.equal(parseEventId('0'), '0-0');

@@ -1,0 +1,50 @@
+/**
+ * The events of a task as clients see them (WebSocket frames, SSE data, GET /tasks/<id>/events).
+ * Server, docs and clients import these; nothing here may import server code.
+ */
+
+/** Terminal statuses: the last event of a task; after it, streams close and keys expire. */
+export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+
+/**
+ * What an event records:
+ * - `stage`: a status change: PENDING, each recorded stage, RETRYING, and the terminal one;
+ * - `progress`: a progress update (and optional message) inside the current stage;
+ * - `output`: a chunk of the task's output;
+ * - `restart`: a new run took the task over from one that stopped (crash, stall, shutdown): the
+ *   stages recorded so far stand, the output since the last stage event is void (see output.ts).
+ */
+export const EVENT_TYPES = ['stage', 'progress', 'output', 'restart'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** A JSON value: what an output record and a result may be. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/**
+ * One event: the stream entry id is the event id. Every event carries the task's status and
+ * progress as of that event, so a client that reads only those two keeps working.
+ */
+export interface TaskEvent {
+  id: string;
+  task_id: string;
+  type: EventType;
+  status: string;
+  progress: number;
+  /** Append time, epoch milliseconds. */
+  ts: number;
+  /** Attempt number (RETRYING: the next one; FAILED: the last one). */
+  attempt?: number;
+  /** Why the task failed or an attempt was retried (FAILED, RETRYING). */
+  error?: string;
+  /** A progress event's message. */
+  message?: string;
+  /** An output event's chunk: a string is text, any other JSON value is a record. */
+  chunk?: Json;
+  /** The COMPLETED event's result: what the handler returned (absent when it returned nothing). */
+  result?: Json;
+}
+
+/** True for the event that ends a task's log. */
+export function isTerminal(event: Pick<TaskEvent, 'type' | 'status'>): boolean {
+  return event.type === 'stage' && TERMINAL_STATUSES.has(event.status);
+}

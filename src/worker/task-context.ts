@@ -1,0 +1,165 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { TERMINAL_STATUSES, type Json } from '../wire/events.js';
+import type { Logger } from '../logger.js';
+import { jsonText } from './json-value.js';
+import type { TaskContext } from './registry.js';
+import type { RunLog } from './run-log.js';
+import { TaskUsageError } from './stops.js';
+
+/** The most bytes (UTF-8) of a progress message. */
+export const MESSAGE_MAX_BYTES = 1024;
+/** Statuses the worker records itself; a stage may not take them. */
+const RESERVED_STATUSES = new Set([...TERMINAL_STATUSES, 'PENDING', 'RETRYING']);
+const STATUS_RE = /^[A-Za-z][A-Za-z0-9_ -]{0,63}$/;
+
+export interface AttemptDeps {
+  taskId: string;
+  params: unknown;
+  signal: AbortSignal;
+  attempt: number;
+  /** Stages recorded before this attempt (by earlier runs or attempts). */
+  recorded: number;
+  log: RunLog;
+  logger: () => Logger;
+  outputChunkMaxBytes: number;
+  /** Called after each stage this attempt records (null: an earlier send had), with its duration in seconds. */
+  onStage(status: string, step: number, eventId: string | null, seconds: number): void;
+}
+
+/**
+ * One attempt's handler context. Stages are numbered by call order; a stage recorded before is
+ * skipped (its work is not run), and so are progress and output calls that belong to it, so a
+ * resumed run records each stage's events once. A progress or output call belongs to the stage
+ * in progress, or when none is, to the next one. Misuse throws a TaskUsageError at once and
+ * records nothing.
+ */
+export class Attempt {
+  private step = 0;
+  private done: number;
+  private inStage: Promise<void> | undefined;
+  private ended = false;
+  readonly context: TaskContext<unknown>;
+
+  constructor(private readonly deps: AttemptDeps) {
+    this.done = deps.recorded;
+    const { signal } = deps;
+    this.context = {
+      taskId: deps.taskId,
+      params: deps.params,
+      signal,
+      completedStages: deps.recorded,
+      attempt: deps.attempt,
+      get logger() {
+        return deps.logger();
+      },
+      sleep: (ms) => (ms <= 0 ? Promise.resolve() : delay(ms, undefined, { signal })),
+      stage: (status, progress, work) => this.stage(status, progress, work),
+      progress: (percent, message) => this.progress(percent, message),
+      output: (chunk) => this.output(chunk),
+    };
+  }
+
+  /** Stages recorded so far, this attempt's included. */
+  get recorded(): number {
+    return this.done;
+  }
+
+  /** The handler returned or threw: waits for a stage it left running, then refuses further calls. */
+  async end(): Promise<void> {
+    this.ended = true;
+    await this.inStage;
+  }
+
+  private stage(status: string, progress: number, work?: () => Promise<void>): Promise<void> {
+    if (typeof status !== 'string' || !STATUS_RE.test(status) || RESERVED_STATUSES.has(status)) {
+      throw new TaskUsageError(
+        'INVALID_STATUS',
+        `stage status ${JSON.stringify(status)} is not allowed: 1 to 64 letters, digits, _, - or space, and not ${[...RESERVED_STATUSES].join(', ')}`,
+      );
+    }
+    checkPercent(progress, 'stage progress');
+    if (work !== undefined && typeof work !== 'function') throw new TaskUsageError('INVALID_WORK', 'stage work must be a function');
+    this.checkOpen();
+    if (this.inStage) {
+      throw new TaskUsageError('STAGE_OVERLAP', `ctx.stage(${JSON.stringify(status)}) was called while stage ${this.step} is in progress: await each stage before the next`);
+    }
+    const step = ++this.step;
+    if (step <= this.done) return Promise.resolve();
+    const running = this.record(status, progress, step, work).finally(() => {
+      if (this.inStage === running) this.inStage = undefined;
+    });
+    this.inStage = running;
+    return running;
+  }
+
+  private async record(status: string, progress: number, step: number, work: (() => Promise<void>) | undefined): Promise<void> {
+    const started = process.hrtime.bigint();
+    if (work) await work();
+    this.deps.signal.throwIfAborted();
+    const eventId = await this.deps.log.write({ type: 'stage', status, progress, step });
+    this.done = step;
+    this.deps.onStage(status, step, eventId, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  private progress(percent: number, message?: string): Promise<void> {
+    checkPercent(percent, 'progress');
+    if (message !== undefined) {
+      if (typeof message !== 'string') throw new TaskUsageError('INVALID_MESSAGE', 'a progress message must be a string');
+      const bytes = Buffer.byteLength(message);
+      if (bytes > MESSAGE_MAX_BYTES) {
+        throw new TaskUsageError('INVALID_MESSAGE', `progress message is ${bytes} bytes, over ${MESSAGE_MAX_BYTES}`);
+      }
+    }
+    this.checkOpen();
+    if (this.skipped()) return Promise.resolve();
+    return settled(this.deps.log.write({
+      type: 'progress', status: '', progress: percent, fields: message === undefined ? undefined : ['message', message],
+    }));
+  }
+
+  private output(chunk: Json): Promise<void> {
+    let fields: [string, string];
+    if (typeof chunk === 'string') {
+      fields = ['text', chunk];
+    } else {
+      if (chunk === undefined) throw new TaskUsageError('INVALID_CHUNK', 'an output chunk must be a string or a JSON value, not undefined');
+      try {
+        fields = ['json', jsonText(chunk)];
+      } catch (err) {
+        throw new TaskUsageError('INVALID_CHUNK', `output chunk is not JSON: ${(err as Error).message}`);
+      }
+    }
+    const bytes = Buffer.byteLength(fields[1]);
+    const max = this.deps.outputChunkMaxBytes;
+    if (bytes > max) throw new TaskUsageError('CHUNK_TOO_LARGE', `output chunk is ${bytes} bytes, over OUTPUT_CHUNK_MAX_BYTES (${max})`);
+    this.checkOpen();
+    if (this.skipped()) return Promise.resolve();
+    return settled(this.deps.log.write({ type: 'output', status: '', progress: '', fields }));
+  }
+
+  private checkOpen(): void {
+    if (this.ended) throw new TaskUsageError('RUN_ENDED', 'this attempt has ended: the handler already returned or threw');
+  }
+
+  /** The call belongs to a stage recorded before this run: it was recorded then. */
+  private skipped(): boolean {
+    return (this.inStage ? this.step : this.step + 1) <= this.done;
+  }
+}
+
+function checkPercent(value: number, what: string): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 100) {
+    throw new TaskUsageError('INVALID_PROGRESS', `${what} must be a finite number from 0 to 100, got ${String(value)}`);
+  }
+}
+
+/**
+ * A write's promise for the handler: resolves once recorded. A handler that does not await it
+ * (a token stream often does not) must not crash the worker with an unhandled rejection: the
+ * run learns of a failed write through its signal instead.
+ */
+function settled(write: Promise<string | null>): Promise<void> {
+  const result = write.then(() => undefined);
+  result.catch(() => undefined);
+  return result;
+}
