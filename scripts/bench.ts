@@ -17,6 +17,8 @@ import { spawnTs, startServer, waitForClient, type RedisCost, type Service } fro
 import { summarizeProfiles } from './bench/profile.js';
 import { scriptCost } from './bench/script-cost.js';
 import { summary } from './bench/summary.js';
+import { median } from './bench/compare.js';
+import { longReplay, outputThroughput, type OutputRun, type OutputSystem } from './bench/output-measures.js';
 import { fanout, storm } from './bench/watch-measures.js';
 
 const { values: a } = parseArgs({
@@ -31,6 +33,9 @@ const { values: a } = parseArgs({
     'fanout-tasks': { type: 'string' },
     storm: { type: 'string' },
     'storm-tasks': { type: 'string' },
+    'output-tasks': { type: 'string' },
+    'output-chunks': { type: 'string' },
+    'replay-events': { type: 'string' },
     only: { type: 'string' },
     'cpu-prof': { type: 'string' },
   },
@@ -46,8 +51,11 @@ const opt = {
   fanoutTasks: Number(a['fanout-tasks'] ?? (q ? 10 : 100)),
   storm: Number(a.storm ?? (q ? 500 : 5000)),
   stormTasks: Number(a['storm-tasks'] ?? (q ? 10 : 50)),
+  outputTasks: Number(a['output-tasks'] ?? (q ? 20 : 100)),
+  outputChunks: Number(a['output-chunks'] ?? (q ? 500 : 2000)),
+  replayEvents: Number(a['replay-events'] ?? (q ? 20_000 : 100_000)),
 };
-const only = new Set((a.only ?? 'throughput,latency,fanout,storm,ceiling,bullmq,script').split(','));
+const only = new Set((a.only ?? 'throughput,latency,output,fanout,storm,replay,ceiling,bullmq,script').split(','));
 const results: Record<string, Record<string, unknown>> = {};
 const emit = (measure: string, data: Record<string, unknown>) => {
   results[measure] = data;
@@ -69,7 +77,10 @@ const cleanup = async () => {
 try {
   // All load comes from one address: the per-client limits (README "Security") are lifted.
   const limits = { WS_MAX_PER_IP: '1000000', WS_MAX_TOTAL: '10000000', START_BURST: '1000000', START_REFILL_PER_S: '1000000' };
-  const env = { REDIS_URL: redisServer.url, WORKER_CONCURRENCY: '256', STAGE_MS: '0', HEALTH_PORT: '0', ...limits };
+  const env = {
+    REDIS_URL: redisServer.url, WORKER_CONCURRENCY: '256', STAGE_MS: '0', HEALTH_PORT: '0',
+    TASK_MODULES: 'scripts/bench/bench-tasks.ts', ...limits,
+  };
   const gateway = await startServer('gateway', 'src/bin/gateway.ts', env, profArgs);
   stops.push(gateway.stop);
   const worker: Service = spawnTs('worker', 'src/bin/worker.ts', env, profArgs);
@@ -81,9 +92,10 @@ try {
     // stage_ms 10: the watcher is connected before the stages are appended, so each is a live event.
     emit('latency', { ...(await fixedRate(gateway.port, opt.rate, opt.rateSeconds, STAGE10)) });
   }
+  if (only.has('output')) await compareOutput(gateway, worker);
 
   let watching = gateway;
-  if (only.has('fanout') && (only.has('throughput') || only.has('latency'))) {
+  if (only.has('fanout') && (only.has('throughput') || only.has('latency') || only.has('output'))) {
     // A new gateway in place of the first: its RSS per watcher must not depend on what the
     // measures before left in the heap, and its Redis connections are the only gateway ones.
     await gateway.stop();
@@ -94,9 +106,10 @@ try {
   if (only.has('storm')) emit('storm', await storm({ port: watching.port, admin }, opt));
 
   if (only.has('ceiling')) emit('redis_ceiling', redisBenchmark(redisServer.port));
+  // Nothing else running from here on: a live worker would take the measures' commands itself.
+  await worker.stop();
+  if (only.has('replay')) emit('long_replay', await longReplay(admin, watching, opt.replayEvents));
   if (only.has('script')) {
-    // Nothing else running: a live worker would take the measure's commands and run them itself.
-    await worker.stop();
     await watching.stop();
     const costs = [];
     for (const batch of [1, 8, 64]) costs.push(await scriptCost(admin, q ? 500 : 2000, batch));
@@ -145,6 +158,55 @@ async function compareThroughput(gateway: Service, worker: Service): Promise<voi
       // The same latency load, for scale: what this machine does to an established queue's events.
       const port = systems.find((s) => s.name === 'bullmq')!.port;
       if (only.has('latency')) emit('bullmq_latency', { ...(await fixedRate(port, opt.rate, opt.rateSeconds, STAGE10)) });
+    }
+  } finally {
+    for (const s of extra.reverse()) await s.stop();
+  }
+}
+
+/**
+ * Output throughput of taskcast and, with `bullmq`, of the BullMQ equivalent (job.updateProgress
+ * per chunk, sockets fed from QueueEvents), interleaved over `--rounds` rounds; medians and
+ * per-round ratios.
+ */
+async function compareOutput(gateway: Service, worker: Service): Promise<void> {
+  const load = { tasks: opt.outputTasks, chunks: opt.outputChunks, bytes: 20 };
+  const systems: OutputSystem[] = [{
+    name: 'taskcast',
+    port: gateway.port,
+    pids: { gateway: gateway.child.pid!, worker: worker.child.pid!, redis: redisServer.process.pid! },
+    body: (chunks, bytes) => JSON.stringify({ type: 'burst', params: { chunks, bytes } }),
+  }];
+  const extra: Service[] = [];
+  if (only.has('bullmq')) {
+    const env = { BULL_REDIS_PORT: String(redisServer.port), WORKER_CONCURRENCY: '256' };
+    const server = await startServer('bullmq-server', 'scripts/bench/bullmq-server.ts', env);
+    const bullWorker = spawnTs('bullmq-worker', 'scripts/bench/bullmq-worker.ts', env);
+    extra.push(server, bullWorker);
+    systems.push({
+      name: 'bullmq',
+      port: server.port,
+      pids: { server: server.child.pid!, worker: bullWorker.child.pid!, redis: redisServer.process.pid! },
+      body: (chunks, bytes) => JSON.stringify({ chunks, bytes }),
+    });
+  }
+  try {
+    const runs = new Map<string, OutputRun[]>(systems.map((s) => [s.name, []]));
+    for (let r = 0; r < opt.rounds; r++) for (const s of systems) runs.get(s.name)!.push(await outputThroughput(admin, s, load));
+    const summarize = (rs: OutputRun[]) => ({
+      chunks_per_s: median(rs.map((x) => x.chunks_per_s)),
+      rounds_chunks_per_s: rs.map((x) => x.chunks_per_s),
+      inexact_watchers: rs.map((x) => x.inexact_watchers),
+      redis_cpu_us_per_event: median(rs.map((x) => x.redis_cpu_us_per_event)),
+      redis_commands_per_event: median(rs.map((x) => x.redis_commands_per_event)),
+      cpu_us_per_event: rs.at(-1)!.cpu_us_per_event,
+    });
+    const tc = runs.get('taskcast')!;
+    emit('output', { system: 'taskcast', ...load, ...summarize(tc) });
+    const bull = runs.get('bullmq');
+    if (bull) {
+      const perRound = tc.map((x, i) => round(x.chunks_per_s / bull[i]!.chunks_per_s));
+      emit('bullmq_output', { system: 'Koa + ws + BullMQ 6.7 (updateProgress, QueueEvents)', ...load, ...summarize(bull), taskcast_vs_bullmq: { median: median(perRound), rounds: perRound } });
     }
   } finally {
     for (const s of extra.reverse()) await s.stop();

@@ -5,8 +5,10 @@ import { WebSocketServer, type WebSocket } from 'ws';
 
 /**
  * The BullMQ equivalent the issue compares against: Koa and ws in front of BullMQ. POST /tasks
- * adds a job (body `{"stage_ms": n}`); every socket is fed from one QueueEvents (progress 25/50/75/100, closed on
- * 'completed'). A socket that connects after the job completed is told so from the job state.
+ * adds a job (body `{"stage_ms": n}`, or `{"chunks": n, "bytes": b}` for an output job); every
+ * socket is fed from one QueueEvents (progress 25/50/75/100 or one output chunk per progress
+ * update, closed on 'completed'). A socket that connects after the job completed is told so from
+ * the job state.
  */
 const connection = { host: '127.0.0.1', port: Number(process.env.BULL_REDIS_PORT) };
 const queue = new Queue('bench', { connection });
@@ -24,7 +26,12 @@ function finish(jobId: string): void {
 }
 // The worker reports { progress, ts }: ts is when it made the update, like taskcast's event ts.
 events.on('progress', ({ jobId, data }) => {
-  const { progress, ts } = data as { progress: number; ts: number };
+  const { progress, ts, i, chunk } = data as { progress: number; ts: number; i?: number; chunk?: string };
+  if (chunk !== undefined) {
+    const json = JSON.stringify({ task_id: jobId, type: 'output', i, chunk });
+    for (const ws of sockets.get(jobId) ?? []) ws.send(json);
+    return;
+  }
   send(jobId, STATUS[progress] ?? 'PROCESSING', progress, ts);
 });
 events.on('completed', ({ jobId }) => finish(jobId));
@@ -37,8 +44,10 @@ app.use(async (ctx) => {
   }
   let body = '';
   for await (const chunk of ctx.req) body += String(chunk);
-  const stageMs = Number((JSON.parse(body || '{}') as { stage_ms?: number }).stage_ms ?? 0);
-  const job = await queue.add('reference', { stage_ms: stageMs });
+  const parsed = JSON.parse(body || '{}') as { stage_ms?: number; chunks?: number; bytes?: number };
+  const job = parsed.chunks === undefined
+    ? await queue.add('reference', { stage_ms: Number(parsed.stage_ms ?? 0) })
+    : await queue.add('output', { chunks: parsed.chunks, bytes: parsed.bytes });
   ctx.status = 202;
   ctx.body = { task_id: job.id, status: 'PENDING', progress: 0 };
 });

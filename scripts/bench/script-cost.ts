@@ -25,9 +25,9 @@ export async function scriptCost(redis: Redis, tasks: number, batch: number): Pr
     const replies = await Promise.all(
       ids.map((s, i) =>
         writes.append({
-          taskId: s.state.task_id, lease: `L${i}`, commandId: s.commandId,
+          taskId: s.state.task_id, lease: `L${i}`, commandId: s.commandId, firstSeq: step,
           events: [{
-            seq: step, type: 'stage', step: terminal ? undefined : step, terminal,
+            kind: 'stage', step: terminal ? undefined : step, terminal,
             status: terminal ? 'COMPLETED' : `STAGE_${step}`, progress: step * 25, ts: Date.now(),
           }],
         }),

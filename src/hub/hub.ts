@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js';
 import { closeRedis, duplicateForBlocking, ensureConnected, type Redis } from '../store/redis.js';
 import { eventsKey, taskIdOfEventsKey } from '../store/keys.js';
 import { compareEventIds } from '../wire/event-id.js';
-import { decodeEvent, toWire, type WireEvent } from '../store/events.js';
+import { wireEvent, type WireEvent } from '../store/events.js';
 
 /** Receives one task's events, in order, each exactly once. */
 export interface Sink {
@@ -101,7 +101,7 @@ export class Hub {
     sub.backlog = [];
     try {
       const entries = await this.deps.redis.xrange(eventsKey(stream.taskId), `(${sub.cursor}`, upTo);
-      for (const [id, fields] of entries) this.deliver(stream, sub, toWire(decodeEvent(stream.taskId, id, fields)));
+      for (const [id, fields] of entries) this.deliver(stream, sub, wireEvent(stream.taskId, id, fields));
       const backlog = sub.backlog;
       sub.backlog = null;
       for (const event of backlog) this.deliver(stream, sub, event);
@@ -162,7 +162,7 @@ export class Hub {
     for (const [id, fields] of entries) {
       if (compareEventIds(id, stream.cursor) <= 0) continue;
       stream.cursor = id;
-      const event = toWire(decodeEvent(taskId, id, fields));
+      const event = wireEvent(taskId, id, fields);
       for (const sub of [...stream.subs]) {
         if (sub.backlog) sub.backlog.push(event);
         else this.deliver(stream, sub, event);

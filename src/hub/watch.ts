@@ -1,8 +1,8 @@
 import { validate as isUuid } from 'uuid';
 import { AppError } from '../errors.js';
 import { ZERO_ID, compareEventIds, parseEventId } from '../wire/event-id.js';
-import { toWire, type WireEvent } from '../store/events.js';
-import { TERMINAL_STATUSES, isTerminal } from '../wire/events.js';
+import type { WireEvent } from '../store/events.js';
+import { TERMINAL_STATUSES } from '../wire/events.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { Hub } from './hub.js';
 
@@ -66,7 +66,7 @@ export async function openWatch(
   const name = request.lastEventIdName ?? 'lastEventId';
   const from = request.lastEventId ? checkEventId(request.lastEventId, name) : ZERO_ID;
   // Events read here were in the log when the watch opened (`replayed`); the hub's are live.
-  let page = await deps.store.events(taskId, from, '+', REPLAY_PAGE);
+  let page = await deps.store.wireEvents(taskId, from, '+', REPLAY_PAGE);
   // An event after `from` proves the task exists and `from` is in range; only an empty replay
   // needs the state hash (most watches start from 0 or from behind, so this saves a command).
   if (page.length === 0) {
@@ -85,9 +85,9 @@ export async function openWatch(
   let cursor = from;
   for (;;) {
     for (const event of page) {
-      sink.event(toWire(event), true);
+      sink.event(event, true);
       cursor = event.id;
-      if (isTerminal(event)) {
+      if (event.terminal) {
         sink.end();
         return done;
       }
@@ -97,7 +97,7 @@ export async function openWatch(
     // The terminal event ends every task's stream, so a short page without it means the task
     // is still running: it goes on from the hub.
     if (page.length < REPLAY_PAGE) break;
-    page = await deps.store.events(taskId, cursor, '+', REPLAY_PAGE);
+    page = await deps.store.wireEvents(taskId, cursor, '+', REPLAY_PAGE);
   }
 
   return deps.hub.subscribe(taskId, cursor, {

@@ -40,6 +40,52 @@ function parseJson(text: string): unknown {
   }
 }
 
-export function toWire(event: TaskEvent): WireEvent {
-  return { id: event.id, type: event.type, terminal: isTerminal(event), ts: event.ts, json: JSON.stringify(event) };
+/**
+ * The wire form of a stream entry, with the JSON written straight from its fields: the same text
+ * as JSON.stringify(decodeEvent(...)), without building the event (the hub and replays serialize
+ * every event they serve, output bursts included).
+ */
+/** JSON text as the workers wrote it; a value altered by hand in Redis is served as its text. */
+function rawJson(text: string): string {
+  try {
+    JSON.parse(text);
+    return text;
+  } catch {
+    return JSON.stringify(text);
+  }
+}
+
+export function wireEvent(taskId: string, id: string, fields: string[]): WireEvent {
+  let type = 'stage';
+  let status = '';
+  let ts = 0;
+  let body = '';
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]!;
+    const value = fields[i + 1]!;
+    let json: string;
+    if (name === 'type') {
+      type = value;
+      continue;
+    }
+    if (NUMERIC.has(name)) {
+      json = JSON.stringify(Number(value));
+      if (name === 'ts') ts = Number(value);
+    } else if (name === 'text') {
+      body += `,"chunk":${JSON.stringify(value)}`;
+      continue;
+    } else if (name === 'json' || name === 'result') {
+      json = rawJson(value);
+      if (name === 'json') {
+        body += `,"chunk":${json}`;
+        continue;
+      }
+    } else {
+      json = JSON.stringify(value);
+      if (name === 'status') status = value;
+    }
+    body += `,${JSON.stringify(name)}:${json}`;
+  }
+  const json = `{"id":${JSON.stringify(id)},"task_id":${JSON.stringify(taskId)},"type":${JSON.stringify(type)}${body}}`;
+  return { id, type: type as EventType, terminal: isTerminal({ type: type as EventType, status }), ts, json };
 }

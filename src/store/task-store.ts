@@ -2,7 +2,7 @@ import { v4 as uuidv4 } from 'uuid';
 import { Batcher } from './batcher.js';
 import { itemReplies, type Redis } from './redis.js';
 import { CANCEL_CHANNEL, COMMANDS_STREAM, TASKS_INDEX, WORKER_GROUP, eventsKey, taskKey } from './keys.js';
-import { decodeEvent } from './events.js';
+import { decodeEvent, wireEvent, type WireEvent } from './events.js';
 import type { Json, TaskEvent } from '../wire/events.js';
 import { MAX_EVENT_ID } from '../wire/event-id.js';
 import { readIndexPage, type IndexCursor } from './task-index.js';
@@ -162,10 +162,18 @@ export class TaskStore {
    * at most `count` when given.
    */
   async events(taskId: string, afterId?: string, toId = '+', count?: number): Promise<TaskEvent[]> {
-    if (afterId === MAX_EVENT_ID) return [];
+    return (await this.range(taskId, afterId, toId, count)).map(([id, fields]) => decodeEvent(taskId, id, fields));
+  }
+
+  /** As events(), in the wire form a watcher is sent (see wireEvent). */
+  async wireEvents(taskId: string, afterId?: string, toId = '+', count?: number): Promise<WireEvent[]> {
+    return (await this.range(taskId, afterId, toId, count)).map(([id, fields]) => wireEvent(taskId, id, fields));
+  }
+
+  private range(taskId: string, afterId: string | undefined, toId: string, count: number | undefined): Promise<[string, string[]][]> {
+    if (afterId === MAX_EVENT_ID) return Promise.resolve([]);
     const start = afterId === undefined ? '-' : `(${afterId}`;
-    const entries = await this.ranges.add({ key: eventsKey(taskId), start, end: toId, count });
-    return entries.map(([id, fields]) => decodeEvent(taskId, id, fields));
+    return this.ranges.add({ key: eventsKey(taskId), start, end: toId, count });
   }
 }
 

@@ -3,22 +3,23 @@ import { COMMANDS_STREAM, WORKER_GROUP, eventsKey, taskKey } from './keys.js';
 import { itemReplies, type Redis } from './redis.js';
 
 /** One event of an append item; see append-events.lua for the contract. */
-export interface EventInput {
-  /** The run's sequence number of this event: 1, 2, ... from its claim. */
-  seq: number;
-  type: 'stage' | 'progress' | 'output';
-  /** '' keeps the current status. */
-  status: string;
-  /** '' keeps the current progress. */
-  progress: number | '';
-  /** The stage number this event records; absent for an event that is not a stage. */
-  step?: number | undefined;
-  terminal?: boolean | undefined;
-  /** Event time, epoch ms. */
-  ts: number;
-  /** Further fields as name, value pairs (attempt, error, message, text, json, result). */
-  fields?: (string | number)[] | undefined;
-}
+export type EventInput =
+  /** An output chunk: text, or a record as JSON text. */
+  | { kind: 'text' | 'json'; ts: number; value: string }
+  /** A progress update; the status stays. */
+  | { kind: 'progress'; ts: number; percent: number; message?: string | undefined }
+  | {
+      kind: 'stage';
+      ts: number;
+      status: string;
+      /** '' keeps the current progress. */
+      progress: number | '';
+      /** The stage number this event records; absent for an event that is not a stage. */
+      step?: number | undefined;
+      terminal?: boolean | undefined;
+      /** Further fields as name, value pairs (attempt, error, result). */
+      fields?: (string | number)[] | undefined;
+    };
 
 /** One run's events for one task, in the order the run made them. */
 export interface AppendItem {
@@ -26,6 +27,8 @@ export interface AppendItem {
   lease: string;
   /** The command acked with a terminal event. */
   commandId: string;
+  /** The run's sequence number of the first event; the others follow it one by one. */
+  firstSeq: number;
   events: EventInput[];
 }
 
@@ -108,13 +111,21 @@ export class TaskWrites {
   }
 
   private async appendAll(items: AppendItem[]): Promise<(AppendReply | Error)[]> {
-    const keys = [COMMANDS_STREAM, ...items.flatMap((i) => [taskKey(i.taskId), eventsKey(i.taskId)])];
+    const keys = [COMMANDS_STREAM];
     const argv: (string | number)[] = [WORKER_GROUP, this.options.ttlS];
     for (const item of items) {
-      argv.push(item.lease, item.commandId, item.events.length);
+      keys.push(taskKey(item.taskId), eventsKey(item.taskId));
+      argv.push(item.lease, item.commandId, item.firstSeq, item.events.length);
       for (const e of item.events) {
-        const fields = e.fields ?? [];
-        argv.push(7 + fields.length, e.seq, e.step ?? '', e.terminal ? '1' : '0', e.ts, e.type, e.status, e.progress, ...fields);
+        if (e.kind === 'stage') {
+          const fields = e.fields ?? [];
+          argv.push('stage', e.ts, e.status, e.progress, e.step ?? '', e.terminal ? '1' : '0', fields.length / 2);
+          for (const f of fields) argv.push(f);
+        } else if (e.kind === 'progress') {
+          argv.push('progress', e.ts, e.percent, e.message ?? '');
+        } else {
+          argv.push(e.kind, e.ts, e.value);
+        }
       }
     }
     return itemReplies<AppendReply>(await this.redis.appendEvents(keys.length, ...keys, ...argv));

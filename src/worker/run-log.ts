@@ -1,8 +1,9 @@
 import type { EventInput, TaskWrites } from '../store/task-writes.js';
 import { CancelRequested, LeaseLost, TaskEnded } from './stops.js';
 
+type WithoutTs<E> = E extends unknown ? Omit<E, 'ts'> : never;
 /** An event as a run makes it; the log numbers and times it. */
-export type NewEvent = Omit<EventInput, 'seq' | 'ts'>;
+export type NewEvent = WithoutTs<EventInput>;
 
 export interface RunLogDeps {
   writes: TaskWrites;
@@ -19,6 +20,7 @@ export interface RunLogDeps {
 const MAX_PER_ITEM = 128;
 
 interface Queued {
+  seq: number;
   event: EventInput;
   resolve(id: string | null): void;
   reject(err: Error): void;
@@ -46,9 +48,10 @@ export class RunLog {
    */
   write(event: NewEvent): Promise<string | null> {
     if (this.stopped) return Promise.reject(this.stopped);
-    const full: EventInput = { ...event, seq: ++this.seq, ts: Date.now() };
+    const full = { ...event, ts: Date.now() } as EventInput;
+    const seq = ++this.seq;
     return new Promise((resolve, reject) => {
-      this.queue.push({ event: full, resolve, reject });
+      this.queue.push({ seq, event: full, resolve, reject });
       this.pump();
     });
   }
@@ -67,7 +70,8 @@ export class RunLog {
     const { writes, taskId, lease, commandId } = this.deps;
     let reply;
     try {
-      reply = await this.deps.retry(() => writes.append({ taskId, lease, commandId, events: batch.map((q) => q.event) }));
+      const item = { taskId, lease, commandId, firstSeq: batch[0]!.seq, events: batch.map((q) => q.event) };
+      reply = await this.deps.retry(() => writes.append(item));
     } catch (err) {
       return this.stop(batch, err instanceof Error ? err : new Error(String(err)));
     }

@@ -96,7 +96,7 @@ export class Attempt {
     const started = process.hrtime.bigint();
     if (work) await work();
     this.deps.signal.throwIfAborted();
-    const eventId = await this.deps.log.write({ type: 'stage', status, progress, step });
+    const eventId = await this.deps.log.write({ kind: 'stage', status, progress, step });
     this.done = step;
     this.deps.onStage(status, step, eventId, Number(process.hrtime.bigint() - started) / 1e9);
   }
@@ -112,29 +112,29 @@ export class Attempt {
     }
     this.checkOpen();
     if (this.skipped()) return Promise.resolve();
-    return settled(this.deps.log.write({
-      type: 'progress', status: '', progress: percent, fields: message === undefined ? undefined : ['message', message],
-    }));
+    return settled(this.deps.log.write({ kind: 'progress', percent, message }));
   }
 
   private output(chunk: Json): Promise<void> {
-    let fields: [string, string];
+    let kind: 'text' | 'json' = 'text';
+    let value: string;
     if (typeof chunk === 'string') {
-      fields = ['text', chunk];
+      value = chunk;
     } else {
       if (chunk === undefined) throw new TaskUsageError('INVALID_CHUNK', 'an output chunk must be a string or a JSON value, not undefined');
+      kind = 'json';
       try {
-        fields = ['json', jsonText(chunk)];
+        value = jsonText(chunk);
       } catch (err) {
         throw new TaskUsageError('INVALID_CHUNK', `output chunk is not JSON: ${(err as Error).message}`);
       }
     }
-    const bytes = Buffer.byteLength(fields[1]);
+    const bytes = Buffer.byteLength(value);
     const max = this.deps.outputChunkMaxBytes;
     if (bytes > max) throw new TaskUsageError('CHUNK_TOO_LARGE', `output chunk is ${bytes} bytes, over OUTPUT_CHUNK_MAX_BYTES (${max})`);
     this.checkOpen();
     if (this.skipped()) return Promise.resolve();
-    return settled(this.deps.log.write({ type: 'output', status: '', progress: '', fields }));
+    return settled(this.deps.log.write({ kind, value }));
   }
 
   private checkOpen(): void {

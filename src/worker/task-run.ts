@@ -142,19 +142,19 @@ class TaskRun {
         const error = errorMessage(err);
         this.log().warn({ err, attempt }, 'task handler failed');
         if (attempt >= MAX_ATTEMPTS) {
-          await this.append({ type: 'stage', status: 'FAILED', progress: '', terminal: true, fields: ['error', error, 'attempt', attempt] });
+          await this.append({ kind: 'stage', status: 'FAILED', progress: '', terminal: true, fields: ['error', error, 'attempt', attempt] });
           return;
         }
-        await this.append({ type: 'stage', status: 'RETRYING', progress: '', fields: ['attempt', attempt + 1, 'error', error] });
+        await this.append({ kind: 'stage', status: 'RETRYING', progress: '', fields: ['attempt', attempt + 1, 'error', error] });
         await delay(backoffMs(attempt + 1, RETRY_BASE_MS, RETRY_MAX_MS), undefined, { signal: this.signal });
         continue;
       }
       const result = this.result(value);
       if ('error' in result) {
         this.log().warn({ error: result.error }, 'task result refused');
-        await this.append({ type: 'stage', status: 'FAILED', progress: '', terminal: true, fields: ['error', result.error, 'attempt', attempt] });
+        await this.append({ kind: 'stage', status: 'FAILED', progress: '', terminal: true, fields: ['error', result.error, 'attempt', attempt] });
       } else {
-        await this.append({ type: 'stage', status: 'COMPLETED', progress: 100, terminal: true, fields: result.fields });
+        await this.append({ kind: 'stage', status: 'COMPLETED', progress: 100, terminal: true, fields: result.fields });
       }
       return;
     }
@@ -218,7 +218,7 @@ class TaskRun {
       await this.ack();
     } else {
       try {
-        await this.append({ type: 'stage', status: 'CANCELLED', progress: '', terminal: true });
+        await this.append({ kind: 'stage', status: 'CANCELLED', progress: '', terminal: true });
       } catch (err) {
         if (err instanceof TaskEnded) await this.ack();
         else if (err instanceof LeaseLost) this.log().warn('fenced while cancelling: another worker owns this task now');
@@ -236,7 +236,7 @@ class TaskRun {
   }
 
   /** Records a stage-type event of the run itself (RETRYING, and the terminal ones). */
-  private async append(event: NewEvent): Promise<void> {
+  private async append(event: Extract<NewEvent, { kind: 'stage' }>): Promise<void> {
     const id = await this.events.write(event);
     if (this.deps.logger.isLevelEnabled('info')) this.log().info({ status: event.status, eventId: id }, 'event recorded');
     if (event.terminal && id !== null) {

@@ -4,19 +4,22 @@ import { TaskWrites, type AppendItem, type EventInput } from '../../src/store/ta
 /** Sequence numbers for events appended by tests: increasing, so none is taken for a resend. */
 let seq = 0;
 
-/** A test's event as an append item of one event, as the lease `lease` would write it. */
+/**
+ * A test's event as an append item of one event, as the lease `lease` would write it: an output
+ * chunk with `text`, else a stage event (`extra` adds fields to it).
+ */
 export function item(
   taskId: string,
   lease: string,
-  e: { status: string; progress: number | ''; step?: number; terminal?: boolean; commandId?: string; ts?: number;
-    type?: EventInput['type']; extra?: Record<string, string | number> },
+  e: { text: string; ts?: number }
+    | { status: string; progress: number | ''; step?: number; terminal?: boolean; commandId?: string; ts?: number;
+      extra?: Record<string, string | number> },
 ): AppendItem {
-  const fields = Object.entries(e.extra ?? {}).flat();
-  const event: EventInput = {
-    seq: ++seq, type: e.type ?? 'stage', status: e.status, progress: e.progress, step: e.step, terminal: e.terminal,
-    ts: e.ts ?? Date.now(), fields,
-  };
-  return { taskId, lease, commandId: e.commandId ?? '', events: [event] };
+  const ts = e.ts ?? Date.now();
+  const event: EventInput = 'text' in e
+    ? { kind: 'text', ts, value: e.text }
+    : { kind: 'stage', ts, status: e.status, progress: e.progress, step: e.step, terminal: e.terminal, fields: Object.entries(e.extra ?? {}).flat() };
+  return { taskId, lease, commandId: 'commandId' in e ? (e.commandId ?? '') : '', firstSeq: ++seq, events: [event] };
 }
 
 /**

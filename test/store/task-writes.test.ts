@@ -136,3 +136,35 @@ test('claims and appends of one turn go in the same batch: one call of each scri
   assert.equal(await redis.hget(taskKey(a!.taskId), 'status'), 'PROCESSING');
   assert.equal(await redis.hget(taskKey(b!.taskId), 'lease'), 'Lb');
 });
+
+test('a resent item records nothing twice: its events are deduplicated by the run\'s sequence numbers', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  const [a] = await readTasks(redis, 1, 'me');
+  const writes = writesFor(redis, 'me');
+  assert.equal((await writes.claim({ taskId: a!.taskId, lease: 'La', commandId: a!.commandId }))[0], 'OK');
+  const resent = {
+    taskId: a!.taskId, lease: 'La', commandId: a!.commandId, firstSeq: 1,
+    events: [
+      { kind: 'text' as const, ts: 1, value: 'one ' },
+      { kind: 'progress' as const, ts: 2, percent: 40, message: 'half' },
+      { kind: 'json' as const, ts: 3, value: '{"n":2}' },
+    ],
+  };
+  const first = await writes.append(resent);
+  assert.equal(first[0], 'OK');
+  assert.equal(first.length, 4);
+  assert.deepEqual(await writes.append(resent), ['OK', 'DUPLICATE', 'DUPLICATE', 'DUPLICATE']);
+  // A resend that overlaps: its first two were recorded, its third is new.
+  const next = await writes.append({ ...resent, firstSeq: 2, events: [resent.events[1]!, resent.events[2]!, { kind: 'text', ts: 4, value: 'two' }] });
+  assert.deepEqual(next.slice(0, 3), ['OK', 'DUPLICATE', 'DUPLICATE']);
+  const events = await redis.xrange(eventsKey(a!.taskId), '-', '+');
+  assert.deepEqual(events.map(([, f]) => f.slice(0, 2).concat(f.slice(8))), [
+    ['type', 'stage'],
+    ['type', 'output', 'text', 'one '],
+    ['type', 'progress', 'message', 'half'],
+    ['type', 'output', 'json', '{"n":2}'],
+    ['type', 'output', 'text', 'two'],
+  ]);
+  const hash = await redis.hgetall(taskKey(a!.taskId));
+  assert.deepEqual([hash.seq, hash.progress, hash.message, hash.last_event_id], ['4', '40', 'half', events.at(-1)![0]]);
+});

@@ -221,9 +221,9 @@ test('a run that takes over records restart; stages and their output recorded be
   const dead = new TaskWrites(redis, { consumer: 'dead', ttlS: 60, maxDeliveries: 5 });
   assert.equal((await dead.claim({ taskId: id, lease: 'dead-lease', commandId }))[0], 'OK');
   for (const e of [
-    { type: 'output' as const, status: '', progress: '' as const, extra: { text: 'in A\n' } },
+    { text: 'in A\n' },
     { status: 'A', progress: 25, step: 1 },
-    { type: 'output' as const, status: '', progress: '' as const, extra: { text: 'between\n' } },
+    { text: 'between\n' },
   ]) {
     assert.equal((await dead.append(item(id, 'dead-lease', e)))[0], 'OK');
   }

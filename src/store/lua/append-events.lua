@@ -8,8 +8,9 @@
 --
 -- Fencing and deduplication, so that no event is ever recorded twice or by a stale run:
 -- - the caller's lease must be the hash's (an empty lease in the hash is taken by the first writer);
--- - each event carries its run's sequence number: one at or below the hash's `seq` (reset by each
---   claim) was recorded already (a resent batch);
+-- - the events of a run are numbered 1, 2, ... from its claim (`seq`, reset by each claim), and an
+--   item's events are consecutive: one at or below the hash's `seq` was recorded already (a resent
+--   item after a lost reply);
 -- - a stage event carries its stage number: one at or below the hash's `step` was recorded by an
 --   earlier run (a resumed task skips it);
 -- - after a cancel request only CANCELLED is recorded; after a terminal event nothing is.
@@ -20,18 +21,17 @@
 -- ARGV[1]        consumer group name
 -- ARGV[2]        TTL in seconds set on both task keys by a terminal event
 -- ARGV[3..]      the items in KEYS order, each as: lease token, command entry id (XACKed with a
---                terminal event), event count m, then m events, each as its argument count c
---                followed by c arguments:
---   1  run sequence number (1, 2, ... per claim)
---   2  stage number this event records, or '' for an event that is not a stage
---   3  '1' when the event is terminal (COMPLETED, FAILED, CANCELLED), else '0'
---   4  event time, epoch milliseconds
---   5  type: stage | progress | output
---   6  status, or '' to keep the current status
---   7  progress, 0..100, or '' to keep the current progress
---   8.. further event fields as name, value pairs: attempt, error, message, text, json, result.
---       Mirrored into the hash: attempt; error and result of a terminal event; message (set by a
---       progress event, cleared by a progress event without one and by a stage event).
+--                terminal event), sequence number of its first event, event count m, then the m
+--                events, each as its kind and time (epoch ms) followed by the kind's arguments:
+--   text | json  value                 an output chunk (text, or a record as JSON text)
+--   progress     percent, message      a progress update ('' message: none)
+--   stage        status, progress ('' keeps the current one), stage number ('' for an event
+--                that is not a stage: RETRYING, terminal ones), '1' when terminal else '0',
+--                a count c of extra fields, then c name, value pairs (attempt, error, result)
+-- Output and progress events take the current status (and output the current progress). The
+-- hash mirrors: status, progress, last_event_id, updated_at, lease, step, seq; attempt; error and
+-- result of a terminal event; message (set by a progress event, cleared by one without and by a
+-- stage event).
 -- Returns  one reply per item, in order:
 --          { 'OK', r1, ..., rm }  per event: its event id | 'DUPLICATE' | 'CANCEL' (cancel was
 --                                 requested: record CANCELLED instead) | 'TERMINAL' (after the
@@ -41,9 +41,17 @@
 local group, ttl = ARGV[1], ARGV[2]
 local TERMINAL = { COMPLETED = true, FAILED = true, CANCELLED = true }
 
--- `p` is the index of the item's lease in ARGV.
+-- The index after the event at `o`.
+local function skip(o)
+  local kind = ARGV[o]
+  if kind == 'text' or kind == 'json' then return o + 3 end
+  if kind == 'progress' then return o + 4 end
+  return o + 7 + 2 * tonumber(ARGV[o + 6])
+end
+
+-- `p` is the index of the item's lease in ARGV; returns the item's reply.
 local function append(hash, stream, p)
-  local caller, command_id, m = ARGV[p], ARGV[p + 1], tonumber(ARGV[p + 2])
+  local caller, command_id, first, m = ARGV[p], ARGV[p + 1], tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
   local state = redis.call('HMGET', hash, 'status', 'lease', 'step', 'progress', 'seq', 'cancel_requested', 'message')
   local status, lease, progress, cancel, had_message = state[1], state[2], state[4], state[6], state[7]
   if not status then return { 'GONE' } end
@@ -55,47 +63,55 @@ local function append(hash, stream, p)
   local replies = { 'OK' }
   local last_id, last_ts, ended, message
   local mirror = {}
-  local o = p + 3
+  local o = p + 4
   for i = 1, m do
-    local c = tonumber(ARGV[o])
-    local e_seq, e_step, e_type = tonumber(ARGV[o + 1]), ARGV[o + 2], ARGV[o + 5]
-    local e_status, e_progress = ARGV[o + 6], ARGV[o + 7]
+    local kind, ts, e_seq = ARGV[o], ARGV[o + 1], first + i - 1
     local reply
     if ended then
       reply = 'TERMINAL'
     elseif e_seq <= seq then
       reply = 'DUPLICATE'
-    elseif cancel and e_status ~= 'CANCELLED' then
+    elseif cancel and not (kind == 'stage' and ARGV[o + 2] == 'CANCELLED') then
       reply = 'CANCEL'
-    elseif e_step ~= '' and tonumber(e_step) <= step then
-      seq = e_seq
-      reply = 'DUPLICATE'
-    else
-      if e_status == '' then e_status = status end
-      if e_progress == '' then e_progress = progress end
-      if c == 7 then
-        reply = redis.call('XADD', stream, '*', 'type', e_type, 'status', e_status, 'progress', e_progress, 'ts', ARGV[o + 4])
+    elseif kind == 'text' or kind == 'json' then
+      reply = redis.call('XADD', stream, '*', 'type', 'output', 'status', status, 'progress', progress, 'ts', ts, kind, ARGV[o + 2])
+    elseif kind == 'progress' then
+      progress = ARGV[o + 2]
+      if ARGV[o + 3] == '' then
+        reply = redis.call('XADD', stream, '*', 'type', 'progress', 'status', status, 'progress', progress, 'ts', ts)
+        message = false
       else
-        local fields = { 'type', e_type, 'status', e_status, 'progress', e_progress, 'ts', ARGV[o + 4] }
-        for j = o + 8, o + c, 2 do
-          local name, value = ARGV[j], ARGV[j + 1]
-          fields[#fields + 1] = name
-          fields[#fields + 1] = value
-          if name == 'attempt' or ((name == 'error' or name == 'result') and ARGV[o + 3] == '1') then
-            mirror[name] = value
-          elseif name == 'message' then
-            message = value
-          end
-        end
-        reply = redis.call('XADD', stream, '*', unpack(fields))
+        message = ARGV[o + 3]
+        reply = redis.call('XADD', stream, '*', 'type', 'progress', 'status', status, 'progress', progress, 'ts', ts, 'message', message)
       end
-      if e_type == 'stage' or (e_type == 'progress' and c == 7) then message = false end
-      status, progress, seq, last_id, last_ts = e_status, e_progress, e_seq, reply, ARGV[o + 4]
-      if e_step ~= '' then step = tonumber(e_step) end
-      ended = ARGV[o + 3] == '1'
+    else
+      local e_step, terminal, c = ARGV[o + 4], ARGV[o + 5] == '1', tonumber(ARGV[o + 6])
+      if e_step ~= '' and tonumber(e_step) <= step then
+        reply = 'DUPLICATE'
+      else
+        status = ARGV[o + 2]
+        if ARGV[o + 3] ~= '' then progress = ARGV[o + 3] end
+        if c == 0 then
+          reply = redis.call('XADD', stream, '*', 'type', 'stage', 'status', status, 'progress', progress, 'ts', ts)
+        else
+          local fields = { 'type', 'stage', 'status', status, 'progress', progress, 'ts', ts }
+          for j = o + 7, o + 5 + 2 * c, 2 do
+            local name, value = ARGV[j], ARGV[j + 1]
+            fields[#fields + 1] = name
+            fields[#fields + 1] = value
+            if name == 'attempt' or terminal then mirror[name] = value end
+          end
+          reply = redis.call('XADD', stream, '*', unpack(fields))
+        end
+        if e_step ~= '' then step = tonumber(e_step) end
+        message = false
+        ended = terminal
+      end
     end
+    if reply ~= 'DUPLICATE' and reply ~= 'CANCEL' and reply ~= 'TERMINAL' then last_id, last_ts = reply, ts end
+    if reply ~= 'CANCEL' and reply ~= 'TERMINAL' and e_seq > seq then seq = e_seq end
     replies[i + 1] = reply
-    o = o + c + 1
+    o = skip(o)
   end
 
   if last_id then
@@ -127,8 +143,8 @@ for k = 1, (#KEYS - 1) / 2 do
   if not ok then reply = { 'ERR', type(reply) == 'table' and tostring(reply.err) or tostring(reply) } end
   replies[k] = reply
   -- The next item starts after this one's events, whatever this one did.
-  local o = p + 3
-  for _ = 1, tonumber(ARGV[p + 2]) do o = o + tonumber(ARGV[o]) + 1 end
+  local o = p + 4
+  for _ = 1, tonumber(ARGV[p + 3]) do o = skip(o) end
   p = o
 end
 return replies
