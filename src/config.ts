@@ -70,6 +70,12 @@ export const configSchema = z.object({
     .string()
     .default('')
     .transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p !== '')),
+  /** `npm start`'s private redis-server (no REDIS_URL, nothing on DEV_REDIS_PROBE_PORT): its data directory. */
+  DEV_REDIS_DIR: z.string().min(1).default('data'),
+  /** Its port when the data directory remembers none yet; the next free one when taken. */
+  DEV_REDIS_PORT: int(1, 65535).default(6380),
+  /** A Redis answering here is used instead of the private one; 0: always the private one. */
+  DEV_REDIS_PROBE_PORT: int(0, 65535).default(6379),
   /** Port of the worker's probe server (/livez, /readyz, /healthz); 0 picks a free port (logged). */
   HEALTH_PORT: int(0, 65535).default(8001),
 

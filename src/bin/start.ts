@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { Metrics } from '../metrics/metrics.js';
 import { devRedis } from '../runtime/dev-redis.js';
 import { runMain } from '../runtime/main.js';
@@ -5,7 +6,13 @@ import { redactUrl, runGateway, runWorker } from '../runtime/services.js';
 
 /** Gateway and worker in one process; without REDIS_URL it finds or starts a local Redis. */
 runMain('taskcast', async ({ config, logger }) => {
-  const redis = config.REDIS_URL ? { url: config.REDIS_URL, close: async () => undefined } : await devRedis(logger);
+  const redis = config.REDIS_URL
+    ? { url: config.REDIS_URL, close: async () => undefined }
+    : await devRedis(logger, {
+        dataDir: resolve(config.DEV_REDIS_DIR),
+        port: config.DEV_REDIS_PORT,
+        probePort: config.DEV_REDIS_PROBE_PORT,
+      });
   logger.info({ redis: redactUrl(redis.url) }, 'using Redis');
   try {
     // One registry for both, so the gateway's /metrics shows the worker's task metrics too.

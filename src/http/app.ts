@@ -2,18 +2,18 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Router from '@koa/router';
 import Koa from 'koa';
-import type { Auth } from '../auth/auth.js';
 import type { HealthProbes } from '../health/probes.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { TaskStore } from '../store/task-store.js';
 import type { TaskRegistry } from '../worker/registry.js';
-import { guardRouter, type GuardDeps } from './guards.js';
+import type { GuardDeps } from './guards.js';
 import { healthMiddleware } from './health-routes.js';
 import { errorsAndLogging } from './middleware.js';
 import { securityHeaders } from './security-headers.js';
 import { staticFiles } from './static-files.js';
 import { opsRouter } from './ops-routes.js';
+import { assertAccessDeclared } from './route-access.js';
 import { tasksRouter } from './tasks-routes.js';
 import { sseRouter, type SseDeps } from '../sse/sse-route.js';
 
@@ -31,14 +31,18 @@ export interface AppDeps {
   /** Serves GET /sse/task/<id> when given (the gateway always gives it). */
   sse?: SseDeps;
   /** Authentication, start rate limit and proxy trust (README "Threat model"). */
-  guards: GuardDeps & { auth: Auth };
+  guards: GuardDeps;
 }
 
-/** Every HTTP route in one router; test/http/openapi.test.ts checks each is in /openapi.json. */
-export function createRouter(deps: Omit<AppDeps, 'guards'> & { auth: Auth }): Router {
+/**
+ * Every HTTP route in one router, each with the access level it declared (AccessRouter); throws
+ * RouteAccessError when one has none. test/http/openapi.test.ts checks each is in /openapi.json.
+ */
+export function createRouter(deps: Omit<AppDeps, 'health'>): Router {
   const router = new Router();
-  const routers = [tasksRouter(deps), opsRouter(deps), ...(deps.sse ? [sseRouter(deps.sse)] : [])];
+  const routers = [tasksRouter(deps), opsRouter(deps), ...(deps.sse ? [sseRouter(deps.sse, deps.guards)] : [])];
   for (const routes of routers) router.use(routes.routes());
+  assertAccessDeclared(router);
   return router;
 }
 
@@ -48,11 +52,10 @@ export function createApp(deps: AppDeps): Koa {
   app.proxy = deps.guards.trustProxyHops > 0;
   app.maxIpsCount = deps.guards.trustProxyHops;
   app.silent = true;
-  const router = createRouter({ ...deps, auth: deps.guards.auth });
+  const router = createRouter(deps);
   app.use(securityHeaders());
   if (deps.health) app.use(healthMiddleware(deps.health));
   app.use(errorsAndLogging(deps.logger, deps.metrics));
-  app.use(guardRouter(deps.guards).routes());
   app.use(router.routes());
   app.use(router.allowedMethods());
   app.use(staticFiles(WEB_ROOT));

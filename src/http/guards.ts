@@ -1,4 +1,4 @@
-import Router, { type RouterMiddleware } from '@koa/router';
+import type { RouterContext, RouterMiddleware } from '@koa/router';
 import type { Auth, Principal } from '../auth/auth.js';
 import { bearerToken } from '../auth/auth.js';
 import { authorizeWatch } from '../auth/watch-auth.js';
@@ -14,59 +14,66 @@ export interface GuardDeps {
 
 declare module 'koa' {
   interface DefaultState {
-    /** Who the guards let in (anonymous when auth is off). */
+    /** Who the guard let in (anonymous when auth is off). */
     principal?: Principal;
   }
 }
 
-/** Any route that needs an API token when auth is on: starting, cancelling, listing. */
-export const requireApiToken =
-  (auth: Auth): RouterMiddleware =>
-  async (ctx, next) => {
-    ctx.state.principal = auth.requireApi(bearerToken(ctx.get('authorization') || undefined));
+/**
+ * Who may call a route; every route declares one (src/http/route-access.ts). With auth off,
+ * every level lets everyone in, and `start` still limits starts per client address.
+ * - `public`: anyone (documentation, metrics).
+ * - `api`: an API token (listing, cancelling).
+ * - `start`: an API token, then the start rate limit per API token (or per address without auth).
+ * - `watch`: the `:id` task's watch token or an API token, in the Authorization header only (a
+ *   token in a URL ends up in proxy logs and history).
+ * - `watch-stream`: the same, also as `?token=` (SSE: EventSource cannot set headers).
+ */
+export const ACCESS_LEVELS = ['public', 'api', 'start', 'watch', 'watch-stream'] as const;
+export type Access = (typeof ACCESS_LEVELS)[number];
+
+const ACCESS = Symbol('access');
+
+/** A route's first middleware: it enforces `access`, and names it for assertAccessDeclared. */
+export type Guard = RouterMiddleware & { readonly [ACCESS]: Access };
+
+/** The access level a route's first middleware enforces, or undefined when it is no guard. */
+export function accessOf(middleware: unknown): Access | undefined {
+  return typeof middleware === 'function' ? (middleware as Partial<Guard>)[ACCESS] : undefined;
+}
+
+export function guardFor(access: Access, deps: GuardDeps): Guard {
+  const check = checkFor(access, deps);
+  const guard: RouterMiddleware = async (ctx, next) => {
+    check(ctx);
     await next();
   };
+  return Object.assign(guard, { [ACCESS]: access });
+}
 
-/**
- * Any route that streams or reads one task (`:id`): its watch token or an API token. `query`
- * also accepts `?token=` (SSE, where EventSource cannot set headers); plain GETs take the header only.
- */
-export const requireWatchToken =
-  (auth: Auth, via: 'header' | 'header-or-query'): RouterMiddleware =>
-  async (ctx, next) => {
+type Check = (ctx: RouterContext) => void;
+
+function checkFor(access: Access, { auth, startLimiter, trustProxyHops }: GuardDeps): Check {
+  const apiToken: Check = (ctx) => {
+    ctx.state.principal = auth.requireApi(bearerToken(ctx.get('authorization') || undefined));
+  };
+  const watchToken = (via: 'header' | 'header-or-query'): Check => (ctx) => {
     ctx.state.principal = authorizeWatch(auth, {
       taskId: ctx.params.id ?? '',
       authorization: ctx.get('authorization') || undefined,
       queryToken: via === 'header-or-query' ? queryParam(ctx.query, 'token') : undefined,
     });
-    await next();
   };
-
-/** Task starts per API token, or per client address when the caller has none. */
-export const limitStarts =
-  ({ startLimiter, trustProxyHops }: GuardDeps): RouterMiddleware =>
-  async (ctx, next) => {
-    const p = ctx.state.principal;
-    startLimiter.take(p?.kind === 'api' ? `api:${p.index}` : `ip:${clientAddress(ctx.req, trustProxyHops)}`);
-    await next();
+  const checks: Record<Access, Check> = {
+    public: () => undefined,
+    api: apiToken,
+    start: (ctx) => {
+      apiToken(ctx);
+      const p = ctx.state.principal;
+      startLimiter.take(p?.kind === 'api' ? `api:${p.index}` : `ip:${clientAddress(ctx.req, trustProxyHops)}`);
+    },
+    watch: watchToken('header'),
+    'watch-stream': watchToken('header-or-query'),
   };
-
-/**
- * The access table: mounted before every other router, with the same path syntax and matching
- * rules (case-insensitive, optional trailing slash), so a guard covers exactly the route it names.
- * A new route that starts, cancels, lists or watches tasks gets its line here.
- */
-export function guardRouter(deps: GuardDeps): Router {
-  const router = new Router();
-  const api = requireApiToken(deps.auth);
-  const start = [api, limitStarts(deps)];
-  router.post('/tasks', ...start);
-  router.post('/start-task', ...start);
-  router.post('/tasks/:id/cancel', api);
-  router.get('/tasks', api);
-  router.get('/tasks/:id', requireWatchToken(deps.auth, 'header'));
-  router.get('/tasks/:id/events', requireWatchToken(deps.auth, 'header'));
-  router.get('/tasks/:id/output', requireWatchToken(deps.auth, 'header'));
-  router.get('/sse/task/:id', requireWatchToken(deps.auth, 'header-or-query'));
-  return router;
+  return checks[access];
 }

@@ -2,11 +2,12 @@ import { createReadStream } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Router from '@koa/router';
 import { AppError } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { TaskRegistry } from '../worker/registry.js';
+import type { GuardDeps } from './guards.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { AccessRouter } from './route-access.js';
 
 const OWN_DIR = fileURLToPath(new URL('./docs/', import.meta.url));
 const SWAGGER_DIR = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
@@ -22,24 +23,25 @@ const DOC_FILES: Record<string, string> = {
 export interface OpsRouteDeps {
   registry: TaskRegistry;
   metrics: Metrics;
+  guards: GuardDeps;
 }
 
-/** /openapi.json, the /docs page (Swagger UI from node_modules, works offline) and /metrics. */
-export function opsRouter({ registry, metrics }: OpsRouteDeps): Router {
-  const router = new Router();
+/** /openapi.json, the /docs page (Swagger UI from node_modules, works offline) and /metrics: all public. */
+export function opsRouter({ registry, metrics, guards }: OpsRouteDeps): AccessRouter {
+  const router = new AccessRouter(guards);
   const document = JSON.stringify(buildOpenApiDocument(registry));
 
-  router.get('/openapi.json', (ctx) => {
+  router.get('/openapi.json', 'public', (ctx) => {
     ctx.type = 'application/json';
     ctx.body = document;
   });
 
-  router.get('/docs', (ctx) => {
+  router.get('/docs', 'public', (ctx) => {
     ctx.type = 'text/html; charset=utf-8';
     ctx.body = createReadStream(join(OWN_DIR, 'index.html'));
   });
 
-  router.get('/docs/:file', (ctx) => {
+  router.get('/docs/:file', 'public', (ctx) => {
     const name = ctx.params.file!;
     const file = Object.hasOwn(DOC_FILES, name) ? DOC_FILES[name] : undefined;
     if (!file) throw new AppError('NOT_FOUND', 'no such documentation file');
@@ -48,7 +50,7 @@ export function opsRouter({ registry, metrics }: OpsRouteDeps): Router {
     ctx.body = createReadStream(file);
   });
 
-  router.get('/metrics', async (ctx) => {
+  router.get('/metrics', 'public', async (ctx) => {
     const { contentType, body } = await metrics.text();
     ctx.type = contentType;
     ctx.body = body;

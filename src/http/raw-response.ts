@@ -6,7 +6,8 @@ import { SECURITY_HEADERS } from './security-headers.js';
 /**
  * Answers on a bare socket, where no Koa context exists (a refused WebSocket upgrade, a request
  * Node's parser rejected or timed out): the same JSON error body and headers as any other
- * response, then the connection is closed.
+ * response, then the socket is destroyed once the response is written: Node's HTTP server is
+ * half-open, so ending alone would keep the socket until a peer that never sends FIN goes away.
  */
 export function endWithError(socket: Duplex, err: AppError): void {
   if (!socket.writable) {
@@ -24,5 +25,6 @@ export function endWithError(socket: Duplex, err: AppError): void {
   const head = Object.entries(headers)
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');
+  socket.once('finish', () => socket.destroy());
   socket.end(`HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? ''}\r\n${head}\r\n${body}`);
 }

@@ -1,6 +1,5 @@
-import Router, { type RouterMiddleware } from '@koa/router';
+import type { RouterMiddleware } from '@koa/router';
 import { z } from 'zod';
-import type { Auth } from '../auth/auth.js';
 import { AppError } from '../errors.js';
 import { checkEventId, checkTaskId } from '../hub/watch.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -9,8 +8,10 @@ import type { TaskStore } from '../store/task-store.js';
 import type { TaskRegistry } from '../worker/registry.js';
 import { eventsQuerySchema } from './api-schemas.js';
 import { readJsonBody } from './body.js';
+import type { GuardDeps } from './guards.js';
 import { outputText } from './output-text.js';
 import { firstValues, queryParam } from './query.js';
+import { AccessRouter } from './route-access.js';
 
 /** POST /tasks body. `stage_ms` at the top level is the reference route's shorthand for params.stage_ms. */
 export const startTaskBody = z.strictObject({
@@ -29,11 +30,13 @@ export interface TasksRouteDeps {
   store: TaskStore;
   registry: TaskRegistry;
   metrics: Metrics;
-  auth: Auth;
+  guards: GuardDeps;
 }
 
-export function tasksRouter({ store, registry, metrics, auth }: TasksRouteDeps): Router {
-  const router = new Router();
+/** Starting, listing and cancelling need an API token; reading one task, its watch token too. */
+export function tasksRouter({ store, registry, metrics, guards }: TasksRouteDeps): AccessRouter {
+  const { auth } = guards;
+  const router = new AccessRouter(guards);
 
   const start: RouterMiddleware = async (ctx) => {
     const input = await readJsonBody(ctx);
@@ -58,10 +61,10 @@ export function tasksRouter({ store, registry, metrics, auth }: TasksRouteDeps):
     ctx.set('Location', `/tasks/${state.task_id}`);
     ctx.body = { ...state, ...auth.grantWatch(state.task_id) };
   };
-  router.post('/tasks', start);
-  router.post('/start-task', start);
+  router.post('/tasks', 'start', start);
+  router.post('/start-task', 'start', start);
 
-  router.get('/tasks', async (ctx) => {
+  router.get('/tasks', 'api', async (ctx) => {
     const parsed = listTasksQuery.safeParse(firstValues(ctx.query));
     if (!parsed.success) throw new AppError('INVALID_QUERY', 'invalid query', parsed.error.issues);
     const { limit, cursor } = parsed.data;
@@ -71,7 +74,7 @@ export function tasksRouter({ store, registry, metrics, auth }: TasksRouteDeps):
     ctx.body = { tasks: page.tasks, next_cursor: page.next ? encodeCursor(page.next) : null };
   });
 
-  router.get('/tasks/:id', async (ctx) => {
+  router.get('/tasks/:id', 'watch', async (ctx) => {
     const taskId = checkTaskId(ctx.params.id!);
     ctx.state.taskId = taskId;
     const state = await store.get(taskId);
@@ -80,7 +83,7 @@ export function tasksRouter({ store, registry, metrics, auth }: TasksRouteDeps):
   });
 
   // 202: the task is cancelled (PENDING) or its worker was told to stop and records CANCELLED.
-  router.post('/tasks/:id/cancel', async (ctx) => {
+  router.post('/tasks/:id/cancel', 'api', async (ctx) => {
     const taskId = checkTaskId(ctx.params.id!);
     const result = await store.cancel(taskId);
     if (result.outcome === 'not_found') throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
@@ -95,7 +98,7 @@ export function tasksRouter({ store, registry, metrics, auth }: TasksRouteDeps):
     ctx.body = state ?? { task_id: taskId, status: 'CANCELLED' };
   });
 
-  router.get('/tasks/:id/events', async (ctx) => {
+  router.get('/tasks/:id/events', 'watch', async (ctx) => {
     const taskId = checkTaskId(ctx.params.id!);
     ctx.state.taskId = taskId;
     const after = queryParam(ctx.query, 'after');
@@ -111,7 +114,7 @@ export function tasksRouter({ store, registry, metrics, auth }: TasksRouteDeps):
 
   // The output as the exactly-once rule rebuilds it (src/wire/output.ts), up to the event named
   // in Taskcast-Last-Event-Id: text chunks as they are, each record as a line of JSON.
-  router.get('/tasks/:id/output', async (ctx) => {
+  router.get('/tasks/:id/output', 'watch', async (ctx) => {
     const taskId = checkTaskId(ctx.params.id!);
     ctx.state.taskId = taskId;
     const head = await store.head(taskId);

@@ -60,12 +60,28 @@ export async function runWorker(
   };
 }
 
+/** While Redis does not answer: a first warn line after 1 s, then one every WAIT_LOG_EVERY_MS. */
+const WAIT_LOG_EVERY_MS = 5000;
+
+/** Waits for Redis as long as it takes, saying so in the log (with the last connection error). */
 async function connect(redis: ReturnType<typeof createRedis>, url: string, logger: Logger): Promise<void> {
-  const slow = setTimeout(() => logger.warn({ url: redactUrl(url) }, 'waiting for Redis'), 1000);
+  const since = Date.now();
+  let lastError: string | undefined;
+  const onError = (err: Error) => (lastError = err.message);
+  redis.on('error', onError);
+  let repeat: NodeJS.Timeout | undefined;
+  const say = () =>
+    logger.warn({ url: redactUrl(url), waited_s: Math.round((Date.now() - since) / 1000), err: lastError }, 'waiting for Redis');
+  const first = setTimeout(() => {
+    say();
+    repeat = setInterval(say, WAIT_LOG_EVERY_MS);
+  }, 1000);
   try {
     await ensureConnected(redis);
   } finally {
-    clearTimeout(slow);
+    clearTimeout(first);
+    clearInterval(repeat);
+    redis.off('error', onError);
   }
 }
 

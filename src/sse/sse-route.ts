@@ -1,11 +1,12 @@
-import Router from '@koa/router';
 import type { ServerResponse } from 'node:http';
 import { v4 as uuidv4 } from 'uuid';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { AppError } from '../errors.js';
+import type { GuardDeps } from '../http/guards.js';
 import { queryParam } from '../http/query.js';
+import { AccessRouter } from '../http/route-access.js';
 import { overLimit, waitForRoom, type Outbox } from '../hub/room.js';
 import { openWatch, type Watch } from '../hub/watch.js';
 import type { Hub } from '../hub/hub.js';
@@ -70,9 +71,9 @@ export function sseFrame(event: WireEvent): string {
  * WS_MAX_BUFFERED_BYTES unsent, the WebSocket's 4008). The response starts with the first event,
  * so a replay is written as it is read, never held whole.
  */
-export function sseRouter(deps: SseDeps): Router {
-  const router = new Router();
-  router.get('/sse/task/:id', async (ctx) => {
+export function sseRouter(deps: SseDeps, guards: GuardDeps): AccessRouter {
+  const router = new AccessRouter(guards);
+  router.get('/sse/task/:id', 'watch-stream', async (ctx) => {
     const header = ctx.get('last-event-id');
     const request = header !== ''
       ? { lastEventId: header, lastEventIdName: 'Last-Event-ID' }

@@ -25,8 +25,8 @@ export interface ServiceProc extends Proc {
   url: string;
 }
 
-/** Runs an entry point of src/bin as its own process, as in production. */
-export function spawnEntry(entry: 'gateway' | 'worker' | 'start', env: Record<string, string>): Proc {
+/** Runs an entry point of src/bin as its own process, as in production; an undefined `env` value unsets it. */
+export function spawnEntry(entry: 'gateway' | 'worker' | 'start', env: Record<string, string | undefined>): Proc {
   const child = spawn(process.execPath, ['--import', 'tsx', `src/bin/${entry}.ts`], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },

@@ -63,6 +63,45 @@ export function rawHttp(
   });
 }
 
+/**
+ * Sends `request` from a peer that never closes its side (allowHalfOpen, no end()), and resolves
+ * with the response once the server has closed the connection for good. The server's FIN alone
+ * does not count: after it, a byte is written every 50 ms, which a socket the server still holds
+ * takes in silently and a closed one answers with a reset. Rejects after `timeoutMs` otherwise.
+ */
+export function rawHttpNeverClosing(port: number, request: string, timeoutMs = 5000): Promise<RawResponse> {
+  const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+  const chunks: Buffer[] = [];
+  let probe: NodeJS.Timeout | undefined;
+  const done = new Promise<RawResponse>((resolve) => {
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    socket.on('error', () => undefined);
+    socket.on('end', () => {
+      probe = setInterval(() => socket.write('x'), 50);
+    });
+    socket.on('close', () => resolve(parseResponse(Buffer.concat(chunks).toString('utf8'))));
+  });
+  socket.write(request);
+  return withTimeout(done, `the server to close the connection after ${JSON.stringify(request.split('\r\n')[0])}`, timeoutMs).finally(() => {
+    clearInterval(probe);
+    socket.destroy();
+  });
+}
+
+/** The bytes of a WebSocket upgrade request for `path`, with `headers` added. */
+export function upgradeRequest(port: number, path: string, headers: Record<string, string> = {}): string {
+  const all = {
+    Host: `127.0.0.1:${port}`,
+    Upgrade: 'websocket',
+    Connection: 'Upgrade',
+    'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+    'Sec-WebSocket-Version': '13',
+    ...headers,
+  };
+  const head = Object.entries(all).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  return `GET ${path} HTTP/1.1\r\n${head}\r\n`;
+}
+
 export interface UpgradeResult {
   status: number;
   headers: Record<string, string | string[] | undefined>;

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,7 +77,8 @@ async function launch(args: string[], port: number): Promise<ChildProcess> {
   throw new Error('redis-server did not answer within 5 s');
 }
 
-function answersPing(port: number): Promise<boolean> {
+/** True when a Redis on 127.0.0.1:`port` answers PING within 500 ms. */
+export function answersPing(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port });
     socket.setTimeout(500);
@@ -102,4 +103,33 @@ function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
     child.once('exit', () => resolve());
     child.kill(signal);
   });
+}
+
+/**
+ * The pids of the live redis-server processes working in `dir` (Redis runs in its --dir), from
+ * /proc: Linux only. Redis rewrites its command line, so the cwd is what tells the data dir.
+ */
+export function redisServersIn(dir: string): number[] {
+  const wanted = realpathSync(dir);
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (stat.includes('(redis-server)') && state !== 'Z' && readlinkSync(`/proc/${entry}/cwd`) === wanted) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return pids;
+}
+
+/** SIGKILLs `pid` if it still runs (cleanup of a server a test's process left behind). */
+export function killPid(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
 }

@@ -1,4 +1,4 @@
-import { after } from 'node:test';
+import { after, type TestContext } from 'node:test';
 import type { Scope } from './processes.js';
 
 /**
@@ -8,6 +8,18 @@ import type { Scope } from './processes.js';
 export function suiteScope(): Scope {
   const cleanups: (() => unknown)[] = [];
   after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  });
+  return { after: (fn) => void cleanups.push(fn) };
+}
+
+/**
+ * Cleanup for one test, in reverse order of registration (t.after() hooks run in the order they
+ * were added): what was created first, such as a directory, is removed last.
+ */
+export function testScope(t: TestContext): Scope {
+  const cleanups: (() => unknown)[] = [];
+  t.after(async () => {
     for (const fn of cleanups.reverse()) await fn();
   });
   return { after: (fn) => void cleanups.push(fn) };

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { Auth } from '../../src/auth/auth.js';
-import { createRouter } from '../../src/http/app.js';
 import {
   errorBodySchema,
   eventListSchema,
@@ -12,15 +10,10 @@ import {
 } from '../../src/http/api-schemas.js';
 import { buildOpenApiDocument } from '../../src/http/openapi.js';
 import { PROBE_PATHS } from '../../src/health/probes.js';
-import { createLogger } from '../../src/logger.js';
-import { Metrics } from '../../src/metrics/metrics.js';
-import { Hub } from '../../src/hub/hub.js';
-import { SseStreams } from '../../src/sse/sse-route.js';
-import { closeRedis, createRedis } from '../../src/store/redis.js';
-import { TaskStore } from '../../src/store/task-store.js';
 import { createRegistry } from '../../src/worker/tasks/index.js';
 import { CloseCode } from '../../src/ws/close-codes.js';
 import { request, startTask } from '../helpers/http.js';
+import { appRouter } from '../helpers/app-router.js';
 import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
 import { suiteScope } from '../helpers/scope.js';
 import { testRedisUrl } from '../helpers/redis.js';
@@ -43,17 +36,7 @@ describe('/openapi.json, generated from the zod schemas', () => {
   });
 
   test('every route of the router is documented, with its path parameters', async (t) => {
-    // A client that never connects: the router only needs the objects.
-    const redis = createRedis('redis://127.0.0.1:1', { name: 'unused' });
-    t.after(() => closeRedis(redis));
-    const logger = createLogger('silent', 'test');
-    const store = new TaskStore(redis, { ttlS: 60 });
-    const metrics = new Metrics();
-    const config = { WS_PING_MS: 1000, WS_MAX_BUFFERED_BYTES: 1 << 20, WS_REPLAY_STALL_MS: 10_000 };
-    const hub = new Hub({ redis, logger });
-    t.after(() => hub.close());
-    const auth = new Auth({ API_TOKENS: [], TOKEN_SECRET: undefined, WATCH_TOKEN_TTL_S: 60 });
-    const router = createRouter({ store, registry, logger, metrics, auth, sse: { hub, store, logger, metrics, config, streams: new SseStreams() } });
+    const router = appRouter(t, registry);
     const routes = router.stack.flatMap((layer) =>
       layer.methods.filter((m) => m !== 'HEAD').map((m) => ({ method: m.toLowerCase(), path: String(layer.path) })),
     );
