@@ -49,6 +49,11 @@ export const configSchema = z.object({
    * it stops accepting connections, so load balancers take it out of rotation first.
    */
   SHUTDOWN_READY_DELAY_MS: int(0, 600_000).default(0),
+  /**
+   * After a cancel, how long a handler may take to stop by itself (its signal fired); past it the
+   * worker records CANCELLED without it and ignores whatever it does afterwards.
+   */
+  CANCEL_GRACE_MS: int(0, 600_000).default(5000),
   /** Runs of a task whose handler throws, the first included; each retry records RETRYING. */
   MAX_ATTEMPTS: int(1, 100).default(3),
   /** Backoff before retry n is RETRY_BASE_MS * 2^(n-1), capped at RETRY_MAX_MS, half of it jittered. */

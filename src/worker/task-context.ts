@@ -70,6 +70,11 @@ export class Attempt {
     await this.inStage;
   }
 
+  /** The handler was abandoned (it ignored its signal): refuses its further calls, waits for nothing. */
+  abandon(): void {
+    this.ended = true;
+  }
+
   private stage(status: string, progress: number, work?: () => Promise<void>): Promise<void> {
     if (typeof status !== 'string' || !STATUS_RE.test(status) || RESERVED_STATUSES.has(status)) {
       throw new TaskUsageError(

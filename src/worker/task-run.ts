@@ -6,18 +6,16 @@ import type { FinalStatus, Metrics } from '../metrics/metrics.js';
 import type { Redis } from '../store/redis.js';
 import type { TaskWrites } from '../store/task-writes.js';
 import { COMMANDS_STREAM, DEAD_LETTER_STREAM, WORKER_GROUP, eventsKey, taskKey } from '../store/keys.js';
-import { redisTrouble } from '../store/unavailable.js';
+import type { CommandEntry } from '../store/command-queue.js';
 import { jsonText } from './json-value.js';
+import { checkCommand } from './check-command.js';
 import type { TaskRegistry, TaskType } from './registry.js';
+import { backoffMs, retryWhileDown } from './retry.js';
 import { RunLog, type NewEvent } from './run-log.js';
 import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded, isStop } from './stops.js';
 import { Attempt } from './task-context.js';
 
-/** A command entry as read from `tasks:commands`. */
-export interface Command {
-  id: string;
-  fields: Record<string, string>;
-}
+type Command = CommandEntry;
 
 export interface RunDeps {
   redis: Redis;
@@ -25,7 +23,7 @@ export interface RunDeps {
   config: Pick<
     Config,
     | 'TASK_TTL_S' | 'MAX_ATTEMPTS' | 'MAX_DELIVERIES' | 'RETRY_BASE_MS' | 'RETRY_MAX_MS' | 'DEAD_LETTER_MAXLEN'
-    | 'RESULT_MAX_BYTES' | 'OUTPUT_CHUNK_MAX_BYTES'
+    | 'RESULT_MAX_BYTES' | 'OUTPUT_CHUNK_MAX_BYTES' | 'CANCEL_GRACE_MS'
   >;
   registry: TaskRegistry;
   consumer: string;
@@ -99,6 +97,8 @@ class TaskRun {
   private readonly own = new AbortController();
   /** The handler's signal: the worker's reasons (cancel, shutdown, heartbeat) or the log's. */
   private readonly signal: AbortSignal;
+  /** The handler ignored its signal past its grace: the run went on without it. */
+  private abandoned = false;
 
   constructor(
     private readonly deps: RunDeps,
@@ -181,15 +181,58 @@ class TaskRun {
       },
     });
     try {
-      const value = await this.task.type.run(run.context);
+      const value = await this.abandonable(this.task.type.run(run.context));
       await run.end();
       return value;
     } catch (err) {
-      await run.end().catch(() => undefined);
+      if (this.abandoned) run.abandon();
+      else await run.end().catch(() => undefined);
       throw err;
     } finally {
       stages.recorded = run.recorded;
     }
+  }
+
+  /**
+   * The handler's promise, or once the run is told to stop, a rejection with the reason after a
+   * grace for the handler to stop by itself: CANCEL_GRACE_MS for a cancel, none when the run can
+   * record nothing more anyway (shutdown, lease lost, task ended). A handler that ignores its
+   * signal is fenced off (its later calls throw RUN_ENDED), and the run goes on without it.
+   */
+  private abandonable<T>(handler: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const settle = () => {
+        clearTimeout(timer);
+        this.signal.removeEventListener('abort', onAbort);
+      };
+      const onAbort = () => {
+        const reason: unknown = this.signal.reason;
+        const graceMs = reason instanceof CancelRequested ? this.deps.config.CANCEL_GRACE_MS : 0;
+        timer = setTimeout(() => {
+          settle();
+          this.abandoned = true;
+          handler.then(
+            () => this.log().info('an abandoned handler settled'),
+            (err: unknown) => this.log().info({ err: err instanceof Error ? err.message : String(err) }, 'an abandoned handler settled'),
+          );
+          this.log().warn({ reason: String(reason), graceMs }, 'the handler ignored its abort signal; the run goes on without it');
+          reject(reason);
+        }, graceMs);
+      };
+      handler.then(
+        (value) => {
+          settle();
+          resolve(value);
+        },
+        (err: unknown) => {
+          settle();
+          reject(err);
+        },
+      );
+      if (this.signal.aborted) onAbort();
+      else this.signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /** The COMPLETED event's fields for a handler's return value, or why the value is refused. */
@@ -250,54 +293,6 @@ function startedAt(command: Command): number {
   return Number(command.id.split('-')[0]);
 }
 
-type Checked = { type: TaskType<unknown>; params: unknown } | { reason: string };
-
-/** A command a worker can run, or the reason it is poison. */
-export function checkCommand(registry: TaskRegistry, fields: Record<string, string>): Checked {
-  if (fields.task_id === undefined) return { reason: 'malformed command: no task_id' };
-  if (!isUuid(fields.task_id)) return { reason: 'malformed command: task_id is not a UUID' };
-  const type = registry.get(fields.type ?? '');
-  if (!type) return { reason: `unknown task type ${JSON.stringify(fields.type ?? null)}` };
-  let raw: unknown;
-  try {
-    raw = JSON.parse(fields.params ?? '{}');
-  } catch {
-    return { reason: 'malformed command: params is not JSON' };
-  }
-  const params = type.params.safeParse(raw);
-  if (!params.success) {
-    const issues = params.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    return { reason: `invalid params: ${issues.join('; ')}`.slice(0, 1000) };
-  }
-  return { type, params: params.data };
-}
-
-/**
- * Wait before attempt `attempt` (2 for the first retry): RETRY_BASE_MS doubling per retry,
- * capped at RETRY_MAX_MS; the upper half is random so retries of many tasks spread out.
- */
-export function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 2));
-  return ceiling / 2 + Math.random() * (ceiling / 2);
-}
-
 function errorMessage(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).slice(0, 1000);
-}
-
-/**
- * Retries an idempotent Redis call while Redis is down or refuses writes for now (see
- * redisTrouble), so a Redis restart or a full memory does not fail the task. Stops when `stop`
- * is aborted.
- */
-async function retryWhileDown<T>(call: () => Promise<T>, stop: AbortSignal, log: () => Logger): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await call();
-    } catch (err) {
-      if (redisTrouble(err) === null || stop.aborted) throw err;
-      log().warn({ err: errorMessage(err), attempt }, 'redis unavailable; retrying');
-      await delay(Math.min(100 * 2 ** attempt, 2000), undefined, { signal: stop });
-    }
-  }
 }

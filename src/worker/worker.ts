@@ -4,14 +4,15 @@ import { v4 as uuidv4 } from 'uuid';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { closeRedis, duplicateForBlocking, ensureConnected, type Redis } from '../store/redis.js';
-import { CANCEL_CHANNEL, COMMANDS_STREAM, WORKER_GROUP, taskKey } from '../store/keys.js';
-import { ensureGroup, pruneConsumers } from '../store/consumer-group.js';
+import { BlockingReader } from '../store/blocking-reader.js';
+import { subscribeCancels, type CancelSubscription } from '../store/cancel-channel.js';
+import { CommandQueue, type CommandEntry } from '../store/command-queue.js';
+import type { Redis } from '../store/redis.js';
 import { TaskWrites } from '../store/task-writes.js';
-import { pruneIndex } from '../store/task-index.js';
+import { isGoneConsumer } from './consumer-name.js';
 import type { TaskRegistry } from './registry.js';
 import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded } from './stops.js';
-import { runCommand, type Command, type RunDeps } from './task-run.js';
+import { runCommand, type RunDeps } from './task-run.js';
 
 export interface WorkerDeps {
   redis: Redis;
@@ -23,12 +24,10 @@ export interface WorkerDeps {
   metrics?: Metrics;
 }
 
-type Entry = [id: string, fields: string[] | null];
-
 interface Running {
   taskId: string;
-  /** Set once the run holds the task's lease; only leased runs are heartbeated. */
-  lease: string | undefined;
+  /** Set once the run holds the task's lease; '' before (the heartbeat then keeps the command only). */
+  lease: string;
   abort: AbortController;
   done: Promise<void>;
 }
@@ -38,23 +37,27 @@ const READ_BLOCK_MS = 5000;
 
 /**
  * Reads `tasks:commands` in the `workers` group and runs up to WORKER_CONCURRENCY commands at once.
- * Heartbeats its leased commands so no one reclaims them, reclaims commands whose worker died or
- * stalled (XAUTOCLAIM after CLAIM_IDLE_MS), trims the commands stream, and aborts a run at once
- * when its cancel is published on `tasks:cancel` (the heartbeat catches a missed message).
+ * Heartbeats its commands so no one reclaims them; takes commands due for reclaim (their worker
+ * died or stalled: idle over CLAIM_IDLE_MS) before new ones, and at start those of a worker of
+ * this host that died; trims the commands stream; aborts a run at once when its cancel is
+ * published on `tasks:cancel` (the heartbeat catches a missed message).
  */
 export class Worker {
   readonly consumer = `${hostname()}-${process.pid}-${uuidv4().slice(0, 8)}`;
   private readonly log: Logger;
   private readonly writes: TaskWrites;
+  private readonly queue: CommandQueue;
   private readonly running = new Map<string, Running>();
   private readonly hardStop = new AbortController();
-  private reader: Redis | undefined;
-  private readerId: number | undefined;
-  private subscriber: Redis | undefined;
+  private readonly reader: BlockingReader;
+  private cancels: CancelSubscription | undefined;
   private loop: Promise<void> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  private reclaimTimer: NodeJS.Timeout | undefined;
+  private maintainTimer: NodeJS.Timeout | undefined;
   private reclaimCursor = '0-0';
+  /** When the read loop next checks for commands due for reclaim, epoch ms. */
+  private reclaimDueAt = 0;
+  private reclaiming: Promise<void> | undefined;
   private slotFreed: (() => void) | undefined;
   private closing: Promise<void> | undefined;
 
@@ -62,38 +65,32 @@ export class Worker {
     this.log = deps.logger.child({ consumer: this.consumer });
     const { TASK_TTL_S, MAX_DELIVERIES } = deps.config;
     this.writes = new TaskWrites(deps.redis, { consumer: this.consumer, ttlS: TASK_TTL_S, maxDeliveries: MAX_DELIVERIES });
+    this.queue = new CommandQueue(deps.redis, this.consumer);
+    this.reader = new BlockingReader(deps.redis, `worker-reader:${this.consumer}`, deps.logger);
   }
 
   async start(): Promise<void> {
-    await ensureGroup(this.deps.redis);
-    const reader = duplicateForBlocking(this.deps.redis, `worker-reader:${this.consumer}`, this.deps.logger);
-    this.reader = reader;
-    // CLIENT UNBLOCK at shutdown needs the current id, which changes on every reconnect.
-    reader.on('ready', () => void this.refreshReaderId(reader));
-    await ensureConnected(reader);
-    await this.refreshReaderId(reader);
-    const subscriber = duplicateForBlocking(this.deps.redis, `worker-cancel:${this.consumer}`, this.deps.logger);
-    this.subscriber = subscriber;
-    subscriber.on('message', (_channel: string, taskId: string) => this.cancel(taskId));
-    await ensureConnected(subscriber);
-    await subscriber.subscribe(CANCEL_CHANNEL);
-
+    await this.queue.ensureGroup();
+    await this.reader.start();
+    this.cancels = await subscribeCancels(this.deps.redis, `worker-cancel:${this.consumer}`, this.deps.logger, (id) => this.cancel(id));
     const { CLAIM_IDLE_MS } = this.deps.config;
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), Math.max(50, Math.floor(CLAIM_IDLE_MS / 3)));
-    this.reclaimTimer = setInterval(() => void this.maintain(), Math.max(50, Math.floor(CLAIM_IDLE_MS / 2)));
-    this.loop = this.readLoop(reader);
+    this.maintainTimer = setInterval(() => void this.maintain(), Math.max(50, Math.floor(CLAIM_IDLE_MS / 2)));
+    await this.takeOver();
+    this.loop = this.readLoop();
     this.log.info('worker started');
   }
 
-  /** Stops reading, lets running commands finish within SHUTDOWN_GRACE_MS, leaves the rest pending. */
+  /** Stops reading, lets running commands finish within SHUTDOWN_GRACE_MS, hands the rest back. */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
   }
 
   private async shutdown(): Promise<void> {
-    clearInterval(this.reclaimTimer);
+    clearInterval(this.maintainTimer);
     await this.stopReading();
+    await this.reclaiming;
     const all = Promise.all([...this.running.values()].map((r) => r.done));
     const grace = delay(this.deps.config.SHUTDOWN_GRACE_MS, 'timeout' as const, { ref: false });
     if ((await Promise.race([all.then(() => 'done' as const), grace])) === 'timeout') {
@@ -105,8 +102,8 @@ export class Worker {
       await this.release(left);
     }
     clearInterval(this.heartbeatTimer);
-    if (this.subscriber) await closeRedis(this.subscriber);
-    if (this.reader) await closeRedis(this.reader);
+    await this.cancels?.close();
+    await this.reader.close();
     this.log.info('worker stopped');
   }
 
@@ -114,17 +111,15 @@ export class Worker {
   private async stopReading(): Promise<void> {
     this.slotFreed?.();
     if (!this.loop) return;
-    if (this.readerId !== undefined && this.deps.redis.status === 'ready') {
-      await Promise.race([this.deps.redis.client('UNBLOCK', this.readerId).catch(() => 0), delay(1000)]);
-    }
+    await Promise.race([this.reader.unblock().catch(() => false), delay(1000)]);
     const stopped = await Promise.race([this.loop.then(() => true), delay(1500, false, { ref: false })]);
     if (!stopped) {
-      this.reader?.disconnect();
+      this.reader.disconnect();
       await this.loop;
     }
   }
 
-  private async readLoop(reader: Redis): Promise<void> {
+  private async readLoop(): Promise<void> {
     let failures = 0;
     while (!this.closing) {
       const free = this.deps.config.WORKER_CONCURRENCY - this.running.size;
@@ -132,42 +127,42 @@ export class Worker {
         await new Promise<void>((resolve) => (this.slotFreed = resolve));
         continue;
       }
+      // Work due for reclaim goes before new work, so recovery does not wait for the queue to drain.
+      if (Date.now() >= this.reclaimDueAt) {
+        await this.reclaim();
+        continue;
+      }
       try {
-        const reply = (await reader.xreadgroup(
-          'GROUP', WORKER_GROUP, this.consumer, 'COUNT', free, 'BLOCK', READ_BLOCK_MS,
-          'STREAMS', COMMANDS_STREAM, '>',
-        )) as [string, Entry[]][] | null;
+        const entries = await this.queue.read(this.reader.client, free, READ_BLOCK_MS);
         failures = 0;
-        const entries = (reply ?? []).flatMap(([, e]) => e);
-        if (this.closing) await this.handBack(entries.map(([id]) => id));
+        if (this.closing) await this.handBack(entries.map((e) => e.id));
         else for (const entry of entries) this.dispatch(entry);
       } catch (err) {
         if (this.closing) break;
         failures += 1;
-        if (String(err).includes('NOGROUP')) await ensureGroup(this.deps.redis).catch(() => undefined);
+        if (String(err).includes('NOGROUP')) await this.queue.ensureGroup().catch(() => undefined);
         this.log.error({ err }, 'reading commands failed; backing off');
         await delay(Math.min(100 * 2 ** failures, 5000));
       }
     }
   }
 
-  private dispatch([id, fields]: Entry): void {
-    if (this.running.has(id) || !fields) return;
-    const command: Command = { id, fields: toRecord(fields) };
+  private dispatch(command: CommandEntry): void {
+    if (this.running.has(command.id)) return;
     const abort = new AbortController();
-    const run: Running = { taskId: command.fields.task_id ?? '', lease: undefined, abort, done: Promise.resolve() };
+    const run: Running = { taskId: command.fields.task_id ?? '', lease: '', abort, done: Promise.resolve() };
     run.done = runCommand({ ...this.deps, consumer: this.consumer, writes: this.writes }, command, {
       signal: abort.signal,
       hardStop: this.hardStop.signal,
       onLease: (lease) => (run.lease = lease),
     })
-      .catch((err) => this.log.error({ err, commandId: id }, 'command run failed; it stays pending'))
+      .catch((err) => this.log.error({ err, commandId: command.id }, 'command run failed; it stays pending'))
       .finally(() => {
-        this.running.delete(id);
+        this.running.delete(command.id);
         this.slotFreed?.();
         this.slotFreed = undefined;
       });
-    this.running.set(id, run);
+    this.running.set(command.id, run);
   }
 
   /** A cancel was published: abort the task's run if it is ours. */
@@ -178,15 +173,14 @@ export class Worker {
   }
 
   /**
-   * Resets the idle time of the commands whose task we still lease, and aborts runs that lost
-   * their lease, whose task ended, or whose cancel we missed.
+   * Resets the idle time of our commands (those whose task we still lease, or not yet claimed),
+   * and aborts runs that lost their lease, whose task ended, or whose cancel we missed.
    */
   private async heartbeat(): Promise<void> {
-    const leased = [...this.running.entries()].filter(([, r]) => r.lease !== undefined);
-    if (leased.length === 0) return;
+    const runs = [...this.running.entries()];
+    if (runs.length === 0) return;
     try {
-      const verdicts = await this.fencedClaim(leased, 0);
-      for (const [id, verdict] of verdicts) {
+      for (const [id, verdict] of await this.keep(runs, 0)) {
         const run = this.running.get(id);
         if (verdict === 'LOST') run?.abort.abort(new LeaseLost('lease lost to a newer run'));
         else if (verdict === 'ENDED') run?.abort.abort(new TaskEnded('task ended'));
@@ -197,12 +191,15 @@ export class Worker {
     }
   }
 
+  private keep(runs: [string, Running][], idleMs: number) {
+    return this.queue.heartbeat(runs.map(([commandId, r]) => ({ commandId, taskId: r.taskId, lease: r.lease })), idleMs);
+  }
+
   /** Marks commands we stopped at shutdown as idle for CLAIM_IDLE_MS, so others reclaim them now. */
   private async release(runs: [string, Running][]): Promise<void> {
-    const leased = runs.filter(([, r]) => r.lease !== undefined);
-    if (leased.length === 0 || this.deps.redis.status !== 'ready') return;
+    if (runs.length === 0 || this.deps.redis.status !== 'ready') return;
     try {
-      await Promise.race([this.fencedClaim(leased, this.deps.config.CLAIM_IDLE_MS), delay(1000, undefined, { ref: false })]);
+      await Promise.race([this.keep(runs, this.deps.config.CLAIM_IDLE_MS), delay(1000, undefined, { ref: false })]);
     } catch (err) {
       this.log.warn({ err }, 'could not release commands; they are reclaimed after CLAIM_IDLE_MS');
     }
@@ -210,70 +207,62 @@ export class Worker {
 
   /** Commands read while closing were never started: hand them to other workers at once. */
   private async handBack(ids: string[]): Promise<void> {
-    if (ids.length === 0) return;
-    await this.deps.redis
-      .xclaim(COMMANDS_STREAM, WORKER_GROUP, this.consumer, 0, ...ids, 'IDLE', this.deps.config.CLAIM_IDLE_MS, 'JUSTID')
+    await this.queue
+      .handBack(ids, this.deps.config.CLAIM_IDLE_MS)
       .catch((err) => this.log.warn({ err }, 'could not hand back commands; they are reclaimed after CLAIM_IDLE_MS'));
   }
 
-  private async fencedClaim(runs: [string, Running][], idleMs: number): Promise<[string, string][]> {
-    const keys = [COMMANDS_STREAM, ...runs.map(([, r]) => taskKey(r.taskId))];
-    const args = [WORKER_GROUP, this.consumer, idleMs, ...runs.flatMap(([id, r]) => [id, r.lease!])];
-    const reply = await this.deps.redis.heartbeat(keys.length, ...keys, ...args);
-    const out: [string, string][] = [];
-    for (let i = 0; i + 1 < reply.length; i += 2) out.push([reply[i]!, reply[i + 1]!]);
-    return out;
-  }
-
-  /**
-   * Reclaims idle commands, then trims the commands stream, prunes the recent-tasks index and
-   * removes the consumers of workers that are gone.
-   */
+  /** Reclaims idle commands, then trims the stream, prunes the index and the consumers of workers that are gone. */
   private async maintain(): Promise<void> {
     if (this.closing) return;
     await this.reclaim();
-    const { redis, config } = this.deps;
+    await this.takeOver();
+    const { COMMANDS_MAXLEN, TASK_TTL_S, CONSUMER_PRUNE_IDLE_MS } = this.deps.config;
     try {
-      await redis.trimCommands(COMMANDS_STREAM, WORKER_GROUP, config.COMMANDS_MAXLEN);
-      await pruneIndex(redis, config.TASK_TTL_S);
-      const removed = await pruneConsumers(redis, config.CONSUMER_PRUNE_IDLE_MS, this.consumer);
+      const removed = await this.queue.maintain({ maxLen: COMMANDS_MAXLEN, ttlS: TASK_TTL_S, pruneIdleMs: CONSUMER_PRUNE_IDLE_MS });
       if (removed.length > 0) this.log.info({ removed }, 'removed the consumers of workers that are gone');
     } catch (err) {
       this.log.warn({ err }, 'maintenance of the commands stream, task index or consumers failed');
     }
   }
 
-  /** Takes over commands idle longer than CLAIM_IDLE_MS: their worker died or stalled. */
-  private async reclaim(): Promise<void> {
-    const free = this.deps.config.WORKER_CONCURRENCY - this.running.size;
-    if (free <= 0) return;
+  /** Takes over commands idle longer than CLAIM_IDLE_MS, into free slots; one pass at a time. */
+  private reclaim(): Promise<void> {
+    this.reclaiming ??= this.reclaimOnce().finally(() => (this.reclaiming = undefined));
+    return this.reclaiming;
+  }
+
+  private async reclaimOnce(): Promise<void> {
+    const { CLAIM_IDLE_MS, WORKER_CONCURRENCY } = this.deps.config;
+    this.reclaimDueAt = Date.now() + Math.max(50, Math.floor(CLAIM_IDLE_MS / 4));
+    const free = WORKER_CONCURRENCY - this.running.size;
+    if (free <= 0 || this.closing) return;
     try {
-      const [next, entries, deleted] = (await this.deps.redis.xautoclaim(
-        COMMANDS_STREAM, WORKER_GROUP, this.consumer, this.deps.config.CLAIM_IDLE_MS, this.reclaimCursor, 'COUNT', free,
-      )) as [string, Entry[], string[]];
+      const { next, entries, deleted } = await this.queue.reclaim(CLAIM_IDLE_MS, this.reclaimCursor, free);
       this.reclaimCursor = next;
       if (deleted.length > 0) this.log.warn({ deleted }, 'pending commands were trimmed away; dropped from the group');
-      for (const entry of entries) {
-        if (this.closing) break;
-        this.log.info({ commandId: entry[0] }, 'reclaimed an idle command');
-        this.dispatch(entry);
-      }
+      this.dispatchAll(entries, 'reclaimed an idle command');
     } catch (err) {
       this.log.warn({ err }, 'reclaim failed');
     }
   }
 
-  private async refreshReaderId(reader: Redis): Promise<void> {
+  /** Takes the commands of this host's workers that died (a crash before this worker started). */
+  private async takeOver(): Promise<void> {
+    const free = this.deps.config.WORKER_CONCURRENCY - this.running.size;
+    if (free <= 0 || this.closing) return;
     try {
-      this.readerId = (await reader.client('ID')) as number;
+      this.dispatchAll(await this.queue.takeOver((name) => isGoneConsumer(name, this.consumer), free), 'took over the command of a dead worker');
     } catch (err) {
-      this.log.warn({ err }, 'could not read the worker reader client id');
+      this.log.warn({ err }, 'taking over the commands of dead workers failed');
     }
   }
-}
 
-function toRecord(fields: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!;
-  return out;
+  private dispatchAll(entries: CommandEntry[], why: string): void {
+    for (const entry of entries) {
+      if (this.closing) return;
+      this.log.info({ commandId: entry.id }, why);
+      this.dispatch(entry);
+    }
+  }
 }

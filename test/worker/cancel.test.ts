@@ -104,3 +104,26 @@ describe('POST /tasks/<id>/cancel', () => {
     assert.equal(bad.body.error.code, 'INVALID_TASK_ID');
   });
 });
+
+describe('a handler that ignores its abort signal', () => {
+  test('cancel: after CANCEL_GRACE_MS the worker records CANCELLED itself, frees the slot and logs the offender', async (t) => {
+    const url = await testRedisUrl();
+    const redis = await redisFor(t, url);
+    const tasks = { TASK_MODULES: 'test/fixtures/test-tasks.ts' };
+    const gateway = await startGatewayProc(t, url, tasks);
+    const worker = await startWorkerProc(t, url, { ...tasks, WORKER_CONCURRENCY: '1', CANCEL_GRACE_MS: '500' });
+    const taskId = await startTask(gateway.url, { type: 'stubborn', params: { hold_ms: 3000 } });
+    await waitFor(async () => (await redis.hget(taskKey(taskId), 'status')) === 'STARTED', 'the stubborn task to start');
+    const next = await startTask(gateway.url, { stage_ms: 0 });
+    assert.equal((await cancel(gateway.url, taskId)).status, 202);
+    assert.equal(await waitForEnd(redis, taskId, 2500), 'CANCELLED', 'cancelled within the grace, long before the handler returns');
+    assert.equal(await waitForEnd(redis, next, 2500), 'COMPLETED', 'the slot was freed for the next task');
+    const offender = await worker.waitForLog((l) => l.msg === 'the handler ignored its abort signal; the run goes on without it', 'the offender logged');
+    assert.equal(offender.taskId, taskId);
+    // The handler wakes up later and tries to output: fenced off (RUN_ENDED), nothing is recorded.
+    const late = await worker.waitForLog((l) => l.msg === 'an abandoned handler settled' && l.taskId === taskId, 'the handler to wake');
+    assert.match(String(late.err), /RUN_ENDED|this attempt has ended/);
+    await assertEventLog(redis, taskId, ['PENDING', 'STARTED', 'CANCELLED']);
+    await assertNothingPending(redis);
+  });
+});

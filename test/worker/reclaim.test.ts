@@ -4,7 +4,7 @@ import { COMMANDS_STREAM, WORKER_GROUP, taskKey } from '../../src/store/keys.js'
 import { startTask } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
-import { REFERENCE_STATUSES, assertEventLog, assertNothingPending, waitForEnd } from '../helpers/task-log.js';
+import { REFERENCE_STATUSES, assertEventLog, assertNothingPending, taskEvents, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** Small CLAIM_IDLE_MS so that a dead or paused worker's commands are reclaimed within a second. */
@@ -31,8 +31,9 @@ describe('reclaim and fencing, with real worker processes', () => {
     for (const id of ids) assert.equal(await waitForEnd(redis, id), 'COMPLETED');
     for (const id of ids) await assertEventLog(redis, id, REFERENCE_STATUSES);
     await assertNothingPending(redis);
-    const reclaimed = rescuer.logs.filter((l) => l.msg === 'reclaimed an idle command').length;
-    assert.equal(reclaimed, 3, 'the rescuer reclaimed the three commands');
+    // Same host, dead process: the rescuer takes them over at once rather than when they idle out.
+    const tookOver = rescuer.logs.filter((l) => l.msg === 'took over the command of a dead worker').length;
+    assert.equal(tookOver, 3, 'the rescuer took over the three commands');
   });
 
   test('SIGSTOP a worker past CLAIM_IDLE_MS, then SIGCONT: it appends nothing and acks nothing', async (t) => {
@@ -64,5 +65,43 @@ describe('reclaim and fencing, with real worker processes', () => {
     const staleWrites = paused.logs.filter((l) => l.msg === 'event recorded' && l.taskId === taskId);
     assert.deepEqual(staleWrites, [], 'the paused worker recorded no event');
     assert.ok(owner.logs.some((l) => l.msg === 'event recorded' && l.taskId === taskId && l.status === 'COMPLETED'));
+  });
+
+  test('a worker that starts after a crash takes over its predecessor\'s commands at once, not after CLAIM_IDLE_MS', async (t) => {
+    const url = await testRedisUrl();
+    const redis = await redisFor(t, url);
+    const gateway = await startGatewayProc(t, url);
+    const slow = { CLAIM_IDLE_MS: '60000' };
+    const doomed = await startWorkerProc(t, url, slow);
+    const ids = await Promise.all([1, 2].map(() => startTask(gateway.url, { stage_ms: 400 })));
+    await waitFor(async () => (await Promise.all(ids.map((id) => redis.hget(taskKey(id), 'step')))).every((s) => Number(s) >= 1), 'both tasks past STARTED');
+    doomed.kill('SIGKILL');
+    await doomed.exited;
+    const rescuer = await startWorkerProc(t, url, slow);
+    // Within seconds: waiting for them to idle out would take a minute.
+    for (const id of ids) assert.equal(await waitForEnd(redis, id, 15_000), 'COMPLETED');
+    for (const id of ids) await assertEventLog(redis, id, REFERENCE_STATUSES);
+    assert.equal(rescuer.logs.filter((l) => l.msg === 'took over the command of a dead worker').length, 2);
+    await assertNothingPending(redis);
+  });
+
+  test('a command due for reclaim is taken before new ones, while every slot is busy with a queue of new work', async (t) => {
+    const url = await testRedisUrl();
+    const redis = await redisFor(t, url);
+    const gateway = await startGatewayProc(t, url);
+    // A worker of another host read the command and died: it is reclaimed once idle for CLAIM_IDLE_MS.
+    const orphan = await startTask(gateway.url, { stage_ms: 100 });
+    await redis.xreadgroup('GROUP', WORKER_GROUP, 'elsewhere-4242-0badf00d', 'COUNT', 1, 'STREAMS', COMMANDS_STREAM, '>');
+    const queued: string[] = [];
+    for (let i = 0; i < 30; i++) queued.push(await startTask(gateway.url, { stage_ms: 100 }));
+    await startWorkerProc(t, url, { WORKER_CONCURRENCY: '2', CLAIM_IDLE_MS: '1000' });
+    assert.equal(await waitForEnd(redis, orphan), 'COMPLETED');
+    const doneAt = async (id: string) => (await taskEvents(redis, id)).at(-1)!.ts;
+    const orphanDone = await doneAt(orphan);
+    for (const id of queued) assert.equal(await waitForEnd(redis, id), 'COMPLETED');
+    const before = (await Promise.all(queued.map(doneAt))).filter((ts) => ts < orphanDone).length;
+    // Draining the queue first (the old order) would finish all 30 before it.
+    assert.ok(before <= 12, `${before} of 30 new tasks finished before the reclaimed one`);
+    await assertNothingPending(redis);
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { TaskEvent } from '../../src/wire/events.js';
-import { taskKey } from '../../src/store/keys.js';
+import { COMMANDS_STREAM, WORKER_GROUP, taskKey } from '../../src/store/keys.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
@@ -60,6 +60,23 @@ describe('graceful shutdown under load', () => {
     for (const id of ids) assert.equal(await waitForEnd(redis, id), 'COMPLETED');
     for (const id of ids) await assertEventLog(redis, id, REFERENCE_STATUSES);
     await assertNothingPending(redis);
+  });
+
+  test('SIGTERM to a worker whose handler ignores its signal: the command is handed back at once, exit 0', async (t) => {
+    const url = await testRedisUrl();
+    const redis = await redisFor(t, url);
+    const tasks = { TASK_MODULES: 'test/fixtures/test-tasks.ts' };
+    const gateway = await startGatewayProc(t, url, tasks);
+    // The backstop would exit 1 after SHUTDOWN_GRACE_MS + 5 s; the handler holds on for a minute.
+    const leaving = await startWorkerProc(t, url, { ...tasks, SHUTDOWN_GRACE_MS: '300', CLAIM_IDLE_MS: '60000' });
+    const taskId = await startTask(gateway.url, { type: 'stubborn', params: { hold_ms: 60_000 } });
+    await waitFor(async () => (await redis.hget(taskKey(taskId), 'status')) === 'STARTED', 'the stubborn task to start');
+    leaving.kill('SIGTERM');
+    assert.equal(await leaving.exited, 0);
+    assert.ok(!leaving.logs.some((l) => l.msg === 'shutdown took too long; exiting'));
+    // Handed back: idle for CLAIM_IDLE_MS at once, so another worker reclaims it now, not in a minute.
+    const [, , idle] = ((await redis.xpending(COMMANDS_STREAM, WORKER_GROUP, '-', '+', 10)) as [string, string, number, number][])[0]!;
+    assert.ok(idle >= 60_000, `handed back with idle ${idle} ms`);
   });
 
   test('SIGTERM to a gateway: every socket closes 1001, it exits 0, watchers resume exactly on another', async (t) => {

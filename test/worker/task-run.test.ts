@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { backoffMs, checkCommand } from '../../src/worker/task-run.js';
+import { checkCommand } from '../../src/worker/check-command.js';
+import { backoffMs } from '../../src/worker/retry.js';
 import { createRegistry } from '../../src/worker/tasks/index.js';
 
 describe('task-run pure parts', () => {

@@ -1,0 +1,24 @@
+import { validate as isUuid } from 'uuid';
+import type { TaskRegistry, TaskType } from './registry.js';
+
+type Checked = { type: TaskType<unknown>; params: unknown } | { reason: string };
+
+/** A command a worker can run, or the reason it is poison. */
+export function checkCommand(registry: TaskRegistry, fields: Record<string, string>): Checked {
+  if (fields.task_id === undefined) return { reason: 'malformed command: no task_id' };
+  if (!isUuid(fields.task_id)) return { reason: 'malformed command: task_id is not a UUID' };
+  const type = registry.get(fields.type ?? '');
+  if (!type) return { reason: `unknown task type ${JSON.stringify(fields.type ?? null)}` };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fields.params ?? '{}');
+  } catch {
+    return { reason: 'malformed command: params is not JSON' };
+  }
+  const params = type.params.safeParse(raw);
+  if (!params.success) {
+    const issues = params.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    return { reason: `invalid params: ${issues.join('; ')}`.slice(0, 1000) };
+  }
+  return { type, params: params.data };
+}

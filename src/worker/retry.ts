@@ -1,0 +1,29 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Logger } from '../logger.js';
+import { redisTrouble } from '../store/unavailable.js';
+
+/**
+ * Wait before attempt `attempt` (2 for the first retry): RETRY_BASE_MS doubling per retry,
+ * capped at RETRY_MAX_MS; the upper half is random so retries of many tasks spread out.
+ */
+export function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 2));
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+/**
+ * Retries an idempotent Redis call while Redis is down or refuses writes for now (see
+ * redisTrouble), so a Redis restart or a full memory does not fail the task. Stops when `stop`
+ * is aborted.
+ */
+export async function retryWhileDown<T>(call: () => Promise<T>, stop: AbortSignal, log: () => Logger): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (redisTrouble(err) === null || stop.aborted) throw err;
+      log().warn({ err: err instanceof Error ? err.message : String(err), attempt }, 'redis unavailable; retrying');
+      await delay(Math.min(100 * 2 ** attempt, 2000), undefined, { signal: stop });
+    }
+  }
+}
