@@ -6,7 +6,14 @@ export interface ProbeReply {
   status: 200 | 503;
   body: {
     status: 'ok' | 'unavailable';
-    checks?: { redis: 'ok' | 'down'; group: 'ok' | 'missing' | 'unknown'; draining: boolean };
+    checks?: {
+      redis: 'ok' | 'down';
+      group: 'ok' | 'missing' | 'unknown';
+      draining: boolean;
+      /** Whether Redis takes writes now; `refused` with the reason (OOM, READONLY, LOADING, MISCONF). */
+      writes: 'ok' | 'refused' | 'unknown';
+      refused?: string;
+    };
   };
 }
 
@@ -40,7 +47,7 @@ export class HealthProbes {
 
   async ready(): Promise<ProbeReply> {
     const { redis } = this.deps;
-    const checks: NonNullable<ProbeReply['body']['checks']> = { redis: 'down', group: 'unknown', draining: this.draining };
+    const checks: NonNullable<ProbeReply['body']['checks']> = { redis: 'down', group: 'unknown', draining: this.draining, writes: 'unknown' };
     if (redis.status === 'ready') {
       const timeoutMs = this.deps.timeoutMs ?? 1000;
       let timer: NodeJS.Timeout | undefined;
@@ -49,7 +56,9 @@ export class HealthProbes {
         const result = await Promise.race([inspect(redis), timeout]);
         if (result !== 'timeout') {
           checks.redis = 'ok';
-          checks.group = result ? 'ok' : 'missing';
+          checks.group = result.group ? 'ok' : 'missing';
+          checks.writes = result.refused ? 'refused' : 'ok';
+          if (result.refused) checks.refused = result.refused;
         }
       } catch {
         checks.redis = 'down';
@@ -57,7 +66,7 @@ export class HealthProbes {
         clearTimeout(timer);
       }
     }
-    const ok = checks.redis === 'ok' && checks.group === 'ok' && !checks.draining;
+    const ok = checks.redis === 'ok' && checks.group === 'ok' && checks.writes === 'ok' && !checks.draining;
     return { status: ok ? 200 : 503, body: { status: ok ? 'ok' : 'unavailable', checks } };
   }
 
@@ -69,14 +78,33 @@ export class HealthProbes {
   }
 }
 
-/** PINGs, then tells whether the consumer group exists (false also when the stream is missing). */
-async function inspect(redis: Redis): Promise<boolean> {
+/**
+ * PINGs, then tells whether the consumer group exists (false also when the stream is missing) and
+ * why Redis would refuse writes now, if it would (writeRefusal).
+ */
+async function inspect(redis: Redis): Promise<{ group: boolean; refused: string | undefined }> {
   await redis.ping();
+  const refused = writeRefusal(await redis.info());
   try {
     const groups = (await redis.xinfo('GROUPS', COMMANDS_STREAM)) as unknown[][];
-    return groups.some((g) => g[g.indexOf('name') + 1] === WORKER_GROUP);
+    return { group: groups.some((g) => g[g.indexOf('name') + 1] === WORKER_GROUP), refused };
   } catch (err) {
-    if (/no such key/i.test(String(err))) return false;
+    if (/no such key/i.test(String(err))) return { group: false, refused };
     throw err;
   }
+}
+
+/**
+ * Why Redis refuses writes now, from INFO: LOADING (loading its data set), READONLY (a replica),
+ * MISCONF (the last RDB save failed while stop-writes-on-bgsave-error is on, or the AOF write
+ * failed), OOM (used memory at maxmemory with the noeviction policy); undefined when it takes them.
+ */
+export function writeRefusal(info: string): string | undefined {
+  const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+  if (field('loading') === '1') return 'LOADING';
+  if (field('role') === 'slave') return 'READONLY';
+  if (field('aof_last_write_status') === 'err' || field('rdb_last_bgsave_status') === 'err') return 'MISCONF';
+  const max = Number(field('maxmemory') ?? 0);
+  if (max > 0 && field('maxmemory_policy') === 'noeviction' && Number(field('used_memory') ?? 0) >= max) return 'OOM';
+  return undefined;
 }

@@ -105,6 +105,8 @@ export const probeReplySchema = z
         redis: z.enum(['ok', 'down']),
         group: z.enum(['ok', 'missing', 'unknown']).describe('The `workers` group on `tasks:commands`.'),
         draining: z.boolean().describe('The process is shutting down.'),
+        writes: z.enum(['ok', 'refused', 'unknown']).describe('Whether Redis takes writes now.'),
+        refused: z.string().optional().describe('Why Redis refuses writes: OOM, READONLY, LOADING or MISCONF.'),
       })
       .optional(),
   })

@@ -36,7 +36,7 @@ describe('health probes on the gateway and on the worker health port', () => {
       for (const path of ['/readyz', '/healthz']) {
         const ready = await request(`${base}${path}`);
         assert.equal(ready.status, 200, `${base}${path}`);
-        assert.deepEqual(ready.body, { status: 'ok', checks: { redis: 'ok', group: 'ok', draining: false } });
+        assert.deepEqual(ready.body, { status: 'ok', checks: { redis: 'ok', group: 'ok', draining: false, writes: 'ok' } });
       }
     }
     const head = await fetch(`${gateway.url}/readyz`, { method: 'HEAD' });
@@ -53,7 +53,7 @@ describe('health probes on the gateway and on the worker health port', () => {
         const r = await request(`${base}/readyz`);
         return r.status === 503 ? r : undefined;
       }, `${base}/readyz 503`);
-      assert.deepEqual(ready.body, { status: 'unavailable', checks: { redis: 'down', group: 'unknown', draining: false } });
+      assert.deepEqual(ready.body, { status: 'unavailable', checks: { redis: 'down', group: 'unknown', draining: false, writes: 'unknown' } });
       assert.equal((await request(`${base}/livez`)).status, 200);
     }
     await redisServer.restart();
@@ -79,7 +79,7 @@ describe('health probes on the gateway and on the worker health port', () => {
     t.after(() => admin.rename('renamed-for-test', COMMANDS_STREAM).catch(() => undefined));
     assert.deepEqual(await probes.ready(), {
       status: 503,
-      body: { status: 'unavailable', checks: { redis: 'ok', group: 'missing', draining: false } },
+      body: { status: 'unavailable', checks: { redis: 'ok', group: 'missing', draining: false, writes: 'ok' } },
     });
     await admin.rename('renamed-for-test', COMMANDS_STREAM);
     await admin.xgroup('DESTROY', COMMANDS_STREAM, WORKER_GROUP);
@@ -89,7 +89,7 @@ describe('health probes on the gateway and on the worker health port', () => {
     probes.drain();
     assert.deepEqual(await probes.ready(), {
       status: 503,
-      body: { status: 'unavailable', checks: { redis: 'ok', group: 'ok', draining: true } },
+      body: { status: 'unavailable', checks: { redis: 'ok', group: 'ok', draining: true, writes: 'ok' } },
     });
   });
 
@@ -102,7 +102,7 @@ describe('health probes on the gateway and on the worker health port', () => {
       const r = await request(`${worker.healthUrl}/readyz`);
       return r.status === 503 ? r : undefined;
     }, 'worker readyz 503 while draining');
-    assert.deepEqual(ready.body, { status: 'unavailable', checks: { redis: 'ok', group: 'ok', draining: true } });
+    assert.deepEqual(ready.body, { status: 'unavailable', checks: { redis: 'ok', group: 'ok', draining: true, writes: 'ok' } });
     assert.equal((await request(`${worker.healthUrl}/livez`)).status, 200);
     worker.kill('SIGKILL');
     await worker.exited;
