@@ -9,10 +9,20 @@ const onSignal = () => {
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
+/** Exits once stdout and stderr have taken everything written (a pipe may still hold some back). */
+function exitAfterWrites(code: number): void {
+  let pending = 2;
+  const done = () => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
+
 runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal }).then(
-  (code) => process.exit(code),
+  exitAfterWrites,
   (err: unknown) => {
     process.stderr.write(`taskcast: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(5);
+    exitAfterWrites(5);
   },
 );

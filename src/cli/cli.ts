@@ -1,6 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ApiClient, ApiError } from '../client/api-client.js';
-import type { TaskState } from '../store/task-store.js';
+import { taskRow } from './format.js';
+import { DEFAULT_OUTPUT_LINES, inspectTask, parseOutputLines } from './inspect-command.js';
 import { EXIT, UsageError, type CliIo } from './io.js';
 import { watchTask } from './watch-command.js';
 
@@ -27,7 +28,7 @@ Starts a task and prints its id (with --json, its state).
   --type T        task type (default: the server's default type)
   --params JSON   task params as a JSON object, e.g. '{"stage_ms":100}'
   --stage-ms N    milliseconds per stage (sets params.stage_ms)
-  --watch         then watch it to the end, as \`taskcast watch\` (same exit codes)
+  --watch         then watch it to the end, as \`taskcast watch\` (same output and exit codes)
   --json          JSON output`,
     summary: 'start a task (and optionally watch it)',
     options: { type: { type: 'string' }, params: { type: 'string' }, 'stage-ms': { type: 'string' }, watch: { type: 'boolean' }, json: { type: 'boolean' } },
@@ -56,9 +57,19 @@ Starts a task and prints its id (with --json, its state).
 
 Watches a task to its end, resuming after disconnects. Exit code: 0 COMPLETED, 1 FAILED,
 3 CANCELLED, 4 unknown task, 2 bad id, 5 other errors, 130 interrupted.
-  --last-event-id X   only events after this event id
-  --json              one JSON event per line on stdout`,
-    summary: 'watch a task live (progress bar or --json)',
+
+stdout gets the task's output (text chunks as they are, records as one JSON line each), and on
+a terminal the progress bar; notices, the result and the final status go to stderr.
+- When stdout is a terminal, output chunks print as they arrive, above a live progress bar that shows the
+  latest progress message; the result follows the bar as pretty JSON. A restarted stage (a new
+  run, or a retry after a failed attempt) voids the output it had printed: a notice says so and
+  that output follows again.
+- Elsewhere (\`watch <id> > out.txt\`, a pipe) stdout gets committed output only, written when its
+  stage ends, so it holds the output exactly once, as GET /tasks/<id>/output has it; stderr gets
+  one line per stage, progress (with its message) and restart event, and the result on one line.
+  --last-event-id X   only events after this event id (and only the output they bring)
+  --json              every event as one JSON line on stdout, nothing else there`,
+    summary: 'watch a task live: its output, progress bar and result (or --json)',
     options: { 'last-event-id': { type: 'string' }, json: { type: 'boolean' } },
     run: (io, { baseUrl, values, positionals }) =>
       watchTask(io, {
@@ -104,27 +115,19 @@ Asks the server to cancel a task; a watcher then sees CANCELLED.`,
     },
   },
   inspect: {
-    usage: `taskcast inspect <id> [--json]
+    usage: `taskcast inspect <id> [--output-lines N|all] [--json]
 
-Prints a task's state and its full event history.
-  --json   {"state": ..., "events": [...]}`,
-    summary: 'show a task state and full event history',
-    options: { json: { type: 'boolean' } },
-    async run(io, { api, positionals, values }) {
-      const taskId = onePositional(positionals, 'task id');
-      const [state, events] = await Promise.all([api.get(taskId), api.events(taskId)]);
-      if (values.json) {
-        io.stdout.write(`${JSON.stringify({ state, events })}\n`);
-        return EXIT.OK;
-      }
-      io.stdout.write(`${taskRow(state)}\nparams: ${JSON.stringify(state.params)}\n`);
-      if (state.error) io.stdout.write(`error: ${state.error}\n`);
-      io.stdout.write(`events (${events.length}):\n`);
-      for (const e of events) {
-        io.stdout.write(`  ${e.id.padEnd(16)} ${new Date(e.ts).toISOString()} ${e.status.padEnd(10)} ${String(e.progress).padStart(3)}%${e.error ? ` ${e.error}` : ''}\n`);
-      }
-      return EXIT.OK;
-    },
+Prints a task's state, its latest progress message, its result, its event history (each run of
+output events on one row) and its output as the exactly-once rule makes it (GET /tasks/<id>/output).
+  --output-lines N   show the last N lines of the output (default ${DEFAULT_OUTPUT_LINES}); all: every line
+  --json             {"state": ..., "events": [every event], "output": "the whole output text"}`,
+    summary: 'show a task state, result, output and full event history',
+    options: { json: { type: 'boolean' }, 'output-lines': { type: 'string' } },
+    run: (io, { api, positionals, values }) =>
+      inspectTask(io, api, onePositional(positionals, 'task id'), {
+        json: values.json === true,
+        outputLines: parseOutputLines(values['output-lines'] as string | undefined),
+      }),
   },
 };
 
@@ -138,10 +141,6 @@ ${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`
 Run \`taskcast <command> --help\` for a command's options.
 
 ${COMMON}`;
-
-function taskRow(t: TaskState): string {
-  return `${t.task_id}  ${t.status.padEnd(10)} ${String(t.progress).padStart(3)}%  ${t.type}  ${new Date(t.created_at).toISOString()}`;
-}
 
 function onePositional(positionals: string[], what: string): string {
   if (positionals.length !== 1) throw new UsageError(`expected exactly one ${what}`);

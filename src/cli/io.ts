@@ -1,6 +1,6 @@
 /** What a command needs from its process; the entry point passes the real ones, tests their own. */
 export interface CliIo {
-  stdout: { write(text: string): unknown; isTTY?: boolean };
+  stdout: { write(text: string): unknown; isTTY?: boolean; columns?: number };
   stderr: { write(text: string): unknown };
   env: Record<string, string | undefined>;
   /** Aborted on SIGINT/SIGTERM: watches stop and the command returns EXIT.INTERRUPTED. */

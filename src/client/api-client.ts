@@ -18,6 +18,19 @@ export interface StartTaskRequest {
   params?: Record<string, unknown>;
 }
 
+interface EventPage {
+  events: TaskEvent[];
+  next_cursor: string | null;
+}
+
+export interface TaskOutputText {
+  text: string;
+  /** The last event the text accounts for. */
+  last_event_id: string;
+  /** The task's status as of that event. */
+  status: string;
+}
+
 export interface TaskPage {
   tasks: TaskState[];
   next_cursor: string | null;
@@ -35,8 +48,26 @@ export class ApiClient {
     return this.call('GET', `/tasks/${encodeURIComponent(taskId)}`);
   }
 
+  /** Every event of the task, in log order: follows the pages of GET /tasks/<id>/events to the last. */
   async events(taskId: string): Promise<TaskEvent[]> {
-    return (await this.call<{ events: TaskEvent[] }>('GET', `/tasks/${encodeURIComponent(taskId)}/events`)).events;
+    const all: TaskEvent[] = [];
+    let after: string | null = null;
+    do {
+      const page: EventPage = await this.call('GET', `/tasks/${encodeURIComponent(taskId)}/events${after ? `?after=${after}` : ''}`);
+      all.push(...page.events);
+      after = page.next_cursor;
+    } while (after !== null);
+    return all;
+  }
+
+  /** The task's output text (GET /tasks/<id>/output): the exactly-once rule applied up to `last_event_id`. */
+  async output(taskId: string): Promise<TaskOutputText> {
+    const res = await this.send('GET', `/tasks/${encodeURIComponent(taskId)}/output`);
+    return {
+      text: res.text,
+      last_event_id: res.headers.get('taskcast-last-event-id') ?? '',
+      status: res.headers.get('taskcast-task-status') ?? '',
+    };
   }
 
   list(options: { limit?: number; cursor?: string | null } = {}): Promise<TaskPage> {
@@ -52,6 +83,12 @@ export class ApiClient {
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const { parsed } = await this.send(method, path, body);
+    return parsed as T;
+  }
+
+  /** One request; throws ApiError unless the answer is 2xx. `parsed` is the body when it is JSON. */
+  private async send(method: string, path: string, body?: unknown): Promise<{ text: string; parsed: unknown; headers: Headers }> {
     const url = new URL(path, this.baseUrl);
     let res: Response;
     try {
@@ -67,7 +104,7 @@ export class ApiClient {
     const text = await res.text();
     let parsed: unknown;
     try {
-      parsed = text === '' ? undefined : JSON.parse(text);
+      parsed = text === '' || !res.headers.get('content-type')?.includes('json') ? undefined : JSON.parse(text);
     } catch {
       parsed = undefined;
     }
@@ -79,6 +116,6 @@ export class ApiClient {
         typeof error?.message === 'string' ? error.message : `${method} ${path} failed with HTTP ${res.status}`,
       );
     }
-    return parsed as T;
+    return { text, parsed, headers: res.headers };
   }
 }

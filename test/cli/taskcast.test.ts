@@ -1,53 +1,18 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { before, describe, test } from 'node:test';
 import { decodeEvent } from '../../src/store/events.js';
 import { type TaskEvent } from '../../src/wire/events.js';
 import { eventsKey, taskKey } from '../../src/store/keys.js';
 import { closeRedis, type Redis } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
+import { taskcast } from '../helpers/cli.js';
 import { startRestartableGateway, type RestartableGateway } from '../helpers/gateway-restart.js';
 import { startWorkerProc } from '../helpers/processes.js';
 import { connectRedis, testRedisUrl } from '../helpers/redis.js';
 import { suiteScope } from '../helpers/scope.js';
-import { waitFor, withTimeout } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const UNKNOWN = '5f0c1c1e-8a57-4d5b-9d5c-0a6b7e1f2a3b';
-
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `bin/taskcast.js` (the package's bin) as its own process. */
-function taskcast(args: string[], options: { env?: Record<string, string>; onLine?: (line: string) => void } = {}): Promise<CliRun> {
-  const child = spawn(process.execPath, ['bin/taskcast.js', ...args], {
-    cwd: ROOT,
-    env: { ...process.env, TASKCAST_URL: '', ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  let pending = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString('utf8');
-    pending += chunk.toString('utf8');
-    let nl: number;
-    while ((nl = pending.indexOf('\n')) !== -1) {
-      options.onLine?.(pending.slice(0, nl));
-      pending = pending.slice(nl + 1);
-    }
-  });
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const done = new Promise<CliRun>((resolve) => child.once('exit', (code) => resolve({ code: code ?? -1, stdout, stderr })));
-  return withTimeout(done, `taskcast ${args.join(' ')}`, 90_000).catch((err: unknown) => {
-    child.kill('SIGKILL');
-    throw err;
-  });
-}
 
 async function xrangeEvents(redis: Redis, taskId: string): Promise<TaskEvent[]> {
   return (await redis.xrange(eventsKey(taskId), '-', '+')).map(([id, fields]) => decodeEvent(taskId, id, fields));
@@ -70,13 +35,14 @@ describe('taskcast CLI against a real gateway and worker', () => {
     url = gateway.url;
   });
 
-  test('start --watch exits 0 after COMPLETED, one line per event; TASKCAST_URL is honoured', async () => {
+  test('start --watch exits 0 after COMPLETED, one line per event on stderr (stdout: the output alone); TASKCAST_URL is honoured', async () => {
     const run = await taskcast(['start', '--stage-ms', '50', '--watch'], { env: { TASKCAST_URL: url } });
     assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, '', 'the reference task has no output');
     const taskId = /started ([0-9a-f-]{36})/.exec(run.stderr)?.[1];
     assert.ok(taskId, run.stderr);
     const events = await xrangeEvents(redis, taskId);
-    const lines = run.stdout.trim().split('\n');
+    const lines = run.stderr.split('\n').filter((l) => /^\d{4}-/.test(l));
     assert.equal(lines.length, events.length);
     assert.deepEqual(
       lines.map((l) => l.replace(/^\S+ /, '')),
@@ -87,7 +53,7 @@ describe('taskcast CLI against a real gateway and worker', () => {
   });
 
   test('watch --json prints exactly XRANGE, across a gateway killed and restarted mid-task', async () => {
-    const start = await taskcast(['start', '--url', url, '--params', '{"stage_ms":300}']);
+    const start = await taskcast(['start', '--url', url, '--params', '{"stage_ms":1500}']);
     assert.equal(start.code, 0, start.stderr);
     const taskId = start.stdout.trim();
     let killed: Promise<void> | undefined;
