@@ -1,5 +1,5 @@
 import type { TaskEvent } from '../wire/events.js';
-import { clock, el } from './dom.js';
+import { clock, counted, el } from './dom.js';
 
 /** The most lines the log keeps in the DOM; earlier ones are counted above it. */
 export const MAX_LOG_LINES = 500;
@@ -58,7 +58,7 @@ export class EventLog {
     let extra = this.list.childElementCount - MAX_LOG_LINES;
     this.dropped += Math.max(0, extra);
     for (; extra > 0; extra--) this.list.firstChild!.remove();
-    this.more.textContent = `${this.dropped.toLocaleString('en')} earlier ${this.dropped === 1 ? 'line' : 'lines'} not shown.`;
+    this.more.textContent = `${counted(this.dropped, 'earlier line')} not shown.`;
     this.more.hidden = this.dropped === 0;
     this.list.start = this.dropped + 1;
     if (follow) this.list.scrollTop = this.list.scrollHeight;

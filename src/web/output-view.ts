@@ -1,6 +1,6 @@
 import type { Json } from '../wire/events.js';
 import type { OutputChange } from '../wire/output.js';
-import { el } from './dom.js';
+import { counted, el } from './dom.js';
 import { OutputLines } from './output-lines.js';
 
 /** The most output lines in the DOM: a longer output shows its last lines (and links the whole). */
@@ -31,6 +31,8 @@ export class OutputView {
   private first = 0;
   private shownTentativeFrom = 0;
   private following = true;
+  /** The scrollTop this view set last: a scroll event that leaves it there is not the user's. */
+  private setTop = 0;
 
   constructor(taskId: string) {
     const url = `/tasks/${encodeURIComponent(taskId)}/output`;
@@ -52,7 +54,9 @@ export class OutputView {
       this.box,
       this.result,
     ]);
-    this.box.addEventListener('scroll', () => (this.following = this.atEnd()), { passive: true });
+    this.box.addEventListener('scroll', () => {
+      this.following = this.atEnd() || (this.following && this.box.scrollTop === this.setTop);
+    }, { passive: true });
   }
 
   apply(change: OutputChange): void {
@@ -74,7 +78,7 @@ export class OutputView {
     const total = this.lines.count;
     const start = Math.max(0, total - MAX_SHOWN_LINES);
     const anchor = this.following ? undefined : this.topLine();
-    const anchorTop = anchor?.offsetTop ?? 0;
+    const anchorTop = anchor?.getBoundingClientRect().top ?? 0;
 
     let end = this.first + this.body.childElementCount;
     while (end > Math.max(this.first, Math.min(dirty, total))) {
@@ -88,9 +92,10 @@ export class OutputView {
       for (let i = this.first; i < start; i++) this.body.firstChild!.remove();
     }
     this.first = start;
-    const from = Math.min(this.shownTentativeFrom, tentativeFrom);
-    for (let i = Math.max(from, start); i < end; i++) {
-      (this.body.children[i - start] as HTMLElement).classList.toggle('tentative', i >= tentativeFrom);
+    if (tentativeFrom !== this.shownTentativeFrom) {
+      for (let i = Math.max(Math.min(this.shownTentativeFrom, tentativeFrom), start); i < end; i++) {
+        (this.body.children[i - start] as HTMLElement).classList.toggle('tentative', i >= tentativeFrom);
+      }
     }
     const added = document.createDocumentFragment();
     for (let i = end; i < total; i++) {
@@ -99,12 +104,13 @@ export class OutputView {
     this.body.append(added);
     this.shownTentativeFrom = tentativeFrom;
 
-    this.count.textContent = `${total.toLocaleString('en')} ${total === 1 ? 'line' : 'lines'}`;
-    this.moreCount.textContent = `${start.toLocaleString('en')} earlier ${start === 1 ? 'line' : 'lines'} not shown.`;
+    this.count.textContent = counted(total, 'line');
+    this.moreCount.textContent = `${counted(start, 'earlier line')} not shown.`;
     this.more.hidden = start === 0;
     if (total > 0) this.root.hidden = false;
     if (this.following) this.box.scrollTop = this.box.scrollHeight;
-    else if (anchor?.isConnected) this.box.scrollTop += anchor.offsetTop - anchorTop;
+    else if (anchor?.isConnected) this.box.scrollTop += anchor.getBoundingClientRect().top - anchorTop;
+    this.setTop = this.box.scrollTop;
   }
 
   private atEnd(): boolean {
