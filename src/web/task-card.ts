@@ -43,7 +43,7 @@ export class TaskCard {
     this.badge = el('span', { class: 'badge', 'data-status': 'PENDING' }, ['…']);
     this.bar = el('progress', { max: 100, value: 0, 'aria-label': `Progress of task ${taskId}` }, ['0%']);
     this.percent = el('span', { class: 'percent', 'aria-hidden': 'true' }, ['0%']);
-    this.message = el('span', { class: 'message', 'aria-live': 'polite' });
+    this.message = el('span', { class: 'message' });
     this.conn = el('p', { class: 'conn', role: 'status', 'data-state': 'connecting' }, ['Connecting…']);
     this.error = el('p', { class: 'error', role: 'alert', hidden: true });
     this.cancelButton = el('button', { type: 'button', class: 'cancel' }, ['Cancel task']);
