@@ -29,6 +29,13 @@ export function clock(ms: number): string {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 }
 
+const NUMBER = new Intl.NumberFormat('en');
+
+/** `n` and its noun, e.g. "1 line", "100,000 lines". */
+export function counted(n: number, noun: string): string {
+  return `${NUMBER.format(n)} ${n === 1 ? noun : `${noun}s`}`;
+}
+
 /** Shows `message` in an in-page error slot (empty hides it). */
 export function showError(slot: HTMLElement, message: string): void {
   slot.textContent = message;

@@ -1,10 +1,8 @@
 import { ApiClient } from '../client/api-client.js';
 import { byId, isTaskId, showError } from './dom.js';
+import { StartForm } from './start-form.js';
 import { TaskCard } from './task-card.js';
 import { TaskList } from './task-list.js';
-
-/** Seconds per stage the form accepts; the reference task allows up to 600 000 ms. */
-const MAX_STAGE_S = 600;
 
 const api = new ApiClient(location.origin);
 const cards = new Map<string, TaskCard>();
@@ -53,32 +51,21 @@ function observeFromHash(): void {
   else showError(byId('observe-error'), `The link names "${taskId}", which is not a task id.`);
 }
 
-/** The stage length in ms, undefined for the default, or an error message. */
-function parseStageSeconds(raw: string): { stageMs?: number; error?: string } {
-  const text = raw.trim();
-  if (text === '') return {};
-  const seconds = Number(text);
-  if (!Number.isFinite(seconds) || seconds < 0 || seconds > MAX_STAGE_S) {
-    return { error: `Seconds per stage must be a number from 0 to ${MAX_STAGE_S}.` };
-  }
-  return { stageMs: Math.round(seconds * 1000) };
-}
+const startForm = new StartForm();
 
 byId<HTMLFormElement>('start-form').addEventListener('submit', async (e) => {
   e.preventDefault();
-  const input = byId<HTMLInputElement>('stage-s');
   const error = byId('start-error');
   const button = byId<HTMLButtonElement>('start-button');
-  const { stageMs, error: invalid } = parseStageSeconds(input.value);
-  input.setAttribute('aria-invalid', String(invalid !== undefined));
-  showError(error, invalid ?? '');
-  if (invalid) {
-    input.focus();
+  const request = startForm.read();
+  showError(error, request.ok ? '' : request.error);
+  if (!request.ok) {
+    request.input.focus();
     return;
   }
   button.disabled = true;
   try {
-    const task = await api.start(stageMs === undefined ? {} : { params: { stage_ms: stageMs } });
+    const task = await api.start(request.body);
     observe(task.task_id);
     void list.refresh();
   } catch (err) {

@@ -1,32 +1,36 @@
 import type { ApiClient } from '../client/api-client.js';
 import { TaskWatcher, type WatchState } from '../client/task-watcher.js';
-import type { TaskEvent } from '../wire/events.js';
-import { clock, el, showError } from './dom.js';
-
-/** The line the log shows for one event (the reference page's wording). */
-export function eventLine(event: TaskEvent): string {
-  return `Task: ${event.task_id}, Status: ${event.status}, Progress: ${event.progress}%`;
-}
+import type { Json, TaskEvent } from '../wire/events.js';
+import { el, showError } from './dom.js';
+import { EventLog, eventLineParts } from './event-log.js';
+import { OutputView } from './output-view.js';
 
 /**
- * One watched task: progress bar, status badge, id with a copy button, connection state, cancel
- * button and an append-only log with one line per event. The watcher guarantees each event once,
- * in order, so the log never repeats or skips a stage, across reconnects too.
+ * One watched task: progress bar with the latest progress message, status badge, id with a copy
+ * button, connection state, cancel button, a log with one line per stage, progress and restart
+ * event, and the task's output and result (OutputView). The watcher guarantees each event once,
+ * in order, so the log and the output never repeat or skip anything, across reconnects too.
+ * Events only update the card's state; the DOM is written once per animation frame.
  */
 export class TaskCard {
   readonly root: HTMLElement;
   private readonly bar: HTMLProgressElement;
   private readonly percent: HTMLElement;
+  private readonly message: HTMLElement;
   private readonly badge: HTMLElement;
   private readonly conn: HTMLElement;
   private readonly error: HTMLElement;
   private readonly cancelButton: HTMLButtonElement;
   private readonly copyButton: HTMLButtonElement;
-  private readonly log: HTMLOListElement;
   private readonly heading: HTMLElement;
+  private readonly log: EventLog;
+  private readonly output: OutputView;
   private readonly watcher: TaskWatcher;
   private countdown: ReturnType<typeof setInterval> | undefined;
   private wasLive = false;
+  private frame: number | undefined;
+  /** What the next frame shows; undefined: unchanged. */
+  private next: { status?: string; progress?: number; message?: string; result?: Json } = {};
 
   constructor(
     readonly taskId: string,
@@ -39,18 +43,21 @@ export class TaskCard {
     this.badge = el('span', { class: 'badge', 'data-status': 'PENDING' }, ['…']);
     this.bar = el('progress', { max: 100, value: 0, 'aria-label': `Progress of task ${taskId}` }, ['0%']);
     this.percent = el('span', { class: 'percent', 'aria-hidden': 'true' }, ['0%']);
+    this.message = el('span', { class: 'message' });
     this.conn = el('p', { class: 'conn', role: 'status', 'data-state': 'connecting' }, ['Connecting…']);
     this.error = el('p', { class: 'error', role: 'alert', hidden: true });
     this.cancelButton = el('button', { type: 'button', class: 'cancel' }, ['Cancel task']);
     const dismiss = el('button', { type: 'button', class: 'dismiss', 'aria-label': `Stop watching task ${taskId}` }, ['Close']);
-    this.log = el('ol', { class: 'log', 'aria-label': `Event log of task ${taskId}` });
+    this.log = new EventLog(taskId);
+    this.output = new OutputView(taskId);
     this.root = el('article', { class: 'card', 'data-task-id': taskId, 'aria-labelledby': headingId }, [
       el('header', { class: 'card-head' }, [this.heading, this.badge, this.copyButton]),
-      el('div', { class: 'bar' }, [this.bar, this.percent]),
+      el('div', { class: 'bar' }, [this.bar, this.percent, this.message]),
       this.conn,
       this.error,
       el('div', { class: 'actions' }, [this.cancelButton, dismiss]),
-      this.log,
+      this.log.root,
+      this.output.root,
     ]);
 
     this.copyButton.addEventListener('click', () => void this.copyId());
@@ -63,6 +70,10 @@ export class TaskCard {
       baseUrl: location.origin,
       taskId,
       onEvent: (event) => this.onEvent(event),
+      onOutput: (change) => {
+        this.output.apply(change);
+        this.schedule();
+      },
       onState: (state) => this.onState(state),
     });
   }
@@ -78,15 +89,37 @@ export class TaskCard {
 
   async close(): Promise<void> {
     this.stopCountdown();
+    if (this.frame !== undefined) cancelAnimationFrame(this.frame);
+    this.frame = undefined;
     await this.watcher.close();
   }
 
+  /** Output events change only the output; the others, the bar, badge, message and log. */
   private onEvent(event: TaskEvent): void {
-    this.bar.value = event.progress;
-    this.bar.textContent = `${event.progress}%`;
-    this.percent.textContent = `${event.progress}%`;
-    this.setBadge(event.status);
-    this.append('event', event.ts, eventLine(event), event.id);
+    if (event.result !== undefined) this.next.result = event.result;
+    if (event.type === 'output') return;
+    this.next.status = event.status;
+    this.next.progress = event.progress;
+    // As the task's hash: a progress event sets the message (none clears it), a stage event clears it.
+    if (event.type === 'progress' || event.type === 'stage') this.next.message = event.message ?? '';
+    this.log.add('event', event.ts, eventLineParts(event), event.id);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    this.frame ??= requestAnimationFrame(() => this.render());
+  }
+
+  private render(): void {
+    this.frame = undefined;
+    const { status, progress, message, result } = this.next;
+    this.next = {};
+    if (progress !== undefined) this.setProgress(progress);
+    if (status !== undefined) this.setBadge(status);
+    if (message !== undefined) this.message.textContent = message;
+    this.log.flush();
+    this.output.render();
+    if (result !== undefined) this.output.showResult(result);
   }
 
   private onState(state: WatchState): void {
@@ -97,12 +130,12 @@ export class TaskCard {
         this.conn.textContent = state.attempt === 0 ? 'Connecting…' : `Disconnected from ${this.taskId}. Reconnecting… (attempt ${state.attempt + 1})`;
         break;
       case 'live':
-        if (this.wasLive) this.append('note', Date.now(), 'Reconnected; resuming after the last event shown.');
+        if (this.wasLive) this.note('Reconnected; resuming after the last event shown.');
         this.wasLive = true;
         this.conn.textContent = 'Live';
         break;
       case 'reconnecting': {
-        if (state.attempt === 1) this.append('note', Date.now(), `Disconnected from ${this.taskId}. Reconnecting…`);
+        if (state.attempt === 1) this.note(`Disconnected from ${this.taskId}. Reconnecting…`);
         const tick = () => {
           const seconds = Math.max(0, Math.ceil((state.nextAttemptAt - Date.now()) / 1000));
           this.conn.textContent = `Disconnected from ${this.taskId}. Reconnecting… next attempt in ${seconds} s`;
@@ -120,6 +153,7 @@ export class TaskCard {
       case 'failed':
         this.conn.textContent = 'Stopped';
         this.cancelButton.hidden = true;
+        this.next.status = 'ERROR';
         this.setBadge('ERROR');
         showError(this.error, this.describeFailure(state.code, state.reason));
         break;
@@ -139,9 +173,9 @@ export class TaskCard {
   private async loadFinalStatus(): Promise<void> {
     try {
       const state = await this.api.get(this.taskId);
-      this.setBadge(state.status);
-      this.bar.value = state.progress;
-      this.percent.textContent = `${state.progress}%`;
+      this.next = { ...this.next, status: state.status, progress: state.progress, message: state.message ?? '' };
+      if (state.result !== undefined) this.next.result = state.result;
+      this.schedule();
     } catch (err) {
       showError(this.error, `Could not load the task's state: ${(err as Error).message}`);
     }
@@ -178,9 +212,15 @@ export class TaskCard {
     this.badge.dataset.status = status;
   }
 
-  private append(kind: 'event' | 'note', ts: number, text: string, eventId?: string): void {
-    const time = el('time', { datetime: new Date(ts).toISOString() }, [clock(ts)]);
-    this.log.append(el('li', { class: kind, 'data-event-id': eventId }, [time, ' ', text]));
+  private setProgress(progress: number): void {
+    this.bar.value = progress;
+    this.bar.textContent = `${progress}%`;
+    this.percent.textContent = `${progress}%`;
+  }
+
+  private note(text: string): void {
+    this.log.add('note', Date.now(), [text]);
+    this.schedule();
   }
 
   private stopCountdown(): void {

@@ -13,7 +13,7 @@ import { connectRedis, testRedisUrl } from '../helpers/redis.js';
 import { suiteScope } from '../helpers/scope.js';
 import { waitFor } from '../helpers/wait.js';
 import { closeRedis } from '../../src/store/redis.js';
-import { eventIds } from '../helpers/task-log.js';
+import { eventIds, taskEvents } from '../helpers/task-log.js';
 
 const OUTPUT_DIR = new URL('../../test-output/', import.meta.url);
 const STAGES = ['PENDING 0', 'STARTED 25', 'PROCESSING 50', 'CONCLUDING 75', 'COMPLETED 100'];
@@ -71,6 +71,48 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
     await page.click('#start-button');
     await page.locator('.card').nth(before).waitFor(WAIT);
     return (await page.locator('.card').first().getAttribute('data-task-id'))!;
+  }
+
+  /** Starts a typewriter task from the form (then sets the form back to the reference task); returns its id. */
+  async function startTypewriter(words: string, wordsPerS: string): Promise<string> {
+    const before = await page.locator('.card').count();
+    await page.selectOption('#task-type', 'typewriter');
+    await page.fill('#words', words);
+    await page.fill('#words-per-s', wordsPerS);
+    await page.click('#start-button');
+    await page.locator('.card').nth(before).waitFor(WAIT);
+    await page.selectOption('#task-type', 'reference');
+    return (await page.locator('.card').first().getAttribute('data-task-id'))!;
+  }
+
+  /** The card's output lines as shown. */
+  const outputLines = (taskId: string) => card(taskId).locator('.output .line').allTextContents();
+
+  /** GET /tasks/<id>/output as lines (its final newline ends the last line). */
+  async function serverOutputLines(taskId: string): Promise<string[]> {
+    const text = (await request(`${gateway.url}/tasks/${taskId}/output`)).body as string;
+    return text === '' ? [] : text.replace(/\n$/, '').split('\n');
+  }
+
+  /** The card of a finished typewriter task shows exactly the server's output, its result, no message. */
+  async function assertTypewriterDone(taskId: string, words: number): Promise<void> {
+    await waitForStatus(taskId, 'COMPLETED');
+    const c = card(taskId);
+    const expected = await serverOutputLines(taskId);
+    assert.equal(expected.length, Math.ceil(words / 12), 'twelve words a line');
+    assert.deepEqual(await outputLines(taskId), expected);
+    assert.equal(await c.locator('.output .line.tentative').count(), 0, 'COMPLETED commits the output');
+    assert.equal(await c.locator('.output-count').textContent(), `${expected.length} lines`);
+    assert.equal(await c.locator('.message').textContent(), '', 'a stage event clears the message');
+    const { result } = (await request(`${gateway.url}/tasks/${taskId}`)).body;
+    assert.equal(result.words, words);
+    assert.equal(await c.locator('.result').textContent(), `Result:\n${JSON.stringify(result, null, 2)}`);
+    const download = c.locator('a.download');
+    assert.equal(await download.getAttribute('href'), `/tasks/${taskId}/output`);
+    assert.equal(await download.getAttribute('download'), `task-${taskId}-output.txt`);
+    const logged = await c.locator('.log li.event').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-event-id')));
+    const notOutput = (await taskEvents(redis, taskId)).filter((e) => e.type !== 'output').map((e) => e.id);
+    assert.deepEqual(logged, notOutput, 'one log line per stage and progress event, each once');
   }
 
   async function assertFullHistory(taskId: string, on: Page = page): Promise<void> {
@@ -209,5 +251,47 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
     await page.fill('#stage-s', '601');
     await page.click('#start-button');
     await page.locator('#start-error', { hasText: 'Seconds per stage must be a number from 0 to 600.' }).waitFor(WAIT);
+  });
+
+  test('7. a typewriter task from the form: its progress message beside the bar, its output as it grows, then its result', async () => {
+    const taskId = await startTypewriter('60', '20');
+    assert.equal(await redis.hget(taskKey(taskId), 'params'), '{"words":60,"words_per_s":20}');
+    const c = card(taskId);
+    await page.waitForFunction(
+      (id) => {
+        const el = document.querySelector(`.card[data-task-id="${id}"]`);
+        return /^\d+ of 60 words$/.test(el?.querySelector('.message')?.textContent ?? '') && el!.querySelectorAll('.output .line.tentative').length > 0;
+      },
+      taskId,
+      WAIT,
+    );
+    const progressLine = new RegExp(`^Task: ${taskId}, Status: STARTED, Progress: \\d+%, Message: \\d+ of 60 words$`);
+    assert.ok((await eventLines(taskId)).some((line) => progressLine.test(line)), 'progress events are logged with their message');
+    await assertTypewriterDone(taskId, 60);
+    assert.equal(await c.locator('.output-more').isHidden(), true);
+    mkdirSync(OUTPUT_DIR, { recursive: true });
+    await c.screenshot({ path: new URL('typewriter-card.png', OUTPUT_DIR).pathname });
+  });
+
+  test('8. gateway killed while a typewriter task writes: the card resumes and its output is exact, no line twice', async () => {
+    const taskId = await startTypewriter('240', '40');
+    await waitFor(async () => (await outputLines(taskId)).length >= 3, 'three lines of output on the card', 30_000);
+    await gateway.kill('SIGKILL');
+    await card(taskId).locator('.conn[data-state="reconnecting"]').waitFor(WAIT);
+    await gateway.restart();
+    await assertTypewriterDone(taskId, 240);
+    const notes = await card(taskId).locator('.log li.note').allTextContents();
+    assert.ok(notes.some((n) => n.endsWith('Reconnected; resuming after the last event shown.')), notes.join('\n'));
+  });
+
+  test('the form refuses typewriter params out of range, in place', async () => {
+    await page.selectOption('#task-type', 'typewriter');
+    await page.fill('#words', '2.5');
+    await page.fill('#words-per-s', '');
+    await page.click('#start-button');
+    await page.locator('#start-error', { hasText: 'Words must be a whole number from 1 to 100000.' }).waitFor(WAIT);
+    assert.equal(await page.getAttribute('#words', 'aria-invalid'), 'true');
+    assert.equal(await page.locator('#stage-s').isHidden(), true, 'only the chosen type\'s fields are shown');
+    await page.selectOption('#task-type', 'reference');
   });
 });
