@@ -37,6 +37,23 @@ export function summary(results: Record<string, Record<string, unknown>>, rounds
   if (sc) lines.push(`redis CPU per event by group-commit size: ${sc.map((c) => `${c.batch} -> ${c.redis_cpu_us_per_event} us`).join(', ')}`);
   const xadd = results.redis_ceiling?.xadd_per_s as number | undefined;
   if (t && xadd) lines.push(`redis-benchmark XADD: ${xadd}/s; our ${round(t * 5)} events/s = ${ratio(t * 5, xadd)} of it`);
+  const o = results.output;
+  const bo = results.bullmq_output;
+  if (o) {
+    const vs = (bo?.taskcast_vs_bullmq as { median: number } | undefined)?.median;
+    lines.push(
+      `output: ${o.tasks} tasks x ${o.chunks} chunks, ${o.chunks_per_s} chunks/s end to end, inexact watchers ${JSON.stringify(o.inexact_watchers)}, ` +
+        `redis ${o.redis_cpu_us_per_event} us CPU per event (target <= 10); ${vs ?? NaN}x BullMQ (${bo?.chunks_per_s ?? '?'} chunks/s, ` +
+        `inexact watchers ${JSON.stringify(bo?.inexact_watchers ?? '?')}; target >= 2)`,
+    );
+  }
+  const r = results.long_replay;
+  if (r) {
+    lines.push(
+      `long replay of ${r.events} events: WebSocket ${r.ws_events_per_s} events/s (+${r.ws_rss_growth_mb} MB gateway RSS), ` +
+        `SSE ${r.sse_events_per_s} events/s (+${r.sse_rss_growth_mb} MB); target >= 50000 events/s`,
+    );
+  }
   const f = results.fanout;
   if (f) lines.push(`fan-out: ${f.watchers} watchers, all delivered: ${f.all_delivered}, ${f.events_per_s} events/s, ${f.rss_per_watcher_kb} KB RSS/watcher (target <= 20), ${f.gateway_redis_connections} Redis connections (target <= 4)`);
   const s = results.storm;

@@ -12,6 +12,7 @@ test('npm run bench: a scaled-down run prints every measure as JSON, then the su
   const args = [
     '--tasks', '100', '--rounds', '1', '--rate', '50', '--rate-seconds', '1',
     '--watchers', '100', '--fanout-tasks', '4', '--storm', '50', '--storm-tasks', '2',
+    '--output-tasks', '4', '--output-chunks', '100', '--replay-events', '500',
   ];
   const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -25,8 +26,16 @@ test('npm run bench: a scaled-down run prints every measure as JSON, then the su
   const m = Object.fromEntries(lines.map((l) => JSON.parse(l) as { measure: string }).map((r) => [r.measure, r])) as Record<string, Record<string, unknown>>;
   assert.deepEqual(
     Object.keys(m).sort(),
-    ['bullmq', 'bullmq_latency', 'bullmq_redis_cost', 'ceiling', 'fanout', 'latency', 'redis_ceiling', 'redis_cost', 'script_cost', 'storm', 'throughput'],
+    [
+      'bullmq', 'bullmq_latency', 'bullmq_output', 'bullmq_redis_cost', 'ceiling', 'fanout', 'latency', 'long_replay',
+      'output', 'redis_ceiling', 'redis_cost', 'script_cost', 'storm', 'throughput',
+    ],
   );
+  assert.deepEqual(m.output!.inexact_watchers, [0]);
+  assert.ok(Number(m.output!.chunks_per_s) > 0);
+  assert.ok(Number(m.output!.redis_cpu_us_per_event) > 0);
+  assert.ok(Number((m.bullmq_output!.taskcast_vs_bullmq as { median: number }).median) > 0);
+  assert.deepEqual([m.long_replay!.events, m.long_replay!.ws_received, m.long_replay!.sse_received], [502, 502, 502]);
   assert.equal(m.throughput!.tasks, 100);
   assert.equal(m.throughput!.incomplete, 0);
   assert.ok(Number(m.throughput!.tasks_per_s) > 0);

@@ -18,7 +18,8 @@ const LINES = 100_000;
 const ITEM_EVENTS = 500;
 
 /** Output line `n` (from 1): text, and every thousandth a record, shown as its JSON. */
-const chunkFields = (n: number): [string, string] => (n % 1000 === 0 ? ['json', JSON.stringify({ line: n })] : ['text', `line ${n}\n`]);
+const chunk = (n: number): EventInput =>
+  n % 1000 === 0 ? { kind: 'json', ts: Date.now(), value: JSON.stringify({ line: n }) } : { kind: 'text', ts: Date.now(), value: `line ${n}\n` };
 const lineText = (n: number): string => (n % 1000 === 0 ? JSON.stringify({ line: n }) : `line ${n}`);
 
 /**
@@ -54,15 +55,17 @@ describe('the page with a 100 000-line output, in chromium', () => {
   after(() => assert.deepEqual(pageErrors, [], 'no uncaught errors in the page'));
 
   const card = () => page.locator(`.card[data-task-id="${taskId}"]`);
-  const event = (type: EventInput['type'], status: string, progress: number | '', extra: Partial<EventInput> = {}): EventInput =>
-    ({ seq: ++seq, type, status, progress, ts: Date.now(), ...extra });
-  const output = (n: number) => event('output', '', '', { fields: chunkFields(n) });
+  const stage = (status: string, progress: number | '', extra: { step?: number; terminal?: boolean; fields?: (string | number)[] } = {}): EventInput =>
+    ({ kind: 'stage', status, progress, ts: Date.now(), ...extra });
 
   /** Records `events` in order, in items of ITEM_EVENTS events sent at once. */
   async function append(events: EventInput[]): Promise<void> {
     const items = [];
-    for (let i = 0; i < events.length; i += ITEM_EVENTS) items.push(events.slice(i, i + ITEM_EVENTS));
-    const replies = await Promise.all(items.map((e) => writes.append({ taskId, lease: 'test-lease', commandId: '', events: e })));
+    for (let i = 0; i < events.length; i += ITEM_EVENTS) {
+      items.push(writes.append({ taskId, lease: 'test-lease', commandId: '', firstSeq: seq + 1, events: events.slice(i, i + ITEM_EVENTS) }));
+      seq += Math.min(ITEM_EVENTS, events.length - i);
+    }
+    const replies = await Promise.all(items);
     for (const reply of replies) {
       assert.equal(reply[0], 'OK');
       assert.ok(reply.slice(1).every((id) => /^\d+-\d+$/.test(id)), `every event recorded: ${reply.slice(1).find((id) => !/^\d+-\d+$/.test(id))}`);
@@ -74,7 +77,7 @@ describe('the page with a 100 000-line output, in chromium', () => {
   async function appendLines(to: number): Promise<void> {
     const from = written + 1;
     written = to;
-    await append(Array.from({ length: to - from + 1 }, (_, i) => output(from + i)));
+    await append(Array.from({ length: to - from + 1 }, (_, i) => chunk(from + i)));
   }
   const waitForCount = (text: string) => card().locator('.output-count', { hasText: new RegExp(`^${text}$`) }).waitFor(WAIT);
 
@@ -93,14 +96,14 @@ describe('the page with a 100 000-line output, in chromium', () => {
     }, to);
 
   test('a discarded attempt\'s lines leave the card; the box follows the end, and stays put while scrolled up', async () => {
-    await append([event('stage', 'STARTED', 5, { step: 1 })]);
+    await append([stage('STARTED', 5, { step: 1 })]);
     await page.goto(`${gateway.url}/#task=${taskId}`);
     await card().locator('.conn[data-state="live"]').waitFor(WAIT);
 
-    await append(Array.from({ length: 20 }, (_, i) => event('output', '', '', { fields: ['text', `void ${i + 1}\n`] })));
+    await append(Array.from({ length: 20 }, (_, i): EventInput => ({ kind: 'text', ts: Date.now(), value: `void ${i + 1}\n` })));
     await waitForCount('20 lines');
     assert.equal(await card().locator('.output .line.tentative').count(), 20, 'output before the next stage is tentative');
-    await append([event('stage', 'RETRYING', 5, { fields: ['attempt', 2] }), event('stage', 'PROCESSING', 10, { step: 2 })]);
+    await append([stage('RETRYING', 5, { fields: ['attempt', 2] }), stage('PROCESSING', 10, { step: 2 })]);
     await waitForCount('0 lines');
     assert.equal(await card().locator('.output .line').count(), 0, 'RETRYING removes the tentative lines');
 
@@ -127,7 +130,7 @@ describe('the page with a 100 000-line output, in chromium', () => {
   test('100 000 output events: a page opened on them shows the last 1 000 lines, the right count and the result', async (t) => {
     await page.goto('about:blank');
     await appendLines(LINES);
-    await append([event('stage', 'COMPLETED', 100, { step: 3, terminal: true, fields: ['result', JSON.stringify({ lines: LINES })] })]);
+    await append([stage('COMPLETED', 100, { step: 3, terminal: true, fields: ['result', JSON.stringify({ lines: LINES })] })]);
     const started = Date.now();
     await page.goto(`${gateway.url}/#task=${taskId}`);
     await card().locator('.badge', { hasText: 'COMPLETED' }).waitFor(WAIT);
