@@ -1,4 +1,3 @@
-import WebSocket from 'ws';
 import { ApiClient } from '../client/api-client.js';
 import { TaskWatcher, type WatchState } from '../client/task-watcher.js';
 import type { TaskEvent } from '../store/events.js';
@@ -63,7 +62,6 @@ export async function watchTask(io: CliIo, options: WatchOptions): Promise<numbe
       baseUrl: options.baseUrl,
       taskId: options.taskId,
       lastEventId: options.lastEventId,
-      createSocket: (url) => new WebSocket(url),
       onEvent,
       onState,
     });
