@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, describe, test } from 'node:test';
 import { decodeEvent, type TaskEvent } from '../../src/store/events.js';
 import { eventsKey, taskKey } from '../../src/store/keys.js';
 import { closeRedis, type Redis } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
+import { builtSrc } from '../helpers/built-src.js';
 import { startRestartableGateway, type RestartableGateway } from '../helpers/gateway-restart.js';
-import { startWorkerProc } from '../helpers/processes.js';
+import { startWorkerProc, type WorkerProc } from '../helpers/processes.js';
 import { connectRedis, testRedisUrl } from '../helpers/redis.js';
 import { suiteScope } from '../helpers/scope.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
@@ -21,9 +23,16 @@ interface CliRun {
   stderr: string;
 }
 
-/** Runs `bin/taskcast.js` (the package's bin) as its own process. */
-function taskcast(args: string[], options: { env?: Record<string, string>; onLine?: (line: string) => void } = {}): Promise<CliRun> {
-  const child = spawn(process.execPath, ['bin/taskcast.js', ...args], {
+/**
+ * Runs the CLI as its own process: src/bin/taskcast.ts compiled (builtSrc), as the image runs
+ * dist/bin/taskcast.js; with `bin`, through `bin/taskcast.js`, the package's bin (tsx in a checkout).
+ */
+function taskcast(
+  args: string[],
+  options: { env?: Record<string, string>; onLine?: (line: string) => void; bin?: boolean } = {},
+): Promise<CliRun> {
+  const entry = options.bin ? 'bin/taskcast.js' : join(builtSrc(), 'src/bin/taskcast.js');
+  const child = spawn(process.execPath, [entry, ...args], {
     cwd: ROOT,
     env: { ...process.env, TASKCAST_URL: '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -56,6 +65,7 @@ const jsonLines = (text: string) => text.trim().split('\n').filter(Boolean).map(
 
 describe('taskcast CLI against a real gateway and worker', () => {
   let gateway: RestartableGateway;
+  let worker: WorkerProc;
   let redis: Redis;
   let url: string;
   const scope = suiteScope();
@@ -63,14 +73,14 @@ describe('taskcast CLI against a real gateway and worker', () => {
   before(async () => {
     const redisUrl = await testRedisUrl();
     gateway = await startRestartableGateway(scope, redisUrl);
-    await startWorkerProc(scope, redisUrl);
+    worker = await startWorkerProc(scope, redisUrl);
     redis = await connectRedis(redisUrl);
     scope.after(() => closeRedis(redis));
     url = gateway.url;
   });
 
-  test('start --watch exits 0 after COMPLETED, one line per event; TASKCAST_URL is honoured', async () => {
-    const run = await taskcast(['start', '--stage-ms', '50', '--watch'], { env: { TASKCAST_URL: url } });
+  test('bin/taskcast.js start --watch exits 0 after COMPLETED, one line per event; TASKCAST_URL is honoured', async () => {
+    const run = await taskcast(['start', '--stage-ms', '50', '--watch'], { env: { TASKCAST_URL: url }, bin: true });
     assert.equal(run.code, 0, run.stderr);
     const taskId = /started ([0-9a-f-]{36})/.exec(run.stderr)?.[1];
     assert.ok(taskId, run.stderr);
@@ -85,14 +95,21 @@ describe('taskcast CLI against a real gateway and worker', () => {
     assert.equal(await redis.hget(taskKey(taskId), 'params'), '{"stage_ms":50}');
   });
 
-  test('watch --json prints exactly XRANGE, across a gateway killed and restarted mid-task', async () => {
+  test('watch --json prints exactly XRANGE, across a gateway killed and restarted mid-task', async (t) => {
+    // The worker is paused until the gateway is back, so the task is still running when the
+    // watch's first event kills the gateway, however long the CLI takes to start.
+    worker.kill('SIGSTOP');
+    t.after(() => worker.kill('SIGCONT'));
     const start = await taskcast(['start', '--url', url, '--params', '{"stage_ms":300}']);
     assert.equal(start.code, 0, start.stderr);
     const taskId = start.stdout.trim();
     let killed: Promise<void> | undefined;
     const watching = taskcast(['watch', taskId, '--json', '--url', url], {
       onLine: () => {
-        killed ??= gateway.kill('SIGKILL').then(() => gateway.restart());
+        killed ??= gateway
+          .kill('SIGKILL')
+          .then(() => gateway.restart())
+          .then(() => worker.kill('SIGCONT'));
       },
     });
     await waitFor(() => killed !== undefined, 'first event', 30_000);
@@ -172,7 +189,7 @@ describe('taskcast CLI against a real gateway and worker', () => {
       assert.match(help.stdout, new RegExp(`^taskcast ${command}`), command);
       assert.match(help.stdout, /--url URL/, command);
     }
-    const top = await taskcast(['--help']);
+    const top = await taskcast(['--help'], { bin: true });
     assert.equal(top.code, 0);
     assert.match(top.stdout, /Commands:/);
   });

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { builtSrc } from './built-src.js';
 import { withTimeout } from './wait.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -25,9 +27,9 @@ export interface ServiceProc extends Proc {
   url: string;
 }
 
-/** Runs an entry point of src/bin as its own process, as in production. */
+/** Runs an entry point of src/bin as its own process, as in production: compiled, without a loader (see builtSrc). */
 export function spawnEntry(entry: 'gateway' | 'worker' | 'start', env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', `src/bin/${entry}.ts`], {
+  const child = spawn(process.execPath, [join(builtSrc(), `src/bin/${entry}.js`)], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -77,6 +79,11 @@ export function spawnEntry(entry: 'gateway' | 'worker' | 'start', env: Record<st
       return withTimeout(wait, `${entry}: ${what}\n${stderr}`, timeoutMs);
     },
   };
+}
+
+/** TASK_MODULES naming test/fixtures/test-tasks.ts as compiled with src, for spawned processes. */
+export function testTasksEnv(): { TASK_MODULES: string } {
+  return { TASK_MODULES: join(builtSrc(), 'test/fixtures/test-tasks.js') };
 }
 
 /** A gateway process on a free port; killed when the test ends. */

@@ -63,6 +63,7 @@ describe('reclaim and fencing, with real worker processes', () => {
     await assertNothingPending(redis);
     const staleWrites = paused.logs.filter((l) => l.msg === 'event recorded' && l.taskId === taskId);
     assert.deepEqual(staleWrites, [], 'the paused worker recorded no event');
-    assert.ok(owner.logs.some((l) => l.msg === 'event recorded' && l.taskId === taskId && l.status === 'COMPLETED'));
+    // Its log line may trail the write that waitForEnd saw.
+    await owner.waitForLog((l) => l.msg === 'event recorded' && l.taskId === taskId && l.status === 'COMPLETED', 'the owner recorded COMPLETED');
   });
 });
