@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { startTask } from '../helpers/http.js';
-import { startGatewayInProcess } from '../helpers/in-process.js';
+import { startGatewayProc } from '../helpers/processes.js';
 import { testRedisUrl } from '../helpers/redis.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 import { wsUrl } from '../helpers/ws-client.js';
@@ -27,7 +27,7 @@ function client(url: string, autoPong: boolean) {
 }
 
 test('pings every WS_PING_MS; a socket that misses its pong is terminated, one that answers stays', async (t) => {
-  const gateway = await startGatewayInProcess(t, await testRedisUrl(), { WS_PING_MS: String(PING_MS) });
+  const gateway = await startGatewayProc(t, await testRedisUrl(), { WS_PING_MS: String(PING_MS) });
   // No worker runs: the task stays PENDING, so nothing but the heartbeat ends a socket.
   const taskId = await startTask(gateway.url, { stage_ms: 0 });
   const live = client(wsUrl(gateway.url, taskId), true);
