@@ -4,7 +4,7 @@ import { appendEvent, burstUntil } from '../helpers/append.js';
 import { bigReplay } from '../helpers/big-replay.js';
 import { liveBurst } from '../helpers/live-burst.js';
 import { startTask } from '../helpers/http.js';
-import { startGatewayInProcess } from '../helpers/in-process.js';
+import { startGatewayProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { eventIds } from '../helpers/task-log.js';
 import { sseUrl, stuckReader, watchSse } from '../helpers/sse-client.js';
@@ -37,7 +37,7 @@ test('SSE: a reader that keeps up is not cut when one live read brings more than
 test('SSE: a reader that stops while live events keep coming is cut holding at most WS_MAX_BUFFERED_BYTES plus one event, then resumes exactly', async (t) => {
   const url = await testRedisUrl();
   const redis = await redisFor(t, url);
-  const gateway = await startGatewayInProcess(t, url, { WS_MAX_BUFFERED_BYTES: '65536' });
+  const gateway = await startGatewayProc(t, url, { WS_MAX_BUFFERED_BYTES: '65536' });
   const taskId = await startTask(gateway.url);
   const stuck = stuckReader(t, gateway.port, taskId);
   // Its first bytes carry the replayed PENDING: what comes after is live.

@@ -6,7 +6,7 @@ import { appendEvent, burstUntil } from '../helpers/append.js';
 import { bigReplay } from '../helpers/big-replay.js';
 import { liveBurst } from '../helpers/live-burst.js';
 import { startTask } from '../helpers/http.js';
-import { startGatewayInProcess } from '../helpers/in-process.js';
+import { startGatewayProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
@@ -16,7 +16,7 @@ test('a client that stops reading is closed with 4008 holding at most WS_MAX_BUF
   const url = await testRedisUrl();
   const redis = await redisFor(t, url);
   // No worker: the test writes the events (large ones, many) through the production script.
-  const gateway = await startGatewayInProcess(t, url, { WS_MAX_BUFFERED_BYTES: '65536' });
+  const gateway = await startGatewayProc(t, url, { WS_MAX_BUFFERED_BYTES: '65536' });
   const taskId = await startTask(gateway.url);
 
   const got: TaskEvent[] = [];
