@@ -1,4 +1,3 @@
-import WebSocket from 'ws';
 import { ApiClient } from '../client/api-client.js';
 import { TaskWatcher } from '../client/task-watcher.js';
 import { EXIT, UsageError, type CliIo } from './io.js';
@@ -26,7 +25,6 @@ export async function watchTask(io: CliIo, options: WatchOptions): Promise<numbe
       baseUrl: options.baseUrl,
       taskId,
       lastEventId: options.lastEventId,
-      createSocket: (url) => new WebSocket(url),
       onEvent: view.event,
       onOutput: view.output,
       onState: view.state,

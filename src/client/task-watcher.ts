@@ -37,7 +37,7 @@ export interface TaskWatcherOptions {
   taskId: string;
   /** Resume after this event id (it and everything before it are never delivered). */
   lastEventId?: string | undefined;
-  /** Defaults to the global WebSocket (browsers, Node 22+); on Node 20 pass `(url) => new WebSocket(url)` with `ws`. */
+  /** Defaults to the global WebSocket (browsers, Node 22+); a factory adds what it lacks (headers, agents), e.g. with `ws`. */
   createSocket?: WebSocketFactory | undefined;
   backoff?: BackoffOptions | undefined;
   /** Jitter source, [0, 1); tests make it deterministic. */
@@ -83,10 +83,7 @@ export class TaskWatcher {
   readonly done: Promise<FinalState>;
 
   constructor(private readonly options: TaskWatcherOptions) {
-    const Global = (globalThis as { WebSocket?: new (url: string) => WebSocketLike }).WebSocket;
-    const create = options.createSocket ?? (Global && ((url: string) => new Global(url)));
-    if (!create) throw new Error('no global WebSocket: pass createSocket (e.g. with the ws package)');
-    this.createSocket = create;
+    this.createSocket = options.createSocket ?? ((url) => new WebSocket(url));
     if (options.lastEventId !== undefined && options.lastEventId !== '') {
       const id = parseEventId(options.lastEventId);
       if (id === null) throw new Error(`invalid lastEventId ${JSON.stringify(options.lastEventId)}`);

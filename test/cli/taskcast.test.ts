@@ -7,7 +7,7 @@ import { closeRedis, type Redis } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { taskcast } from '../helpers/cli.js';
 import { startRestartableGateway, type RestartableGateway } from '../helpers/gateway-restart.js';
-import { startWorkerProc } from '../helpers/processes.js';
+import { startWorkerProc, type WorkerProc } from '../helpers/processes.js';
 import { connectRedis, testRedisUrl } from '../helpers/redis.js';
 import { suiteScope } from '../helpers/scope.js';
 import { waitFor } from '../helpers/wait.js';
@@ -22,6 +22,7 @@ const jsonLines = (text: string) => text.trim().split('\n').filter(Boolean).map(
 
 describe('taskcast CLI against a real gateway and worker', () => {
   let gateway: RestartableGateway;
+  let worker: WorkerProc;
   let redis: Redis;
   let url: string;
   const scope = suiteScope();
@@ -29,14 +30,14 @@ describe('taskcast CLI against a real gateway and worker', () => {
   before(async () => {
     const redisUrl = await testRedisUrl();
     gateway = await startRestartableGateway(scope, redisUrl);
-    await startWorkerProc(scope, redisUrl);
+    worker = await startWorkerProc(scope, redisUrl);
     redis = await connectRedis(redisUrl);
     scope.after(() => closeRedis(redis));
     url = gateway.url;
   });
 
-  test('start --watch exits 0 after COMPLETED, one line per event on stderr (stdout: the output alone); TASKCAST_URL is honoured', async () => {
-    const run = await taskcast(['start', '--stage-ms', '50', '--watch'], { env: { TASKCAST_URL: url } });
+  test('bin/taskcast.js start --watch exits 0 after COMPLETED, one line per event on stderr (stdout: the output alone); TASKCAST_URL is honoured', async () => {
+    const run = await taskcast(['start', '--stage-ms', '50', '--watch'], { env: { TASKCAST_URL: url }, bin: true });
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, '', 'the reference task has no output');
     const taskId = /started ([0-9a-f-]{36})/.exec(run.stderr)?.[1];
@@ -52,14 +53,21 @@ describe('taskcast CLI against a real gateway and worker', () => {
     assert.equal(await redis.hget(taskKey(taskId), 'params'), '{"stage_ms":50}');
   });
 
-  test('watch --json prints exactly XRANGE, across a gateway killed and restarted mid-task', async () => {
-    const start = await taskcast(['start', '--url', url, '--params', '{"stage_ms":1500}']);
+  test('watch --json prints exactly XRANGE, across a gateway killed and restarted mid-task', async (t) => {
+    // The worker is paused until the gateway is back, so the task is still running when the
+    // watch's first event kills the gateway, however long the CLI takes to start.
+    worker.kill('SIGSTOP');
+    t.after(() => worker.kill('SIGCONT'));
+    const start = await taskcast(['start', '--url', url, '--params', '{"stage_ms":300}']);
     assert.equal(start.code, 0, start.stderr);
     const taskId = start.stdout.trim();
     let killed: Promise<void> | undefined;
     const watching = taskcast(['watch', taskId, '--json', '--url', url], {
       onLine: () => {
-        killed ??= gateway.kill('SIGKILL').then(() => gateway.restart());
+        killed ??= gateway
+          .kill('SIGKILL')
+          .then(() => gateway.restart())
+          .then(() => worker.kill('SIGCONT'));
       },
     });
     await waitFor(() => killed !== undefined, 'first event', 30_000);
@@ -139,7 +147,7 @@ describe('taskcast CLI against a real gateway and worker', () => {
       assert.match(help.stdout, new RegExp(`^taskcast ${command}`), command);
       assert.match(help.stdout, /--url URL/, command);
     }
-    const top = await taskcast(['--help']);
+    const top = await taskcast(['--help'], { bin: true });
     assert.equal(top.code, 0);
     assert.match(top.stdout, /Commands:/);
   });

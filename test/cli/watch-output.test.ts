@@ -3,14 +3,14 @@ import { before, describe, test } from 'node:test';
 import type { TaskEvent } from '../../src/wire/events.js';
 import { taskcast } from '../helpers/cli.js';
 import { startTask } from '../helpers/http.js';
-import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
+import { startGatewayProc, startWorkerProc, testTasksEnv, type ServiceProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { suiteScope } from '../helpers/scope.js';
 import { taskEvents } from '../helpers/task-log.js';
 import { renderTerminal } from '../helpers/terminal.js';
 import { waitFor } from '../helpers/wait.js';
 
-const TEST_TASKS = { TASK_MODULES: 'test/fixtures/test-tasks.ts' };
+const TEST_TASKS = testTasksEnv();
 const lines = (n: number) => Array.from({ length: n }, (_, i) => `line ${i}\n`).join('');
 /** `text` as a terminal of `columns` columns wraps it. */
 const rows = (text: string, columns: number) => Array.from({ length: Math.ceil(text.length / columns) }, (_, i) => text.slice(i * columns, (i + 1) * columns));

@@ -12,6 +12,7 @@ import { suiteScope } from '../helpers/scope.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 import { eventIds } from '../helpers/task-log.js';
 
+/** The kill rounds open sockets with `ws` through createSocket; every other watch uses the default, the global WebSocket. */
 const createSocket = (url: string) => new WebSocket(url);
 const FAST = { initialMs: 100, maxMs: 800 };
 
@@ -20,7 +21,6 @@ function recorded(options: Omit<ConstructorParameters<typeof TaskWatcher>[0], 'o
   const events: TaskEvent[] = [];
   const states: WatchState[] = [];
   const watcher = new TaskWatcher({
-    createSocket,
     ...options,
     onEvent: (e) => events.push(e),
     onState: (s) => states.push(s),

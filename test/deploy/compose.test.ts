@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { configSchema } from '../../src/config.js';
+import { builtSrc } from '../helpers/built-src.js';
 import { startGatewayProc, startWorkerProc } from '../helpers/processes.js';
 import { testRedisUrl } from '../helpers/redis.js';
 import { withTimeout } from '../helpers/wait.js';
@@ -84,9 +86,9 @@ test('every environment variable is a setting of the config schema', () => {
   }
 });
 
-/** Runs src/bin/probe.ts (what the built dist/bin/probe.js is compiled from); resolves its exit code. */
+/** Runs src/bin/probe.ts compiled, as the image's dist/bin/probe.js is; resolves its exit code. */
 async function probe(url: string): Promise<number> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/probe.ts', url], { cwd: ROOT, stdio: 'ignore' });
+  const child = spawn(process.execPath, [join(builtSrc(), 'src/bin/probe.js'), url], { cwd: ROOT, stdio: 'ignore' });
   return withTimeout(new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? -1))), `probe ${url}`, 30_000);
 }
 

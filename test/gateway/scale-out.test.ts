@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startTask } from '../helpers/http.js';
-import { startGatewayProc, startWorkerProc } from '../helpers/processes.js';
+import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
 import { sseUrl, watchSse } from '../helpers/sse-client.js';
@@ -10,11 +10,11 @@ import { eventIds } from '../helpers/task-log.js';
 test('two gateways and two workers on one Redis: a client that switches gateway mid-task resumes exactly', async (t) => {
   const url = await testRedisUrl();
   const redis = await redisFor(t, url);
-  const gateways = [await startGatewayProc(t, url), await startGatewayProc(t, url)] as const;
+  const gateways = [await startGatewayInProcess(t, url), await startGatewayInProcess(t, url)] as const;
   // One task at a time each, so that both workers must take part.
   const workers = [
-    await startWorkerProc(t, url, { WORKER_CONCURRENCY: '1' }),
-    await startWorkerProc(t, url, { WORKER_CONCURRENCY: '1' }),
+    await startWorkerInProcess(t, url, { WORKER_CONCURRENCY: '1' }),
+    await startWorkerInProcess(t, url, { WORKER_CONCURRENCY: '1' }),
   ];
 
   const runs = [];

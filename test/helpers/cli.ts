@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { builtSrc } from './built-src.js';
 import { withTimeout } from './wait.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -18,6 +20,8 @@ export interface CliOptions {
   onErrLine?: (line: string) => void;
   /** Runs it in a pseudo-terminal of this many columns (util-linux `script`): stdout and stderr are both the terminal's bytes in `stdout`. */
   tty?: { columns: number };
+  /** Through `bin/taskcast.js`, the package's bin (tsx in a checkout), instead of src compiled once (builtSrc). */
+  bin?: boolean;
 }
 
 function lines(onLine: ((line: string) => void) | undefined): (text: string) => void {
@@ -34,9 +38,12 @@ function lines(onLine: ((line: string) => void) | undefined): (text: string) => 
 
 const quote = (arg: string) => `'${arg.replaceAll("'", "'\\''")}'`;
 
-/** Runs `bin/taskcast.js` (the package's bin) as its own process; killed if it runs over 90 s. */
+/**
+ * Runs the CLI as its own process: src/bin/taskcast.ts compiled (builtSrc), as the image runs
+ * dist/bin/taskcast.js, or with `bin` through `bin/taskcast.js`; killed if it runs over 90 s.
+ */
 export function taskcast(args: string[], options: CliOptions = {}): Promise<CliRun> {
-  const argv = [process.execPath, 'bin/taskcast.js', ...args];
+  const argv = [process.execPath, options.bin ? 'bin/taskcast.js' : join(builtSrc(), 'src/bin/taskcast.js'), ...args];
   const [command, ...commandArgs] = options.tty
     ? ['script', '-qefc', `stty cols ${options.tty.columns} rows 24; exec ${argv.map(quote).join(' ')}`, '/dev/null']
     : argv;

@@ -1,4 +1,4 @@
-import { spawnEntry, startGatewayProc, stopProc, type Scope, type ServiceProc } from './processes.js';
+import { STARTUP_TIMEOUT_MS, spawnEntry, startGatewayProc, stopProc, type Scope, type ServiceProc } from './processes.js';
 
 export interface RestartableGateway {
   readonly port: number;
@@ -31,7 +31,7 @@ export async function startRestartableGateway(
     async restart() {
       const next = spawnEntry('gateway', { REDIS_URL: redisUrl, ...env, PORT: String(port) });
       scope.after(() => stopProc(next));
-      await next.waitForLog((l) => l.msg === 'gateway listening', 'gateway listening again', 30_000);
+      await next.waitForLog((l) => l.msg === 'gateway listening', 'gateway listening again', STARTUP_TIMEOUT_MS);
       proc = Object.assign(next, { port, url });
     },
   };

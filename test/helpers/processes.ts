@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { builtSrc } from './built-src.js';
 import { withTimeout } from './wait.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -25,9 +27,9 @@ export interface ServiceProc extends Proc {
   url: string;
 }
 
-/** Runs an entry point of src/bin as its own process, as in production; an undefined `env` value unsets it. */
+/** Runs an entry point of src/bin as its own process, as in production: compiled, without a loader (see builtSrc); an undefined `env` value unsets it. */
 export function spawnEntry(entry: 'gateway' | 'worker' | 'start', env: Record<string, string | undefined>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', `src/bin/${entry}.ts`], {
+  const child = spawn(process.execPath, [join(builtSrc(), `src/bin/${entry}.js`)], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -79,11 +81,19 @@ export function spawnEntry(entry: 'gateway' | 'worker' | 'start', env: Record<st
   };
 }
 
+/** How long a process may take to start: start-up speed is not under test, and a loaded machine slows it many times over. */
+export const STARTUP_TIMEOUT_MS = 60_000;
+
+/** TASK_MODULES naming test/fixtures/test-tasks.ts as compiled with src, for spawned processes. */
+export function testTasksEnv(): { TASK_MODULES: string } {
+  return { TASK_MODULES: join(builtSrc(), 'test/fixtures/test-tasks.js') };
+}
+
 /** A gateway process on a free port; killed when the test ends. */
 export async function startGatewayProc(t: Scope, redisUrl: string, env: Record<string, string> = {}): Promise<ServiceProc> {
   const proc = spawnEntry('gateway', { REDIS_URL: redisUrl, PORT: '0', ...env });
   t.after(() => stopProc(proc));
-  const line = await proc.waitForLog((l) => l.msg === 'gateway listening', 'gateway listening');
+  const line = await proc.waitForLog((l) => l.msg === 'gateway listening', 'gateway listening', STARTUP_TIMEOUT_MS);
   const port = Number(line.port);
   return Object.assign(proc, { port, url: `http://127.0.0.1:${port}` });
 }
@@ -97,8 +107,8 @@ export interface WorkerProc extends Proc {
 export async function startWorkerProc(t: Scope, redisUrl: string, env: Record<string, string> = {}): Promise<WorkerProc> {
   const proc = spawnEntry('worker', { REDIS_URL: redisUrl, HEALTH_PORT: '0', ...env });
   t.after(() => stopProc(proc));
-  const health = await proc.waitForLog((l) => l.msg === 'health listening', 'health listening');
-  await proc.waitForLog((l) => l.msg === 'worker started', 'worker started');
+  const health = await proc.waitForLog((l) => l.msg === 'health listening', 'health listening', STARTUP_TIMEOUT_MS);
+  await proc.waitForLog((l) => l.msg === 'worker started', 'worker started', STARTUP_TIMEOUT_MS);
   return Object.assign(proc, { healthUrl: `http://127.0.0.1:${Number(health.port)}` });
 }
 

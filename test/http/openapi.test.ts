@@ -14,7 +14,7 @@ import { createRegistry } from '../../src/worker/tasks/index.js';
 import { CloseCode } from '../../src/ws/close-codes.js';
 import { request, startTask } from '../helpers/http.js';
 import { appRouter } from '../helpers/app-router.js';
-import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
+import { startGatewayInProcess, startWorkerInProcess, type InProcessGateway } from '../helpers/in-process.js';
 import { suiteScope } from '../helpers/scope.js';
 import { testRedisUrl } from '../helpers/redis.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
@@ -94,13 +94,13 @@ describe('/openapi.json, generated from the zod schemas', () => {
 });
 
 describe('served by a gateway: /openapi.json, /docs, and answers that match the schemas', () => {
-  let gateway: ServiceProc;
+  let gateway: InProcessGateway;
   const scope = suiteScope();
 
   before(async () => {
     const redisUrl = await testRedisUrl();
-    gateway = await startGatewayProc(scope, redisUrl, { STAGE_MS: '0' });
-    await startWorkerProc(scope, redisUrl);
+    gateway = await startGatewayInProcess(scope, redisUrl, { STAGE_MS: '0' });
+    await startWorkerInProcess(scope, redisUrl);
   });
 
   test('GET /openapi.json is the generated document', async () => {

@@ -3,7 +3,7 @@ import { before, describe, test } from 'node:test';
 import { TASKS_INDEX, taskKey } from '../../src/store/keys.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { request, startTask } from '../helpers/http.js';
-import { startGatewayProc, type ServiceProc } from '../helpers/processes.js';
+import { startGatewayInProcess, type InProcessGateway } from '../helpers/in-process.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { suiteScope } from '../helpers/scope.js';
 
@@ -24,13 +24,13 @@ async function listAll(base: string, limit: number): Promise<{ ids: string[]; pa
 }
 
 describe('GET /tasks: recent tasks from the index', () => {
-  let gateway: ServiceProc;
+  let gateway: InProcessGateway;
   let redisUrl: string;
   const scope = suiteScope();
 
   before(async () => {
     redisUrl = await testRedisUrl();
-    gateway = await startGatewayProc(scope, redisUrl, { TASK_TTL_S: '3600' });
+    gateway = await startGatewayInProcess(scope, redisUrl, { TASK_TTL_S: '3600' });
   });
 
   test('newest first, full states, cursor pagination covers every task once', async (t) => {

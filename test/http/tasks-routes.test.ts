@@ -3,21 +3,21 @@ import { before, describe, test } from 'node:test';
 import { validate as isUuid } from 'uuid';
 import { eventsKey, taskKey } from '../../src/store/keys.js';
 import { request, startTask } from '../helpers/http.js';
-import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
+import { startGatewayInProcess, startWorkerInProcess, type InProcessGateway } from '../helpers/in-process.js';
 import { suiteScope } from '../helpers/scope.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { eventIds } from '../helpers/task-log.js';
 
 describe('HTTP API', () => {
-  let gw: ServiceProc;
+  let gw: InProcessGateway;
   let redisUrl: string;
   const scope = suiteScope();
 
   before(async () => {
     redisUrl = await testRedisUrl();
-    gw = await startGatewayProc(scope, redisUrl, { STAGE_MS: '1234' });
-    await startWorkerProc(scope, redisUrl);
+    gw = await startGatewayInProcess(scope, redisUrl, { STAGE_MS: '1234' });
+    await startWorkerInProcess(scope, redisUrl);
   });
 
   test('POST /start-task without a body starts the reference task with STAGE_MS', async () => {

@@ -6,7 +6,7 @@ import { taskKey } from '../../src/store/keys.js';
 import type { Redis } from '../../src/store/redis.js';
 import { appendEvent } from '../helpers/append.js';
 import { startTask } from '../helpers/http.js';
-import { startGatewayProc, startWorkerProc } from '../helpers/processes.js';
+import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
@@ -42,7 +42,7 @@ test('the gateway holds the same Redis connections with 1 and with 1000 watchers
   const url = await testRedisUrl();
   const redis = await redisFor(t, url);
   // No worker: the test appends the events itself, when every watcher is in place.
-  const gateway = await startGatewayProc(t, url);
+  const gateway = await startGatewayInProcess(t, url);
   const tasks: string[] = [];
   for (let i = 0; i < 100; i++) tasks.push(await startTask(gateway.url));
   const idle = (await gatewayClients(redis)).length;
@@ -76,8 +76,8 @@ test('a new watcher is served at once while the hub read is parked (HUB_BLOCK_MS
   const url = await testRedisUrl();
   const redis = await redisFor(t, url);
   // With a one-hour block, only the CLIENT UNBLOCK wake-up can bring a new stream into the read.
-  const gateway = await startGatewayProc(t, url, { HUB_BLOCK_MS: '3600000' });
-  await startWorkerProc(t, url, { SHUTDOWN_GRACE_MS: '0' });
+  const gateway = await startGatewayInProcess(t, url, { HUB_BLOCK_MS: '3600000' });
+  await startWorkerInProcess(t, url, { SHUTDOWN_GRACE_MS: '0' });
 
   const quiet = await startTask(gateway.url, { stage_ms: 600_000 });
   const parked = watch(gateway.port, quiet);

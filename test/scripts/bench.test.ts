@@ -10,7 +10,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 // end and reports exact delivery, at a scale small enough for CI.
 test('npm run bench: a scaled-down run prints every measure as JSON, then the summary', async () => {
   const args = [
-    '--tasks', '100', '--rounds', '1', '--rate', '50', '--rate-seconds', '1',
+    '--quick', '--tasks', '100', '--rounds', '1', '--rate', '50', '--rate-seconds', '1',
     '--watchers', '100', '--fanout-tasks', '4', '--storm', '50', '--storm-tasks', '2',
     '--output-tasks', '4', '--output-chunks', '100', '--replay-events', '500',
   ];

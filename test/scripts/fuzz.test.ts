@@ -7,7 +7,7 @@ import { withTimeout } from '../helpers/wait.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 test('npm run fuzz: a short seeded run sends every kind of input and reports no violation', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/fuzz.ts', '--seconds', '3', '--seed', '7', '--concurrency', '4'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/fuzz.ts', '--seconds', '5', '--seed', '7', '--concurrency', '4'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -4,7 +4,7 @@ import { AppError } from '../../src/errors.js';
 import { SseStreams, type SseStream } from '../../src/sse/sse-route.js';
 import { taskKey } from '../../src/store/keys.js';
 import { startTask } from '../helpers/http.js';
-import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
+import { startGatewayInProcess, startWorkerInProcess, type InProcessGateway } from '../helpers/in-process.js';
 import { suiteScope } from '../helpers/scope.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { sseUrl, watchSse } from '../helpers/sse-client.js';
@@ -13,15 +13,15 @@ import { watchTask, wsUrl } from '../helpers/ws-client.js';
 import { eventIds } from '../helpers/task-log.js';
 import { launchBrowser } from '../helpers/browser.js';
 
-describe('SSE watch, against a gateway and a worker process', () => {
-  let gateway: ServiceProc;
+describe('SSE watch, against a gateway and a worker', () => {
+  let gateway: InProcessGateway;
   let redisUrl: string;
   const scope = suiteScope();
 
   before(async () => {
     redisUrl = await testRedisUrl();
-    gateway = await startGatewayProc(scope, redisUrl);
-    await startWorkerProc(scope, redisUrl);
+    gateway = await startGatewayInProcess(scope, redisUrl);
+    await startWorkerInProcess(scope, redisUrl);
   });
 
   test('live: text/event-stream, ids equal XRANGE, data equals the WebSocket JSON, ends after COMPLETED', async (t) => {

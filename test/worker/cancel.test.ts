@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import { v4 as uuidv4 } from 'uuid';
 import { taskKey, eventsKey } from '../../src/store/keys.js';
 import { request, startTask } from '../helpers/http.js';
-import { startGatewayProc, startWorkerProc } from '../helpers/processes.js';
+import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
+import { startGatewayProc, startWorkerProc, testTasksEnv } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { REFERENCE_STATUSES, assertEventLog, assertNothingPending, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
@@ -15,7 +16,7 @@ describe('POST /tasks/<id>/cancel', () => {
   test('a PENDING task is cancelled before it starts; the worker later acks its command and never runs it', async (t) => {
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
-    const gateway = await startGatewayProc(t, url);
+    const gateway = await startGatewayInProcess(t, url);
     const taskId = await startTask(gateway.url, { stage_ms: 0 });
     const res = await cancel(gateway.url, taskId);
     assert.equal(res.status, 202);
@@ -24,7 +25,7 @@ describe('POST /tasks/<id>/cancel', () => {
     await assertEventLog(redis, taskId, ['PENDING', 'CANCELLED']);
     assert.ok((await redis.ttl(eventsKey(taskId))) > 0, 'a cancelled task expires');
 
-    const worker = await startWorkerProc(t, url);
+    const worker = await startWorkerInProcess(t, url);
     const after = await startTask(gateway.url, { stage_ms: 0 });
     assert.equal(await waitForEnd(redis, after), 'COMPLETED');
     await assertEventLog(redis, taskId, ['PENDING', 'CANCELLED']);
@@ -35,8 +36,8 @@ describe('POST /tasks/<id>/cancel', () => {
   test('a running task: the handler is aborted at once and CANCELLED follows, seen live over WebSocket', async (t) => {
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
-    const gateway = await startGatewayProc(t, url);
-    await startWorkerProc(t, url);
+    const gateway = await startGatewayInProcess(t, url);
+    await startWorkerInProcess(t, url);
     // Each stage lasts 10 minutes: only an aborted handler can end within the test's timeouts.
     const taskId = await startTask(gateway.url, { stage_ms: 600_000 });
     await waitFor(async () => ((await redis.hget(taskKey(taskId), 'lease')) ?? '') !== '', 'task claimed');
@@ -57,8 +58,8 @@ describe('POST /tasks/<id>/cancel', () => {
   test('a running task past its first stage: stages so far stay, CANCELLED is last', async (t) => {
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
-    const gateway = await startGatewayProc(t, url);
-    await startWorkerProc(t, url);
+    const gateway = await startGatewayInProcess(t, url);
+    await startWorkerInProcess(t, url);
     const taskId = await startTask(gateway.url, { stage_ms: 300 });
     await waitFor(async () => (await redis.hget(taskKey(taskId), 'status')) === 'STARTED', 'STARTED');
     // The next stage's work now runs for 300 ms; the cancel lands inside it.
@@ -72,8 +73,8 @@ describe('POST /tasks/<id>/cancel', () => {
   test('a missed cancel message is caught by the heartbeat', async (t) => {
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
-    const gateway = await startGatewayProc(t, url);
-    await startWorkerProc(t, url, { CLAIM_IDLE_MS: '600' });
+    const gateway = await startGatewayInProcess(t, url);
+    await startWorkerInProcess(t, url, { CLAIM_IDLE_MS: '600' });
     const taskId = await startTask(gateway.url, { stage_ms: 600_000 });
     await waitFor(async () => ((await redis.hget(taskKey(taskId), 'lease')) ?? '') !== '', 'task claimed');
     // The request as cancel-task.lua records it, without the pub/sub message.
@@ -86,8 +87,8 @@ describe('POST /tasks/<id>/cancel', () => {
   test('a finished task answers 409; an unknown one 404; a malformed id 400', async (t) => {
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
-    const gateway = await startGatewayProc(t, url);
-    await startWorkerProc(t, url);
+    const gateway = await startGatewayInProcess(t, url);
+    await startWorkerInProcess(t, url);
     const taskId = await startTask(gateway.url, { stage_ms: 0 });
     assert.equal(await waitForEnd(redis, taskId), 'COMPLETED');
     const done = await cancel(gateway.url, taskId);
@@ -109,7 +110,7 @@ describe('a handler that ignores its abort signal', () => {
   test('cancel: after CANCEL_GRACE_MS the worker records CANCELLED itself, frees the slot and logs the offender', async (t) => {
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
-    const tasks = { TASK_MODULES: 'test/fixtures/test-tasks.ts' };
+    const tasks = testTasksEnv();
     const gateway = await startGatewayProc(t, url, tasks);
     const worker = await startWorkerProc(t, url, { ...tasks, WORKER_CONCURRENCY: '1', CANCEL_GRACE_MS: '500' });
     const taskId = await startTask(gateway.url, { type: 'stubborn', params: { hold_ms: 3000 } });

@@ -4,12 +4,12 @@ import { v4 as uuidv4 } from 'uuid';
 import { COMMANDS_STREAM, DEAD_LETTER_STREAM, taskKey } from '../../src/store/keys.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { startTask } from '../helpers/http.js';
-import { spawnEntry, startGatewayProc, startWorkerProc, stopProc, type Proc } from '../helpers/processes.js';
+import { spawnEntry, startGatewayProc, startWorkerProc, stopProc, testTasksEnv, type Proc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { REFERENCE_STATUSES, assertEventLog, assertNothingPending, taskEvents, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 
-const TEST_TASKS = { TASK_MODULES: 'test/fixtures/test-tasks.ts' };
+const TEST_TASKS = testTasksEnv();
 
 async function deadLetters(redis: Awaited<ReturnType<typeof redisFor>>) {
   return (await redis.xrange(DEAD_LETTER_STREAM, '-', '+')).map(([, f]) => {

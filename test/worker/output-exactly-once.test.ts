@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import { TaskWatcher } from '../../src/client/task-watcher.js';
 import type { OutputChange } from '../../src/wire/output.js';
 import { request, startTask } from '../helpers/http.js';
-import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
+import { startGatewayProc, startWorkerProc, testTasksEnv, type ServiceProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { suiteScope } from '../helpers/scope.js';
 import { sseUrl, watchSse } from '../helpers/sse-client.js';
@@ -12,7 +12,7 @@ import { assertNothingPending, eventIds, taskEvents } from '../helpers/task-log.
 import { waitFor } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
 
-const TEST_TASKS = { TASK_MODULES: 'test/fixtures/test-tasks.ts' };
+const TEST_TASKS = testTasksEnv();
 const lines = (n: number) => Array.from({ length: n }, (_, i) => `line ${i}\n`).join('');
 
 /** A TaskWatcher over `ws` that records every output change. */

@@ -64,7 +64,8 @@ describe('reclaim and fencing, with real worker processes', () => {
     await assertNothingPending(redis);
     const staleWrites = paused.logs.filter((l) => l.msg === 'event recorded' && l.taskId === taskId);
     assert.deepEqual(staleWrites, [], 'the paused worker recorded no event');
-    assert.ok(owner.logs.some((l) => l.msg === 'event recorded' && l.taskId === taskId && l.status === 'COMPLETED'));
+    // Its log line may trail the write that waitForEnd saw.
+    await owner.waitForLog((l) => l.msg === 'event recorded' && l.taskId === taskId && l.status === 'COMPLETED', 'the owner recorded COMPLETED');
   });
 
   test('a worker that starts after a crash takes over its predecessor\'s commands at once, not after CLAIM_IDLE_MS', async (t) => {

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { request, startTask } from '../helpers/http.js';
-import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
+import { startGatewayProc, startWorkerProc, testTasksEnv, type ServiceProc } from '../helpers/processes.js';
 import { suiteScope } from '../helpers/scope.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { assertEventLog, assertNothingPending, waitForEnd } from '../helpers/task-log.js';
 
-const TEST_TASKS = { TASK_MODULES: 'test/fixtures/test-tasks.ts' };
+const TEST_TASKS = testTasksEnv();
 
 describe('retries of a throwing handler, and task params', () => {
   let gateway: ServiceProc;

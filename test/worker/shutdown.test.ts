@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import type { TaskEvent } from '../../src/wire/events.js';
 import { COMMANDS_STREAM, WORKER_GROUP, taskKey } from '../../src/store/keys.js';
 import { startTask } from '../helpers/http.js';
-import { startGatewayProc, startWorkerProc } from '../helpers/processes.js';
+import { startGatewayProc, startWorkerProc, testTasksEnv } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { REFERENCE_STATUSES, assertEventLog, assertNothingPending, taskEvents, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
@@ -65,7 +65,7 @@ describe('graceful shutdown under load', () => {
   test('SIGTERM to a worker whose handler ignores its signal: the command is handed back at once, exit 0', async (t) => {
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
-    const tasks = { TASK_MODULES: 'test/fixtures/test-tasks.ts' };
+    const tasks = testTasksEnv();
     const gateway = await startGatewayProc(t, url, tasks);
     // The backstop would exit 1 after SHUTDOWN_GRACE_MS + 5 s; the handler holds on for a minute.
     const leaving = await startWorkerProc(t, url, { ...tasks, SHUTDOWN_GRACE_MS: '300', CLAIM_IDLE_MS: '60000' });

@@ -3,7 +3,7 @@ import { before, describe, test } from 'node:test';
 import type { TaskEvent } from '../../src/wire/events.js';
 import { eventsKey, taskKey } from '../../src/store/keys.js';
 import { request, startTask } from '../helpers/http.js';
-import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
+import { startGatewayInProcess, startWorkerInProcess, type InProcessGateway } from '../helpers/in-process.js';
 import { suiteScope } from '../helpers/scope.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
@@ -20,16 +20,16 @@ const STAGES = [
 
 const summary = (events: TaskEvent[]) => events.map((e) => [e.status, e.progress]);
 
-describe('WebSocket watch, against a gateway and a worker process', () => {
-  let gateway: ServiceProc;
+describe('WebSocket watch, against a gateway and a worker', () => {
+  let gateway: InProcessGateway;
   let redisUrl: string;
   const scope = suiteScope();
 
   before(async () => {
     redisUrl = await testRedisUrl();
     // One gateway and worker for the whole file: each test uses its own tasks.
-    gateway = await startGatewayProc(scope, redisUrl);
-    await startWorkerProc(scope, redisUrl);
+    gateway = await startGatewayInProcess(scope, redisUrl);
+    await startWorkerInProcess(scope, redisUrl);
   });
 
   test('full flow: every stage in order, ids equal XRANGE, final hash, close 1000', async (t) => {
