@@ -7,6 +7,7 @@ import type { Redis } from '../store/redis.js';
 import type { TaskWrites } from '../store/task-writes.js';
 import { COMMANDS_STREAM, DEAD_LETTER_STREAM, WORKER_GROUP, eventsKey, taskKey } from '../store/keys.js';
 import { redisTrouble } from '../store/unavailable.js';
+import { TaskCorrupted } from '../store/corrupted.js';
 import { jsonText } from './json-value.js';
 import type { TaskRegistry, TaskType } from './registry.js';
 import { RunLog, type NewEvent } from './run-log.js';
@@ -48,28 +49,49 @@ export interface RunControl {
  * Runs one command to its end, at most once per stage whatever crashes: writes are fenced by a
  * lease and deduplicated by stage and sequence number, so a reclaimed command resumes after its
  * last recorded stage. The command is acked by the script that records the terminal event (or
- * dead-letters it), and only then.
+ * dead-letters it), and only then. A task whose keys hold the wrong type (TaskCorrupted, from a
+ * claim, an append or the heartbeat) is dead-lettered at once.
  */
 export async function runCommand(deps: RunDeps, command: Command, control: RunControl): Promise<void> {
   const taskId = command.fields.task_id ?? '';
   const log = lazyChild(deps.logger, () => ({ taskId, commandId: command.id }));
   const retry = <T>(call: () => Promise<T>) => retryWhileDown(call, control.hardStop, log);
   const deadLetter = async (reason: string) => {
-    const [deadId, failed] = await retry(() =>
+    const [deadId, outcome] = await retry(() =>
       deps.redis.deadLetter(
         COMMANDS_STREAM, DEAD_LETTER_STREAM, taskKey(taskId), eventsKey(taskId),
         WORKER_GROUP, command.id, reason, deps.config.DEAD_LETTER_MAXLEN, Date.now(), deps.config.TASK_TTL_S,
         isUuid(taskId) ? '1' : '0', JSON.stringify(command.fields),
       ),
     );
-    log().warn({ reason, deadId, taskFailed: failed === '1' }, 'poison command dead-lettered');
+    log().warn({ reason, deadId, task: outcome }, 'poison command dead-lettered');
     const type = deps.registry.get(command.fields.type ?? '') ? command.fields.type! : '(unknown)';
-    if (failed === '1') deps.metrics?.taskFinished(type, 'FAILED', startedAt(command));
+    if (outcome === 'FAILED') deps.metrics?.taskFinished(type, 'FAILED', startedAt(command));
   };
 
   const checked = checkCommand(deps.registry, command.fields);
   if ('reason' in checked) return deadLetter(checked.reason);
+  try {
+    await claimAndRun(deps, command, control, checked, log, retry, deadLetter);
+  } catch (err) {
+    // Bad data, which no redelivery heals: dead-lettered at once (the script says why the task
+    // could not be ended FAILED), not after MAX_DELIVERIES.
+    if (!(err instanceof TaskCorrupted)) throw err;
+    log().error({ err: err.message }, 'task keys hold the wrong type');
+    await deadLetter('corrupted task data');
+  }
+}
 
+async function claimAndRun(
+  deps: RunDeps,
+  command: Command,
+  control: RunControl,
+  checked: { type: TaskType<unknown>; params: unknown },
+  log: () => Logger,
+  retry: <T>(call: () => Promise<T>) => Promise<T>,
+  deadLetter: (reason: string) => Promise<void>,
+): Promise<void> {
+  const taskId = command.fields.task_id!;
   const lease = `${deps.consumer}/${uuidv4()}`;
   const [claim, recorded = '0', attempt = '1'] = await retry(() => deps.writes.claim({ taskId, lease, commandId: command.id }));
   switch (claim) {

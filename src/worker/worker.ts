@@ -8,6 +8,7 @@ import { closeRedis, duplicateForBlocking, ensureConnected, type Redis } from '.
 import { CANCEL_CHANNEL, COMMANDS_STREAM, WORKER_GROUP, taskKey } from '../store/keys.js';
 import { ensureGroup, pruneConsumers } from '../store/consumer-group.js';
 import { TaskWrites } from '../store/task-writes.js';
+import { TaskCorrupted } from '../store/corrupted.js';
 import { pruneIndex } from '../store/task-index.js';
 import type { TaskRegistry } from './registry.js';
 import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded } from './stops.js';
@@ -179,7 +180,7 @@ export class Worker {
 
   /**
    * Resets the idle time of the commands whose task we still lease, and aborts runs that lost
-   * their lease, whose task ended, or whose cancel we missed.
+   * their lease, whose task ended or is corrupted (the run dead-letters it), or whose cancel we missed.
    */
   private async heartbeat(): Promise<void> {
     const leased = [...this.running.entries()].filter(([, r]) => r.lease !== undefined);
@@ -191,6 +192,7 @@ export class Worker {
         if (verdict === 'LOST') run?.abort.abort(new LeaseLost('lease lost to a newer run'));
         else if (verdict === 'ENDED') run?.abort.abort(new TaskEnded('task ended'));
         else if (verdict === 'CANCEL') run?.abort.abort(new CancelRequested('cancel requested'));
+        else if (verdict === 'CORRUPTED' && run) run.abort.abort(new TaskCorrupted(run.taskId, `${taskKey(run.taskId)} is not a hash`));
       }
     } catch (err) {
       this.log.warn({ err }, 'heartbeat failed');

@@ -9,21 +9,27 @@
 -- ARGV[3]     idle time in ms to set on kept commands: 0 for a heartbeat, CLAIM_IDLE_MS to
 --             release them to other workers at once (shutdown)
 -- ARGV[4..]   command entry id, lease token: one pair per KEYS[2..]
--- Returns     flat list: command id, 'KEPT' | 'LOST' | 'ENDED' | 'CANCEL', ...
+-- Returns     flat list: command id, 'KEPT' | 'LOST' | 'ENDED' | 'CANCEL' | 'CORRUPTED', ...
+--             (CORRUPTED: the task's hash is of the wrong type; its command is left as it is)
+-- Every hash's type is checked before the first XCLAIM, so that one corrupted task can neither
+-- fail the others' heartbeats nor leave the call half done.
+local corrupted = {}
+for i = 2, #KEYS do corrupted[i] = wrong_type(KEYS[i], 'hash') ~= nil end
+
+local function verdict(i, command_id, lease)
+  if corrupted[i] then return 'CORRUPTED' end
+  local state = redis.call('HMGET', KEYS[i], 'status', 'lease', 'cancel_requested')
+  if not state[1] or is_terminal(state[1]) then return 'ENDED' end
+  if state[2] ~= lease then return 'LOST' end
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, command_id, 'IDLE', ARGV[3], 'JUSTID')
+  if state[3] then return 'CANCEL' end
+  return 'KEPT'
+end
+
 local out = {}
 for i = 2, #KEYS do
-  local command_id, lease = ARGV[2 * i], ARGV[2 * i + 1]
-  local state = redis.call('HMGET', KEYS[i], 'status', 'lease', 'cancel_requested')
-  local verdict
-  if not state[1] or state[1] == 'COMPLETED' or state[1] == 'FAILED' or state[1] == 'CANCELLED' then
-    verdict = 'ENDED'
-  elseif state[2] ~= lease then
-    verdict = 'LOST'
-  else
-    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, command_id, 'IDLE', ARGV[3], 'JUSTID')
-    if state[3] then verdict = 'CANCEL' else verdict = 'KEPT' end
-  end
+  local command_id = ARGV[2 * i]
   out[#out + 1] = command_id
-  out[#out + 1] = verdict
+  out[#out + 1] = verdict(i, command_id, ARGV[2 * i + 1])
 end
 return out
