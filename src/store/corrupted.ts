@@ -21,18 +21,25 @@ export function isWrongType(err: unknown): err is Error {
   return err instanceof Error && /\bWRONGTYPE\b/.test(err.message);
 }
 
-/** `err` as TaskCorrupted when it is a WRONGTYPE about `taskId`'s keys, else `err` unchanged. */
-export function corruptedOr(err: unknown, taskId: string): unknown {
+/** Redis's own WRONGTYPE message, which names no key. */
+const RAW_WRONGTYPE = 'WRONGTYPE Operation against a key holding the wrong kind of value';
+
+/**
+ * `err` as TaskCorrupted when it is a WRONGTYPE about `taskId`'s keys, else `err` unchanged. `key`
+ * names the key for Redis's own message (our scripts' checks name it themselves).
+ */
+export function corruptedOr(err: unknown, taskId: string, key?: string): unknown {
   if (err instanceof TaskCorrupted || !isWrongType(err)) return err;
-  return new TaskCorrupted(taskId, err.message.replace(/^.*?(WRONGTYPE)/, '$1'));
+  const detail = err.message.replace(/^.*?(WRONGTYPE)/, '$1');
+  return new TaskCorrupted(taskId, key !== undefined && detail === RAW_WRONGTYPE ? `WRONGTYPE ${key} holds the wrong kind of value` : detail);
 }
 
 /** Rethrows what `call` rejects with, as TaskCorrupted when it is a WRONGTYPE (see corruptedOr). */
-export async function aboutTask<T>(taskId: string, call: Promise<T>): Promise<T> {
+export async function aboutTask<T>(taskId: string, call: Promise<T>, key?: string): Promise<T> {
   try {
     return await call;
   } catch (err) {
-    throw corruptedOr(err, taskId);
+    throw corruptedOr(err, taskId, key);
   }
 }
 

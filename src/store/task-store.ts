@@ -128,7 +128,7 @@ export class TaskStore {
   }
 
   async get(taskId: string): Promise<TaskState | null> {
-    const h = await aboutTask(taskId, this.redis.hgetall(taskKey(taskId)));
+    const h = await aboutTask(taskId, this.redis.hgetall(taskKey(taskId)), taskKey(taskId));
     if (!h.status) return null;
     return {
       task_id: taskId,
@@ -159,7 +159,7 @@ export class TaskStore {
 
   /** Just what a watcher needs to start: status and last event id, or null for an unknown task. */
   async head(taskId: string): Promise<{ status: string; lastEventId: string } | null> {
-    const [status, lastEventId] = await aboutTask(taskId, this.redis.hmget(taskKey(taskId), 'status', 'last_event_id'));
+    const [status, lastEventId] = await aboutTask(taskId, this.redis.hmget(taskKey(taskId), 'status', 'last_event_id'), taskKey(taskId));
     if (!status || !lastEventId) return null;
     return { status, lastEventId };
   }
@@ -180,7 +180,7 @@ export class TaskStore {
   private range(taskId: string, afterId: string | undefined, toId: string, count: number | undefined): Promise<[string, string[]][]> {
     if (afterId === MAX_EVENT_ID) return Promise.resolve([]);
     const start = afterId === undefined ? '-' : `(${afterId}`;
-    return aboutTask(taskId, this.ranges.add({ key: eventsKey(taskId), start, end: toId, count }));
+    return aboutTask(taskId, this.ranges.add({ key: eventsKey(taskId), start, end: toId, count }), eventsKey(taskId));
   }
 }
 
