@@ -72,7 +72,24 @@ export async function runCommand(deps: RunDeps, command: Command, control: RunCo
   const checked = checkCommand(deps.registry, command.fields);
   if ('reason' in checked) return deadLetter(checked.reason);
   try {
-    await claimAndRun(deps, command, control, checked, log, retry, deadLetter);
+    const lease = `${deps.consumer}/${uuidv4()}`;
+    const [claim, recorded = '0', attempt = '1'] = await retry(() => deps.writes.claim({ taskId, lease, commandId: command.id }));
+    switch (claim) {
+      case 'GONE':
+        return await deadLetter('task not found');
+      case 'POISON':
+        return await deadLetter(`delivered ${recorded} times, more than MAX_DELIVERIES (${deps.config.MAX_DELIVERIES})`);
+      case 'TERMINAL':
+        log().info({ status: recorded }, 'task already ended; acknowledging its command');
+        await retry(() => deps.redis.xack(COMMANDS_STREAM, WORKER_GROUP, command.id));
+        return;
+      case 'LOST':
+        log().info('command is acked or held by another worker; skipping it');
+        return;
+    }
+    control.onLease(lease);
+    const run = new TaskRun(deps, command, control, { lease, log, type: checked.type, params: checked.params });
+    await run.execute(Number(recorded), Number(attempt), claim === 'CANCEL');
   } catch (err) {
     // Bad data, which no redelivery heals: dead-lettered at once (the script says why the task
     // could not be ended FAILED), not after MAX_DELIVERIES.
@@ -80,36 +97,6 @@ export async function runCommand(deps: RunDeps, command: Command, control: RunCo
     log().error({ err: err.message }, 'task keys hold the wrong type');
     await deadLetter('corrupted task data');
   }
-}
-
-async function claimAndRun(
-  deps: RunDeps,
-  command: Command,
-  control: RunControl,
-  checked: { type: TaskType<unknown>; params: unknown },
-  log: () => Logger,
-  retry: <T>(call: () => Promise<T>) => Promise<T>,
-  deadLetter: (reason: string) => Promise<void>,
-): Promise<void> {
-  const taskId = command.fields.task_id!;
-  const lease = `${deps.consumer}/${uuidv4()}`;
-  const [claim, recorded = '0', attempt = '1'] = await retry(() => deps.writes.claim({ taskId, lease, commandId: command.id }));
-  switch (claim) {
-    case 'GONE':
-      return deadLetter('task not found');
-    case 'POISON':
-      return deadLetter(`delivered ${recorded} times, more than MAX_DELIVERIES (${deps.config.MAX_DELIVERIES})`);
-    case 'TERMINAL':
-      log().info({ status: recorded }, 'task already ended; acknowledging its command');
-      await retry(() => deps.redis.xack(COMMANDS_STREAM, WORKER_GROUP, command.id));
-      return;
-    case 'LOST':
-      log().info('command is acked or held by another worker; skipping it');
-      return;
-  }
-  control.onLease(lease);
-  const run = new TaskRun(deps, command, control, { lease, log, type: checked.type, params: checked.params });
-  await run.execute(Number(recorded), Number(attempt), claim === 'CANCEL');
 }
 
 /** One owned run of a task: attempts with backoff, then a terminal event. */
