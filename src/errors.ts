@@ -1,4 +1,5 @@
 import { redisTrouble, refusalReason } from './store/unavailable.js';
+import { TaskCorrupted } from './store/corrupted.js';
 import { CloseCode as C } from './ws/close-codes.js';
 
 /**
@@ -19,6 +20,11 @@ export const errorTable = {
   METHOD_NOT_ALLOWED: { status: 405, close: C.BAD_REQUEST },
   /** Cancel of a task that already ended (COMPLETED, FAILED, CANCELLED); never sent over WebSocket. */
   TASK_ALREADY_FINISHED: { status: 409, close: C.BAD_REQUEST },
+  /**
+   * The task's keys in Redis hold the wrong type (bad data, e.g. overwritten by hand): it can be
+   * neither read nor run, and retrying cannot help. Its worker dead-letters its command.
+   */
+  TASK_CORRUPTED: { status: 409, close: C.TASK_CORRUPTED },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, close: C.BAD_REQUEST },
   REQUEST_TIMEOUT: { status: 408, close: C.BAD_REQUEST },
   HEADERS_TOO_LARGE: { status: 431, close: C.BAD_REQUEST },
@@ -71,6 +77,7 @@ export class AppError extends Error {
 /** The client-facing form of any thrown value. */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
+  if (err instanceof TaskCorrupted) return new AppError('TASK_CORRUPTED', err.message, { task_id: err.taskId });
   const trouble = redisTrouble(err);
   if (trouble === 'down') return new AppError('REDIS_UNAVAILABLE', 'Redis is unavailable, try again shortly');
   if (trouble === 'refused') {

@@ -25,9 +25,9 @@ export function backoffDelay(attempt: number, random: () => number, options: Bac
 
 /**
  * Close codes after which retrying cannot help: the request itself is wrong (4400), the task
- * is unknown or expired (4404, 4410), or the client may not see it (4401, 4403).
+ * is unknown or expired (4404, 4410) or corrupted (4409), or the client may not see it (4401, 4403).
  */
-export const TERMINAL_CLOSE_CODES: ReadonlySet<number> = new Set([4400, 4401, 4403, 4404, 4410]);
+export const TERMINAL_CLOSE_CODES: ReadonlySet<number> = new Set([4400, 4401, 4403, 4404, 4409, 4410]);
 
 /** The gateway closes with 1000 only once the task's terminal event has been sent. */
 export const DONE_CLOSE_CODE = 1000;

@@ -27,6 +27,7 @@ const closeCodeMeaning = {
   TRY_AGAIN: 'Temporarily unable to serve (e.g. Redis is down); resume with lastEventId after a backoff.',
   BAD_REQUEST: 'Malformed task id, malformed or out-of-range lastEventId, or the client sent a message.',
   NOT_FOUND: 'Unknown task (never created, or expired after TASK_TTL_S).',
+  TASK_CORRUPTED: "The task's keys in Redis hold the wrong type (bad data); retrying cannot help.",
   SLOW_CONSUMER: 'The client read too slowly; resume with lastEventId.',
   PROTOCOL_ERROR: 'The client sent a malformed frame (e.g. unmasked); sent without a reason.',
   INVALID_PAYLOAD: 'The client sent a text frame that is not UTF-8; sent without a reason.',
@@ -124,7 +125,7 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     tags: ['tasks'],
     summary: "A task's latest state",
     request: { params: idParams },
-    responses: { 200: json(taskStateSchema, 'The state.'), ...errors(400, 401, 404, 500, 503) },
+    responses: { 200: json(taskStateSchema, 'The state.'), ...errors(400, 401, 404, 409, 500, 503) },
   });
   register(api, {
     method: 'get',
@@ -133,7 +134,7 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     summary: "A page of a task's events, oldest first",
     description: 'At most `limit` events after `after`; pass `next_cursor` as `after` for the next page.',
     request: { params: idParams, query: eventsQuerySchema },
-    responses: { 200: json(eventListSchema, 'The page of events.'), ...errors(400, 401, 404, 500, 503) },
+    responses: { 200: json(eventListSchema, 'The page of events.'), ...errors(400, 401, 404, 409, 500, 503) },
   });
   register(api, {
     method: 'get',
@@ -155,7 +156,7 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
         },
         content: { 'text/plain': { schema: { type: 'string' } } },
       },
-      ...errors(400, 401, 404, 500, 503),
+      ...errors(400, 401, 404, 409, 500, 503),
     },
   });
 
@@ -201,7 +202,7 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
         description:
           'The task had ended at the resume point: nothing more will come. EventSource stops reconnecting on a 204.',
       },
-      ...errors(400, 401, 404, 500, 503),
+      ...errors(400, 401, 404, 409, 500, 503),
     },
     'x-sse': { message: { $ref: '#/components/schemas/TaskEvent' } },
   });

@@ -4,11 +4,15 @@ import { closeRedis, duplicateForBlocking, ensureConnected, type Redis } from '.
 import { eventsKey, taskIdOfEventsKey } from '../store/keys.js';
 import { compareEventIds } from '../wire/event-id.js';
 import { wireEvent, type WireEvent } from '../store/events.js';
+import { TaskCorrupted, corruptedOr, corruptedStreams, isWrongType } from '../store/corrupted.js';
 
 /** Receives one task's events, in order, each exactly once. */
 export interface Sink {
   event(event: WireEvent): void;
-  /** The feed failed for good (e.g. the hub closed); the watcher should resume elsewhere. */
+  /**
+   * The feed failed for good: the hub closed (the watcher should resume elsewhere), or the task
+   * is corrupted (TaskCorrupted: its stream key holds another type; resuming cannot help).
+   */
   error(err: Error): void;
 }
 
@@ -106,7 +110,7 @@ export class Hub {
       sub.backlog = null;
       for (const event of backlog) this.deliver(stream, sub, event);
     } catch (err) {
-      this.fail(stream, sub, err);
+      this.fail(stream, sub, corruptedOr(err, stream.taskId, eventsKey(stream.taskId)));
     }
   }
 
@@ -147,11 +151,36 @@ export class Hub {
       } catch (err) {
         this.inFlight = false;
         if (this.closed) break;
+        // One stream of the wrong type fails the whole read: it leaves, the others are read at once.
+        if (isWrongType(err) && (await this.isolate(snapshot))) continue;
         failures += 1;
         this.log.error({ err }, 'hub read failed; backing off');
         await delay(Math.min(50 * 2 ** failures, 2000));
       }
     }
+  }
+
+  /**
+   * After a read failed with WRONGTYPE: ends the watchers of the streams of `snapshot` whose key
+   * holds another type (TaskCorrupted) and drops those streams from the read set. True when any
+   * was found, so the others can be read again at once.
+   */
+  private async isolate(snapshot: Stream[]): Promise<boolean> {
+    let corrupted: TaskCorrupted[];
+    try {
+      corrupted = await corruptedStreams(this.reader, snapshot.map((s) => s.taskId));
+    } catch (err) {
+      this.log.warn({ err }, 'could not check the types of the watched streams');
+      return false;
+    }
+    for (const err of corrupted) {
+      const stream = this.streams.get(err.taskId);
+      if (!stream || !snapshot.includes(stream)) continue;
+      this.log.warn({ taskId: err.taskId, err: err.message }, 'corrupted task stream left the read set; its watchers are ended');
+      this.streams.delete(err.taskId);
+      for (const sub of [...stream.subs]) this.fail(stream, sub, err);
+    }
+    return corrupted.length > 0;
   }
 
   /** Applies a read reply; a stream dropped or re-added since the read was sent is skipped. */

@@ -10,7 +10,7 @@ export interface CommandEntry {
 }
 
 /** What a heartbeat found for a command (heartbeat.lua). */
-export type Verdict = 'KEPT' | 'LOST' | 'ENDED' | 'CANCEL';
+export type Verdict = 'KEPT' | 'LOST' | 'ENDED' | 'CANCEL' | 'CORRUPTED';
 
 type RawEntry = [id: string, fields: string[] | null];
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions, type Result } from 'ioredis';
 import type { Logger } from '../logger.js';
+import { corruptedOr } from './corrupted.js';
 
 type Arg = string | number;
 
@@ -10,7 +11,7 @@ declare module 'ioredis' {
     appendEvents(...args: Arg[]): Result<string[][], Context>;
     claimTasks(...args: Arg[]): Result<string[][], Context>;
     cancelTask(...args: Arg[]): Result<string[], Context>;
-    deadLetter(...args: Arg[]): Result<[string, string], Context>;
+    deadLetter(...args: Arg[]): Result<[string, 'FAILED' | 'CORRUPTED' | 'UNTOUCHED'], Context>;
     heartbeat(...args: Arg[]): Result<string[], Context>;
     trimCommands(...args: Arg[]): Result<number, Context>;
     pruneConsumers(...args: Arg[]): Result<string[], Context>;
@@ -33,10 +34,13 @@ const scripts: { name: string; file: string; keys: number | 'varying' }[] = [
 
 const sources = new Map<string, string>();
 
+const readLua = (file: string) => readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
+
+/** A script's source, with the shared prelude (prelude.lua: is_terminal, wrong_type) in front. */
 function lua(file: string): string {
   let source = sources.get(file);
   if (source === undefined) {
-    source = readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
+    source = readLua('prelude.lua') + readLua(file);
     sources.set(file, source);
   }
   return source;
@@ -76,10 +80,14 @@ export function createRedis(url: string, options: RedisClientOptions, extra: Red
 
 /**
  * The replies of a batched script (start-tasks, claim-tasks, append-events), one per item: an
- * item's `{ 'ERR', message }` becomes an Error, which rejects that item alone (see Batcher).
+ * item's `{ 'ERR', message }` becomes an Error, which rejects that item alone (see Batcher); a
+ * WRONGTYPE one becomes TaskCorrupted, naming the item's task (`taskIds`, in item order).
  */
-export function itemReplies<R>(raw: string[][]): (R | Error)[] {
-  return raw.map((r) => (r[0] === 'ERR' ? new Error(r[1] ?? 'script error') : (r as R)));
+export function itemReplies<R>(raw: string[][], taskIds: string[]): (R | Error)[] {
+  return raw.map((r, i) => {
+    if (r[0] !== 'ERR') return r as R;
+    return corruptedOr(new Error(r[1] ?? 'script error'), taskIds[i]!) as Error;
+  });
 }
 
 /** A second connection to the same server, for a blocking reader that must not hold up others. */

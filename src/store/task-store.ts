@@ -6,6 +6,7 @@ import { decodeEvent, wireEvent, type WireEvent } from './events.js';
 import type { Json, TaskEvent } from '../wire/events.js';
 import { MAX_EVENT_ID } from '../wire/event-id.js';
 import { readIndexPage, type IndexCursor } from './task-index.js';
+import { TaskCorrupted, aboutTask } from './corrupted.js';
 
 /** The state hash as clients see it. */
 export interface TaskState {
@@ -59,7 +60,10 @@ interface StartItem {
   now: number;
 }
 
-/** Reads and creates tasks. Stage writes belong to the worker (see worker/task-run.ts). */
+/**
+ * Reads and creates tasks. Stage writes belong to the worker (see worker/task-run.ts). Every
+ * method about one task rejects with TaskCorrupted when that task's keys hold the wrong type.
+ */
 export class TaskStore {
   /** Starts go to Redis as a group commit (start-tasks.lua): one script call per round trip. */
   private readonly starts: Batcher<StartItem, ['OK', string, string]>;
@@ -80,7 +84,7 @@ export class TaskStore {
     this.starts = new Batcher(async (items) => {
       const keys = [COMMANDS_STREAM, TASKS_INDEX, ...items.flatMap((i) => [taskKey(i.taskId), eventsKey(i.taskId)])];
       const argv = [this.options.ttlS, ...items.flatMap((i) => [i.taskId, i.type, i.paramsJson, i.now])];
-      return itemReplies(await this.redis.startTasks(keys.length, ...keys, ...argv));
+      return itemReplies(await this.redis.startTasks(keys.length, ...keys, ...argv), items.map((i) => i.taskId));
     });
     this.ranges = new Batcher(async (items) => {
       const pipeline = this.redis.pipeline();
@@ -113,10 +117,10 @@ export class TaskStore {
 
   /** Atomic cancel (cancel-task.lua): a PENDING task never starts, a running one is told to stop. */
   async cancel(taskId: string, now = Date.now()): Promise<CancelOutcome> {
-    const [result, detail] = await this.redis.cancelTask(
+    const [result, detail] = await aboutTask(taskId, this.redis.cancelTask(
       taskKey(taskId), eventsKey(taskId), COMMANDS_STREAM,
       taskId, now, this.options.ttlS, WORKER_GROUP, CANCEL_CHANNEL,
-    );
+    ));
     if (result === 'CANCELLED') return { outcome: 'cancelled', eventId: detail ?? '' };
     if (result === 'REQUESTED') return { outcome: 'requested' };
     if (result === 'TERMINAL') return { outcome: 'finished', status: detail ?? '' };
@@ -124,7 +128,7 @@ export class TaskStore {
   }
 
   async get(taskId: string): Promise<TaskState | null> {
-    const h = await this.redis.hgetall(taskKey(taskId));
+    const h = await aboutTask(taskId, this.redis.hgetall(taskKey(taskId)), taskKey(taskId));
     if (!h.status) return null;
     return {
       task_id: taskId,
@@ -143,16 +147,19 @@ export class TaskStore {
     };
   }
 
-  /** Recent tasks, newest first; tasks that expired since they were indexed are left out. */
+  /**
+   * Recent tasks, newest first; tasks that expired since they were indexed are left out, and so
+   * are corrupted ones (each answers TASK_CORRUPTED on its own routes).
+   */
   async recent(limit: number, after: IndexCursor | null): Promise<{ tasks: TaskState[]; next: IndexCursor | null }> {
     const page = await readIndexPage(this.redis, limit, after);
-    const states = await Promise.all(page.taskIds.map((id) => this.get(id)));
+    const states = await Promise.all(page.taskIds.map((id) => this.get(id).catch(skipCorrupted)));
     return { tasks: states.filter((s): s is TaskState => s !== null), next: page.next };
   }
 
   /** Just what a watcher needs to start: status and last event id, or null for an unknown task. */
   async head(taskId: string): Promise<{ status: string; lastEventId: string } | null> {
-    const [status, lastEventId] = await this.redis.hmget(taskKey(taskId), 'status', 'last_event_id');
+    const [status, lastEventId] = await aboutTask(taskId, this.redis.hmget(taskKey(taskId), 'status', 'last_event_id'), taskKey(taskId));
     if (!status || !lastEventId) return null;
     return { status, lastEventId };
   }
@@ -173,8 +180,13 @@ export class TaskStore {
   private range(taskId: string, afterId: string | undefined, toId: string, count: number | undefined): Promise<[string, string[]][]> {
     if (afterId === MAX_EVENT_ID) return Promise.resolve([]);
     const start = afterId === undefined ? '-' : `(${afterId}`;
-    return this.ranges.add({ key: eventsKey(taskId), start, end: toId, count });
+    return aboutTask(taskId, this.ranges.add({ key: eventsKey(taskId), start, end: toId, count }), eventsKey(taskId));
   }
+}
+
+function skipCorrupted(err: unknown): null {
+  if (err instanceof TaskCorrupted) return null;
+  throw err;
 }
 
 function parseJson(text: string | undefined): unknown {

@@ -77,12 +77,15 @@ export class TaskWrites {
     this.batcher = new Batcher((items) => this.send(items), options.maxBatch ?? 512, 1, weight);
   }
 
-  /** Records one run's events for a task; the reply says per event whether it was recorded, and if not, why. */
+  /**
+   * Records one run's events for a task; the reply says per event whether it was recorded, and if
+   * not, why. Rejects with TaskCorrupted when the task's keys hold the wrong type.
+   */
   append(item: AppendItem): Promise<AppendReply> {
     return this.batcher.add({ kind: 'append', input: item }) as Promise<AppendReply>;
   }
 
-  /** Takes a task's lease for the command this worker holds. */
+  /** Takes a task's lease for the command this worker holds; TaskCorrupted as append(). */
   claim(input: ClaimInput): Promise<ClaimReply> {
     return this.batcher.add({ kind: 'claim', input }) as Promise<ClaimReply>;
   }
@@ -107,7 +110,7 @@ export class TaskWrites {
     const { consumer, maxDeliveries } = this.options;
     const keys = [COMMANDS_STREAM, ...items.flatMap((c) => [taskKey(c.taskId), eventsKey(c.taskId)])];
     const argv = [WORKER_GROUP, consumer, maxDeliveries, Date.now(), ...items.flatMap((c) => [c.lease, c.commandId])];
-    return itemReplies<ClaimReply>(await this.redis.claimTasks(keys.length, ...keys, ...argv));
+    return itemReplies<ClaimReply>(await this.redis.claimTasks(keys.length, ...keys, ...argv), items.map((c) => c.taskId));
   }
 
   private async appendAll(items: AppendItem[]): Promise<(AppendReply | Error)[]> {
@@ -128,6 +131,6 @@ export class TaskWrites {
         }
       }
     }
-    return itemReplies<AppendReply>(await this.redis.appendEvents(keys.length, ...keys, ...argv));
+    return itemReplies<AppendReply>(await this.redis.appendEvents(keys.length, ...keys, ...argv), items.map((i) => i.taskId));
   }
 }

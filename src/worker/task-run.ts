@@ -7,6 +7,7 @@ import type { Redis } from '../store/redis.js';
 import type { TaskWrites } from '../store/task-writes.js';
 import { COMMANDS_STREAM, DEAD_LETTER_STREAM, WORKER_GROUP, eventsKey, taskKey } from '../store/keys.js';
 import type { CommandEntry } from '../store/command-queue.js';
+import { TaskCorrupted } from '../store/corrupted.js';
 import { jsonText } from './json-value.js';
 import { checkCommand } from './check-command.js';
 import type { TaskRegistry, TaskType } from './registry.js';
@@ -46,46 +47,54 @@ export interface RunControl {
  * Runs one command to its end, at most once per stage whatever crashes: writes are fenced by a
  * lease and deduplicated by stage and sequence number, so a reclaimed command resumes after its
  * last recorded stage. The command is acked by the script that records the terminal event (or
- * dead-letters it), and only then.
+ * dead-letters it), and only then. A task whose keys hold the wrong type (TaskCorrupted, from a
+ * claim, an append or the heartbeat) is dead-lettered at once.
  */
 export async function runCommand(deps: RunDeps, command: Command, control: RunControl): Promise<void> {
   const taskId = command.fields.task_id ?? '';
   const log = lazyChild(deps.logger, () => ({ taskId, commandId: command.id }));
   const retry = <T>(call: () => Promise<T>) => retryWhileDown(call, control.hardStop, log);
   const deadLetter = async (reason: string) => {
-    const [deadId, failed] = await retry(() =>
+    const [deadId, outcome] = await retry(() =>
       deps.redis.deadLetter(
         COMMANDS_STREAM, DEAD_LETTER_STREAM, taskKey(taskId), eventsKey(taskId),
         WORKER_GROUP, command.id, reason, deps.config.DEAD_LETTER_MAXLEN, Date.now(), deps.config.TASK_TTL_S,
         isUuid(taskId) ? '1' : '0', JSON.stringify(command.fields),
       ),
     );
-    log().warn({ reason, deadId, taskFailed: failed === '1' }, 'poison command dead-lettered');
+    log().warn({ reason, deadId, task: outcome }, 'poison command dead-lettered');
     const type = deps.registry.get(command.fields.type ?? '') ? command.fields.type! : '(unknown)';
-    if (failed === '1') deps.metrics?.taskFinished(type, 'FAILED', startedAt(command));
+    if (outcome === 'FAILED') deps.metrics?.taskFinished(type, 'FAILED', startedAt(command));
   };
 
   const checked = checkCommand(deps.registry, command.fields);
   if ('reason' in checked) return deadLetter(checked.reason);
-
-  const lease = `${deps.consumer}/${uuidv4()}`;
-  const [claim, recorded = '0', attempt = '1'] = await retry(() => deps.writes.claim({ taskId, lease, commandId: command.id }));
-  switch (claim) {
-    case 'GONE':
-      return deadLetter('task not found');
-    case 'POISON':
-      return deadLetter(`delivered ${recorded} times, more than MAX_DELIVERIES (${deps.config.MAX_DELIVERIES})`);
-    case 'TERMINAL':
-      log().info({ status: recorded }, 'task already ended; acknowledging its command');
-      await retry(() => deps.redis.xack(COMMANDS_STREAM, WORKER_GROUP, command.id));
-      return;
-    case 'LOST':
-      log().info('command is acked or held by another worker; skipping it');
-      return;
+  try {
+    const lease = `${deps.consumer}/${uuidv4()}`;
+    const [claim, recorded = '0', attempt = '1'] = await retry(() => deps.writes.claim({ taskId, lease, commandId: command.id }));
+    switch (claim) {
+      case 'GONE':
+        return await deadLetter('task not found');
+      case 'POISON':
+        return await deadLetter(`delivered ${recorded} times, more than MAX_DELIVERIES (${deps.config.MAX_DELIVERIES})`);
+      case 'TERMINAL':
+        log().info({ status: recorded }, 'task already ended; acknowledging its command');
+        await retry(() => deps.redis.xack(COMMANDS_STREAM, WORKER_GROUP, command.id));
+        return;
+      case 'LOST':
+        log().info('command is acked or held by another worker; skipping it');
+        return;
+    }
+    control.onLease(lease);
+    const run = new TaskRun(deps, command, control, { lease, log, type: checked.type, params: checked.params });
+    await run.execute(Number(recorded), Number(attempt), claim === 'CANCEL');
+  } catch (err) {
+    // Bad data, which no redelivery heals: dead-lettered at once (the script says why the task
+    // could not be ended FAILED), not after MAX_DELIVERIES.
+    if (!(err instanceof TaskCorrupted)) throw err;
+    log().error({ err: err.message }, 'task keys hold the wrong type');
+    await deadLetter('corrupted task data');
   }
-  control.onLease(lease);
-  const run = new TaskRun(deps, command, control, { lease, log, type: checked.type, params: checked.params });
-  await run.execute(Number(recorded), Number(attempt), claim === 'CANCEL');
 }
 
 /** One owned run of a task: attempts with backoff, then a terminal event. */

@@ -9,6 +9,7 @@ import { subscribeCancels, type CancelSubscription } from '../store/cancel-chann
 import { CommandQueue, type CommandEntry } from '../store/command-queue.js';
 import type { Redis } from '../store/redis.js';
 import { TaskWrites } from '../store/task-writes.js';
+import { TaskCorrupted } from '../store/corrupted.js';
 import { isGoneConsumer } from './consumer-name.js';
 import type { TaskRegistry } from './registry.js';
 import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded } from './stops.js';
@@ -174,7 +175,8 @@ export class Worker {
 
   /**
    * Resets the idle time of our commands (those whose task we still lease, or not yet claimed),
-   * and aborts runs that lost their lease, whose task ended, or whose cancel we missed.
+   * and aborts runs that lost their lease, whose task ended or is corrupted (the run dead-letters
+   * it), or whose cancel we missed.
    */
   private async heartbeat(): Promise<void> {
     const runs = [...this.running.entries()];
@@ -185,6 +187,7 @@ export class Worker {
         if (verdict === 'LOST') run?.abort.abort(new LeaseLost('lease lost to a newer run'));
         else if (verdict === 'ENDED') run?.abort.abort(new TaskEnded('task ended'));
         else if (verdict === 'CANCEL') run?.abort.abort(new CancelRequested('cancel requested'));
+        else if (verdict === 'CORRUPTED' && run) run.abort.abort(new TaskCorrupted(run.taskId, 'its state hash holds the wrong type'));
       }
     } catch (err) {
       this.log.warn({ err }, 'heartbeat failed');

@@ -26,6 +26,11 @@ export const CloseCode = {
   /** Unknown task (never created, or expired after TASK_TTL_S). */
   NOT_FOUND: 4404,
   /**
+   * The task's keys in Redis hold the wrong type (TASK_CORRUPTED, HTTP 409): at the start of the
+   * watch, or later when the task's stream is found corrupted while watched. Retrying cannot help.
+   */
+  TASK_CORRUPTED: 4409,
+  /**
    * The client read too slowly: its send buffer grew over WS_MAX_BUFFERED_BYTES with live events,
    * or its replay could send nothing for WS_REPLAY_STALL_MS. Resume with lastEventId.
    */

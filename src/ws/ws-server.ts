@@ -143,7 +143,10 @@ export class WsServer {
       room: () => waitForRoom(outbox, limit, this.deps.config.WS_REPLAY_STALL_MS, slow),
       error: (err) => {
         log().warn({ err: err.message }, 'live feed broke');
-        close(this.closed ? CloseCode.GOING_AWAY : CloseCode.TRY_AGAIN, 'feed interrupted, resume with lastEventId');
+        // A corrupted task closes with its own code (no resume can help); any other break asks to resume.
+        const appErr = toAppError(err);
+        if (appErr.code === 'TASK_CORRUPTED') close(appErr.closeCode, appErr.message);
+        else close(this.closed ? CloseCode.GOING_AWAY : CloseCode.TRY_AGAIN, 'feed interrupted, resume with lastEventId');
       },
     }).then(
       (watch) => {

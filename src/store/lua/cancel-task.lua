@@ -13,10 +13,14 @@
 -- ARGV[4]  consumer group name
 -- ARGV[5]  cancel channel
 -- Returns  { 'CANCELLED', event id } | { 'REQUESTED' } | { 'TERMINAL', status } | { 'GONE' }
+--        | error 'WRONGTYPE <key> holds a ..., not a ...' (a task key of the wrong type): nothing written
+-- Checks the types of the task's keys before it writes, so no write can fail half way.
+local bad = wrong_type(KEYS[1], 'hash', KEYS[2], 'stream')
+if bad then return redis.error_reply(bad) end
 local state = redis.call('HMGET', KEYS[1], 'status', 'lease', 'progress', 'command_id', 'cancel_requested')
 local status, lease, progress, command_id, requested = state[1], state[2], state[3], state[4], state[5]
 if not status then return { 'GONE' } end
-if status == 'COMPLETED' or status == 'FAILED' or status == 'CANCELLED' then return { 'TERMINAL', status } end
+if is_terminal(status) then return { 'TERMINAL', status } end
 if requested then
   redis.call('PUBLISH', ARGV[5], ARGV[1])
   return { 'REQUESTED' }

@@ -22,14 +22,18 @@
 --        | { 'TERMINAL', status } | { 'GONE' }    nothing to run
 --        | { 'POISON', deliveries }               dead-letter it
 --        | { 'LOST' }                             the command is acked or another consumer holds it
---        | { 'ERR', message }                     a Redis error (e.g. a key of the wrong type)
+--        | { 'ERR', message }                     a Redis error, e.g. 'WRONGTYPE <key> holds a
+--                                                 string, not a hash' (bad data); nothing written
+-- An item checks the types of its keys before it writes, so no write of it can fail half way.
 local group, consumer, max_deliveries, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 
 local function claim(hash, events, lease, command_id)
+  local bad = wrong_type(hash, 'hash', events, 'stream')
+  if bad then return { 'ERR', bad } end
   local state = redis.call('HMGET', hash, 'status', 'step', 'attempt', 'cancel_requested', 'lease', 'progress')
   local status, step, attempt, cancel, previous = state[1], state[2], state[3], state[4], state[5]
   if not status then return { 'GONE' } end
-  if status == 'COMPLETED' or status == 'FAILED' or status == 'CANCELLED' then return { 'TERMINAL', status } end
+  if is_terminal(status) then return { 'TERMINAL', status } end
   local pending = redis.call('XPENDING', KEYS[1], group, command_id, command_id, 1)
   local entry = pending[1]
   if not entry or entry[2] ~= consumer then return { 'LOST' } end

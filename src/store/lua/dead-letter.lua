@@ -1,6 +1,9 @@
 -- Retires a poison command in one step, so it can never loop: copies it to the dead-letter stream
 -- with its reason, ends its task FAILED with that reason (when the task exists and has not
--- ended), and acks it.
+-- ended), and acks it. All or nothing: every key's type is checked before the first write, so no
+-- write can fail after one has been made. A task whose keys hold the wrong type (bad data: no
+-- FAILED event can be recorded in a key that is not a stream) is left as it is, and the dead
+-- letter's reason says so; the command is acked all the same, so it is dead-lettered once.
 --
 -- KEYS[1]  tasks:commands       commands stream
 -- KEYS[2]  tasks:dead           dead-letter stream (trimmed with MAXLEN ~)
@@ -14,21 +17,33 @@
 -- ARGV[6]  TTL in seconds set on both task keys when the task ends here
 -- ARGV[7]  '1' when the command names a well-formed task id, else '0'
 -- ARGV[8]  the command's fields, JSON text
--- Returns  { dead-letter entry id, '1' when the task was ended FAILED here else '0' }
-local dead_id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
-  'command_id', ARGV[2], 'reason', ARGV[3], 'ts', ARGV[5], 'command', ARGV[8])
-local failed = '0'
+-- Returns  { dead-letter entry id, outcome }, outcome being 'FAILED' (the task was ended FAILED
+--          here), 'CORRUPTED' (its keys hold the wrong type: not ended) or 'UNTOUCHED' (no
+--          task, a malformed id, or a task that had ended)
+--        | error 'WRONGTYPE ...' when KEYS[1] or KEYS[2] is not a stream: nothing written
+local bad = wrong_type(KEYS[1], 'stream', KEYS[2], 'stream')
+if bad then return redis.error_reply(bad) end
+
+local reason, outcome, state = ARGV[3], 'UNTOUCHED', nil
 if ARGV[7] == '1' then
-  local state = redis.call('HMGET', KEYS[3], 'status', 'progress', 'attempt')
-  local status, progress, attempt = state[1], state[2], state[3]
-  if status and status ~= 'COMPLETED' and status ~= 'FAILED' and status ~= 'CANCELLED' then
-    local id = redis.call('XADD', KEYS[4], '*', 'type', 'stage', 'status', 'FAILED', 'progress', progress or '0', 'ts', ARGV[5],
-      'error', ARGV[3], 'attempt', attempt or '1')
-    redis.call('HSET', KEYS[3], 'status', 'FAILED', 'last_event_id', id, 'updated_at', ARGV[5], 'error', ARGV[3])
-    redis.call('EXPIRE', KEYS[3], ARGV[6])
-    redis.call('EXPIRE', KEYS[4], ARGV[6])
-    failed = '1'
+  local corrupted = wrong_type(KEYS[3], 'hash', KEYS[4], 'stream')
+  if corrupted then
+    reason = reason .. '; the task cannot be ended FAILED: ' .. corrupted
+    outcome = 'CORRUPTED'
+  else
+    state = redis.call('HMGET', KEYS[3], 'status', 'progress', 'attempt')
   end
 end
+
+local dead_id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
+  'command_id', ARGV[2], 'reason', reason, 'ts', ARGV[5], 'command', ARGV[8])
+if state and state[1] and not is_terminal(state[1]) then
+  local id = redis.call('XADD', KEYS[4], '*', 'type', 'stage', 'status', 'FAILED', 'progress', state[2] or '0', 'ts', ARGV[5],
+    'error', ARGV[3], 'attempt', state[3] or '1')
+  redis.call('HSET', KEYS[3], 'status', 'FAILED', 'last_event_id', id, 'updated_at', ARGV[5], 'error', ARGV[3])
+  redis.call('EXPIRE', KEYS[3], ARGV[6])
+  redis.call('EXPIRE', KEYS[4], ARGV[6])
+  outcome = 'FAILED'
+end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-return { dead_id, failed }
+return { dead_id, outcome }

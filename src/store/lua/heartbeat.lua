@@ -11,29 +11,37 @@
 -- ARGV[4..]   command entry id, lease token: one pair per KEYS[2..]; an empty lease token is a
 --             command whose claim has not been recorded yet (e.g. Redis refuses writes): it is
 --             kept while this consumer holds it in the pending list
--- Returns     flat list: command id, 'KEPT' | 'LOST' | 'ENDED' | 'CANCEL', ...
+-- Returns     flat list: command id, 'KEPT' | 'LOST' | 'ENDED' | 'CANCEL' | 'CORRUPTED', ...
+--             (CORRUPTED: the task's hash is of the wrong type; its command is left as it is)
+-- Every hash's type is checked before the first XCLAIM, so that one corrupted task can neither
+-- fail the others' heartbeats nor leave the call half done.
+local corrupted = {}
+for i = 2, #KEYS do corrupted[i] = wrong_type(KEYS[i], 'hash') ~= nil end
+
+local function keep(command_id)
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, command_id, 'IDLE', ARGV[3], 'JUSTID')
+end
+
+local function verdict(i, command_id, lease)
+  if corrupted[i] then return 'CORRUPTED' end
+  local state = redis.call('HMGET', KEYS[i], 'status', 'lease', 'cancel_requested')
+  if not state[1] or is_terminal(state[1]) then return 'ENDED' end
+  if lease == '' then
+    local pending = redis.call('XPENDING', KEYS[1], ARGV[1], command_id, command_id, 1)[1]
+    if not pending or pending[2] ~= ARGV[2] then return 'LOST' end
+    keep(command_id)
+    return 'KEPT'
+  end
+  if state[2] ~= lease then return 'LOST' end
+  keep(command_id)
+  if state[3] then return 'CANCEL' end
+  return 'KEPT'
+end
+
 local out = {}
 for i = 2, #KEYS do
-  local command_id, lease = ARGV[2 * i], ARGV[2 * i + 1]
-  local state = redis.call('HMGET', KEYS[i], 'status', 'lease', 'cancel_requested')
-  local verdict
-  if not state[1] or state[1] == 'COMPLETED' or state[1] == 'FAILED' or state[1] == 'CANCELLED' then
-    verdict = 'ENDED'
-  elseif lease == '' then
-    local pending = redis.call('XPENDING', KEYS[1], ARGV[1], command_id, command_id, 1)[1]
-    if pending and pending[2] == ARGV[2] then
-      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, command_id, 'IDLE', ARGV[3], 'JUSTID')
-      verdict = 'KEPT'
-    else
-      verdict = 'LOST'
-    end
-  elseif state[2] ~= lease then
-    verdict = 'LOST'
-  else
-    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, command_id, 'IDLE', ARGV[3], 'JUSTID')
-    if state[3] then verdict = 'CANCEL' else verdict = 'KEPT' end
-  end
+  local command_id = ARGV[2 * i]
   out[#out + 1] = command_id
-  out[#out + 1] = verdict
+  out[#out + 1] = verdict(i, command_id, ARGV[2 * i + 1])
 end
 return out

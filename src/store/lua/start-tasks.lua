@@ -10,9 +10,17 @@
 -- ARGV[1]      TASK_TTL_S: the index expires after it. Entries older than it are pruned by the
 --              workers' maintenance (pruneIndex), off this hot path.
 -- ARGV[4k-2..4k+1]  item k: task id, task type, params (JSON text), now (epoch milliseconds)
--- Returns  one reply per item, in order: { 'OK', first event id, command id } | { 'ERR', message }.
--- The caller generates task ids (UUID v4), so the keys are new: no existence check.
+-- Returns  one reply per item, in order: { 'OK', first event id, command id } | { 'ERR', message };
+--          or the error 'WRONGTYPE ...' for the whole call when KEYS[1] or KEYS[2] is of the wrong
+--          type (nothing written).
+-- The caller generates task ids (UUID v4), so the keys are new: no existence check. Key types
+-- are checked before the first write, so that an item is never left half written.
+local bad = wrong_type(KEYS[1], 'stream', KEYS[2], 'zset')
+if bad then return redis.error_reply(bad) end
+
 local function start(hash, events, task_id, task_type, params, now)
+  local wrong = wrong_type(hash, 'hash', events, 'stream')
+  if wrong then return { 'ERR', wrong } end
   local command_id = redis.call('XADD', KEYS[1], '*', 'task_id', task_id, 'type', task_type, 'params', params)
   local event_id = redis.call('XADD', events, '*', 'type', 'stage', 'status', 'PENDING', 'progress', '0', 'ts', now)
   redis.call('HSET', hash,

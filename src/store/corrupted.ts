@@ -1,0 +1,61 @@
+import { eventsKey } from './keys.js';
+import type { Redis } from './redis.js';
+
+/**
+ * A task whose keys hold the wrong type (e.g. `task:<id>:events` overwritten with a string): bad
+ * data, which no retry heals. Every store call about one task that meets Redis's WRONGTYPE throws
+ * this instead, naming the task; the error table maps it to TASK_CORRUPTED.
+ */
+export class TaskCorrupted extends Error {
+  constructor(
+    readonly taskId: string,
+    detail: string,
+  ) {
+    super(`task ${taskId} is corrupted: ${detail}`);
+    this.name = 'TaskCorrupted';
+  }
+}
+
+/** True for Redis's WRONGTYPE error, raw or from one of our scripts' checks. */
+export function isWrongType(err: unknown): err is Error {
+  return err instanceof Error && /\bWRONGTYPE\b/.test(err.message);
+}
+
+/** Redis's own WRONGTYPE message, which names no key. */
+const RAW_WRONGTYPE = 'WRONGTYPE Operation against a key holding the wrong kind of value';
+
+/**
+ * `err` as TaskCorrupted when it is a WRONGTYPE about `taskId`'s keys, else `err` unchanged. `key`
+ * names the key for Redis's own message (our scripts' checks name it themselves).
+ */
+export function corruptedOr(err: unknown, taskId: string, key?: string): unknown {
+  if (err instanceof TaskCorrupted || !isWrongType(err)) return err;
+  const detail = err.message.replace(/^.*?(WRONGTYPE)/, '$1');
+  return new TaskCorrupted(taskId, key !== undefined && detail === RAW_WRONGTYPE ? `WRONGTYPE ${key} holds the wrong kind of value` : detail);
+}
+
+/** Rethrows what `call` rejects with, as TaskCorrupted when it is a WRONGTYPE (see corruptedOr). */
+export async function aboutTask<T>(taskId: string, call: Promise<T>, key?: string): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    throw corruptedOr(err, taskId, key);
+  }
+}
+
+/**
+ * The tasks among `taskIds` whose event stream key holds something other than a stream (an absent
+ * key is fine), with the type it holds: one TYPE per key, in one pipeline.
+ */
+export async function corruptedStreams(redis: Redis, taskIds: string[]): Promise<TaskCorrupted[]> {
+  const pipeline = redis.pipeline();
+  for (const id of taskIds) pipeline.type(eventsKey(id));
+  const replies = (await pipeline.exec()) ?? [];
+  const out: TaskCorrupted[] = [];
+  replies.forEach(([err, type], i) => {
+    if (err) throw err;
+    const id = taskIds[i]!;
+    if (type !== 'stream' && type !== 'none') out.push(new TaskCorrupted(id, `WRONGTYPE ${eventsKey(id)} holds a ${String(type)}, not a stream`));
+  });
+  return out;
+}
