@@ -24,12 +24,12 @@
 --        | { 'LOST' }                             the command is acked or another consumer holds it
 --        | { 'ERR', message }                     a Redis error, e.g. 'WRONGTYPE <key> holds a
 --                                                 string, not a hash' (bad data); nothing written
--- An item checks the types of its keys before it writes, so no write of it can fail half way.
+-- An item cannot fail half way: HMGET fails on a hash of the wrong type before any write, and its
+-- first write is either the restart XADD (which fails on a stream of the wrong type with nothing
+-- written) or the HSET of the hash HMGET read.
 local group, consumer, max_deliveries, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 
 local function claim(hash, events, lease, command_id)
-  local bad = wrong_type(hash, 'hash', events, 'stream')
-  if bad then return { 'ERR', bad } end
   local state = redis.call('HMGET', hash, 'status', 'step', 'attempt', 'cancel_requested', 'lease', 'progress')
   local status, step, attempt, cancel, previous = state[1], state[2], state[3], state[4], state[5]
   if not status then return { 'GONE' } end

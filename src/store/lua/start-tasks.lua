@@ -13,14 +13,13 @@
 -- Returns  one reply per item, in order: { 'OK', first event id, command id } | { 'ERR', message };
 --          or the error 'WRONGTYPE ...' for the whole call when KEYS[1] or KEYS[2] is of the wrong
 --          type (nothing written).
--- The caller generates task ids (UUID v4), so the keys are new: no existence check. Key types
--- are checked before the first write, so that an item is never left half written.
+-- The caller generates task ids (UUID v4), so an item's keys are new: neither existence nor type
+-- check. The shared keys' types are checked once per call, before the first write, so that an
+-- item is never left half written.
 local bad = wrong_type(KEYS[1], 'stream', KEYS[2], 'zset')
 if bad then return redis.error_reply(bad) end
 
 local function start(hash, events, task_id, task_type, params, now)
-  local wrong = wrong_type(hash, 'hash', events, 'stream')
-  if wrong then return { 'ERR', wrong } end
   local command_id = redis.call('XADD', KEYS[1], '*', 'task_id', task_id, 'type', task_type, 'params', params)
   local event_id = redis.call('XADD', events, '*', 'type', 'stage', 'status', 'PENDING', 'progress', '0', 'ts', now)
   redis.call('HSET', hash,
