@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { TaskEvent } from '../../src/wire/events.js';
 import { decodeEvent } from '../../src/store/events.js';
+import { TaskOutput } from '../../src/wire/output.js';
 import { COMMANDS_STREAM, WORKER_GROUP, eventsKey, taskKey } from '../../src/store/keys.js';
 import type { Redis } from '../../src/store/redis.js';
 import { waitFor } from './wait.js';
@@ -8,6 +9,13 @@ import { waitFor } from './wait.js';
 /** The reference task's event statuses, first to last. */
 export const REFERENCE_STATUSES = ['PENDING', 'STARTED', 'PROCESSING', 'CONCLUDING', 'COMPLETED'];
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+
+/** A task's output by the exactly-once rule, rebuilt from its whole log. */
+export async function taskOutput(redis: Redis, taskId: string): Promise<TaskOutput> {
+  const output = new TaskOutput();
+  for (const event of await taskEvents(redis, taskId)) output.apply(event);
+  return output;
+}
 
 /** Every event of a task, read with XRANGE. */
 export async function taskEvents(redis: Redis, taskId: string): Promise<TaskEvent[]> {

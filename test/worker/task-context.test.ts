@@ -8,13 +8,12 @@ import { COMMANDS_STREAM, WORKER_GROUP, taskKey } from '../../src/store/keys.js'
 import type { Redis } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { TaskWrites } from '../../src/store/task-writes.js';
-import { TaskOutput } from '../../src/wire/output.js';
 import { TaskRegistry, defineTaskType, type TaskContext } from '../../src/worker/registry.js';
 import { TaskUsageError } from '../../src/worker/stops.js';
 import { Worker } from '../../src/worker/worker.js';
 import { item } from '../helpers/append.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
-import { taskEvents, waitForEnd } from '../helpers/task-log.js';
+import { taskEvents, taskOutput, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 
 const config = loadConfig({
@@ -69,8 +68,7 @@ test('progress messages, text and record output and the result are recorded in c
     'output PROCESSING 60 "tail"',
     'stage COMPLETED 100 {"rows":10,"names":["a","b"]}',
   ]);
-  const output = new TaskOutput();
-  for (const e of events) output.apply(e);
+  const output = await taskOutput(redis, state.task_id);
   assert.equal(output.text, 'line one\n{"row":1,"ok":true}\ntail');
   const final = await store.get(state.task_id);
   assert.deepEqual(final?.result, { rows: 10, names: ['a', 'b'] });
@@ -206,8 +204,7 @@ test('a retried attempt\'s output is discarded by RETRYING; the next attempt\'s 
     'output RETRYING 10 "and finishes\\n"',
     'stage COMPLETED 100',
   ]);
-  const output = new TaskOutput();
-  for (const e of events) output.apply(e);
+  const output = await taskOutput(redis, state.task_id);
   assert.equal(output.text, 'in stage one\nattempt 2 says hi\nand finishes\n');
 });
 
@@ -247,8 +244,7 @@ test('a run that takes over records restart; stages and their output recorded be
     'output B 50 "after\\n"',
     'stage COMPLETED 100',
   ]);
-  const output = new TaskOutput();
-  for (const e of events) output.apply(e);
+  const output = await taskOutput(redis, id);
   assert.equal(output.text, 'in A\nbetween\nafter\n');
   assert.equal(await redis.hget(taskKey(id), 'status'), 'COMPLETED');
 });

@@ -4,11 +4,10 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { ensureGroup } from '../../src/store/consumer-group.js';
 import { TaskStore } from '../../src/store/task-store.js';
-import { TaskOutput } from '../../src/wire/output.js';
 import { createRegistry } from '../../src/worker/tasks/index.js';
 import { Worker } from '../../src/worker/worker.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
-import { taskEvents, waitForEnd } from '../helpers/task-log.js';
+import { taskEvents, taskOutput, waitForEnd } from '../helpers/task-log.js';
 
 test('typewriter streams its words with progress messages and returns a result that counts them', async (t) => {
   const redis = await redisFor(t, await testRedisUrl());
@@ -20,8 +19,7 @@ test('typewriter streams its words with progress messages and returns a result t
   const { state } = await new TaskStore(redis).start('typewriter', { words: 30, words_per_s: 1000 });
   assert.equal(await waitForEnd(redis, state.task_id), 'COMPLETED');
   const events = await taskEvents(redis, state.task_id);
-  const output = new TaskOutput();
-  for (const e of events) output.apply(e);
+  const output = await taskOutput(redis, state.task_id);
   const words = output.text.trim().split(/\s+/);
   assert.equal(words.length, 30);
   assert.equal(output.text.split('\n').length - 1, 3, 'a line every twelve words, and the last one');
