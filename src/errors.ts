@@ -1,6 +1,6 @@
 import { redisTrouble, refusalReason } from './store/unavailable.js';
 import { TaskCorrupted } from './store/corrupted.js';
-import { CloseCode as C } from './ws/close-codes.js';
+import { CloseCode as C } from './wire/close-codes.js';
 
 /**
  * Every error a client can see carries a stable string code. This table is the one place that

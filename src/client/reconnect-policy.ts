@@ -1,3 +1,5 @@
+import { CloseCode } from '../wire/close-codes.js';
+
 /**
  * When a watcher reconnects, and how long it waits first. Pure functions, shared by the browser
  * page and the CLI, so the schedule and the stop rules are tested once.
@@ -24,13 +26,15 @@ export function backoffDelay(attempt: number, random: () => number, options: Bac
 }
 
 /**
- * Close codes after which retrying cannot help: the request itself is wrong (4400), the task
- * is unknown or expired (4404, 4410) or corrupted (4409), or the client may not see it (4401, 4403).
+ * Close codes after which retrying cannot help: the request itself is wrong, the task is unknown
+ * or expired or corrupted, or the client may not see it.
  */
-export const TERMINAL_CLOSE_CODES: ReadonlySet<number> = new Set([4400, 4401, 4403, 4404, 4409, 4410]);
+export const TERMINAL_CLOSE_CODES: ReadonlySet<number> = new Set([
+  CloseCode.BAD_REQUEST, CloseCode.UNAUTHORIZED, CloseCode.FORBIDDEN, CloseCode.NOT_FOUND, CloseCode.TASK_CORRUPTED,
+]);
 
-/** The gateway closes with 1000 only once the task's terminal event has been sent. */
-export const DONE_CLOSE_CODE = 1000;
+/** The gateway closes with DONE only once the task's terminal event has been sent. */
+export const DONE_CLOSE_CODE = CloseCode.DONE;
 
 export type CloseOutcome = 'finished' | 'failed' | 'retry';
 

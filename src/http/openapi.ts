@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { errorTable } from '../errors.js';
 import { PROBE_PATHS } from '../health/probes.js';
 import type { TaskRegistry } from '../worker/registry.js';
-import { CloseCode } from '../ws/close-codes.js';
+import { CloseCode } from '../wire/close-codes.js';
 import {
   errorBodySchema,
   eventIdSchema,

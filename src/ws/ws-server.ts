@@ -12,7 +12,8 @@ import { overLimit, waitForRoom } from '../hub/room.js';
 import { openWatch, type Watch } from '../hub/watch.js';
 import type { Hub } from '../hub/hub.js';
 import type { TaskStore } from '../store/task-store.js';
-import { CloseCode, closeReason } from './close-codes.js';
+import { CloseCode } from '../wire/close-codes.js';
+import { closeReason } from './close-reason.js';
 import { UpgradeGuard, type UpgradeGuardDeps } from './upgrade-guard.js';
 
 export interface WsDeps {

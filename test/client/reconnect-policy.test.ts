@@ -29,6 +29,6 @@ test('the ceiling doubles per attempt up to the 30 s cap, with jitter in its upp
 
 test('close codes: 1000 finishes, request/auth/unknown/gone codes fail, everything else retries', () => {
   assert.equal(closeOutcome(1000), 'finished');
-  for (const code of [4400, 4401, 4403, 4404, 4410]) assert.equal(closeOutcome(code), 'failed', String(code));
+  for (const code of [4400, 4401, 4403, 4404, 4409]) assert.equal(closeOutcome(code), 'failed', String(code));
   for (const code of [1001, 1005, 1006, 1011, 1012, 1013, 4008, 4500]) assert.equal(closeOutcome(code), 'retry', String(code));
 });

@@ -211,7 +211,7 @@ describe('TaskWatcher rules, against a scripted peer', () => {
   });
 
   test('terminal close codes stop it for good; 1000 finishes it', async (t) => {
-    for (const code of [4400, 4401, 4403, 4404, 4410, 1000]) {
+    for (const code of [4400, 4401, 4403, 4404, 4409, 1000]) {
       const peer = await scriptedPeer(t, [(ws) => ws.close(code, `reason ${code}`), (ws) => ws.close(1000)]);
       const r = recorded({ baseUrl: peer.url, taskId: 't', backoff: { initialMs: 10, maxMs: 10 } });
       const final = await run(r.watcher);

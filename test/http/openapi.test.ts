@@ -11,7 +11,7 @@ import {
 import { buildOpenApiDocument } from '../../src/http/openapi.js';
 import { PROBE_PATHS } from '../../src/health/probes.js';
 import { createRegistry } from '../../src/worker/tasks/index.js';
-import { CloseCode } from '../../src/ws/close-codes.js';
+import { CloseCode } from '../../src/wire/close-codes.js';
 import { request, startTask } from '../helpers/http.js';
 import { appRouter } from '../helpers/app-router.js';
 import { startGatewayInProcess, startWorkerInProcess, type InProcessGateway } from '../helpers/in-process.js';
