@@ -1,5 +1,5 @@
 import { Batcher } from './batcher.js';
-import { COMMANDS_STREAM, WORKER_GROUP, eventsKey, taskKey } from './keys.js';
+import { COMMANDS_STREAM, DEAD_LETTER_STREAM, WORKER_GROUP, eventsKey, taskKey } from './keys.js';
 import { itemReplies, type Redis } from './redis.js';
 
 /** One event of an append item; see append-events.lua for the contract. */
@@ -83,6 +83,31 @@ export class TaskWrites {
    */
   append(item: AppendItem): Promise<AppendReply> {
     return this.batcher.add({ kind: 'append', input: item }) as Promise<AppendReply>;
+  }
+
+  /** Acknowledges a command whose task has ended: it leaves the group's pending list. */
+  async ack(commandId: string): Promise<void> {
+    await this.redis.xack(COMMANDS_STREAM, WORKER_GROUP, commandId);
+  }
+
+  /**
+   * Retires a poison command in one step (dead-letter.lua): copied to `tasks:dead` with `reason`,
+   * its task ended FAILED when it can be (`wellFormed`: `taskId` is a task id; the task exists, has
+   * not ended and its keys are of the right type), acked. Returns the dead letter's id and what
+   * happened to the task (see the script's header).
+   */
+  deadLetter(
+    command: { id: string; fields: Record<string, string> },
+    taskId: string,
+    wellFormed: boolean,
+    reason: string,
+    options: { maxLen: number; ttlS: number },
+  ): Promise<[string, string]> {
+    return this.redis.deadLetter(
+      COMMANDS_STREAM, DEAD_LETTER_STREAM, taskKey(taskId), eventsKey(taskId),
+      WORKER_GROUP, command.id, reason, options.maxLen, Date.now(), options.ttlS,
+      wellFormed ? '1' : '0', JSON.stringify(command.fields),
+    );
   }
 
   /** Takes a task's lease for the command this worker holds; TaskCorrupted as append(). */

@@ -5,7 +5,6 @@ import { lazyChild, type Logger } from '../logger.js';
 import type { FinalStatus, Metrics } from '../metrics/metrics.js';
 import type { Redis } from '../store/redis.js';
 import type { TaskWrites } from '../store/task-writes.js';
-import { COMMANDS_STREAM, DEAD_LETTER_STREAM, WORKER_GROUP, eventsKey, taskKey } from '../store/keys.js';
 import type { CommandEntry } from '../store/command-queue.js';
 import { TaskCorrupted } from '../store/corrupted.js';
 import { jsonText } from './json-value.js';
@@ -56,11 +55,7 @@ export async function runCommand(deps: RunDeps, command: Command, control: RunCo
   const retry = <T>(call: () => Promise<T>) => retryWhileDown(call, control.hardStop, log);
   const deadLetter = async (reason: string) => {
     const [deadId, outcome] = await retry(() =>
-      deps.redis.deadLetter(
-        COMMANDS_STREAM, DEAD_LETTER_STREAM, taskKey(taskId), eventsKey(taskId),
-        WORKER_GROUP, command.id, reason, deps.config.DEAD_LETTER_MAXLEN, Date.now(), deps.config.TASK_TTL_S,
-        isUuid(taskId) ? '1' : '0', JSON.stringify(command.fields),
-      ),
+      deps.writes.deadLetter(command, taskId, isUuid(taskId), reason, { maxLen: deps.config.DEAD_LETTER_MAXLEN, ttlS: deps.config.TASK_TTL_S }),
     );
     log().warn({ reason, deadId, task: outcome }, 'poison command dead-lettered');
     const type = deps.registry.get(command.fields.type ?? '') ? command.fields.type! : '(unknown)';
@@ -79,7 +74,7 @@ export async function runCommand(deps: RunDeps, command: Command, control: RunCo
         return await deadLetter(`delivered ${recorded} times, more than MAX_DELIVERIES (${deps.config.MAX_DELIVERIES})`);
       case 'TERMINAL':
         log().info({ status: recorded }, 'task already ended; acknowledging its command');
-        await retry(() => deps.redis.xack(COMMANDS_STREAM, WORKER_GROUP, command.id));
+        await retry(() => deps.writes.ack(command.id));
         return;
       case 'LOST':
         log().info('command is acked or held by another worker; skipping it');
@@ -279,9 +274,9 @@ class TaskRun {
     }
   }
 
-  private ack(): Promise<number> {
+  private ack(): Promise<void> {
     return retryWhileDown(
-      () => this.deps.redis.xack(COMMANDS_STREAM, WORKER_GROUP, this.command.id),
+      () => this.deps.writes.ack(this.command.id),
       this.control.hardStop,
       this.log,
     );
