@@ -1,10 +1,11 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
-import { closeRedis, duplicateForBlocking, ensureConnected, type Redis } from '../store/redis.js';
-import { eventsKey, taskIdOfEventsKey } from '../store/keys.js';
-import { compareEventIds } from '../wire/event-id.js';
+import { BlockingReader } from '../store/blocking-reader.js';
+import { TaskCorrupted, corruptedStreams, isWrongType } from '../store/corrupted.js';
+import { eventRange, readEvents, type Entry } from '../store/event-reads.js';
 import { wireEvent, type WireEvent } from '../store/events.js';
-import { TaskCorrupted, corruptedOr, corruptedStreams, isWrongType } from '../store/corrupted.js';
+import type { Redis } from '../store/redis.js';
+import { compareEventIds } from '../wire/event-id.js';
 
 /** Receives one task's events, in order, each exactly once. */
 export interface Sink {
@@ -52,9 +53,8 @@ export interface HubDeps {
  */
 export class Hub {
   private readonly streams = new Map<string, Stream>();
-  private readonly reader: Redis;
+  private readonly reader: BlockingReader;
   private readonly log: Logger;
-  private readerId: number | undefined;
   private inFlight = false;
   private wakeWanted = false;
   private unblocking = false;
@@ -64,14 +64,11 @@ export class Hub {
 
   constructor(private readonly deps: HubDeps) {
     this.log = deps.logger.child({ component: 'hub' });
-    this.reader = duplicateForBlocking(deps.redis, 'hub-reader', deps.logger);
-    // The server-side client id changes on every reconnect, and CLIENT UNBLOCK needs the current one.
-    this.reader.on('ready', () => void this.refreshReaderId());
+    this.reader = new BlockingReader(deps.redis, 'hub-reader', deps.logger);
   }
 
   async start(): Promise<void> {
-    await ensureConnected(this.reader);
-    await this.refreshReaderId();
+    await this.reader.start();
     this.loop = this.readLoop();
   }
 
@@ -104,13 +101,13 @@ export class Hub {
   private async catchUp(stream: Stream, sub: Sub, upTo: string): Promise<void> {
     sub.backlog = [];
     try {
-      const entries = await this.deps.redis.xrange(eventsKey(stream.taskId), `(${sub.cursor}`, upTo);
+      const entries = await eventRange(this.deps.redis, stream.taskId, sub.cursor, upTo);
       for (const [id, fields] of entries) this.deliver(stream, sub, wireEvent(stream.taskId, id, fields));
       const backlog = sub.backlog;
       sub.backlog = null;
       for (const event of backlog) this.deliver(stream, sub, event);
     } catch (err) {
-      this.fail(stream, sub, corruptedOr(err, stream.taskId, eventsKey(stream.taskId)));
+      this.fail(stream, sub, err);
     }
   }
 
@@ -136,18 +133,14 @@ export class Hub {
         continue;
       }
       const snapshot = [...this.streams.values()];
-      const keys = snapshot.map((s) => eventsKey(s.taskId));
-      const ids = snapshot.map((s) => s.cursor);
       this.inFlight = true;
       this.wakeWanted = false;
       try {
-        const reply = (await this.reader.xread('COUNT', batch, 'BLOCK', blockMs, 'STREAMS', ...keys, ...ids)) as
-          | [string, [string, string[]][]][]
-          | null;
+        const reply = await readEvents(this.reader.client, snapshot.map((s) => s.taskId), snapshot.map((s) => s.cursor), batch, blockMs);
         failures = 0;
         this.inFlight = false;
         const sent = new Set(snapshot);
-        for (const [key, entries] of reply ?? []) this.dispatch(sent, key, entries);
+        for (const { taskId, entries } of reply) this.dispatch(sent, taskId, entries);
       } catch (err) {
         this.inFlight = false;
         if (this.closed) break;
@@ -168,7 +161,7 @@ export class Hub {
   private async isolate(snapshot: Stream[]): Promise<boolean> {
     let corrupted: TaskCorrupted[];
     try {
-      corrupted = await corruptedStreams(this.reader, snapshot.map((s) => s.taskId));
+      corrupted = await corruptedStreams(this.reader.client, snapshot.map((s) => s.taskId));
     } catch (err) {
       this.log.warn({ err }, 'could not check the types of the watched streams');
       return false;
@@ -184,8 +177,7 @@ export class Hub {
   }
 
   /** Applies a read reply; a stream dropped or re-added since the read was sent is skipped. */
-  private dispatch(sent: Set<Stream>, key: string, entries: [string, string[]][]): void {
-    const taskId = taskIdOfEventsKey(key);
+  private dispatch(sent: Set<Stream>, taskId: string, entries: Entry[]): void {
     const stream = this.streams.get(taskId);
     if (!stream || !sent.has(stream)) return;
     for (const [id, fields] of entries) {
@@ -222,7 +214,7 @@ export class Hub {
     try {
       for (let attempt = 0; this.inFlight && this.wakeWanted && !this.closed; attempt++) {
         try {
-          if (this.readerId !== undefined && (await this.deps.redis.client('UNBLOCK', this.readerId)) === 1) return;
+          if (await this.reader.unblock()) return;
         } catch (err) {
           this.log.warn({ err }, 'CLIENT UNBLOCK failed');
         }
@@ -230,14 +222,6 @@ export class Hub {
       }
     } finally {
       this.unblocking = false;
-    }
-  }
-
-  private async refreshReaderId(): Promise<void> {
-    try {
-      this.readerId = (await this.reader.client('ID')) as number;
-    } catch (err) {
-      this.log.warn({ err }, 'could not read the hub reader client id');
     }
   }
 
@@ -250,6 +234,6 @@ export class Hub {
     await this.loop;
     const err = new Error('hub closed');
     for (const stream of [...this.streams.values()]) for (const sub of [...stream.subs]) this.fail(stream, sub, err);
-    await closeRedis(this.reader);
+    await this.reader.close();
   }
 }
