@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../logger.js';
-import { COMMANDS_STREAM, WORKER_GROUP } from '../store/keys.js';
+import { QUEUE_LABELS, groupLag, pendingCommands } from '../store/queue-stats.js';
 import type { Redis } from '../store/redis.js';
 import type { WireEvent } from '../store/events.js';
 
@@ -110,7 +110,7 @@ export class Metrics {
   private queueGauges(registers: Registry[]): void {
     const metrics = this;
     const labelNames = ['stream', 'group'] as const;
-    const labels = { stream: COMMANDS_STREAM, group: WORKER_GROUP };
+    const labels = QUEUE_LABELS;
     new Gauge({
       name: `${PREFIX}pending_commands`,
       help: 'Commands delivered to a worker and not yet acknowledged (XPENDING count).',
@@ -118,8 +118,8 @@ export class Metrics {
       registers,
       async collect() {
         this.reset();
-        const count = await metrics.readQueue((redis) => redis.xpending(COMMANDS_STREAM, WORKER_GROUP));
-        if (Array.isArray(count)) this.set(labels, Number(count[0]));
+        const count = await metrics.readQueue(pendingCommands);
+        if (count !== undefined) this.set(labels, count);
       },
     });
     new Gauge({
@@ -129,14 +129,13 @@ export class Metrics {
       registers,
       async collect() {
         this.reset();
-        const groups = await metrics.readQueue((redis) => redis.xinfo('GROUPS', COMMANDS_STREAM));
-        const value = Array.isArray(groups) ? groupLag(groups) : null;
-        if (value !== null) this.set(labels, value);
+        const lag = await metrics.readQueue(groupLag);
+        if (lag !== undefined && lag !== null) this.set(labels, lag);
       },
     });
   }
 
-  private async readQueue(read: (redis: Redis) => Promise<unknown>): Promise<unknown> {
+  private async readQueue<T>(read: (redis: Redis) => Promise<T>): Promise<T | undefined> {
     const source = this.queueSource;
     if (!source) return undefined;
     try {
@@ -194,17 +193,4 @@ export class Metrics {
   async text(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
-}
-
-/** The `lag` of our group in an XINFO GROUPS reply; null when absent or undetermined (nil). */
-function groupLag(groups: unknown[]): number | null {
-  for (const group of groups) {
-    if (!Array.isArray(group)) continue;
-    const fields = new Map<string, unknown>();
-    for (let i = 0; i + 1 < group.length; i += 2) fields.set(String(group[i]), group[i + 1]);
-    if (fields.get('name') !== WORKER_GROUP) continue;
-    const lag = fields.get('lag');
-    return lag === null || lag === undefined ? null : Number(lag);
-  }
-  return null;
 }
