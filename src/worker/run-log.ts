@@ -48,7 +48,8 @@ export class RunLog {
    */
   write(event: NewEvent): Promise<string | null> {
     if (this.stopped) return Promise.reject(this.stopped);
-    const full = { ...event, ts: Date.now() } as EventInput;
+    // Each call passes a fresh object: stamping it in place saves a copy per event on the output path.
+    const full = Object.assign(event, { ts: Date.now() }) as EventInput;
     const seq = ++this.seq;
     return new Promise((resolve, reject) => {
       this.queue.push({ seq, event: full, resolve, reject });

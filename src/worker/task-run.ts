@@ -8,6 +8,7 @@ import type { TaskWrites } from '../store/task-writes.js';
 import type { CommandEntry } from '../store/command-queue.js';
 import { TaskCorrupted } from '../store/corrupted.js';
 import { jsonText } from './json-value.js';
+import { abandonable } from './abandon.js';
 import { checkCommand } from './check-command.js';
 import type { TaskRegistry, TaskType } from './registry.js';
 import { backoffMs, retryWhileDown } from './retry.js';
@@ -185,7 +186,17 @@ class TaskRun {
       },
     });
     try {
-      const value = await this.abandonable(this.task.type.run(run.context));
+      // Once told to stop, the run waits for the handler CANCEL_GRACE_MS after a cancel, else not
+      // at all (it can record nothing more); a handler that ignores its signal is fenced off
+      // (its later calls throw RUN_ENDED) and the run goes on without it.
+      const value = await abandonable(this.task.type.run(run.context), this.signal, {
+        graceMs: (reason) => (reason instanceof CancelRequested ? this.deps.config.CANCEL_GRACE_MS : 0),
+        onAbandon: (reason, graceMs) => {
+          this.abandoned = true;
+          this.log().warn({ reason: String(reason), graceMs }, 'the handler ignored its abort signal; the run goes on without it');
+        },
+        onLateSettle: (err) => this.log().info(err === undefined ? {} : { err: err instanceof Error ? err.message : String(err) }, 'an abandoned handler settled'),
+      });
       await run.end();
       return value;
     } catch (err) {
@@ -197,47 +208,7 @@ class TaskRun {
     }
   }
 
-  /**
-   * The handler's promise, or once the run is told to stop, a rejection with the reason after a
-   * grace for the handler to stop by itself: CANCEL_GRACE_MS for a cancel, none when the run can
-   * record nothing more anyway (shutdown, lease lost, task ended). A handler that ignores its
-   * signal is fenced off (its later calls throw RUN_ENDED), and the run goes on without it.
-   */
-  private abandonable<T>(handler: Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const settle = () => {
-        clearTimeout(timer);
-        this.signal.removeEventListener('abort', onAbort);
-      };
-      const onAbort = () => {
-        const reason: unknown = this.signal.reason;
-        const graceMs = reason instanceof CancelRequested ? this.deps.config.CANCEL_GRACE_MS : 0;
-        timer = setTimeout(() => {
-          settle();
-          this.abandoned = true;
-          handler.then(
-            () => this.log().info('an abandoned handler settled'),
-            (err: unknown) => this.log().info({ err: err instanceof Error ? err.message : String(err) }, 'an abandoned handler settled'),
-          );
-          this.log().warn({ reason: String(reason), graceMs }, 'the handler ignored its abort signal; the run goes on without it');
-          reject(reason);
-        }, graceMs);
-      };
-      handler.then(
-        (value) => {
-          settle();
-          resolve(value);
-        },
-        (err: unknown) => {
-          settle();
-          reject(err);
-        },
-      );
-      if (this.signal.aborted) onAbort();
-      else this.signal.addEventListener('abort', onAbort, { once: true });
-    });
-  }
+
 
   /** The COMPLETED event's fields for a handler's return value, or why the value is refused. */
   private result(value: unknown): { fields: (string | number)[] } | { error: string } {
