@@ -13,7 +13,7 @@ import { Metrics } from './metrics/metrics.js';
 import { ensureGroup } from './store/consumer-group.js';
 import type { Redis } from './store/redis.js';
 import { TaskStore } from './store/task-store.js';
-import type { TaskRegistry } from './worker/registry.js';
+import type { TaskRegistry } from './tasks/registry.js';
 import { SseStreams } from './sse/sse-route.js';
 import { WsServer } from './ws/ws-server.js';
 

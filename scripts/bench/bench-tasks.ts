@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineTaskType } from '../../src/worker/registry.js';
+import { defineTaskType } from '../../src/tasks/registry.js';
 
 /** The bench's chunk i: its number padded to `bytes` characters. */
 export const benchChunk = (i: number, bytes: number): string => String(i).padEnd(bytes, '.');

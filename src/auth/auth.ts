@@ -1,6 +1,6 @@
-import { validate as isUuid } from 'uuid';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
+import { parseTaskId } from '../wire/task-id.js';
 import { ApiTokens, signWatchToken, verifyWatchToken } from './tokens.js';
 
 /** What a caller proved: an API token (by index, never the token itself), or one task's watch token. */
@@ -49,7 +49,7 @@ export class Auth {
     if (token === undefined) throw unauthorized('a watch token or API token is required', false);
     const index = this.apiTokens.match(token);
     if (index !== -1) return { kind: 'api', index };
-    const taskId = isUuid(rawTaskId) ? rawTaskId.toLowerCase() : rawTaskId;
+    const taskId = parseTaskId(rawTaskId) ?? rawTaskId;
     if (!verifyWatchToken(this.config.TOKEN_SECRET!, token, taskId, Math.floor(this.nowMs() / 1000))) {
       throw unauthorized('invalid or expired token for this task', true);
     }

@@ -6,7 +6,7 @@ import type { HealthProbes } from '../health/probes.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { TaskStore } from '../store/task-store.js';
-import type { TaskRegistry } from '../worker/registry.js';
+import type { TaskRegistry } from '../tasks/registry.js';
 import type { GuardDeps } from './guards.js';
 import { healthMiddleware } from './health-routes.js';
 import { errorsAndLogging } from './middleware.js';

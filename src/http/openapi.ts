@@ -2,7 +2,7 @@ import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig, type RouteCo
 import { z } from 'zod';
 import { errorTable } from '../errors.js';
 import { PROBE_PATHS } from '../health/probes.js';
-import type { TaskRegistry } from '../worker/registry.js';
+import type { TaskRegistry } from '../tasks/registry.js';
 import { CloseCode } from '../wire/close-codes.js';
 import {
   errorBodySchema,

@@ -4,7 +4,7 @@ import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AppError } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { TaskRegistry } from '../worker/registry.js';
+import type { TaskRegistry } from '../tasks/registry.js';
 import type { GuardDeps } from './guards.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { AccessRouter } from './route-access.js';

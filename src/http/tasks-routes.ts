@@ -1,11 +1,11 @@
 import type { RouterMiddleware } from '@koa/router';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
-import { checkEventId, checkTaskId } from '../hub/watch.js';
+import { checkEventId, checkTaskId } from '../checked-ids.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { decodeCursor, encodeCursor } from '../store/task-index.js';
 import type { TaskStore } from '../store/task-store.js';
-import type { TaskRegistry } from '../worker/registry.js';
+import type { TaskRegistry } from '../tasks/registry.js';
 import { eventsQuerySchema } from './api-schemas.js';
 import { readJsonBody } from './body.js';
 import type { GuardDeps } from './guards.js';

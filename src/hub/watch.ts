@@ -1,6 +1,6 @@
-import { validate as isUuid } from 'uuid';
+import { checkEventId, checkTaskId } from '../checked-ids.js';
 import { AppError } from '../errors.js';
-import { ZERO_ID, compareEventIds, parseEventId } from '../wire/event-id.js';
+import { ZERO_ID, compareEventIds } from '../wire/event-id.js';
 import type { WireEvent } from '../store/events.js';
 import { TERMINAL_STATUSES } from '../wire/events.js';
 import type { TaskStore } from '../store/task-store.js';
@@ -33,19 +33,6 @@ export interface WatchRequest {
 
 export interface Watch {
   close(): void;
-}
-
-/** Throws INVALID_TASK_ID unless `raw` is a UUID (task ids are never anything else). */
-export function checkTaskId(raw: string): string {
-  if (!isUuid(raw)) throw new AppError('INVALID_TASK_ID', 'task id must be a UUID');
-  return raw.toLowerCase();
-}
-
-/** The canonical form of a client's event id, or INVALID_EVENT_ID. */
-export function checkEventId(raw: string, name: string): string {
-  const id = parseEventId(raw);
-  if (id === null) throw new AppError('INVALID_EVENT_ID', `${name} must be <ms>-<seq> or <ms> (unsigned 64-bit)`);
-  return id;
 }
 
 /** The watch of a task replayed to its end: nothing to close. */

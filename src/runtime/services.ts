@@ -5,8 +5,8 @@ import { startHealthServer } from '../health/health-server.js';
 import { HealthProbes } from '../health/probes.js';
 import { Metrics } from '../metrics/metrics.js';
 import { closeRedis, createRedis, ensureConnected } from '../store/redis.js';
-import { createRegistry } from '../worker/tasks/index.js';
-import { loadTaskModules } from '../worker/task-modules.js';
+import { createRegistry } from '../tasks/builtin/index.js';
+import { loadTaskModules } from '../tasks/task-modules.js';
 import { Worker } from '../worker/worker.js';
 import type { Stop } from './main.js';
 

@@ -1,12 +1,12 @@
-import { validate as isUuid } from 'uuid';
-import type { TaskRegistry, TaskType } from './registry.js';
+import { parseTaskId } from '../wire/task-id.js';
+import type { TaskRegistry, TaskType } from '../tasks/registry.js';
 
 type Checked = { type: TaskType<unknown>; params: unknown } | { reason: string };
 
 /** A command a worker can run, or the reason it is poison. */
 export function checkCommand(registry: TaskRegistry, fields: Record<string, string>): Checked {
   if (fields.task_id === undefined) return { reason: 'malformed command: no task_id' };
-  if (!isUuid(fields.task_id)) return { reason: 'malformed command: task_id is not a UUID' };
+  if (parseTaskId(fields.task_id) === null) return { reason: 'malformed command: task_id is not a UUID' };
   const type = registry.get(fields.type ?? '');
   if (!type) return { reason: `unknown task type ${JSON.stringify(fields.type ?? null)}` };
   let raw: unknown;

@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { TERMINAL_STATUSES, type Json } from '../wire/events.js';
 import type { Logger } from '../logger.js';
 import { jsonText } from './json-value.js';
-import type { TaskContext } from './registry.js';
+import type { TaskContext } from '../tasks/registry.js';
 import type { RunLog } from './run-log.js';
 import { TaskUsageError } from './stops.js';
 

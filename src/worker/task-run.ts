@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { v4 as uuidv4, validate as isUuid } from 'uuid';
+import { v4 as uuidv4 } from 'uuid';
+import { parseTaskId } from '../wire/task-id.js';
 import type { Config } from '../config.js';
 import { lazyChild, type Logger } from '../logger.js';
 import type { FinalStatus, Metrics } from '../metrics/metrics.js';
@@ -10,7 +11,7 @@ import { TaskCorrupted } from '../store/corrupted.js';
 import { jsonText } from './json-value.js';
 import { abandonable } from './abandon.js';
 import { checkCommand } from './check-command.js';
-import type { TaskRegistry, TaskType } from './registry.js';
+import type { TaskRegistry, TaskType } from '../tasks/registry.js';
 import { backoffMs, retryWhileDown } from './retry.js';
 import { RunLog, type NewEvent } from './run-log.js';
 import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded, isStop } from './stops.js';
@@ -56,7 +57,7 @@ export async function runCommand(deps: RunDeps, command: Command, control: RunCo
   const retry = <T>(call: () => Promise<T>) => retryWhileDown(call, control.hardStop, log);
   const deadLetter = async (reason: string) => {
     const [deadId, outcome] = await retry(() =>
-      deps.writes.deadLetter(command, taskId, isUuid(taskId), reason, { maxLen: deps.config.DEAD_LETTER_MAXLEN, ttlS: deps.config.TASK_TTL_S }),
+      deps.writes.deadLetter(command, taskId, parseTaskId(taskId) !== null, reason, { maxLen: deps.config.DEAD_LETTER_MAXLEN, ttlS: deps.config.TASK_TTL_S }),
     );
     log().warn({ reason, deadId, task: outcome }, 'poison command dead-lettered');
     const type = deps.registry.get(command.fields.type ?? '') ? command.fields.type! : '(unknown)';

@@ -11,7 +11,7 @@ import type { Redis } from '../store/redis.js';
 import { TaskWrites } from '../store/task-writes.js';
 import { TaskCorrupted } from '../store/corrupted.js';
 import { isGoneConsumer } from './consumer-name.js';
-import type { TaskRegistry } from './registry.js';
+import type { TaskRegistry } from '../tasks/registry.js';
 import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded } from './stops.js';
 import { runCommand, type RunDeps } from './task-run.js';
 

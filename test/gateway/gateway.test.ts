@@ -4,7 +4,7 @@ import { openLiteWs } from '../../scripts/bench/ws-lite.js';
 import { loadConfig } from '../../src/config.js';
 import { startGateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/logger.js';
-import { createRegistry } from '../../src/worker/tasks/index.js';
+import { createRegistry } from '../../src/tasks/builtin/index.js';
 import { appendHistory } from '../helpers/append.js';
 import { startTask } from '../helpers/http.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';

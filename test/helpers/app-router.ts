@@ -8,7 +8,7 @@ import { Metrics } from '../../src/metrics/metrics.js';
 import { SseStreams } from '../../src/sse/sse-route.js';
 import { closeRedis, createRedis } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
-import type { TaskRegistry } from '../../src/worker/registry.js';
+import type { TaskRegistry } from '../../src/tasks/registry.js';
 import type { Scope } from './processes.js';
 
 /** The gateway's router, SSE included, for inspecting its routes: its Redis client never connects. */

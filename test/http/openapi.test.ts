@@ -10,7 +10,7 @@ import {
 } from '../../src/http/api-schemas.js';
 import { buildOpenApiDocument } from '../../src/http/openapi.js';
 import { PROBE_PATHS } from '../../src/health/probes.js';
-import { createRegistry } from '../../src/worker/tasks/index.js';
+import { createRegistry } from '../../src/tasks/builtin/index.js';
 import { CloseCode } from '../../src/wire/close-codes.js';
 import { request, startTask } from '../helpers/http.js';
 import { appRouter } from '../helpers/app-router.js';

@@ -12,7 +12,7 @@ import { RateLimiter } from '../../src/http/rate-limit.js';
 import { AccessRouter, assertAccessDeclared, RouteAccessError, routeAccess } from '../../src/http/route-access.js';
 import { createLogger } from '../../src/logger.js';
 import { Metrics } from '../../src/metrics/metrics.js';
-import { createRegistry } from '../../src/worker/tasks/index.js';
+import { createRegistry } from '../../src/tasks/builtin/index.js';
 import { appRouter } from '../helpers/app-router.js';
 import { request } from '../helpers/http.js';
 

@@ -8,7 +8,7 @@ import { COMMANDS_STREAM, WORKER_GROUP, taskKey } from '../../src/store/keys.js'
 import type { Redis } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { TaskWrites } from '../../src/store/task-writes.js';
-import { TaskRegistry, defineTaskType, type TaskContext } from '../../src/worker/registry.js';
+import { TaskRegistry, defineTaskType, type TaskContext } from '../../src/tasks/registry.js';
 import { TaskUsageError } from '../../src/worker/stops.js';
 import { Worker } from '../../src/worker/worker.js';
 import { item } from '../helpers/append.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { checkCommand } from '../../src/worker/check-command.js';
 import { backoffMs } from '../../src/worker/retry.js';
-import { createRegistry } from '../../src/worker/tasks/index.js';
+import { createRegistry } from '../../src/tasks/builtin/index.js';
 
 describe('task-run pure parts', () => {
   test('backoff doubles per retry, is capped, and jitters within the upper half', () => {

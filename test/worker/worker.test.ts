@@ -6,7 +6,7 @@ import { COMMANDS_STREAM, TASKS_INDEX, WORKER_GROUP, eventsKey, taskKey } from '
 import type { Redis } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { TaskWrites } from '../../src/store/task-writes.js';
-import { createRegistry } from '../../src/worker/tasks/index.js';
+import { createRegistry } from '../../src/tasks/builtin/index.js';
 import { ensureGroup } from '../../src/store/consumer-group.js';
 import { Worker } from '../../src/worker/worker.js';
 import { item } from '../helpers/append.js';

@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { ensureGroup } from '../../src/store/consumer-group.js';
 import { TaskStore } from '../../src/store/task-store.js';
-import { createRegistry } from '../../src/worker/tasks/index.js';
+import { createRegistry } from '../../src/tasks/builtin/index.js';
 import { Worker } from '../../src/worker/worker.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { taskEvents, taskOutput, waitForEnd } from '../helpers/task-log.js';
