@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { startRedisServer } from '../test/helpers/redis-server.js';
 import { connectRedis } from '../test/helpers/redis.js';
 import { closeRedis } from '../src/store/redis.js';
-import { interleaved, ratios, type System } from './bench/compare.js';
+import { gcDelta, interleaved, ratios, type System } from './bench/compare.js';
 import { fixedRate, round, STAGE0, STAGE10 } from './bench/load.js';
 import { spawnTs, startServer, waitForClient, type RedisCost, type Service } from './bench/procs.js';
 import { summarizeProfiles } from './bench/profile.js';
@@ -90,7 +90,7 @@ try {
   if (only.has('throughput')) await compareThroughput(gateway, worker);
   if (only.has('latency')) {
     // stage_ms 10: the watcher is connected before the stages are appended, so each is a live event.
-    emit('latency', { ...(await fixedRate(gateway.port, opt.rate, opt.rateSeconds, STAGE10)) });
+    emit('latency', await withGc({ gateway, worker }, () => fixedRate(gateway.port, opt.rate, opt.rateSeconds, STAGE10)));
   }
   if (only.has('output')) await compareOutput(gateway, worker);
 
@@ -127,20 +127,20 @@ if (a['cpu-prof']) process.stdout.write(summarizeProfiles(a['cpu-prof']));
  */
 async function compareThroughput(gateway: Service, worker: Service): Promise<void> {
   const systems: System[] = [
-    { name: 'taskcast', port: gateway.port, pids: { gateway: gateway.child.pid!, worker: worker.child.pid!, redis: redisServer.process.pid! }, redisCost: true },
+    { name: 'taskcast', port: gateway.port, pids: { gateway: gateway.child.pid!, worker: worker.child.pid!, redis: redisServer.process.pid! }, redisCost: true, gc: { gateway: gateway.gc, worker: worker.gc } },
   ];
   const extra: Service[] = [];
   if (only.has('ceiling')) {
     const ceiling = await startServer('ceiling', 'scripts/bench/ceiling-server.ts', {}, profArgs);
     extra.push(ceiling);
-    systems.push({ name: 'ceiling', port: ceiling.port, pids: { server: ceiling.child.pid! }, redisCost: false });
+    systems.push({ name: 'ceiling', port: ceiling.port, pids: { server: ceiling.child.pid! }, redisCost: false, gc: { server: ceiling.gc } });
   }
   if (only.has('bullmq')) {
     const env = { BULL_REDIS_PORT: String(redisServer.port), WORKER_CONCURRENCY: '256' };
     const server = await startServer('bullmq-server', 'scripts/bench/bullmq-server.ts', env);
     const bullWorker = spawnTs('bullmq-worker', 'scripts/bench/bullmq-worker.ts', env);
     extra.push(server, bullWorker);
-    systems.push({ name: 'bullmq', port: server.port, pids: { server: server.child.pid!, worker: bullWorker.child.pid! }, redisCost: true });
+    systems.push({ name: 'bullmq', port: server.port, pids: { server: server.child.pid!, worker: bullWorker.child.pid! }, redisCost: true, gc: { server: server.gc, worker: bullWorker.gc } });
   }
   try {
     const res = await interleaved(admin, systems, { rounds: opt.rounds, tasks: opt.tasks, inFlight: opt.inFlight, body: STAGE0 });
@@ -157,7 +157,10 @@ async function compareThroughput(gateway: Service, worker: Service): Promise<voi
       emit('bullmq_redis_cost', redisCost(bullRedis!, bull.tasks));
       // The same latency load, for scale: what this machine does to an established queue's events.
       const port = systems.find((s) => s.name === 'bullmq')!.port;
-      if (only.has('latency')) emit('bullmq_latency', { ...(await fixedRate(port, opt.rate, opt.rateSeconds, STAGE10)) });
+      if (only.has('latency')) {
+        const [server, bullWorker] = extra.slice(-2) as [Service, Service];
+        emit('bullmq_latency', await withGc({ server, worker: bullWorker }, () => fixedRate(port, opt.rate, opt.rateSeconds, STAGE10)));
+      }
     }
   } finally {
     for (const s of extra.reverse()) await s.stop();
@@ -211,6 +214,18 @@ async function compareOutput(gateway: Service, worker: Service): Promise<void> {
   } finally {
     for (const s of extra.reverse()) await s.stop();
   }
+}
+
+/** A measure with the GC pauses its Node processes had meanwhile: total and longest, ms, by role. */
+async function withGc<T extends object>(services: Record<string, Service>, measure: () => Promise<T>): Promise<T & Record<string, unknown>> {
+  const before = Object.fromEntries(Object.entries(services).map(([k, s]) => [k, s.gc()]));
+  const result = await measure();
+  const gc = Object.entries(services).map(([k, s]) => [k, gcDelta(before[k]!, s.gc())] as const);
+  return {
+    ...result,
+    gc_pause_ms: Object.fromEntries(gc.map(([k, d]) => [k, round(d.pauseMs)])),
+    gc_max_pause_ms: Object.fromEntries(gc.map(([k, d]) => [k, round(d.maxPauseMs)])),
+  };
 }
 
 function redisCost(cost: RedisCost, tasks: number): Record<string, unknown> {

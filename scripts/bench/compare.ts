@@ -1,6 +1,6 @@
 import type { Redis } from '../../src/store/redis.js';
 import { round, throughput, type ThroughputResult } from './load.js';
-import { costDelta, cpuMs, redisCounters, syscalls, type RedisCost } from './procs.js';
+import { costDelta, cpuMs, redisCounters, syscalls, type GcTotals, type RedisCost } from './procs.js';
 
 /** A system under the throughput load: where it listens and which processes do its work. */
 export interface System {
@@ -10,6 +10,8 @@ export interface System {
   pids: Record<string, number>;
   /** Measure its Redis commands and CPU (INFO deltas around its own rounds only). */
   redisCost: boolean;
+  /** Its Node processes by role: their allocation and GC pauses are reported per role. */
+  gc: Record<string, () => GcTotals>;
 }
 
 export interface SystemResult {
@@ -20,6 +22,11 @@ export interface SystemResult {
   incomplete: number;
   cpu_us_per_task: Record<string, number>;
   rw_syscalls_per_task: Record<string, number>;
+  /** V8 heap allocation per task, KB, by Node process role. */
+  alloc_kb_per_task: Record<string, number>;
+  /** Total GC pause per 1000 tasks and the longest single pause, ms, by role. */
+  gc_pause_ms_per_1000_tasks: Record<string, number>;
+  gc_max_pause_ms: Record<string, number>;
   redis?: RedisCost;
 }
 
@@ -39,10 +46,18 @@ export async function interleaved(
   systems: System[],
   opt: { rounds: number; tasks: number; inFlight: number; body: string },
 ): Promise<Map<string, SystemResult>> {
-  const acc = new Map<string, { runs: ThroughputResult[]; cpu: Record<string, number>; io: Record<string, number>; redis?: RedisCost }>();
+  const acc = new Map<string, {
+    runs: ThroughputResult[];
+    cpu: Record<string, number>;
+    io: Record<string, number>;
+    alloc: Record<string, number>;
+    pause: Record<string, number>;
+    maxPause: Record<string, number>;
+    redis?: RedisCost;
+  }>();
   for (const s of systems) {
     await throughput(s.port, Math.min(500, opt.tasks), opt.inFlight, opt.body);
-    acc.set(s.name, { runs: [], cpu: {}, io: {} });
+    acc.set(s.name, { runs: [], cpu: {}, io: {}, alloc: {}, pause: {}, maxPause: {} });
   }
   for (let r = 0; r < opt.rounds; r++) {
     for (const s of systems) {
@@ -50,12 +65,19 @@ export async function interleaved(
       const pids = { ...s.pids, bench: process.pid };
       const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMs(pid)]));
       const ioBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, syscalls(pid)]));
+      const gcBefore = Object.fromEntries(Object.entries(s.gc).map(([k, gc]) => [k, gc()]));
       const before = s.redisCost ? await redisCounters(admin) : undefined;
       a.runs.push(await throughput(s.port, opt.tasks, opt.inFlight, opt.body));
       if (before) a.redis = add(a.redis, costDelta(before, await redisCounters(admin)));
       for (const [k, pid] of Object.entries(pids)) {
         a.cpu[k] = (a.cpu[k] ?? 0) + cpuMs(pid) - cpuBefore[k]!;
         a.io[k] = (a.io[k] ?? 0) + syscalls(pid) - ioBefore[k]!;
+      }
+      for (const [k, gc] of Object.entries(s.gc)) {
+        const d = gcDelta(gcBefore[k]!, gc());
+        a.alloc[k] = (a.alloc[k] ?? 0) + d.allocatedBytes;
+        a.pause[k] = (a.pause[k] ?? 0) + d.pauseMs;
+        a.maxPause[k] = Math.max(a.maxPause[k] ?? 0, d.maxPauseMs);
       }
     }
   }
@@ -71,10 +93,23 @@ export async function interleaved(
       incomplete: a.runs.reduce((n, x) => n + x.incomplete, 0),
       cpu_us_per_task: per(a.cpu, 1000),
       rw_syscalls_per_task: per(a.io, 1),
+      alloc_kb_per_task: per(a.alloc, 1 / 1024),
+      gc_pause_ms_per_1000_tasks: per(a.pause, 1000),
+      gc_max_pause_ms: Object.fromEntries(Object.entries(a.maxPause).map(([k, v]) => [k, round(v)])),
       ...(a.redis ? { redis: a.redis } : {}),
     });
   }
   return out;
+}
+
+/** The collections between two snapshots of one process: bytes allocated, total and longest pause (ms). */
+export function gcDelta(before: GcTotals, after: GcTotals): { allocatedBytes: number; pauseMs: number; maxPauseMs: number } {
+  const pauses = after.pausesMs.slice(before.pausesMs.length);
+  return {
+    allocatedBytes: after.allocatedBytes - before.allocatedBytes,
+    pauseMs: pauses.reduce((x, y) => x + y, 0),
+    maxPauseMs: Math.max(0, ...pauses),
+  };
 }
 
 /** Per-round ratios of system a to system b, and their median. */

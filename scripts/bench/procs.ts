@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/runtime/dev-redis.js';
 import type { Redis } from '../../src/store/redis.js';
@@ -11,7 +12,16 @@ export interface Service {
   name: string;
   child: ChildProcess;
   port: number;
+  /** Its garbage collections so far (from V8's --trace-gc-nvp lines on its stdout). */
+  gc(): GcTotals;
   stop(): Promise<void>;
+}
+
+export interface GcTotals {
+  /** Bytes allocated on the V8 heap (the sum of each collection's `allocated`). */
+  allocatedBytes: number;
+  /** Each collection's pause, ms, in order. */
+  pausesMs: number[];
 }
 
 const running = new Set<ChildProcess>();
@@ -21,15 +31,24 @@ process.once('exit', () => {
 
 /**
  * Runs a TypeScript entry point as its own Node process (as in production), on `port` when it
- * serves one. `nodeArgs` carries e.g. --cpu-prof. Stderr is kept for the error message.
+ * serves one, with V8's GC trace on (one line per collection: its pause and the bytes allocated
+ * since the one before). `nodeArgs` carries e.g. --cpu-prof. Stderr is kept for the error message.
  */
 export function spawnTs(name: string, file: string, env: Record<string, string>, nodeArgs: string[] = []): Service & { port: number } {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', file], {
+  const child = spawn(process.execPath, ['--trace-gc-nvp', ...nodeArgs, '--import', 'tsx', file], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
+  const gc: GcTotals = { allocatedBytes: 0, pausesMs: [] };
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    const pause = /\bpause=([\d.]+)/.exec(line);
+    const allocated = /\ballocated=(\d+)/.exec(line);
+    if (!pause || !allocated) return;
+    gc.pausesMs.push(Number(pause[1]));
+    gc.allocatedBytes += Number(allocated[1]);
+  });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   child.once('exit', (code, signal) => {
@@ -40,6 +59,7 @@ export function spawnTs(name: string, file: string, env: Record<string, string>,
     name,
     child,
     port: Number(env.PORT ?? 0),
+    gc: () => ({ allocatedBytes: gc.allocatedBytes, pausesMs: [...gc.pausesMs] }),
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();

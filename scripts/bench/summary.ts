@@ -16,13 +16,17 @@ export function summary(results: Record<string, Record<string, unknown>>, rounds
   if (t) {
     lines.push(
       `throughput (medians of ${rounds} interleaved rounds): ${t} tasks/s (${results.throughput?.incomplete} incomplete); ${vsC ?? NaN} of the ceiling (${c} tasks/s, target >= 0.6); ` +
-        `${vsB ?? NaN}x BullMQ (${b} tasks/s, ${results.bullmq?.incomplete ?? '?'} tasks incomplete; target >= 1.2)`,
+        `${vsB ?? NaN}x BullMQ (${b} tasks/s, ${results.bullmq?.incomplete ?? '?'} tasks incomplete; target >= 1.25)`,
     );
+    for (const name of ['throughput', 'bullmq', 'ceiling']) {
+      const r = results[name];
+      if (r) lines.push(`  ${name === 'throughput' ? 'taskcast' : name} per task: CPU us ${JSON.stringify(r.cpu_us_per_task)}, allocated KB ${JSON.stringify(r.alloc_kb_per_task)}, GC pause ms per 1000 tasks ${JSON.stringify(r.gc_pause_ms_per_1000_tasks)}`);
+    }
   }
   const l = results.latency;
-  if (l) lines.push(`latency at ${l.offered_per_s} tasks/s, ${l.samples} live events: p50 ${l.p50_ms} ms, p99 ${l.p99_ms} ms (target <= 2), max ${l.max_ms} ms`);
+  if (l) lines.push(`latency at ${l.offered_per_s} tasks/s, ${l.samples} live events: p50 ${l.p50_ms} ms, p99 ${l.p99_ms} ms, max ${l.max_ms} ms; longest GC pause ms ${JSON.stringify(l.gc_max_pause_ms)}`);
   const bl = results.bullmq_latency;
-  if (l && bl) lines.push(`  BullMQ at the same rate: p50 ${bl.p50_ms} ms, p99 ${bl.p99_ms} ms, max ${bl.max_ms} ms`);
+  if (l && bl) lines.push(`  BullMQ at the same rate: p50 ${bl.p50_ms} ms, p99 ${bl.p99_ms} ms, max ${bl.max_ms} ms; longest GC pause ms ${JSON.stringify(bl.gc_max_pause_ms)} (target: taskcast's p50 and p99 no worse)`);
   const rc = results.redis_cost;
   const brc = results.bullmq_redis_cost;
   if (rc) lines.push(`redis per task: ${rc.commands_per_task} commands (target <= 20), ${rc.cpu_us_per_task} us CPU (target <= 60)`);

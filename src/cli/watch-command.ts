@@ -1,5 +1,6 @@
 import { ApiClient } from '../client/api-client.js';
 import { TaskWatcher } from '../client/task-watcher.js';
+import { CloseCode } from '../wire/close-codes.js';
 import { EXIT, UsageError, type CliIo } from './io.js';
 import { jsonView, pipeView, terminalView } from './watch-views.js';
 
@@ -46,7 +47,7 @@ export async function watchTask(io: CliIo, options: WatchOptions): Promise<numbe
       return EXIT.INTERRUPTED;
     case 'failed':
       io.stderr.write(`${taskId}: ${final.reason || `connection closed with code ${final.code}`}\n`);
-      return final.code === 4404 ? EXIT.NOT_FOUND : final.code === 4400 ? EXIT.USAGE : EXIT.ERROR;
+      return final.code === CloseCode.NOT_FOUND ? EXIT.NOT_FOUND : final.code === CloseCode.BAD_REQUEST ? EXIT.USAGE : EXIT.ERROR;
     case 'finished':
       return EXIT_BY_STATUS[status!] ?? EXIT.ERROR;
   }
