@@ -3,10 +3,12 @@
  * redis-server, gateway and worker processes (plus the ceiling server and the BullMQ equivalent),
  * prints one JSON line per measure, then a short human summary. Scale it down with flags, e.g.
  * `npm run bench -- --quick`, or `--tasks 1000 --watchers 2000`; `--only throughput,fanout`;
- * `--cpu-prof DIR` writes gateway, worker and ceiling-server CPU profiles (summarized at the end).
+ * `--cpu-prof DIR` writes gateway, worker and ceiling-server CPU profiles, `--heap-prof DIR` their
+ * allocation profiles (scripts/bench/heap-sampler.ts); both are summarized at the end.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRedisServer } from '../test/helpers/redis-server.js';
 import { connectRedis } from '../test/helpers/redis.js';
@@ -14,7 +16,7 @@ import { closeRedis } from '../src/store/redis.js';
 import { gcDelta, interleaved, ratios, type System } from './bench/compare.js';
 import { fixedRate, round, STAGE0, STAGE10 } from './bench/load.js';
 import { spawnTs, startServer, waitForClient, type RedisCost, type Service } from './bench/procs.js';
-import { summarizeProfiles } from './bench/profile.js';
+import { summarizeHeapProfiles, summarizeProfiles } from './bench/profile.js';
 import { scriptCost } from './bench/script-cost.js';
 import { summary } from './bench/summary.js';
 import { median } from './bench/compare.js';
@@ -38,6 +40,7 @@ const { values: a } = parseArgs({
     'replay-events': { type: 'string' },
     only: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    'heap-prof': { type: 'string' },
   },
 });
 const q = a.quick;
@@ -62,8 +65,12 @@ const emit = (measure: string, data: Record<string, unknown>) => {
   process.stdout.write(`${JSON.stringify({ measure, ...data })}\n`);
 };
 
-const profArgs = a['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', a['cpu-prof']] : [];
-if (a['cpu-prof']) mkdirSync(a['cpu-prof'], { recursive: true });
+const profArgs = [
+  ...(a['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', a['cpu-prof']] : []),
+  ...(a['heap-prof'] ? ['--import', './scripts/bench/heap-sampler.ts'] : []),
+];
+for (const dir of [a['cpu-prof'], a['heap-prof']]) if (dir) mkdirSync(dir, { recursive: true });
+if (a['heap-prof']) process.env.HEAP_PROFILE_DIR = resolve(a['heap-prof']);
 
 const redisServer = await startRedisServer();
 const admin = await connectRedis(redisServer.url, 'bench');
@@ -120,6 +127,7 @@ try {
 }
 process.stdout.write(summary(results, opt.rounds));
 if (a['cpu-prof']) process.stdout.write(summarizeProfiles(a['cpu-prof']));
+if (a['heap-prof']) process.stdout.write(summarizeHeapProfiles(a['heap-prof']));
 
 /**
  * Throughput of taskcast, the do-nothing ceiling and the BullMQ equivalent, interleaved over
