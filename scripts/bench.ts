@@ -15,7 +15,7 @@ import { connectRedis } from '../test/helpers/redis.js';
 import { closeRedis } from '../src/store/redis.js';
 import { gcDelta, interleaved, ratios, type System } from './bench/compare.js';
 import { fixedRate, round, STAGE0, STAGE10 } from './bench/load.js';
-import { spawnTs, startServer, waitForClient, type RedisCost, type Service } from './bench/procs.js';
+import { compiled, spawnTs, startServer, waitForClient, type RedisCost, type Service } from './bench/procs.js';
 import { summarizeHeapProfiles, summarizeProfiles } from './bench/profile.js';
 import { scriptCost } from './bench/script-cost.js';
 import { summary } from './bench/summary.js';
@@ -67,7 +67,7 @@ const emit = (measure: string, data: Record<string, unknown>) => {
 
 const profArgs = [
   ...(a['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', a['cpu-prof']] : []),
-  ...(a['heap-prof'] ? ['--import', './scripts/bench/heap-sampler.ts'] : []),
+  ...(a['heap-prof'] ? ['--import', compiled('scripts/bench/heap-sampler.ts')] : []),
 ];
 for (const dir of [a['cpu-prof'], a['heap-prof']]) if (dir) mkdirSync(dir, { recursive: true });
 if (a['heap-prof']) process.env.HEAP_PROFILE_DIR = resolve(a['heap-prof']);
@@ -86,7 +86,7 @@ try {
   const limits = { WS_MAX_PER_IP: '1000000', WS_MAX_TOTAL: '10000000', START_BURST: '1000000', START_REFILL_PER_S: '1000000' };
   const env = {
     REDIS_URL: redisServer.url, WORKER_CONCURRENCY: '256', STAGE_MS: '0', HEALTH_PORT: '0',
-    TASK_MODULES: 'scripts/bench/bench-tasks.ts', ...limits,
+    TASK_MODULES: compiled('scripts/bench/bench-tasks.ts'), ...limits,
   };
   const gateway = await startServer('gateway', 'src/bin/gateway.ts', env, profArgs);
   stops.push(gateway.stop);

@@ -2,7 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { builtSrc } from '../../test/helpers/built-src.js';
 import { freePort } from '../../src/runtime/dev-redis.js';
 import type { Redis } from '../../src/store/redis.js';
 
@@ -30,12 +32,13 @@ process.once('exit', () => {
 });
 
 /**
- * Runs a TypeScript entry point as its own Node process (as in production), on `port` when it
- * serves one, with V8's GC trace on (one line per collection: its pause and the bytes allocated
+ * Runs a TypeScript entry point (src/ or scripts/bench/) as its own Node process, compiled to
+ * JavaScript first as production runs it (the image runs tsc's build; here esbuild's, see
+ * test/helpers/built-src.ts), on `port` when it serves one, with V8's GC trace on (one line per collection: its pause and the bytes allocated
  * since the one before). `nodeArgs` carries e.g. --cpu-prof. Stderr is kept for the error message.
  */
 export function spawnTs(name: string, file: string, env: Record<string, string>, nodeArgs: string[] = []): Service & { port: number } {
-  const child = spawn(process.execPath, ['--trace-gc-nvp', ...nodeArgs, '--import', 'tsx', file], {
+  const child = spawn(process.execPath, ['--trace-gc-nvp', ...nodeArgs, compiled(file)], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -68,6 +71,11 @@ export function spawnTs(name: string, file: string, env: Record<string, string>,
         setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
       }),
   };
+}
+
+/** The compiled JavaScript of a .ts file of src/ or scripts/bench/ (see spawnTs). */
+export function compiled(file: string): string {
+  return join(builtSrc(['scripts/bench']), file.replace(/\.ts$/, '.js'));
 }
 
 /** A service on a fresh port, resolved once it accepts connections. */

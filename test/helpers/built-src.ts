@@ -9,10 +9,11 @@ const CACHE = join(ROOT, 'node_modules', '.cache', 'taskcast-test');
 /** Compiled with src; the fault-injection task types that processes load through TASK_MODULES. */
 const FIXTURES = ['test/fixtures/test-tasks.ts'];
 
-let built: string | undefined;
+const built = new Map<string, string>();
 
 /**
- * src/ (and FIXTURES) compiled to JavaScript once per content: a directory `<dir>/src/**.js`,
+ * src/ (and FIXTURES, and the .ts files of the directories in `extra`, e.g. the bench's
+ * scripts/bench) compiled to JavaScript once per content: a directory `<dir>/src/**.js`,
  * `<dir>/test/fixtures/*.js`, with inline source maps back to the .ts files (coverage and stack
  * traces name src/), src's other files copied, and `<dir>/web` and `<dir>/dist` linked to the
  * checkout's, so paths that src resolves from its own location land where they do in a checkout.
@@ -20,14 +21,15 @@ let built: string | undefined;
  * Concurrent test processes share it: each builds into a private directory and renames it into
  * place; a loser of that race uses the winner's identical build.
  */
-export function builtSrc(): string {
-  if (built) return built;
-  const sources = [...listFiles('src'), ...FIXTURES];
+export function builtSrc(extra: readonly string[] = []): string {
+  const known = built.get(extra.join('\0'));
+  if (known) return known;
+  const sources = [...listFiles('src'), ...FIXTURES, ...extra.flatMap((d) => listFiles(d).filter((f) => f.endsWith('.ts')))];
   const hash = createHash('sha256').update(esbuildVersion);
   for (const file of sources) hash.update(`\0${file}\0`).update(readFileSync(join(ROOT, file)));
   const dir = join(CACHE, hash.digest('hex').slice(0, 16));
   if (!existsSync(dir)) build(dir, sources);
-  built = dir;
+  built.set(extra.join('\0'), dir);
   return dir;
 }
 
