@@ -145,9 +145,9 @@ describe('tags on POST /tasks', () => {
     assert.equal(await redis.hget(taskKey(id), 'tags'), JSON.stringify(tags));
     assert.deepEqual((await request(`${gateway.url}/tasks/${id}`)).body.tags, tags);
     for (const tag of tags) {
-      assert.deepEqual(await redis.zrange(tagKey(tag), 0, -1), [id]);
+      assert.deepEqual(await redis.zrange(tagKey(tag), '0', '-1'), [id]);
       const ttl = await redis.ttl(tagKey(tag));
-      assert.ok(ttl > 3500 && ttl <= 3600, `ttl ${ttl}`);
+      assert.ok(ttl > 3500 && ttl <= 3600, `ttl ${String(ttl)}`);
     }
     for (const body of [{}, { tags: [] }]) {
       const plain = await request(`${gateway.url}/tasks`, { method: 'POST', body });
@@ -163,9 +163,9 @@ describe('tags on POST /tasks', () => {
     const now = Date.now();
     const old = (await store.start('reference', {}, now - 3_700_000, { tags: ['aging'] })).state.task_id;
     const edge = (await store.start('reference', {}, now - 3_500_000, { tags: ['aging'] })).state.task_id;
-    assert.deepEqual((await redis.zrange(tagKey('aging'), 0, -1)).sort(), [edge, old].sort());
+    assert.deepEqual((await redis.zrange(tagKey('aging'), '0', '-1')).sort(), [edge, old].sort());
     const fresh = (await store.start('reference', {}, now, { tags: ['aging'] })).state.task_id;
-    assert.deepEqual(await redis.zrange(tagKey('aging'), 0, -1), [edge, fresh]);
+    assert.deepEqual(await redis.zrange(tagKey('aging'), '0', '-1'), [edge, fresh]);
   });
 
   test('bad tags are 400 INVALID_BODY and start nothing', async (t) => {
