@@ -62,6 +62,7 @@ export function tasksRouter({ store, registry, metrics, guards }: TasksRouteDeps
     if (!params.success) throw new AppError('INVALID_PARAMS', 'invalid task params', params.error.issues);
 
     const key = idempotencyKeyOf(ctx.req);
+    // Every other body field is a start option, and part of the request's fingerprint.
     const { type: _type, params: _params, stage_ms: _stageMs, ...options } = body;
     const tags = options.tags?.length ? options.tags : undefined;
     const idempotency = key === undefined ? undefined : {
