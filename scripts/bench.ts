@@ -3,6 +3,7 @@
  * redis-server, gateway and worker processes (plus the ceiling server and the BullMQ equivalent),
  * prints one JSON line per measure, then a short human summary. Scale it down with flags, e.g.
  * `npm run bench -- --quick`, or `--tasks 1000 --watchers 2000`; `--only throughput,fanout`;
+ * `--only starts` (start throughput, plain and with Idempotency-Key, `--starts N` per round);
  * `--cpu-prof DIR` writes gateway, worker and ceiling-server CPU profiles, `--heap-prof DIR` their
  * allocation profiles (scripts/bench/heap-sampler.ts); both are summarized at the end.
  */
@@ -22,6 +23,7 @@ import { summary } from './bench/summary.js';
 import { median } from './bench/compare.js';
 import { longReplay, outputThroughput, type OutputRun, type OutputSystem } from './bench/output-measures.js';
 import { fanout, storm } from './bench/watch-measures.js';
+import { startThroughput } from './bench/start-measures.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -38,6 +40,7 @@ const { values: a } = parseArgs({
     'output-tasks': { type: 'string' },
     'output-chunks': { type: 'string' },
     'replay-events': { type: 'string' },
+    starts: { type: 'string' },
     only: { type: 'string' },
     'cpu-prof': { type: 'string' },
     'heap-prof': { type: 'string' },
@@ -57,8 +60,9 @@ const opt = {
   outputTasks: Number(a['output-tasks'] ?? (q ? 20 : 100)),
   outputChunks: Number(a['output-chunks'] ?? (q ? 500 : 2000)),
   replayEvents: Number(a['replay-events'] ?? (q ? 20_000 : 100_000)),
+  starts: Number(a.starts ?? (q ? 2000 : 10_000)),
 };
-const only = new Set((a.only ?? 'throughput,latency,output,fanout,storm,replay,ceiling,bullmq,script').split(','));
+const only = new Set((a.only ?? 'throughput,latency,output,fanout,storm,replay,starts,ceiling,bullmq,script').split(','));
 const results: Record<string, Record<string, unknown>> = {};
 const emit = (measure: string, data: Record<string, unknown>) => {
   results[measure] = data;
@@ -116,6 +120,7 @@ try {
   // Nothing else running from here on: a live worker would take the measures' commands itself.
   await worker.stop();
   if (only.has('replay')) emit('long_replay', await longReplay(admin, watching, opt.replayEvents));
+  if (only.has('starts')) emit('starts', await startThroughput(admin, watching, { starts: opt.starts, inFlight: opt.inFlight, rounds: opt.rounds }));
   if (only.has('script')) {
     await watching.stop();
     const costs = [];

@@ -16,6 +16,11 @@ export const configSchema = z.object({
   WORKER_CONCURRENCY: int(1, 10_000).default(16),
   /** How long a finished task's keys live. */
   TASK_TTL_S: int(1, 365 * 86400).default(86400),
+  /**
+   * How long a start's Idempotency-Key answers with the task it started (capped at TASK_TTL_S,
+   * so that the task outlives its key).
+   */
+  IDEMPOTENCY_TTL_S: int(1, 365 * 86400).default(86400),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** A command pending this long without a heartbeat is reclaimed by another worker. */
   CLAIM_IDLE_MS: int(100, 3_600_000).default(30_000),

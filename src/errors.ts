@@ -15,6 +15,8 @@ export const errorTable = {
   INVALID_PARAMS: { status: 400, close: C.BAD_REQUEST },
   INVALID_QUERY: { status: 400, close: C.BAD_REQUEST },
   UNKNOWN_TASK_TYPE: { status: 400, close: C.BAD_REQUEST },
+  /** An Idempotency-Key header that is empty, longer than 255, not printable ASCII, or repeated. */
+  INVALID_IDEMPOTENCY_KEY: { status: 400, close: C.BAD_REQUEST },
   TASK_NOT_FOUND: { status: 404, close: C.NOT_FOUND },
   NOT_FOUND: { status: 404, close: C.NOT_FOUND },
   METHOD_NOT_ALLOWED: { status: 405, close: C.BAD_REQUEST },
@@ -25,6 +27,8 @@ export const errorTable = {
    * neither read nor run, and retrying cannot help. Its worker dead-letters its command.
    */
   TASK_CORRUPTED: { status: 409, close: C.TASK_CORRUPTED },
+  /** A start whose Idempotency-Key was used, within IDEMPOTENCY_TTL_S, for a different request. */
+  IDEMPOTENCY_KEY_REUSED: { status: 422, close: C.BAD_REQUEST },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, close: C.BAD_REQUEST },
   REQUEST_TIMEOUT: { status: 408, close: C.BAD_REQUEST },
   HEADERS_TOO_LARGE: { status: 431, close: C.BAD_REQUEST },

@@ -43,7 +43,7 @@ const LISTEN_BACKLOG = 4096;
 /** HTTP API, static page and WebSocket watch endpoint on one port. The caller owns `redis`. */
 export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, logger } = deps;
-  const store = new TaskStore(deps.redis, { ttlS: config.TASK_TTL_S });
+  const store = new TaskStore(deps.redis, { ttlS: config.TASK_TTL_S, idempotencyTtlS: config.IDEMPOTENCY_TTL_S });
   // Readiness requires the group; creating it here (from entry 0) loses no command.
   await ensureGroup(deps.redis);
   const health = new HealthProbes({ redis: deps.redis });

@@ -15,12 +15,14 @@ export class LiteHttp {
     private readonly host = '127.0.0.1',
   ) {}
 
-  post(path: string, json: string): Promise<{ status: number; body: string }> {
+  /** `headers`: extra request headers, e.g. Idempotency-Key. */
+  post(path: string, json: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
     const socket = this.connection();
+    const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
       socket.write(
-        `POST ${path} HTTP/1.1\r\nHost: ${this.host}\r\nContent-Type: application/json\r\n` +
+        `POST ${path} HTTP/1.1\r\nHost: ${this.host}\r\nContent-Type: application/json\r\n${extra}` +
           `Content-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`,
       );
     });

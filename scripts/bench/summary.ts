@@ -58,6 +58,18 @@ export function summary(results: Record<string, Record<string, unknown>>, rounds
         `SSE ${r.sse_events_per_s} events/s (+${r.sse_rss_growth_mb} MB); target >= 50000 events/s`,
     );
   }
+  const st = results.starts as Record<string, Record<string, unknown>> | undefined;
+  if (st) {
+    const p = st.plain!;
+    const k = st.idempotency_key!;
+    const rp = st.idempotent_replay!;
+    const vs = (x: Record<string, unknown>) => (x.vs_plain as { median: number }).median;
+    lines.push(
+      `starts alone: plain ${p.starts_per_s}/s (${p.redis_commands_per_start} redis commands, ${p.redis_cpu_us_per_start} us redis CPU per start); ` +
+        `with Idempotency-Key ${vs(k)}x that (${k.redis_commands_per_start} commands, ${k.redis_cpu_us_per_start} us); ` +
+        `replays ${vs(rp)}x (${rp.redis_commands_per_start} commands, ${rp.redis_cpu_us_per_start} us)`,
+    );
+  }
   const f = results.fanout;
   if (f) lines.push(`fan-out: ${f.watchers} watchers, all delivered: ${f.all_delivered}, ${f.events_per_s} events/s, ${f.rss_per_watcher_kb} KB RSS/watcher (target <= 20), ${f.gateway_redis_connections} Redis connections (target <= 4)`);
   const s = results.storm;

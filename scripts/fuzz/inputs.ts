@@ -80,6 +80,7 @@ export function createInputs(seed: number, apiToken: string) {
       '/TASKS',
       '/tasks/',
       `/tasks?${'a=1&'.repeat(int(200))}`,
+      '/tasks?status=COMPLETED&type=reference&tag=a&created_after=0&created_before=2100-01-01T00:00:00Z&limit=3',
     ]);
     if (chance(0.2)) return mutateText(base);
     if (chance(0.2)) return `${base}${base.includes('?') ? '&' : '?'}token=${encodeURIComponent(token() ?? '')}`;
@@ -97,6 +98,8 @@ export function createInputs(seed: number, apiToken: string) {
     '"x"',
     '{"stage_ms":-1}',
     '{"stage_ms":1e400}',
+    '{"tags":["a","b:c"]}',
+    '{"params":{"stage_ms":5},"tags":["x","y","z"]}',
   ];
 
   /** Byte-level and token-level mutations of a seed. */
@@ -156,6 +159,7 @@ export function createInputs(seed: number, apiToken: string) {
       if (chance(0.15)) lines.push('Transfer-Encoding: chunked');
       else lines.push(`Content-Length: ${chance(0.1) ? payload.length + int(50) - 25 : payload.length}`);
     }
+    if (chance(0.15)) lines.push(`Idempotency-Key: ${pick(['k1', 'k2', mutateText('k3'), 'k'.repeat(250 + int(10))])}`);
     if (chance(0.1)) lines.push(`Origin: ${pick(['https://evil.example', 'null', 'http://localhost:1'])}`);
     if (chance(0.05)) lines.push(`X-Big: ${'h'.repeat(int(20_000))}`);
     lines.push('Connection: close');

@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import { parseTaskId } from '../wire/task-id.js';
-import { ApiTokens, signWatchToken, verifyWatchToken } from './tokens.js';
+import { ApiTokens, idempotencyScopeOf, signWatchToken, verifyWatchToken } from './tokens.js';
 
 /** What a caller proved: an API token (by index, never the token itself), or one task's watch token. */
 export type Principal = { kind: 'anonymous' } | { kind: 'api'; index: number } | { kind: 'watch'; taskId: string };
@@ -22,12 +22,23 @@ export function bearerToken(header: string | undefined): string | undefined {
  */
 export class Auth {
   private readonly apiTokens: ApiTokens;
+  /** The idempotency scope of each API token, by index. */
+  private readonly scopes: string[];
 
   constructor(
     private readonly config: Pick<Config, 'API_TOKENS' | 'TOKEN_SECRET' | 'WATCH_TOKEN_TTL_S'>,
     private readonly nowMs: () => number = Date.now,
   ) {
     this.apiTokens = new ApiTokens(config.API_TOKENS);
+    this.scopes = config.API_TOKENS.map((token) => idempotencyScopeOf(config.TOKEN_SECRET ?? '', token));
+  }
+
+  /**
+   * Where a start's Idempotency-Key lives: one scope per API token (see idempotencyScopeOf), so
+   * two clients can neither collide nor probe each other's keys; `global` with auth off.
+   */
+  idempotencyScope(principal: Principal | undefined): string {
+    return principal?.kind === 'api' ? this.scopes[principal.index]! : 'global';
   }
 
   get enabled(): boolean {

@@ -27,6 +27,15 @@ export function verifyWatchToken(secret: string, token: string, taskId: string, 
   return valid && exp > nowS;
 }
 
+/**
+ * The scope of an API token's idempotency keys: base64url(HMAC-SHA256(secret,
+ * "idempotency-scope:<token>")), cut to 22 characters (128 bits). It names no token and does not
+ * depend on their order in API_TOKENS; a new TOKEN_SECRET starts new scopes.
+ */
+export function idempotencyScopeOf(secret: string, token: string): string {
+  return createHmac('sha256', secret).update(`idempotency-scope:${token}`).digest('base64url').slice(0, 22);
+}
+
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 
 /**

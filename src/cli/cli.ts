@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ApiClient, ApiError } from '../client/api-client.js';
+import { ApiClient, ApiError, type TaskListFilter } from '../client/api-client.js';
 import { taskRow } from './format.js';
 import { DEFAULT_OUTPUT_LINES, inspectTask, parseOutputLines } from './inspect-command.js';
 import { EXIT, UsageError, type CliIo } from './io.js';
@@ -8,6 +8,16 @@ import { watchTask } from './watch-command.js';
 export const DEFAULT_URL = 'http://127.0.0.1:8000';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** `ls` flags and the GET /tasks filters they set. */
+const LIST_FILTERS: [string, keyof TaskListFilter][] = [
+  ['status', 'status'], ['type', 'type'], ['tag', 'tag'], ['created-after', 'created_after'], ['created-before', 'created_before'],
+];
+
+/** `text` as one word for a POSIX shell: as it is when it is plain, else single-quoted. */
+function shellWord(text: string): string {
+  return /^[A-Za-z0-9_.:=@/+,-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
+}
 
 interface Command {
   usage: string;
@@ -22,16 +32,21 @@ const COMMON = `Common options:
 
 const commands: Record<string, Command> = {
   start: {
-    usage: `taskcast start [--type T] [--params JSON] [--stage-ms N] [--watch] [--json]
+    usage: `taskcast start [--type T] [--params JSON] [--stage-ms N] [--tag T]... [--idempotency-key K] [--watch] [--json]
 
 Starts a task and prints its id (with --json, its state).
   --type T        task type (default: the server's default type)
   --params JSON   task params as a JSON object, e.g. '{"stage_ms":100}'
   --stage-ms N    milliseconds per stage (sets params.stage_ms)
+  --tag T         a tag (repeat for more, up to 10), e.g. --tag nightly --tag customer:42
+  --idempotency-key K   run again with the same K and request: prints the task the first run started
   --watch         then watch it to the end, as \`taskcast watch\` (same output and exit codes)
   --json          JSON output`,
     summary: 'start a task (and optionally watch it)',
-    options: { type: { type: 'string' }, params: { type: 'string' }, 'stage-ms': { type: 'string' }, watch: { type: 'boolean' }, json: { type: 'boolean' } },
+    options: {
+      type: { type: 'string' }, params: { type: 'string' }, 'stage-ms': { type: 'string' }, tag: { type: 'string', multiple: true },
+      'idempotency-key': { type: 'string' }, watch: { type: 'boolean' }, json: { type: 'boolean' },
+    },
     async run(io, { api, baseUrl, values }) {
       let params: Record<string, unknown> | undefined;
       if (typeof values.params === 'string') params = parseParams(values.params);
@@ -40,10 +55,13 @@ Starts a task and prints its id (with --json, its state).
         if (!Number.isInteger(ms) || ms < 0) throw new UsageError('--stage-ms must be a whole number of milliseconds');
         params = { ...params, stage_ms: ms };
       }
+      const tags = values.tag as string[] | undefined;
+      const idempotencyKey = values['idempotency-key'] as string | undefined;
       const state = await api.start({
         ...(typeof values.type === 'string' ? { type: values.type } : {}),
         ...(params ? { params } : {}),
-      });
+        ...(tags ? { tags } : {}),
+      }, idempotencyKey === undefined ? {} : { idempotencyKey });
       if (!values.watch) {
         io.stdout.write(values.json ? `${JSON.stringify(state)}\n` : `${state.task_id}\n`);
         return EXIT.OK;
@@ -80,24 +98,38 @@ a terminal the progress bar; notices, the result and the final status go to stde
       }),
   },
   ls: {
-    usage: `taskcast ls [--limit N] [--cursor C] [--json]
+    usage: `taskcast ls [--limit N] [--cursor C] [--status S] [--type T] [--tag T] [--created-after X] [--created-before X] [--json]
 
-Lists recent tasks, newest first.
-  --limit N    tasks per page (1 to 100, default 20)
-  --cursor C   continue after a previous page (printed at its end)
-  --json       the page as JSON`,
-    summary: 'list recent tasks',
-    options: { limit: { type: 'string' }, cursor: { type: 'string' }, json: { type: 'boolean' } },
+Lists recent tasks, newest first, that match every filter given.
+  --limit N             tasks per page (1 to 100, default 20)
+  --cursor C            continue after a previous page (printed at its end, with its filters)
+  --status S            only tasks in this status, e.g. FAILED
+  --type T              only tasks of this type
+  --tag T               only tasks started with this tag
+  --created-after X     only tasks created at or after X (epoch ms or RFC 3339, e.g. 2026-01-01T00:00:00Z)
+  --created-before X    only tasks created before X
+  --json                the page as JSON
+A filtered page may hold fewer than N tasks (even none) and still be followed by more.`,
+    summary: 'list recent tasks (filter by status, type, tag, creation time)',
+    options: {
+      limit: { type: 'string' }, cursor: { type: 'string' }, json: { type: 'boolean' },
+      ...Object.fromEntries(LIST_FILTERS.map(([flag]) => [flag, { type: 'string' }])),
+    },
     async run(io, { api, values }) {
       const limit = values.limit === undefined ? undefined : Number(values.limit);
       if (limit !== undefined && !Number.isInteger(limit)) throw new UsageError('--limit must be a whole number');
-      const page = await api.list({ ...(limit === undefined ? {} : { limit }), cursor: (values.cursor as string | undefined) ?? null });
+      const given = LIST_FILTERS.filter(([flag]) => typeof values[flag] === 'string');
+      const filter: TaskListFilter = Object.fromEntries(given.map(([flag, name]) => [name, values[flag] as string]));
+      const page = await api.list({ ...(limit === undefined ? {} : { limit }), cursor: (values.cursor as string | undefined) ?? null, filter });
       if (values.json) {
         io.stdout.write(`${JSON.stringify(page)}\n`);
         return EXIT.OK;
       }
       for (const t of page.tasks) io.stdout.write(`${taskRow(t)}\n`);
-      if (page.next_cursor) io.stderr.write(`more: taskcast ls --cursor ${page.next_cursor}\n`);
+      if (page.next_cursor) {
+        const flags = given.map(([flag]) => ` --${flag} ${shellWord(values[flag] as string)}`).join('');
+        io.stderr.write(`more: taskcast ls --cursor ${page.next_cursor}${flags}\n`);
+      }
       return EXIT.OK;
     },
   },

@@ -16,6 +16,16 @@ export class ApiError extends Error {
 export interface StartTaskRequest {
   type?: string;
   params?: Record<string, unknown>;
+  tags?: string[];
+}
+
+/** GET /tasks filters, as its query parameters (times: epoch ms or RFC 3339). */
+export interface TaskListFilter {
+  status?: string;
+  type?: string;
+  tag?: string;
+  created_after?: string;
+  created_before?: string;
 }
 
 interface EventPage {
@@ -40,8 +50,10 @@ export interface TaskPage {
 export class ApiClient {
   constructor(private readonly baseUrl: string) {}
 
-  start(body: StartTaskRequest): Promise<TaskState> {
-    return this.call('POST', '/tasks', body);
+  /** With `idempotencyKey`, a retry answers the task the first call started (see Idempotency-Key). */
+  start(body: StartTaskRequest, options: { idempotencyKey?: string } = {}): Promise<TaskState> {
+    const headers: Record<string, string> = options.idempotencyKey === undefined ? {} : { 'idempotency-key': options.idempotencyKey };
+    return this.call('POST', '/tasks', body, headers);
   }
 
   get(taskId: string): Promise<TaskState> {
@@ -70,10 +82,11 @@ export class ApiClient {
     };
   }
 
-  list(options: { limit?: number; cursor?: string | null } = {}): Promise<TaskPage> {
+  list(options: { limit?: number; cursor?: string | null; filter?: TaskListFilter } = {}): Promise<TaskPage> {
     const query = new URLSearchParams();
     if (options.limit !== undefined) query.set('limit', String(options.limit));
     if (options.cursor) query.set('cursor', options.cursor);
+    for (const [name, value] of Object.entries(options.filter ?? {})) if (value !== undefined) query.set(name, value);
     const qs = query.toString();
     return this.call('GET', `/tasks${qs ? `?${qs}` : ''}`);
   }
@@ -82,19 +95,24 @@ export class ApiClient {
     return this.call('POST', `/tasks/${encodeURIComponent(taskId)}/cancel`);
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const { parsed } = await this.send(method, path, body);
+  private async call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const { parsed } = await this.send(method, path, body, headers);
     return parsed as T;
   }
 
   /** One request; throws ApiError unless the answer is 2xx. `parsed` is the body when it is JSON. */
-  private async send(method: string, path: string, body?: unknown): Promise<{ text: string; parsed: unknown; headers: Headers }> {
+  private async send(
+    method: string,
+    path: string,
+    body?: unknown,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<{ text: string; parsed: unknown; headers: Headers }> {
     const url = new URL(path, this.baseUrl);
     let res: Response;
     try {
       res = await fetch(url, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: { ...extraHeaders, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (err) {

@@ -18,6 +18,27 @@ export const eventIdSchema = z
   .regex(EVENT_ID_RE)
   .describe('Event id: the Redis stream entry id `<ms>-<seq>` (or `<ms>`, meaning `<ms>-0`), both unsigned 64-bit.');
 
+/** Tags of a start: at most MAX_TAGS, distinct, each 1 to 64 of `A-Z a-z 0-9 _ . : = @ / + -`. */
+export const MAX_TAGS = 10;
+export const tagSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:=@/+-]{1,64}$/, 'a tag is 1 to 64 of the characters A-Z a-z 0-9 _ . : = @ / + -')
+  .describe('A tag: 1 to 64 of the characters `A-Z a-z 0-9 _ . : = @ / + -`, case-sensitive.');
+export const tagsSchema = z
+  .array(tagSchema)
+  .max(MAX_TAGS)
+  .refine((tags) => new Set(tags).size === tags.length, 'tags must be distinct')
+  .describe(`Up to ${MAX_TAGS} distinct tags; list them with GET /tasks?tag=.`);
+
+/**
+ * A point in time as epoch milliseconds (digits) or an RFC 3339 date-time with an offset (`Z` or
+ * `+hh:mm`), read as epoch milliseconds.
+ */
+export const instantSchema = z
+  .union([z.string().regex(/^\d{1,15}$/), z.iso.datetime({ offset: true })])
+  .transform((text) => (/^\d+$/.test(text) ? Number(text) : Date.parse(text)))
+  .describe('Epoch milliseconds (e.g. `1767225600000`) or an RFC 3339 date-time (e.g. `2026-01-01T00:00:00Z`).');
+
 /** Any JSON value (documented as such; the server only ever writes JSON here). */
 const jsonValue = z.unknown() as unknown as z.ZodType<Json>;
 
@@ -61,6 +82,7 @@ export const taskStateSchema = z
     attempt: z.number().int().optional().describe('Attempt of the current or last run; absent before any retry.'),
     message: z.string().optional().describe('The message of the latest progress event of the current stage, if it had one.'),
     result: jsonValue.optional().describe('What the handler returned (COMPLETED only; absent when it returned nothing).'),
+    tags: z.array(z.string()).optional().describe('The tags the start carried; absent when it had none.'),
     cancel_requested_at: z
       .number()
       .int()

@@ -17,6 +17,7 @@ import {
   watchQuerySchema,
 } from './api-schemas.js';
 import { listTasksQuery, startTaskBody } from './tasks-routes.js';
+import { LIST_SCAN_MAX } from '../store/task-store.js';
 
 /** What each close code means to a client; a code added to CloseCode must be described here. */
 const closeCodeMeaning = {
@@ -94,19 +95,42 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
       stage_ms: startTaskBody.shape.stage_ms.describe('Shorthand for `params.stage_ms`.'),
     })
     .describe('The start request. Every field is optional.');
+  const location = { Location: { description: '/tasks/{id}', schema: { type: 'string' as const } } };
   for (const path of ['/tasks', '/start-task']) {
     register(api, {
       method: 'post',
       path,
       tags: ['tasks'],
       summary: path === '/tasks' ? 'Start a task' : 'Start a task (the reference demo route)',
-      request: { body: { required: false, content: { 'application/json': { schema: startBody } } } },
+      description:
+        'With an `Idempotency-Key` header, a retry cannot start the task twice: the same key with the same ' +
+        'request (type, params after validation, tags and every other start option) within IDEMPOTENCY_TTL_S ' +
+        '(capped at TASK_TTL_S) answers 200 with the task the key started, as it is now, and ' +
+        '`Idempotent-Replayed: true`; the same key with another request answers 422 IDEMPOTENCY_KEY_REUSED. ' +
+        'Concurrent requests with one key start one task. Keys are scoped to the API token with auth on ' +
+        '(one global scope without). A replay counts against the start rate limit like a start.',
+      request: {
+        headers: z.object({
+          'Idempotency-Key': z
+            .string()
+            .min(1)
+            .max(255)
+            .regex(/^[\x20-\x7e]+$/)
+            .optional()
+            .describe('1 to 255 printable ASCII characters, e.g. a UUID the client made for this start; sent once.'),
+        }),
+        body: { required: false, content: { 'application/json': { schema: startBody } } },
+      },
       responses: {
+        200: {
+          ...json(startedTaskSchema, 'Replayed: the Idempotency-Key already started this task; its state now.'),
+          headers: { ...location, 'Idempotent-Replayed': { description: 'Always `true`.', schema: { type: 'string' } } },
+        },
         202: {
           ...json(startedTaskSchema, 'Accepted: the task is PENDING and its start command is queued.'),
-          headers: { Location: { description: '/tasks/{id}', schema: { type: 'string' } } },
+          headers: location,
         },
-        ...errors(400, 401, 413, 415, 429, 500, 503),
+        ...errors(400, 401, 404, 409, 413, 415, 422, 429, 500, 503),
       },
     });
   }
@@ -114,8 +138,13 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     method: 'get',
     path: '/tasks',
     tags: ['tasks'],
-    summary: 'Recent tasks, newest first, with cursor pagination',
-    description: 'From the `tasks:index` sorted set; entries older than TASK_TTL_S are pruned, as the tasks expire.',
+    summary: 'Recent tasks, newest first, with cursor pagination and filters',
+    description:
+      'From the `tasks:index` sorted set (`tasks:tag:<tag>` with `tag`); entries older than TASK_TTL_S are ' +
+      'pruned, as the tasks expire. Filters combine (every one must match); send the same filters with each ' +
+      '`cursor`. One request examines at most ' + LIST_SCAN_MAX + ' index entries: when `status` or `type` drop many, a page ' +
+      'may hold fewer than `limit` tasks, even none, and still have a `next_cursor`; the list ends only when ' +
+      '`next_cursor` is null.',
     request: { query: listTasksQuery },
     responses: { 200: json(taskPageSchema, 'A page of tasks.'), ...errors(400, 500, 503) },
   });

@@ -4,11 +4,12 @@ import { AppError } from '../errors.js';
 import { checkEventId, checkTaskId } from '../checked-ids.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { decodeCursor, encodeCursor } from '../store/task-index.js';
-import type { TaskStore } from '../store/task-store.js';
+import { IdempotencyConflict, type TaskStore } from '../store/task-store.js';
 import type { TaskRegistry } from '../tasks/registry.js';
-import { eventsQuerySchema } from './api-schemas.js';
+import { eventsQuerySchema, instantSchema, tagSchema, tagsSchema } from './api-schemas.js';
 import { readJsonBody } from './body.js';
 import type { GuardDeps } from './guards.js';
+import { idempotencyKeyOf, requestFingerprint } from './idempotency.js';
 import { outputText } from './output-text.js';
 import { firstValues, queryParam } from './query.js';
 import { AccessRouter } from './route-access.js';
@@ -18,12 +19,18 @@ export const startTaskBody = z.strictObject({
   type: z.string().min(1).max(100).optional(),
   params: z.record(z.string(), z.unknown()).optional(),
   stage_ms: z.unknown().optional(),
+  tags: tagsSchema.optional(),
 });
 
 /** GET /tasks query: a page of recent tasks, newest first. */
 export const listTasksQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20).describe('Tasks per page.'),
-  cursor: z.string().max(100).optional().describe('The `next_cursor` of the previous page.'),
+  cursor: z.string().max(100).optional().describe('The `next_cursor` of the previous page (send the same filters with it).'),
+  status: z.string().min(1).max(64).optional().describe('Only tasks whose status is this one, e.g. `FAILED`.'),
+  type: z.string().min(1).max(100).optional().describe('Only tasks of this type.'),
+  tag: tagSchema.optional().describe('Only tasks started with this tag.'),
+  created_after: instantSchema.optional().describe('Only tasks created at or after this time (inclusive).'),
+  created_before: instantSchema.optional().describe('Only tasks created before this time (exclusive).'),
 });
 
 export interface TasksRouteDeps {
@@ -54,10 +61,24 @@ export function tasksRouter({ store, registry, metrics, guards }: TasksRouteDeps
     const params = type.params.safeParse(raw);
     if (!params.success) throw new AppError('INVALID_PARAMS', 'invalid task params', params.error.issues);
 
-    const { state } = await store.start(typeName, params.data);
+    const key = idempotencyKeyOf(ctx.req);
+    // Every other body field is a start option, and part of the request's fingerprint.
+    const { type: _type, params: _params, stage_ms: _stageMs, ...options } = body;
+    const tags = options.tags?.length ? options.tags : undefined;
+    const idempotency = key === undefined ? undefined : {
+      scope: auth.idempotencyScope(ctx.state.principal),
+      key,
+      fingerprint: requestFingerprint({ ...options, type: typeName, params: params.data, tags }),
+    };
+    const { state, replayed } = await store.start(typeName, params.data, Date.now(), { tags, idempotency }).catch(idempotencyError);
     ctx.state.taskId = state.task_id;
-    metrics.taskStarted(typeName);
-    ctx.status = 202;
+    if (replayed) {
+      ctx.status = 200;
+      ctx.set('Idempotent-Replayed', 'true');
+    } else {
+      metrics.taskStarted(typeName);
+      ctx.status = 202;
+    }
     ctx.set('Location', `/tasks/${state.task_id}`);
     ctx.body = { ...state, ...auth.grantWatch(state.task_id) };
   };
@@ -67,10 +88,10 @@ export function tasksRouter({ store, registry, metrics, guards }: TasksRouteDeps
   router.get('/tasks', 'api', async (ctx) => {
     const parsed = listTasksQuery.safeParse(firstValues(ctx.query));
     if (!parsed.success) throw new AppError('INVALID_QUERY', 'invalid query', parsed.error.issues);
-    const { limit, cursor } = parsed.data;
+    const { limit, cursor, status, type, tag, created_after: createdFromMs, created_before: createdBeforeMs } = parsed.data;
     const after = cursor === undefined || cursor === '' ? null : decodeCursor(cursor);
     if (after === null && cursor) throw new AppError('INVALID_QUERY', 'cursor must be a next_cursor from GET /tasks');
-    const page = await store.recent(limit, after);
+    const page = await store.list({ status, type, tag, createdFromMs, createdBeforeMs }, limit, after);
     ctx.body = { tasks: page.tasks, next_cursor: page.next ? encodeCursor(page.next) : null };
   });
 
@@ -126,4 +147,12 @@ export function tasksRouter({ store, registry, metrics, guards }: TasksRouteDeps
   });
 
   return router;
+}
+
+function idempotencyError(err: unknown): never {
+  if (!(err instanceof IdempotencyConflict)) throw err;
+  if (err.reason === 'gone') {
+    throw new AppError('TASK_NOT_FOUND', `task ${err.taskId}, started with this Idempotency-Key, no longer exists`, { task_id: err.taskId });
+  }
+  throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used for a different request', { task_id: err.taskId });
 }

@@ -7,6 +7,15 @@ export const TASKS_INDEX = 'tasks:index';
 /** Pub/sub channel (not a key): a message carries the id of a task whose cancel was requested. */
 export const CANCEL_CHANNEL = 'tasks:cancel';
 
+/**
+ * A start's Idempotency-Key: a string `<request fingerprint>:<task id>` that expires after
+ * IDEMPOTENCY_TTL_S (capped at TASK_TTL_S). `scope` is `global` without auth, else derived from
+ * the API token (see Auth.idempotencyScope); `key` is the header value as sent.
+ */
+export const idempotencyKey = (scope: string, key: string): string => `tasks:idem:${scope}:${key}`;
+/** Sorted set of the ids of the tasks started with `tag`, scored by creation time (ms). */
+export const tagKey = (tag: string): string => `tasks:tag:${tag}`;
+
 export const taskKey = (taskId: string): string => `task:${taskId}`;
 export const eventsKey = (taskId: string): string => `task:${taskId}:events`;
 

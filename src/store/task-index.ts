@@ -1,4 +1,4 @@
-import { TASKS_INDEX } from './keys.js';
+import { TASKS_INDEX, tagKey } from './keys.js';
 import type { Redis } from './redis.js';
 
 /** A position in the recent-tasks index: the last entry of the previous page. */
@@ -8,9 +8,20 @@ export interface IndexCursor {
 }
 
 export interface IndexPage {
-  taskIds: string[];
-  /** Where the next page starts, or null when this page reached the oldest entry. */
+  /** Newest first. */
+  entries: IndexCursor[];
+  /** Where the next page starts, or null when this page reached the oldest entry in range. */
   next: IndexCursor | null;
+}
+
+/**
+ * Which index to read and which creation times (epoch ms) to keep: `tag` reads `tasks:tag:<tag>`
+ * instead of `tasks:index`; `fromMs` is inclusive, `beforeMs` exclusive.
+ */
+export interface IndexRange {
+  tag?: string;
+  fromMs?: number;
+  beforeMs?: number;
 }
 
 const CURSOR_RE = /^(\d{1,16}):([0-9a-f-]{36})$/;
@@ -26,39 +37,46 @@ export function decodeCursor(raw: string): IndexCursor | null {
 }
 
 /**
- * Task ids newest first. The order is (created ms desc, task id desc): a sorted set orders equal
- * scores by member, so a cursor names one exact position even when tasks share a millisecond.
- * Entries are added by start-tasks.lua and pruned by `pruneIndex` once older than TASK_TTL_S;
+ * Task ids newest first, at most `limit`, after the cursor `after` and within `range`. The order
+ * is (created ms desc, task id desc): a sorted set orders equal scores by member, so a cursor
+ * names one exact position even when tasks share a millisecond. Entries are added by
+ * start-tasks.lua and pruned once older than TASK_TTL_S (`pruneIndex`; tag indexes on write);
  * callers skip ids whose task has already expired.
  */
-export async function readIndexPage(redis: Redis, limit: number, after: IndexCursor | null): Promise<IndexPage> {
-  const entries: [string, number][] = [];
-  let max = '+inf';
-  if (after) {
-    const ties = (await redis.call('ZRANGE', TASKS_INDEX, after.createdAt, after.createdAt, 'BYSCORE', 'REV')) as string[];
-    for (const id of ties) if (id < after.taskId) entries.push([id, after.createdAt]);
+export async function readIndexPage(redis: Redis, limit: number, after: IndexCursor | null, range: IndexRange = {}): Promise<IndexPage> {
+  const key = range.tag === undefined ? TASKS_INDEX : tagKey(range.tag);
+  const min = range.fromMs === undefined ? '-inf' : String(range.fromMs);
+  const entries: IndexCursor[] = [];
+  let max = range.beforeMs === undefined ? '+inf' : `(${range.beforeMs}`;
+  if (after && (range.beforeMs === undefined || after.createdAt < range.beforeMs)) {
+    if (range.fromMs === undefined || after.createdAt >= range.fromMs) {
+      const ties = (await redis.call('ZRANGE', key, after.createdAt, after.createdAt, 'BYSCORE', 'REV')) as string[];
+      for (const id of ties) if (id < after.taskId) entries.push({ taskId: id, createdAt: after.createdAt });
+    }
     max = `(${after.createdAt}`;
   }
-  const reply = (await redis.call(
-    'ZRANGE', TASKS_INDEX, max, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, limit + 1, 'WITHSCORES',
-  )) as (string | [string, string])[];
-  entries.push(...scoredMembers(reply));
+  if (entries.length <= limit) {
+    const reply = (await redis.call(
+      'ZRANGE', key, max, min, 'BYSCORE', 'REV', 'LIMIT', 0, limit + 1 - entries.length, 'WITHSCORES',
+    )) as (string | [string, string])[];
+    entries.push(...scoredMembers(reply));
+  }
 
   const page = entries.slice(0, limit);
   const last = page.at(-1);
   return {
-    taskIds: page.map(([id]) => id),
-    next: entries.length > limit && last ? { taskId: last[0], createdAt: last[1] } : null,
+    entries: page,
+    next: entries.length > limit && last ? last : null,
   };
 }
 
 /** WITHSCORES replies are [member, score] pairs under RESP3 and a flat list under RESP2. */
-function scoredMembers(reply: (string | [string, string])[]): [string, number][] {
-  const out: [string, number][] = [];
+function scoredMembers(reply: (string | [string, string])[]): IndexCursor[] {
+  const out: IndexCursor[] = [];
   for (let i = 0; i < reply.length; i++) {
     const item = reply[i]!;
-    if (Array.isArray(item)) out.push([item[0], Number(item[1])]);
-    else out.push([item, Number(reply[++i])]);
+    if (Array.isArray(item)) out.push({ taskId: item[0], createdAt: Number(item[1]) });
+    else out.push({ taskId: item, createdAt: Number(reply[++i]) });
   }
   return out;
 }

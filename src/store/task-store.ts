@@ -1,7 +1,7 @@
 import { v4 as uuidv4 } from 'uuid';
 import { Batcher } from './batcher.js';
 import { itemReplies, type Redis } from './redis.js';
-import { CANCEL_CHANNEL, COMMANDS_STREAM, TASKS_INDEX, WORKER_GROUP, eventsKey, taskKey } from './keys.js';
+import { CANCEL_CHANNEL, COMMANDS_STREAM, TASKS_INDEX, WORKER_GROUP, eventsKey, idempotencyKey, tagKey, taskKey } from './keys.js';
 import { decodeEvent, wireEvent, type WireEvent } from './events.js';
 import type { Json, TaskEvent } from '../wire/events.js';
 import { MAX_EVENT_ID } from '../wire/event-id.js';
@@ -27,11 +27,40 @@ export interface TaskState {
   message?: string;
   /** What the handler returned (COMPLETED only). */
   result?: Json;
+  /** The tags the start carried; absent when it had none. */
+  tags?: string[];
 }
 
 export interface StartedTask {
   state: TaskState;
   commandId: string;
+}
+
+/** Options of a start beyond its type and params. */
+export interface StartOptions {
+  /** Stored in the hash field `tags` (a JSON array) and indexed in `tasks:tag:<tag>`. */
+  tags?: string[];
+  /**
+   * At most one task per (scope, key) while the key lives: a start that finds the key held with
+   * the same fingerprint answers the task it names (`replayed`), with another one it rejects
+   * with IdempotencyConflict ('reused').
+   */
+  idempotency?: { scope: string; key: string; fingerprint: string };
+}
+
+/**
+ * A start that named an idempotency key the store could not honour: the key is held for another
+ * request (`reused`), or the task it names is gone (`gone`: deleted by hand; the key never
+ * outlives the task by itself). `taskId` is the task the key names.
+ */
+export class IdempotencyConflict extends Error {
+  constructor(
+    readonly reason: 'reused' | 'gone',
+    readonly taskId: string,
+  ) {
+    super(`idempotency key ${reason} (task ${taskId})`);
+    this.name = 'IdempotencyConflict';
+  }
 }
 
 /** What a cancel did: ended the task before it started, asked its worker to stop, or nothing. */
@@ -40,6 +69,20 @@ export type CancelOutcome =
   | { outcome: 'requested' }
   | { outcome: 'finished'; status: string }
   | { outcome: 'not_found' };
+
+/** What GET /tasks keeps: every given field must match; creation times are epoch ms. */
+export interface TaskFilter {
+  status?: string;
+  type?: string;
+  tag?: string;
+  /** Inclusive. */
+  createdFromMs?: number;
+  /** Exclusive. */
+  createdBeforeMs?: number;
+}
+
+/** Most index entries one list call examines (see TaskStore.list). */
+export const LIST_SCAN_MAX = 1000;
 
 /** Most replays (XRANGE of at most a page each) per pipeline. */
 const REPLAY_BATCH = 1000;
@@ -58,7 +101,11 @@ interface StartItem {
   type: string;
   paramsJson: string;
   now: number;
+  tags: string[];
+  idempotency: StartOptions['idempotency'];
 }
+
+type StartReply = ['OK', string, string] | ['REPLAY' | 'REUSED', string];
 
 /**
  * Reads and creates tasks. Stage writes belong to the worker (see worker/task-run.ts). Every
@@ -66,7 +113,7 @@ interface StartItem {
  */
 export class TaskStore {
   /** Starts go to Redis as a group commit (start-tasks.lua): one script call per round trip. */
-  private readonly starts: Batcher<StartItem, ['OK', string, string]>;
+  private readonly starts: Batcher<StartItem, StartReply>;
   /**
    * Replays, likewise: the XRANGEs of one round trip go in one pipeline. Reads need no bound for
    * atomicity's sake, so a reconnect storm's replays go in a few large pipelines.
@@ -75,15 +122,25 @@ export class TaskStore {
 
   /**
    * `ttlS` is TASK_TTL_S: how long a task cancelled before it started keeps its keys, and how long
-   * the recent-tasks index keeps an entry.
+   * the recent-tasks index and the tag indexes keep an entry. `idempotencyTtlS` is
+   * IDEMPOTENCY_TTL_S: how long an idempotency key lives, capped at `ttlS` so that the task it
+   * names outlives it.
    */
   constructor(
     private readonly redis: Redis,
-    private readonly options: { ttlS: number } = { ttlS: 86400 },
+    private readonly options: { ttlS: number; idempotencyTtlS?: number } = { ttlS: 86400 },
   ) {
+    const idemTtlS = Math.min(options.idempotencyTtlS ?? 86400, options.ttlS);
     this.starts = new Batcher(async (items) => {
-      const keys = [COMMANDS_STREAM, TASKS_INDEX, ...items.flatMap((i) => [taskKey(i.taskId), eventsKey(i.taskId)])];
-      const argv = [this.options.ttlS, ...items.flatMap((i) => [i.taskId, i.type, i.paramsJson, i.now])];
+      const keys = [COMMANDS_STREAM, TASKS_INDEX, ...items.flatMap((i) => [
+        taskKey(i.taskId), eventsKey(i.taskId),
+        ...(i.idempotency ? [idempotencyKey(i.idempotency.scope, i.idempotency.key)] : []),
+        ...i.tags.map(tagKey),
+      ])];
+      const argv = [this.options.ttlS, ...items.flatMap((i) => [
+        i.taskId, i.type, i.paramsJson, i.now,
+        i.tags.length === 0 ? '' : JSON.stringify(i.tags), i.idempotency?.fingerprint ?? '', idemTtlS,
+      ])];
       return itemReplies(await this.redis.startTasks(keys.length, ...keys, ...argv), items.map((i) => i.taskId));
     });
     this.ranges = new Batcher(async (items) => {
@@ -97,11 +154,25 @@ export class TaskStore {
     }, REPLAY_BATCH, REPLAY_IN_FLIGHT);
   }
 
-  async start(type: string, params: unknown, now = Date.now()): Promise<StartedTask> {
+  /**
+   * Starts a task (start-tasks.lua), or, when `options.idempotency` names a key held with the same
+   * fingerprint, answers the task that key started, as it is now (`replayed`). Rejects with
+   * IdempotencyConflict when the key is held for another request.
+   */
+  async start(type: string, params: unknown, now = Date.now(), options: StartOptions = {}): Promise<StartedTask & { replayed: boolean }> {
     const taskId = uuidv4();
-    const [, eventId, commandId] = await this.starts.add({ taskId, type, paramsJson: JSON.stringify(params), now });
+    const tags = options.tags ?? [];
+    const reply = await this.starts.add({ taskId, type, paramsJson: JSON.stringify(params), now, tags, idempotency: options.idempotency });
+    if (reply[0] === 'REUSED') throw new IdempotencyConflict('reused', reply[1]);
+    if (reply[0] === 'REPLAY') {
+      const found = await this.read(reply[1]);
+      if (!found) throw new IdempotencyConflict('gone', reply[1]);
+      return { ...found, replayed: true };
+    }
+    const [, eventId, commandId] = reply as ['OK', string, string];
     return {
       commandId,
+      replayed: false,
       state: {
         task_id: taskId,
         type,
@@ -111,6 +182,7 @@ export class TaskStore {
         created_at: now,
         updated_at: now,
         params,
+        ...(tags.length === 0 ? {} : { tags }),
       },
     };
   }
@@ -128,33 +200,42 @@ export class TaskStore {
   }
 
   async get(taskId: string): Promise<TaskState | null> {
+    return (await this.read(taskId))?.state ?? null;
+  }
+
+  /** The state and the start command's id, or null for an unknown task. */
+  private async read(taskId: string): Promise<StartedTask | null> {
     const h = await aboutTask(taskId, this.redis.hgetall(taskKey(taskId)), taskKey(taskId));
     if (!h.status) return null;
-    return {
-      task_id: taskId,
-      type: h.type ?? '',
-      status: h.status,
-      progress: Number(h.progress ?? 0),
-      last_event_id: h.last_event_id ?? '',
-      created_at: Number(h.created_at ?? 0),
-      updated_at: Number(h.updated_at ?? 0),
-      params: parseJson(h.params),
-      ...(h.error === undefined ? {} : { error: h.error }),
-      ...(h.attempt === undefined ? {} : { attempt: Number(h.attempt) }),
-      ...(h.cancel_requested === undefined ? {} : { cancel_requested_at: Number(h.cancel_requested) }),
-      ...(h.message === undefined ? {} : { message: h.message }),
-      ...(h.result === undefined ? {} : { result: parseJson(h.result) as Json }),
-    };
+    return { commandId: h.command_id ?? '', state: stateOf(taskId, h) };
   }
 
   /**
-   * Recent tasks, newest first; tasks that expired since they were indexed are left out, and so
-   * are corrupted ones (each answers TASK_CORRUPTED on its own routes).
+   * Recent tasks, newest first, that match `filter`, after the cursor `after`. Tasks that expired
+   * since they were indexed are left out, and so are corrupted ones (each answers TASK_CORRUPTED
+   * on its own routes). Examines at most LIST_SCAN_MAX index entries per call: a page holds
+   * fewer than `limit` tasks (none, even) when filters drop entries, and `next` is null only once
+   * the index holds no entry in range after the page.
    */
-  async recent(limit: number, after: IndexCursor | null): Promise<{ tasks: TaskState[]; next: IndexCursor | null }> {
-    const page = await readIndexPage(this.redis, limit, after);
-    const states = await Promise.all(page.taskIds.map((id) => this.get(id).catch(skipCorrupted)));
-    return { tasks: states.filter((s): s is TaskState => s !== null), next: page.next };
+  async list(filter: TaskFilter, limit: number, after: IndexCursor | null): Promise<{ tasks: TaskState[]; next: IndexCursor | null }> {
+    const range = { tag: filter.tag, fromMs: filter.createdFromMs, beforeMs: filter.createdBeforeMs };
+    const filtering = filter.status !== undefined || filter.type !== undefined;
+    const tasks: TaskState[] = [];
+    let cursor = after;
+    let scanned = 0;
+    for (;;) {
+      const wanted = filtering ? Math.max(2 * (limit - tasks.length), 50) : limit - tasks.length;
+      const page = await readIndexPage(this.redis, Math.min(wanted, LIST_SCAN_MAX - scanned), cursor, range);
+      const states = await Promise.all(page.entries.map((e) => this.get(e.taskId).catch(skipCorrupted)));
+      for (const [i, state] of states.entries()) {
+        cursor = page.entries[i]!;
+        scanned++;
+        if (state && matches(state, filter)) tasks.push(state);
+        if (tasks.length === limit) return { tasks, next: i < states.length - 1 || page.next ? cursor : null };
+      }
+      if (!page.next) return { tasks, next: null };
+      if (scanned >= LIST_SCAN_MAX) return { tasks, next: cursor };
+    }
   }
 
   /** Just what a watcher needs to start: status and last event id, or null for an unknown task. */
@@ -182,6 +263,31 @@ export class TaskStore {
     const start = afterId === undefined ? '-' : `(${afterId}`;
     return aboutTask(taskId, this.ranges.add({ key: eventsKey(taskId), start, end: toId, count }), eventsKey(taskId));
   }
+}
+
+
+/** A task's state from its hash (HGETALL reply with a status). */
+function stateOf(taskId: string, h: Record<string, string>): TaskState {
+  return {
+    task_id: taskId,
+    type: h.type ?? '',
+    status: h.status ?? '',
+    progress: Number(h.progress ?? 0),
+    last_event_id: h.last_event_id ?? '',
+    created_at: Number(h.created_at ?? 0),
+    updated_at: Number(h.updated_at ?? 0),
+    params: parseJson(h.params),
+    ...(h.error === undefined ? {} : { error: h.error }),
+    ...(h.attempt === undefined ? {} : { attempt: Number(h.attempt) }),
+    ...(h.cancel_requested === undefined ? {} : { cancel_requested_at: Number(h.cancel_requested) }),
+    ...(h.message === undefined ? {} : { message: h.message }),
+    ...(h.result === undefined ? {} : { result: parseJson(h.result) as Json }),
+    ...(h.tags === undefined ? {} : { tags: parseJson(h.tags) as string[] }),
+  };
+}
+
+function matches(state: TaskState, filter: TaskFilter): boolean {
+  return (filter.status === undefined || state.status === filter.status) && (filter.type === undefined || state.type === filter.type);
 }
 
 function skipCorrupted(err: unknown): null {

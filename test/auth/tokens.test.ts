@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ApiTokens, signWatchToken, verifyWatchToken } from '../../src/auth/tokens.js';
+import { ApiTokens, idempotencyScopeOf, signWatchToken, verifyWatchToken } from '../../src/auth/tokens.js';
 
 const SECRET = 'k'.repeat(32);
 const TASK = '5f0c1c1e-8a57-4d5b-9d5c-0a6b7e1f2a3b';
@@ -29,4 +29,14 @@ test('API tokens match by index, exactly', () => {
   assert.equal(tokens.match('beta'), 1);
   for (const bad of ['', 'alph', 'alphaa', 'ALPHA', ' alpha']) assert.equal(tokens.match(bad), -1, bad);
   assert.equal(new ApiTokens([]).match(''), -1);
+});
+
+test('idempotency scopes: 22 base64url characters, one per token and secret, naming neither', () => {
+  const secret = 's'.repeat(32);
+  const a = idempotencyScopeOf(secret, 'token-a');
+  assert.match(a, /^[A-Za-z0-9_-]{22}$/);
+  assert.equal(idempotencyScopeOf(secret, 'token-a'), a);
+  assert.notEqual(idempotencyScopeOf(secret, 'token-b'), a);
+  assert.notEqual(idempotencyScopeOf('t'.repeat(32), 'token-a'), a);
+  assert.ok(!a.includes('token'));
 });

@@ -121,6 +121,37 @@ describe('taskcast CLI against a real gateway and worker', () => {
     assert.match(down.stderr, /cannot reach the server/);
   });
 
+  test('start --tag and --idempotency-key; ls filters, with the filters carried into the next-page hint', async () => {
+    const first = await taskcast(['start', '--url', url, '--stage-ms', '0', '--tag', 'cli-a', '--tag', 'cli-both', '--idempotency-key', 'cli-once']);
+    assert.equal(first.code, 0, first.stderr);
+    const tagged = first.stdout.trim();
+    const again = await taskcast(['start', '--url', url, '--stage-ms', '0', '--tag', 'cli-a', '--tag', 'cli-both', '--idempotency-key', 'cli-once']);
+    assert.equal(again.stdout.trim(), tagged);
+    const reused = await taskcast(['start', '--url', url, '--stage-ms', '1', '--idempotency-key', 'cli-once']);
+    assert.equal(reused.code, 5);
+    assert.match(reused.stderr, /IDEMPOTENCY_KEY_REUSED, HTTP 422/);
+    const other = (await taskcast(['start', '--url', url, '--stage-ms', '0', '--tag', 'cli-both'])).stdout.trim();
+    await waitFor(async () => (await redis.hget(taskKey(other), 'status')) === 'COMPLETED', 'the second tagged task to complete');
+    await waitFor(async () => (await redis.hget(taskKey(tagged), 'status')) === 'COMPLETED', 'the first tagged task to complete');
+
+    const onlyA = JSON.parse((await taskcast(['ls', '--url', url, '--tag', 'cli-a', '--json'])).stdout);
+    assert.deepEqual(onlyA.tasks.map((t: { task_id: string }) => t.task_id), [tagged]);
+    assert.deepEqual(onlyA.tasks[0].tags, ['cli-a', 'cli-both']);
+    const page1 = await taskcast(['ls', '--url', url, '--tag', 'cli-both', '--status', 'COMPLETED', '--created-after', '2020-01-01T00:00:00Z', '--limit', '1']);
+    assert.equal(page1.code, 0, page1.stderr);
+    assert.match(page1.stdout, new RegExp(`^${other}  COMPLETED`));
+    const hint = /more: taskcast (ls .*)$/m.exec(page1.stderr)?.[1];
+    assert.ok(hint, page1.stderr);
+    assert.match(hint, / --status COMPLETED --tag cli-both --created-after 2020-01-01T00:00:00Z$/);
+    const page2 = await taskcast([...hint.split(' '), '--url', url]);
+    assert.equal(page2.code, 0, page2.stderr);
+    assert.match(page2.stdout, new RegExp(`^${tagged}  COMPLETED`));
+    assert.equal((await taskcast(['ls', '--url', url, '--type', 'typewriter', '--json'])).stdout.trim(), '{"tasks":[],"next_cursor":null}');
+    const bad = await taskcast(['ls', '--url', url, '--created-before', 'soon']);
+    assert.equal(bad.code, 4);
+    assert.match(bad.stderr, /INVALID_QUERY, HTTP 400/);
+  });
+
   test('ls, inspect and --help on every command', async () => {
     const start = await taskcast(['start', '--url', url, '--stage-ms', '0', '--watch', '--json']);
     assert.equal(start.code, 0);

@@ -83,6 +83,22 @@ describe('/openapi.json, generated from the zod schemas', () => {
     assert.equal(document.paths['/readyz'].get.responses['503'].content['application/json'].schema.$ref, '#/components/schemas/ProbeReply');
   });
 
+  test('starts document Idempotency-Key, the replay answer and 422; the list documents its filters', () => {
+    for (const path of ['/tasks', '/start-task']) {
+      const post = document.paths[path].post;
+      const header = post.parameters.find((p: any) => p.in === 'header' && p.name === 'Idempotency-Key');
+      assert.deepEqual([header.required, header.schema.maxLength], [false, 255], path);
+      assert.equal(post.responses['200'].content['application/json'].schema.$ref, '#/components/schemas/StartedTask');
+      assert.ok(post.responses['200'].headers['Idempotent-Replayed'], path);
+      assert.match(post.responses['422'].description, /IDEMPOTENCY_KEY_REUSED/);
+      assert.match(post.responses['400'].description, /INVALID_IDEMPOTENCY_KEY/);
+      assert.equal(post.requestBody.content['application/json'].schema.properties.tags.maxItems, 10);
+    }
+    const list = document.paths['/tasks'].get.parameters.map((p: any) => `${p.in}:${p.name}`);
+    assert.deepEqual(list, ['query:limit', 'query:cursor', 'query:status', 'query:type', 'query:tag', 'query:created_after', 'query:created_before']);
+    assert.ok(document.components.schemas.TaskState.properties.tags);
+  });
+
   test('the WebSocket endpoint: message schema and every close code', () => {
     const ws = document.paths['/ws/task/{id}'].get;
     assert.equal(ws['x-websocket'].message.$ref, '#/components/schemas/TaskEvent');

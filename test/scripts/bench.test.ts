@@ -12,7 +12,7 @@ test('npm run bench: a scaled-down run prints every measure as JSON, then the su
   const args = [
     '--quick', '--tasks', '100', '--rounds', '1', '--rate', '50', '--rate-seconds', '1',
     '--watchers', '100', '--fanout-tasks', '4', '--storm', '50', '--storm-tasks', '2',
-    '--output-tasks', '4', '--output-chunks', '100', '--replay-events', '500',
+    '--output-tasks', '4', '--output-chunks', '100', '--replay-events', '500', '--starts', '100',
   ];
   const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -28,7 +28,7 @@ test('npm run bench: a scaled-down run prints every measure as JSON, then the su
     Object.keys(m).sort(),
     [
       'bullmq', 'bullmq_latency', 'bullmq_output', 'bullmq_redis_cost', 'ceiling', 'fanout', 'latency', 'long_replay',
-      'output', 'redis_ceiling', 'redis_cost', 'script_cost', 'storm', 'throughput',
+      'output', 'redis_ceiling', 'redis_cost', 'script_cost', 'starts', 'storm', 'throughput',
     ],
   );
   assert.deepEqual(m.output!.inexact_watchers, [0]);
@@ -49,6 +49,15 @@ test('npm run bench: a scaled-down run prints every measure as JSON, then the su
   );
   assert.deepEqual([m.storm!.gaps, m.storm!.duplicates, m.storm!.out_of_order], [0, 0, 0]);
   assert.equal(m.storm!.delivered, m.storm!.expected);
+  const starts = m.starts as Record<string, Record<string, any>>;
+  for (const variant of ['plain', 'idempotency_key', 'idempotent_replay']) {
+    assert.equal(starts[variant]!.unexpected_status, 0, variant);
+    assert.ok(Number(starts[variant]!.starts_per_s) > 0, variant);
+  }
+  // The key costs the start script one GET and one SET; a replay writes nothing.
+  assert.deepEqual([starts.idempotency_key!.by_command_per_start.get, starts.idempotency_key!.by_command_per_start.set], [1, 1]);
+  assert.equal(starts.idempotent_replay!.by_command_per_start.xadd, undefined);
+  assert.ok(Number(starts.idempotency_key!.vs_plain.median) > 0);
   assert.match(out, /taskcast benchmark: \d+ cores/);
   assert.match(out, /fan-out: 100 watchers, all delivered: true/);
 });

@@ -11,7 +11,7 @@ test('start adds the task to the index and sets its TTL; it prunes nothing', asy
   const now = Date.now();
   const ancient = (await store.start('reference', {}, now - 3_601_000)).state.task_id;
   const fresh = (await store.start('reference', {}, now)).state.task_id;
-  assert.deepEqual((await readIndexPage(redis, 10, null)).taskIds, [fresh, ancient]);
+  assert.deepEqual((await readIndexPage(redis, 10, null)).entries.map((e) => e.taskId), [fresh, ancient]);
   const ttl = await redis.ttl(TASKS_INDEX);
   assert.ok(ttl > 3500 && ttl <= 3600, `index ttl ${ttl}`);
 });
@@ -24,6 +24,6 @@ test('pruneIndex removes exactly the entries older than TASK_TTL_S', async (t) =
   const edge = (await store.start('reference', {}, now - 3_600_000)).state.task_id;
   const fresh = (await store.start('reference', {}, now)).state.task_id;
   assert.equal(await pruneIndex(redis, 3600, now), 1);
-  assert.deepEqual((await readIndexPage(redis, 10, null)).taskIds, [fresh, edge]);
+  assert.deepEqual((await readIndexPage(redis, 10, null)).entries.map((e) => e.taskId), [fresh, edge]);
   assert.equal(await redis.zscore(TASKS_INDEX, ancient), null);
 });

@@ -85,3 +85,28 @@ test('starts made while a batch is on its way go together in the next script cal
     assert.deepEqual(await redis.hmget(taskKey(s.state.task_id), 'status', 'params', 'last_event_id'), ['PENDING', `{"stage_ms":${i}}`, s.state.last_event_id]);
   }
 });
+
+test('one group commit with one idempotency key many times starts one task; a different request in it is rejected', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  const store = new TaskStore(redis, { ttlS: 3600, idempotencyTtlS: 600 });
+  const calls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await redis.info('commandstats'))?.[1] ?? 0);
+  const idem = (key: string, fingerprint: string) => ({ idempotency: { scope: 'global', key, fingerprint } });
+  await store.start('reference', {}, Date.now(), idem('warm-up', 'f0'));
+  const before = await calls();
+  const results = await Promise.allSettled([
+    ...Array.from({ length: 20 }, () => store.start('reference', {}, Date.now(), idem('k', 'f1'))),
+    store.start('reference', {}, Date.now(), idem('k', 'f2')),
+    store.start('reference', {}, Date.now(), idem('other', 'f1')),
+  ]);
+  // The first item goes alone, the rest in one call while it is on its way.
+  assert.ok((await calls()) - before <= 2, `script calls ${(await calls()) - before}`);
+  const ok = results.slice(0, 20).map((r) => (r.status === 'fulfilled' ? r.value : assert.fail(String(r.reason))));
+  assert.equal(ok.filter((r) => !r.replayed).length, 1);
+  assert.equal(new Set(ok.map((r) => r.state.task_id)).size, 1);
+  const reused = results[20]!;
+  assert.equal(reused.status, 'rejected');
+  assert.deepEqual([reused.reason.name, reused.reason.reason, reused.reason.taskId], ['IdempotencyConflict', 'reused', ok[0]!.state.task_id]);
+  assert.equal(results[21]!.status, 'fulfilled');
+  assert.equal(await redis.xlen(COMMANDS_STREAM), 3);
+  assert.equal(await redis.get('tasks:idem:global:k'), `f1:${ok[0]!.state.task_id}`);
+});

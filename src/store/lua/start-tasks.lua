@@ -1,43 +1,92 @@
 -- Creates tasks, each in one atomic step: its state hash, its first event, its start command and
--- its entry in the recent-tasks index. There is never a command without its task, nor a task
--- without its command. One call carries the starts a gateway received while its previous call
--- was on its way (a group commit); items are independent.
+-- its entry in the recent-tasks index (and in the index of each of its tags). There is never a
+-- command without its task, nor a task without its command. One call carries the starts a
+-- gateway received while its previous call was on its way (a group commit); items are
+-- independent, and run in order, so a later item sees the idempotency key an earlier one set.
 --
 -- KEYS[1]      tasks:commands       commands stream
 -- KEYS[2]      tasks:index          sorted set of task ids by creation time (ms)
--- KEYS[2k+1]   task:<id>            state hash of item k (k = 1..n)
--- KEYS[2k+2]   task:<id>:events     event stream of item k
--- ARGV[1]      TASK_TTL_S: the index expires after it. Entries older than it are pruned by the
---              workers' maintenance (pruneIndex), off this hot path.
--- ARGV[4k-2..4k+1]  item k: task id, task type, params (JSON text), now (epoch milliseconds)
--- Returns  one reply per item, in order: { 'OK', first event id, command id } | { 'ERR', message };
+-- then, per item k in order:
+--   task:<id>                       state hash
+--   task:<id>:events                event stream
+--   tasks:idem:<scope>:<key>        only when the item has an idempotency fingerprint
+--   tasks:tag:<tag>                 one per tag of the item, in the order of its tags
+-- ARGV[1]      TASK_TTL_S: the index and each tag index expire after it. Index entries older than
+--              it are pruned by the workers' maintenance (pruneIndex), off this hot path; tag
+--              index entries older than it are pruned here, when the tag is next written.
+-- ARGV[7k-5..7k+1]  item k: task id, task type, params (JSON text), now (epoch milliseconds),
+--              tags (JSON array of strings, '' for none), idempotency fingerprint ('' for none),
+--              idempotency key TTL (seconds)
+-- Returns  one reply per item, in order: { 'OK', first event id, command id }
+--          | { 'REPLAY', task id }  the idempotency key is held with this fingerprint: nothing written
+--          | { 'REUSED', task id }  the idempotency key is held with another fingerprint: nothing written
+--          | { 'ERR', message };
 --          or the error 'WRONGTYPE ...' for the whole call when KEYS[1] or KEYS[2] is of the wrong
 --          type (nothing written).
--- The caller generates task ids (UUID v4), so an item's keys are new: neither existence nor type
--- check. The shared keys' types are checked once per call, before the first write, so that an
--- item is never left half written.
+-- The caller generates task ids (UUID v4), so an item's task keys are new: neither existence nor
+-- type check. The shared keys' types are checked once per call, and an item's tag keys before its
+-- first write, so that an item is never left half written.
+local ITEM_ARGS = 7
+
 local bad = wrong_type(KEYS[1], 'stream', KEYS[2], 'zset')
 if bad then return redis.error_reply(bad) end
+local ttl_s = tonumber(ARGV[1])
 
-local function start(hash, events, task_id, task_type, params, now)
+-- k: the item's first key; a: its first argument; tags: its tags, decoded.
+local function start(k, a, tags)
+  local hash, events = KEYS[k], KEYS[k + 1]
+  local task_id, task_type, params, now, tags_json, fp, idem_ttl = unpack(ARGV, a, a + ITEM_ARGS - 1)
+  local first_tag = k + 2
+  if fp ~= '' then
+    first_tag = k + 3
+    local held = redis.call('GET', KEYS[k + 2])
+    if held then
+      local held_fp, held_id = string.match(held, '^(.*):([^:]*)$')
+      return { held_fp == fp and 'REPLAY' or 'REUSED', held_id }
+    end
+  end
+  local checks = {}
+  for i = 1, #tags do
+    checks[#checks + 1] = KEYS[first_tag + i - 1]
+    checks[#checks + 1] = 'zset'
+  end
+  local wrong = wrong_type(unpack(checks))
+  if wrong then return { 'ERR', wrong } end
+
   local command_id = redis.call('XADD', KEYS[1], '*', 'task_id', task_id, 'type', task_type, 'params', params)
   local event_id = redis.call('XADD', events, '*', 'type', 'stage', 'status', 'PENDING', 'progress', '0', 'ts', now)
-  redis.call('HSET', hash,
+  local fields = {
     'status', 'PENDING', 'progress', '0', 'last_event_id', event_id,
     'created_at', now, 'updated_at', now,
     'type', task_type, 'params', params, 'step', '0', 'lease', '',
     -- Kept so that cancelling the task before it starts can ack its command.
-    'command_id', command_id)
+    'command_id', command_id,
+  }
+  if tags_json ~= '' then
+    fields[#fields + 1] = 'tags'
+    fields[#fields + 1] = tags_json
+  end
+  redis.call('HSET', hash, unpack(fields))
   redis.call('ZADD', KEYS[2], now, task_id)
+  for i = 1, #tags do
+    local tag_key = KEYS[first_tag + i - 1]
+    redis.call('ZADD', tag_key, now, task_id)
+    redis.call('ZREMRANGEBYSCORE', tag_key, '-inf', '(' .. (tonumber(now) - ttl_s * 1000))
+    redis.call('EXPIRE', tag_key, ttl_s)
+  end
+  if fp ~= '' then redis.call('SET', KEYS[k + 2], fp .. ':' .. task_id, 'EX', idem_ttl) end
   return { 'OK', event_id, command_id }
 end
 
 local replies = {}
-for k = 1, (#KEYS - 2) / 2 do
-  local a = 4 * k - 2
-  local ok, reply = pcall(start, KEYS[2 * k + 1], KEYS[2 * k + 2], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
+local k, a = 3, 2
+while a <= #ARGV do
+  local tags = ARGV[a + 4] == '' and {} or cjson.decode(ARGV[a + 4])
+  local ok, reply = pcall(start, k, a, tags)
   if not ok then reply = { 'ERR', type(reply) == 'table' and tostring(reply.err) or tostring(reply) } end
-  replies[k] = reply
+  replies[#replies + 1] = reply
+  k = k + 2 + (ARGV[a + 5] == '' and 0 or 1) + #tags
+  a = a + ITEM_ARGS
 end
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 return replies
