@@ -1,5 +1,5 @@
 import type { TaskEvent } from '../wire/events.js';
-import type { TaskState } from '../store/task-store.js';
+import type { TaskState } from '../wire/task-state.js';
 
 /** A failed API call: the gateway's `{error: {code, message}}`, or UNREACHABLE (status 0). */
 export class ApiError extends Error {

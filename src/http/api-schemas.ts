@@ -3,7 +3,7 @@ import { errorTable, type ErrorCode } from '../errors.js';
 import { EVENT_ID_RE } from '../wire/event-id.js';
 import type { ProbeReply } from '../health/probes.js';
 import { EVENT_TYPES, type Json, type TaskEvent } from '../wire/events.js';
-import type { TaskState } from '../store/task-store.js';
+import type { TaskState } from '../wire/task-state.js';
 
 /**
  * The shapes the HTTP API answers with, as zod schemas. /openapi.json is generated from these and

@@ -1,5 +1,5 @@
 import type { ApiClient } from '../client/api-client.js';
-import type { TaskState } from '../store/task-store.js';
+import type { TaskState } from '../wire/task-state.js';
 import { clock, el, showError } from './dom.js';
 
 const PAGE_SIZE = 10;
