@@ -127,6 +127,18 @@ export const startedTaskSchema = taskStateSchema
   })
   .meta({ id: 'StartedTask' });
 
+/** POST /tasks/<id>/watch-token's answer. */
+export const watchTokenSchema = z
+  .object({
+    task_id: taskIdSchema,
+    watch_token: z
+      .string()
+      .nullable()
+      .describe('Lets its holder watch this task (Authorization header, or `?token=` on WebSocket and SSE) until `expires_at`; null when auth is off (watching needs no token).'),
+    expires_at: z.number().int().nullable().describe('When the token expires, epoch milliseconds (WATCH_TOKEN_TTL_S from now); null when auth is off.'),
+  })
+  .meta({ id: 'WatchToken', description: 'A fresh watch token for one task.' });
+
 export const watchQuerySchema = z.object({
   lastEventId: eventIdSchema.optional().describe('Resume after this event id; absent: from the first event.'),
   token: z.string().optional().describe('With auth on: a watch token or API token (browsers cannot set headers here).'),
