@@ -30,7 +30,8 @@ const END_SLACK_PX = 4;
  * connection, in the order they were added. `add` queues; `flush` (once per animation frame)
  * writes them, keeping the last MAX_LOG_LINES lines in the DOM. The log follows its end until the
  * user scrolls up, and again once they scroll back down: following is the user's choice, kept
- * across re-layouts (a narrower card wraps more lines, a scroll bar appears), which re-pin the end.
+ * across re-layouts (a narrower card wraps more lines, a scroll bar appears), which re-pin the end
+ * (the style sheet turns scroll anchoring off for the log: it would hold a middle line in place).
  */
 export class EventLog {
   readonly root: HTMLElement;

@@ -144,7 +144,7 @@ export class TaskCard {
         this.hooks.onLive();
         break;
       case 'reconnecting': {
-        if (state.attempt === 1) this.note(`Disconnected from ${this.taskId}. Reconnecting…`);
+        if (state.attempt === 1) this.note('Disconnected. Reconnecting…');
         const tick = () => {
           const seconds = Math.max(0, Math.ceil((state.nextAttemptAt - Date.now()) / 1000));
           this.conn.textContent = `Disconnected from ${this.taskId}. Reconnecting… next attempt in ${seconds} s`;
@@ -175,6 +175,7 @@ export class TaskCard {
   private describeFailure(code: number, reason: string): string {
     if (code === 4404) return `Task ${this.taskId} was not found: it never existed or has expired.`;
     if (code === 4400) return `Cannot watch ${this.taskId}: ${reason || 'bad request'}.`;
+    if (code === 4401) return `Not allowed to watch ${this.taskId}: ${reason || 'the token was refused'}.`;
     return `Stopped watching ${this.taskId}: ${reason || `connection closed with code ${code}`}.`;
   }
 
