@@ -74,7 +74,9 @@ function observe(taskId: string): void {
     id,
     api,
     {
-      onFinished: () => readOnly || void list.refresh(),
+      onFinished: () => {
+        if (!readOnly) void list.refresh();
+      },
       onDismiss: (c) => {
         cards.delete(c.taskId);
         c.root.remove();

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { ApiClient, ApiError, type WatchTokenGrant } from '../../src/client/api-client.js';
 import { WatchTokens } from '../../src/client/watch-tokens.js';
+import { watchTokenSchema } from '../../src/http/api-schemas.js';
 import { API_TOKEN, AUTH_ENV, WATCH_TOKEN_RE } from '../helpers/auth.js';
 import { startGatewayInProcess, startWorkerInProcess, type InProcessGateway } from '../helpers/in-process.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
@@ -73,6 +74,7 @@ describe('ApiClient and WatchTokens against a gateway with auth on', () => {
     await waitForEnd(redis, taskId);
     const before = Date.now();
     const grant = await api.watchToken(taskId.toUpperCase());
+    assert.deepEqual(watchTokenSchema.parse(grant), grant, 'the answer is as /openapi.json documents it');
     assert.equal(grant.task_id, taskId, 'the canonical id');
     assert.match(grant.watch_token!, WATCH_TOKEN_RE);
     assert.ok(grant.expires_at! >= Math.floor(before / 1000) * 1000 + 600_000 && grant.expires_at! <= Date.now() + 600_000, String(grant.expires_at));
