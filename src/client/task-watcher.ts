@@ -2,9 +2,8 @@ import { CloseCode } from '../wire/close-codes.js';
 import { compareEventIds, parseEventId } from '../wire/event-id.js';
 import { isTerminal, type Json, type TaskEvent } from '../wire/events.js';
 import { TaskOutput, type OutputChange } from '../wire/output.js';
-import { ApiClient, ApiError } from './api-client.js';
 import { DEFAULT_BACKOFF, backoffDelay, closeOutcome, type BackoffOptions } from './reconnect-policy.js';
-import type { WatchCredentials } from './watch-tokens.js';
+import { checkWatchAccess, refusalOf, type WatchCredentials } from './watch-tokens.js';
 
 /** Method-style, so handler parameters compare bivariantly and both DOM and `ws` handler types fit. */
 type Handler<E> = { handle(event: E): void }['handle'];
@@ -75,28 +74,6 @@ export function watchUrl(baseUrl: string, taskId: string, lastEventId?: string, 
   if (lastEventId) url.searchParams.set('lastEventId', lastEventId);
   if (watchToken) url.searchParams.set('token', watchToken);
   return url.toString();
-}
-
-/** The http(s) URL of a gateway given as http(s) or ws(s). */
-function httpBase(baseUrl: string): string {
-  const url = new URL(baseUrl);
-  if (url.protocol === 'ws:') url.protocol = 'http:';
-  if (url.protocol === 'wss:') url.protocol = 'https:';
-  return url.toString();
-}
-
-/** The close code an HTTP refusal stands for; statuses not listed (0 unreachable, 5xx, 429) may pass with time. */
-const REFUSALS: Record<number, number> = {
-  400: CloseCode.BAD_REQUEST,
-  401: CloseCode.UNAUTHORIZED,
-  403: CloseCode.FORBIDDEN,
-  404: CloseCode.NOT_FOUND,
-};
-
-/** The final state an API answer means for the watch, or null when retrying may help. */
-function refusal(err: unknown): FinalState | null {
-  if (!(err instanceof ApiError) || REFUSALS[err.status] === undefined) return null;
-  return { state: 'failed', code: REFUSALS[err.status]!, reason: err.message };
 }
 
 /**
@@ -179,8 +156,8 @@ export class TaskWatcher {
       },
       (err: unknown) => {
         if (this.isFinal) return;
-        const refused = refusal(err);
-        if (refused) this.finish(refused);
+        const refused = refusalOf(err);
+        if (refused) this.finish({ state: 'failed', ...refused });
         else this.retry(CloseCode.TRY_AGAIN, `no watch token: ${err instanceof Error ? err.message : String(err)}`);
       },
     );
@@ -232,26 +209,21 @@ export class TaskWatcher {
   }
 
   /**
-   * A refused upgrade (401 without a valid token, 403) reaches a WebSocket client as a 1006 close,
-   * like a lost connection; so after a connection that never opened, the watcher asks
-   * GET /tasks/<id> with its `token` (if any), and stops on a refusal (401: 4401, 404: 4404)
-   * instead of retrying forever. Unreachable or 5xx: it retries as before.
+   * A refused upgrade reaches a WebSocket client as a 1006 close, like a lost connection; so after
+   * a connection that never opened, the watch is checked (checkWatchAccess) and stops on a
+   * refusal (4401, 4404, ...) instead of retrying forever.
    */
   private onClose(code: number, reason: string, opened: boolean): void {
     const outcome = closeOutcome(code);
     if (outcome === 'finished') return this.finish({ state: 'finished', status: null });
     if (outcome === 'failed') return this.finish({ state: 'failed', code, reason });
-    const { token, baseUrl, taskId } = this.options;
     if (opened) return this.retry(code, reason);
-    new ApiClient(httpBase(baseUrl), { token }).get(taskId).then(
-      () => this.isFinal || this.retry(code, reason),
-      (err: unknown) => {
-        if (this.isFinal) return;
-        const refused = refusal(err);
-        if (refused) this.finish(refused);
-        else this.retry(code, reason);
-      },
-    );
+    const { token, baseUrl, taskId } = this.options;
+    void checkWatchAccess(baseUrl, taskId, token).then((refused) => {
+      if (this.isFinal) return;
+      if (refused) this.finish({ state: 'failed', ...refused });
+      else this.retry(code, reason);
+    });
   }
 
   private retry(code: number, reason: string): void {

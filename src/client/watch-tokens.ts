@@ -1,4 +1,5 @@
-import type { ApiClient } from './api-client.js';
+import { CloseCode } from '../wire/close-codes.js';
+import { ApiClient, ApiError } from './api-client.js';
 
 /**
  * Gives the token a watch of `taskId` may show where no header can go (a browser's WebSocket URL
@@ -59,5 +60,43 @@ export class WatchTokens {
   /** Forgets every token (on sign-out). */
   clear(): void {
     this.tokens.clear();
+  }
+}
+
+/** The close code an HTTP refusal stands for; other statuses (0 unreachable, 429, 5xx) may pass with time. */
+const REFUSALS: Record<number, number> = {
+  400: CloseCode.BAD_REQUEST,
+  401: CloseCode.UNAUTHORIZED,
+  403: CloseCode.FORBIDDEN,
+  404: CloseCode.NOT_FOUND,
+};
+
+/** What an API error means for a watch: a refusal as a close code and reason, or null when retrying may help. */
+export function refusalOf(err: unknown): { code: number; reason: string } | null {
+  const code = err instanceof ApiError ? REFUSALS[err.status] : undefined;
+  return code === undefined ? null : { code, reason: (err as ApiError).message };
+}
+
+/** The http(s) URL of a gateway given as http(s) or ws(s). */
+function httpBase(baseUrl: string): string {
+  const url = new URL(baseUrl);
+  if (url.protocol === 'ws:') url.protocol = 'http:';
+  if (url.protocol === 'wss:') url.protocol = 'https:';
+  return url.toString();
+}
+
+/**
+ * After a watch connection that never opened: may `token` (undefined: none) watch `taskId`?
+ * Asks GET /tasks/<id> with it, the same check the socket's upgrade runs, because a refused
+ * upgrade (401, no token or a wrong one) reaches a WebSocket client as a plain 1006 close. Returns
+ * the refusal (401: 4401, 404: 4404, with the gateway's reason), or null: allowed, or unknown for
+ * now (unreachable, 5xx), so the caller retries.
+ */
+export async function checkWatchAccess(baseUrl: string, taskId: string, token: string | undefined): Promise<{ code: number; reason: string } | null> {
+  try {
+    await new ApiClient(httpBase(baseUrl), { token }).get(taskId);
+    return null;
+  } catch (err) {
+    return refusalOf(err);
   }
 }
