@@ -69,9 +69,18 @@ export class Auth {
 
   /** The fields a start adds to its response: `watch_token` when auth is on, nothing otherwise. */
   grantWatch(taskId: string): { watch_token?: string } {
-    if (!this.enabled) return {};
-    const exp = Math.floor(this.nowMs() / 1000) + this.config.WATCH_TOKEN_TTL_S;
-    return { watch_token: signWatchToken(this.config.TOKEN_SECRET!, taskId, exp) };
+    const grant = this.issueWatch(taskId);
+    return grant ? { watch_token: grant.token } : {};
+  }
+
+  /**
+   * A fresh watch token for `taskId` (a canonical id), valid for WATCH_TOKEN_TTL_S from now, and
+   * its expiry in epoch seconds; null when auth is off (watching needs no token then).
+   */
+  issueWatch(taskId: string): { token: string; expS: number } | null {
+    if (!this.enabled) return null;
+    const expS = Math.floor(this.nowMs() / 1000) + this.config.WATCH_TOKEN_TTL_S;
+    return { token: signWatchToken(this.config.TOKEN_SECRET!, taskId, expS), expS };
   }
 }
 

@@ -2,7 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ApiClient, ApiError, type TaskListFilter } from '../client/api-client.js';
 import { taskRow } from './format.js';
 import { DEFAULT_OUTPUT_LINES, inspectTask, parseOutputLines } from './inspect-command.js';
-import { EXIT, UsageError, type CliIo } from './io.js';
+import { EXIT, UNAUTHORIZED_HINT, UsageError, type CliIo } from './io.js';
 import { watchTask } from './watch-command.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8000';
@@ -23,11 +23,13 @@ interface Command {
   usage: string;
   summary: string;
   options: Options;
-  run(io: CliIo, ctx: { api: ApiClient; baseUrl: string; values: Record<string, unknown>; positionals: string[] }): Promise<number>;
+  run(io: CliIo, ctx: { api: ApiClient; baseUrl: string; token: string | undefined; values: Record<string, unknown>; positionals: string[] }): Promise<number>;
 }
 
 const COMMON = `Common options:
   --url URL     gateway base URL (default: $TASKCAST_URL, else ${DEFAULT_URL})
+  --token T     API token, or for watch and inspect the task's watch token, when the gateway has
+                auth on (default: $TASKCAST_TOKEN); sent as an Authorization header, never in a URL
   --help        show this help`;
 
 const commands: Record<string, Command> = {
@@ -47,7 +49,7 @@ Starts a task and prints its id (with --json, its state).
       type: { type: 'string' }, params: { type: 'string' }, 'stage-ms': { type: 'string' }, tag: { type: 'string', multiple: true },
       'idempotency-key': { type: 'string' }, watch: { type: 'boolean' }, json: { type: 'boolean' },
     },
-    async run(io, { api, baseUrl, values }) {
+    async run(io, { api, baseUrl, token, values }) {
       let params: Record<string, unknown> | undefined;
       if (typeof values.params === 'string') params = parseParams(values.params);
       if (typeof values['stage-ms'] === 'string') {
@@ -67,14 +69,14 @@ Starts a task and prints its id (with --json, its state).
         return EXIT.OK;
       }
       if (!values.json) io.stderr.write(`started ${state.task_id}\n`);
-      return watchTask(io, { baseUrl, taskId: state.task_id, json: values.json === true });
+      return watchTask(io, { baseUrl, token, taskId: state.task_id, json: values.json === true });
     },
   },
   watch: {
     usage: `taskcast watch <id> [--last-event-id X] [--json]
 
 Watches a task to its end, resuming after disconnects. Exit code: 0 COMPLETED, 1 FAILED,
-3 CANCELLED, 4 unknown task, 2 bad id, 5 other errors, 130 interrupted.
+3 CANCELLED, 4 unknown task, 2 bad id, 5 other errors, 6 token refused, 130 interrupted.
 
 stdout gets the task's output (text chunks as they are, records as one JSON line each), and on
 a terminal the progress bar; notices, the result and the final status go to stderr.
@@ -89,9 +91,10 @@ a terminal the progress bar; notices, the result and the final status go to stde
   --json              every event as one JSON line on stdout, nothing else there`,
     summary: 'watch a task live: its output, progress bar and result (or --json)',
     options: { 'last-event-id': { type: 'string' }, json: { type: 'boolean' } },
-    run: (io, { baseUrl, values, positionals }) =>
+    run: (io, { baseUrl, token, values, positionals }) =>
       watchTask(io, {
         baseUrl,
+        token,
         taskId: onePositional(positionals, 'task id'),
         lastEventId: values['last-event-id'] as string | undefined,
         json: values.json === true,
@@ -206,7 +209,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   try {
     const { values, positionals } = parseArgs({
       args: rest,
-      options: { ...command.options, url: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { ...command.options, url: { type: 'string' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
       allowPositionals: true,
       strict: true,
     });
@@ -220,7 +223,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     } catch {
       throw new UsageError(`invalid --url ${JSON.stringify(baseUrl)}`);
     }
-    return await command.run(io, { api: new ApiClient(baseUrl), baseUrl, values, positionals });
+    const token = (values.token as string | undefined) || io.env.TASKCAST_TOKEN || undefined;
+    return await command.run(io, { api: new ApiClient(baseUrl, { token }), baseUrl, token, values, positionals });
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       io.stderr.write(`taskcast ${name}: ${(err as Error).message}\n\n${help}`);
@@ -228,6 +232,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     if (err instanceof ApiError) {
       io.stderr.write(`taskcast ${name}: ${err.message}${err.status ? ` (${err.code}, HTTP ${err.status})` : ''}\n`);
+      if (err.status === 401) {
+        io.stderr.write(`taskcast ${name}: ${UNAUTHORIZED_HINT}\n`);
+        return EXIT.UNAUTHORIZED;
+      }
       return err.status === 404 || err.status === 400 ? EXIT.NOT_FOUND : EXIT.ERROR;
     }
     throw err;

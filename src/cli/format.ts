@@ -1,4 +1,4 @@
-import type { TaskState } from '../store/task-store.js';
+import type { TaskState } from '../wire/task-state.js';
 
 const BAR_WIDTH = 30;
 

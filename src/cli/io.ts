@@ -20,8 +20,13 @@ export const EXIT = {
   NOT_FOUND: 4,
   /** The server could not be reached or answered with an error. */
   ERROR: 5,
+  /** The server refused the token (HTTP 401, close code 4401): none given while auth is on, or a wrong or expired one. */
+  UNAUTHORIZED: 6,
   INTERRUPTED: 130,
 } as const;
+
+/** Printed after a refused token (exit code 6). */
+export const UNAUTHORIZED_HINT = 'pass an API token with --token or TASKCAST_TOKEN (the gateway has auth on)';
 
 /** A command-line mistake: printed with the command's usage, exit code 2. */
 export class UsageError extends Error {}

@@ -1,15 +1,23 @@
 import { ApiClient } from '../client/api-client.js';
 import { TaskWatcher } from '../client/task-watcher.js';
 import { CloseCode } from '../wire/close-codes.js';
-import { EXIT, UsageError, type CliIo } from './io.js';
+import { EXIT, UNAUTHORIZED_HINT, UsageError, type CliIo } from './io.js';
 import { jsonView, pipeView, terminalView } from './watch-views.js';
 
 export interface WatchOptions {
   baseUrl: string;
+  /** An API token or the task's watch token (auth on), sent as a header. */
+  token?: string | undefined;
   taskId: string;
   lastEventId?: string | undefined;
   json: boolean;
 }
+
+const EXIT_BY_CLOSE_CODE: Record<number, number> = {
+  [CloseCode.NOT_FOUND]: EXIT.NOT_FOUND,
+  [CloseCode.BAD_REQUEST]: EXIT.USAGE,
+  [CloseCode.UNAUTHORIZED]: EXIT.UNAUTHORIZED,
+};
 
 const EXIT_BY_STATUS: Record<string, number> = { COMPLETED: EXIT.OK, FAILED: EXIT.FAILED, CANCELLED: EXIT.CANCELLED };
 
@@ -24,6 +32,7 @@ export async function watchTask(io: CliIo, options: WatchOptions): Promise<numbe
   try {
     watcher = new TaskWatcher({
       baseUrl: options.baseUrl,
+      token: options.token,
       taskId,
       lastEventId: options.lastEventId,
       onEvent: view.event,
@@ -40,14 +49,15 @@ export async function watchTask(io: CliIo, options: WatchOptions): Promise<numbe
 
   // Resumed at the very end (nothing to replay): the final status comes from the API.
   const status =
-    final.state !== 'finished' ? null : (final.status ?? (await new ApiClient(options.baseUrl).get(taskId)).status);
+    final.state !== 'finished' ? null : (final.status ?? (await new ApiClient(options.baseUrl, { token: options.token }).get(taskId)).status);
   view.end(final, status, watcher);
   switch (final.state) {
     case 'closed':
       return EXIT.INTERRUPTED;
     case 'failed':
       io.stderr.write(`${taskId}: ${final.reason || `connection closed with code ${final.code}`}\n`);
-      return final.code === CloseCode.NOT_FOUND ? EXIT.NOT_FOUND : final.code === CloseCode.BAD_REQUEST ? EXIT.USAGE : EXIT.ERROR;
+      if (final.code === CloseCode.UNAUTHORIZED) io.stderr.write(`taskcast: ${UNAUTHORIZED_HINT}\n`);
+      return EXIT_BY_CLOSE_CODE[final.code] ?? EXIT.ERROR;
     case 'finished':
       return EXIT_BY_STATUS[status!] ?? EXIT.ERROR;
   }

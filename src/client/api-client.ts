@@ -1,5 +1,5 @@
 import type { TaskEvent } from '../wire/events.js';
-import type { TaskState } from '../store/task-store.js';
+import type { TaskState } from '../wire/task-state.js';
 
 /** A failed API call: the gateway's `{error: {code, message}}`, or UNREACHABLE (status 0). */
 export class ApiError extends Error {
@@ -41,6 +41,28 @@ export interface TaskOutputText {
   status: string;
 }
 
+/** A start's answer: the state, plus `watch_token` when the gateway has auth on. */
+export type StartedTaskState = TaskState & { watch_token?: string };
+
+/** POST /tasks/<id>/watch-token's answer; both fields are null when the gateway has auth off. */
+export interface WatchTokenGrant {
+  task_id: string;
+  watch_token: string | null;
+  /** Epoch milliseconds. */
+  expires_at: number | null;
+}
+
+/**
+ * The token sent as `Authorization: Bearer <token>` on every request (an API token, or for the
+ * reads of one task its watch token); a function is asked before each request, so a page can sign
+ * in and out without a new client. Undefined: no header (auth off). Never put in a URL.
+ */
+export type TokenOption = string | (() => string | undefined);
+
+export interface ApiClientOptions {
+  token?: TokenOption | undefined;
+}
+
 export interface TaskPage {
   tasks: TaskState[];
   next_cursor: string | null;
@@ -48,10 +70,13 @@ export interface TaskPage {
 
 /** The gateway's HTTP API over fetch; runs in browsers and in Node. */
 export class ApiClient {
-  constructor(private readonly baseUrl: string) {}
+  constructor(
+    private readonly baseUrl: string,
+    private readonly options: ApiClientOptions = {},
+  ) {}
 
   /** With `idempotencyKey`, a retry answers the task the first call started (see Idempotency-Key). */
-  start(body: StartTaskRequest, options: { idempotencyKey?: string } = {}): Promise<TaskState> {
+  start(body: StartTaskRequest, options: { idempotencyKey?: string } = {}): Promise<StartedTaskState> {
     const headers: Record<string, string> = options.idempotencyKey === undefined ? {} : { 'idempotency-key': options.idempotencyKey };
     return this.call('POST', '/tasks', body, headers);
   }
@@ -95,6 +120,11 @@ export class ApiClient {
     return this.call('POST', `/tasks/${encodeURIComponent(taskId)}/cancel`);
   }
 
+  /** A fresh watch token for the task (POST /tasks/<id>/watch-token): what a browser puts in a socket URL instead of its API token. */
+  watchToken(taskId: string): Promise<WatchTokenGrant> {
+    return this.call('POST', `/tasks/${encodeURIComponent(taskId)}/watch-token`);
+  }
+
   private async call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
     const { parsed } = await this.send(method, path, body, headers);
     return parsed as T;
@@ -110,9 +140,12 @@ export class ApiClient {
     const url = new URL(path, this.baseUrl);
     let res: Response;
     try {
+      const headers: Record<string, string> = { ...extraHeaders, ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
+      const token = typeof this.options.token === 'function' ? this.options.token() : this.options.token;
+      if (token) headers.authorization = `Bearer ${token}`;
       res = await fetch(url, {
         method,
-        headers: { ...extraHeaders, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers,
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (err) {

@@ -1,7 +1,9 @@
+import { CloseCode } from '../wire/close-codes.js';
 import { compareEventIds, parseEventId } from '../wire/event-id.js';
 import { isTerminal, type Json, type TaskEvent } from '../wire/events.js';
 import { TaskOutput, type OutputChange } from '../wire/output.js';
 import { DEFAULT_BACKOFF, backoffDelay, closeOutcome, type BackoffOptions } from './reconnect-policy.js';
+import { checkWatchAccess, refusalOf, type WatchCredentials } from './watch-tokens.js';
 
 /** Method-style, so handler parameters compare bivariantly and both DOM and `ws` handler types fit. */
 type Handler<E> = { handle(event: E): void }['handle'];
@@ -15,8 +17,15 @@ export interface WebSocketLike {
   close(code?: number, reason?: string): void;
 }
 
-/** Opens a socket to `url`; a function rather than a class so callers can add options (headers, agents). */
-export type WebSocketFactory = (url: string) => WebSocketLike;
+/**
+ * Opens a socket to `url`, with `headers` when the watch has a header token; a function rather
+ * than a class so callers can add options (agents). A browser's WebSocket cannot send headers.
+ */
+export type WebSocketFactory = (url: string, headers?: Record<string, string>) => WebSocketLike;
+
+/** The global WebSocket; Node's (undici) takes `{ headers }` as its second argument, a browser's does not. */
+const globalSocket: WebSocketFactory = (url, headers) =>
+  headers ? new WebSocket(url, { headers } as unknown as string[]) : new WebSocket(url);
 
 /** Where a watch stands. `finished`, `failed` and `closed` are final: nothing follows them. */
 export type WatchState =
@@ -31,13 +40,18 @@ export type WatchState =
 
 export type FinalState = Extract<WatchState, { state: 'finished' | 'failed' | 'closed' }>;
 
-export interface TaskWatcherOptions {
+/**
+ * `token` and `urlToken` (WatchCredentials): with auth on, Node passes `token` (sent as a header);
+ * a browser passes `urlToken` for the socket URL, and `token` too (an API token or the task's watch
+ * token) so that a refused connection is told apart from a lost one.
+ */
+export interface TaskWatcherOptions extends WatchCredentials {
   /** The gateway's base URL, http(s) or ws(s); the page passes `location.origin`. */
   baseUrl: string;
   taskId: string;
   /** Resume after this event id (it and everything before it are never delivered). */
   lastEventId?: string | undefined;
-  /** Defaults to the global WebSocket (browsers, Node 22+); a factory adds what it lacks (headers, agents), e.g. with `ws`. */
+  /** Defaults to the global WebSocket (browsers, Node 22+); a factory adds what it lacks (agents), e.g. with `ws`. */
   createSocket?: WebSocketFactory | undefined;
   backoff?: BackoffOptions | undefined;
   /** Jitter source, [0, 1); tests make it deterministic. */
@@ -54,10 +68,11 @@ export interface TaskWatcherOptions {
 }
 
 /** The watch URL: `/ws/task/<id>?lastEventId=<id>` on the gateway's host, ws for http, wss for https. */
-export function watchUrl(baseUrl: string, taskId: string, lastEventId?: string): string {
+export function watchUrl(baseUrl: string, taskId: string, lastEventId?: string, watchToken?: string): string {
   const url = new URL(`/ws/task/${encodeURIComponent(taskId)}`, baseUrl);
   url.protocol = url.protocol === 'https:' || url.protocol === 'wss:' ? 'wss:' : 'ws:';
   if (lastEventId) url.searchParams.set('lastEventId', lastEventId);
+  if (watchToken) url.searchParams.set('token', watchToken);
   return url.toString();
 }
 
@@ -83,7 +98,7 @@ export class TaskWatcher {
   readonly done: Promise<FinalState>;
 
   constructor(private readonly options: TaskWatcherOptions) {
-    this.createSocket = options.createSocket ?? ((url) => new WebSocket(url));
+    this.createSocket = options.createSocket ?? globalSocket;
     if (options.lastEventId !== undefined && options.lastEventId !== '') {
       const id = parseEventId(options.lastEventId);
       if (id === null) throw new Error(`invalid lastEventId ${JSON.stringify(options.lastEventId)}`);
@@ -133,9 +148,29 @@ export class TaskWatcher {
   private connect(): void {
     this.timer = undefined;
     this.setState({ state: 'connecting', attempt: this.attempt });
+    const { urlToken, taskId } = this.options;
+    if (!urlToken) return this.open(undefined);
+    urlToken(taskId).then(
+      (token) => {
+        if (!this.isFinal) this.open(token);
+      },
+      (err: unknown) => {
+        if (this.isFinal) return;
+        const refused = refusalOf(err);
+        if (refused) this.finish({ state: 'failed', ...refused });
+        else this.retry(CloseCode.TRY_AGAIN, `no watch token: ${err instanceof Error ? err.message : String(err)}`);
+      },
+    );
+  }
+
+  /** Opens the socket, with `watchToken` in its URL, else with the header token if there is one. */
+  private open(watchToken: string | undefined): void {
+    const { token, urlToken } = this.options;
     let socket: WebSocketLike;
+    let opened = false;
     try {
-      socket = this.createSocket(watchUrl(this.options.baseUrl, this.options.taskId, this.lastId));
+      const url = watchUrl(this.options.baseUrl, this.options.taskId, this.lastId, watchToken);
+      socket = token && !urlToken ? this.createSocket(url, { authorization: `Bearer ${token}` }) : this.createSocket(url);
     } catch (err) {
       this.finish({ state: 'failed', code: 0, reason: err instanceof Error ? err.message : String(err) });
       return;
@@ -143,6 +178,7 @@ export class TaskWatcher {
     this.socket = socket;
     socket.onopen = () => {
       if (this.socket !== socket || this.isFinal) return;
+      opened = true;
       this.attempt = 0;
       this.setState({ state: 'live' });
     };
@@ -153,7 +189,7 @@ export class TaskWatcher {
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
       this.socket = undefined;
-      if (!this.isFinal) this.onClose(event.code, event.reason);
+      if (!this.isFinal) this.onClose(event.code, event.reason, opened);
     };
   }
 
@@ -172,10 +208,25 @@ export class TaskWatcher {
     if (isTerminal(event)) this.finish({ state: 'finished', status: event.status });
   }
 
-  private onClose(code: number, reason: string): void {
+  /**
+   * A refused upgrade reaches a WebSocket client as a 1006 close, like a lost connection; so after
+   * a connection that never opened, the watch is checked (checkWatchAccess) and stops on a
+   * refusal (4401, 4404, ...) instead of retrying forever.
+   */
+  private onClose(code: number, reason: string, opened: boolean): void {
     const outcome = closeOutcome(code);
     if (outcome === 'finished') return this.finish({ state: 'finished', status: null });
     if (outcome === 'failed') return this.finish({ state: 'failed', code, reason });
+    if (opened) return this.retry(code, reason);
+    const { token, baseUrl, taskId } = this.options;
+    void checkWatchAccess(baseUrl, taskId, token).then((refused) => {
+      if (this.isFinal) return;
+      if (refused) this.finish({ state: 'failed', ...refused });
+      else this.retry(code, reason);
+    });
+  }
+
+  private retry(code: number, reason: string): void {
     const delayMs = backoffDelay(this.attempt, this.options.random ?? Math.random, this.options.backoff ?? DEFAULT_BACKOFF);
     this.attempt++;
     this.setState({ state: 'reconnecting', attempt: this.attempt, delayMs, nextAttemptAt: Date.now() + delayMs, code, reason });

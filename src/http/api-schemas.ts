@@ -3,7 +3,7 @@ import { errorTable, type ErrorCode } from '../errors.js';
 import { EVENT_ID_RE } from '../wire/event-id.js';
 import type { ProbeReply } from '../health/probes.js';
 import { EVENT_TYPES, type Json, type TaskEvent } from '../wire/events.js';
-import type { TaskState } from '../store/task-store.js';
+import type { TaskState } from '../wire/task-state.js';
 
 /**
  * The shapes the HTTP API answers with, as zod schemas. /openapi.json is generated from these and
@@ -148,6 +148,18 @@ export const startedTaskSchema = taskStateSchema
       .describe('With auth on (API_TOKENS): lets its holder watch this task (header or ?token=) until it expires.'),
   })
   .meta({ id: 'StartedTask' });
+
+/** POST /tasks/<id>/watch-token's answer. */
+export const watchTokenSchema = z
+  .object({
+    task_id: taskIdSchema,
+    watch_token: z
+      .string()
+      .nullable()
+      .describe('Lets its holder watch this task (Authorization header, or `?token=` on WebSocket and SSE) until `expires_at`; null when auth is off (watching needs no token).'),
+    expires_at: z.number().int().nullable().describe('When the token expires, epoch milliseconds (WATCH_TOKEN_TTL_S from now); null when auth is off.'),
+  })
+  .meta({ id: 'WatchToken', description: 'A fresh watch token for one task.' });
 
 export const watchQuerySchema = z.object({
   lastEventId: eventIdSchema.optional().describe('Resume after this event id; absent: from the first event.'),

@@ -15,6 +15,7 @@ import {
   taskPageSchema,
   taskStateSchema,
   watchQuerySchema,
+  watchTokenSchema,
 } from './api-schemas.js';
 import { listTasksQuery, startTaskBody } from './tasks-routes.js';
 import { LIST_SCAN_MAX } from '../store/task-store.js';
@@ -201,6 +202,24 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     responses: {
       202: json(taskStateSchema, 'Cancelled, or cancel requested.'),
       ...errors(400, 401, 404, 409, 500, 503),
+    },
+  });
+
+  register(api, {
+    method: 'post',
+    path: '/tasks/{id}/watch-token',
+    tags: ['tasks'],
+    summary: 'A watch token for a task',
+    description:
+      'Trades an API token (Authorization header) for a fresh watch token of one task, valid for ' +
+      'WATCH_TOKEN_TTL_S. Browsers cannot set headers on a WebSocket or EventSource, and an API token must ' +
+      'never go in a URL: a page holding an API token asks for a watch token here and puts that in `?token=`. ' +
+      'The task need not exist (nothing is read); a watch of an unknown task still ends with 4404 / 404. With ' +
+      'auth off, `watch_token` and `expires_at` are null.',
+    request: { params: idParams },
+    responses: {
+      200: json(watchTokenSchema, 'The watch token.'),
+      ...errors(400, 401, 500),
     },
   });
 

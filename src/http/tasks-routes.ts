@@ -119,6 +119,17 @@ export function tasksRouter({ store, registry, metrics, guards }: TasksRouteDeps
     ctx.body = state ?? { task_id: taskId, status: 'CANCELLED' };
   });
 
+  // Browsers cannot set a WebSocket's or EventSource's headers, and an API token must never go in
+  // a URL: a page holding an API token trades it here for a watch token it may put in `?token=`.
+  // No Redis read: the token only lets its holder watch, and only if the task exists.
+  router.post('/tasks/:id/watch-token', 'api', (ctx) => {
+    const taskId = checkTaskId(ctx.params.id!);
+    ctx.state.taskId = taskId;
+    const grant = auth.issueWatch(taskId);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { task_id: taskId, watch_token: grant?.token ?? null, expires_at: grant ? grant.expS * 1000 : null };
+  });
+
   router.get('/tasks/:id/events', 'watch', async (ctx) => {
     const taskId = checkTaskId(ctx.params.id!);
     ctx.state.taskId = taskId;

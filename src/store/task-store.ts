@@ -4,32 +4,10 @@ import { itemReplies, type Redis } from './redis.js';
 import { CANCEL_CHANNEL, COMMANDS_STREAM, TASKS_INDEX, WORKER_GROUP, eventsKey, idempotencyKey, tagKey, taskKey } from './keys.js';
 import { decodeEvent, wireEvent, type WireEvent } from './events.js';
 import type { Json, TaskEvent } from '../wire/events.js';
+import type { TaskState } from '../wire/task-state.js';
 import { MAX_EVENT_ID } from '../wire/event-id.js';
 import { readIndexPage, type IndexCursor } from './task-index.js';
 import { TaskCorrupted, aboutTask } from './corrupted.js';
-
-/** The state hash as clients see it. */
-export interface TaskState {
-  task_id: string;
-  type: string;
-  status: string;
-  progress: number;
-  last_event_id: string;
-  created_at: number;
-  updated_at: number;
-  params: unknown;
-  error?: string;
-  /** Attempt number of the current or last run (see MAX_ATTEMPTS); absent before any retry. */
-  attempt?: number;
-  /** When a cancel of a running task was accepted; its worker records CANCELLED next. */
-  cancel_requested_at?: number;
-  /** The message of the latest progress event of the current stage, if it had one. */
-  message?: string;
-  /** What the handler returned (COMPLETED only). */
-  result?: Json;
-  /** The tags the start carried; absent when it had none. */
-  tags?: string[];
-}
 
 export interface StartedTask {
   state: TaskState;

@@ -12,22 +12,26 @@ interface Entry {
 }
 
 /**
- * The text the log shows for one event: `Task: <id>, Status: <status>, Progress: <n>%` (the
- * reference page's wording), then the message of a progress event or a restart's mark. The id is
- * in a span that the style sheet shortens, so a wrapped line does not repeat it in full.
+ * The text the log shows for one event: `Status: <status>, Progress: <n>%`, then the message of a
+ * progress event or a restart's mark. The task id is in the card's heading, not on every line.
  */
 export function eventLineParts(event: TaskEvent): (string | Node)[] {
-  const parts: (string | Node)[] = ['Task: ', el('span', { class: 'log-id', title: event.task_id }, [event.task_id]),
-    `, Status: ${event.status}, Progress: ${event.progress}%`];
+  const parts: (string | Node)[] = [`Status: ${event.status}, Progress: ${event.progress}%`];
   if (event.type === 'progress' && event.message !== undefined) parts.push(`, Message: ${event.message}`);
   if (event.type === 'restart') parts.push(' (a new run took over: the output since the last stage is void)');
   return parts;
 }
 
+/** Within this many pixels of the end, the log counts as scrolled to the end. */
+const END_SLACK_PX = 4;
+
 /**
  * A card's log: one timestamped line per stage, progress and restart event, and notes about the
  * connection, in the order they were added. `add` queues; `flush` (once per animation frame)
- * writes them, keeping the last MAX_LOG_LINES lines in the DOM.
+ * writes them, keeping the last MAX_LOG_LINES lines in the DOM. The log follows its end until the
+ * user scrolls up, and again once they scroll back down: following is the user's choice, kept
+ * across re-layouts (a narrower card wraps more lines, a scroll bar appears), which re-pin the end
+ * (the style sheet turns scroll anchoring off for the log: it would hold a middle line in place).
  */
 export class EventLog {
   readonly root: HTMLElement;
@@ -35,11 +39,18 @@ export class EventLog {
   private readonly more: HTMLElement;
   private queued: Entry[] = [];
   private dropped = 0;
+  private following = true;
+  /** The scrollTop this log set last: a scroll event that leaves it there is not the user's. */
+  private setTop = 0;
 
   constructor(taskId: string) {
     this.list = el('ol', { class: 'log', 'aria-label': `Event log of task ${taskId}` });
     this.more = el('p', { class: 'log-more', hidden: true });
     this.root = el('div', { class: 'log-part' }, [this.more, this.list]);
+    this.list.addEventListener('scroll', () => {
+      this.following = this.atEnd() || (this.following && this.list.scrollTop === this.setTop);
+    }, { passive: true });
+    new ResizeObserver(() => this.follow()).observe(this.list);
   }
 
   add(kind: Entry['kind'], ts: number, parts: (string | Node)[], eventId?: string): void {
@@ -52,7 +63,6 @@ export class EventLog {
 
   flush(): void {
     if (this.queued.length === 0) return;
-    const follow = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight <= 4;
     this.list.append(...this.queued.map((e) => this.line(e)));
     this.queued = [];
     let extra = this.list.childElementCount - MAX_LOG_LINES;
@@ -61,7 +71,17 @@ export class EventLog {
     this.more.textContent = `${counted(this.dropped, 'earlier line')} not shown.`;
     this.more.hidden = this.dropped === 0;
     this.list.start = this.dropped + 1;
-    if (follow) this.list.scrollTop = this.list.scrollHeight;
+    this.follow();
+  }
+
+  private atEnd(): boolean {
+    return this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight <= END_SLACK_PX;
+  }
+
+  private follow(): void {
+    if (!this.following) return;
+    this.list.scrollTop = this.list.scrollHeight;
+    this.setTop = this.list.scrollTop;
   }
 
   private line(entry: Entry): HTMLLIElement {

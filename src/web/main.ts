@@ -1,13 +1,47 @@
-import { ApiClient } from '../client/api-client.js';
+import { ApiClient, ApiError } from '../client/api-client.js';
+import { WatchTokens, type WatchCredentials } from '../client/watch-tokens.js';
 import { byId, isTaskId, showError } from './dom.js';
+import { SessionToken } from './session-token.js';
 import { StartForm } from './start-form.js';
 import { TaskCard } from './task-card.js';
 import { TaskList } from './task-list.js';
 
-const api = new ApiClient(location.origin);
+/**
+ * The page. With auth off it needs no token. With auth on (a 401 on its first list call) it asks
+ * for an API token (SessionToken) and sends it only as a header; its watches trade it for watch
+ * tokens (WatchTokens), the only tokens that go in a socket URL. `/#task=<id>&token=<watch token>`
+ * opens it read-only: that task's card and nothing else, no start, no list, no cancel.
+ */
+const hashParams = () => new URLSearchParams(location.hash.slice(1));
+const linkToken = hashParams().get('token') || undefined;
+const readOnly = linkToken !== undefined;
+
+const session = new SessionToken(sessionStorage);
+const api = new ApiClient(location.origin, { token: () => linkToken ?? session.token });
+const watchTokens = new WatchTokens(api);
 const cards = new Map<string, TaskCard>();
 const cardsBox = byId<HTMLElement>('cards');
 const noCards = byId<HTMLElement>('no-cards');
+const app = byId<HTMLElement>('app');
+const signIn = byId<HTMLElement>('sign-in');
+const signOut = byId<HTMLButtonElement>('sign-out');
+const startError = byId('start-error');
+/** The start error on screen came from a failed request (not a bad field), so an answer from the gateway clears it. */
+let startFailed = false;
+
+/** The gateway answered: a start error that said it could not be reached is stale now. */
+function gatewayAnswered(): void {
+  if (!startFailed) return;
+  startFailed = false;
+  showError(startError, '');
+}
+
+/** What a card's watch shows: nothing with auth off, the link's watch token, or the API token traded for watch tokens. */
+function credentials(): WatchCredentials {
+  if (linkToken !== undefined) return { token: linkToken, urlToken: () => Promise.resolve(linkToken) };
+  const token = session.token;
+  return token === undefined ? {} : { token, urlToken: watchTokens.get };
+}
 
 const list = new TaskList(
   api,
@@ -17,26 +51,41 @@ const list = new TaskList(
     error: byId<HTMLElement>('list-error'),
     empty: byId<HTMLElement>('no-tasks'),
   },
-  (taskId) => observe(taskId),
+  {
+    onChoose: (taskId) => observe(taskId),
+    onLoaded: () => {
+      gatewayAnswered();
+      signOut.hidden = session.token === undefined;
+    },
+    onUnauthorized: () => requireSignIn(session.token === undefined ? '' : 'The gateway no longer accepts your token: sign in again.'),
+  },
 );
 
 /** Opens a card watching `taskId`, or brings its card into view if it is already watched. */
 function observe(taskId: string): void {
   const id = taskId.toLowerCase();
-  history.replaceState(null, '', `#task=${id}`);
+  if (!readOnly) history.replaceState(null, '', `#task=${id}`);
   const existing = cards.get(id);
   if (existing) {
     existing.focus();
     return;
   }
-  const card = new TaskCard(id, api, {
-    onFinished: () => void list.refresh(),
-    onDismiss: (c) => {
-      cards.delete(c.taskId);
-      c.root.remove();
-      noCards.hidden = cards.size > 0;
+  const card = new TaskCard(
+    id,
+    api,
+    {
+      onFinished: () => {
+        if (!readOnly) void list.refresh();
+      },
+      onDismiss: (c) => {
+        cards.delete(c.taskId);
+        c.root.remove();
+        noCards.hidden = cards.size > 0;
+      },
+      onLive: gatewayAnswered,
     },
-  });
+    { credentials: credentials(), readOnly },
+  );
   cards.set(id, card);
   cardsBox.prepend(card.root);
   noCards.hidden = true;
@@ -45,20 +94,76 @@ function observe(taskId: string): void {
 
 /** `/#task=<id>` opens the page watching that task, so a view can be shared. */
 function observeFromHash(): void {
-  const taskId = new URLSearchParams(location.hash.slice(1)).get('task');
+  const taskId = hashParams().get('task');
   if (taskId === null) return;
   if (isTaskId(taskId)) observe(taskId);
   else showError(byId('observe-error'), `The link names "${taskId}", which is not a task id.`);
 }
 
+/** Auth is on and the page has no valid API token: forget everything it showed, ask for one. */
+function requireSignIn(message: string): void {
+  session.clear();
+  watchTokens.clear();
+  for (const card of cards.values()) {
+    void card.close();
+    card.root.remove();
+  }
+  cards.clear();
+  noCards.hidden = false;
+  list.clear();
+  app.hidden = true;
+  signOut.hidden = true;
+  signIn.hidden = false;
+  showError(byId('sign-in-error'), message);
+  byId('api-token').focus();
+}
+
+byId<HTMLFormElement>('sign-in-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const input = byId<HTMLInputElement>('api-token');
+  const error = byId('sign-in-error');
+  const button = byId<HTMLButtonElement>('sign-in-button');
+  const token = input.value.trim();
+  input.setAttribute('aria-invalid', String(token === ''));
+  if (token === '') {
+    showError(error, 'Enter an API token.');
+    return;
+  }
+  session.set(token);
+  button.disabled = true;
+  try {
+    await api.list({ limit: 1 });
+  } catch (err) {
+    session.clear();
+    const refused = err instanceof ApiError && err.status === 401;
+    input.setAttribute('aria-invalid', String(refused));
+    showError(error, refused ? `The gateway refused this token: ${err.message}.` : `Could not sign in: ${(err as Error).message}`);
+    return;
+  } finally {
+    button.disabled = false;
+  }
+  input.value = '';
+  showError(error, '');
+  signIn.hidden = true;
+  app.hidden = false;
+  signOut.hidden = false;
+  void list.refresh();
+  observeFromHash();
+});
+
+signOut.addEventListener('click', () => {
+  history.replaceState(null, '', location.pathname);
+  requireSignIn('');
+});
+
 const startForm = new StartForm();
 
 byId<HTMLFormElement>('start-form').addEventListener('submit', async (e) => {
   e.preventDefault();
-  const error = byId('start-error');
   const button = byId<HTMLButtonElement>('start-button');
   const request = startForm.read();
-  showError(error, request.ok ? '' : request.error);
+  startFailed = false;
+  showError(startError, request.ok ? '' : request.error);
   if (!request.ok) {
     request.input.focus();
     return;
@@ -69,7 +174,9 @@ byId<HTMLFormElement>('start-form').addEventListener('submit', async (e) => {
     observe(task.task_id);
     void list.refresh();
   } catch (err) {
-    showError(error, `Could not start a task: ${(err as Error).message}`);
+    if (err instanceof ApiError && err.status === 401) return requireSignIn('The gateway no longer accepts your token: sign in again.');
+    startFailed = true;
+    showError(startError, `Could not start a task: ${(err as Error).message}`);
   } finally {
     button.disabled = false;
   }
@@ -92,6 +199,14 @@ byId<HTMLFormElement>('observe-form').addEventListener('submit', (e) => {
 });
 
 byId<HTMLButtonElement>('refresh-tasks').addEventListener('click', () => void list.refresh());
-addEventListener('hashchange', observeFromHash);
-observeFromHash();
-void list.refresh();
+// A link with another watch token (or none) is another mode of the page.
+addEventListener('hashchange', () => ((hashParams().get('token') || undefined) !== linkToken ? location.reload() : observeFromHash()));
+
+if (readOnly) {
+  byId('task-forms').hidden = true;
+  byId('recent-tasks').hidden = true;
+  byId('read-only').hidden = false;
+  observeFromHash();
+} else {
+  void list.refresh().then(() => app.hidden || observeFromHash());
+}

@@ -48,7 +48,10 @@ export class StartForm {
       const input = byId<HTMLInputElement>(field.input);
       const text = input.value.trim();
       const value = Number(text);
-      const valid = text === '' || (Number.isFinite(value) && value >= field.min && value <= field.max && (!field.integer || Number.isInteger(value)));
+      // A number box the browser cannot read (`1e`, `--1`) reports an empty value and badInput:
+      // refused, never taken as an empty field (the task's default).
+      const inRange = Number.isFinite(value) && value >= field.min && value <= field.max && (!field.integer || Number.isInteger(value));
+      const valid = !input.validity.badInput && (text === '' || inRange);
       input.setAttribute('aria-invalid', String(!valid));
       if (!valid) {
         const kind = field.integer ? 'a whole number' : 'a number';

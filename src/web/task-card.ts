@@ -1,5 +1,6 @@
 import type { ApiClient } from '../client/api-client.js';
 import { TaskWatcher, type WatchState } from '../client/task-watcher.js';
+import type { WatchCredentials } from '../client/watch-tokens.js';
 import type { Json, TaskEvent } from '../wire/events.js';
 import { el, showError } from './dom.js';
 import { EventLog, eventLineParts } from './event-log.js';
@@ -32,10 +33,16 @@ export class TaskCard {
   /** What the next frame shows; undefined: unchanged. */
   private next: { status?: string; progress?: number; message?: string; result?: Json } = {};
 
+  /**
+   * `credentials`: what the watch shows when the gateway has auth on (see main.ts). `readOnly`:
+   * the page holds only this task's watch token, so the card offers no cancel. `onLive`: the
+   * gateway answered (a watch is live).
+   */
   constructor(
     readonly taskId: string,
     private readonly api: ApiClient,
-    private readonly hooks: { onFinished(): void; onDismiss(card: TaskCard): void },
+    private readonly hooks: { onFinished(): void; onDismiss(card: TaskCard): void; onLive(): void },
+    options: { credentials: WatchCredentials; readOnly: boolean },
   ) {
     const headingId = `card-${taskId}-h`;
     this.heading = el('h3', { id: headingId, tabindex: -1 }, ['Task ', el('code', { class: 'task-id' }, [taskId])]);
@@ -46,7 +53,7 @@ export class TaskCard {
     this.message = el('span', { class: 'message' });
     this.conn = el('p', { class: 'conn', role: 'status', 'data-state': 'connecting' }, ['Connecting…']);
     this.error = el('p', { class: 'error', role: 'alert', hidden: true });
-    this.cancelButton = el('button', { type: 'button', class: 'cancel' }, ['Cancel task']);
+    this.cancelButton = el('button', { type: 'button', class: 'cancel', hidden: options.readOnly }, ['Cancel task']);
     const dismiss = el('button', { type: 'button', class: 'dismiss', 'aria-label': `Stop watching task ${taskId}` }, ['Close']);
     this.log = new EventLog(taskId);
     this.output = new OutputView(taskId);
@@ -67,6 +74,7 @@ export class TaskCard {
       hooks.onDismiss(this);
     });
     this.watcher = new TaskWatcher({
+      ...options.credentials,
       baseUrl: location.origin,
       taskId,
       onEvent: (event) => this.onEvent(event),
@@ -133,9 +141,10 @@ export class TaskCard {
         if (this.wasLive) this.note('Reconnected; resuming after the last event shown.');
         this.wasLive = true;
         this.conn.textContent = 'Live';
+        this.hooks.onLive();
         break;
       case 'reconnecting': {
-        if (state.attempt === 1) this.note(`Disconnected from ${this.taskId}. Reconnecting…`);
+        if (state.attempt === 1) this.note('Disconnected. Reconnecting…');
         const tick = () => {
           const seconds = Math.max(0, Math.ceil((state.nextAttemptAt - Date.now()) / 1000));
           this.conn.textContent = `Disconnected from ${this.taskId}. Reconnecting… next attempt in ${seconds} s`;
@@ -166,6 +175,7 @@ export class TaskCard {
   private describeFailure(code: number, reason: string): string {
     if (code === 4404) return `Task ${this.taskId} was not found: it never existed or has expired.`;
     if (code === 4400) return `Cannot watch ${this.taskId}: ${reason || 'bad request'}.`;
+    if (code === 4401) return `Not allowed to watch ${this.taskId}: ${reason || 'the token was refused'}.`;
     return `Stopped watching ${this.taskId}: ${reason || `connection closed with code ${code}`}.`;
   }
 

@@ -1,5 +1,5 @@
-import type { ApiClient } from '../client/api-client.js';
-import type { TaskState } from '../store/task-store.js';
+import { ApiError, type ApiClient } from '../client/api-client.js';
+import type { TaskState } from '../wire/task-state.js';
 import { clock, el, showError } from './dom.js';
 
 const PAGE_SIZE = 10;
@@ -14,9 +14,24 @@ export class TaskList {
   constructor(
     private readonly api: ApiClient,
     private readonly parts: { list: HTMLUListElement; more: HTMLButtonElement; error: HTMLElement; empty: HTMLElement },
-    private readonly onChoose: (taskId: string) => void,
+    private readonly hooks: {
+      onChoose(taskId: string): void;
+      /** A page arrived: the gateway is reachable and the token (if any) accepted. */
+      onLoaded(): void;
+      /** The gateway refused the request (401): auth is on and the page has no valid API token. */
+      onUnauthorized(err: ApiError): void;
+    },
   ) {
     parts.more.addEventListener('click', () => void this.load(false));
+  }
+
+  /** Empties the list (on sign-out). */
+  clear(): void {
+    this.parts.list.replaceChildren();
+    this.cursor = null;
+    this.parts.more.hidden = true;
+    this.parts.empty.hidden = true;
+    showError(this.parts.error, '');
   }
 
   /** Reloads from the newest task. */
@@ -34,8 +49,10 @@ export class TaskList {
       this.cursor = page.next_cursor;
       showError(error, '');
       empty.hidden = list.childElementCount > 0;
+      this.hooks.onLoaded();
     } catch (err) {
-      showError(error, `Could not load recent tasks: ${(err as Error).message}`);
+      if (err instanceof ApiError && err.status === 401) this.hooks.onUnauthorized(err);
+      else showError(error, `Could not load recent tasks: ${(err as Error).message}`);
     }
     more.hidden = this.cursor === null;
     more.disabled = false;
@@ -48,7 +65,7 @@ export class TaskList {
       el('span', { class: 'badge', 'data-status': task.status }, [task.status]),
       ` ${task.progress}% · started ${clock(task.created_at)}`,
     ]);
-    button.addEventListener('click', () => this.onChoose(task.task_id));
+    button.addEventListener('click', () => this.hooks.onChoose(task.task_id));
     return el('li', {}, [button]);
   }
 }

@@ -33,6 +33,19 @@ test('auth off: every check passes and starts carry no watch token', () => {
   assert.deepEqual(auth.requireApi(undefined), { kind: 'anonymous' });
   assert.deepEqual(auth.requireWatch(TASK, undefined), { kind: 'anonymous' });
   assert.deepEqual(auth.grantWatch(TASK), {});
+  assert.equal(auth.issueWatch(TASK), null);
+});
+
+test('issueWatch: a token for one task, expiring WATCH_TOKEN_TTL_S from now, the same a start grants', () => {
+  let now = 1_000_500;
+  const auth = new Auth(on, () => now);
+  const grant = auth.issueWatch(TASK)!;
+  assert.equal(grant.expS, 1000 + 60);
+  assert.deepEqual(auth.grantWatch(TASK), { watch_token: grant.token });
+  assert.deepEqual(auth.requireWatch(TASK, grant.token), { kind: 'watch', taskId: TASK });
+  assert.equal(refusal(() => auth.requireWatch(OTHER, grant.token)).code, 'UNAUTHORIZED');
+  now = 1_060_000;
+  assert.equal(refusal(() => auth.requireWatch(TASK, grant.token)).code, 'UNAUTHORIZED', 'expired');
 });
 
 test('auth on: API tokens, watch tokens per task, expiry, and the WWW-Authenticate challenge', () => {

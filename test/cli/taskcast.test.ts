@@ -5,7 +5,9 @@ import { type TaskEvent } from '../../src/wire/events.js';
 import { eventsKey, taskKey } from '../../src/store/keys.js';
 import { closeRedis, type Redis } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
+import { API_TOKEN, AUTH_ENV, WATCH_TOKEN_RE } from '../helpers/auth.js';
 import { taskcast } from '../helpers/cli.js';
+import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
 import { startRestartableGateway, type RestartableGateway } from '../helpers/gateway-restart.js';
 import { startWorkerProc, type WorkerProc } from '../helpers/processes.js';
 import { connectRedis, testRedisUrl } from '../helpers/redis.js';
@@ -181,5 +183,77 @@ describe('taskcast CLI against a real gateway and worker', () => {
     const top = await taskcast(['--help'], { bin: true });
     assert.equal(top.code, 0);
     assert.match(top.stdout, /Commands:/);
+  });
+});
+
+describe('taskcast CLI against a gateway with auth on: --token and TASKCAST_TOKEN', () => {
+  let redis: Redis;
+  let url: string;
+  const scope = suiteScope();
+  const HINT = /pass an API token with --token or TASKCAST_TOKEN/;
+
+  before(async () => {
+    const redisUrl = await testRedisUrl();
+    url = (await startGatewayInProcess(scope, redisUrl, AUTH_ENV)).url;
+    await startWorkerInProcess(scope, redisUrl);
+    redis = await connectRedis(redisUrl);
+    scope.after(() => closeRedis(redis));
+  });
+
+  test('every command works with the API token from --token or TASKCAST_TOKEN; --token wins', async () => {
+    const start = await taskcast(['start', '--url', url, '--token', API_TOKEN, '--stage-ms', '20', '--json']);
+    assert.equal(start.code, 0, start.stderr);
+    const started = JSON.parse(start.stdout);
+    assert.match(started.watch_token, WATCH_TOKEN_RE);
+    const env = { TASKCAST_TOKEN: API_TOKEN };
+
+    const watch = await taskcast(['watch', started.task_id, '--json', '--url', url], { env });
+    assert.equal(watch.code, 0, watch.stderr);
+    assert.deepEqual(jsonLines(watch.stdout), await xrangeEvents(redis, started.task_id));
+    const byWatchToken = await taskcast(['watch', started.task_id, '--url', url, '--token', started.watch_token]);
+    assert.equal(byWatchToken.code, 0, `the start's watch token watches its task: ${byWatchToken.stderr}`);
+    const inspect = await taskcast(['inspect', started.task_id, '--url', url, '--token', started.watch_token, '--json']);
+    assert.equal(inspect.code, 0, inspect.stderr);
+    assert.equal(JSON.parse(inspect.stdout).state.status, 'COMPLETED');
+
+    const ls = await taskcast(['ls', '--url', url, '--json'], { env });
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.ok(JSON.parse(ls.stdout).tasks.some((t: { task_id: string }) => t.task_id === started.task_id));
+    const wins = await taskcast(['ls', '--url', url, '--token', API_TOKEN], { env: { TASKCAST_TOKEN: 'wrong-token' } });
+    assert.equal(wins.code, 0, wins.stderr);
+
+    const long = await taskcast(['start', '--url', url, '--stage-ms', '600000'], { env });
+    const longId = long.stdout.trim();
+    await waitFor(async () => (await redis.hget(taskKey(longId), 'lease')) !== '', 'a worker runs the task');
+    assert.equal((await taskcast(['cancel', longId, '--url', url], { env })).code, 0);
+    const cancelled = await taskcast(['watch', longId, '--url', url], { env });
+    assert.equal(cancelled.code, 3, cancelled.stderr);
+
+    const startWatch = await taskcast(['start', '--url', url, '--stage-ms', '0', '--watch'], { env });
+    assert.equal(startWatch.code, 0, startWatch.stderr);
+  });
+
+  test('no token or a refused one: a clear message, the hint, exit code 6; the token is never printed', async () => {
+    const { task_id: taskId, watch_token: watchToken } = JSON.parse(
+      (await taskcast(['start', '--url', url, '--token', API_TOKEN, '--stage-ms', '0', '--json'])).stdout,
+    );
+    const { task_id: other } = JSON.parse((await taskcast(['start', '--url', url, '--token', API_TOKEN, '--json'])).stdout);
+    const runs = [
+      { args: ['ls'], message: /an API token is required/ },
+      { args: ['start'], message: /an API token is required/ },
+      { args: ['ls', '--token', 'wrong-token'], message: /invalid API token/ },
+      { args: ['cancel', taskId, '--token', watchToken], message: /invalid API token/ },
+      { args: ['inspect', taskId], message: /a watch token or API token is required/ },
+      { args: ['watch', taskId], message: /a watch token or API token is required/ },
+      { args: ['watch', taskId, '--token', 'wrong-token'], message: /invalid or expired token for this task/ },
+      { args: ['watch', other, '--token', watchToken], message: /invalid or expired token for this task/ },
+    ];
+    for (const { args, message } of runs) {
+      const run = await taskcast([...args, '--url', url]);
+      assert.equal(run.code, 6, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, message, args.join(' '));
+      assert.match(run.stderr, HINT, args.join(' '));
+      assert.ok(!run.stderr.includes('wrong-token') && !run.stderr.includes(watchToken), run.stderr);
+    }
   });
 });

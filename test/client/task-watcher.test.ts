@@ -2,10 +2,14 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
+import { ApiClient } from '../../src/client/api-client.js';
 import { TaskWatcher, type FinalState, type WatchState } from '../../src/client/task-watcher.js';
+import { WatchTokens } from '../../src/client/watch-tokens.js';
 import type { TaskEvent } from '../../src/wire/events.js';
 import { startRestartableGateway, type RestartableGateway } from '../helpers/gateway-restart.js';
+import { API_TOKEN, AUTH_ENV, WATCH_TOKEN_RE } from '../helpers/auth.js';
 import { startTask } from '../helpers/http.js';
+import { startGatewayInProcess, startWorkerInProcess, type InProcessGateway } from '../helpers/in-process.js';
 import { startWorkerProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { suiteScope } from '../helpers/scope.js';
@@ -17,7 +21,7 @@ const createSocket = (url: string) => new WebSocket(url);
 const FAST = { initialMs: 100, maxMs: 800 };
 
 /** A watcher that records everything it reports. */
-function recorded(options: Omit<ConstructorParameters<typeof TaskWatcher>[0], 'onEvent' | 'onState' | 'createSocket'>) {
+function recorded(options: Omit<ConstructorParameters<typeof TaskWatcher>[0], 'onEvent' | 'onState'>) {
   const events: TaskEvent[] = [];
   const states: WatchState[] = [];
   const watcher = new TaskWatcher({
@@ -138,6 +142,116 @@ describe('TaskWatcher against a real gateway and worker', () => {
     assert.deepEqual(await run(atEnd.watcher), { state: 'finished', status: null });
     assert.deepEqual(atEnd.events, []);
     assert.throws(() => recorded({ baseUrl: gateway.url, taskId, lastEventId: 'abc' }), /invalid lastEventId/);
+  });
+});
+
+describe('TaskWatcher against a gateway with auth on', () => {
+  let gateway: InProcessGateway;
+  let redisUrl: string;
+  const scope = suiteScope();
+  const api = () => new ApiClient(gateway.url, { token: API_TOKEN });
+
+  before(async () => {
+    redisUrl = await testRedisUrl();
+    gateway = await startGatewayInProcess(scope, redisUrl, AUTH_ENV);
+    await startWorkerInProcess(scope, redisUrl);
+  });
+
+  test('Node: the API token, or the start\'s watch token, goes as an Authorization header; the URL holds no token', async (t) => {
+    const redis = await redisFor(t, redisUrl);
+    const started = await api().start({ params: { stage_ms: 20 } });
+    const urls: string[] = [];
+    const headers: (Record<string, string> | undefined)[] = [];
+    for (const token of [API_TOKEN, started.watch_token!]) {
+      const r = recorded({
+        baseUrl: gateway.url,
+        taskId: started.task_id,
+        token,
+        createSocket: (url, h) => {
+          urls.push(url);
+          headers.push(h);
+          return new WebSocket(url, { headers: h });
+        },
+      });
+      assert.deepEqual(await run(r.watcher), { state: 'finished', status: 'COMPLETED' });
+      assert.deepEqual(r.events.map((e) => e.id), await eventIds(redis, started.task_id));
+    }
+    assert.deepEqual(headers, [{ authorization: `Bearer ${API_TOKEN}` }, { authorization: `Bearer ${started.watch_token}` }]);
+    for (const url of urls) assert.ok(!url.includes('token'), url);
+
+    // The default socket (Node's global WebSocket) sends the header too.
+    const r = recorded({ baseUrl: gateway.url, taskId: started.task_id, token: API_TOKEN });
+    assert.deepEqual(await run(r.watcher), { state: 'finished', status: 'COMPLETED' });
+    assert.equal(r.events.length, 5);
+  });
+
+  test('browser style: urlToken (WatchTokens) puts a watch token in the URL, never the API token', async (t) => {
+    const redis = await redisFor(t, redisUrl);
+    const { task_id: taskId } = await api().start({ params: { stage_ms: 20 } });
+    const urls: string[] = [];
+    const tokens = new WatchTokens(api());
+    const r = recorded({
+      baseUrl: gateway.url,
+      taskId,
+      token: API_TOKEN,
+      urlToken: tokens.get,
+      createSocket: (url, h) => {
+        assert.equal(h, undefined, 'no headers: a browser cannot send them');
+        urls.push(url);
+        return new WebSocket(url);
+      },
+    });
+    assert.deepEqual(await run(r.watcher), { state: 'finished', status: 'COMPLETED' });
+    assert.deepEqual(r.events.map((e) => e.id), await eventIds(redis, taskId));
+    assert.equal(urls.length, 1);
+    const query = new URL(urls[0]!).searchParams;
+    assert.match(query.get('token')!, WATCH_TOKEN_RE);
+    assert.ok(!urls[0]!.includes(API_TOKEN));
+  });
+
+  test('no token, a wrong token or another task\'s watch token: failed with 4401 and the gateway\'s reason, no endless retries', async () => {
+    const { task_id: taskId } = await api().start({ params: { stage_ms: 20 } });
+    const { watch_token: otherWatch } = await api().start({ params: { stage_ms: 0 } });
+    const cases = [
+      { options: {}, reason: 'a watch token or API token is required' },
+      { options: { token: 'wrong-token' }, reason: 'invalid or expired token for this task' },
+      { options: { token: otherWatch! }, reason: 'invalid or expired token for this task' },
+      { options: { token: otherWatch!, urlToken: () => Promise.resolve(otherWatch) }, reason: 'invalid or expired token for this task' },
+    ];
+    for (const { options, reason } of cases) {
+      let sockets = 0;
+      const r = recorded({
+        baseUrl: gateway.url,
+        taskId,
+        ...options,
+        backoff: FAST,
+        createSocket: (url, h) => {
+          sockets++;
+          return new WebSocket(url, { headers: h });
+        },
+      });
+      assert.deepEqual(await run(r.watcher), { state: 'failed', code: 4401, reason });
+      assert.equal(sockets, 1, 'one refused connection, then the check');
+      assert.deepEqual(r.kinds(), ['connecting', 'failed']);
+    }
+  });
+
+  test('a urlToken source that is refused (a wrong API token) fails the watch with 4401 before any socket', async () => {
+    const { task_id: taskId } = await api().start({ params: { stage_ms: 0 } });
+    const tokens = new WatchTokens(new ApiClient(gateway.url, { token: 'wrong-token' }));
+    let sockets = 0;
+    const r = recorded({
+      baseUrl: gateway.url,
+      taskId,
+      token: 'wrong-token',
+      urlToken: tokens.get,
+      createSocket: (url) => {
+        sockets++;
+        return new WebSocket(url);
+      },
+    });
+    assert.deepEqual(await run(r.watcher), { state: 'failed', code: 4401, reason: 'invalid API token' });
+    assert.equal(sockets, 0);
   });
 });
 

@@ -23,6 +23,7 @@ const EXPECTED: Record<string, Access> = {
   'GET /tasks': 'api',
   'GET /tasks/:id': 'watch',
   'POST /tasks/:id/cancel': 'api',
+  'POST /tasks/:id/watch-token': 'api',
   'GET /tasks/:id/events': 'watch',
   'GET /tasks/:id/output': 'watch',
   'GET /sse/task/:id': 'watch-stream',

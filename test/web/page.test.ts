@@ -19,10 +19,11 @@ const OUTPUT_DIR = new URL('../../test-output/', import.meta.url);
 const STAGES = ['PENDING 0', 'STARTED 25', 'PROCESSING 50', 'CONCLUDING 75', 'COMPLETED 100'];
 const WAIT = { timeout: 60_000 };
 
-const expectedLines = (taskId: string) =>
+/** The log lines of a reference task: no task id on them (the card's heading has it). */
+const expectedLines = () =>
   STAGES.map((s) => {
     const [status, progress] = s.split(' ');
-    return `Task: ${taskId}, Status: ${status}, Progress: ${progress}%`;
+    return `Status: ${status}, Progress: ${progress}%`;
   });
 
 describe('the page, in chromium, against a real gateway, worker and Redis', () => {
@@ -118,10 +119,11 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
   async function assertFullHistory(taskId: string, on: Page = page): Promise<void> {
     await waitForStatus(taskId, 'COMPLETED', on);
     const c = on.locator(`.card[data-task-id="${taskId}"]`);
-    assert.deepEqual(await eventLines(taskId, on), expectedLines(taskId));
+    assert.deepEqual(await eventLines(taskId, on), expectedLines());
     assert.deepEqual(await c.locator('.log li.event').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-event-id'))), await eventIds(redis, taskId));
     assert.equal(await c.locator('progress').getAttribute('value'), '100');
     assert.equal(await c.locator('.log li.event time').count(), 5, 'every line has a timestamp');
+    assert.ok(!(await c.locator('.log').textContent())!.includes(taskId), 'no log line repeats the task id');
   }
 
   test('1. start a task: every stage exactly once, in order; the bar reaches 100% and COMPLETED', async () => {
@@ -139,8 +141,8 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
     assert.notEqual(a, b);
     await waitForStatus(a, 'COMPLETED');
     await waitForStatus(b, 'COMPLETED');
-    assert.deepEqual(await eventLines(a), expectedLines(a));
-    assert.deepEqual(await eventLines(b), expectedLines(b));
+    assert.deepEqual(await eventLines(a), expectedLines());
+    assert.deepEqual(await eventLines(b), expectedLines());
   });
 
   test('3. gateway killed mid-task and restarted on the same port: reconnecting shown, then the rest, each once', async () => {
@@ -161,8 +163,10 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
     await gateway.restart();
     await waitForStatus(taskId, 'COMPLETED');
     await assertFullHistory(taskId);
+    // The gateway answered again (the card is back live): the failed start's error is stale, and gone.
+    await page.locator('#start-error').waitFor({ state: 'hidden', ...WAIT });
     const notes = await card(taskId).locator('.log li.note').allTextContents();
-    assert.ok(notes.some((n) => n.endsWith(`Disconnected from ${taskId}. Reconnecting…`)), notes.join('\n'));
+    assert.ok(notes.some((n) => n.endsWith('Disconnected. Reconnecting…')), notes.join('\n'));
     mkdirSync(OUTPUT_DIR, { recursive: true });
     await page.screenshot({ path: new URL('page-after-reconnect.png', OUTPUT_DIR).pathname, fullPage: true });
   });
@@ -218,7 +222,7 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
     await card(taskId).locator('button.cancel').click();
     await waitForStatus(taskId, 'CANCELLED');
     const lines = await eventLines(taskId);
-    assert.deepEqual(lines, [`Task: ${taskId}, Status: PENDING, Progress: 0%`, `Task: ${taskId}, Status: CANCELLED, Progress: 0%`]);
+    assert.deepEqual(lines, ['Status: PENDING, Progress: 0%', 'Status: CANCELLED, Progress: 0%']);
     assert.equal(new Set(lines).size, lines.length, 'no duplicate line');
     assert.equal(await card(taskId).locator('button.cancel').isHidden(), true);
   });
@@ -265,7 +269,7 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
       taskId,
       WAIT,
     );
-    const progressLine = new RegExp(`^Task: ${taskId}, Status: STARTED, Progress: \\d+%, Message: \\d+ of 60 words$`);
+    const progressLine = /^Status: STARTED, Progress: \d+%, Message: \d+ of 60 words$/;
     assert.ok((await eventLines(taskId)).some((line) => progressLine.test(line)), 'progress events are logged with their message');
     await assertTypewriterDone(taskId, 60);
     assert.equal(await c.locator('.output-more').isHidden(), true);
@@ -273,7 +277,7 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
     await c.screenshot({ path: new URL('typewriter-card.png', OUTPUT_DIR).pathname });
   });
 
-  test('8. gateway killed while a typewriter task writes: the card resumes and its output is exact, no line twice', async () => {
+  test('8. gateway killed while a typewriter task writes: the card resumes and its output is exact, no line twice', async (t) => {
     const taskId = await startTypewriter('240', '40');
     await waitFor(async () => (await outputLines(taskId)).length >= 3, 'three lines of output on the card', 30_000);
     await gateway.kill('SIGKILL');
@@ -282,6 +286,55 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
     await assertTypewriterDone(taskId, 240);
     const notes = await card(taskId).locator('.log li.note').allTextContents();
     assert.ok(notes.some((n) => n.endsWith('Reconnected; resuming after the last event shown.')), notes.join('\n'));
+
+    // The log followed its end; a re-layout that wraps its lines more (a narrower window) keeps
+    // its last line in view instead of cutting it off.
+    const log = card(taskId).locator('.log');
+    const lastLineShown = () =>
+      log.evaluate((ol) => {
+        const last = ol.lastElementChild!.getBoundingClientRect();
+        return ol.scrollHeight > ol.clientHeight && last.bottom <= ol.getBoundingClientRect().bottom + 1 && last.bottom > ol.getBoundingClientRect().top;
+      });
+    assert.equal(await lastLineShown(), true, 'an overflowing log, scrolled to its last line');
+    const size = page.viewportSize()!;
+    await page.setViewportSize({ width: 420, height: size.height });
+    t.after(() => page.setViewportSize(size));
+    await page.waitForFunction(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve(true)))));
+    assert.equal(await lastLineShown(), true, 'still on its last line after the lines wrapped anew');
+  });
+
+  test('"Seconds per stage" the browser cannot read (1e) is refused in place: an error, no task started', async () => {
+    const tasksBefore = (await request(`${gateway.url}/tasks?limit=100`)).body.tasks.length;
+    const cardsBefore = await page.locator('.card').count();
+    await page.selectOption('#task-type', 'reference');
+    await page.fill('#stage-s', '');
+    await page.locator('#stage-s').pressSequentially('1e');
+    assert.equal(await page.locator('#stage-s').evaluate((i: HTMLInputElement) => i.validity.badInput), true, 'chromium reads 1e as no number');
+    await page.click('#start-button');
+    await page.locator('#start-error', { hasText: 'Seconds per stage must be a number from 0 to 600.' }).waitFor(WAIT);
+    assert.equal(await page.getAttribute('#stage-s', 'aria-invalid'), 'true');
+    assert.equal(await page.locator('.card').count(), cardsBefore, 'no card');
+    assert.equal((await request(`${gateway.url}/tasks?limit=100`)).body.tasks.length, tasksBefore, 'no task started');
+    await page.fill('#stage-s', '');
+  });
+
+  test('a fresh load: the favicon is served, and the console has no error', async () => {
+    const fresh = await context.newPage();
+    const problems: string[] = [];
+    fresh.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+    fresh.on('pageerror', (err) => problems.push(err.message));
+    fresh.on('requestfailed', (r) => problems.push(`${r.url()} failed`));
+    fresh.on('response', (r) => r.status() >= 400 && problems.push(`${r.url()} answered ${r.status()}`));
+    await fresh.goto(gateway.url);
+    await fresh.locator('#task-list .task-link').first().waitFor(WAIT);
+    const icon = await fresh.locator('link[rel="icon"]').getAttribute('href');
+    assert.ok(icon, 'the page names its icon');
+    const res = await fetch(new URL(icon, gateway.url));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'image/svg+xml');
+    assert.match(await res.text(), /^<svg /);
+    assert.deepEqual(problems, []);
+    await fresh.close();
   });
 
   test('the form refuses typewriter params out of range, in place', async () => {
