@@ -1,10 +1,25 @@
 import { validate as isUuid } from 'uuid';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
-import { ApiTokens, signWatchToken, verifyWatchToken } from './tokens.js';
+import { ApiTokens, signTagToken, signWatchToken, verifyTagToken, verifyWatchToken } from './tokens.js';
 
-/** What a caller proved: an API token (by index, never the token itself), or one task's watch token. */
-export type Principal = { kind: 'anonymous' } | { kind: 'api'; index: number } | { kind: 'watch'; taskId: string };
+/**
+ * What a caller proved: an API token (by index, never the token itself), one task's watch token,
+ * or one tag's tag token.
+ */
+export type Principal =
+  | { kind: 'anonymous' }
+  | { kind: 'api'; index: number }
+  | { kind: 'watch'; taskId: string }
+  | { kind: 'tag'; tag: string };
+
+/** A tag token as POST /tag-tokens answers it; token and expires_at are null with auth off (none needed). */
+export interface TagGrant {
+  tag: string;
+  token: string | null;
+  /** Expiry, epoch seconds. */
+  expires_at: number | null;
+}
 
 const REALM = 'Bearer realm="taskcast"';
 
@@ -54,6 +69,29 @@ export class Auth {
       throw unauthorized('invalid or expired token for this task', true);
     }
     return { kind: 'watch', taskId };
+  }
+
+  /**
+   * Following a feed: the all-tasks feed (`tag` undefined) needs an API token when auth is on, a
+   * tag's feed that tag's tag token or an API token.
+   */
+  requireFeed(tag: string | undefined, token: string | undefined): Principal {
+    if (!this.enabled) return { kind: 'anonymous' };
+    if (tag === undefined) return this.requireApi(token);
+    if (token === undefined) throw unauthorized('a tag token or API token is required', false);
+    const index = this.apiTokens.match(token);
+    if (index !== -1) return { kind: 'api', index };
+    if (!verifyTagToken(this.config.TOKEN_SECRET!, token, tag, Math.floor(this.nowMs() / 1000))) {
+      throw unauthorized('invalid or expired token for this tag', true);
+    }
+    return { kind: 'tag', tag };
+  }
+
+  /** A tag token for `tag`'s feed, valid for `ttlS` seconds (nothing to sign with auth off). */
+  grantTag(tag: string, ttlS = this.config.WATCH_TOKEN_TTL_S): TagGrant {
+    if (!this.enabled) return { tag, token: null, expires_at: null };
+    const exp = Math.floor(this.nowMs() / 1000) + ttlS;
+    return { tag, token: signTagToken(this.config.TOKEN_SECRET!, tag, exp), expires_at: exp };
   }
 
   /** The fields a start adds to its response: `watch_token` when auth is on, nothing otherwise. */

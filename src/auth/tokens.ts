@@ -1,27 +1,47 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
- * Watch tokens: `<exp>.<mac>`, where exp is the expiry in epoch seconds and mac is
- * base64url(HMAC-SHA256(secret, "watch:<task id>:<exp>")). They are stateless: any gateway with
- * the same TOKEN_SECRET verifies them, and nothing is stored in Redis.
+ * Signed tokens: `<exp>.<mac>`, where exp is the expiry in epoch seconds and mac is
+ * base64url(HMAC-SHA256(secret, "<scope>:<exp>")). A watch token's scope is `watch:<task id>`, a
+ * tag token's `tag:<tag>` (its tag's feed): the prefix keeps the kinds apart, and exp (digits
+ * only, last) keeps a tag with ':' in it from reading as another tag. They are stateless: any gateway with the same TOKEN_SECRET verifies them,
+ * and nothing is stored in Redis.
  */
 const TOKEN_RE = /^(\d{1,12})\.([A-Za-z0-9_-]{43})$/;
 
-function mac(secret: string, taskId: string, exp: number): Buffer {
-  return createHmac('sha256', secret).update(`watch:${taskId}:${exp}`).digest();
+function mac(secret: string, scope: string, exp: number): Buffer {
+  return createHmac('sha256', secret).update(`${scope}:${exp}`).digest();
+}
+
+function sign(secret: string, scope: string, expS: number): string {
+  return `${expS}.${mac(secret, scope, expS).toString('base64url')}`;
 }
 
 export function signWatchToken(secret: string, taskId: string, expS: number): string {
-  return `${expS}.${mac(secret, taskId, expS).toString('base64url')}`;
+  return sign(secret, `watch:${taskId}`, expS);
 }
 
 /** True when `token` was signed for `taskId` under `secret` and has not expired at `nowS`. */
 export function verifyWatchToken(secret: string, token: string, taskId: string, nowS: number): boolean {
+  return verify(secret, token, `watch:${taskId}`, nowS);
+}
+
+/** A tag token: lets its holder follow the feed of `tag` until `expS`. */
+export function signTagToken(secret: string, tag: string, expS: number): string {
+  return sign(secret, `tag:${tag}`, expS);
+}
+
+/** True when `token` was signed for `tag`'s feed under `secret` and has not expired at `nowS`. */
+export function verifyTagToken(secret: string, token: string, tag: string, nowS: number): boolean {
+  return verify(secret, token, `tag:${tag}`, nowS);
+}
+
+function verify(secret: string, token: string, scope: string, nowS: number): boolean {
   const m = TOKEN_RE.exec(token);
   if (!m) return false;
   const exp = Number(m[1]);
   const given = Buffer.from(m[2]!, 'base64url');
-  const expected = mac(secret, taskId, exp);
+  const expected = mac(secret, scope, exp);
   // Compare first, then check the expiry, so timing does not tell a forged token from an old one.
   const valid = given.length === expected.length && timingSafeEqual(given, expected);
   return valid && exp > nowS;

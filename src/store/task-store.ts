@@ -58,6 +58,8 @@ interface StartItem {
   type: string;
   paramsJson: string;
   now: number;
+  /** JSON array of the task's tags, '' for none. */
+  tagsJson: string;
 }
 
 /**
@@ -83,7 +85,7 @@ export class TaskStore {
   ) {
     this.starts = new Batcher(async (items) => {
       const keys = [COMMANDS_STREAM, TASKS_INDEX, ...items.flatMap((i) => [taskKey(i.taskId), eventsKey(i.taskId)])];
-      const argv = [this.options.ttlS, ...items.flatMap((i) => [i.taskId, i.type, i.paramsJson, i.now])];
+      const argv = [this.options.ttlS, ...items.flatMap((i) => [i.taskId, i.type, i.paramsJson, i.now, i.tagsJson])];
       return itemReplies(await this.redis.startTasks(keys.length, ...keys, ...argv), items.map((i) => i.taskId));
     });
     this.ranges = new Batcher(async (items) => {
@@ -97,9 +99,14 @@ export class TaskStore {
     }, REPLAY_BATCH, REPLAY_IN_FLIGHT);
   }
 
-  async start(type: string, params: unknown, now = Date.now()): Promise<StartedTask> {
+  /**
+   * Creates a task. `tags` (validated by the caller, see src/wire/feed.ts) are stored as the hash's
+   * `tags` (a JSON array, absent when none) and name the tag feeds its changes go to.
+   */
+  async start(type: string, params: unknown, now = Date.now(), tags: readonly string[] = []): Promise<StartedTask> {
     const taskId = uuidv4();
-    const [, eventId, commandId] = await this.starts.add({ taskId, type, paramsJson: JSON.stringify(params), now });
+    const tagsJson = tags.length === 0 ? '' : JSON.stringify(tags);
+    const [, eventId, commandId] = await this.starts.add({ taskId, type, paramsJson: JSON.stringify(params), now, tagsJson });
     return {
       commandId,
       state: {

@@ -110,6 +110,8 @@ describe('route access: declared with each route, denied by default', () => {
       start: { none: 401, api: 200, watch: 401, 'watch-query': 401 },
       watch: { none: 401, api: 200, watch: 200, 'watch-query': 401 },
       'watch-stream': { none: 401, api: 200, watch: 200, 'watch-query': 200 },
+      // No ?tag: the all-tasks feed, API tokens only (tag tokens: test/http/feed-routes.test.ts).
+      'feed-stream': { none: 401, api: 200, watch: 401, 'watch-query': 401 },
     };
     for (const access of ACCESS_LEVELS) {
       for (const how of ['none', 'api', 'watch', 'watch-query'] as const) {

@@ -1,5 +1,5 @@
--- Creates tasks, each in one atomic step: its state hash, its first event, its start command and
--- its entry in the recent-tasks index. There is never a command without its task, nor a task
+-- Creates tasks, each in one atomic step: its state hash, its first event, its start command, its
+-- entry in the recent-tasks index and its PENDING entry in the feeds (feed_append). There is never a command without its task, nor a task
 -- without its command. One call carries the starts a gateway received while its previous call
 -- was on its way (a group commit); items are independent.
 --
@@ -9,7 +9,8 @@
 -- KEYS[2k+2]   task:<id>:events     event stream of item k
 -- ARGV[1]      TASK_TTL_S: the index expires after it. Entries older than it are pruned by the
 --              workers' maintenance (pruneIndex), off this hot path.
--- ARGV[4k-2..4k+1]  item k: task id, task type, params (JSON text), now (epoch milliseconds)
+-- ARGV[5k-3..5k+1]  item k: task id, task type, params (JSON text), now (epoch milliseconds),
+--              tags (JSON array of strings, stored as the hash's `tags`; '' for none)
 -- Returns  one reply per item, in order: { 'OK', first event id, command id } | { 'ERR', message };
 --          or the error 'WRONGTYPE ...' for the whole call when KEYS[1] or KEYS[2] is of the wrong
 --          type (nothing written).
@@ -19,7 +20,7 @@
 local bad = wrong_type(KEYS[1], 'stream', KEYS[2], 'zset')
 if bad then return redis.error_reply(bad) end
 
-local function start(hash, events, task_id, task_type, params, now)
+local function start(hash, events, task_id, task_type, params, now, tags)
   local command_id = redis.call('XADD', KEYS[1], '*', 'task_id', task_id, 'type', task_type, 'params', params)
   local event_id = redis.call('XADD', events, '*', 'type', 'stage', 'status', 'PENDING', 'progress', '0', 'ts', now)
   redis.call('HSET', hash,
@@ -28,14 +29,16 @@ local function start(hash, events, task_id, task_type, params, now)
     'type', task_type, 'params', params, 'step', '0', 'lease', '',
     -- Kept so that cancelling the task before it starts can ack its command.
     'command_id', command_id)
+  if tags ~= '' then redis.call('HSET', hash, 'tags', tags) end
   redis.call('ZADD', KEYS[2], now, task_id)
+  feed_append(hash, 'PENDING', '0', now, false)
   return { 'OK', event_id, command_id }
 end
 
 local replies = {}
 for k = 1, (#KEYS - 2) / 2 do
-  local a = 4 * k - 2
-  local ok, reply = pcall(start, KEYS[2 * k + 1], KEYS[2 * k + 2], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
+  local a = 5 * k - 3
+  local ok, reply = pcall(start, KEYS[2 * k + 1], KEYS[2 * k + 2], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
   if not ok then reply = { 'ERR', type(reply) == 'table' and tostring(reply.err) or tostring(reply) } end
   replies[k] = reply
 end
