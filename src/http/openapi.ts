@@ -242,9 +242,6 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     },
   }, false);
 
-  // Referenced from the SSE and WebSocket extensions only, so registered by name.
-  api.register('FeedEntry', feedEntrySchema);
-  api.register('FeedReset', feedResetSchema);
   register(api, {
     method: 'post',
     path: '/tag-tokens',
@@ -361,7 +358,9 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     },
   });
 
-  return new OpenApiGeneratorV31(api.definitions).generateDocument({
+  // Referenced from the SSE and WebSocket extensions only: components through their meta ids.
+  const extensionSchemas = [feedEntrySchema, feedResetSchema].map((schema) => ({ type: 'schema' as const, schema }));
+  return new OpenApiGeneratorV31([...api.definitions, ...extensionSchemas]).generateDocument({
     openapi: '3.1.0',
     info: {
       title: 'taskcast',

@@ -191,7 +191,7 @@ export class Hub {
       const stream = this.streams.get(key);
       if (!stream || !snapshot.includes(stream)) continue;
       const err = stream.source.corrupted(type);
-      this.log.warn({ key, err: err.message }, 'corrupted stream left the read set; its watchers are ended');
+      this.log.warn({ ...stream.source.about, err: err.message }, 'corrupted stream left the read set; its watchers are ended');
       this.streams.delete(key);
       for (const sub of [...stream.subs]) this.fail(stream, sub, err);
     }

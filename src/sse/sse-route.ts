@@ -87,7 +87,7 @@ export function sseRouter(deps: SseDeps, guards: GuardDeps): AccessRouter {
   // The feed twin: a FeedGap, even before the first entry, is a `reset` message (see SseStream.error).
   router.get('/sse/feed', 'feed-stream', async (ctx) => {
     const tag = queryParam(ctx.query, 'tag');
-    await serve(ctx, deps, { feed: tag ?? '(all tasks)' }, (stream) => openFeed(deps, { tag, ...resumePoint(ctx) }, stream));
+    await serve(ctx, deps, { feed: tag ?? '*' }, (stream) => openFeed(deps, { tag, ...resumePoint(ctx) }, stream));
   });
   return router;
 }

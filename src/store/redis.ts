@@ -57,7 +57,7 @@ function lua(file: string, feed: FeedSettings): string {
     const constants =
       `local TASK_KEY_PREFIX = ${JSON.stringify(TASK_KEY_PREFIX)}\n` +
       `local FEED_STREAM, FEED_TAG_PREFIX = ${JSON.stringify(FEED_STREAM)}, ${JSON.stringify(FEED_TAG_PREFIX)}\n` +
-      `local FEED_MAXLEN, FEED_PROGRESS_MS = '${Math.floor(feed.maxLen)}', ${Math.floor(feed.progressMs)}\n`;
+      `local FEED_MAXLEN, FEED_PROGRESS_MS = ${Math.floor(feed.maxLen)}, ${Math.floor(feed.progressMs)}\n`;
     source = constants + readLua('prelude.lua') + readLua(file);
     sources.set(cacheKey, source);
   }

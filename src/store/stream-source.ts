@@ -13,6 +13,8 @@ import type { Redis } from './redis.js';
 export interface StreamSource {
   /** The stream's key: the hub reads each key once, whatever the number of its watchers. */
   readonly key: string;
+  /** What log lines about the stream name: `{ taskId }` or `{ feed }` (its tag, or `*` for all tasks). */
+  readonly about: Record<string, string>;
   /** A feed may be trimmed under a reader (checkLive); a task's events never are. */
   readonly trimmed: boolean;
   wire(id: string, fields: string[]): WireEvent;
@@ -28,6 +30,7 @@ export function taskSource(taskId: string): StreamSource {
   const key = eventsKey(taskId);
   return {
     key,
+    about: { taskId },
     trimmed: false,
     wire: (id, fields) => wireEvent(taskId, id, fields),
     range: (redis, afterId, upTo) => eventRange(redis, taskId, afterId, upTo),
@@ -41,6 +44,7 @@ export function feedSource(tag: string | undefined): StreamSource {
   const key = feedKey(tag);
   return {
     key,
+    about: { feed: tag ?? '*' },
     trimmed: true,
     wire: wireFeedEntry,
     range: (redis, afterId, upTo) => new FeedStore(redis).range(tag, afterId, upTo),

@@ -95,7 +95,7 @@ export class WsServer {
         const taskId = match[1]!;
         this.onConnection(ws, socket, { taskId }, lastEventId, (sink) => openWatch(this.deps, { taskId, lastEventId }, sink));
       } else {
-        this.onConnection(ws, socket, { feed: tag ?? '(all tasks)' }, lastEventId, (sink) => openFeed(this.deps, { tag, lastEventId }, sink));
+        this.onConnection(ws, socket, { feed: tag ?? '*' }, lastEventId, (sink) => openFeed(this.deps, { tag, lastEventId }, sink));
       }
     });
   };

@@ -26,6 +26,8 @@ const EXPECTED: Record<string, Access> = {
   'GET /tasks/:id/events': 'watch',
   'GET /tasks/:id/output': 'watch',
   'GET /sse/task/:id': 'watch-stream',
+  'GET /sse/feed': 'feed-stream',
+  'POST /tag-tokens': 'api',
   'GET /openapi.json': 'public',
   'GET /docs': 'public',
   'GET /docs/:file': 'public',
