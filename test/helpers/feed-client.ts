@@ -29,6 +29,11 @@ export function followFeed(
   const ws = new WebSocket(url);
   const got: FeedConnection = { entries: [], marks: [], code: 0, reason: '' };
   const done = new Promise<FeedConnection>((resolve, reject) => {
+    ws.on('open', () => {
+      if (options.take !== 0) return;
+      ws.terminate();
+      resolve({ ...got, code: 1006, reason: 'dropped by client' });
+    });
     ws.on('message', (data) => {
       if (options.take !== undefined && got.entries.length >= options.take) return;
       const message = JSON.parse(String(data)) as FeedEntry | { id: string };

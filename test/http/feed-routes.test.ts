@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { signTagToken, signWatchToken } from '../../src/auth/tokens.js';
+import { feedKey } from '../../src/store/keys.js';
+import { TaskStore } from '../../src/store/task-store.js';
+import { tagGrantSchema } from '../../src/http/api-schemas.js';
+import { feedUrl, followFeed } from '../helpers/feed-client.js';
+import { request } from '../helpers/http.js';
+import { startGatewayInProcess } from '../helpers/in-process.js';
+import { redisFor, testRedisUrl } from '../helpers/redis.js';
+import { watchSse } from '../helpers/sse-client.js';
+
+const API = 'feed-suite-api-token';
+const SECRET = 'feed-suite-secret-0123456789abcdef';
+const AUTH_ON = { API_TOKENS: API, TOKEN_SECRET: SECRET, WATCH_TOKEN_TTL_S: '600' };
+
+/** The status of a refused upgrade (followFeed rejects with it). */
+async function upgradeStatus(url: string): Promise<number> {
+  try {
+    const c = await followFeed(url, { take: 0 });
+    return c.code;
+  } catch (err) {
+    return (err as { status?: number }).status ?? -1;
+  }
+}
+
+test('auth on: a tag token opens its tag feed only; the all-tasks feed needs an API token; expired tokens are refused', async (t) => {
+  const url = await testRedisUrl();
+  const redis = await redisFor(t, url);
+  const gateway = await startGatewayInProcess(t, url, AUTH_ON);
+  const store = new TaskStore(redis);
+  const red = [(await store.start('reference', {}, Date.now(), ['red'])).state.task_id];
+  await store.start('reference', {}, Date.now(), ['blue']);
+  red.push((await store.start('reference', {}, Date.now(), ['blue', 'red'])).state.task_id);
+  await store.start('reference', {});
+
+  assert.equal((await request(`${gateway.url}/tag-tokens`, { body: { tag: 'red' } })).status, 401);
+  const bad = await request(`${gateway.url}/tag-tokens`, { body: { tag: 'no spaces' }, headers: { authorization: `Bearer ${API}` } });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error.code, 'INVALID_BODY');
+  const before = Math.floor(Date.now() / 1000);
+  const grant = await request(`${gateway.url}/tag-tokens`, { body: { tag: 'red' }, headers: { authorization: `Bearer ${API}` } });
+  assert.equal(grant.status, 200);
+  const { tag, token, expires_at } = tagGrantSchema.parse(grant.body);
+  assert.equal(tag, 'red');
+  assert.ok(expires_at! >= before + 600 && expires_at! <= Math.ceil(Date.now() / 1000) + 600, 'WATCH_TOKEN_TTL_S by default');
+
+  // The tag token: its tag's feed, over WebSocket and SSE, and only the red tasks.
+  const ws = await followFeed(feedUrl(gateway.url, { tag: 'red', lastEventId: '0', token: token! }), { take: 2 });
+  assert.deepEqual(ws.entries.map((e) => e.task_id), red);
+  assert.deepEqual(ws.entries.map((e) => e.id), (await redis.xrange(feedKey('red'), '-', '+')).map(([id]) => id));
+  const sse = await watchSse(`${gateway.url}/sse/feed?tag=red&lastEventId=0&token=${encodeURIComponent(token!)}`, { take: 2 });
+  assert.deepEqual(sse.ids, ws.entries.map((e) => e.id));
+
+  // Refused: another tag, the all-tasks feed, no token, an expired one, a watch token, a short one.
+  const now = Math.floor(Date.now() / 1000);
+  const refused = {
+    'another tag': { tag: 'blue', token: token! },
+    'the all-tasks feed': { token: token! },
+    'no token': { tag: 'red' },
+    'an expired tag token': { tag: 'red', token: signTagToken(SECRET, 'red', now - 1) },
+    'a watch token': { tag: 'red', token: signWatchToken(SECRET, red[0]!, now + 60) },
+    'a tag token of another secret': { tag: 'red', token: signTagToken('x'.repeat(32), 'red', now + 60) },
+  };
+  for (const [what, query] of Object.entries(refused)) {
+    assert.equal(await upgradeStatus(feedUrl(gateway.url, { ...query, lastEventId: '0' })), 401, `WebSocket with ${what}`);
+    const qs = new URLSearchParams({ ...query, lastEventId: '0' }).toString();
+    const res = await request(`${gateway.url}/sse/feed?${qs}`);
+    assert.equal(res.status, 401, `SSE with ${what}`);
+    assert.equal(res.body.error.code, 'UNAUTHORIZED');
+  }
+
+  // An API token opens every feed.
+  const all = await followFeed(feedUrl(gateway.url, { lastEventId: '0', token: API }), { take: 4 });
+  assert.equal(all.entries.length, 4);
+  const blue = await watchSse(`${gateway.url}/sse/feed?tag=blue&lastEventId=0&token=${API}`, { take: 2 });
+  assert.equal(blue.status, 200);
+});
+
+test('auth off: every feed is open, and a tag token is null (none is needed)', async (t) => {
+  const url = await testRedisUrl();
+  const gateway = await startGatewayInProcess(t, url);
+  const grant = await request(`${gateway.url}/tag-tokens`, { body: { tag: 'red', ttl_s: 60 } });
+  assert.equal(grant.status, 200);
+  assert.deepEqual(grant.body, { tag: 'red', token: null, expires_at: null });
+  const feed = await followFeed(feedUrl(gateway.url), { take: 0 });
+  assert.equal(feed.code, 1006, 'opened (then dropped by the client)');
+});
