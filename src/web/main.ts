@@ -94,4 +94,5 @@ byId<HTMLFormElement>('observe-form').addEventListener('submit', (e) => {
 byId<HTMLButtonElement>('refresh-tasks').addEventListener('click', () => void list.refresh());
 addEventListener('hashchange', observeFromHash);
 observeFromHash();
+list.follow(location.origin);
 void list.refresh();
