@@ -3,7 +3,10 @@ import { test } from 'node:test';
 import { signTagToken, signWatchToken } from '../../src/auth/tokens.js';
 import { feedKey } from '../../src/store/keys.js';
 import { TaskStore } from '../../src/store/task-store.js';
-import { tagGrantSchema } from '../../src/http/api-schemas.js';
+import { feedEntrySchema, tagGrantSchema } from '../../src/http/api-schemas.js';
+import { buildOpenApiDocument } from '../../src/http/openapi.js';
+import { CloseCode } from '../../src/wire/close-codes.js';
+import { createRegistry } from '../../src/worker/tasks/index.js';
 import { feedUrl, followFeed } from '../helpers/feed-client.js';
 import { request } from '../helpers/http.js';
 import { startGatewayInProcess } from '../helpers/in-process.js';
@@ -85,4 +88,17 @@ test('auth off: every feed is open, and a tag token is null (none is needed)', a
   assert.deepEqual(grant.body, { tag: 'red', token: null, expires_at: null });
   const feed = await followFeed(feedUrl(gateway.url), { take: 0 });
   assert.equal(feed.code, 1006, 'opened (then dropped by the client)');
+});
+
+test('OpenAPI: the feed routes, their entry and reset schemas, 4410, and POST /tag-tokens', () => {
+  const doc = buildOpenApiDocument(createRegistry({ STAGE_MS: 5000 })) as any;
+  const ws = doc.paths['/ws/feed'].get;
+  assert.equal(ws['x-websocket'].message.$ref, '#/components/schemas/FeedEntry');
+  assert.ok(ws['x-websocket'].closeCodes.some((c: { code: number; errors: string[] }) => c.code === CloseCode.FEED_CURSOR_EXPIRED && c.errors.includes('FEED_CURSOR_EXPIRED')));
+  assert.deepEqual(ws.parameters.map((p: any) => [p.in, p.name]), [['query', 'tag'], ['query', 'lastEventId'], ['query', 'token']]);
+  const sse = doc.paths['/sse/feed'].get;
+  assert.equal(sse['x-sse'].reset.$ref, '#/components/schemas/FeedReset');
+  assert.deepEqual(Object.keys(doc.components.schemas.FeedEntry.properties), Object.keys(feedEntrySchema.shape));
+  assert.equal(doc.paths['/tag-tokens'].post.responses['200'].content['application/json'].schema.$ref, '#/components/schemas/TagGrant');
+  assert.match(doc.paths['/tag-tokens'].post.responses['401'].description, /UNAUTHORIZED/);
 });
