@@ -134,7 +134,7 @@ export const watchQuerySchema = z.object({
   token: z.string().optional().describe('With auth on: a watch token or API token (browsers cannot set headers here).'),
 });
 
-export const tagSchema = z.string().regex(TAG_RE).describe('A tag: 1-64 characters of A-Z a-z 0-9 _ . : @ -.');
+export const feedTagSchema = z.string().regex(TAG_RE).describe('A tag: 1 to 64 of the characters A-Z a-z 0-9 _ . : = @ / + -.');
 
 export const feedEntrySchema = z
   .object({
@@ -162,14 +162,14 @@ export const feedResetSchema = z
   .meta({ id: 'FeedReset', description: 'The data of the SSE `reset` message: the cursor is older than the feed holds.' });
 
 export const feedQuerySchema = z.object({
-  tag: tagSchema.optional().describe("Follow this tag's feed; absent: the feed of all tasks."),
+  tag: feedTagSchema.optional().describe("Follow this tag's feed; absent: the feed of all tasks."),
   lastEventId: eventIdSchema.optional().describe('Resume after this feed entry id; `0`: the whole retained feed; absent: live from now.'),
   token: z.string().optional().describe("With auth on: an API token, or (with `tag`) that tag's tag token."),
 });
 
 export const tagGrantSchema = z
   .object({
-    tag: tagSchema,
+    tag: feedTagSchema,
     token: z.string().nullable().describe("A tag token for this tag's feed (header or ?token=); null with auth off (none needed)."),
     expires_at: z.number().int().nullable().describe('Its expiry, epoch seconds; null with auth off.'),
   })

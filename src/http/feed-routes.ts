@@ -7,7 +7,7 @@ import { AccessRouter } from './route-access.js';
 
 /** POST /tag-tokens body. */
 export const tagTokenBody = z.strictObject({
-  tag: z.string().regex(TAG_RE).describe('The tag whose feed the token opens: 1-64 characters of A-Z a-z 0-9 _ . : @ -.'),
+  tag: z.string().regex(TAG_RE).describe('The tag whose feed the token opens: 1 to 64 of the characters A-Z a-z 0-9 _ . : = @ / + -.'),
   ttl_s: z.number().int().min(1).max(365 * 86400).optional().describe('Seconds the token stays valid; default WATCH_TOKEN_TTL_S.'),
 });
 

@@ -100,11 +100,13 @@ export class TaskStore {
   }
 
   /**
-   * Creates a task. `tags` (validated by the caller, see src/wire/feed.ts) are stored as the hash's
-   * `tags` (a JSON array, absent when none) and name the tag feeds its changes go to.
+   * Creates a task. `options.tags` (validated by the caller, see TAG_RE in src/wire/feed.ts) are
+   * stored as the hash's `tags` (a JSON array, absent when none) and name the tag feeds its changes
+   * go to.
    */
-  async start(type: string, params: unknown, now = Date.now(), tags: readonly string[] = []): Promise<StartedTask> {
+  async start(type: string, params: unknown, now = Date.now(), options: { tags?: readonly string[] } = {}): Promise<StartedTask> {
     const taskId = uuidv4();
+    const tags = options.tags ?? [];
     const tagsJson = tags.length === 0 ? '' : JSON.stringify(tags);
     const [, eventId, commandId] = await this.starts.add({ taskId, type, paramsJson: JSON.stringify(params), now, tagsJson });
     return {

@@ -30,9 +30,8 @@ export interface FeedCursorMark {
   id: string;
 }
 
-/** A tag: what a task may carry (at most MAX_TAGS), a tag feed follows and a tag token grants. */
-export const TAG_RE = /^[A-Za-z0-9_.:@-]{1,64}$/;
-export const MAX_TAGS = 10;
+/** A tag: what a task may carry, a tag feed follows and a tag token grants (the starts' tag rule). */
+export const TAG_RE = /^[A-Za-z0-9_.:=@/+-]{1,64}$/;
 
 /** Name of the SSE message that tells the client its cursor is older than the feed holds. */
 export const FEED_RESET_EVENT = 'reset';

@@ -32,9 +32,9 @@ test('auth on: a tag token opens its tag feed only; the all-tasks feed needs an 
   const redis = await redisFor(t, url);
   const gateway = await startGatewayInProcess(t, url, AUTH_ON);
   const store = new TaskStore(redis);
-  const red = [(await store.start('reference', {}, Date.now(), ['red'])).state.task_id];
-  await store.start('reference', {}, Date.now(), ['blue']);
-  red.push((await store.start('reference', {}, Date.now(), ['blue', 'red'])).state.task_id);
+  const red = [(await store.start('reference', {}, Date.now(), { tags: ['red'] })).state.task_id];
+  await store.start('reference', {}, Date.now(), { tags: ['blue'] });
+  red.push((await store.start('reference', {}, Date.now(), { tags: ['blue', 'red'] })).state.task_id);
   await store.start('reference', {});
 
   assert.equal((await request(`${gateway.url}/tag-tokens`, { body: { tag: 'red' } })).status, 401);

@@ -48,7 +48,7 @@ test('every status change of 200 tasks reaches a feed follower exactly once and 
   await startWorkerInProcess(t, url, { ...STATUS_ONLY, WORKER_CONCURRENCY: '50' });
   const store = new TaskStore(redis);
   const taskIds = (
-    await Promise.all(Array.from({ length: 200 }, (_, i) => store.start('reference', { stage_ms: 300 }, Date.now(), i % 2 ? ['odd'] : [])))
+    await Promise.all(Array.from({ length: 200 }, (_, i) => store.start('reference', { stage_ms: 300 }, Date.now(), { tags: i % 2 ? ['odd'] : [] })))
   ).map((s) => s.state.task_id);
 
   const got: FeedEntry[] = [];
@@ -103,7 +103,7 @@ test("a tag feed over SSE holds its tag's tasks only, each status change once an
   const tags = [['red'], ['blue'], ['red', 'blue'], []];
   // Opened before the tasks start, from the beginning of a feed that does not exist yet.
   const red = watchSse(`${gateway.url}/sse/feed?tag=red&lastEventId=0`, { take: 20 * 5, timeoutMs: 60_000 });
-  const started = await Promise.all(Array.from({ length: 40 }, (_, i) => store.start('reference', { stage_ms: 10 }, Date.now(), tags[i % 4]!)));
+  const started = await Promise.all(Array.from({ length: 40 }, (_, i) => store.start('reference', { stage_ms: 10 }, Date.now(), { tags: tags[i % 4]! })));
   const redIds = started.filter((_, i) => tags[i % 4]!.includes('red')).map((s) => s.state.task_id);
   const result = await red;
   assert.equal(result.status, 200);

@@ -25,7 +25,7 @@ async function entries(redis: Redis, key: string): Promise<Record<string, string
 test('each status change goes to the all-tasks feed and to each tag feed, in the same script as the event', async (t) => {
   const redis = await redisWith(t, { maxLen: 1000, progressMs: 250 });
   const store = new TaskStore(redis);
-  const tagged = (await store.start('reference', {}, 1000, ['team:a', 'user@x'])).state.task_id;
+  const tagged = (await store.start('reference', {}, 1000, { tags: ['team:a', 'user@x'] })).state.task_id;
   const plain = (await store.start('reference', {}, 1001)).state.task_id;
   await appendEvent(redis, tagged, { status: 'STARTED', progress: 0 });
   await store.cancel(plain, 2000);
