@@ -1,21 +1,22 @@
 import { validate as isUuid } from 'uuid';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
-import { ApiTokens, signTagToken, signWatchToken, verifyTagToken, verifyWatchToken } from './tokens.js';
+import { ApiTokens, signFeedToken, signWatchToken, verifyFeedToken, verifyWatchToken } from './tokens.js';
 
 /**
  * What a caller proved: an API token (by index, never the token itself), one task's watch token,
- * or one tag's tag token.
+ * or a feed token (one tag's, or the all-tasks feed's: tag null).
  */
 export type Principal =
   | { kind: 'anonymous' }
   | { kind: 'api'; index: number }
   | { kind: 'watch'; taskId: string }
-  | { kind: 'tag'; tag: string };
+  | { kind: 'feed'; tag: string | null };
 
-/** A tag token as POST /tag-tokens answers it; token and expires_at are null with auth off (none needed). */
-export interface TagGrant {
-  tag: string;
+/** A feed token as POST /feed-tokens answers it; token and expires_at are null with auth off (none needed). */
+export interface FeedGrant {
+  /** The tag whose feed it opens (a tag token); null: the all-tasks feed. */
+  tag: string | null;
   token: string | null;
   /** Expiry, epoch seconds. */
   expires_at: number | null;
@@ -72,26 +73,26 @@ export class Auth {
   }
 
   /**
-   * Following a feed: the all-tasks feed (`tag` undefined) needs an API token when auth is on, a
-   * tag's feed that tag's tag token or an API token.
+   * Following a feed, when auth is on: an API token, or a feed token for that feed: that tag's tag
+   * token for a tag's feed, an all-tasks feed token for the all-tasks feed (`tag` undefined). Both
+   * kinds are bought with an API token (grantFeed), for browsers, which cannot send headers.
    */
   requireFeed(tag: string | undefined, token: string | undefined): Principal {
     if (!this.enabled) return { kind: 'anonymous' };
-    if (tag === undefined) return this.requireApi(token);
-    if (token === undefined) throw unauthorized('a tag token or API token is required', false);
+    if (token === undefined) throw unauthorized('an API token or a feed token is required', false);
     const index = this.apiTokens.match(token);
     if (index !== -1) return { kind: 'api', index };
-    if (!verifyTagToken(this.config.TOKEN_SECRET!, token, tag, Math.floor(this.nowMs() / 1000))) {
-      throw unauthorized('invalid or expired token for this tag', true);
+    if (!verifyFeedToken(this.config.TOKEN_SECRET!, token, tag, Math.floor(this.nowMs() / 1000))) {
+      throw unauthorized(`invalid or expired token for ${tag === undefined ? 'the all-tasks feed' : 'this tag'}`, true);
     }
-    return { kind: 'tag', tag };
+    return { kind: 'feed', tag: tag ?? null };
   }
 
-  /** A tag token for `tag`'s feed, valid for `ttlS` seconds (nothing to sign with auth off). */
-  grantTag(tag: string, ttlS = this.config.WATCH_TOKEN_TTL_S): TagGrant {
-    if (!this.enabled) return { tag, token: null, expires_at: null };
+  /** A feed token for `tag`'s feed (undefined: all tasks), valid for `ttlS` seconds (none with auth off). */
+  grantFeed(tag: string | undefined, ttlS = this.config.WATCH_TOKEN_TTL_S): FeedGrant {
+    if (!this.enabled) return { tag: tag ?? null, token: null, expires_at: null };
     const exp = Math.floor(this.nowMs() / 1000) + ttlS;
-    return { tag, token: signTagToken(this.config.TOKEN_SECRET!, tag, exp), expires_at: exp };
+    return { tag: tag ?? null, token: signFeedToken(this.config.TOKEN_SECRET!, tag, exp), expires_at: exp };
   }
 
   /** The fields a start adds to its response: `watch_token` when auth is on, nothing otherwise. */

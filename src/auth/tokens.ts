@@ -3,8 +3,9 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 /**
  * Signed tokens: `<exp>.<mac>`, where exp is the expiry in epoch seconds and mac is
  * base64url(HMAC-SHA256(secret, "<scope>:<exp>")). A watch token's scope is `watch:<task id>`, a
- * tag token's `tag:<tag>` (its tag's feed): the prefix keeps the kinds apart, and exp (digits
- * only, last) keeps a tag with ':' in it from reading as another tag. They are stateless: any gateway with the same TOKEN_SECRET verifies them,
+ * feed token's `tag:<tag>` (a tag token: its tag's feed) or `feed:all` (the all-tasks feed): the
+ * prefixes keep the kinds apart, and exp (digits only, last) keeps a tag with ':' in it from
+ * reading as another tag. They are stateless: any gateway with the same TOKEN_SECRET verifies them,
  * and nothing is stored in Redis.
  */
 const TOKEN_RE = /^(\d{1,12})\.([A-Za-z0-9_-]{43})$/;
@@ -26,14 +27,16 @@ export function verifyWatchToken(secret: string, token: string, taskId: string, 
   return verify(secret, token, `watch:${taskId}`, nowS);
 }
 
-/** A tag token: lets its holder follow the feed of `tag` until `expS`. */
-export function signTagToken(secret: string, tag: string, expS: number): string {
-  return sign(secret, `tag:${tag}`, expS);
+const feedScope = (tag: string | undefined): string => (tag === undefined ? 'feed:all' : `tag:${tag}`);
+
+/** A feed token: lets its holder follow the feed of `tag` (a tag token), or of all tasks (undefined), until `expS`. */
+export function signFeedToken(secret: string, tag: string | undefined, expS: number): string {
+  return sign(secret, feedScope(tag), expS);
 }
 
-/** True when `token` was signed for `tag`'s feed under `secret` and has not expired at `nowS`. */
-export function verifyTagToken(secret: string, token: string, tag: string, nowS: number): boolean {
-  return verify(secret, token, `tag:${tag}`, nowS);
+/** True when `token` was signed for that feed under `secret` and has not expired at `nowS`. */
+export function verifyFeedToken(secret: string, token: string, tag: string | undefined, nowS: number): boolean {
+  return verify(secret, token, feedScope(tag), nowS);
 }
 
 function verify(secret: string, token: string, scope: string, nowS: number): boolean {

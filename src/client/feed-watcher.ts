@@ -17,7 +17,10 @@ export interface FeedWatcherOptions {
   baseUrl: string;
   /** Follow this tag's feed; undefined: every task's. */
   tag?: string | undefined;
-  /** With auth on: an API token, or the tag's tag token (sent as `?token=`). */
+  /**
+   * With auth on: a feed token for this feed (POST /feed-tokens), sent as `?token=`. An API token
+   * works too, but it would sit in the URL: browsers use a feed token.
+   */
   token?: string | undefined;
   /** Resume after this entry id; undefined: live from now (the gateway names the start). */
   lastEventId?: string | undefined;

@@ -4,7 +4,7 @@ import { EVENT_ID_RE } from '../wire/event-id.js';
 import type { ProbeReply } from '../health/probes.js';
 import { EVENT_TYPES, type Json, type TaskEvent } from '../wire/events.js';
 import { TAG_RE, type FeedEntry, type FeedReset } from '../wire/feed.js';
-import type { TagGrant } from '../auth/auth.js';
+import type { FeedGrant } from '../auth/auth.js';
 import type { TaskState } from '../store/task-store.js';
 
 /**
@@ -164,16 +164,16 @@ export const feedResetSchema = z
 export const feedQuerySchema = z.object({
   tag: feedTagSchema.optional().describe("Follow this tag's feed; absent: the feed of all tasks."),
   lastEventId: eventIdSchema.optional().describe('Resume after this feed entry id; `0`: the whole retained feed; absent: live from now.'),
-  token: z.string().optional().describe("With auth on: an API token, or (with `tag`) that tag's tag token."),
+  token: z.string().optional().describe("With auth on: an API token, or a feed token for this feed (POST /feed-tokens)."),
 });
 
-export const tagGrantSchema = z
+export const feedGrantSchema = z
   .object({
-    tag: feedTagSchema,
-    token: z.string().nullable().describe("A tag token for this tag's feed (header or ?token=); null with auth off (none needed)."),
+    tag: feedTagSchema.nullable().describe('The tag whose feed the token opens; null: the all-tasks feed.'),
+    token: z.string().nullable().describe('A feed token for that feed (header or ?token=); null with auth off (none needed).'),
     expires_at: z.number().int().nullable().describe('Its expiry, epoch seconds; null with auth off.'),
   })
-  .meta({ id: 'TagGrant' });
+  .meta({ id: 'FeedGrant' });
 
 /** Fails to compile when the store's types and these schemas disagree. */
 type Same<A, B> = [A, keyof A] extends [B, keyof B] ? ([B, keyof B] extends [A, keyof A] ? true : false) : false;
@@ -182,4 +182,4 @@ true satisfies Same<z.infer<typeof taskEventSchema>, TaskEvent>;
 true satisfies Same<z.infer<typeof probeReplySchema>, ProbeReply['body']>;
 true satisfies Same<z.infer<typeof feedEntrySchema>, FeedEntry>;
 true satisfies Same<z.infer<typeof feedResetSchema>, FeedReset>;
-true satisfies Same<z.infer<typeof tagGrantSchema>, TagGrant>;
+true satisfies Same<z.infer<typeof feedGrantSchema>, FeedGrant>;

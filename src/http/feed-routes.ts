@@ -5,23 +5,29 @@ import { readJsonBody } from './body.js';
 import type { GuardDeps } from './guards.js';
 import { AccessRouter } from './route-access.js';
 
-/** POST /tag-tokens body. */
-export const tagTokenBody = z.strictObject({
-  tag: z.string().regex(TAG_RE).describe('The tag whose feed the token opens: 1 to 64 of the characters A-Z a-z 0-9 _ . : = @ / + -.'),
+/** POST /feed-tokens body. */
+export const feedTokenBody = z.strictObject({
+  tag: z
+    .string()
+    .regex(TAG_RE)
+    .optional()
+    .describe('The tag whose feed the token opens (a tag token); absent: the all-tasks feed. 1 to 64 of A-Z a-z 0-9 _ . : = @ / + -.'),
   ttl_s: z.number().int().min(1).max(365 * 86400).optional().describe('Seconds the token stays valid; default WATCH_TOKEN_TTL_S.'),
 });
 
 /**
- * Tag tokens: a backend with an API token asks for one and hands it to a browser, which then
- * follows that tag's feed (GET /ws/feed?tag=, /sse/feed?tag=) and nothing else.
+ * Feed tokens: a backend (or the page) with an API token asks for one and hands it to a browser,
+ * which then follows that one feed (GET /ws/feed?tag=, /sse/feed?tag=; without a tag, every
+ * task's) with `?token=`, and nothing else. A browser cannot send an API token on a WebSocket
+ * without putting it in the URL: this keeps API tokens out of URLs.
  */
 export function feedRouter(guards: GuardDeps): AccessRouter {
   const router = new AccessRouter(guards);
-  router.post('/tag-tokens', 'api', async (ctx) => {
+  router.post('/feed-tokens', 'api', async (ctx) => {
     const input = await readJsonBody(ctx);
-    const parsed = tagTokenBody.safeParse(input ?? {});
+    const parsed = feedTokenBody.safeParse(input ?? {});
     if (!parsed.success) throw new AppError('INVALID_BODY', 'invalid request body', parsed.error.issues);
-    ctx.body = guards.auth.grantTag(parsed.data.tag, parsed.data.ttl_s);
+    ctx.body = guards.auth.grantFeed(parsed.data.tag, parsed.data.ttl_s);
   });
   return router;
 }

@@ -28,8 +28,8 @@ declare module 'koa' {
  * - `watch`: the `:id` task's watch token or an API token, in the Authorization header only (a
  *   token in a URL ends up in proxy logs and history).
  * - `watch-stream`: the same, also as `?token=` (SSE: EventSource cannot set headers).
- * - `feed-stream`: the feed of `?tag`: that tag's tag token or an API token; without `?tag` (the
- *   all-tasks feed) an API token. In the header or as `?token=`.
+ * - `feed-stream`: the feed of `?tag` (without it, of all tasks): an API token or a feed token for
+ *   that feed (a tag token for a tag's feed), in the header or as `?token=`.
  */
 export const ACCESS_LEVELS = ['public', 'api', 'start', 'watch', 'watch-stream', 'feed-stream'] as const;
 export type Access = (typeof ACCESS_LEVELS)[number];

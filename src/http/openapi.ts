@@ -10,7 +10,7 @@ import {
   feedEntrySchema,
   feedQuerySchema,
   feedResetSchema,
-  tagGrantSchema,
+  feedGrantSchema,
   eventListSchema,
   eventsQuerySchema,
   probeReplySchema,
@@ -21,7 +21,7 @@ import {
   watchQuerySchema,
 } from './api-schemas.js';
 import { listTasksQuery, startTaskBody } from './tasks-routes.js';
-import { tagTokenBody } from './feed-routes.js';
+import { feedTokenBody } from './feed-routes.js';
 
 /** What each close code means to a client; a code added to CloseCode must be described here. */
 const closeCodeMeaning = {
@@ -244,14 +244,16 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
 
   register(api, {
     method: 'post',
-    path: '/tag-tokens',
+    path: '/feed-tokens',
     tags: ['watch'],
-    summary: "A tag token: lets its holder follow one tag's feed",
+    summary: "A feed token: lets its holder follow one tag's feed (a tag token), or the all-tasks feed",
     description:
       'Needs an API token (with auth on). A backend hands the token to a browser, which follows ' +
-      '`/ws/feed?tag=<tag>` or `/sse/feed?tag=<tag>` with it (`?token=`) until it expires; it opens nothing else.',
-    request: { body: { required: true, content: { 'application/json': { schema: tagTokenBody } } } },
-    responses: { 200: json(tagGrantSchema, 'The token.'), ...errors(400, 401, 413, 415, 500) },
+      '`/ws/feed?tag=<tag>` or `/sse/feed?tag=<tag>` (without `tag` in the body: `/ws/feed`, `/sse/feed`) with it ' +
+      '(`?token=`) until it expires; it opens nothing else. Browsers cannot send headers on a WebSocket: this keeps ' +
+      'API tokens out of URLs.',
+    request: { body: { required: false, content: { 'application/json': { schema: feedTokenBody } } } },
+    responses: { 200: json(feedGrantSchema, 'The token.'), ...errors(400, 401, 413, 415, 500) },
   });
   const feedDescription =
     'The feed of task changes: one entry per status change of a task (and per progress change, at most one per ' +
@@ -259,7 +261,7 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     '`tasks:feed:tag:<tag>` streams (each bounded by FEED_MAXLEN). Every entry after `lastEventId`, then live ones, ' +
     'with no gap and no duplicate; `lastEventId=0` replays the whole retained feed. Without it the feed starts at ' +
     'its end, and its first message is `{ "id": <cursor> }` (no task_id), the id to resume from. With auth on, ' +
-    'the all-tasks feed needs an API token, a tag feed an API token or that tag\'s tag token (POST /tag-tokens).';
+    'a feed takes an API token or a feed token for it (POST /feed-tokens: a tag token for a tag\'s feed).';
   register(api, {
     method: 'get',
     path: '/sse/feed',
@@ -295,7 +297,7 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     request: { query: feedQuerySchema },
     responses: {
       101: { description: 'Switching Protocols: the feed is open (a malformed tag or lastEventId then closes with 4400).' },
-      401: { description: 'Auth on: missing, invalid or expired token, or a tag token of another tag (UNAUTHORIZED).' },
+      401: { description: 'Auth on: missing, invalid or expired token, or a feed token of another feed (UNAUTHORIZED).' },
       403: { description: 'Origin not allowed (FORBIDDEN_ORIGIN, JSON error body).' },
       503: { description: 'The gateway is shutting down, or WS_MAX_PER_IP / WS_MAX_TOTAL is reached (TOO_MANY_CONNECTIONS).' },
     },

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { signTagToken, signWatchToken } from '../../src/auth/tokens.js';
+import { signFeedToken, signWatchToken } from '../../src/auth/tokens.js';
 import { feedKey } from '../../src/store/keys.js';
 import { TaskStore } from '../../src/store/task-store.js';
-import { feedEntrySchema, tagGrantSchema } from '../../src/http/api-schemas.js';
+import { feedEntrySchema, feedGrantSchema } from '../../src/http/api-schemas.js';
 import { buildOpenApiDocument } from '../../src/http/openapi.js';
 import { CloseCode } from '../../src/wire/close-codes.js';
 import { createRegistry } from '../../src/worker/tasks/index.js';
@@ -27,7 +27,7 @@ async function upgradeStatus(url: string): Promise<number> {
   }
 }
 
-test('auth on: a tag token opens its tag feed only; the all-tasks feed needs an API token; expired tokens are refused', async (t) => {
+test('auth on: a tag token opens its tag feed only, an all-tasks feed token the all-tasks feed only; expired tokens are refused', async (t) => {
   const url = await testRedisUrl();
   const redis = await redisFor(t, url);
   const gateway = await startGatewayInProcess(t, url, AUTH_ON);
@@ -37,14 +37,14 @@ test('auth on: a tag token opens its tag feed only; the all-tasks feed needs an 
   red.push((await store.start('reference', {}, Date.now(), { tags: ['blue', 'red'] })).state.task_id);
   await store.start('reference', {});
 
-  assert.equal((await request(`${gateway.url}/tag-tokens`, { body: { tag: 'red' } })).status, 401);
-  const bad = await request(`${gateway.url}/tag-tokens`, { body: { tag: 'no spaces' }, headers: { authorization: `Bearer ${API}` } });
+  assert.equal((await request(`${gateway.url}/feed-tokens`, { body: { tag: 'red' } })).status, 401);
+  const bad = await request(`${gateway.url}/feed-tokens`, { body: { tag: 'no spaces' }, headers: { authorization: `Bearer ${API}` } });
   assert.equal(bad.status, 400);
   assert.equal(bad.body.error.code, 'INVALID_BODY');
   const before = Math.floor(Date.now() / 1000);
-  const grant = await request(`${gateway.url}/tag-tokens`, { body: { tag: 'red' }, headers: { authorization: `Bearer ${API}` } });
+  const grant = await request(`${gateway.url}/feed-tokens`, { body: { tag: 'red' }, headers: { authorization: `Bearer ${API}` } });
   assert.equal(grant.status, 200);
-  const { tag, token, expires_at } = tagGrantSchema.parse(grant.body);
+  const { tag, token, expires_at } = feedGrantSchema.parse(grant.body);
   assert.equal(tag, 'red');
   assert.ok(expires_at! >= before + 600 && expires_at! <= Math.ceil(Date.now() / 1000) + 600, 'WATCH_TOKEN_TTL_S by default');
 
@@ -55,15 +55,23 @@ test('auth on: a tag token opens its tag feed only; the all-tasks feed needs an 
   const sse = await watchSse(`${gateway.url}/sse/feed?tag=red&lastEventId=0&token=${encodeURIComponent(token!)}`, { take: 2 });
   assert.deepEqual(sse.ids, ws.entries.map((e) => e.id));
 
-  // Refused: another tag, the all-tasks feed, no token, an expired one, a watch token, a short one.
+  // The all-tasks feed token (no tag in the body, or no body): the all-tasks feed, and no tag's.
+  const allGrant = feedGrantSchema.parse((await request(`${gateway.url}/feed-tokens`, { method: 'POST', headers: { authorization: `Bearer ${API}` } })).body);
+  assert.equal(allGrant.tag, null);
+  const everyTask = await followFeed(feedUrl(gateway.url, { lastEventId: '0', token: allGrant.token! }), { take: 4 });
+  assert.equal(new Set(everyTask.entries.map((e) => e.task_id)).size, 4);
+
+  // Refused: another tag, the all-tasks feed, no token, an expired one, a watch token, another secret's.
   const now = Math.floor(Date.now() / 1000);
   const refused = {
     'another tag': { tag: 'blue', token: token! },
     'the all-tasks feed': { token: token! },
+    'a tag, with the all-tasks feed token': { tag: 'red', token: allGrant.token! },
     'no token': { tag: 'red' },
-    'an expired tag token': { tag: 'red', token: signTagToken(SECRET, 'red', now - 1) },
+    'an expired tag token': { tag: 'red', token: signFeedToken(SECRET, 'red', now - 1) },
+    'an expired all-tasks feed token': { token: signFeedToken(SECRET, undefined, now - 1) },
     'a watch token': { tag: 'red', token: signWatchToken(SECRET, red[0]!, now + 60) },
-    'a tag token of another secret': { tag: 'red', token: signTagToken('x'.repeat(32), 'red', now + 60) },
+    'a tag token of another secret': { tag: 'red', token: signFeedToken('x'.repeat(32), 'red', now + 60) },
   };
   for (const [what, query] of Object.entries(refused)) {
     assert.equal(await upgradeStatus(feedUrl(gateway.url, { ...query, lastEventId: '0' })), 401, `WebSocket with ${what}`);
@@ -80,17 +88,17 @@ test('auth on: a tag token opens its tag feed only; the all-tasks feed needs an 
   assert.equal(blue.status, 200);
 });
 
-test('auth off: every feed is open, and a tag token is null (none is needed)', async (t) => {
+test('auth off: every feed is open, and a feed token is null (none is needed)', async (t) => {
   const url = await testRedisUrl();
   const gateway = await startGatewayInProcess(t, url);
-  const grant = await request(`${gateway.url}/tag-tokens`, { body: { tag: 'red', ttl_s: 60 } });
+  const grant = await request(`${gateway.url}/feed-tokens`, { body: { tag: 'red', ttl_s: 60 } });
   assert.equal(grant.status, 200);
   assert.deepEqual(grant.body, { tag: 'red', token: null, expires_at: null });
   const feed = await followFeed(feedUrl(gateway.url), { take: 0 });
   assert.equal(feed.code, 1006, 'opened (then dropped by the client)');
 });
 
-test('OpenAPI: the feed routes, their entry and reset schemas, 4410, and POST /tag-tokens', () => {
+test('OpenAPI: the feed routes, their entry and reset schemas, 4410, and POST /feed-tokens', () => {
   const doc = buildOpenApiDocument(createRegistry({ STAGE_MS: 5000 })) as any;
   const ws = doc.paths['/ws/feed'].get;
   assert.equal(ws['x-websocket'].message.$ref, '#/components/schemas/FeedEntry');
@@ -99,6 +107,6 @@ test('OpenAPI: the feed routes, their entry and reset schemas, 4410, and POST /t
   const sse = doc.paths['/sse/feed'].get;
   assert.equal(sse['x-sse'].reset.$ref, '#/components/schemas/FeedReset');
   assert.deepEqual(Object.keys(doc.components.schemas.FeedEntry.properties), Object.keys(feedEntrySchema.shape));
-  assert.equal(doc.paths['/tag-tokens'].post.responses['200'].content['application/json'].schema.$ref, '#/components/schemas/TagGrant');
-  assert.match(doc.paths['/tag-tokens'].post.responses['401'].description, /UNAUTHORIZED/);
+  assert.equal(doc.paths['/feed-tokens'].post.responses['200'].content['application/json'].schema.$ref, '#/components/schemas/FeedGrant');
+  assert.match(doc.paths['/feed-tokens'].post.responses['401'].description, /UNAUTHORIZED/);
 });

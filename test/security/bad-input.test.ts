@@ -274,7 +274,7 @@ const ROWS: Row[] = [
   wsClose('feed cursor beyond its end', 4410, /continue from \d+-\d+$/, () => '/ws/feed?lastEventId=99999999999999-0'),
   http('SSE feed tag with a space', 400, 'BAD_REQUEST', () => ({ path: '/sse/feed?tag=a%20b', headers: main })),
   http('SSE feed Last-Event-ID -1', 400, 'INVALID_EVENT_ID', () => ({ path: '/sse/feed', headers: { ...main, 'last-event-id': '-1' } })),
-  http('tag token for a malformed tag', 400, 'INVALID_BODY', () => ({ path: '/tag-tokens', method: 'POST', headers: main, body: { tag: '' } })),
+  http('feed token for a malformed tag', 400, 'INVALID_BODY', () => ({ path: '/feed-tokens', method: 'POST', headers: main, body: { tag: '' } })),
   wsClose('lastEventId invalid percent-encoding', 4400, /lastEventId/, (c) => `/ws/task/${c.running.id}?lastEventId=%FF`),
   wsClose('lastEventId beyond the stream', 4400, /beyond/, (c) => `/ws/task/${c.running.id}?lastEventId=99999999999999-0`),
   http('events ?after=abc', 400, 'INVALID_EVENT_ID', (c) => ({ path: `/tasks/${c.running.id}/events?after=abc`, headers: main })),
