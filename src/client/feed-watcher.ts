@@ -22,6 +22,11 @@ export interface FeedWatcherOptions {
    * works too, but it would sit in the URL: browsers use a feed token.
    */
   token?: string | undefined;
+  /**
+   * Asked before every connection instead of `token`, so a renewed token is used (e.g. one bought
+   * with POST /feed-tokens); undefined: none. A rejection counts as a lost connection (retried).
+   */
+  urlToken?: (() => Promise<string | undefined>) | undefined;
   /** Resume after this entry id; undefined: live from now (the gateway names the start). */
   lastEventId?: string | undefined;
   createSocket?: WebSocketFactory | undefined;
@@ -57,6 +62,7 @@ export class FeedWatcher {
   private attempt = 0;
   private current: FeedState = { state: 'connecting', attempt: 0 };
   private cursor: string | undefined;
+  private started = false;
   private readonly createSocket: WebSocketFactory;
 
   constructor(private readonly options: FeedWatcherOptions) {
@@ -79,7 +85,9 @@ export class FeedWatcher {
 
   /** Connects; calling it again has no effect. */
   start(): void {
-    if (this.socket === undefined && this.timer === undefined && this.current.state === 'connecting') this.connect();
+    if (this.started) return;
+    this.started = true;
+    this.connect();
   }
 
   /** Stops for good. */
@@ -94,7 +102,20 @@ export class FeedWatcher {
   private connect(): void {
     this.timer = undefined;
     this.setState({ state: 'connecting', attempt: this.attempt });
-    const { baseUrl, tag, token } = this.options;
+    const { urlToken, token } = this.options;
+    if (!urlToken) return this.open(token);
+    urlToken().then(
+      (fresh) => {
+        if (!this.isFinal) this.open(fresh);
+      },
+      (err: unknown) => {
+        if (!this.isFinal) this.onClose(CloseCode.TRY_AGAIN, `no feed token: ${err instanceof Error ? err.message : String(err)}`);
+      },
+    );
+  }
+
+  private open(token: string | undefined): void {
+    const { baseUrl, tag } = this.options;
     let socket: WebSocketLike;
     try {
       socket = this.createSocket(feedUrl(baseUrl, { tag, token, lastEventId: this.cursor }));

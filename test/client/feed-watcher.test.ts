@@ -10,6 +10,7 @@ import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-proce
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { testScope } from '../helpers/scope.js';
 import { oneShot, waitFor, withTimeout } from '../helpers/wait.js';
+import { request } from '../helpers/http.js';
 
 const FAST = { initialMs: 50, maxMs: 400 };
 
@@ -75,4 +76,43 @@ test('FeedWatcher: a cursor older than the feed holds is reported, and the feed 
   await waitFor(() => entries.length === 1, 'the next entry');
   assert.deepEqual(entries.map((e) => [e.task_id, e.status]), [[next.state.task_id, 'PENDING']]);
   assert.deepEqual(resets, [last], 'one reset');
+});
+
+test('FeedWatcher with auth on: a feed token bought before each connection (urlToken), never an API token in the URL', async (t) => {
+  const url = await testRedisUrl();
+  const redis = await redisFor(t, url);
+  const API = 'feed-watcher-api-token';
+  const gateway = await startGatewayInProcess(t, url, { API_TOKENS: API, TOKEN_SECRET: 'feed-watcher-secret-0123456789abcdef' });
+  let bought = 0;
+  const entries: FeedEntry[] = [];
+  const urls: string[] = [];
+  const watcher = new FeedWatcher({
+    baseUrl: gateway.url,
+    createSocket: (u) => {
+      urls.push(u);
+      return new WebSocket(u);
+    },
+    tag: 'mine',
+    lastEventId: '0',
+    backoff: FAST,
+    urlToken: async () => {
+      bought += 1;
+      const res = await request(`${gateway.url}/feed-tokens`, { body: { tag: 'mine' }, headers: { authorization: `Bearer ${API}` } });
+      return res.body.token as string;
+    },
+    onEntry: (e) => entries.push(e),
+  });
+  t.after(() => watcher.close());
+  watcher.start();
+  watcher.start();
+  const store = new TaskStore(redis);
+  const mine = await store.start('reference', {}, Date.now(), { tags: ['mine'] });
+  await store.start('reference', {}, Date.now(), { tags: ['other'] });
+  await waitFor(() => entries.length === 1, 'the tagged entry');
+  assert.deepEqual(entries.map((e) => e.task_id), [mine.state.task_id]);
+  assert.equal(watcher.state.state, 'live');
+  assert.equal(bought, 1, 'one token per connection');
+  assert.equal(urls.length, 1);
+  assert.match(urls[0]!, /[?&]token=\d+\./, 'a feed token in the URL');
+  assert.ok(!urls[0]!.includes(API), 'never the API token');
 });
