@@ -66,6 +66,15 @@ export const configSchema = z.object({
   RETRY_MAX_MS: int(0, 3_600_000).default(30_000),
   /** A command delivered more often than this (its workers keep dying) goes to `tasks:dead`. */
   MAX_DELIVERIES: int(1, 1000).default(5),
+  /**
+   * Entries each feed (`tasks:feed`, `tasks:feed:tag:<tag>`) keeps: between this and 100 more (its
+   * oldest 100 are trimmed at a time). A cursor older than what a feed still holds is told to
+   * reload (README "Feed of task changes"). At least the hub's read batch (100), so a live read
+   * that meets trimmed entries always comes back full.
+   */
+  FEED_MAXLEN: int(100, 1_000_000_000).default(100_000),
+  /** Progress changes of one task reach the feeds at most once per this many ms; status changes always do. */
+  FEED_PROGRESS_MS: int(0, 3_600_000).default(250),
   /** Approximate length the dead-letter stream `tasks:dead` is trimmed to. */
   DEAD_LETTER_MAXLEN: int(1, 100_000_000).default(10_000),
   /** Largest result a handler may return (serialized JSON, bytes); a larger one ends the task FAILED. */

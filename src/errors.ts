@@ -1,5 +1,7 @@
 import { redisTrouble, refusalReason } from './store/unavailable.js';
 import { TaskCorrupted } from './store/corrupted.js';
+import { FeedGap } from './store/feed-store.js';
+import { feedResetMessage } from './wire/feed.js';
 import { CloseCode as C } from './wire/close-codes.js';
 
 /**
@@ -29,6 +31,11 @@ export const errorTable = {
   TASK_CORRUPTED: { status: 409, close: C.TASK_CORRUPTED },
   /** A start whose Idempotency-Key was used, within IDEMPOTENCY_TTL_S, for a different request. */
   IDEMPOTENCY_KEY_REUSED: { status: 422, close: C.BAD_REQUEST },
+  /**
+   * A feed cursor older than the feed holds (or beyond its end): details.continue_from is the id
+   * to continue from after reloading the list. SSE sends it as a `reset` message instead.
+   */
+  FEED_CURSOR_EXPIRED: { status: 410, close: C.FEED_CURSOR_EXPIRED },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, close: C.BAD_REQUEST },
   REQUEST_TIMEOUT: { status: 408, close: C.BAD_REQUEST },
   HEADERS_TOO_LARGE: { status: 431, close: C.BAD_REQUEST },
@@ -82,6 +89,9 @@ export class AppError extends Error {
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof TaskCorrupted) return new AppError('TASK_CORRUPTED', err.message, { task_id: err.taskId });
+  if (err instanceof FeedGap) {
+    return new AppError('FEED_CURSOR_EXPIRED', feedResetMessage(err.continueFrom), { continue_from: err.continueFrom });
+  }
   const trouble = redisTrouble(err);
   if (trouble === 'down') return new AppError('REDIS_UNAVAILABLE', 'Redis is unavailable, try again shortly');
   if (trouble === 'refused') {

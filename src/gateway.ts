@@ -12,6 +12,7 @@ import { Hub } from './hub/hub.js';
 import { Metrics } from './metrics/metrics.js';
 import { ensureGroup } from './store/consumer-group.js';
 import type { Redis } from './store/redis.js';
+import { FeedStore } from './store/feed-store.js';
 import { TaskStore } from './store/task-store.js';
 import type { TaskRegistry } from './tasks/registry.js';
 import { SseStreams } from './sse/sse-route.js';
@@ -44,6 +45,7 @@ const LISTEN_BACKLOG = 4096;
 export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, logger } = deps;
   const store = new TaskStore(deps.redis, { ttlS: config.TASK_TTL_S, idempotencyTtlS: config.IDEMPOTENCY_TTL_S });
+  const feeds = new FeedStore(deps.redis);
   // Readiness requires the group; creating it here (from entry 0) loses no command.
   await ensureGroup(deps.redis);
   const health = new HealthProbes({ redis: deps.redis });
@@ -57,10 +59,10 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const guards = { auth, startLimiter, trustProxyHops: config.TRUST_PROXY_HOPS };
   const sse = new SseStreams();
   const app = createApp({
-    store, registry: deps.registry, logger, health, metrics, guards, sse: { hub, store, logger, metrics, config, streams: sse },
+    store, registry: deps.registry, logger, health, metrics, guards, sse: { hub, store, feeds, logger, metrics, config, streams: sse },
   });
   const server = createHttpServer(app.callback(), config, logger);
-  const ws = new WsServer({ server, hub, store, logger, metrics, config, auth });
+  const ws = new WsServer({ server, hub, store, feeds, logger, metrics, config, auth });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

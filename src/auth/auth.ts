@@ -1,10 +1,18 @@
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
+import type { FeedGrant } from '../wire/feed.js';
 import { parseTaskId } from '../wire/task-id.js';
-import { ApiTokens, idempotencyScopeOf, signWatchToken, verifyWatchToken } from './tokens.js';
+import { ApiTokens, idempotencyScopeOf, signFeedToken, signWatchToken, verifyFeedToken, verifyWatchToken } from './tokens.js';
 
-/** What a caller proved: an API token (by index, never the token itself), or one task's watch token. */
-export type Principal = { kind: 'anonymous' } | { kind: 'api'; index: number } | { kind: 'watch'; taskId: string };
+/**
+ * What a caller proved: an API token (by index, never the token itself), one task's watch token,
+ * or a feed token (one tag's, or the all-tasks feed's: tag null).
+ */
+export type Principal =
+  | { kind: 'anonymous' }
+  | { kind: 'api'; index: number }
+  | { kind: 'watch'; taskId: string }
+  | { kind: 'feed'; tag: string | null };
 
 const REALM = 'Bearer realm="taskcast"';
 
@@ -65,6 +73,29 @@ export class Auth {
       throw unauthorized('invalid or expired token for this task', true);
     }
     return { kind: 'watch', taskId };
+  }
+
+  /**
+   * Following a feed, when auth is on: an API token, or a feed token for that feed: that tag's tag
+   * token for a tag's feed, an all-tasks feed token for the all-tasks feed (`tag` undefined). Both
+   * kinds are bought with an API token (grantFeed), for browsers, which cannot send headers.
+   */
+  requireFeed(tag: string | undefined, token: string | undefined): Principal {
+    if (!this.enabled) return { kind: 'anonymous' };
+    if (token === undefined) throw unauthorized('an API token or a feed token is required', false);
+    const index = this.apiTokens.match(token);
+    if (index !== -1) return { kind: 'api', index };
+    if (!verifyFeedToken(this.config.TOKEN_SECRET!, token, tag, Math.floor(this.nowMs() / 1000))) {
+      throw unauthorized(`invalid or expired token for ${tag === undefined ? 'the all-tasks feed' : 'this tag'}`, true);
+    }
+    return { kind: 'feed', tag: tag ?? null };
+  }
+
+  /** A feed token for `tag`'s feed (undefined: all tasks), valid for `ttlS` seconds (none with auth off). */
+  grantFeed(tag: string | undefined, ttlS = this.config.WATCH_TOKEN_TTL_S): FeedGrant {
+    if (!this.enabled) return { tag: tag ?? null, token: null, expires_at: null };
+    const exp = Math.floor(this.nowMs() / 1000) + ttlS;
+    return { tag: tag ?? null, token: signFeedToken(this.config.TOKEN_SECRET!, tag, exp), expires_at: exp * 1000 };
   }
 
   /** The fields a start adds to its response: `watch_token` when auth is on, nothing otherwise. */

@@ -21,3 +21,9 @@ export function authorizeWatch(auth: Auth, creds: WatchCredentials): Principal {
   const token = bearerToken(creds.authorization) ?? (creds.queryToken || undefined);
   return auth.requireWatch(creds.taskId, token);
 }
+
+/** The check of the feed transports (WebSocket, SSE): as authorizeWatch, for `tag`'s feed or the all-tasks feed. */
+export function authorizeFeed(auth: Auth, creds: Omit<WatchCredentials, 'taskId'> & { tag: string | undefined }): Principal {
+  const token = bearerToken(creds.authorization) ?? (creds.queryToken || undefined);
+  return auth.requireFeed(creds.tag, token);
+}

@@ -3,6 +3,7 @@ import { errorTable, type ErrorCode } from '../errors.js';
 import { EVENT_ID_RE } from '../wire/event-id.js';
 import type { ProbeReply } from '../health/probes.js';
 import { EVENT_TYPES, type Json, type TaskEvent } from '../wire/events.js';
+import { TAG_RE, type FeedEntry, type FeedGrant, type FeedReset } from '../wire/feed.js';
 import type { TaskState } from '../wire/task-state.js';
 
 /**
@@ -22,7 +23,7 @@ export const eventIdSchema = z
 export const MAX_TAGS = 10;
 export const tagSchema = z
   .string()
-  .regex(/^[A-Za-z0-9_.:=@/+-]{1,64}$/, 'a tag is 1 to 64 of the characters A-Z a-z 0-9 _ . : = @ / + -')
+  .regex(TAG_RE, 'a tag is 1 to 64 of the characters A-Z a-z 0-9 _ . : = @ / + -')
   .describe('A tag: 1 to 64 of the characters `A-Z a-z 0-9 _ . : = @ / + -`, case-sensitive.');
 export const tagsSchema = z
   .array(tagSchema)
@@ -166,8 +167,51 @@ export const watchQuerySchema = z.object({
   token: z.string().optional().describe('With auth on: a watch token or API token (browsers cannot set headers here).'),
 });
 
+
+export const feedEntrySchema = z
+  .object({
+    id: eventIdSchema.describe('The feed entry id: the cursor to resume after (lastEventId).'),
+    task_id: taskIdSchema,
+    type: z.string().describe("The task's type."),
+    status: z.string().describe("The task's status after the change."),
+    progress: z.number().min(0).max(100).describe("The task's progress after the change, percent."),
+    tags: z.array(z.string()).describe("The task's tags ([] when none)."),
+    ts: z.number().int().describe('Time of the change, epoch milliseconds.'),
+  })
+  .meta({
+    id: 'FeedEntry',
+    description:
+      "A change of a task's status (every one) or progress (at most one per FEED_PROGRESS_MS per task). A feed " +
+      'opened without lastEventId first sends `{ "id": <cursor> }` (no task_id): the id it goes on from.',
+  });
+
+export const feedResetSchema = z
+  .object({
+    code: z.literal('FEED_CURSOR_EXPIRED'),
+    message: z.string(),
+    continue_from: eventIdSchema.describe('Reload the task list, then continue the feed from this id.'),
+  })
+  .meta({ id: 'FeedReset', description: 'The data of the SSE `reset` message: the cursor is older than the feed holds.' });
+
+export const feedQuerySchema = z.object({
+  tag: tagSchema.optional().describe("Follow this tag's feed; absent: the feed of all tasks."),
+  lastEventId: eventIdSchema.optional().describe('Resume after this feed entry id; `0`: the whole retained feed; absent: live from now.'),
+  token: z.string().optional().describe("With auth on: an API token, or a feed token for this feed (POST /feed-tokens)."),
+});
+
+export const feedGrantSchema = z
+  .object({
+    tag: tagSchema.nullable().describe('The tag whose feed the token opens; null: the all-tasks feed.'),
+    token: z.string().nullable().describe('A feed token for that feed (header or ?token=); null with auth off (none needed).'),
+    expires_at: z.number().int().nullable().describe('Its expiry, epoch milliseconds; null with auth off.'),
+  })
+  .meta({ id: 'FeedGrant' });
+
 /** Fails to compile when the store's types and these schemas disagree. */
 type Same<A, B> = [A, keyof A] extends [B, keyof B] ? ([B, keyof B] extends [A, keyof A] ? true : false) : false;
 true satisfies Same<z.infer<typeof taskStateSchema>, TaskState>;
 true satisfies Same<z.infer<typeof taskEventSchema>, TaskEvent>;
 true satisfies Same<z.infer<typeof probeReplySchema>, ProbeReply['body']>;
+true satisfies Same<z.infer<typeof feedEntrySchema>, FeedEntry>;
+true satisfies Same<z.infer<typeof feedResetSchema>, FeedReset>;
+true satisfies Same<z.infer<typeof feedGrantSchema>, FeedGrant>;

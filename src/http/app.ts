@@ -15,6 +15,7 @@ import { staticFiles } from './static-files.js';
 import { opsRouter } from './ops-routes.js';
 import { assertAccessDeclared } from './route-access.js';
 import { tasksRouter } from './tasks-routes.js';
+import { feedRouter } from './feed-routes.js';
 import { sseRouter, type SseDeps } from '../sse/sse-route.js';
 
 export const WEB_ROOT = fileURLToPath(new URL('../../web/', import.meta.url));
@@ -28,7 +29,7 @@ export interface AppDeps {
   metrics: Metrics;
   /** Probes served at /livez, /readyz, /healthz (ahead of logging: probes are frequent). */
   health?: HealthProbes;
-  /** Serves GET /sse/task/<id> when given (the gateway always gives it). */
+  /** Serves GET /sse/task/<id> and /sse/feed when given (the gateway always gives it). */
   sse?: SseDeps;
   /** Authentication, start rate limit and proxy trust (README "Threat model"). */
   guards: GuardDeps;
@@ -40,7 +41,7 @@ export interface AppDeps {
  */
 export function createRouter(deps: Omit<AppDeps, 'health'>): Router {
   const router = new Router();
-  const routers = [tasksRouter(deps), opsRouter(deps), ...(deps.sse ? [sseRouter(deps.sse, deps.guards)] : [])];
+  const routers = [tasksRouter(deps), feedRouter(deps.guards), opsRouter(deps), ...(deps.sse ? [sseRouter(deps.sse, deps.guards)] : [])];
   for (const routes of routers) router.use(routes.routes());
   assertAccessDeclared(router);
   return router;

@@ -1,7 +1,7 @@
 import type { RouterContext, RouterMiddleware } from '@koa/router';
 import type { Auth, Principal } from '../auth/auth.js';
 import { bearerToken } from '../auth/auth.js';
-import { authorizeWatch } from '../auth/watch-auth.js';
+import { authorizeFeed, authorizeWatch } from '../auth/watch-auth.js';
 import { clientAddress } from './client-address.js';
 import { queryParam } from './query.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -28,8 +28,10 @@ declare module 'koa' {
  * - `watch`: the `:id` task's watch token or an API token, in the Authorization header only (a
  *   token in a URL ends up in proxy logs and history).
  * - `watch-stream`: the same, also as `?token=` (SSE: EventSource cannot set headers).
+ * - `feed-stream`: the feed of `?tag` (without it, of all tasks): an API token or a feed token for
+ *   that feed (a tag token for a tag's feed), in the header or as `?token=`.
  */
-export const ACCESS_LEVELS = ['public', 'api', 'start', 'watch', 'watch-stream'] as const;
+export const ACCESS_LEVELS = ['public', 'api', 'start', 'watch', 'watch-stream', 'feed-stream'] as const;
 export type Access = (typeof ACCESS_LEVELS)[number];
 
 const ACCESS = Symbol('access');
@@ -74,6 +76,13 @@ function checkFor(access: Access, { auth, startLimiter, trustProxyHops }: GuardD
     },
     watch: watchToken('header'),
     'watch-stream': watchToken('header-or-query'),
+    'feed-stream': (ctx) => {
+      ctx.state.principal = authorizeFeed(auth, {
+        tag: queryParam(ctx.query, 'tag'),
+        authorization: ctx.get('authorization') || undefined,
+        queryToken: queryParam(ctx.query, 'token'),
+      });
+    },
   };
   return checks[access];
 }

@@ -7,6 +7,10 @@ import { CloseCode } from '../wire/close-codes.js';
 import {
   errorBodySchema,
   eventIdSchema,
+  feedEntrySchema,
+  feedQuerySchema,
+  feedResetSchema,
+  feedGrantSchema,
   eventListSchema,
   eventsQuerySchema,
   probeReplySchema,
@@ -19,6 +23,7 @@ import {
 } from './api-schemas.js';
 import { listTasksQuery, startTaskBody } from './tasks-routes.js';
 import { LIST_SCAN_MAX } from '../store/task-store.js';
+import { feedTokenBody } from './feed-routes.js';
 
 /** What each close code means to a client; a code added to CloseCode must be described here. */
 const closeCodeMeaning = {
@@ -33,6 +38,9 @@ const closeCodeMeaning = {
   SLOW_CONSUMER: 'The client read too slowly; resume with lastEventId.',
   PROTOCOL_ERROR: 'The client sent a malformed frame (e.g. unmasked); sent without a reason.',
   INVALID_PAYLOAD: 'The client sent a text frame that is not UTF-8; sent without a reason.',
+  FEED_CURSOR_EXPIRED:
+    'A feed cursor older than the feed holds (or beyond its end): reload the task list, then reconnect with ' +
+    'lastEventId = the id that ends the reason (`... continue from <id>`).',
   UNAUTHORIZED: 'Missing, invalid or expired token; the upgrade answers 401 first, so clients normally see that.',
   FORBIDDEN: 'Origin not allowed; the upgrade answers 403 first, so clients normally see that.',
 } satisfies Record<keyof typeof CloseCode, string>;
@@ -282,6 +290,71 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     },
   }, false);
 
+  register(api, {
+    method: 'post',
+    path: '/feed-tokens',
+    tags: ['watch'],
+    summary: "A feed token: lets its holder follow one tag's feed (a tag token), or the all-tasks feed",
+    description:
+      'Needs an API token (with auth on). A backend hands the token to a browser, which follows ' +
+      '`/ws/feed?tag=<tag>` or `/sse/feed?tag=<tag>` (without `tag` in the body: `/ws/feed`, `/sse/feed`) with it ' +
+      '(`?token=`) until it expires; it opens nothing else. Browsers cannot send headers on a WebSocket: this keeps ' +
+      'API tokens out of URLs.',
+    request: { body: { required: false, content: { 'application/json': { schema: feedTokenBody } } } },
+    responses: { 200: json(feedGrantSchema, 'The token.'), ...errors(400, 401, 413, 415, 500) },
+  });
+  const feedDescription =
+    'The feed of task changes: one entry per status change of a task (and per progress change, at most one per ' +
+    'FEED_PROGRESS_MS per task), for all tasks or for the tasks of `tag`, from the `tasks:feed` / ' +
+    '`tasks:feed:tag:<tag>` streams (each bounded by FEED_MAXLEN). Every entry after `lastEventId`, then live ones, ' +
+    'with no gap and no duplicate; `lastEventId=0` replays the whole retained feed. Without it the feed starts at ' +
+    'its end, and its first message is `{ "id": <cursor> }` (no task_id), the id to resume from. With auth on, ' +
+    'a feed takes an API token or a feed token for it (POST /feed-tokens: a tag token for a tag\'s feed).';
+  register(api, {
+    method: 'get',
+    path: '/sse/feed',
+    tags: ['watch'],
+    summary: 'Follow the feed of task changes over Server-Sent Events',
+    description:
+      `${feedDescription} Each message is \`id: <entry id>\` and \`data: <FeedEntry>\` (unnamed, for onmessage); ` +
+      'the resume point is `Last-Event-ID`, else `?lastEventId`. A cursor older than the feed holds gets a ' +
+      '`reset` message (`event: reset`, data a FeedReset, `id:` the id to continue from) and the stream ends: ' +
+      'reload the list; EventSource reconnects from that id by itself.',
+    request: {
+      query: feedQuerySchema,
+      headers: z.object({ 'Last-Event-ID': eventIdSchema.optional().describe('Resume after this entry id.') }),
+    },
+    responses: {
+      200: {
+        description: 'The feed.',
+        content: { 'text/event-stream': { schema: { type: 'string', description: 'SSE messages; data is a FeedEntry, or a FeedReset.' } } },
+      },
+      ...errors(400, 401, 500, 503),
+    },
+    'x-sse': { message: { $ref: '#/components/schemas/FeedEntry' }, reset: { $ref: '#/components/schemas/FeedReset' } },
+  });
+  register(api, {
+    method: 'get',
+    path: '/ws/feed',
+    tags: ['watch'],
+    summary: 'Follow the feed of task changes over WebSocket',
+    description:
+      `${feedDescription} One text frame per entry (a FeedEntry as JSON); the feed never ends by itself. ` +
+      'A cursor older than the feed holds closes with 4410 FEED_CURSOR_EXPIRED, the reason ending ' +
+      '`continue from <id>`. Other close codes as for /ws/task/{id}.',
+    request: { query: feedQuerySchema },
+    responses: {
+      101: { description: 'Switching Protocols: the feed is open (a malformed tag or lastEventId then closes with 4400).' },
+      401: { description: 'Auth on: missing, invalid or expired token, or a feed token of another feed (UNAUTHORIZED).' },
+      403: { description: 'Origin not allowed (FORBIDDEN_ORIGIN, JSON error body).' },
+      503: { description: 'The gateway is shutting down, or WS_MAX_PER_IP / WS_MAX_TOTAL is reached (TOO_MANY_CONNECTIONS).' },
+    },
+    'x-websocket': {
+      message: { $ref: '#/components/schemas/FeedEntry' },
+      closeCodes: closeCodeTable(),
+    },
+  }, false);
+
   for (const path of PROBE_PATHS) {
     const live = path === '/livez';
     register(api, {
@@ -335,7 +408,9 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     },
   });
 
-  return new OpenApiGeneratorV31(api.definitions).generateDocument({
+  // Referenced from the SSE and WebSocket extensions only: components through their meta ids.
+  const extensionSchemas = [feedEntrySchema, feedResetSchema].map((schema) => ({ type: 'schema' as const, schema }));
+  return new OpenApiGeneratorV31([...api.definitions, ...extensionSchemas]).generateDocument({
     openapi: '3.1.0',
     info: {
       title: 'taskcast',

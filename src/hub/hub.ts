@@ -1,18 +1,20 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
 import { BlockingReader } from '../store/blocking-reader.js';
-import { TaskCorrupted, corruptedStreams, isWrongType } from '../store/corrupted.js';
-import { eventRange, readEvents, type Entry } from '../store/event-reads.js';
-import { wireEvent, type WireEvent } from '../store/events.js';
+import { isWrongType } from '../store/corrupted.js';
+import type { Entry } from '../store/event-reads.js';
+import type { WireEvent } from '../store/events.js';
 import type { Redis } from '../store/redis.js';
+import { feedSource, readStreams, taskSource, wrongTypes, type StreamSource } from '../store/stream-source.js';
 import { compareEventIds } from '../wire/event-id.js';
 
-/** Receives one task's events, in order, each exactly once. */
+/** Receives one stream's entries (a task's events, or a feed's), in order, each exactly once. */
 export interface Sink {
   event(event: WireEvent): void;
   /**
-   * The feed failed for good: the hub closed (the watcher should resume elsewhere), or the task
-   * is corrupted (TaskCorrupted: its stream key holds another type; resuming cannot help).
+   * The stream failed for good: the hub closed (the watcher should resume elsewhere), the task is
+   * corrupted (TaskCorrupted: its stream key holds another type; resuming cannot help), or a
+   * feed's entries after the watcher's cursor were trimmed (FeedGap: reload, then continue).
    */
   error(err: Error): void;
 }
@@ -31,7 +33,7 @@ interface Sub {
 }
 
 interface Stream {
-  taskId: string;
+  source: StreamSource;
   /** Every event up to this id has been read and handed to this stream's watchers. */
   cursor: string;
   subs: Set<Sub>;
@@ -47,8 +49,8 @@ export interface HubDeps {
 }
 
 /**
- * One multiplexed blocking XREAD per gateway process over every watched task stream. Watchers of
- * the same task share its read; a watcher that starts behind the shared cursor catches up with
+ * One multiplexed blocking XREAD per gateway process over every watched stream: task event
+ * streams and feeds (see StreamSource). Watchers of the same stream share its read; a watcher that starts behind the shared cursor catches up with
  * XRANGE while live events queue for it, so replay hands over to live with no gap or duplicate.
  */
 export class Hub {
@@ -78,11 +80,24 @@ export class Hub {
 
   /** Feeds `sink` every event of `taskId` after `fromId` (a canonical id), then live ones. */
   subscribe(taskId: string, fromId: string, sink: Sink): Subscription {
+    return this.subscribeTo(taskSource(taskId), fromId, sink);
+  }
+
+  /**
+   * Feeds `sink` every entry of the all-tasks feed (`tag` undefined) or of `tag`'s feed after
+   * `fromId` (a canonical id), then live ones; FeedGap through sink.error when entries after the
+   * sink's cursor are trimmed before it got them.
+   */
+  subscribeFeed(tag: string | undefined, fromId: string, sink: Sink): Subscription {
+    return this.subscribeTo(feedSource(tag), fromId, sink);
+  }
+
+  private subscribeTo(source: StreamSource, fromId: string, sink: Sink): Subscription {
     if (this.closed) throw new Error('hub is closed');
-    let stream = this.streams.get(taskId);
+    let stream = this.streams.get(source.key);
     if (!stream) {
-      stream = { taskId, cursor: fromId, subs: new Set() };
-      this.streams.set(taskId, stream);
+      stream = { source, cursor: fromId, subs: new Set() };
+      this.streams.set(source.key, stream);
       this.wake();
     }
     const sub: Sub = { sink, cursor: fromId, backlog: null, closed: false };
@@ -94,15 +109,15 @@ export class Hub {
   private unsubscribe(stream: Stream, sub: Sub): void {
     sub.closed = true;
     stream.subs.delete(sub);
-    if (stream.subs.size === 0 && this.streams.get(stream.taskId) === stream) this.streams.delete(stream.taskId);
+    if (stream.subs.size === 0 && this.streams.get(stream.source.key) === stream) this.streams.delete(stream.source.key);
   }
 
   /** Reads (sub.cursor, upTo] with XRANGE, then releases the live events queued meanwhile. */
   private async catchUp(stream: Stream, sub: Sub, upTo: string): Promise<void> {
     sub.backlog = [];
     try {
-      const entries = await eventRange(this.deps.redis, stream.taskId, sub.cursor, upTo);
-      for (const [id, fields] of entries) this.deliver(stream, sub, wireEvent(stream.taskId, id, fields));
+      const entries = await stream.source.range(this.deps.redis, sub.cursor, upTo);
+      for (const [id, fields] of entries) this.deliver(stream, sub, stream.source.wire(id, fields));
       const backlog = sub.backlog;
       sub.backlog = null;
       for (const event of backlog) this.deliver(stream, sub, event);
@@ -136,11 +151,17 @@ export class Hub {
       this.inFlight = true;
       this.wakeWanted = false;
       try {
-        const reply = await readEvents(this.reader.client, snapshot.map((s) => s.taskId), snapshot.map((s) => s.cursor), batch, blockMs);
+        const keys = snapshot.map((s) => s.source.key);
+        const reply = await readStreams(this.reader.client, keys, snapshot.map((s) => s.cursor), batch, blockMs);
         failures = 0;
         this.inFlight = false;
         const sent = new Set(snapshot);
-        for (const { taskId, entries } of reply) this.dispatch(sent, taskId, entries);
+        for (const { key, entries } of reply) {
+          const stream = this.streams.get(key);
+          if (!stream || !sent.has(stream)) continue;
+          if (entries.length >= batch && stream.source.trimmed && !(await this.keptUp(stream))) continue;
+          this.dispatch(stream, entries);
+        }
       } catch (err) {
         this.inFlight = false;
         if (this.closed) break;
@@ -155,40 +176,57 @@ export class Hub {
 
   /**
    * After a read failed with WRONGTYPE: ends the watchers of the streams of `snapshot` whose key
-   * holds another type (TaskCorrupted) and drops those streams from the read set. True when any
-   * was found, so the others can be read again at once.
+   * holds another type (TaskCorrupted for a task) and drops those streams from the read set. True
+   * when any was found, so the others can be read again at once.
    */
   private async isolate(snapshot: Stream[]): Promise<boolean> {
-    let corrupted: TaskCorrupted[];
+    let corrupted: Map<string, string>;
     try {
-      corrupted = await corruptedStreams(this.reader.client, snapshot.map((s) => s.taskId));
+      corrupted = await wrongTypes(this.reader.client, snapshot.map((s) => s.source.key));
     } catch (err) {
       this.log.warn({ err }, 'could not check the types of the watched streams');
       return false;
     }
-    for (const err of corrupted) {
-      const stream = this.streams.get(err.taskId);
+    for (const [key, type] of corrupted) {
+      const stream = this.streams.get(key);
       if (!stream || !snapshot.includes(stream)) continue;
-      this.log.warn({ taskId: err.taskId, err: err.message }, 'corrupted task stream left the read set; its watchers are ended');
-      this.streams.delete(err.taskId);
+      const err = stream.source.corrupted(type);
+      this.log.warn({ ...stream.source.about, err: err.message }, 'corrupted stream left the read set; its watchers are ended');
+      this.streams.delete(key);
       for (const sub of [...stream.subs]) this.fail(stream, sub, err);
     }
-    return corrupted.length > 0;
+    return corrupted.size > 0;
   }
 
-  /** Applies a read reply; a stream dropped or re-added since the read was sent is skipped. */
-  private dispatch(sent: Set<Stream>, taskId: string, entries: Entry[]): void {
-    const stream = this.streams.get(taskId);
-    if (!stream || !sent.has(stream)) return;
+  /**
+   * A read of a feed came back full, so it may have fallen behind the feed's trimming (a feed
+   * holds at least FEED_MAXLEN >= batch entries, so a read after a gap is always full): false,
+   * with the stream's watchers ended with FeedGap and the stream dropped, when entries after its
+   * cursor are gone.
+   */
+  private async keptUp(stream: Stream): Promise<boolean> {
+    try {
+      await stream.source.checkLive(this.reader.client, stream.cursor);
+      return true;
+    } catch (err) {
+      if (this.streams.get(stream.source.key) === stream) this.streams.delete(stream.source.key);
+      for (const sub of [...stream.subs]) this.fail(stream, sub, err);
+      return false;
+    }
+  }
+
+  /** Applies a read reply to `stream`. */
+  private dispatch(stream: Stream, entries: Entry[]): void {
+    const { key } = stream.source;
     for (const [id, fields] of entries) {
       if (compareEventIds(id, stream.cursor) <= 0) continue;
       stream.cursor = id;
-      const event = wireEvent(taskId, id, fields);
+      const event = stream.source.wire(id, fields);
       for (const sub of [...stream.subs]) {
         if (sub.backlog) sub.backlog.push(event);
         else this.deliver(stream, sub, event);
       }
-      if (event.terminal && this.streams.get(taskId) === stream) this.streams.delete(taskId);
+      if (event.terminal && this.streams.get(key) === stream) this.streams.delete(key);
     }
   }
 

@@ -4,7 +4,7 @@ import { startGateway } from '../gateway.js';
 import { startHealthServer } from '../health/health-server.js';
 import { HealthProbes } from '../health/probes.js';
 import { Metrics } from '../metrics/metrics.js';
-import { closeRedis, createRedis, ensureConnected } from '../store/redis.js';
+import { closeRedis, createRedis, ensureConnected, type FeedSettings } from '../store/redis.js';
 import { createRegistry } from '../tasks/builtin/index.js';
 import { loadTaskModules } from '../tasks/task-modules.js';
 import { Worker } from '../worker/worker.js';
@@ -15,7 +15,7 @@ export async function runGateway(config: Config, logger: Logger, redisUrl: strin
   const registry = await loadTaskModules(createRegistry(config), config.TASK_MODULES);
   // Auto-pipelining: the commands of one event-loop turn go out in one write and come back in one
   // read, which under load saves most of the syscalls on both sides (Redis included).
-  const redis = createRedis(redisUrl, { name: 'gateway', offlineQueue: false, logger }, { enableAutoPipelining: true });
+  const redis = createRedis(redisUrl, { name: 'gateway', offlineQueue: false, logger, feed: feedSettings(config) }, { enableAutoPipelining: true });
   await connect(redis, redisUrl, logger);
   const gateway = await startGateway({ redis, logger, config, registry, metrics });
   return async () => {
@@ -38,7 +38,7 @@ export async function runWorker(
 ): Promise<Stop> {
   const registry = await loadTaskModules(createRegistry(config), config.TASK_MODULES);
   const metrics = options.metrics ?? new Metrics();
-  const redis = createRedis(redisUrl, { name: 'worker', logger }, { enableAutoPipelining: true });
+  const redis = createRedis(redisUrl, { name: 'worker', logger, feed: feedSettings(config) }, { enableAutoPipelining: true });
   await connect(redis, redisUrl, logger);
   const probes = new HealthProbes({ redis });
   const health =
@@ -58,6 +58,11 @@ export async function runWorker(
     await health?.close();
     await closeRedis(redis);
   };
+}
+
+/** The feed bounds the Lua scripts apply (FEED_MAXLEN, FEED_PROGRESS_MS). */
+function feedSettings(config: Config): FeedSettings {
+  return { maxLen: config.FEED_MAXLEN, progressMs: config.FEED_PROGRESS_MS };
 }
 
 /** While Redis does not answer: a first warn line after 1 s, then one every WAIT_LOG_EVERY_MS. */

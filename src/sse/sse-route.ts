@@ -7,15 +7,21 @@ import { AppError } from '../errors.js';
 import type { GuardDeps } from '../http/guards.js';
 import { queryParam } from '../http/query.js';
 import { AccessRouter } from '../http/route-access.js';
+import type { RouterContext } from '@koa/router';
+import { openFeed } from '../hub/feed.js';
 import { overLimit, waitForRoom, type Outbox } from '../hub/room.js';
-import { openWatch, type Watch } from '../hub/watch.js';
+import { openWatch, type Watch, type WatchRequest } from '../hub/watch.js';
 import type { Hub } from '../hub/hub.js';
 import type { WireEvent } from '../store/events.js';
+import { FeedGap } from '../store/feed-store.js';
+import type { FeedStore } from '../store/feed-store.js';
 import type { TaskStore } from '../store/task-store.js';
+import { FEED_RESET_EVENT, feedResetMessage, type FeedReset } from '../wire/feed.js';
 
 export interface SseDeps {
   hub: Hub;
   store: TaskStore;
+  feeds: FeedStore;
   logger: Logger;
   metrics: Metrics;
   config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES' | 'WS_REPLAY_STALL_MS'>;
@@ -74,28 +80,40 @@ export function sseFrame(event: WireEvent): string {
 export function sseRouter(deps: SseDeps, guards: GuardDeps): AccessRouter {
   const router = new AccessRouter(guards);
   router.get('/sse/task/:id', 'watch-stream', async (ctx) => {
-    const header = ctx.get('last-event-id');
-    const request = header !== ''
-      ? { lastEventId: header, lastEventIdName: 'Last-Event-ID' }
-      : { lastEventId: queryParam(ctx.query, 'lastEventId') };
     const taskId = ctx.params.id!;
     ctx.state.taskId = taskId;
-    const stream = new SseStream(ctx.res, deps, deps.logger.child({ taskId, connId: uuidv4().slice(0, 8) }));
-    let watch: Watch;
-    try {
-      watch = await openWatch(deps, { taskId, ...request }, stream);
-    } catch (err) {
-      // Before the first event this is an ordinary JSON error; after it, the stream just ends.
-      if (!stream.started) throw err;
-      stream.error(err instanceof Error ? err : new Error(String(err)));
-      ctx.respond = false;
-      return;
-    }
-    stream.attach(watch);
-    ctx.status = stream.status;
-    ctx.respond = false;
+    await serve(ctx, deps, { taskId }, (stream) => openWatch(deps, { taskId, ...resumePoint(ctx) }, stream));
+  });
+  // The feed twin: a FeedGap, even before the first entry, is a `reset` message (see SseStream.error).
+  router.get('/sse/feed', 'feed-stream', async (ctx) => {
+    const tag = queryParam(ctx.query, 'tag');
+    await serve(ctx, deps, { feed: tag ?? '*' }, (stream) => openFeed(deps, { tag, ...resumePoint(ctx) }, stream));
   });
   return router;
+}
+
+/** The resume point: the `Last-Event-ID` header (EventSource's reconnect), else `?lastEventId`. */
+function resumePoint(ctx: RouterContext): Omit<WatchRequest, 'taskId'> {
+  const header = ctx.get('last-event-id');
+  return header !== '' ? { lastEventId: header, lastEventIdName: 'Last-Event-ID' } : { lastEventId: queryParam(ctx.query, 'lastEventId') };
+}
+
+/** Streams what `open` starts to the response; `about` names it in the log lines. */
+async function serve(ctx: RouterContext, deps: SseDeps, about: Record<string, string>, open: (stream: SseStream) => Promise<Watch>): Promise<void> {
+  const stream = new SseStream(ctx.res, deps, deps.logger.child({ ...about, connId: uuidv4().slice(0, 8) }));
+  let watch: Watch;
+  try {
+    watch = await open(stream);
+  } catch (err) {
+    // Before the first event this is an ordinary JSON error; after it, the stream just ends.
+    if (!stream.started && !(err instanceof FeedGap)) throw err;
+    stream.error(err instanceof Error ? err : new Error(String(err)));
+    ctx.respond = false;
+    return;
+  }
+  stream.attach(watch);
+  ctx.status = stream.status;
+  ctx.respond = false;
 }
 
 /** Writes a watch to the response: headers with the first event (or 204 when there is none to come). */
@@ -157,6 +175,13 @@ export class SseStream {
     return waitForRoom(this.outbox, WS_MAX_BUFFERED_BYTES, WS_REPLAY_STALL_MS, () => this.slow());
   }
 
+  /** A feed opened without a cursor: an `id:` line without data sets EventSource's lastEventId. */
+  start(cursor: string): void {
+    if (this.ended || this.gone) return;
+    if (!this.started) this.begin();
+    this.res.write(`id: ${cursor}\n\n`);
+  }
+
   end(): void {
     if (this.ended) return;
     this.ended = true;
@@ -185,8 +210,18 @@ export class SseStream {
     return closed.finally(() => clearTimeout(cut));
   }
 
+  /**
+   * The stream broke: it ends, and the client resumes. A FeedGap first writes the `reset` message
+   * (a FeedReset), whose `id:` is the id to continue from: EventSource reconnects from there.
+   */
   error(err: Error): void {
-    this.log.warn({ err: err.message }, 'live feed broke');
+    if (err instanceof FeedGap && !this.ended && !this.gone) {
+      if (!this.started) this.begin();
+      const reset: FeedReset = { code: 'FEED_CURSOR_EXPIRED', message: feedResetMessage(err.continueFrom), continue_from: err.continueFrom };
+      this.res.write(`id: ${err.continueFrom}\nevent: ${FEED_RESET_EVENT}\ndata: ${JSON.stringify(reset)}\n\n`);
+    } else {
+      this.log.warn({ err: err.message }, 'live feed broke');
+    }
     this.broken = true;
     this.end();
   }

@@ -1,6 +1,3 @@
-import { eventsKey } from './keys.js';
-import type { Redis } from './redis.js';
-
 /**
  * A task whose keys hold the wrong type (e.g. `task:<id>:events` overwritten with a string): bad
  * data, which no retry heals. Every store call about one task that meets Redis's WRONGTYPE throws
@@ -41,21 +38,4 @@ export async function aboutTask<T>(taskId: string, call: Promise<T>, key?: strin
   } catch (err) {
     throw corruptedOr(err, taskId, key);
   }
-}
-
-/**
- * The tasks among `taskIds` whose event stream key holds something other than a stream (an absent
- * key is fine), with the type it holds: one TYPE per key, in one pipeline.
- */
-export async function corruptedStreams(redis: Redis, taskIds: string[]): Promise<TaskCorrupted[]> {
-  const pipeline = redis.pipeline();
-  for (const id of taskIds) pipeline.type(eventsKey(id));
-  const replies = (await pipeline.exec()) ?? [];
-  const out: TaskCorrupted[] = [];
-  replies.forEach(([err, type], i) => {
-    if (err) throw err;
-    const id = taskIds[i]!;
-    if (type !== 'stream' && type !== 'none') out.push(new TaskCorrupted(id, `WRONGTYPE ${eventsKey(id)} holds a ${String(type)}, not a stream`));
-  });
-  return out;
 }

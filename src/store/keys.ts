@@ -6,6 +6,10 @@ export const WORKER_GROUP = 'workers';
 export const TASKS_INDEX = 'tasks:index';
 /** Pub/sub channel (not a key): a message carries the id of a task whose cancel was requested. */
 export const CANCEL_CHANNEL = 'tasks:cancel';
+/** The feed of every task's status and progress changes (bounded by FEED_MAXLEN). */
+export const FEED_STREAM = 'tasks:feed';
+/** Prefix of a tag's feed: `tasks:feed:tag:<tag>`, the changes of the tasks that carry the tag. */
+export const FEED_TAG_PREFIX = 'tasks:feed:tag:';
 
 /**
  * A start's Idempotency-Key: a string `<request fingerprint>:<task id>` that expires after
@@ -15,13 +19,10 @@ export const CANCEL_CHANNEL = 'tasks:cancel';
 export const idempotencyKey = (scope: string, key: string): string => `tasks:idem:${scope}:${key}`;
 /** Sorted set of the ids of the tasks started with `tag`, scored by creation time (ms). */
 export const tagKey = (tag: string): string => `tasks:tag:${tag}`;
+/** The all-tasks feed, or the feed of one tag. */
+export const feedKey = (tag?: string): string => (tag === undefined ? FEED_STREAM : `${FEED_TAG_PREFIX}${tag}`);
 
-export const taskKey = (taskId: string): string => `task:${taskId}`;
+/** Prefix of a task's state hash; the feed script reads a task's id off its hash key with it. */
+export const TASK_KEY_PREFIX = 'task:';
+export const taskKey = (taskId: string): string => `${TASK_KEY_PREFIX}${taskId}`;
 export const eventsKey = (taskId: string): string => `task:${taskId}:events`;
-
-const EVENTS_SUFFIX = ':events';
-
-/** The task id of an events stream key, the inverse of eventsKey. */
-export function taskIdOfEventsKey(key: string): string {
-  return key.slice('task:'.length, key.length - EVENTS_SUFFIX.length);
-}

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions, type Result } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { corruptedOr } from './corrupted.js';
+import { FEED_STREAM, FEED_TAG_PREFIX, TASK_KEY_PREFIX } from './keys.js';
 
 type Arg = string | number;
 
@@ -32,16 +33,33 @@ const scripts: { name: string; file: string; keys: number | 'varying' }[] = [
   { name: 'pruneConsumers', file: 'prune-consumers.lua', keys: 1 },
 ];
 
+/** How the scripts append to the feeds (config FEED_MAXLEN, FEED_PROGRESS_MS). */
+export interface FeedSettings {
+  maxLen: number;
+  progressMs: number;
+}
+
+export const DEFAULT_FEED_SETTINGS: FeedSettings = { maxLen: 100_000, progressMs: 250 };
+
 const sources = new Map<string, string>();
 
 const readLua = (file: string) => readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
 
-/** A script's source, with the shared prelude (prelude.lua: is_terminal, wrong_type) in front. */
-function lua(file: string): string {
-  let source = sources.get(file);
+/**
+ * A script's source: the feed constants that prelude.lua's feed_append uses (key names from
+ * keys.ts, bounds from the config), the shared prelude (is_terminal, wrong_type, feed_append),
+ * then the script.
+ */
+function lua(file: string, feed: FeedSettings): string {
+  const cacheKey = `${file}:${feed.maxLen}:${feed.progressMs}`;
+  let source = sources.get(cacheKey);
   if (source === undefined) {
-    source = readLua('prelude.lua') + readLua(file);
-    sources.set(file, source);
+    const constants =
+      `local TASK_KEY_PREFIX = ${JSON.stringify(TASK_KEY_PREFIX)}\n` +
+      `local FEED_STREAM, FEED_TAG_PREFIX = ${JSON.stringify(FEED_STREAM)}, ${JSON.stringify(FEED_TAG_PREFIX)}\n` +
+      `local FEED_MAXLEN, FEED_PROGRESS_MS = ${Math.floor(feed.maxLen)}, ${Math.floor(feed.progressMs)}\n`;
+    source = constants + readLua('prelude.lua') + readLua(file);
+    sources.set(cacheKey, source);
   }
   return source;
 }
@@ -56,6 +74,8 @@ export interface RedisClientOptions {
   offlineQueue?: boolean;
   /** Connection errors are logged here (ioredis reconnects on its own). */
   logger?: Logger;
+  /** The feed bounds the scripts apply; DEFAULT_FEED_SETTINGS (the config defaults) when absent. */
+  feed?: FeedSettings;
 }
 
 /**
@@ -71,8 +91,10 @@ export function createRedis(url: string, options: RedisClientOptions, extra: Red
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     ...extra,
   });
+  const feed = options.feed ?? DEFAULT_FEED_SETTINGS;
   for (const s of scripts) {
-    client.defineCommand(s.name, s.keys === 'varying' ? { lua: lua(s.file) } : { numberOfKeys: s.keys, lua: lua(s.file) });
+    const source = lua(s.file, feed);
+    client.defineCommand(s.name, s.keys === 'varying' ? { lua: source } : { numberOfKeys: s.keys, lua: source });
   }
   logConnectionErrors(client, options.name, options.logger);
   return client;

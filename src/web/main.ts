@@ -61,6 +61,11 @@ const list = new TaskList(
   },
 );
 
+/** Keeps the list live from the feed of all tasks; with auth on, through feed tokens bought with the API token. */
+function followFeed(): void {
+  list.follow(location.origin, async () => (session.token === undefined ? undefined : ((await api.feedToken()).token ?? undefined)));
+}
+
 /** Opens a card watching `taskId`, or brings its card into view if it is already watched. */
 function observe(taskId: string): void {
   const id = taskId.toLowerCase();
@@ -148,6 +153,7 @@ byId<HTMLFormElement>('sign-in-form').addEventListener('submit', async (e) => {
   app.hidden = false;
   signOut.hidden = false;
   void list.refresh();
+  followFeed();
   observeFromHash();
 });
 
@@ -209,4 +215,5 @@ if (readOnly) {
   observeFromHash();
 } else {
   void list.refresh().then(() => app.hidden || observeFromHash());
+  followFeed();
 }

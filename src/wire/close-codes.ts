@@ -26,6 +26,12 @@ export const CloseCode = {
   /** Unknown task (never created, or expired after TASK_TTL_S). */
   NOT_FOUND: 4404,
   /**
+   * A feed's cursor (lastEventId) is older than what the feed still holds (FEED_MAXLEN), or beyond
+   * its end: reload the task list, then reconnect with lastEventId = the id at the end of the
+   * reason (`... continue from <id>`, see src/wire/feed.ts). Never a silent gap.
+   */
+  FEED_CURSOR_EXPIRED: 4410,
+  /**
    * The task's keys in Redis hold the wrong type (TASK_CORRUPTED, HTTP 409): at the start of the
    * watch, or later when the task's stream is found corrupted while watched. Retrying cannot help.
    */

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Auth } from '../auth/auth.js';
-import { authorizeWatch } from '../auth/watch-auth.js';
+import { authorizeFeed, authorizeWatch } from '../auth/watch-auth.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import { clientAddress } from '../http/client-address.js';
@@ -31,12 +31,15 @@ export class UpgradeGuard {
     return this.total;
   }
 
-  admit(req: IncomingMessage, taskId: string, query: URLSearchParams): Admission {
+  /** `target`: a task's watch (its raw id from the path), or a feed (its raw `?tag`, undefined for all tasks). */
+  admit(req: IncomingMessage, target: { taskId: string } | { tag: string | undefined }, query: URLSearchParams): Admission {
     const { config, auth } = this.deps;
     if (!originAllowed(req.headers.origin, req.headers.host, config.ALLOWED_ORIGINS)) {
       throw new AppError('FORBIDDEN_ORIGIN', 'origin not allowed');
     }
-    authorizeWatch(auth, { taskId, authorization: req.headers.authorization, queryToken: query.get('token') });
+    const creds = { authorization: req.headers.authorization, queryToken: query.get('token') };
+    if ('taskId' in target) authorizeWatch(auth, { taskId: target.taskId, ...creds });
+    else authorizeFeed(auth, { tag: target.tag, ...creds });
     const address = clientAddress(req, config.TRUST_PROXY_HOPS);
     const mine = this.perAddress.get(address) ?? 0;
     if (this.total >= config.WS_MAX_TOTAL || mine >= config.WS_MAX_PER_IP) {

@@ -9,8 +9,10 @@ import { endWithError } from '../http/raw-response.js';
 import { lazyChild, type Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { overLimit, waitForRoom } from '../hub/room.js';
-import { openWatch, type Watch } from '../hub/watch.js';
+import { openFeed } from '../hub/feed.js';
+import { openWatch, type Watch, type WatchSink } from '../hub/watch.js';
 import type { Hub } from '../hub/hub.js';
+import type { FeedStore } from '../store/feed-store.js';
 import type { TaskStore } from '../store/task-store.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { closeReason } from './close-reason.js';
@@ -20,6 +22,7 @@ export interface WsDeps {
   server: Server;
   hub: Hub;
   store: TaskStore;
+  feeds: FeedStore;
   logger: Logger;
   metrics: Metrics;
   auth: Auth;
@@ -27,6 +30,7 @@ export interface WsDeps {
 }
 
 const PATH_RE = /^\/ws\/task\/([^/]*)$/;
+const FEED_PATH = '/ws/feed';
 /** Clients have nothing to send; anything larger than this is refused with 1009. */
 const MAX_PAYLOAD_BYTES = 4096;
 
@@ -35,9 +39,14 @@ interface Conn {
   watch: Watch | undefined;
 }
 
+/** What a connection streams: a task watch or a feed, opened on the sink the connection builds. */
+type Opener = (sink: WatchSink & { start(cursor: string): void }) => Promise<Watch>;
+
 /**
  * Serves `/ws/task/<id>?lastEventId=<id>`: one JSON text frame per event, closed with 1000 after
- * the terminal event. Errors close with the code of `errorTable` and the error message as reason.
+ * the terminal event; and `/ws/feed?tag=<tag>&lastEventId=<id>`: one JSON text frame per feed
+ * entry (after a `{ "id" }` cursor mark when opened without lastEventId), until the client leaves.
+ * Errors close with the code of `errorTable` and the error message as reason.
  */
 export class WsServer {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD_BYTES });
@@ -67,10 +76,13 @@ export class WsServer {
       return;
     }
     const match = PATH_RE.exec(url.pathname);
-    if (!match) return endWithError(socket, new AppError('NOT_FOUND', `no route for ${url.pathname}`));
+    const feed = url.pathname === FEED_PATH;
+    if (!match && !feed) return endWithError(socket, new AppError('NOT_FOUND', `no route for ${url.pathname}`));
     if (this.closed) return endWithError(socket, new AppError('SHUTTING_DOWN', 'server shutting down'));
+    const lastEventId = url.searchParams.get('lastEventId') ?? undefined;
+    const tag = url.searchParams.get('tag') ?? undefined;
     try {
-      const admission = this.guard.admit(req, match[1]!, url.searchParams);
+      const admission = this.guard.admit(req, match ? { taskId: match[1]! } : { tag }, url.searchParams);
       socket.once('close', admission.release);
     } catch (err) {
       const appErr = toAppError(err);
@@ -79,13 +91,19 @@ export class WsServer {
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.onConnection(ws, socket, match[1]!, url.searchParams.get('lastEventId') ?? undefined);
+      if (match) {
+        const taskId = match[1]!;
+        this.onConnection(ws, socket, { taskId }, lastEventId, (sink) => openWatch(this.deps, { taskId, lastEventId }, sink));
+      } else {
+        this.onConnection(ws, socket, { feed: tag ?? '*' }, lastEventId, (sink) => openFeed(this.deps, { tag, lastEventId }, sink));
+      }
     });
   };
 
-  private onConnection(ws: WebSocket, socket: Duplex, taskId: string, lastEventId: string | undefined): void {
+  /** `about`: what the connection's log lines name (its task, or its feed). */
+  private onConnection(ws: WebSocket, socket: Duplex, about: Record<string, string>, lastEventId: string | undefined, open: Opener): void {
     // Most watches log nothing at LOG_LEVEL info or above.
-    const log = lazyChild(this.deps.logger, () => ({ taskId, connId: uuidv4().slice(0, 8) }));
+    const log = lazyChild(this.deps.logger, () => ({ ...about, connId: uuidv4().slice(0, 8) }));
     const debug = this.deps.logger.isLevelEnabled('debug');
     const conn: Conn = { alive: true, watch: undefined };
     this.conns.set(ws, conn);
@@ -128,7 +146,10 @@ export class WsServer {
       socket.uncork();
       socket.cork();
     };
-    openWatch(this.deps, { taskId, lastEventId }, {
+    open({
+      start: (cursor) => {
+        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ id: cursor }));
+      },
       event: (event, replayed) => {
         if (ws.readyState !== ws.OPEN) return;
         if (!corked) {
@@ -144,9 +165,10 @@ export class WsServer {
       room: () => waitForRoom(outbox, limit, this.deps.config.WS_REPLAY_STALL_MS, slow),
       error: (err) => {
         log().warn({ err: err.message }, 'live feed broke');
-        // A corrupted task closes with its own code (no resume can help); any other break asks to resume.
+        // A corrupted task closes with its own code (no resume can help), a feed gap with 4410 and
+        // the id to continue from; any other break asks to resume.
         const appErr = toAppError(err);
-        if (appErr.code === 'TASK_CORRUPTED') close(appErr.closeCode, appErr.message);
+        if (appErr.code === 'TASK_CORRUPTED' || appErr.code === 'FEED_CURSOR_EXPIRED') close(appErr.closeCode, appErr.message);
         else close(this.closed ? CloseCode.GOING_AWAY : CloseCode.TRY_AGAIN, 'feed interrupted, resume with lastEventId');
       },
     }).then(

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ApiTokens, idempotencyScopeOf, signWatchToken, verifyWatchToken } from '../../src/auth/tokens.js';
+import { ApiTokens, idempotencyScopeOf, signFeedToken, signWatchToken, verifyFeedToken, verifyWatchToken } from '../../src/auth/tokens.js';
 
 const SECRET = 'k'.repeat(32);
 const TASK = '5f0c1c1e-8a57-4d5b-9d5c-0a6b7e1f2a3b';
@@ -20,6 +20,21 @@ test('a watch token verifies for its task until it expires, and for nothing else
   for (const bad of ['', '.', '1000', '1000.', `.${mac}`, `1000.${mac}=`, `-1.${mac}`, `1e3.${mac}`, `1000.${mac}x`]) {
     assert.equal(verifyWatchToken(SECRET, bad, TASK, 999), false, JSON.stringify(bad));
   }
+});
+
+test('a feed token verifies for its feed until it expires; feed and watch tokens never stand in for each other', () => {
+  const token = signFeedToken(SECRET, 'team:a', 1000);
+  assert.match(token, /^1000\.[A-Za-z0-9_-]{43}$/);
+  assert.equal(verifyFeedToken(SECRET, token, 'team:a', 999), true);
+  assert.equal(verifyFeedToken(SECRET, token, 'team:a', 1000), false, 'expired at exp');
+  for (const other of ['team:b', 'team', 'team:a:1000', 'Team:a', undefined]) assert.equal(verifyFeedToken(SECRET, token, other, 999), false, other);
+  assert.equal(verifyFeedToken('x'.repeat(32), token, 'team:a', 999), false, 'other secret');
+  const all = signFeedToken(SECRET, undefined, 1000);
+  assert.equal(verifyFeedToken(SECRET, all, undefined, 999), true, 'the all-tasks feed');
+  for (const tag of ['all', 'feed:all', '*']) assert.equal(verifyFeedToken(SECRET, all, tag, 999), false, tag);
+  // A tag named like a task id, and the task: neither token opens the other.
+  assert.equal(verifyWatchToken(SECRET, signFeedToken(SECRET, TASK, 1000), TASK, 999), false);
+  assert.equal(verifyFeedToken(SECRET, signWatchToken(SECRET, TASK, 1000), TASK, 999), false);
 });
 
 test('API tokens match by index, exactly', () => {

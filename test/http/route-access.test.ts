@@ -27,6 +27,8 @@ const EXPECTED: Record<string, Access> = {
   'GET /tasks/:id/events': 'watch',
   'GET /tasks/:id/output': 'watch',
   'GET /sse/task/:id': 'watch-stream',
+  'GET /sse/feed': 'feed-stream',
+  'POST /feed-tokens': 'api',
   'GET /openapi.json': 'public',
   'GET /docs': 'public',
   'GET /docs/:file': 'public',
@@ -111,6 +113,8 @@ describe('route access: declared with each route, denied by default', () => {
       start: { none: 401, api: 200, watch: 401, 'watch-query': 401 },
       watch: { none: 401, api: 200, watch: 200, 'watch-query': 401 },
       'watch-stream': { none: 401, api: 200, watch: 200, 'watch-query': 200 },
+      // No ?tag: the all-tasks feed; an API token (feed tokens: test/http/feed-routes.test.ts).
+      'feed-stream': { none: 401, api: 200, watch: 401, 'watch-query': 401 },
     };
     for (const access of ACCESS_LEVELS) {
       for (const how of ['none', 'api', 'watch', 'watch-query'] as const) {

@@ -62,7 +62,7 @@ test("a watched task whose stream is corrupted is closed with 4409; the gateway'
   assert.equal(rbad.code, 4409);
   assert.match(rbad.reason, /^task \S+ is corrupted: WRONGTYPE/);
   assert.deepEqual(rbad.events.map((e) => e.status), ['PENDING'], 'its replay, then nothing');
-  const isolated = gateway.logs.filter((l) => l.msg === 'corrupted task stream left the read set; its watchers are ended');
+  const isolated = gateway.logs.filter((l) => l.msg === 'corrupted stream left the read set; its watchers are ended');
   assert.deepEqual(isolated.map((l) => l.taskId), [bad]);
   assert.deepEqual(gateway.logs.filter((l) => l.msg === 'hub read failed; backing off'), [], 'no backoff: the others were read again at once');
 });

@@ -6,7 +6,7 @@ import type WebSocket from 'ws';
 import { signWatchToken } from '../../src/auth/tokens.js';
 import { WEB_ROOT } from '../../src/http/app.js';
 import type { TaskEvent } from '../../src/wire/events.js';
-import { COMMANDS_STREAM, TASKS_INDEX } from '../../src/store/keys.js';
+import { COMMANDS_STREAM, TASKS_INDEX, FEED_STREAM } from '../../src/store/keys.js';
 import type { Redis } from '../../src/store/redis.js';
 import { request } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
@@ -268,6 +268,13 @@ const ROWS: Row[] = [
   wsClose('lastEventId -1', 4400, /lastEventId/, (c) => `/ws/task/${c.running.id}?lastEventId=-1`),
   wsClose('lastEventId 1-', 4400, /lastEventId/, (c) => `/ws/task/${c.running.id}?lastEventId=1-`),
   wsClose('lastEventId u64 overflow', 4400, /lastEventId/, (c) => `/ws/task/${c.running.id}?lastEventId=18446744073709551616-0`),
+  wsClose('feed tag with a glob', 4400, /tag must be/, () => '/ws/feed?tag=a*'),
+  wsClose('feed tag too long', 4400, /tag must be/, () => `/ws/feed?tag=${'t'.repeat(65)}`),
+  wsClose('feed lastEventId $', 4400, /lastEventId/, () => '/ws/feed?lastEventId=$'),
+  wsClose('feed cursor beyond its end', 4410, /continue from \d+-\d+$/, () => '/ws/feed?lastEventId=99999999999999-0'),
+  http('SSE feed tag with a space', 400, 'BAD_REQUEST', () => ({ path: '/sse/feed?tag=a%20b', headers: main })),
+  http('SSE feed Last-Event-ID -1', 400, 'INVALID_EVENT_ID', () => ({ path: '/sse/feed', headers: { ...main, 'last-event-id': '-1' } })),
+  http('feed token for a malformed tag', 400, 'INVALID_BODY', () => ({ path: '/feed-tokens', method: 'POST', headers: main, body: { tag: '' } })),
   wsClose('lastEventId invalid percent-encoding', 4400, /lastEventId/, (c) => `/ws/task/${c.running.id}?lastEventId=%FF`),
   wsClose('lastEventId beyond the stream', 4400, /beyond/, (c) => `/ws/task/${c.running.id}?lastEventId=99999999999999-0`),
   http('events ?after=abc', 400, 'INVALID_EVENT_ID', (c) => ({ path: `/tasks/${c.running.id}/events?after=abc`, headers: main })),
@@ -480,7 +487,7 @@ describe('bad-input suite: one gateway (auth on) and one worker for the whole ta
     } while (cursor !== '0');
     for (const key of keys) {
       const m = /^task:([0-9a-f-]{36})(:events)?$/.exec(key);
-      assert.ok(key === COMMANDS_STREAM || key === TASKS_INDEX || (m && known.has(m[1]!)), `unexpected key ${JSON.stringify(key)}`);
+      assert.ok(key === COMMANDS_STREAM || key === TASKS_INDEX || key === FEED_STREAM || (m && known.has(m[1]!)), `unexpected key ${JSON.stringify(key)}`);
     }
     for (const id of await c.redis.zrange(TASKS_INDEX, '0', '-1')) assert.ok(known.has(id), `unexpected index entry ${JSON.stringify(id)}`);
   }

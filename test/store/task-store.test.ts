@@ -20,6 +20,8 @@ test('start writes the hash, the first event and the command together', async (t
     step: '0',
     lease: '',
     command_id: commandId,
+    // The time of its last feed entry (PENDING), for the feed's progress throttle.
+    feed_at: '1700000000000',
   });
   assert.deepEqual(await redis.xrange(eventsKey(state.task_id), '-', '+'), [
     [state.last_event_id, ['type', 'stage', 'status', 'PENDING', 'progress', '0', 'ts', '1700000000000']],

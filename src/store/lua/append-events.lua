@@ -29,6 +29,8 @@
 --   stage        status, progress ('' keeps the current one), stage number ('' for an event
 --                that is not a stage: RETRYING, terminal ones), '1' when terminal else '0',
 --                a count c of extra fields, then c name, value pairs (attempt, error, result)
+-- Each stage event and each progress event is also appended to the feeds (feed_append, progress
+-- ones throttled), right after its own XADD.
 -- Output and progress events take the current status (and output the current progress). The
 -- hash mirrors: status, progress, last_event_id, updated_at, lease, step, seq; attempt; error and
 -- result of a terminal event; message (set by a progress event, cleared by one without and by a
@@ -85,6 +87,7 @@ local function append(hash, stream, p)
         message = ARGV[o + 3]
         reply = redis.call('XADD', stream, '*', 'type', 'progress', 'status', status, 'progress', progress, 'ts', ts, 'message', message)
       end
+      feed_append(hash, status, progress, ts, true)
     else
       local e_step, terminal, c = ARGV[o + 4], ARGV[o + 5] == '1', tonumber(ARGV[o + 6])
       if e_step ~= '' and tonumber(e_step) <= step then
@@ -104,6 +107,7 @@ local function append(hash, stream, p)
           end
           reply = redis.call('XADD', stream, '*', unpack(fields))
         end
+        feed_append(hash, status, progress, ts, false)
         if e_step ~= '' then step = tonumber(e_step) end
         message = false
         ended = terminal

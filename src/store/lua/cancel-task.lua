@@ -1,5 +1,5 @@
--- Cancels a task. A task no worker has claimed yet (empty lease) ends CANCELLED here, before it
--- starts; its command is acked if delivered (an undelivered one is acked by the worker that reads
+-- Cancels a task. A task no worker has claimed yet (empty lease) ends CANCELLED here (and in the
+-- feeds), before it starts; its command is acked if delivered (an undelivered one is acked by the worker that reads
 -- it and finds the task finished). A claimed task gets a cancel request: the hash field stops
 -- every further event but CANCELLED (see append-events.lua), and a message on the cancel channel
 -- tells the running worker to abort its handler at once.
@@ -32,6 +32,7 @@ if lease and lease ~= '' then
 end
 local id = redis.call('XADD', KEYS[2], '*', 'type', 'stage', 'status', 'CANCELLED', 'progress', progress or '0', 'ts', ARGV[2])
 redis.call('HSET', KEYS[1], 'status', 'CANCELLED', 'last_event_id', id, 'updated_at', ARGV[2], 'cancel_requested', ARGV[2])
+feed_append(KEYS[1], 'CANCELLED', progress or '0', ARGV[2], false)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 if command_id then redis.call('XACK', KEYS[3], ARGV[4], command_id) end

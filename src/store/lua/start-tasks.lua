@@ -1,8 +1,9 @@
--- Creates tasks, each in one atomic step: its state hash, its first event, its start command and
--- its entry in the recent-tasks index (and in the index of each of its tags). There is never a
--- command without its task, nor a task without its command. One call carries the starts a
--- gateway received while its previous call was on its way (a group commit); items are
--- independent, and run in order, so a later item sees the idempotency key an earlier one set.
+-- Creates tasks, each in one atomic step: its state hash, its first event, its start command, its
+-- entry in the recent-tasks index (and in the index of each of its tags) and its PENDING entry in
+-- the feeds (feed_append). There is never a command without its task, nor a task without its
+-- command. One call carries the starts a gateway received while its previous call was on its way
+-- (a group commit); items are independent, and run in order, so a later item sees the
+-- idempotency key an earlier one set.
 --
 -- KEYS[1]      tasks:commands       commands stream
 -- KEYS[2]      tasks:index          sorted set of task ids by creation time (ms)
@@ -68,6 +69,7 @@ local function start(k, a, tags)
   end
   redis.call('HSET', hash, unpack(fields))
   redis.call('ZADD', KEYS[2], now, task_id)
+  feed_append(hash, 'PENDING', '0', now, false)
   for i = 1, #tags do
     local tag_key = KEYS[first_tag + i - 1]
     redis.call('ZADD', tag_key, now, task_id)

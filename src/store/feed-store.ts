@@ -1,0 +1,115 @@
+import { compareEventIds, ZERO_ID } from '../wire/event-id.js';
+import type { Entry } from './event-reads.js';
+import type { WireEvent } from './events.js';
+import { feedKey } from './keys.js';
+import type { Redis } from './redis.js';
+
+/**
+ * Entries after a feed cursor are gone: trimmed by the feed's bound (FEED_MAXLEN), or the cursor
+ * is beyond the feed's last id (the feed was reset, e.g. a new Redis). The client reloads the task
+ * list and continues from `continueFrom`, the feed's last id when this was found; the error table
+ * maps it to FEED_CURSOR_EXPIRED.
+ */
+export class FeedGap extends Error {
+  constructor(readonly continueFrom: string) {
+    super(`feed cursor expired; continue from ${continueFrom}`);
+    this.name = 'FeedGap';
+  }
+}
+
+const NUMERIC = new Set(['progress', 'ts']);
+
+/**
+ * The wire form of a feed entry (a FeedEntry of src/wire/feed.ts), its JSON written straight from
+ * the fields. Feed entries are never terminal, and travel as unnamed SSE messages ('stage').
+ */
+export function wireFeedEntry(id: string, fields: string[]): WireEvent {
+  let body = '';
+  let tags = '[]';
+  let ts = 0;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]!;
+    const value = fields[i + 1]!;
+    if (name === 'tags') tags = tagsJson(value);
+    else if (NUMERIC.has(name)) {
+      body += `,"${name}":${JSON.stringify(Number(value))}`;
+      if (name === 'ts') ts = Number(value);
+    } else body += `,${JSON.stringify(name)}:${JSON.stringify(value)}`;
+  }
+  return { id, type: 'stage', terminal: false, ts, json: `{"id":${JSON.stringify(id)}${body},"tags":${tags}}` };
+}
+
+/** The tags as the scripts copied them from the task hash; anything but an array of strings is []. */
+function tagsJson(text: string): string {
+  try {
+    const tags: unknown = JSON.parse(text);
+    return Array.isArray(tags) && tags.every((t) => typeof t === 'string') ? text : '[]';
+  } catch {
+    return '[]';
+  }
+}
+
+interface FeedInfo {
+  lastId: string;
+  /** The greatest id trimmed (or deleted) so far; 0-0 when none. */
+  maxDeleted: string;
+}
+
+/** XINFO STREAM's reply (flat name, value list), or the error of an absent feed. */
+function feedInfo(err: Error | null, reply: unknown): FeedInfo {
+  if (err) {
+    if (/no such key/i.test(err.message)) return { lastId: ZERO_ID, maxDeleted: ZERO_ID };
+    throw err;
+  }
+  const flat = reply as unknown[];
+  const info: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) info[String(flat[i])] = flat[i + 1];
+  return { lastId: String(info['last-generated-id'] ?? ZERO_ID), maxDeleted: String(info['max-deleted-entry-id'] ?? ZERO_ID) };
+}
+
+/** Throws FeedGap unless every entry after `cursor` is still in the feed. */
+function assertContiguous(info: FeedInfo, cursor: string): void {
+  if (compareEventIds(info.maxDeleted, cursor) > 0 || compareEventIds(cursor, info.lastId) > 0) throw new FeedGap(info.lastId);
+}
+
+/**
+ * Reads of the feeds (`tasks:feed`, `tasks:feed:tag:<tag>`; `tag` undefined is the all-tasks
+ * feed). Each read checks, in the same MULTI, that nothing after its cursor was trimmed, so a
+ * reader is never handed a silent gap: it gets FeedGap instead.
+ */
+export class FeedStore {
+  constructor(private readonly redis: Redis) {}
+
+  /** The feed's last id (0-0 for a feed with no entry yet): where a feed opened without a cursor starts. */
+  async head(tag: string | undefined): Promise<string> {
+    const [[err, reply]] = (await this.redis.multi().xinfo('STREAM', feedKey(tag)).exec()) as [[Error | null, unknown]];
+    return feedInfo(err, reply).lastId;
+  }
+
+  /** At most `count` entries after `afterId` (a canonical id), in wire form; FeedGap as above. */
+  async page(tag: string | undefined, afterId: string, count: number): Promise<WireEvent[]> {
+    return (await this.range(tag, afterId, '+', count)).map(([id, fields]) => wireFeedEntry(id, fields));
+  }
+
+  /** The entries in (afterId, upTo], at most `count` when given; FeedGap as above. */
+  async range(tag: string | undefined, afterId: string, upTo: string, count?: number): Promise<Entry[]> {
+    const key = feedKey(tag);
+    const multi = this.redis.multi().xinfo('STREAM', key);
+    if (count === undefined) multi.xrange(key, `(${afterId}`, upTo);
+    else multi.xrange(key, `(${afterId}`, upTo, 'COUNT', count);
+    const [[infoErr, info], [rangeErr, entries]] = (await multi.exec()) as [[Error | null, unknown], [Error | null, unknown]];
+    assertContiguous(feedInfo(infoErr, info), afterId);
+    if (rangeErr) throw rangeErr;
+    return entries as Entry[];
+  }
+
+  /**
+   * For a live read that came back full (it may have fallen behind the trimming): FeedGap when
+   * entries after `cursor` have been trimmed. It may also answer FeedGap when the trimming only
+   * reached entries that read returned: a reload the client did not strictly need, never a gap.
+   */
+  async checkLive(tag: string | undefined, cursor: string): Promise<void> {
+    const [[err, reply]] = (await this.redis.multi().xinfo('STREAM', feedKey(tag)).exec()) as [[Error | null, unknown]];
+    assertContiguous(feedInfo(err, reply), cursor);
+  }
+}

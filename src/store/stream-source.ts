@@ -1,0 +1,83 @@
+import { TaskCorrupted } from './corrupted.js';
+import { eventRange, type Entry } from './event-reads.js';
+import { wireEvent, type WireEvent } from './events.js';
+import { FeedStore, wireFeedEntry } from './feed-store.js';
+import { eventsKey, feedKey } from './keys.js';
+import type { Redis } from './redis.js';
+
+/**
+ * A stream the hub reads for its watchers: a task's events or a feed. The hub shares one blocking
+ * XREAD over all of them; this says how each one's entries decode and how a watcher that starts
+ * behind catches up.
+ */
+export interface StreamSource {
+  /** The stream's key: the hub reads each key once, whatever the number of its watchers. */
+  readonly key: string;
+  /** What log lines about the stream name: `{ taskId }` or `{ feed }` (its tag, or `*` for all tasks). */
+  readonly about: Record<string, string>;
+  /** A feed may be trimmed under a reader (checkLive); a task's events never are. */
+  readonly trimmed: boolean;
+  wire(id: string, fields: string[]): WireEvent;
+  /** Entries in (afterId, upTo]; a feed rejects with FeedGap when some after afterId were trimmed. */
+  range(redis: Redis, afterId: string, upTo: string): Promise<Entry[]>;
+  /** After a live read of `count` entries from `cursor` came back full: rejects with FeedGap (feeds). */
+  checkLive(redis: Redis, cursor: string): Promise<void>;
+  /** What ends this stream's watchers when its key holds `type` instead of a stream. */
+  corrupted(type: string): Error;
+}
+
+export function taskSource(taskId: string): StreamSource {
+  const key = eventsKey(taskId);
+  return {
+    key,
+    about: { taskId },
+    trimmed: false,
+    wire: (id, fields) => wireEvent(taskId, id, fields),
+    range: (redis, afterId, upTo) => eventRange(redis, taskId, afterId, upTo),
+    checkLive: () => Promise.resolve(),
+    corrupted: (type) => new TaskCorrupted(taskId, `WRONGTYPE ${key} holds a ${type}, not a stream`),
+  };
+}
+
+/** The all-tasks feed (`tag` undefined) or one tag's feed. */
+export function feedSource(tag: string | undefined): StreamSource {
+  const key = feedKey(tag);
+  return {
+    key,
+    about: { feed: tag ?? '*' },
+    trimmed: true,
+    wire: wireFeedEntry,
+    range: (redis, afterId, upTo) => new FeedStore(redis).range(tag, afterId, upTo),
+    checkLive: (redis, cursor) => new FeedStore(redis).checkLive(tag, cursor),
+    corrupted: (type) => new Error(`WRONGTYPE ${key} holds a ${type}, not a stream`),
+  };
+}
+
+/**
+ * One blocking XREAD over `keys`, each after its cursor (same order), on `reader` (a blocking
+ * reader's connection): at most `count` entries per stream, waiting at most `blockMs`. Returns the
+ * streams that had entries; [] when the wait ran out.
+ */
+export async function readStreams(
+  reader: Redis,
+  keys: string[],
+  cursors: string[],
+  count: number,
+  blockMs: number,
+): Promise<{ key: string; entries: Entry[] }[]> {
+  const reply = (await reader.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...keys, ...cursors)) as [string, Entry[]][] | null;
+  return (reply ?? []).map(([key, entries]) => ({ key, entries }));
+}
+
+/** The keys among `keys` that hold something other than a stream (an absent key is fine), with that type. */
+export async function wrongTypes(redis: Redis, keys: string[]): Promise<Map<string, string>> {
+  const pipeline = redis.pipeline();
+  for (const key of keys) pipeline.type(key);
+  const replies = (await pipeline.exec()) ?? [];
+  const out = new Map<string, string>();
+  replies.forEach(([err, type], i) => {
+    if (err) throw err;
+    if (type !== 'stream' && type !== 'none') out.set(keys[i]!, String(type));
+  });
+  return out;
+}
