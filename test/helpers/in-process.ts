@@ -36,9 +36,13 @@ export async function startGatewayInProcess(t: Scope, redisUrl: string, env: Rec
   return Object.assign(service, { port, url: `http://127.0.0.1:${port}` });
 }
 
-/** A worker started as src/bin/worker.ts starts it, in this process; stopped when the test ends. */
+/**
+ * A worker started as src/bin/worker.ts starts it, in this process; stopped when the test ends.
+ * SHUTDOWN_GRACE_MS is 0 unless `env` sets it: the stop at the end of a test hands running tasks
+ * back at once instead of waiting up to 10 s for them (the grace itself is tested with processes).
+ */
 export async function startWorkerInProcess(t: Scope, redisUrl: string, env: Record<string, string> = {}): Promise<InProcessWorker> {
-  const service = await start(t, 'worker', { HEALTH_PORT: '0', ...env, REDIS_URL: redisUrl });
+  const service = await start(t, 'worker', { HEALTH_PORT: '0', SHUTDOWN_GRACE_MS: '0', ...env, REDIS_URL: redisUrl });
   const health = await service.waitForLog((l) => l.msg === 'health listening', 'health listening');
   return Object.assign(service, { healthUrl: `http://127.0.0.1:${Number(health.port)}` });
 }
