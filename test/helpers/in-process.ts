@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { runGateway, runWorker } from '../../src/runtime/services.js';
@@ -45,6 +46,11 @@ export async function startWorkerInProcess(t: Scope, redisUrl: string, env: Reco
   const service = await start(t, 'worker', { HEALTH_PORT: '0', SHUTDOWN_GRACE_MS: '0', ...env, REDIS_URL: redisUrl });
   const health = await service.waitForLog((l) => l.msg === 'health listening', 'health listening');
   return Object.assign(service, { healthUrl: `http://127.0.0.1:${Number(health.port)}` });
+}
+
+/** TASK_MODULES naming test/fixtures/test-tasks.ts, for services in this process (tsx loads it). */
+export function inProcessTestTasksEnv(): { TASK_MODULES: string } {
+  return { TASK_MODULES: fileURLToPath(new URL('../fixtures/test-tasks.ts', import.meta.url)) };
 }
 
 async function start(t: Scope, name: 'gateway' | 'worker', env: Record<string, string>): Promise<InProcessService> {
