@@ -6,7 +6,7 @@ import { TaskWatcher, type FinalState, type WatchState } from '../../src/client/
 import type { TaskEvent } from '../../src/wire/events.js';
 import { startRestartableGateway, type RestartableGateway } from '../helpers/gateway-restart.js';
 import { startTask } from '../helpers/http.js';
-import { startWorkerProc } from '../helpers/processes.js';
+import { startWorkerInProcess } from '../helpers/in-process.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { suiteScope } from '../helpers/scope.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
@@ -43,7 +43,7 @@ describe('TaskWatcher against a real gateway and worker', () => {
   before(async () => {
     redisUrl = await testRedisUrl();
     gateway = await startRestartableGateway(scope, redisUrl);
-    await startWorkerProc(scope, redisUrl);
+    await startWorkerInProcess(scope, redisUrl);
   });
 
   test('a whole task: every event once, in order, equal to XRANGE; connecting, live, finished', async (t) => {

@@ -9,7 +9,8 @@ import type { TaskEvent } from '../../src/wire/events.js';
 import { COMMANDS_STREAM, TASKS_INDEX } from '../../src/store/keys.js';
 import type { Redis } from '../../src/store/redis.js';
 import { request } from '../helpers/http.js';
-import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
+import { startWorkerInProcess } from '../helpers/in-process.js';
+import { startGatewayProc, type ServiceProc } from '../helpers/processes.js';
 import { closed, rawHttp, upgrade } from '../helpers/raw.js';
 import { connectRedis, testRedisUrl } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
@@ -505,7 +506,7 @@ describe('bad-input suite: one gateway (auth on) and one worker for the whole ta
       HTTP_HEADERS_TIMEOUT_MS: '1000',
       HTTP_REQUEST_TIMEOUT_MS: '2000',
     });
-    await startWorkerProc(scope, redisUrl, { SHUTDOWN_GRACE_MS: '200' });
+    await startWorkerInProcess(scope, redisUrl, { SHUTDOWN_GRACE_MS: '200' });
     const redis = await connectRedis(redisUrl);
     cleanups.push(() => closeRedis(redis));
     c = {
