@@ -26,13 +26,15 @@ const SLOW_FILES: Record<string, number> = {
   'test/web/page-output.test.ts': 40,
   'test/scripts/bench.test.ts': 35,
   'test/security/bad-input.test.ts': 34,
-  'test/worker/reclaim.test.ts': 25,
+  'test/worker/reclaim.test.ts': 26,
   'test/web/page.test.ts': 25,
-  'test/runtime/shutdown.test.ts': 22,
-  'test/worker/output-exactly-once.test.ts': 18,
+  'test/runtime/shutdown.test.ts': 20,
+  'test/worker/worker.test.ts': 18,
+  'test/worker/output-exactly-once.test.ts': 17,
   'test/worker/redis-restart.test.ts': 15,
   'test/sse/sse-route.test.ts': 14,
   'test/worker/shutdown.test.ts': 14,
+  'test/worker/task-context.test.ts': 13,
 };
 
 const concurrency = Number(process.env.TEST_CONCURRENCY ?? 2 * availableParallelism() + 1);
