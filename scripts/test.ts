@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const DURATIONS = join(ROOT, 'node_modules', '.cache', 'taskcast-test', 'durations.json');
 
-/** Seconds on a quiet 2-core machine, for a fresh checkout (no recorded durations yet). */
+/** Seconds, roughly, each file alone on a 2-core machine: the order for a fresh checkout (no recorded durations yet). */
 const SLOW_FILES: Record<string, number> = {
   'test/web/page-output.test.ts': 40,
   'test/scripts/bench.test.ts': 35,
