@@ -3,30 +3,33 @@ import { before, describe, test } from 'node:test';
 import type { TaskEvent } from '../../src/wire/events.js';
 import { taskcast } from '../helpers/cli.js';
 import { startTask } from '../helpers/http.js';
-import { startGatewayProc, startWorkerProc, testTasksEnv, type ServiceProc } from '../helpers/processes.js';
+import { inProcessTestTasksEnv, startGatewayInProcess, startWorkerInProcess, type InProcessGateway } from '../helpers/in-process.js';
+import { startWorkerProc, testTasksEnv } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { suiteScope } from '../helpers/scope.js';
 import { taskEvents } from '../helpers/task-log.js';
 import { renderTerminal } from '../helpers/terminal.js';
 import { waitFor } from '../helpers/wait.js';
 
+/** For the worker processes of the SIGKILL test; the gateway and the other workers run in this process (the CLI is the process under test). */
 const TEST_TASKS = testTasksEnv();
+const IN_PROCESS_TASKS = inProcessTestTasksEnv();
 const lines = (n: number) => Array.from({ length: n }, (_, i) => `line ${i}\n`).join('');
 /** `text` as a terminal of `columns` columns wraps it. */
 const rows = (text: string, columns: number) => Array.from({ length: Math.ceil(text.length / columns) }, (_, i) => text.slice(i * columns, (i + 1) * columns));
 const jsonLines = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as TaskEvent);
 
 describe('taskcast watch and inspect with task output', () => {
-  let gateway: ServiceProc;
+  let gateway: InProcessGateway;
   let redisUrl: string;
   const scope = suiteScope();
   before(async () => {
     redisUrl = await testRedisUrl();
-    gateway = await startGatewayProc(scope, redisUrl, TEST_TASKS);
+    gateway = await startGatewayInProcess(scope, redisUrl, IN_PROCESS_TASKS);
   });
 
   test('watch to a pipe: stdout is exactly the output; progress messages, result and status on stderr', async (t) => {
-    await startWorkerProc(t, redisUrl, TEST_TASKS);
+    await startWorkerInProcess(t, redisUrl, IN_PROCESS_TASKS);
     const run = await taskcast(['start', '--url', gateway.url, '--type', 'chatter', '--params', '{"lines":25,"line_ms":5}', '--watch']);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, lines(25));
@@ -38,7 +41,7 @@ describe('taskcast watch and inspect with task output', () => {
 
   test('watch --json: one event per line, every type, equal to XRANGE; nothing else on stdout', async (t) => {
     const redis = await redisFor(t, redisUrl);
-    await startWorkerProc(t, redisUrl, TEST_TASKS);
+    await startWorkerInProcess(t, redisUrl, IN_PROCESS_TASKS);
     const taskId = await startTask(gateway.url, { type: 'chatter', params: { lines: 25 } });
     const run = await taskcast(['watch', taskId, '--json', '--url', gateway.url]);
     assert.equal(run.code, 0, run.stderr);
@@ -70,7 +73,7 @@ describe('taskcast watch and inspect with task output', () => {
   });
 
   test('exactly once when the handler throws half way and is retried: stdout holds the lines once', async (t) => {
-    await startWorkerProc(t, redisUrl, { ...TEST_TASKS, RETRY_BASE_MS: '20' });
+    await startWorkerInProcess(t, redisUrl, { ...IN_PROCESS_TASKS, RETRY_BASE_MS: '20' });
     const taskId = await startTask(gateway.url, { type: 'chatter', params: { lines: 30, fail_attempts: 1 } });
     const run = await taskcast(['watch', taskId, '--url', gateway.url]);
     assert.equal(run.code, 0, run.stderr);
@@ -80,7 +83,7 @@ describe('taskcast watch and inspect with task output', () => {
   });
 
   test('watch on a terminal: output above the live bar, a notice for voided chunks, the final bar and the result', async (t) => {
-    await startWorkerProc(t, redisUrl, { ...TEST_TASKS, RETRY_BASE_MS: '20' });
+    await startWorkerInProcess(t, redisUrl, { ...IN_PROCESS_TASKS, RETRY_BASE_MS: '20' });
     const taskId = await startTask(gateway.url, { type: 'chatter', params: { lines: 12, fail_attempts: 1 } });
     const run = await taskcast(['watch', taskId, '--url', gateway.url], { tty: { columns: 60 } });
     assert.equal(run.code, 0, run.stdout);
@@ -101,7 +104,7 @@ describe('taskcast watch and inspect with task output', () => {
 
   test('inspect: result, latest message, the last output lines (all with --output-lines all), every event over pages', async (t) => {
     const redis = await redisFor(t, redisUrl);
-    await startWorkerProc(t, redisUrl, TEST_TASKS);
+    await startWorkerInProcess(t, redisUrl, IN_PROCESS_TASKS);
     const taskId = await startTask(gateway.url, { type: 'chatter', params: { lines: 1200 } });
     assert.equal((await taskcast(['watch', taskId, '--url', gateway.url])).code, 0);
     const events = await taskEvents(redis, taskId);

@@ -10,7 +10,6 @@ import { startRestartableGateway, type RestartableGateway } from '../helpers/gat
 import { API_TOKEN, AUTH_ENV, WATCH_TOKEN_RE } from '../helpers/auth.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayInProcess, startWorkerInProcess, type InProcessGateway } from '../helpers/in-process.js';
-import { startWorkerProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { suiteScope } from '../helpers/scope.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
@@ -47,7 +46,7 @@ describe('TaskWatcher against a real gateway and worker', () => {
   before(async () => {
     redisUrl = await testRedisUrl();
     gateway = await startRestartableGateway(scope, redisUrl);
-    await startWorkerProc(scope, redisUrl);
+    await startWorkerInProcess(scope, redisUrl);
   });
 
   test('a whole task: every event once, in order, equal to XRANGE; connecting, live, finished', async (t) => {

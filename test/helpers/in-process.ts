@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { runGateway, runWorker } from '../../src/runtime/services.js';
@@ -36,11 +37,20 @@ export async function startGatewayInProcess(t: Scope, redisUrl: string, env: Rec
   return Object.assign(service, { port, url: `http://127.0.0.1:${port}` });
 }
 
-/** A worker started as src/bin/worker.ts starts it, in this process; stopped when the test ends. */
+/**
+ * A worker started as src/bin/worker.ts starts it, in this process; stopped when the test ends.
+ * SHUTDOWN_GRACE_MS is 0 unless `env` sets it: the stop at the end of a test hands running tasks
+ * back at once instead of waiting up to 10 s for them (the grace itself is tested with processes).
+ */
 export async function startWorkerInProcess(t: Scope, redisUrl: string, env: Record<string, string> = {}): Promise<InProcessWorker> {
-  const service = await start(t, 'worker', { HEALTH_PORT: '0', ...env, REDIS_URL: redisUrl });
+  const service = await start(t, 'worker', { HEALTH_PORT: '0', SHUTDOWN_GRACE_MS: '0', ...env, REDIS_URL: redisUrl });
   const health = await service.waitForLog((l) => l.msg === 'health listening', 'health listening');
   return Object.assign(service, { healthUrl: `http://127.0.0.1:${Number(health.port)}` });
+}
+
+/** TASK_MODULES naming test/fixtures/test-tasks.ts, for services in this process (tsx loads it). */
+export function inProcessTestTasksEnv(): { TASK_MODULES: string } {
+  return { TASK_MODULES: fileURLToPath(new URL('../fixtures/test-tasks.ts', import.meta.url)) };
 }
 
 async function start(t: Scope, name: 'gateway' | 'worker', env: Record<string, string>): Promise<InProcessService> {

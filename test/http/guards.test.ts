@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { SECURITY_HEADERS } from '../../src/http/security-headers.js';
 import { request } from '../helpers/http.js';
-import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
+import { startWorkerInProcess } from '../helpers/in-process.js';
+import { startGatewayProc, type ServiceProc } from '../helpers/processes.js';
 import { rawHttp, upgrade } from '../helpers/raw.js';
 import { testRedisUrl } from '../helpers/redis.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
@@ -31,7 +32,7 @@ describe('guards with auth off, and behind a trusted proxy', () => {
       START_BURST: '1',
       START_REFILL_PER_S: '0.001',
     });
-    await startWorkerProc(scope, redisUrl);
+    await startWorkerInProcess(scope, redisUrl);
   });
 
   test('auth off: starts carry no watch token and anyone holding the id watches', async () => {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { validate as isUuid } from 'uuid';
 import { request, startTask } from '../helpers/http.js';
-import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
+import { startWorkerInProcess } from '../helpers/in-process.js';
+import { startGatewayProc, type ServiceProc } from '../helpers/processes.js';
 import { suiteScope } from '../helpers/scope.js';
 import { testRedisUrl } from '../helpers/redis.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
@@ -14,7 +15,7 @@ describe('request ids and log lines, against a gateway process', () => {
   before(async () => {
     const redisUrl = await testRedisUrl();
     gateway = await startGatewayProc(scope, redisUrl, { LOG_LEVEL: 'debug' });
-    await startWorkerProc(scope, redisUrl);
+    await startWorkerInProcess(scope, redisUrl);
   });
 
   const requestLine = (requestId: string) =>

@@ -8,7 +8,7 @@ import type { Redis } from '../../src/store/redis.js';
 import { launchBrowser } from '../helpers/browser.js';
 import { startRestartableGateway, type RestartableGateway } from '../helpers/gateway-restart.js';
 import { request, startTask } from '../helpers/http.js';
-import { startWorkerProc } from '../helpers/processes.js';
+import { startWorkerInProcess } from '../helpers/in-process.js';
 import { connectRedis, testRedisUrl } from '../helpers/redis.js';
 import { suiteScope } from '../helpers/scope.js';
 import { waitFor } from '../helpers/wait.js';
@@ -38,7 +38,7 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
     const redisUrl = await testRedisUrl();
     await buildWeb();
     gateway = await startRestartableGateway(scope, redisUrl);
-    await startWorkerProc(scope, redisUrl);
+    await startWorkerInProcess(scope, redisUrl);
     redis = await connectRedis(redisUrl);
     scope.after(() => closeRedis(redis));
     context = await launchBrowser(scope);

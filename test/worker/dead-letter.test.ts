@@ -4,7 +4,8 @@ import { v4 as uuidv4 } from 'uuid';
 import { COMMANDS_STREAM, DEAD_LETTER_STREAM, taskKey } from '../../src/store/keys.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { startTask } from '../helpers/http.js';
-import { spawnEntry, startGatewayProc, startWorkerProc, stopProc, testTasksEnv, type Proc } from '../helpers/processes.js';
+import { inProcessTestTasksEnv, startGatewayInProcess } from '../helpers/in-process.js';
+import { spawnEntry, startWorkerProc, stopProc, testTasksEnv, type Proc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { REFERENCE_STATUSES, assertEventLog, assertNothingPending, taskEvents, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
@@ -30,7 +31,7 @@ describe('poison commands go to tasks:dead once, their task ends FAILED', () => 
     const ghost = uuidv4();
     const ghostCommand = await redis.xadd(COMMANDS_STREAM, '*', 'task_id', ghost, 'type', 'reference', 'params', '{}');
 
-    const gateway = await startGatewayProc(t, url);
+    const gateway = await startGatewayInProcess(t, url);
     const worker = await startWorkerProc(t, url, { CLAIM_IDLE_MS: '500' });
     assert.equal(await waitForEnd(redis, unknownType), 'FAILED');
     assert.equal(await waitForEnd(redis, badParams), 'FAILED');
@@ -64,7 +65,7 @@ describe('poison commands go to tasks:dead once, their task ends FAILED', () => 
   test('a command every worker dies on is dead-lettered after MAX_DELIVERIES deliveries', async (t) => {
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
-    const gateway = await startGatewayProc(t, url, TEST_TASKS);
+    const gateway = await startGatewayInProcess(t, url, inProcessTestTasksEnv());
     const taskId = await startTask(gateway.url, { type: 'crash' });
     const env = { ...TEST_TASKS, CLAIM_IDLE_MS: '500', MAX_DELIVERIES: '2' };
     const workers: Proc[] = [];

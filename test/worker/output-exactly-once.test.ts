@@ -4,7 +4,8 @@ import WebSocket from 'ws';
 import { TaskWatcher } from '../../src/client/task-watcher.js';
 import type { OutputChange } from '../../src/wire/output.js';
 import { request, startTask } from '../helpers/http.js';
-import { startGatewayProc, startWorkerProc, testTasksEnv, type ServiceProc } from '../helpers/processes.js';
+import { inProcessTestTasksEnv, startGatewayInProcess, startWorkerInProcess, type InProcessGateway } from '../helpers/in-process.js';
+import { startWorkerProc, testTasksEnv } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { suiteScope } from '../helpers/scope.js';
 import { sseUrl, watchSse } from '../helpers/sse-client.js';
@@ -12,7 +13,9 @@ import { assertNothingPending, eventIds, taskEvents } from '../helpers/task-log.
 import { waitFor } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
 
+/** For the worker processes of the SIGKILL test; the gateway and the other workers run in this process. */
 const TEST_TASKS = testTasksEnv();
+const IN_PROCESS_TASKS = inProcessTestTasksEnv();
 const lines = (n: number) => Array.from({ length: n }, (_, i) => `line ${i}\n`).join('');
 
 /** A TaskWatcher over `ws` that records every output change. */
@@ -28,12 +31,12 @@ function watcher(baseUrl: string, taskId: string) {
 }
 
 describe('output exactly once, whatever stops a run', () => {
-  let gateway: ServiceProc;
+  let gateway: InProcessGateway;
   let redisUrl: string;
   const scope = suiteScope();
   before(async () => {
     redisUrl = await testRedisUrl();
-    gateway = await startGatewayProc(scope, redisUrl, TEST_TASKS);
+    gateway = await startGatewayInProcess(scope, redisUrl, IN_PROCESS_TASKS);
   });
 
   test('a worker SIGKILLed in the middle of a stage\'s output: the client, XRANGE and /output agree on one copy', async (t) => {
@@ -65,7 +68,7 @@ describe('output exactly once, whatever stops a run', () => {
 
   test('a handler that throws half way and is retried: its first attempt\'s lines are voided by RETRYING', async (t) => {
     const redis = await redisFor(t, redisUrl);
-    await startWorkerProc(t, redisUrl, { ...TEST_TASKS, RETRY_BASE_MS: '20' });
+    await startWorkerInProcess(t, redisUrl, { ...IN_PROCESS_TASKS, RETRY_BASE_MS: '20' });
     const taskId = await startTask(gateway.url, { type: 'chatter', params: { lines: 30, fail_attempts: 1 } });
     const { w, changes } = watcher(gateway.url, taskId);
     t.after(() => w.close());
@@ -81,7 +84,7 @@ describe('output exactly once, whatever stops a run', () => {
 
   test('a watcher that disconnects again and again during a 10,000-line output resumes exactly, over WebSocket and SSE', async (t) => {
     const redis = await redisFor(t, redisUrl);
-    await startWorkerProc(t, redisUrl, TEST_TASKS);
+    await startWorkerInProcess(t, redisUrl, IN_PROCESS_TASKS);
     const taskId = await startTask(gateway.url, { type: 'chatter', params: { lines: 10_000 } });
     const resume = async (watch: (last: string | undefined) => Promise<{ ids: string[]; ended: boolean }>) => {
       const got: string[] = [];
@@ -109,7 +112,7 @@ describe('output exactly once, whatever stops a run', () => {
   });
 
   test('SSE names progress, output and restart events after their type; stage events stay unnamed', async (t) => {
-    await startWorkerProc(t, redisUrl, TEST_TASKS);
+    await startWorkerInProcess(t, redisUrl, IN_PROCESS_TASKS);
     const taskId = await startTask(gateway.url, { type: 'chatter', params: { lines: 10 } });
     const result = await watchSse(sseUrl(gateway.url, taskId), { timeoutMs: 30_000 });
     assert.deepEqual(
@@ -125,7 +128,7 @@ describe('output exactly once, whatever stops a run', () => {
 
   test('GET /tasks/<id>/events pages with after, limit and next_cursor', async (t) => {
     const redis = await redisFor(t, redisUrl);
-    await startWorkerProc(t, redisUrl, TEST_TASKS);
+    await startWorkerInProcess(t, redisUrl, IN_PROCESS_TASKS);
     const taskId = await startTask(gateway.url, { type: 'chatter', params: { lines: 25 } });
     const { w } = watcher(gateway.url, taskId);
     t.after(() => w.close());

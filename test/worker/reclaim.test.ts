@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { COMMANDS_STREAM, WORKER_GROUP, taskKey } from '../../src/store/keys.js';
 import { startTask } from '../helpers/http.js';
-import { startGatewayProc, startWorkerProc } from '../helpers/processes.js';
+import { startGatewayInProcess } from '../helpers/in-process.js';
+import { startWorkerProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { REFERENCE_STATUSES, assertEventLog, assertNothingPending, taskEvents, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
@@ -14,7 +15,7 @@ describe('reclaim and fencing, with real worker processes', () => {
   test('SIGKILL a worker mid-task: another reclaims and resumes after the last recorded stage', async (t) => {
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
-    const gateway = await startGatewayProc(t, url);
+    const gateway = await startGatewayInProcess(t, url);
     const doomed = await startWorkerProc(t, url, FAST_RECLAIM);
     const ids = await Promise.all([1, 2, 3].map(() => startTask(gateway.url, { stage_ms: 700 })));
     // Killed once every task has recorded a stage and is inside the next one's work.
@@ -39,7 +40,7 @@ describe('reclaim and fencing, with real worker processes', () => {
   test('SIGSTOP a worker past CLAIM_IDLE_MS, then SIGCONT: it appends nothing and acks nothing', async (t) => {
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
-    const gateway = await startGatewayProc(t, url);
+    const gateway = await startGatewayInProcess(t, url);
     const paused = await startWorkerProc(t, url, FAST_RECLAIM);
     const taskId = await startTask(gateway.url, { stage_ms: 2000 });
     const pausedPid = `-${paused.child.pid}-`;
@@ -71,7 +72,7 @@ describe('reclaim and fencing, with real worker processes', () => {
   test('a worker that starts after a crash takes over its predecessor\'s commands at once, not after CLAIM_IDLE_MS', async (t) => {
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
-    const gateway = await startGatewayProc(t, url);
+    const gateway = await startGatewayInProcess(t, url);
     const slow = { CLAIM_IDLE_MS: '60000' };
     const doomed = await startWorkerProc(t, url, slow);
     const ids = await Promise.all([1, 2].map(() => startTask(gateway.url, { stage_ms: 400 })));
@@ -89,7 +90,7 @@ describe('reclaim and fencing, with real worker processes', () => {
   test('a command due for reclaim is taken before new ones, while every slot is busy with a queue of new work', async (t) => {
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
-    const gateway = await startGatewayProc(t, url);
+    const gateway = await startGatewayInProcess(t, url);
     // A worker of another host read the command and died: it is reclaimed once idle for CLAIM_IDLE_MS.
     const orphan = await startTask(gateway.url, { stage_ms: 100 });
     await redis.xreadgroup('GROUP', WORKER_GROUP, 'elsewhere-4242-0badf00d', 'COUNT', 1, 'STREAMS', COMMANDS_STREAM, '>');

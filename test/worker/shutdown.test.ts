@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import type { TaskEvent } from '../../src/wire/events.js';
 import { COMMANDS_STREAM, WORKER_GROUP, taskKey } from '../../src/store/keys.js';
 import { startTask } from '../helpers/http.js';
+import { inProcessTestTasksEnv, startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
 import { startGatewayProc, startWorkerProc, testTasksEnv } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { REFERENCE_STATUSES, assertEventLog, assertNothingPending, taskEvents, waitForEnd } from '../helpers/task-log.js';
@@ -16,7 +17,7 @@ describe('graceful shutdown under load', () => {
   test('SIGTERM to a worker: it stops reading, finishes its running tasks, exits 0; others run the rest', async (t) => {
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
-    const gateway = await startGatewayProc(t, url);
+    const gateway = await startGatewayInProcess(t, url);
     const leaving = await startWorkerProc(t, url, { WORKER_CONCURRENCY: '4', SHUTDOWN_GRACE_MS: '30000' });
     const first = await Promise.all([1, 2, 3, 4].map(() => startTask(gateway.url, { stage_ms: 300 })));
     const pid = `-${leaving.child.pid}-`;
@@ -34,7 +35,7 @@ describe('graceful shutdown under load', () => {
     }
     for (const id of later) assert.equal(await redis.hget(taskKey(id), 'status'), 'PENDING', 'not read while draining');
 
-    await startWorkerProc(t, url);
+    await startWorkerInProcess(t, url);
     for (const id of later) assert.equal(await waitForEnd(redis, id), 'COMPLETED');
     for (const id of [...first, ...later]) await assertEventLog(redis, id, REFERENCE_STATUSES);
     await assertNothingPending(redis);
@@ -43,7 +44,7 @@ describe('graceful shutdown under load', () => {
   test('SIGTERM to a worker whose tasks outlast SHUTDOWN_GRACE_MS: left pending, another resumes them', async (t) => {
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
-    const gateway = await startGatewayProc(t, url);
+    const gateway = await startGatewayInProcess(t, url);
     const env = { SHUTDOWN_GRACE_MS: '300', CLAIM_IDLE_MS: '1000' };
     const leaving = await startWorkerProc(t, url, env);
     const ids = await Promise.all([1, 2, 3].map(() => startTask(gateway.url, { stage_ms: 800 })));
@@ -56,7 +57,7 @@ describe('graceful shutdown under load', () => {
     assert.ok(leaving.logs.some((l) => l.msg === 'grace period over; leaving running commands pending'));
     for (const id of ids) assert.notEqual(await redis.hget(taskKey(id), 'status'), 'COMPLETED');
 
-    await startWorkerProc(t, url, env);
+    await startWorkerInProcess(t, url, env);
     for (const id of ids) assert.equal(await waitForEnd(redis, id), 'COMPLETED');
     for (const id of ids) await assertEventLog(redis, id, REFERENCE_STATUSES);
     await assertNothingPending(redis);
@@ -66,7 +67,7 @@ describe('graceful shutdown under load', () => {
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
     const tasks = testTasksEnv();
-    const gateway = await startGatewayProc(t, url, tasks);
+    const gateway = await startGatewayInProcess(t, url, inProcessTestTasksEnv());
     // The backstop would exit 1 after SHUTDOWN_GRACE_MS + 5 s; the handler holds on for a minute.
     const leaving = await startWorkerProc(t, url, { ...tasks, SHUTDOWN_GRACE_MS: '300', CLAIM_IDLE_MS: '60000' });
     const taskId = await startTask(gateway.url, { type: 'stubborn', params: { hold_ms: 60_000 } });
@@ -83,8 +84,8 @@ describe('graceful shutdown under load', () => {
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
     const leaving = await startGatewayProc(t, url);
-    const staying = await startGatewayProc(t, url);
-    await startWorkerProc(t, url);
+    const staying = await startGatewayInProcess(t, url);
+    await startWorkerInProcess(t, url);
     const ids = await Promise.all([1, 2, 3, 4].map(() => startTask(staying.url, { stage_ms: 400 })));
     const seen = new Map<string, TaskEvent[]>(ids.map((id) => [id, []]));
     const watches = ids.map((id) => watchTask(wsUrl(leaving.url, id), { onEvent: (e) => seen.get(id)!.push(e) }));

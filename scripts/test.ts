@@ -1,0 +1,84 @@
+/**
+ * `npm test [-- test/<area>/<file>.test.ts ...]`: runs the test files (by default every
+ * test/<area>/*.test.ts) with node:test, each in its own process (which inherits this one's
+ * `--import tsx`), TEST_CONCURRENCY at a time (default: twice the available parallelism plus one,
+ * 5 on 2 cores: most files spend most of their time waiting on processes, Redis, a browser or a
+ * task's stages), each test bounded by 120 s. Exit code 1 when any test fails.
+ *
+ * Longest first: a file's duration in the last run (recorded under node_modules/.cache/) or, when
+ * there is none, its estimate in SLOW_FILES decides when it starts, so that the long files (a
+ * browser, the benchmark, real-time waits) run beside the many short ones instead of after them.
+ * The order changes when files start, not what they test: every file still runs in its own
+ * process, with its own redis-server.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { run } from 'node:test';
+import { spec } from 'node:test/reporters';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const DURATIONS = join(ROOT, 'node_modules', '.cache', 'taskcast-test', 'durations.json');
+
+/** Seconds, roughly, each file alone on a 2-core machine: the order for a fresh checkout (no recorded durations yet). */
+const SLOW_FILES: Record<string, number> = {
+  'test/web/page-output.test.ts': 40,
+  'test/scripts/bench.test.ts': 35,
+  'test/security/bad-input.test.ts': 34,
+  'test/worker/reclaim.test.ts': 26,
+  'test/web/page.test.ts': 25,
+  'test/runtime/shutdown.test.ts': 20,
+  'test/worker/worker.test.ts': 18,
+  'test/worker/output-exactly-once.test.ts': 17,
+  'test/worker/redis-restart.test.ts': 15,
+  'test/sse/sse-route.test.ts': 14,
+  'test/worker/shutdown.test.ts': 14,
+  'test/worker/task-context.test.ts': 13,
+};
+
+const concurrency = Number(process.env.TEST_CONCURRENCY ?? 2 * availableParallelism() + 1);
+if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`TEST_CONCURRENCY must be a positive integer, not ${process.env.TEST_CONCURRENCY}`);
+
+const args = process.argv.slice(2).map((f) => relative(ROOT, resolve(f)));
+const files = args.length > 0 ? args : allTestFiles();
+const recorded = readDurations();
+const estimate = (file: string) => recorded[file] ?? SLOW_FILES[file] ?? 0;
+const ordered = [...files].sort((a, b) => estimate(b) - estimate(a) || a.localeCompare(b));
+
+/** Seconds per file in this run: its top-level tests run one after another, so their sum. */
+const measured: Record<string, number> = {};
+const stream = run({ files: ordered.map((f) => join(ROOT, f)), concurrency, timeout: 120_000 });
+stream.on('test:fail', (data) => {
+  if (!data.todo && !data.skip) process.exitCode = 1;
+});
+for (const event of ['test:pass', 'test:fail'] as const) {
+  stream.on(event, (data) => {
+    if (data.nesting !== 0 || !data.file) return;
+    const file = relative(ROOT, data.file);
+    measured[file] = (measured[file] ?? 0) + data.details.duration_ms / 1000;
+  });
+}
+stream.once('end', () => writeDurations({ ...recorded, ...measured }));
+stream.compose(spec).pipe(process.stdout);
+
+function allTestFiles(): string[] {
+  return readdirSync(join(ROOT, 'test'), { withFileTypes: true })
+    .filter((area) => area.isDirectory())
+    .flatMap((area) => readdirSync(join(ROOT, 'test', area.name)).filter((f) => f.endsWith('.test.ts')).map((f) => `test/${area.name}/${f}`));
+}
+
+function readDurations(): Record<string, number> {
+  try {
+    return JSON.parse(readFileSync(DURATIONS, 'utf8')) as Record<string, number>;
+  } catch {
+    return {};
+  }
+}
+
+/** Records them, without the files that no longer exist. */
+function writeDurations(durations: Record<string, number>): void {
+  const kept = Object.fromEntries(Object.entries(durations).filter(([file]) => existsSync(join(ROOT, file))));
+  mkdirSync(join(DURATIONS, '..'), { recursive: true });
+  writeFileSync(DURATIONS, `${JSON.stringify(kept, null, 1)}\n`);
+}
