@@ -54,6 +54,10 @@ export const configSchema = z.object({
    * worker records CANCELLED without it and ignores whatever it does afterwards.
    */
   CANCEL_GRACE_MS: int(0, 600_000).default(5000),
+  /** How far ahead a start may be scheduled (`run_at`, `delay_ms`); further is a 400. */
+  SCHEDULE_MAX_AHEAD_S: int(1, 10 * 365 * 86400).default(30 * 86400),
+  /** How often each worker promotes due scheduled tasks (their command is visible within about this). */
+  SCHEDULE_POLL_MS: int(10, 60_000).default(250),
   /** Runs of a task whose handler throws, the first included; each retry records RETRYING. */
   MAX_ATTEMPTS: int(1, 100).default(3),
   /** Backoff before retry n is RETRY_BASE_MS * 2^(n-1), capped at RETRY_MAX_MS, half of it jittered. */

@@ -12,12 +12,14 @@ import type { GuardDeps } from './guards.js';
 import { outputText } from './output-text.js';
 import { firstValues, queryParam } from './query.js';
 import { AccessRouter } from './route-access.js';
+import { startOptionFields, startOptions } from './start-options.js';
 
 /** POST /tasks body. `stage_ms` at the top level is the reference route's shorthand for params.stage_ms. */
 export const startTaskBody = z.strictObject({
   type: z.string().min(1).max(100).optional(),
   params: z.record(z.string(), z.unknown()).optional(),
   stage_ms: z.unknown().optional(),
+  ...startOptionFields,
 });
 
 /** GET /tasks query: a page of recent tasks, newest first. */
@@ -31,10 +33,12 @@ export interface TasksRouteDeps {
   registry: TaskRegistry;
   metrics: Metrics;
   guards: GuardDeps;
+  /** SCHEDULE_MAX_AHEAD_S: how far ahead a start may be scheduled (default 30 days). */
+  scheduleMaxAheadS?: number | undefined;
 }
 
 /** Starting, listing and cancelling need an API token; reading one task, its watch token too. */
-export function tasksRouter({ store, registry, metrics, guards }: TasksRouteDeps): AccessRouter {
+export function tasksRouter({ store, registry, metrics, guards, scheduleMaxAheadS = 30 * 86400 }: TasksRouteDeps): AccessRouter {
   const { auth } = guards;
   const router = new AccessRouter(guards);
 
@@ -54,7 +58,8 @@ export function tasksRouter({ store, registry, metrics, guards }: TasksRouteDeps
     const params = type.params.safeParse(raw);
     if (!params.success) throw new AppError('INVALID_PARAMS', 'invalid task params', params.error.issues);
 
-    const { state } = await store.start(typeName, params.data);
+    const now = Date.now();
+    const { state } = await store.start(typeName, params.data, now, startOptions(body, now, scheduleMaxAheadS));
     ctx.state.taskId = state.task_id;
     metrics.taskStarted(typeName);
     ctx.status = 202;

@@ -1,4 +1,6 @@
 /** The one place that names Redis keys. The names are a user-facing contract (see README). */
+import type { Priority } from '../wire/events.js';
+
 export const COMMANDS_STREAM = 'tasks:commands';
 export const DEAD_LETTER_STREAM = 'tasks:dead';
 export const WORKER_GROUP = 'workers';
@@ -6,6 +8,17 @@ export const WORKER_GROUP = 'workers';
 export const TASKS_INDEX = 'tasks:index';
 /** Pub/sub channel (not a key): a message carries the id of a task whose cancel was requested. */
 export const CANCEL_CHANNEL = 'tasks:cancel';
+/** Sorted set of the ids of SCHEDULED tasks, scored by their due time (epoch ms). */
+export const SCHEDULED_SET = 'tasks:scheduled';
+
+export { PRIORITIES, type Priority } from '../wire/events.js';
+
+/**
+ * The commands stream of a priority, each with the `workers` group: `tasks:commands` is the
+ * normal one (its name predates priorities), `tasks:commands:high` and `tasks:commands:low`.
+ */
+export const commandsStream = (priority: Priority): string =>
+  priority === 'normal' ? COMMANDS_STREAM : `${COMMANDS_STREAM}:${priority}`;
 
 export const taskKey = (taskId: string): string => `task:${taskId}`;
 export const eventsKey = (taskId: string): string => `task:${taskId}:events`;

@@ -1,7 +1,7 @@
 import { v4 as uuidv4 } from 'uuid';
 import { Batcher } from './batcher.js';
 import { itemReplies, type Redis } from './redis.js';
-import { CANCEL_CHANNEL, COMMANDS_STREAM, TASKS_INDEX, WORKER_GROUP, eventsKey, taskKey } from './keys.js';
+import { CANCEL_CHANNEL, COMMANDS_STREAM, SCHEDULED_SET, TASKS_INDEX, WORKER_GROUP, commandsStream, eventsKey, taskKey, type Priority } from './keys.js';
 import { decodeEvent, wireEvent, type WireEvent } from './events.js';
 import type { Json, TaskEvent } from '../wire/events.js';
 import { MAX_EVENT_ID } from '../wire/event-id.js';
@@ -27,6 +27,18 @@ export interface TaskState {
   message?: string;
   /** What the handler returned (COMPLETED only). */
   result?: Json;
+  /** Its start priority; absent on tasks started before priorities existed (they are normal). */
+  priority?: Priority;
+  /** A scheduled start's due time, epoch ms (SCHEDULED until then, PENDING after). */
+  run_at?: number;
+}
+
+/** How a task starts, beyond its type and params. */
+export interface StartOptions {
+  /** Default normal. */
+  priority?: Priority | undefined;
+  /** Due time, epoch ms: the task is SCHEDULED until then. Absent: it is PENDING at once. */
+  runAt?: number | undefined;
 }
 
 export interface StartedTask {
@@ -58,6 +70,8 @@ interface StartItem {
   type: string;
   paramsJson: string;
   now: number;
+  priority: Priority;
+  runAt: number | undefined;
 }
 
 /**
@@ -83,7 +97,9 @@ export class TaskStore {
   ) {
     this.starts = new Batcher(async (items) => {
       const keys = [COMMANDS_STREAM, TASKS_INDEX, ...items.flatMap((i) => [taskKey(i.taskId), eventsKey(i.taskId)])];
-      const argv = [this.options.ttlS, ...items.flatMap((i) => [i.taskId, i.type, i.paramsJson, i.now])];
+      const argv = [this.options.ttlS, ...items.flatMap((i) => [
+        i.taskId, i.type, i.paramsJson, i.now, i.priority, commandsStream(i.priority), i.runAt ?? '', SCHEDULED_SET,
+      ])];
       return itemReplies(await this.redis.startTasks(keys.length, ...keys, ...argv), items.map((i) => i.taskId));
     });
     this.ranges = new Batcher(async (items) => {
@@ -97,28 +113,33 @@ export class TaskStore {
     }, REPLAY_BATCH, REPLAY_IN_FLIGHT);
   }
 
-  async start(type: string, params: unknown, now = Date.now()): Promise<StartedTask> {
+  /** Creates a task (start-tasks.lua): PENDING with its command queued, or SCHEDULED until `runAt`. */
+  async start(type: string, params: unknown, now = Date.now(), options: StartOptions = {}): Promise<StartedTask> {
     const taskId = uuidv4();
-    const [, eventId, commandId] = await this.starts.add({ taskId, type, paramsJson: JSON.stringify(params), now });
+    const { runAt } = options;
+    const priority = options.priority ?? 'normal';
+    const [, eventId, commandId] = await this.starts.add({ taskId, type, paramsJson: JSON.stringify(params), now, priority, runAt });
     return {
       commandId,
       state: {
         task_id: taskId,
         type,
-        status: 'PENDING',
+        status: runAt === undefined ? 'PENDING' : 'SCHEDULED',
         progress: 0,
         last_event_id: eventId,
         created_at: now,
         updated_at: now,
         params,
+        priority,
+        ...(runAt === undefined ? {} : { run_at: runAt }),
       },
     };
   }
 
-  /** Atomic cancel (cancel-task.lua): a PENDING task never starts, a running one is told to stop. */
+  /** Atomic cancel (cancel-task.lua): a SCHEDULED or PENDING task never starts, a running one is told to stop. */
   async cancel(taskId: string, now = Date.now()): Promise<CancelOutcome> {
     const [result, detail] = await aboutTask(taskId, this.redis.cancelTask(
-      taskKey(taskId), eventsKey(taskId), COMMANDS_STREAM,
+      taskKey(taskId), eventsKey(taskId), COMMANDS_STREAM, SCHEDULED_SET,
       taskId, now, this.options.ttlS, WORKER_GROUP, CANCEL_CHANNEL,
     ));
     if (result === 'CANCELLED') return { outcome: 'cancelled', eventId: detail ?? '' };
@@ -144,6 +165,8 @@ export class TaskStore {
       ...(h.cancel_requested === undefined ? {} : { cancel_requested_at: Number(h.cancel_requested) }),
       ...(h.message === undefined ? {} : { message: h.message }),
       ...(h.result === undefined ? {} : { result: parseJson(h.result) as Json }),
+      ...(h.priority === undefined ? {} : { priority: h.priority as Priority }),
+      ...(h.run_at === undefined ? {} : { run_at: Number(h.run_at) }),
     };
   }
 

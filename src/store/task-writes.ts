@@ -1,5 +1,5 @@
 import { Batcher } from './batcher.js';
-import { COMMANDS_STREAM, DEAD_LETTER_STREAM, WORKER_GROUP, eventsKey, taskKey } from './keys.js';
+import { COMMANDS_STREAM, DEAD_LETTER_STREAM, WORKER_GROUP, commandsStream, eventsKey, taskKey, type Priority } from './keys.js';
 import { itemReplies, type Redis } from './redis.js';
 
 /** One event of an append item; see append-events.lua for the contract. */
@@ -86,8 +86,8 @@ export class TaskWrites {
   }
 
   /** Acknowledges a command whose task has ended: it leaves the group's pending list. */
-  async ack(commandId: string): Promise<void> {
-    await this.redis.xack(COMMANDS_STREAM, WORKER_GROUP, commandId);
+  async ack(command: { id: string; priority: Priority }): Promise<void> {
+    await this.redis.xack(commandsStream(command.priority), WORKER_GROUP, command.id);
   }
 
   /**
@@ -97,14 +97,14 @@ export class TaskWrites {
    * happened to the task (see the script's header).
    */
   deadLetter(
-    command: { id: string; fields: Record<string, string> },
+    command: { id: string; priority: Priority; fields: Record<string, string> },
     taskId: string,
     wellFormed: boolean,
     reason: string,
     options: { maxLen: number; ttlS: number },
   ): Promise<[string, string]> {
     return this.redis.deadLetter(
-      COMMANDS_STREAM, DEAD_LETTER_STREAM, taskKey(taskId), eventsKey(taskId),
+      commandsStream(command.priority), DEAD_LETTER_STREAM, taskKey(taskId), eventsKey(taskId),
       WORKER_GROUP, command.id, reason, options.maxLen, Date.now(), options.ttlS,
       wellFormed ? '1' : '0', JSON.stringify(command.fields),
     );

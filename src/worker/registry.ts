@@ -16,7 +16,7 @@ export interface TaskContext<P> {
   /**
    * Records the next stage once `work` (optional) is done. Stages are numbered by call order; on
    * a resumed run a stage that is already in the event log is neither recorded again nor is its
-   * `work` run. `progress` is 0..100; the status may not be PENDING, RETRYING or terminal. Await
+   * `work` run. `progress` is 0..100; the status may not be SCHEDULED, PENDING, RETRYING or terminal. Await
    * each stage before the next: an overlapping call throws (STAGE_OVERLAP).
    */
   stage(status: string, progress: number, work?: () => Promise<void>): Promise<void>;

@@ -75,7 +75,7 @@ export async function runCommand(deps: RunDeps, command: Command, control: RunCo
         return await deadLetter(`delivered ${recorded} times, more than MAX_DELIVERIES (${deps.config.MAX_DELIVERIES})`);
       case 'TERMINAL':
         log().info({ status: recorded }, 'task already ended; acknowledging its command');
-        await retry(() => deps.writes.ack(command.id));
+        await retry(() => deps.writes.ack(command));
         return;
       case 'LOST':
         log().info('command is acked or held by another worker; skipping it');
@@ -247,7 +247,7 @@ class TaskRun {
 
   private ack(): Promise<void> {
     return retryWhileDown(
-      () => this.deps.writes.ack(this.command.id),
+      () => this.deps.writes.ack(this.command),
       this.control.hardStop,
       this.log,
     );

@@ -6,7 +6,7 @@ import type WebSocket from 'ws';
 import { signWatchToken } from '../../src/auth/tokens.js';
 import { WEB_ROOT } from '../../src/http/app.js';
 import type { TaskEvent } from '../../src/wire/events.js';
-import { COMMANDS_STREAM, TASKS_INDEX } from '../../src/store/keys.js';
+import { PRIORITIES, TASKS_INDEX, commandsStream } from '../../src/store/keys.js';
 import type { Redis } from '../../src/store/redis.js';
 import { request } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc, type ServiceProc } from '../helpers/processes.js';
@@ -243,7 +243,7 @@ const ROWS: Row[] = [
   start('huge stage_ms', 400, 'INVALID_PARAMS', { stage_ms: 1e12 }),
   http('infinite stage_ms (1e400)', 400, 'INVALID_PARAMS', () => ({ path: '/tasks', headers: { ...main, 'content-type': 'application/json' }, raw: '{"stage_ms":1e400}' })),
   start('stage_ms as a string', 400, 'INVALID_PARAMS', { stage_ms: '50' }),
-  start('unknown top-level field', 400, 'INVALID_BODY', { stage_ms: 0, priority: 'high' }),
+  start('unknown top-level field', 400, 'INVALID_BODY', { stage_ms: 0, urgency: 'high' }),
   start('unknown params field', 400, 'INVALID_PARAMS', { params: { stage_ms: 0, shell: 'rm -rf /' } }),
   http('__proto__ field', 400, 'INVALID_BODY', () => ({
     path: '/tasks',
@@ -480,7 +480,7 @@ describe('bad-input suite: one gateway (auth on) and one worker for the whole ta
     } while (cursor !== '0');
     for (const key of keys) {
       const m = /^task:([0-9a-f-]{36})(:events)?$/.exec(key);
-      assert.ok(key === COMMANDS_STREAM || key === TASKS_INDEX || (m && known.has(m[1]!)), `unexpected key ${JSON.stringify(key)}`);
+      assert.ok(PRIORITIES.some((p) => key === commandsStream(p)) || key === TASKS_INDEX || (m && known.has(m[1]!)), `unexpected key ${JSON.stringify(key)}`);
     }
     for (const id of await c.redis.zrange(TASKS_INDEX, '0', '-1')) assert.ok(known.has(id), `unexpected index entry ${JSON.stringify(id)}`);
   }

@@ -19,6 +19,8 @@ test('start writes the hash, the first event and the command together', async (t
     params: '{"stage_ms":10}',
     step: '0',
     lease: '',
+    priority: 'normal',
+    queue: COMMANDS_STREAM,
     command_id: commandId,
   });
   assert.deepEqual(await redis.xrange(eventsKey(state.task_id), '-', '+'), [

@@ -16,7 +16,8 @@
 --   earlier run (a resumed task skips it);
 -- - after a cancel request only CANCELLED is recorded; after a terminal event nothing is.
 --
--- KEYS[1]        tasks:commands       commands stream (for the XACK of a terminal event)
+-- KEYS[1]        tasks:commands       commands stream (for the XACK of a terminal event) of the
+--                                     tasks whose hash names none (`queue`: their priority's stream)
 -- KEYS[2k]       task:<id>            state hash of item k (k = 1..n)
 -- KEYS[2k+1]     task:<id>:events     event stream of item k
 -- ARGV[1]        consumer group name
@@ -53,7 +54,7 @@ end
 -- `p` is the index of the item's lease in ARGV; returns the item's reply.
 local function append(hash, stream, p)
   local caller, command_id, first, m = ARGV[p], ARGV[p + 1], tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
-  local state = redis.call('HMGET', hash, 'status', 'lease', 'step', 'progress', 'seq', 'cancel_requested', 'message')
+  local state = redis.call('HMGET', hash, 'status', 'lease', 'step', 'progress', 'seq', 'cancel_requested', 'message', 'queue')
   local status, lease, progress, cancel, had_message = state[1], state[2], state[4], state[6], state[7]
   if not status then return { 'GONE' } end
   if is_terminal(status) then return { 'TERMINAL' } end
@@ -132,7 +133,7 @@ local function append(hash, stream, p)
   if ended then
     redis.call('EXPIRE', hash, ttl)
     redis.call('EXPIRE', stream, ttl)
-    if command_id ~= '' then redis.call('XACK', KEYS[1], group, command_id) end
+    if command_id ~= '' then redis.call('XACK', state[8] or KEYS[1], group, command_id) end
   end
   return replies
 end

@@ -6,7 +6,8 @@
 -- the task over from an earlier run (the hash held a lease) records a `restart` event: the output
 -- that run recorded since its last stage event is void (see src/wire/output.ts).
 --
--- KEYS[1]      tasks:commands     commands stream
+-- KEYS[1]      tasks:commands     commands stream of the tasks whose hash names none (`queue`: the
+--                                 stream of the task's priority, where its command is pending)
 -- KEYS[2k]     task:<id>          state hash of item k (k = 1..n)
 -- KEYS[2k+1]   task:<id>:events   event stream of item k
 -- ARGV[1]      consumer group name
@@ -30,11 +31,11 @@
 local group, consumer, max_deliveries, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 
 local function claim(hash, events, lease, command_id)
-  local state = redis.call('HMGET', hash, 'status', 'step', 'attempt', 'cancel_requested', 'lease', 'progress')
+  local state = redis.call('HMGET', hash, 'status', 'step', 'attempt', 'cancel_requested', 'lease', 'progress', 'queue')
   local status, step, attempt, cancel, previous = state[1], state[2], state[3], state[4], state[5]
   if not status then return { 'GONE' } end
   if is_terminal(status) then return { 'TERMINAL', status } end
-  local pending = redis.call('XPENDING', KEYS[1], group, command_id, command_id, 1)
+  local pending = redis.call('XPENDING', state[7] or KEYS[1], group, command_id, command_id, 1)
   local entry = pending[1]
   if not entry or entry[2] ~= consumer then return { 'LOST' } end
   if tonumber(entry[4]) > max_deliveries then return { 'POISON', tostring(entry[4]) } end

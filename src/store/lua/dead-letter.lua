@@ -5,7 +5,7 @@
 -- FAILED event can be recorded in a key that is not a stream) is left as it is, and the dead
 -- letter's reason says so; the command is acked all the same, so it is dead-lettered once.
 --
--- KEYS[1]  tasks:commands       commands stream
+-- KEYS[1]  tasks:commands       the commands stream the command was read from (its priority's)
 -- KEYS[2]  tasks:dead           dead-letter stream (trimmed with MAXLEN ~)
 -- KEYS[3]  task:<id>            state hash (untouched unless ARGV[7] is '1')
 -- KEYS[4]  task:<id>:events     event stream (untouched unless ARGV[7] is '1')
