@@ -69,6 +69,11 @@ export const taskStateSchema = z
       .describe('When a cancel of a running task was accepted (epoch ms); its worker records CANCELLED next.'),
     priority: z.enum(PRIORITIES).optional().describe('Its start priority (absent on tasks started before priorities existed: normal).'),
     run_at: z.number().int().optional().describe('A scheduled start\'s due time, epoch ms: SCHEDULED until then, then PENDING.'),
+    concurrency_key: z.string().optional().describe('The start\'s concurrency key: tasks of its type with the same key share a per-key limit.'),
+    waiting_for_slot: z
+      .enum(['concurrency', 'concurrency_key'])
+      .optional()
+      .describe('PENDING over its type\'s concurrency limit (`concurrency`) or its key\'s (`concurrency_key`): it starts when a slot frees, oldest first.'),
   })
   .meta({ id: 'TaskState', description: 'The latest state of a task, mirrored from its last event.' });
 

@@ -25,9 +25,23 @@ export const startOptionFields = {
     .min(0)
     .optional()
     .describe('Start the task this many milliseconds from now: it is SCHEDULED until then. Not with `run_at`.'),
+  concurrency_key: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe(
+      'E.g. a customer id: tasks of this type with the same key run at most `concurrencyPerKey` (default 1) at once; ' +
+        'the others wait in PENDING (`waiting_for_slot`), oldest first.',
+    ),
 };
 
-type Fields = { priority?: StartOptions['priority']; run_at?: string | number | undefined; delay_ms?: number | undefined };
+type Fields = {
+  priority?: StartOptions['priority'];
+  run_at?: string | number | undefined;
+  delay_ms?: number | undefined;
+  concurrency_key?: string | undefined;
+};
 
 /**
  * The StartOptions of a parsed start body; throws INVALID_BODY for both `run_at` and `delay_ms`,
@@ -50,5 +64,5 @@ export function startOptions(body: Fields, now: number, maxAheadS: number): Star
       throw new AppError('INVALID_BODY', `${field} is more than a minute in the past`, { run_at: runAt, now });
     }
   }
-  return { priority: body.priority, runAt };
+  return { priority: body.priority, runAt, concurrencyKey: body.concurrency_key };
 }

@@ -20,6 +20,18 @@ export { PRIORITIES, type Priority } from '../wire/events.js';
 export const commandsStream = (priority: Priority): string =>
   priority === 'normal' ? COMMANDS_STREAM : `${COMMANDS_STREAM}:${priority}`;
 
+/**
+ * Concurrency slots of a task type (see claim-tasks.lua): the hash of the tasks that hold one
+ * (task id -> concurrency key), the hash of holders per concurrency key, and the list of tasks
+ * waiting for one, oldest first.
+ */
+export const slotKeys = (type: string): { holders: string; keyCounts: string; waiting: string } => ({
+  holders: `tasks:slots:${type}`,
+  keyCounts: `tasks:slot-keys:${type}`,
+  waiting: `tasks:waiting:${type}`,
+});
+
+/** Mirrored by prelude.lua task_hash (Lua derives the keys of the waiting tasks a slot wakes). */
 export const taskKey = (taskId: string): string => `task:${taskId}`;
 export const eventsKey = (taskId: string): string => `task:${taskId}:events`;
 

@@ -31,6 +31,10 @@ export interface TaskState {
   priority?: Priority;
   /** A scheduled start's due time, epoch ms (SCHEDULED until then, PENDING after). */
   run_at?: number;
+  /** The start's concurrency key: tasks of its type with the same key share a per-key limit. */
+  concurrency_key?: string;
+  /** PENDING over its type's concurrency limit (or its key's): it waits for a slot, oldest first. */
+  waiting_for_slot?: 'concurrency' | 'concurrency_key';
 }
 
 /** How a task starts, beyond its type and params. */
@@ -39,6 +43,8 @@ export interface StartOptions {
   priority?: Priority | undefined;
   /** Due time, epoch ms: the task is SCHEDULED until then. Absent: it is PENDING at once. */
   runAt?: number | undefined;
+  /** Tasks of one type with the same key share its per-key concurrency limit. */
+  concurrencyKey?: string | undefined;
 }
 
 export interface StartedTask {
@@ -72,6 +78,7 @@ interface StartItem {
   now: number;
   priority: Priority;
   runAt: number | undefined;
+  concurrencyKey: string | undefined;
 }
 
 /**
@@ -99,6 +106,7 @@ export class TaskStore {
       const keys = [COMMANDS_STREAM, TASKS_INDEX, ...items.flatMap((i) => [taskKey(i.taskId), eventsKey(i.taskId)])];
       const argv = [this.options.ttlS, ...items.flatMap((i) => [
         i.taskId, i.type, i.paramsJson, i.now, i.priority, commandsStream(i.priority), i.runAt ?? '', SCHEDULED_SET,
+        i.concurrencyKey ?? '',
       ])];
       return itemReplies(await this.redis.startTasks(keys.length, ...keys, ...argv), items.map((i) => i.taskId));
     });
@@ -116,9 +124,10 @@ export class TaskStore {
   /** Creates a task (start-tasks.lua): PENDING with its command queued, or SCHEDULED until `runAt`. */
   async start(type: string, params: unknown, now = Date.now(), options: StartOptions = {}): Promise<StartedTask> {
     const taskId = uuidv4();
-    const { runAt } = options;
+    const { runAt, concurrencyKey } = options;
     const priority = options.priority ?? 'normal';
-    const [, eventId, commandId] = await this.starts.add({ taskId, type, paramsJson: JSON.stringify(params), now, priority, runAt });
+    const item = { taskId, type, paramsJson: JSON.stringify(params), now, priority, runAt, concurrencyKey };
+    const [, eventId, commandId] = await this.starts.add(item);
     return {
       commandId,
       state: {
@@ -132,6 +141,7 @@ export class TaskStore {
         params,
         priority,
         ...(runAt === undefined ? {} : { run_at: runAt }),
+        ...(concurrencyKey === undefined ? {} : { concurrency_key: concurrencyKey }),
       },
     };
   }
@@ -167,6 +177,8 @@ export class TaskStore {
       ...(h.result === undefined ? {} : { result: parseJson(h.result) as Json }),
       ...(h.priority === undefined ? {} : { priority: h.priority as Priority }),
       ...(h.run_at === undefined ? {} : { run_at: Number(h.run_at) }),
+      ...(h.concurrency_key === undefined ? {} : { concurrency_key: h.concurrency_key }),
+      ...(h.waiting_for_slot === undefined ? {} : { waiting_for_slot: h.waiting_for_slot as 'concurrency' | 'concurrency_key' }),
     };
   }
 

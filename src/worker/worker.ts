@@ -12,6 +12,8 @@ import { TaskWrites } from '../store/task-writes.js';
 import { TaskCorrupted } from '../store/corrupted.js';
 import { promoteDue } from '../store/schedule.js';
 import { isGoneConsumer } from './consumer-name.js';
+import { ConcurrencyLimits } from './concurrency.js';
+import { maintainSlots } from '../store/slots.js';
 import type { TaskRegistry } from './registry.js';
 import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded } from './stops.js';
 import { runCommand, type RunDeps } from './task-run.js';
@@ -20,7 +22,7 @@ export interface WorkerDeps {
   redis: Redis;
   logger: Logger;
   config: RunDeps['config'] &
-    Pick<Config, 'WORKER_CONCURRENCY' | 'CLAIM_IDLE_MS' | 'SHUTDOWN_GRACE_MS' | 'COMMANDS_MAXLEN' | 'CONSUMER_PRUNE_IDLE_MS' | 'SCHEDULE_POLL_MS'>;
+    Pick<Config, 'WORKER_CONCURRENCY' | 'CLAIM_IDLE_MS' | 'SHUTDOWN_GRACE_MS' | 'COMMANDS_MAXLEN' | 'CONSUMER_PRUNE_IDLE_MS' | 'SCHEDULE_POLL_MS' | 'TASK_CONCURRENCY'>;
   registry: TaskRegistry;
   /** Task outcome and stage metrics are recorded here when given. */
   metrics?: Metrics;
@@ -51,6 +53,7 @@ export class Worker {
   private readonly log: Logger;
   private readonly writes: TaskWrites;
   private readonly queue: CommandQueue;
+  private readonly limits: ConcurrencyLimits;
   private readonly running = new Map<string, Running>();
   private readonly hardStop = new AbortController();
   private readonly reader: BlockingReader;
@@ -71,6 +74,7 @@ export class Worker {
     const { TASK_TTL_S, MAX_DELIVERIES } = deps.config;
     this.writes = new TaskWrites(deps.redis, { consumer: this.consumer, ttlS: TASK_TTL_S, maxDeliveries: MAX_DELIVERIES });
     this.queue = new CommandQueue(deps.redis, this.consumer);
+    this.limits = new ConcurrencyLimits(deps.registry, deps.config.TASK_CONCURRENCY);
     this.reader = new BlockingReader(deps.redis, `worker-reader:${this.consumer}`, deps.logger);
   }
 
@@ -161,7 +165,7 @@ export class Worker {
     if (this.running.has(ref)) return;
     const abort = new AbortController();
     const run: Running = { command, taskId: command.fields.task_id ?? '', lease: '', abort, done: Promise.resolve() };
-    run.done = runCommand({ ...this.deps, consumer: this.consumer, writes: this.writes }, command, {
+    run.done = runCommand({ ...this.deps, consumer: this.consumer, writes: this.writes, limits: this.limits }, command, {
       signal: abort.signal,
       hardStop: this.hardStop.signal,
       onLease: (lease) => (run.lease = lease),
@@ -235,8 +239,12 @@ export class Worker {
     try {
       const removed = await this.queue.maintain({ maxLen: COMMANDS_MAXLEN, ttlS: TASK_TTL_S, pruneIdleMs: CONSUMER_PRUNE_IDLE_MS });
       if (removed.length > 0) this.log.info({ removed }, 'removed the consumers of workers that are gone');
+      for (const [type, limits] of this.limits.all()) {
+        const freed = await maintainSlots(this.deps.redis, type, limits);
+        if (freed.length > 0) this.log.warn({ type, freed }, 'freed the concurrency slots of tasks that were gone or ended');
+      }
     } catch (err) {
-      this.log.warn({ err }, 'maintenance of the commands stream, task index or consumers failed');
+      this.log.warn({ err }, 'maintenance of the commands stream, task index, consumers or concurrency slots failed');
     }
   }
 

@@ -15,6 +15,8 @@
 -- - a stage event carries its stage number: one at or below the hash's `step` was recorded by an
 --   earlier run (a resumed task skips it);
 -- - after a cancel request only CANCELLED is recorded; after a terminal event nothing is.
+-- A terminal event frees the task's concurrency slot (prelude release_slot), which may queue the
+-- command of a task that waited for one.
 --
 -- KEYS[1]        tasks:commands       commands stream (for the XACK of a terminal event) of the
 --                                     tasks whose hash names none (`queue`: their priority's stream)
@@ -131,6 +133,7 @@ local function append(hash, stream, p)
     if message == false and had_message then redis.call('HDEL', hash, 'message') end
   end
   if ended then
+    release_slot(hash)
     redis.call('EXPIRE', hash, ttl)
     redis.call('EXPIRE', stream, ttl)
     if command_id ~= '' then redis.call('XACK', state[8] or KEYS[1], group, command_id) end

@@ -1,5 +1,6 @@
 -- Cancels a task. A task no worker has claimed yet (empty lease; SCHEDULED or PENDING) ends
--- CANCELLED here, before it starts; a scheduled one leaves the scheduled set; its command is acked if delivered (an undelivered one is acked by the worker that reads
+-- CANCELLED here, before it starts; a scheduled one leaves the scheduled set, one waiting for a
+-- concurrency slot leaves the waiting list (and one that holds a slot frees it); its command is acked if delivered (an undelivered one is acked by the worker that reads
 -- it and finds the task finished). A claimed task gets a cancel request: the hash field stops
 -- every further event but CANCELLED (see append-events.lua), and a message on the cancel channel
 -- tells the running worker to abort its handler at once.
@@ -35,6 +36,7 @@ local id = redis.call('XADD', KEYS[2], '*', 'type', 'stage', 'status', 'CANCELLE
 redis.call('HSET', KEYS[1], 'status', 'CANCELLED', 'last_event_id', id, 'updated_at', ARGV[2], 'cancel_requested', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
+release_slot(KEYS[1])
 if status == 'SCHEDULED' then redis.call('ZREM', KEYS[4], ARGV[1]) end
 if command_id and command_id ~= '' then redis.call('XACK', state[6] or KEYS[3], ARGV[4], command_id) end
 return { 'CANCELLED', id }

@@ -1,6 +1,6 @@
 -- Retires a poison command in one step, so it can never loop: copies it to the dead-letter stream
 -- with its reason, ends its task FAILED with that reason (when the task exists and has not
--- ended), and acks it. All or nothing: every key's type is checked before the first write, so no
+-- ended; its concurrency slot is freed), and acks it. All or nothing: every key's type is checked before the first write, so no
 -- write can fail after one has been made. A task whose keys hold the wrong type (bad data: no
 -- FAILED event can be recorded in a key that is not a stream) is left as it is, and the dead
 -- letter's reason says so; the command is acked all the same, so it is dead-lettered once.
@@ -43,6 +43,7 @@ if state and state[1] and not is_terminal(state[1]) then
   redis.call('HSET', KEYS[3], 'status', 'FAILED', 'last_event_id', id, 'updated_at', ARGV[5], 'error', ARGV[3])
   redis.call('EXPIRE', KEYS[3], ARGV[6])
   redis.call('EXPIRE', KEYS[4], ARGV[6])
+  release_slot(KEYS[3])
   outcome = 'FAILED'
 end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])

@@ -12,7 +12,7 @@
 -- Returns  one reply per item, in order: { 'PROMOTED', command id } | { 'NOT_DUE' } (not in the
 --          set, or not due) | { 'DROPPED' } (left the set: not SCHEDULED) | { 'ERR', message }
 -- An item cannot fail half way: HMGET fails on a hash of the wrong type, and its first write is
--- the command's XADD (fails on a stream of the wrong type with nothing written).
+-- the command's XADD (queue_command) (fails on a stream of the wrong type with nothing written).
 local bad = wrong_type(KEYS[1], 'zset')
 if bad then return redis.error_reply(bad) end
 local now = tonumber(ARGV[1])
@@ -20,14 +20,14 @@ local now = tonumber(ARGV[1])
 local function promote(hash, events, task_id)
   local due = redis.call('ZSCORE', KEYS[1], task_id)
   if not due or tonumber(due) > now then return { 'NOT_DUE' } end
-  local state = redis.call('HMGET', hash, 'status', 'queue', 'type', 'params', 'progress')
+  local state = redis.call('HMGET', hash, 'status', 'queue', 'progress')
   if state[1] ~= 'SCHEDULED' or not state[2] then
     redis.call('ZREM', KEYS[1], task_id)
     return { 'DROPPED' }
   end
-  local command_id = redis.call('XADD', state[2], '*', 'task_id', task_id, 'type', state[3], 'params', state[4])
-  local event_id = redis.call('XADD', events, '*', 'type', 'stage', 'status', 'PENDING', 'progress', state[5] or '0', 'ts', ARGV[1])
-  redis.call('HSET', hash, 'status', 'PENDING', 'last_event_id', event_id, 'updated_at', ARGV[1], 'command_id', command_id)
+  local command_id = queue_command(hash, task_id)
+  local event_id = redis.call('XADD', events, '*', 'type', 'stage', 'status', 'PENDING', 'progress', state[3] or '0', 'ts', ARGV[1])
+  redis.call('HSET', hash, 'status', 'PENDING', 'last_event_id', event_id, 'updated_at', ARGV[1])
   redis.call('ZREM', KEYS[1], task_id)
   return { 'PROMOTED', command_id }
 end

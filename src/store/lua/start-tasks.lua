@@ -9,9 +9,10 @@
 -- KEYS[2k+2]   task:<id>:events     event stream of item k
 -- ARGV[1]      TASK_TTL_S: the index expires after it. Entries older than it are pruned by the
 --              workers' maintenance (pruneIndex), off this hot path.
--- ARGV[8k-6..8k+1]  item k: task id, task type, params (JSON text), now (epoch milliseconds),
+-- ARGV[9k-7..9k+1]  item k: task id, task type, params (JSON text), now (epoch milliseconds),
 --              priority (high | normal | low), its commands stream (a key name, from keys.ts),
---              due time (epoch ms; '' for now), the scheduled set (tasks:scheduled, a key name)
+--              due time (epoch ms; '' for now), the scheduled set (tasks:scheduled, a key name),
+--              concurrency key ('' none; a field of the command and the hash)
 -- A task due now: status PENDING, its command XADDed to its priority's stream. A scheduled one:
 -- status SCHEDULED with `run_at` (event and hash), its id in the scheduled set scored by its due
 -- time, no command (promote-scheduled.lua adds it when due). The hash keeps `priority` and
@@ -26,10 +27,15 @@
 local bad = wrong_type(KEYS[1], 'stream', KEYS[2], 'zset')
 if bad then return redis.error_reply(bad) end
 
-local function start(hash, events, task_id, task_type, params, now, priority, stream, run_at, scheduled)
+local function start(hash, events, task_id, task_type, params, now, priority, stream, run_at, scheduled, concurrency_key)
   local status, command_id, event_id = 'PENDING', '', nil
   if run_at == '' then
-    command_id = redis.call('XADD', stream, '*', 'task_id', task_id, 'type', task_type, 'params', params)
+    if concurrency_key == '' then
+      command_id = redis.call('XADD', stream, '*', 'task_id', task_id, 'type', task_type, 'params', params)
+    else
+      command_id = redis.call('XADD', stream, '*', 'task_id', task_id, 'type', task_type, 'params', params,
+        'concurrency_key', concurrency_key)
+    end
     event_id = redis.call('XADD', events, '*', 'type', 'stage', 'status', status, 'progress', '0', 'ts', now)
   else
     status = 'SCHEDULED'
@@ -44,15 +50,16 @@ local function start(hash, events, task_id, task_type, params, now, priority, st
     'priority', priority, 'queue', stream,
     -- Kept so that cancelling the task before it starts can ack its command.
     'command_id', command_id)
+  if concurrency_key ~= '' then redis.call('HSET', hash, 'concurrency_key', concurrency_key) end
   redis.call('ZADD', KEYS[2], now, task_id)
   return { 'OK', event_id, command_id }
 end
 
 local replies = {}
 for k = 1, (#KEYS - 2) / 2 do
-  local a = 8 * k - 6
+  local a = 9 * k - 7
   local ok, reply = pcall(start, KEYS[2 * k + 1], KEYS[2 * k + 2], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
-    ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
+    ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8])
   if not ok then reply = { 'ERR', type(reply) == 'table' and tostring(reply.err) or tostring(reply) } end
   replies[k] = reply
 end
