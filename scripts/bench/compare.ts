@@ -10,6 +10,9 @@ export interface System {
   pids: Record<string, number>;
   /** Measure its Redis commands and CPU (INFO deltas around its own rounds only). */
   redisCost: boolean;
+  /** Its start body and the events a task then has, when not the load's (e.g. a scheduled start). */
+  body?: string;
+  expectEvents?: number;
 }
 
 export interface SystemResult {
@@ -41,7 +44,7 @@ export async function interleaved(
 ): Promise<Map<string, SystemResult>> {
   const acc = new Map<string, { runs: ThroughputResult[]; cpu: Record<string, number>; io: Record<string, number>; redis?: RedisCost }>();
   for (const s of systems) {
-    await throughput(s.port, Math.min(500, opt.tasks), opt.inFlight, opt.body);
+    await throughput(s.port, Math.min(500, opt.tasks), opt.inFlight, s.body ?? opt.body, s.expectEvents);
     acc.set(s.name, { runs: [], cpu: {}, io: {} });
   }
   for (let r = 0; r < opt.rounds; r++) {
@@ -51,7 +54,7 @@ export async function interleaved(
       const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMs(pid)]));
       const ioBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, syscalls(pid)]));
       const before = s.redisCost ? await redisCounters(admin) : undefined;
-      a.runs.push(await throughput(s.port, opt.tasks, opt.inFlight, opt.body));
+      a.runs.push(await throughput(s.port, opt.tasks, opt.inFlight, s.body ?? opt.body, s.expectEvents));
       if (before) a.redis = add(a.redis, costDelta(before, await redisCounters(admin)));
       for (const [k, pid] of Object.entries(pids)) {
         a.cpu[k] = (a.cpu[k] ?? 0) + cpuMs(pid) - cpuBefore[k]!;
