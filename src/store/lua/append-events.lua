@@ -56,7 +56,8 @@ end
 -- `p` is the index of the item's lease in ARGV; returns the item's reply.
 local function append(hash, stream, p)
   local caller, command_id, first, m = ARGV[p], ARGV[p + 1], tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
-  local state = redis.call('HMGET', hash, 'status', 'lease', 'step', 'progress', 'seq', 'cancel_requested', 'message', 'queue')
+  local state = redis.call('HMGET', hash, 'status', 'lease', 'step', 'progress', 'seq', 'cancel_requested', 'message', 'queue',
+    'slots')
   local status, lease, progress, cancel, had_message = state[1], state[2], state[4], state[6], state[7]
   if not status then return { 'GONE' } end
   if is_terminal(status) then return { 'TERMINAL' } end
@@ -133,7 +134,7 @@ local function append(hash, stream, p)
     if message == false and had_message then redis.call('HDEL', hash, 'message') end
   end
   if ended then
-    release_slot(hash)
+    if state[9] then release_slot(hash) end
     redis.call('EXPIRE', hash, ttl)
     redis.call('EXPIRE', stream, ttl)
     if command_id ~= '' then redis.call('XACK', state[8] or KEYS[1], group, command_id) end
