@@ -148,8 +148,11 @@ export class Worker {
         const entries = await this.queue.read(this.reader.client, free, READ_BLOCK_MS);
         failures = 0;
         const start = this.closing ? [] : entries.slice(0, free);
-        await this.handBack(entries.slice(start.length));
+        const rest = entries.slice(start.length);
+        await this.handBack(rest);
         for (const entry of start) this.dispatch(entry);
+        // Handed back while running: taken again (by any worker) at the next reclaim pass, now.
+        if (rest.length > 0) this.reclaimDueAt = 0;
       } catch (err) {
         if (this.closing) break;
         failures += 1;
