@@ -313,7 +313,7 @@ async function checkAllStreams(redis: ReturnType<typeof createRedis>): Promise<v
       }
     }
   } while (cursor !== '0');
-  const stray = (await redis.keys('*')).filter((k) => !/^(tasks:commands|tasks:index|task:[0-9a-f-]{36}(:events)?)$/.test(k));
+  const stray = (await redis.keys('*')).filter((k) => !/^(tasks:commands(:high|:low)?|tasks:index|task:[0-9a-f-]{36}(:events)?)$/.test(k));
   if (stray.length > 0) violation(`unexpected keys: ${stray.slice(0, 10).join(', ')}`);
 }
 

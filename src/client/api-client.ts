@@ -1,4 +1,4 @@
-import type { TaskEvent } from '../wire/events.js';
+import type { Priority, TaskEvent } from '../wire/events.js';
 import type { TaskState } from '../store/task-store.js';
 
 /** A failed API call: the gateway's `{error: {code, message}}`, or UNREACHABLE (status 0). */
@@ -16,6 +16,11 @@ export class ApiError extends Error {
 export interface StartTaskRequest {
   type?: string;
   params?: Record<string, unknown>;
+  priority?: Priority;
+  /** RFC 3339 time or epoch ms; not with delay_ms. */
+  run_at?: string | number;
+  delay_ms?: number;
+  concurrency_key?: string;
 }
 
 interface EventPage {

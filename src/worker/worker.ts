@@ -45,7 +45,8 @@ const READ_BLOCK_MS = 5000;
  * runs up to WORKER_CONCURRENCY commands at once.
  * Heartbeats its commands so no one reclaims them; takes commands due for reclaim (their worker
  * died or stalled: idle over CLAIM_IDLE_MS) before new ones, and at start those of a worker of
- * this host that died; trims the commands stream; aborts a run at once when its cancel is
+ * this host that died; promotes due scheduled tasks every SCHEDULE_POLL_MS; passes its types'
+ * concurrency limits to its claims and frees leaked slots; trims the commands streams; aborts a run at once when its cancel is
  * published on `tasks:cancel` (the heartbeat catches a missed message).
  */
 export class Worker {
@@ -100,7 +101,8 @@ export class Worker {
   private async shutdown(): Promise<void> {
     clearInterval(this.maintainTimer);
     clearInterval(this.promoteTimer);
-    await this.promoting;
+    // A promotion left pending is harmless (the script is atomic and the next worker's poll redoes it).
+    await Promise.race([this.promoting, delay(1000, undefined, { ref: false })]);
     await this.stopReading();
     await this.reclaiming;
     const all = Promise.all([...this.running.values()].map((r) => r.done));
