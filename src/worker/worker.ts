@@ -26,6 +26,8 @@ export interface WorkerDeps {
   registry: TaskRegistry;
   /** Task outcome and stage metrics are recorded here when given. */
   metrics?: Metrics;
+  /** The concurrency limits its claims apply; default: from `registry` and TASK_CONCURRENCY. */
+  limits?: ConcurrencyLimits;
 }
 
 interface Running {
@@ -75,7 +77,7 @@ export class Worker {
     const { TASK_TTL_S, MAX_DELIVERIES } = deps.config;
     this.writes = new TaskWrites(deps.redis, { consumer: this.consumer, ttlS: TASK_TTL_S, maxDeliveries: MAX_DELIVERIES });
     this.queue = new CommandQueue(deps.redis, this.consumer);
-    this.limits = new ConcurrencyLimits(deps.registry, deps.config.TASK_CONCURRENCY);
+    this.limits = deps.limits ?? new ConcurrencyLimits(deps.registry, deps.config.TASK_CONCURRENCY);
     this.reader = new BlockingReader(deps.redis, `worker-reader:${this.consumer}`, deps.logger);
   }
 

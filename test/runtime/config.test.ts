@@ -48,3 +48,11 @@ test('an entry point with a bad value exits non-zero with a message naming the v
   assert.equal(await proc.exited, 2);
   assert.match(stderr, /STAGE_MS="soon"/);
 });
+
+test('a worker whose TASK_CONCURRENCY names an unknown task type exits 2 naming the variable and the type', async () => {
+  const proc = spawnEntry('worker', { TASK_CONCURRENCY: 'reference=2,nope=3', HEALTH_PORT: '0' });
+  let stderr = '';
+  proc.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  assert.equal(await proc.exited, 2);
+  assert.match(stderr, /TASK_CONCURRENCY names an unknown task type "nope"/);
+});
