@@ -62,7 +62,7 @@ const opt = {
   replayEvents: Number(a['replay-events'] ?? (q ? 20_000 : 100_000)),
   starts: Number(a.starts ?? (q ? 2000 : 10_000)),
 };
-const only = new Set((a.only ?? 'throughput,latency,output,fanout,storm,replay,starts,ceiling,bullmq,script').split(','));
+const only = new Set((a.only ?? 'throughput,scheduled,latency,output,fanout,storm,replay,starts,ceiling,bullmq,script').split(','));
 const results: Record<string, Record<string, unknown>> = {};
 const emit = (measure: string, data: Record<string, unknown>) => {
   results[measure] = data;
@@ -99,6 +99,7 @@ try {
   await waitForClient(admin, 'taskcast:worker-reader', worker);
 
   if (only.has('throughput')) await compareThroughput(gateway, worker);
+  if (only.has('scheduled')) await compareScheduled(gateway, worker);
   if (only.has('latency')) {
     // stage_ms 10: the watcher is connected before the stages are appended, so each is a live event.
     emit('latency', await withGc({ gateway, worker }, () => fixedRate(gateway.port, opt.rate, opt.rateSeconds, STAGE10)));
@@ -178,6 +179,33 @@ async function compareThroughput(gateway: Service, worker: Service): Promise<voi
   } finally {
     for (const s of extra.reverse()) await s.stop();
   }
+}
+
+/**
+ * Scheduled starts (`delay_ms: 0`: SCHEDULED, then promoted by the worker's poll) beside plain
+ * ones, each watched to COMPLETED, interleaved over `--rounds` rounds: throughput ratio per round,
+ * Redis commands and CPU per task (promotion polls included). A scheduled task waits for the next
+ * poll (SCHEDULE_POLL_MS, 250 ms by default): with `--in-flight` tasks at a time, that wait, not
+ * Redis, bounds its throughput.
+ */
+async function compareScheduled(gateway: Service, worker: Service): Promise<void> {
+  const pids = { gateway: gateway.child.pid!, worker: worker.child.pid!, redis: redisServer.process.pid! };
+  const gc = { gateway: gateway.gc, worker: worker.gc };
+  const systems: System[] = [
+    { name: 'plain', port: gateway.port, pids, redisCost: true, gc },
+    { name: 'scheduled', port: gateway.port, pids, redisCost: true, gc, body: JSON.stringify({ stage_ms: 0, delay_ms: 0 }), expectEvents: 6 },
+  ];
+  const res = await interleaved(admin, systems, { rounds: opt.rounds, tasks: opt.tasks, inFlight: opt.inFlight, body: STAGE0 });
+  const plain = res.get('plain')!;
+  const scheduled = res.get('scheduled')!;
+  const cost = (r: typeof plain) => ({ ...redisCost(r.redis!, r.tasks), tasks_per_s: r.tasks_per_s, incomplete: r.incomplete, cpu_us_per_task: r.cpu_us_per_task });
+  emit('scheduled_starts', {
+    in_flight: opt.inFlight,
+    rounds: opt.rounds,
+    plain: cost(plain),
+    scheduled: cost(scheduled),
+    scheduled_vs_plain: ratios(scheduled, plain),
+  });
 }
 
 /**

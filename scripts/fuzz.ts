@@ -313,7 +313,7 @@ async function checkAllStreams(redis: ReturnType<typeof createRedis>): Promise<v
       }
     }
   } while (cursor !== '0');
-  const known = /^(tasks:commands|tasks:index|tasks:feed|task:[0-9a-f-]{36}(:events)?|tasks:tag:[A-Za-z0-9_.:=@/+-]{1,64}|tasks:feed:tag:[A-Za-z0-9_.:=@/+-]{1,64}|tasks:idem:(global|[A-Za-z0-9_-]{22}):[\x20-\x7e]{1,255})$/;
+  const known = /^(tasks:commands(:high|:low)?|tasks:index|tasks:feed|task:[0-9a-f-]{36}(:events)?|tasks:tag:[A-Za-z0-9_.:=@/+-]{1,64}|tasks:feed:tag:[A-Za-z0-9_.:=@/+-]{1,64}|tasks:idem:(global|[A-Za-z0-9_-]{22}):[\x20-\x7e]{1,255})$/;
   const stray = (await redis.keys('*')).filter((k) => !known.test(k));
   if (stray.length > 0) violation(`unexpected keys: ${stray.slice(0, 10).join(', ')}`);
 }

@@ -4,6 +4,20 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 /** A comma-separated list; blanks around items and empty items are dropped. */
 const csv = z.string().transform((text) => text.split(',').map((item) => item.trim()).filter(Boolean));
 
+/** `name=limit` pairs, comma-separated: task type name -> an integer of at least 1. */
+const limits = z.string().transform((text, ctx) => {
+  const out: Record<string, number> = {};
+  for (const item of text.split(',').map((i) => i.trim()).filter(Boolean)) {
+    const m = /^([^=\s]+)\s*=\s*(\d{1,9})$/.exec(item);
+    if (!m || Number(m[2]) < 1) {
+      ctx.addIssue({ code: 'custom', message: `expected name=limit pairs (limit an integer >= 1), got ${JSON.stringify(item)}` });
+      return z.NEVER;
+    }
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
+});
+
 /** Every setting, read from environment variables. Units are part of the names. */
 export const configSchema = z.object({
   REDIS_URL: z.string().url().optional(),
@@ -59,6 +73,15 @@ export const configSchema = z.object({
    * worker records CANCELLED without it and ignores whatever it does afterwards.
    */
   CANCEL_GRACE_MS: int(0, 600_000).default(5000),
+  /** How far ahead a start may be scheduled (`run_at`, `delay_ms`); further is a 400. */
+  SCHEDULE_MAX_AHEAD_S: int(1, 10 * 365 * 86400).default(30 * 86400),
+  /** How often each worker promotes due scheduled tasks (their command is visible within about this). */
+  SCHEDULE_POLL_MS: int(10, 60_000).default(250),
+  /**
+   * Per-deployment concurrency limits by task type, e.g. `report=2,email=10`: overrides the types'
+   * `concurrency` (running tasks of the type across all workers). Workers must agree on it.
+   */
+  TASK_CONCURRENCY: limits.default({}),
   /** Runs of a task whose handler throws, the first included; each retry records RETRYING. */
   MAX_ATTEMPTS: int(1, 100).default(3),
   /** Backoff before retry n is RETRY_BASE_MS * 2^(n-1), capped at RETRY_MAX_MS, half of it jittered. */

@@ -59,7 +59,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const guards = { auth, startLimiter, trustProxyHops: config.TRUST_PROXY_HOPS };
   const sse = new SseStreams();
   const app = createApp({
-    store, registry: deps.registry, logger, health, metrics, guards, sse: { hub, store, feeds, logger, metrics, config, streams: sse },
+    store, registry: deps.registry, logger, health, metrics, guards, scheduleMaxAheadS: config.SCHEDULE_MAX_AHEAD_S, sse: { hub, store, feeds, logger, metrics, config, streams: sse },
   });
   const server = createHttpServer(app.callback(), config, logger);
   const ws = new WsServer({ server, hub, store, feeds, logger, metrics, config, auth });

@@ -12,6 +12,9 @@ export interface System {
   redisCost: boolean;
   /** Its Node processes by role: their allocation and GC pauses are reported per role. */
   gc: Record<string, () => GcTotals>;
+  /** Its start body and the events a task then has, when not the load's (e.g. a scheduled start). */
+  body?: string;
+  expectEvents?: number;
 }
 
 export interface SystemResult {
@@ -56,7 +59,7 @@ export async function interleaved(
     redis?: RedisCost;
   }>();
   for (const s of systems) {
-    await throughput(s.port, Math.min(500, opt.tasks), opt.inFlight, opt.body);
+    await throughput(s.port, Math.min(500, opt.tasks), opt.inFlight, s.body ?? opt.body, s.expectEvents);
     acc.set(s.name, { runs: [], cpu: {}, io: {}, alloc: {}, pause: {}, maxPause: {} });
   }
   for (let r = 0; r < opt.rounds; r++) {
@@ -67,7 +70,7 @@ export async function interleaved(
       const ioBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, syscalls(pid)]));
       const gcBefore = Object.fromEntries(Object.entries(s.gc).map(([k, gc]) => [k, gc()]));
       const before = s.redisCost ? await redisCounters(admin) : undefined;
-      a.runs.push(await throughput(s.port, opt.tasks, opt.inFlight, opt.body));
+      a.runs.push(await throughput(s.port, opt.tasks, opt.inFlight, s.body ?? opt.body, s.expectEvents));
       if (before) a.redis = add(a.redis, costDelta(before, await redisCounters(admin)));
       for (const [k, pid] of Object.entries(pids)) {
         a.cpu[k] = (a.cpu[k] ?? 0) + cpuMs(pid) - cpuBefore[k]!;

@@ -37,6 +37,14 @@ export function summary(results: Record<string, Record<string, unknown>>, rounds
         `taskcast/BullMQ ${x(rc.commands_per_task, brc.commands_per_task)} and ${x(rc.cpu_us_per_task, brc.cpu_us_per_task)} (the targets' ratios: 20/53 = 0.38, 60/120 = 0.5)`,
     );
   }
+  const ss = results.scheduled_starts as Record<string, Record<string, unknown>> | undefined;
+  if (ss) {
+    const [p, s] = [ss.plain!, ss.scheduled!];
+    lines.push(
+      `scheduled starts (delay_ms 0, watched to the end): ${s.tasks_per_s} tasks/s vs ${p.tasks_per_s} plain = ${(ss.scheduled_vs_plain as { median: number }).median}x; ` +
+        `redis per task ${s.commands_per_task} vs ${p.commands_per_task} commands, ${(s.cpu_us_per_task as Record<string, number>).redis} vs ${(p.cpu_us_per_task as Record<string, number>).redis} us CPU`,
+    );
+  }
   const sc = results.script_cost?.by_batch as Record<string, number>[] | undefined;
   if (sc) lines.push(`redis CPU per event by group-commit size: ${sc.map((c) => `${c.batch} -> ${c.redis_cpu_us_per_event} us`).join(', ')}`);
   const xadd = results.redis_ceiling?.xadd_per_s as number | undefined;

@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ApiClient, ApiError, type TaskListFilter } from '../client/api-client.js';
+import { ApiClient, ApiError, type StartTaskRequest, type TaskListFilter } from '../client/api-client.js';
+import { PRIORITIES, type Priority } from '../wire/events.js';
 import { taskRow } from './format.js';
 import { DEFAULT_OUTPUT_LINES, inspectTask, parseOutputLines } from './inspect-command.js';
 import { EXIT, UNAUTHORIZED_HINT, UsageError, type CliIo } from './io.js';
@@ -34,7 +35,8 @@ const COMMON = `Common options:
 
 const commands: Record<string, Command> = {
   start: {
-    usage: `taskcast start [--type T] [--params JSON] [--stage-ms N] [--tag T]... [--idempotency-key K] [--watch] [--json]
+    usage: `taskcast start [--type T] [--params JSON] [--stage-ms N] [--tag T]... [--idempotency-key K] [--priority P]
+                [--delay-ms N | --run-at T] [--concurrency-key K] [--watch] [--json]
 
 Starts a task and prints its id (with --json, its state).
   --type T        task type (default: the server's default type)
@@ -42,12 +44,17 @@ Starts a task and prints its id (with --json, its state).
   --stage-ms N    milliseconds per stage (sets params.stage_ms)
   --tag T         a tag (repeat for more, up to 10), e.g. --tag nightly --tag customer:42
   --idempotency-key K   run again with the same K and request: prints the task the first run started
+  --priority P    high, normal (default) or low
+  --delay-ms N    start it N milliseconds from now (SCHEDULED until then)
+  --run-at T      start it at T (RFC 3339, e.g. 2030-01-01T09:00:00Z, or epoch ms)
+  --concurrency-key K  share the type's per-key concurrency limit with the tasks of key K
   --watch         then watch it to the end, as \`taskcast watch\` (same output and exit codes)
   --json          JSON output`,
     summary: 'start a task (and optionally watch it)',
     options: {
       type: { type: 'string' }, params: { type: 'string' }, 'stage-ms': { type: 'string' }, tag: { type: 'string', multiple: true },
-      'idempotency-key': { type: 'string' }, watch: { type: 'boolean' }, json: { type: 'boolean' },
+      'idempotency-key': { type: 'string' }, priority: { type: 'string' }, 'delay-ms': { type: 'string' }, 'run-at': { type: 'string' },
+      'concurrency-key': { type: 'string' }, watch: { type: 'boolean' }, json: { type: 'boolean' },
     },
     async run(io, { api, baseUrl, token, values }) {
       let params: Record<string, unknown> | undefined;
@@ -63,6 +70,7 @@ Starts a task and prints its id (with --json, its state).
         ...(typeof values.type === 'string' ? { type: values.type } : {}),
         ...(params ? { params } : {}),
         ...(tags ? { tags } : {}),
+        ...startOptions(values),
       }, idempotencyKey === undefined ? {} : { idempotencyKey });
       if (!values.watch) {
         io.stdout.write(values.json ? `${JSON.stringify(state)}\n` : `${state.task_id}\n`);
@@ -191,6 +199,30 @@ function parseParams(text: string): Record<string, unknown> {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UsageError('--params must be a JSON object');
   return value as Record<string, unknown>;
+}
+
+/** The start body's priority, schedule and concurrency key from `start`'s flags; the server validates them. */
+function startOptions(values: Record<string, unknown>): Omit<StartTaskRequest, 'type' | 'params'> {
+  const text = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const whole = (name: string) => {
+    const raw = text(name);
+    if (raw === undefined) return undefined;
+    if (!/^\d+$/.test(raw)) throw new UsageError(`--${name} must be a whole number of milliseconds`);
+    return Number(raw);
+  };
+  const priority = text('priority');
+  if (priority !== undefined && !(PRIORITIES as readonly string[]).includes(priority)) {
+    throw new UsageError(`--priority must be one of ${PRIORITIES.join(', ')}`);
+  }
+  const runAt = text('run-at');
+  const delayMs = whole('delay-ms');
+  const key = text('concurrency-key');
+  return {
+    ...(priority === undefined ? {} : { priority: priority as Priority }),
+    ...(delayMs === undefined ? {} : { delay_ms: delayMs }),
+    ...(runAt === undefined ? {} : { run_at: /^\d+$/.test(runAt) ? Number(runAt) : runAt }),
+    ...(key === undefined ? {} : { concurrency_key: key }),
+  };
 }
 
 /** Runs one command line; returns the exit code. Never exits the process itself. */

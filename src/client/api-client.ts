@@ -1,4 +1,4 @@
-import type { TaskEvent } from '../wire/events.js';
+import type { Priority, TaskEvent } from '../wire/events.js';
 import type { FeedGrant } from '../wire/feed.js';
 import type { TaskState } from '../wire/task-state.js';
 
@@ -17,6 +17,11 @@ export class ApiError extends Error {
 export interface StartTaskRequest {
   type?: string;
   params?: Record<string, unknown>;
+  priority?: Priority;
+  /** RFC 3339 time or epoch ms; not with delay_ms. */
+  run_at?: string | number;
+  delay_ms?: number;
+  concurrency_key?: string;
   tags?: string[];
 }
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { errorTable, type ErrorCode } from '../errors.js';
 import { EVENT_ID_RE } from '../wire/event-id.js';
 import type { ProbeReply } from '../health/probes.js';
-import { EVENT_TYPES, type Json, type TaskEvent } from '../wire/events.js';
+import { EVENT_TYPES, PRIORITIES, type Json, type TaskEvent } from '../wire/events.js';
 import { TAG_RE, type FeedEntry, type FeedGrant, type FeedReset } from '../wire/feed.js';
 import type { TaskState } from '../wire/task-state.js';
 
@@ -52,13 +52,13 @@ export const taskEventSchema = z
     id: eventIdSchema,
     task_id: taskIdSchema,
     type: z.enum(EVENT_TYPES).describe(
-      '`stage`: a status change (PENDING, each recorded stage, RETRYING, COMPLETED, FAILED, CANCELLED). ' +
+      '`stage`: a status change (SCHEDULED, PENDING, each recorded stage, RETRYING, COMPLETED, FAILED, CANCELLED). ' +
         '`progress`: a progress update inside the current stage, with an optional `message`. ' +
         '`output`: a chunk of the task\'s output in `chunk`. ' +
         '`restart`: a new run took the task over from one that stopped; the output since the last stage event is void. ' +
         'Output chunks are tentative until the next stage event: RETRYING and `restart` discard them, any other stage event commits them.',
     ),
-    status: z.string().describe('The task\'s status as of this event: PENDING, a stage status (e.g. STARTED, PROCESSING, CONCLUDING), RETRYING, or a terminal status: COMPLETED, FAILED, CANCELLED.'),
+    status: z.string().describe('The task\'s status as of this event: SCHEDULED (a scheduled start, until due), PENDING, a stage status (e.g. STARTED, PROCESSING, CONCLUDING), RETRYING, or a terminal status: COMPLETED, FAILED, CANCELLED.'),
     progress: z.number().min(0).max(100).describe('The task\'s progress as of this event, percent.'),
     ts: z.number().int().describe('Append time, epoch milliseconds.'),
     attempt: z.number().int().optional().describe('RETRYING: the attempt that comes next; FAILED: the last one.'),
@@ -66,6 +66,7 @@ export const taskEventSchema = z
     message: z.string().optional().describe('`progress` events: the handler\'s message (at most 1 KiB).'),
     chunk: jsonValue.optional().describe('`output` events: a string is text, any other JSON value is a record.'),
     result: jsonValue.optional().describe('The COMPLETED event: what the handler returned (absent when it returned nothing).'),
+    run_at: z.number().int().optional().describe('The SCHEDULED event: when the task is due, epoch milliseconds.'),
   })
   .meta({ id: 'TaskEvent', description: 'One event of a task. Over WebSocket and SSE each message is one of these as JSON.' });
 
@@ -89,6 +90,13 @@ export const taskStateSchema = z
       .int()
       .optional()
       .describe('When a cancel of a running task was accepted (epoch ms); its worker records CANCELLED next.'),
+    priority: z.enum(PRIORITIES).optional().describe('Its start priority (absent on tasks started before priorities existed: normal).'),
+    run_at: z.number().int().optional().describe('A scheduled start\'s due time, epoch ms: SCHEDULED until then, then PENDING.'),
+    concurrency_key: z.string().optional().describe('The start\'s concurrency key: tasks of its type with the same key share a per-key limit.'),
+    waiting_for_slot: z
+      .enum(['concurrency', 'concurrency_key'])
+      .optional()
+      .describe('PENDING over its type\'s concurrency limit (`concurrency`) or its key\'s (`concurrency_key`): it starts when a slot frees, oldest first.'),
   })
   .meta({ id: 'TaskState', description: 'The latest state of a task, mirrored from its last event.' });
 

@@ -33,6 +33,8 @@ export interface AppDeps {
   sse?: SseDeps;
   /** Authentication, start rate limit and proxy trust (README "Threat model"). */
   guards: GuardDeps;
+  /** SCHEDULE_MAX_AHEAD_S (default 30 days). */
+  scheduleMaxAheadS?: number;
 }
 
 /**

@@ -136,7 +136,13 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
           headers: { ...location, 'Idempotent-Replayed': { description: 'Always `true`.', schema: { type: 'string' } } },
         },
         202: {
-          ...json(startedTaskSchema, 'Accepted: the task is PENDING and its start command is queued.'),
+          ...json(
+            startedTaskSchema,
+            'Accepted: the task is PENDING and its start command is queued on its priority\'s stream, or, with `run_at` or ' +
+              '`delay_ms`, SCHEDULED until its due time (`run_at`), when a worker queues it (within about SCHEDULE_POLL_MS). ' +
+              '400 INVALID_BODY also for an unknown `priority`, both `run_at` and `delay_ms`, or a due time more than ' +
+              'SCHEDULE_MAX_AHEAD_S ahead or more than a minute in the past.',
+          ),
           headers: location,
         },
         ...errors(400, 401, 404, 409, 413, 415, 422, 429, 500, 503),
@@ -204,7 +210,7 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     tags: ['tasks'],
     summary: 'Cancel a task',
     description:
-      'A PENDING task ends CANCELLED at once; a running one is told to stop, and its worker records a terminal ' +
+      'A SCHEDULED or PENDING task (also one waiting for a concurrency slot) ends CANCELLED at once; a running one is told to stop, and its worker records a terminal ' +
       'CANCELLED (`cancel_requested_at` is set meanwhile).',
     request: { params: idParams },
     responses: {

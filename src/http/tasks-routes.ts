@@ -13,6 +13,7 @@ import { idempotencyKeyOf, requestFingerprint } from './idempotency.js';
 import { outputText } from './output-text.js';
 import { firstValues, queryParam } from './query.js';
 import { AccessRouter } from './route-access.js';
+import { startOptionFields, startOptions } from './start-options.js';
 
 /** POST /tasks body. `stage_ms` at the top level is the reference route's shorthand for params.stage_ms. */
 export const startTaskBody = z.strictObject({
@@ -20,6 +21,7 @@ export const startTaskBody = z.strictObject({
   params: z.record(z.string(), z.unknown()).optional(),
   stage_ms: z.unknown().optional(),
   tags: tagsSchema.optional(),
+  ...startOptionFields,
 });
 
 /** GET /tasks query: a page of recent tasks, newest first. */
@@ -38,10 +40,12 @@ export interface TasksRouteDeps {
   registry: TaskRegistry;
   metrics: Metrics;
   guards: GuardDeps;
+  /** SCHEDULE_MAX_AHEAD_S: how far ahead a start may be scheduled (default 30 days). */
+  scheduleMaxAheadS?: number | undefined;
 }
 
 /** Starting, listing and cancelling need an API token; reading one task, its watch token too. */
-export function tasksRouter({ store, registry, metrics, guards }: TasksRouteDeps): AccessRouter {
+export function tasksRouter({ store, registry, metrics, guards, scheduleMaxAheadS = 30 * 86400 }: TasksRouteDeps): AccessRouter {
   const { auth } = guards;
   const router = new AccessRouter(guards);
 
@@ -61,6 +65,7 @@ export function tasksRouter({ store, registry, metrics, guards }: TasksRouteDeps
     const params = type.params.safeParse(raw);
     if (!params.success) throw new AppError('INVALID_PARAMS', 'invalid task params', params.error.issues);
 
+    const now = Date.now();
     const key = idempotencyKeyOf(ctx.req);
     // Every other body field is a start option, and part of the request's fingerprint.
     const { type: _type, params: _params, stage_ms: _stageMs, ...options } = body;
@@ -70,7 +75,9 @@ export function tasksRouter({ store, registry, metrics, guards }: TasksRouteDeps
       key,
       fingerprint: requestFingerprint({ ...options, type: typeName, params: params.data, tags }),
     };
-    const { state, replayed } = await store.start(typeName, params.data, Date.now(), { tags, idempotency }).catch(idempotencyError);
+    const { state, replayed } = await store
+      .start(typeName, params.data, now, { ...startOptions(body, now, scheduleMaxAheadS), tags, idempotency })
+      .catch(idempotencyError);
     ctx.state.taskId = state.task_id;
     if (replayed) {
       ctx.status = 200;

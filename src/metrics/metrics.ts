@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../logger.js';
-import { QUEUE_LABELS, groupLag, pendingCommands } from '../store/queue-stats.js';
+import { groupLag, pendingCommands } from '../store/queue-stats.js';
 import type { Redis } from '../store/redis.js';
 import type { WireEvent } from '../store/events.js';
 
@@ -110,27 +110,24 @@ export class Metrics {
   private queueGauges(registers: Registry[]): void {
     const metrics = this;
     const labelNames = ['stream', 'group'] as const;
-    const labels = QUEUE_LABELS;
     new Gauge({
       name: `${PREFIX}pending_commands`,
-      help: 'Commands delivered to a worker and not yet acknowledged (XPENDING count).',
+      help: 'Commands delivered to a worker and not yet acknowledged (XPENDING count), per commands stream (priority).',
       labelNames,
       registers,
       async collect() {
         this.reset();
-        const count = await metrics.readQueue(pendingCommands);
-        if (count !== undefined) this.set(labels, count);
+        for (const { labels, value } of (await metrics.readQueue(pendingCommands)) ?? []) this.set(labels, value);
       },
     });
     new Gauge({
       name: `${PREFIX}consumer_group_lag`,
-      help: 'Commands in the stream not yet delivered to any worker (XINFO GROUPS lag).',
+      help: 'Commands in the stream not yet delivered to any worker (XINFO GROUPS lag), per commands stream (priority).',
       labelNames,
       registers,
       async collect() {
         this.reset();
-        const lag = await metrics.readQueue(groupLag);
-        if (lag !== undefined && lag !== null) this.set(labels, lag);
+        for (const { labels, value } of (await metrics.readQueue(groupLag)) ?? []) this.set(labels, value);
       },
     });
   }

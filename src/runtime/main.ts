@@ -51,6 +51,11 @@ export function runMain(name: string, start: (ctx: { config: Config; logger: Log
       if (stopping) void s().then(() => exit(0));
     },
     (err) => {
+      if (err instanceof ConfigError) {
+        process.stderr.write(`${name}: ${err.message}\n`);
+        exit(2);
+        return;
+      }
       logger.fatal({ err }, `${name} failed to start`);
       exit(1);
     },

@@ -8,6 +8,7 @@ import { closeRedis, createRedis, ensureConnected, type FeedSettings } from '../
 import { createRegistry } from '../tasks/builtin/index.js';
 import { loadTaskModules } from '../tasks/task-modules.js';
 import { Worker } from '../worker/worker.js';
+import { ConcurrencyLimits } from '../worker/concurrency.js';
 import type { Stop } from './main.js';
 
 /** A gateway with its own Redis client; the returned Stop closes both, in reverse order. */
@@ -37,6 +38,8 @@ export async function runWorker(
   options: { healthServer?: boolean; metrics?: Metrics } = {},
 ): Promise<Stop> {
   const registry = await loadTaskModules(createRegistry(config), config.TASK_MODULES);
+  // Before connecting: a TASK_CONCURRENCY naming an unknown type is a configuration error.
+  const limits = new ConcurrencyLimits(registry, config.TASK_CONCURRENCY);
   const metrics = options.metrics ?? new Metrics();
   const redis = createRedis(redisUrl, { name: 'worker', logger, feed: feedSettings(config) }, { enableAutoPipelining: true });
   await connect(redis, redisUrl, logger);
@@ -45,7 +48,7 @@ export async function runWorker(
     options.healthServer === false
       ? undefined
       : await startHealthServer({ probes, metrics, host: config.HOST, port: config.HEALTH_PORT, logger });
-  const worker = new Worker({ redis, logger, config, registry, metrics });
+  const worker = new Worker({ redis, logger, config, registry, metrics, limits });
   try {
     await worker.start();
   } catch (err) {

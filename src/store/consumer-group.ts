@@ -1,19 +1,21 @@
 import type { Redis } from './redis.js';
-import { COMMANDS_STREAM, WORKER_GROUP } from './keys.js';
+import { PRIORITIES, WORKER_GROUP, commandsStream } from './keys.js';
 
-/** Creates the `workers` group (and the stream) from the first entry; an existing group is fine. */
+/** Creates the `workers` group (and the stream) of each priority's commands stream from its first entry; an existing group is fine. */
 export async function ensureGroup(redis: Redis): Promise<void> {
-  try {
-    await redis.xgroup('CREATE', COMMANDS_STREAM, WORKER_GROUP, '0', 'MKSTREAM');
-  } catch (err) {
-    if (!String(err).includes('BUSYGROUP')) throw err;
+  for (const priority of PRIORITIES) {
+    try {
+      await redis.xgroup('CREATE', commandsStream(priority), WORKER_GROUP, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!String(err).includes('BUSYGROUP')) throw err;
+    }
   }
 }
 
 /**
- * Removes consumers with no pending command unseen for more than `idleMs` (never `keep`), in one
- * atomic step (prune-consumers.lua). Returns their names.
+ * Removes the consumers of `stream`'s group with no pending command unseen for more than `idleMs`
+ * (never `keep`), in one atomic step (prune-consumers.lua). Returns their names.
  */
-export function pruneConsumers(redis: Redis, idleMs: number, keep: string): Promise<string[]> {
-  return redis.pruneConsumers(COMMANDS_STREAM, WORKER_GROUP, idleMs, keep);
+export function pruneConsumers(redis: Redis, stream: string, idleMs: number, keep: string): Promise<string[]> {
+  return redis.pruneConsumers(stream, WORKER_GROUP, idleMs, keep);
 }

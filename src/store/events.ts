@@ -14,7 +14,7 @@ export interface WireEvent {
  * record as JSON text); `result` is JSON text. An entry without `type` (written before event
  * types existed) is a stage event.
  */
-const NUMERIC = new Set(['progress', 'ts', 'attempt']);
+const NUMERIC = new Set(['progress', 'ts', 'attempt', 'run_at']);
 
 /** Decodes a stream entry's flat field list into an event. */
 export function decodeEvent(taskId: string, id: string, fields: string[]): TaskEvent {

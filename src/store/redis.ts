@@ -16,6 +16,8 @@ declare module 'ioredis' {
     heartbeat(...args: Arg[]): Result<string[], Context>;
     trimCommands(...args: Arg[]): Result<number, Context>;
     pruneConsumers(...args: Arg[]): Result<string[], Context>;
+    promoteScheduled(...args: Arg[]): Result<string[][], Context>;
+    maintainSlots(...args: Arg[]): Result<string[], Context>;
   }
 }
 
@@ -27,7 +29,9 @@ const scripts: { name: string; file: string; keys: number | 'varying' }[] = [
   { name: 'claimTasks', file: 'claim-tasks.lua', keys: 'varying' },
   { name: 'startTasks', file: 'start-tasks.lua', keys: 'varying' },
   { name: 'heartbeat', file: 'heartbeat.lua', keys: 'varying' },
-  { name: 'cancelTask', file: 'cancel-task.lua', keys: 3 },
+  { name: 'promoteScheduled', file: 'promote-scheduled.lua', keys: 'varying' },
+  { name: 'maintainSlots', file: 'maintain-slots.lua', keys: 'varying' },
+  { name: 'cancelTask', file: 'cancel-task.lua', keys: 4 },
   { name: 'deadLetter', file: 'dead-letter.lua', keys: 4 },
   { name: 'trimCommands', file: 'trim-commands.lua', keys: 1 },
   { name: 'pruneConsumers', file: 'prune-consumers.lua', keys: 1 },

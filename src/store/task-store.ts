@@ -1,7 +1,7 @@
 import { v4 as uuidv4 } from 'uuid';
 import { Batcher } from './batcher.js';
 import { itemReplies, type Redis } from './redis.js';
-import { CANCEL_CHANNEL, COMMANDS_STREAM, TASKS_INDEX, WORKER_GROUP, eventsKey, idempotencyKey, tagKey, taskKey } from './keys.js';
+import { CANCEL_CHANNEL, COMMANDS_STREAM, SCHEDULED_SET, TASKS_INDEX, WORKER_GROUP, commandsStream, eventsKey, idempotencyKey, tagKey, taskKey, type Priority } from './keys.js';
 import { decodeEvent, wireEvent, type WireEvent } from './events.js';
 import type { Json, TaskEvent } from '../wire/events.js';
 import type { TaskState } from '../wire/task-state.js';
@@ -24,6 +24,12 @@ export interface StartOptions {
    * with IdempotencyConflict ('reused').
    */
   idempotency?: { scope: string; key: string; fingerprint: string };
+  /** Default normal. */
+  priority?: Priority | undefined;
+  /** Due time, epoch ms: the task is SCHEDULED until then. Absent: it is PENDING at once. */
+  runAt?: number | undefined;
+  /** Tasks of one type with the same key share its per-key concurrency limit. */
+  concurrencyKey?: string | undefined;
 }
 
 /**
@@ -81,6 +87,9 @@ interface StartItem {
   now: number;
   tags: string[];
   idempotency: StartOptions['idempotency'];
+  priority: Priority;
+  runAt: number | undefined;
+  concurrencyKey: string | undefined;
 }
 
 type StartReply = ['OK', string, string] | ['REPLAY' | 'REUSED', string];
@@ -118,6 +127,7 @@ export class TaskStore {
       const argv = [this.options.ttlS, ...items.flatMap((i) => [
         i.taskId, i.type, i.paramsJson, i.now,
         i.tags.length === 0 ? '' : JSON.stringify(i.tags), i.idempotency?.fingerprint ?? '', idemTtlS,
+        i.priority, commandsStream(i.priority), i.runAt ?? '', SCHEDULED_SET, i.concurrencyKey ?? '',
       ])];
       return itemReplies(await this.redis.startTasks(keys.length, ...keys, ...argv), items.map((i) => i.taskId));
     });
@@ -133,14 +143,19 @@ export class TaskStore {
   }
 
   /**
-   * Starts a task (start-tasks.lua), or, when `options.idempotency` names a key held with the same
-   * fingerprint, answers the task that key started, as it is now (`replayed`). Rejects with
+   * Starts a task (start-tasks.lua): PENDING with its command queued, or SCHEDULED until
+   * `options.runAt`; or, when `options.idempotency` names a key held with the same fingerprint,
+   * answers the task that key started, as it is now (`replayed`). Rejects with
    * IdempotencyConflict when the key is held for another request.
    */
   async start(type: string, params: unknown, now = Date.now(), options: StartOptions = {}): Promise<StartedTask & { replayed: boolean }> {
     const taskId = uuidv4();
     const tags = options.tags ?? [];
-    const reply = await this.starts.add({ taskId, type, paramsJson: JSON.stringify(params), now, tags, idempotency: options.idempotency });
+    const { runAt, concurrencyKey } = options;
+    const priority = options.priority ?? 'normal';
+    const reply = await this.starts.add({
+      taskId, type, paramsJson: JSON.stringify(params), now, tags, idempotency: options.idempotency, priority, runAt, concurrencyKey,
+    });
     if (reply[0] === 'REUSED') throw new IdempotencyConflict('reused', reply[1]);
     if (reply[0] === 'REPLAY') {
       const found = await this.read(reply[1]);
@@ -154,21 +169,24 @@ export class TaskStore {
       state: {
         task_id: taskId,
         type,
-        status: 'PENDING',
+        status: runAt === undefined ? 'PENDING' : 'SCHEDULED',
         progress: 0,
         last_event_id: eventId,
         created_at: now,
         updated_at: now,
         params,
         ...(tags.length === 0 ? {} : { tags }),
+        priority,
+        ...(runAt === undefined ? {} : { run_at: runAt }),
+        ...(concurrencyKey === undefined ? {} : { concurrency_key: concurrencyKey }),
       },
     };
   }
 
-  /** Atomic cancel (cancel-task.lua): a PENDING task never starts, a running one is told to stop. */
+  /** Atomic cancel (cancel-task.lua): a SCHEDULED or PENDING task never starts, a running one is told to stop. */
   async cancel(taskId: string, now = Date.now()): Promise<CancelOutcome> {
     const [result, detail] = await aboutTask(taskId, this.redis.cancelTask(
-      taskKey(taskId), eventsKey(taskId), COMMANDS_STREAM,
+      taskKey(taskId), eventsKey(taskId), COMMANDS_STREAM, SCHEDULED_SET,
       taskId, now, this.options.ttlS, WORKER_GROUP, CANCEL_CHANNEL,
     ));
     if (result === 'CANCELLED') return { outcome: 'cancelled', eventId: detail ?? '' };
@@ -261,6 +279,10 @@ function stateOf(taskId: string, h: Record<string, string>): TaskState {
     ...(h.message === undefined ? {} : { message: h.message }),
     ...(h.result === undefined ? {} : { result: parseJson(h.result) as Json }),
     ...(h.tags === undefined ? {} : { tags: parseJson(h.tags) as string[] }),
+    ...(h.priority === undefined ? {} : { priority: h.priority as Priority }),
+    ...(h.run_at === undefined ? {} : { run_at: Number(h.run_at) }),
+    ...(h.concurrency_key === undefined ? {} : { concurrency_key: h.concurrency_key }),
+    ...(h.waiting_for_slot === undefined ? {} : { waiting_for_slot: h.waiting_for_slot as 'concurrency' | 'concurrency_key' }),
   };
 }
 

@@ -1,6 +1,7 @@
 import { Batcher } from './batcher.js';
-import { COMMANDS_STREAM, DEAD_LETTER_STREAM, WORKER_GROUP, eventsKey, taskKey } from './keys.js';
+import { COMMANDS_STREAM, DEAD_LETTER_STREAM, WORKER_GROUP, commandsStream, eventsKey, taskKey, type Priority } from './keys.js';
 import { itemReplies, type Redis } from './redis.js';
+import { slotArgs, type SlotLimits } from './slots.js';
 
 /** One event of an append item; see append-events.lua for the contract. */
 export type EventInput =
@@ -40,11 +41,15 @@ export interface ClaimInput {
   taskId: string;
   lease: string;
   commandId: string;
+  /** The concurrency limits of its type (whose slots it takes); absent: none (neither its type nor its start set one). */
+  slots?: ({ type: string } & SlotLimits) | undefined;
 }
 
 export type ClaimReply =
   | ['OK' | 'CANCEL', string, string]
-  | ['TERMINAL', string] | ['GONE'] | ['POISON', string] | ['LOST'];
+  | ['TERMINAL', string] | ['GONE'] | ['POISON', string] | ['LOST']
+  /** Over its concurrency limit: it waits for a slot (why: 'concurrency' | 'concurrency_key'); its command is acked. */
+  | ['WAIT', string];
 
 export interface TaskWritesOptions {
   /** Worker consumer name: claims require holding the command in the group's pending list. */
@@ -86,8 +91,8 @@ export class TaskWrites {
   }
 
   /** Acknowledges a command whose task has ended: it leaves the group's pending list. */
-  async ack(commandId: string): Promise<void> {
-    await this.redis.xack(COMMANDS_STREAM, WORKER_GROUP, commandId);
+  async ack(command: { id: string; priority: Priority }): Promise<void> {
+    await this.redis.xack(commandsStream(command.priority), WORKER_GROUP, command.id);
   }
 
   /**
@@ -97,14 +102,14 @@ export class TaskWrites {
    * happened to the task (see the script's header).
    */
   deadLetter(
-    command: { id: string; fields: Record<string, string> },
+    command: { id: string; priority: Priority; fields: Record<string, string> },
     taskId: string,
     wellFormed: boolean,
     reason: string,
     options: { maxLen: number; ttlS: number },
   ): Promise<[string, string]> {
     return this.redis.deadLetter(
-      COMMANDS_STREAM, DEAD_LETTER_STREAM, taskKey(taskId), eventsKey(taskId),
+      commandsStream(command.priority), DEAD_LETTER_STREAM, taskKey(taskId), eventsKey(taskId),
       WORKER_GROUP, command.id, reason, options.maxLen, Date.now(), options.ttlS,
       wellFormed ? '1' : '0', JSON.stringify(command.fields),
     );
@@ -134,7 +139,7 @@ export class TaskWrites {
   private async claimAll(items: ClaimInput[]): Promise<(ClaimReply | Error)[]> {
     const { consumer, maxDeliveries } = this.options;
     const keys = [COMMANDS_STREAM, ...items.flatMap((c) => [taskKey(c.taskId), eventsKey(c.taskId)])];
-    const argv = [WORKER_GROUP, consumer, maxDeliveries, Date.now(), ...items.flatMap((c) => [c.lease, c.commandId])];
+    const argv = [WORKER_GROUP, consumer, maxDeliveries, Date.now(), ...items.flatMap((c) => [c.lease, c.commandId, ...slotArgs(c.slots)])];
     return itemReplies<ClaimReply>(await this.redis.claimTasks(keys.length, ...keys, ...argv), items.map((c) => c.taskId));
   }
 

@@ -16,7 +16,7 @@ export interface TaskContext<P> {
   /**
    * Records the next stage once `work` (optional) is done. Stages are numbered by call order; on
    * a resumed run a stage that is already in the event log is neither recorded again nor is its
-   * `work` run. `progress` is 0..100; the status may not be PENDING, RETRYING or terminal. Await
+   * `work` run. `progress` is 0..100; the status may not be SCHEDULED, PENDING, RETRYING or terminal. Await
    * each stage before the next: an overlapping call throws (STAGE_OVERLAP).
    */
   stage(status: string, progress: number, work?: () => Promise<void>): Promise<void>;
@@ -44,13 +44,31 @@ export interface TaskType<P = unknown> {
    * as the task's result; throwing records RETRYING and runs it again, FAILED after MAX_ATTEMPTS.
    */
   run(ctx: TaskContext<P>): Promise<unknown>;
+  /**
+   * Most tasks of this type running at once across all workers (absent: no limit); TASK_CONCURRENCY
+   * overrides it per deployment. A task over it waits in PENDING for a slot, oldest first.
+   */
+  readonly concurrency?: number | undefined;
+  /**
+   * Most tasks of this type with one `concurrency_key` (given at start) running at once; default 1.
+   * Tasks started without a key are limited by `concurrency` only.
+   */
+  readonly concurrencyPerKey?: number | undefined;
 }
 
 export function defineTaskType<S extends z.ZodType>(type: {
   name: string;
   params: S;
   run(ctx: TaskContext<z.output<S>>): Promise<unknown>;
+  concurrency?: number;
+  concurrencyPerKey?: number;
 }): TaskType<z.output<S>> {
+  for (const field of ['concurrency', 'concurrencyPerKey'] as const) {
+    const value = type[field];
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1)) {
+      throw new TypeError(`task type ${type.name}: ${field} must be an integer of at least 1, not ${String(value)}`);
+    }
+  }
   return type as unknown as TaskType<z.output<S>>;
 }
 

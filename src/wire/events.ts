@@ -7,8 +7,18 @@
 export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
 /**
+ * Statuses the system records before a task runs: SCHEDULED (a start with `run_at` or `delay_ms`,
+ * until it is due) and PENDING (its command is queued). Handlers may not record them.
+ */
+export const WAITING_STATUSES: ReadonlySet<string> = new Set(['SCHEDULED', 'PENDING']);
+
+/** Start priorities, highest first (POST /tasks `priority`; default normal). */
+export const PRIORITIES = ['high', 'normal', 'low'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+/**
  * What an event records:
- * - `stage`: a status change: PENDING, each recorded stage, RETRYING, and the terminal one;
+ * - `stage`: a status change: SCHEDULED, PENDING, each recorded stage, RETRYING, and the terminal one;
  * - `progress`: a progress update (and optional message) inside the current stage;
  * - `output`: a chunk of the task's output;
  * - `restart`: a new run took the task over from one that stopped (crash, stall, shutdown): the
@@ -42,6 +52,8 @@ export interface TaskEvent {
   chunk?: Json;
   /** The COMPLETED event's result: what the handler returned (absent when it returned nothing). */
   result?: Json;
+  /** The SCHEDULED event: when the task is due, epoch milliseconds. */
+  run_at?: number;
 }
 
 /** True for the event that ends a task's log. */

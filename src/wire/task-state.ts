@@ -1,4 +1,4 @@
-import type { Json } from './events.js';
+import type { Json, Priority } from './events.js';
 
 /** A task's state as clients see it (GET /tasks/<id>, the start response, GET /tasks pages): the store builds it from the task's hash. */
 export interface TaskState {
@@ -21,4 +21,12 @@ export interface TaskState {
   result?: Json;
   /** The tags the start carried; absent when it had none. */
   tags?: string[];
+  /** Its start priority; absent on tasks started before priorities existed (they are normal). */
+  priority?: Priority;
+  /** A scheduled start's due time, epoch ms (SCHEDULED until then, PENDING after). */
+  run_at?: number;
+  /** The start's concurrency key: tasks of its type with the same key share a per-key limit. */
+  concurrency_key?: string;
+  /** PENDING over its type's concurrency limit (or its key's): it waits for a slot, oldest first. */
+  waiting_for_slot?: 'concurrency' | 'concurrency_key';
 }

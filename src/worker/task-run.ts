@@ -16,6 +16,7 @@ import { backoffMs, retryWhileDown } from './retry.js';
 import { RunLog, type NewEvent } from './run-log.js';
 import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded, isStop } from './stops.js';
 import { Attempt } from './task-context.js';
+import type { ConcurrencyLimits } from './concurrency.js';
 
 type Command = CommandEntry;
 
@@ -31,6 +32,8 @@ export interface RunDeps {
   consumer: string;
   /** Claims and event appends, batched per event-loop turn across this worker's runs. */
   writes: TaskWrites;
+  /** The concurrency limits claims apply. */
+  limits: ConcurrencyLimits;
   metrics?: Metrics | undefined;
 }
 
@@ -68,7 +71,9 @@ export async function runCommand(deps: RunDeps, command: Command, control: RunCo
   if ('reason' in checked) return deadLetter(checked.reason);
   try {
     const lease = `${deps.consumer}/${uuidv4()}`;
-    const [claim, recorded = '0', attempt = '1'] = await retry(() => deps.writes.claim({ taskId, lease, commandId: command.id }));
+    const limits = deps.limits.of(checked.type.name, command.fields.concurrency_key);
+    const slots = limits && { type: checked.type.name, ...limits };
+    const [claim, recorded = '0', attempt = '1'] = await retry(() => deps.writes.claim({ taskId, lease, commandId: command.id, slots }));
     switch (claim) {
       case 'GONE':
         return await deadLetter('task not found');
@@ -76,10 +81,13 @@ export async function runCommand(deps: RunDeps, command: Command, control: RunCo
         return await deadLetter(`delivered ${recorded} times, more than MAX_DELIVERIES (${deps.config.MAX_DELIVERIES})`);
       case 'TERMINAL':
         log().info({ status: recorded }, 'task already ended; acknowledging its command');
-        await retry(() => deps.writes.ack(command.id));
+        await retry(() => deps.writes.ack(command));
         return;
       case 'LOST':
         log().info('command is acked or held by another worker; skipping it');
+        return;
+      case 'WAIT':
+        log().info({ waitingFor: recorded }, 'over its concurrency limit; the task waits for a slot');
         return;
     }
     control.onLease(lease);
@@ -248,7 +256,7 @@ class TaskRun {
 
   private ack(): Promise<void> {
     return retryWhileDown(
-      () => this.deps.writes.ack(this.command.id),
+      () => this.deps.writes.ack(this.command),
       this.control.hardStop,
       this.log,
     );

@@ -10,7 +10,10 @@ import { CommandQueue, type CommandEntry } from '../store/command-queue.js';
 import type { Redis } from '../store/redis.js';
 import { TaskWrites } from '../store/task-writes.js';
 import { TaskCorrupted } from '../store/corrupted.js';
+import { promoteDue } from '../store/schedule.js';
 import { isGoneConsumer } from './consumer-name.js';
+import { ConcurrencyLimits } from './concurrency.js';
+import { maintainSlots } from '../store/slots.js';
 import type { TaskRegistry } from '../tasks/registry.js';
 import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded } from './stops.js';
 import { runCommand, type RunDeps } from './task-run.js';
@@ -19,13 +22,16 @@ export interface WorkerDeps {
   redis: Redis;
   logger: Logger;
   config: RunDeps['config'] &
-    Pick<Config, 'WORKER_CONCURRENCY' | 'CLAIM_IDLE_MS' | 'SHUTDOWN_GRACE_MS' | 'COMMANDS_MAXLEN' | 'CONSUMER_PRUNE_IDLE_MS'>;
+    Pick<Config, 'WORKER_CONCURRENCY' | 'CLAIM_IDLE_MS' | 'SHUTDOWN_GRACE_MS' | 'COMMANDS_MAXLEN' | 'CONSUMER_PRUNE_IDLE_MS' | 'SCHEDULE_POLL_MS' | 'TASK_CONCURRENCY'>;
   registry: TaskRegistry;
   /** Task outcome and stage metrics are recorded here when given. */
   metrics?: Metrics;
+  /** The concurrency limits its claims apply; default: from `registry` and TASK_CONCURRENCY. */
+  limits?: ConcurrencyLimits;
 }
 
 interface Running {
+  command: CommandEntry;
   taskId: string;
   /** Set once the run holds the task's lease; '' before (the heartbeat then keeps the command only). */
   lease: string;
@@ -37,10 +43,12 @@ interface Running {
 const READ_BLOCK_MS = 5000;
 
 /**
- * Reads `tasks:commands` in the `workers` group and runs up to WORKER_CONCURRENCY commands at once.
+ * Reads the commands streams in the `workers` group, high priority before normal before low, and
+ * runs up to WORKER_CONCURRENCY commands at once.
  * Heartbeats its commands so no one reclaims them; takes commands due for reclaim (their worker
  * died or stalled: idle over CLAIM_IDLE_MS) before new ones, and at start those of a worker of
- * this host that died; trims the commands stream; aborts a run at once when its cancel is
+ * this host that died; promotes due scheduled tasks every SCHEDULE_POLL_MS; passes its types'
+ * concurrency limits to its claims and frees leaked slots; trims the commands streams; aborts a run at once when its cancel is
  * published on `tasks:cancel` (the heartbeat catches a missed message).
  */
 export class Worker {
@@ -48,6 +56,7 @@ export class Worker {
   private readonly log: Logger;
   private readonly writes: TaskWrites;
   private readonly queue: CommandQueue;
+  private readonly limits: ConcurrencyLimits;
   private readonly running = new Map<string, Running>();
   private readonly hardStop = new AbortController();
   private readonly reader: BlockingReader;
@@ -55,7 +64,8 @@ export class Worker {
   private loop: Promise<void> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private maintainTimer: NodeJS.Timeout | undefined;
-  private reclaimCursor = '0-0';
+  private promoteTimer: NodeJS.Timeout | undefined;
+  private promoting: Promise<void> | undefined;
   /** When the read loop next checks for commands due for reclaim, epoch ms. */
   private reclaimDueAt = 0;
   private reclaiming: Promise<void> | undefined;
@@ -67,6 +77,7 @@ export class Worker {
     const { TASK_TTL_S, MAX_DELIVERIES } = deps.config;
     this.writes = new TaskWrites(deps.redis, { consumer: this.consumer, ttlS: TASK_TTL_S, maxDeliveries: MAX_DELIVERIES });
     this.queue = new CommandQueue(deps.redis, this.consumer);
+    this.limits = deps.limits ?? new ConcurrencyLimits(deps.registry, deps.config.TASK_CONCURRENCY);
     this.reader = new BlockingReader(deps.redis, `worker-reader:${this.consumer}`, deps.logger);
   }
 
@@ -77,6 +88,7 @@ export class Worker {
     const { CLAIM_IDLE_MS } = this.deps.config;
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), Math.max(50, Math.floor(CLAIM_IDLE_MS / 3)));
     this.maintainTimer = setInterval(() => void this.maintain(), Math.max(50, Math.floor(CLAIM_IDLE_MS / 2)));
+    this.promoteTimer = setInterval(() => void this.promote(), this.deps.config.SCHEDULE_POLL_MS);
     await this.takeOver();
     this.loop = this.readLoop();
     this.log.info('worker started');
@@ -90,14 +102,17 @@ export class Worker {
 
   private async shutdown(): Promise<void> {
     clearInterval(this.maintainTimer);
+    clearInterval(this.promoteTimer);
+    // A promotion left pending is harmless (the script is atomic and the next worker's poll redoes it).
+    await Promise.race([this.promoting, delay(1000, undefined, { ref: false })]);
     await this.stopReading();
     await this.reclaiming;
     const all = Promise.all([...this.running.values()].map((r) => r.done));
     const grace = delay(this.deps.config.SHUTDOWN_GRACE_MS, 'timeout' as const, { ref: false });
     if ((await Promise.race([all.then(() => 'done' as const), grace])) === 'timeout') {
-      const left = [...this.running.entries()];
+      const left = [...this.running.values()];
       this.log.warn({ running: left.length }, 'grace period over; leaving running commands pending');
-      for (const [, r] of left) r.abort.abort(new ShuttingDown('worker shutting down'));
+      for (const r of left) r.abort.abort(new ShuttingDown('worker shutting down'));
       this.hardStop.abort();
       await all;
       await this.release(left);
@@ -136,8 +151,12 @@ export class Worker {
       try {
         const entries = await this.queue.read(this.reader.client, free, READ_BLOCK_MS);
         failures = 0;
-        if (this.closing) await this.handBack(entries.map((e) => e.id));
-        else for (const entry of entries) this.dispatch(entry);
+        const start = this.closing ? [] : entries.slice(0, free);
+        const rest = entries.slice(start.length);
+        await this.handBack(rest);
+        for (const entry of start) this.dispatch(entry);
+        // Handed back while running: taken again (by any worker) at the next reclaim pass, now.
+        if (rest.length > 0) this.reclaimDueAt = 0;
       } catch (err) {
         if (this.closing) break;
         failures += 1;
@@ -149,21 +168,22 @@ export class Worker {
   }
 
   private dispatch(command: CommandEntry): void {
-    if (this.running.has(command.id)) return;
+    const ref = `${command.priority} ${command.id}`;
+    if (this.running.has(ref)) return;
     const abort = new AbortController();
-    const run: Running = { taskId: command.fields.task_id ?? '', lease: '', abort, done: Promise.resolve() };
-    run.done = runCommand({ ...this.deps, consumer: this.consumer, writes: this.writes }, command, {
+    const run: Running = { command, taskId: command.fields.task_id ?? '', lease: '', abort, done: Promise.resolve() };
+    run.done = runCommand({ ...this.deps, consumer: this.consumer, writes: this.writes, limits: this.limits }, command, {
       signal: abort.signal,
       hardStop: this.hardStop.signal,
       onLease: (lease) => (run.lease = lease),
     })
       .catch((err) => this.log.error({ err, commandId: command.id }, 'command run failed; it stays pending'))
       .finally(() => {
-        this.running.delete(command.id);
+        this.running.delete(ref);
         this.slotFreed?.();
         this.slotFreed = undefined;
       });
-    this.running.set(command.id, run);
+    this.running.set(ref, run);
   }
 
   /** A cancel was published: abort the task's run if it is ours. */
@@ -179,11 +199,12 @@ export class Worker {
    * it), or whose cancel we missed.
    */
   private async heartbeat(): Promise<void> {
-    const runs = [...this.running.entries()];
+    const runs = [...this.running.values()];
     if (runs.length === 0) return;
     try {
-      for (const [id, verdict] of await this.keep(runs, 0)) {
-        const run = this.running.get(id);
+      const verdicts = await this.keep(runs, 0);
+      for (const [i, verdict] of verdicts.entries()) {
+        const run = runs[i];
         if (verdict === 'LOST') run?.abort.abort(new LeaseLost('lease lost to a newer run'));
         else if (verdict === 'ENDED') run?.abort.abort(new TaskEnded('task ended'));
         else if (verdict === 'CANCEL') run?.abort.abort(new CancelRequested('cancel requested'));
@@ -194,12 +215,12 @@ export class Worker {
     }
   }
 
-  private keep(runs: [string, Running][], idleMs: number) {
-    return this.queue.heartbeat(runs.map(([commandId, r]) => ({ commandId, taskId: r.taskId, lease: r.lease })), idleMs);
+  private keep(runs: Running[], idleMs: number) {
+    return this.queue.heartbeat(runs, idleMs);
   }
 
   /** Marks commands we stopped at shutdown as idle for CLAIM_IDLE_MS, so others reclaim them now. */
-  private async release(runs: [string, Running][]): Promise<void> {
+  private async release(runs: Running[]): Promise<void> {
     if (runs.length === 0 || this.deps.redis.status !== 'ready') return;
     try {
       await Promise.race([this.keep(runs, this.deps.config.CLAIM_IDLE_MS), delay(1000, undefined, { ref: false })]);
@@ -208,10 +229,11 @@ export class Worker {
     }
   }
 
-  /** Commands read while closing were never started: hand them to other workers at once. */
-  private async handBack(ids: string[]): Promise<void> {
+  /** Commands read but not started (closing, or more than free slots): hand them to other workers at once. */
+  private async handBack(commands: CommandEntry[]): Promise<void> {
+    if (commands.length === 0) return;
     await this.queue
-      .handBack(ids, this.deps.config.CLAIM_IDLE_MS)
+      .handBack(commands, this.deps.config.CLAIM_IDLE_MS)
       .catch((err) => this.log.warn({ err }, 'could not hand back commands; they are reclaimed after CLAIM_IDLE_MS'));
   }
 
@@ -224,9 +246,24 @@ export class Worker {
     try {
       const removed = await this.queue.maintain({ maxLen: COMMANDS_MAXLEN, ttlS: TASK_TTL_S, pruneIdleMs: CONSUMER_PRUNE_IDLE_MS });
       if (removed.length > 0) this.log.info({ removed }, 'removed the consumers of workers that are gone');
+      for (const [type, limits] of this.limits.all()) {
+        const freed = await maintainSlots(this.deps.redis, type, limits);
+        if (freed.length > 0) this.log.warn({ type, freed }, 'freed the concurrency slots of tasks that were gone or ended');
+      }
     } catch (err) {
-      this.log.warn({ err }, 'maintenance of the commands stream, task index or consumers failed');
+      this.log.warn({ err }, 'maintenance of the commands stream, task index, consumers or concurrency slots failed');
     }
+  }
+
+  /** Promotes the scheduled tasks that are due (every SCHEDULE_POLL_MS); one pass at a time. */
+  private promote(): Promise<void> {
+    this.promoting ??= promoteDue(this.deps.redis)
+      .then((n) => {
+        if (n > 0) this.log.info({ promoted: n }, 'promoted due scheduled tasks');
+      })
+      .catch((err) => this.log.warn({ err }, 'promoting scheduled tasks failed'))
+      .finally(() => (this.promoting = undefined));
+    return this.promoting;
   }
 
   /** Takes over commands idle longer than CLAIM_IDLE_MS, into free slots; one pass at a time. */
@@ -241,8 +278,7 @@ export class Worker {
     const free = WORKER_CONCURRENCY - this.running.size;
     if (free <= 0 || this.closing) return;
     try {
-      const { next, entries, deleted } = await this.queue.reclaim(CLAIM_IDLE_MS, this.reclaimCursor, free);
-      this.reclaimCursor = next;
+      const { entries, deleted } = await this.queue.reclaim(CLAIM_IDLE_MS, free);
       if (deleted.length > 0) this.log.warn({ deleted }, 'pending commands were trimmed away; dropped from the group');
       this.dispatchAll(entries, 'reclaimed an idle command');
     } catch (err) {

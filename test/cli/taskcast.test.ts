@@ -154,6 +154,26 @@ describe('taskcast CLI against a real gateway and worker', () => {
     assert.match(bad.stderr, /INVALID_QUERY, HTTP 400/);
   });
 
+  test('start --priority, --delay-ms / --run-at, --concurrency-key: the task starts so; a SCHEDULED one is cancelled; bad flags exit 2', async () => {
+    const run = await taskcast(['start', '--stage-ms', '0', '--priority', 'high', '--delay-ms', '60000', '--concurrency-key', 'c-1', '--json', '--url', url]);
+    assert.equal(run.code, 0, run.stderr);
+    const state = JSON.parse(run.stdout);
+    assert.deepEqual([state.status, state.priority, state.concurrency_key], ['SCHEDULED', 'high', 'c-1']);
+    const ls = await taskcast(['ls', '--url', url]);
+    assert.match(ls.stdout, new RegExp(`${state.task_id}\\s+SCHEDULED`));
+    assert.equal((await taskcast(['cancel', state.task_id, '--url', url])).code, 0);
+    assert.equal(await redis.hget(taskKey(state.task_id), 'status'), 'CANCELLED');
+
+    const at = Date.now() + 60_000;
+    const byTime = JSON.parse((await taskcast(['start', '--run-at', String(at), '--json', '--url', url])).stdout);
+    assert.equal(byTime.run_at, at);
+    assert.equal((await taskcast(['start', '--priority', 'urgent', '--url', url])).code, 2);
+    assert.equal((await taskcast(['start', '--delay-ms', '1.5', '--url', url])).code, 2);
+    const both = await taskcast(['start', '--delay-ms', '10', '--run-at', String(at), '--url', url]);
+    assert.equal(both.code, 4, 'the server refuses both (400, as an unknown type)');
+    assert.match(both.stderr, /INVALID_BODY, HTTP 400/);
+  });
+
   test('ls, inspect and --help on every command', async () => {
     const start = await taskcast(['start', '--url', url, '--stage-ms', '0', '--watch', '--json']);
     assert.equal(start.code, 0);

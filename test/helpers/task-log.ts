@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { TaskEvent } from '../../src/wire/events.js';
 import { decodeEvent } from '../../src/store/events.js';
 import { TaskOutput } from '../../src/wire/output.js';
-import { COMMANDS_STREAM, WORKER_GROUP, eventsKey, taskKey } from '../../src/store/keys.js';
+import { PRIORITIES, WORKER_GROUP, commandsStream, eventsKey, taskKey } from '../../src/store/keys.js';
 import type { Redis } from '../../src/store/redis.js';
 import { waitFor } from './wait.js';
 
@@ -55,13 +55,21 @@ export async function assertEventLog(redis: Redis, taskId: string, statuses: str
   return events;
 }
 
-/** Asserts the group has no pending command left. */
+/** Pending commands of the group over every priority's commands stream. */
+async function pendingCount(redis: Redis): Promise<number> {
+  const counts = await Promise.all(PRIORITIES.map(async (p) => {
+    if (!(await redis.exists(commandsStream(p)))) return 0;
+    return Number(((await redis.xpending(commandsStream(p), WORKER_GROUP)) as [number, ...unknown[]])[0]);
+  }));
+  return counts.reduce((a, b) => a + b, 0);
+}
+
+/** Asserts the group has no pending command left (on any priority's stream). */
 export async function assertNothingPending(redis: Redis): Promise<void> {
-  const [count] = (await redis.xpending(COMMANDS_STREAM, WORKER_GROUP)) as [number, ...unknown[]];
-  assert.equal(count, 0, 'XPENDING is empty');
+  assert.equal(await pendingCount(redis), 0, 'XPENDING is empty');
 }
 
 /** Waits until the group has no pending command (a worker may still be acking one). */
 export async function waitNothingPending(redis: Redis, timeoutMs = 15_000): Promise<void> {
-  await waitFor(async () => ((await redis.xpending(COMMANDS_STREAM, WORKER_GROUP)) as [number])[0] === 0, 'XPENDING empty', timeoutMs);
+  await waitFor(async () => (await pendingCount(redis)) === 0, 'XPENDING empty', timeoutMs);
 }

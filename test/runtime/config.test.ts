@@ -22,9 +22,17 @@ test('values are coerced from strings', () => {
   assert.equal(c.LOG_LEVEL, 'warn');
 });
 
+test('TASK_CONCURRENCY: name=limit pairs, blanks around them ignored; SCHEDULE_MAX_AHEAD_S defaults to 30 days', () => {
+  assert.deepEqual(loadConfig({ TASK_CONCURRENCY: ' report=2, email = 10 ,' }).TASK_CONCURRENCY, { report: 2, email: 10 });
+  assert.deepEqual(loadConfig({}).TASK_CONCURRENCY, {});
+  assert.equal(loadConfig({}).SCHEDULE_MAX_AHEAD_S, 30 * 86400);
+});
+
 test('a bad value throws a ConfigError naming the variable', () => {
   for (const [name, value] of [['PORT', 'abc'], ['PORT', '70000'], ['STAGE_MS', '-1'], ['STAGE_MS', '1.5'],
-    ['WORKER_CONCURRENCY', '0'], ['TASK_TTL_S', 'x'], ['LOG_LEVEL', 'loud'], ['REDIS_URL', 'not a url']]) {
+    ['WORKER_CONCURRENCY', '0'], ['TASK_TTL_S', 'x'], ['LOG_LEVEL', 'loud'], ['REDIS_URL', 'not a url'],
+    ['TASK_CONCURRENCY', 'report'], ['TASK_CONCURRENCY', 'report=0'], ['TASK_CONCURRENCY', 'report=2,email=x'],
+    ['SCHEDULE_MAX_AHEAD_S', '0'], ['SCHEDULE_POLL_MS', '5']]) {
     assert.throws(() => loadConfig({ [name!]: value }), (err: Error) => {
       assert.ok(err instanceof ConfigError);
       assert.match(err.message, new RegExp(`${name}=`));
@@ -39,4 +47,12 @@ test('an entry point with a bad value exits non-zero with a message naming the v
   proc.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   assert.equal(await proc.exited, 2);
   assert.match(stderr, /STAGE_MS="soon"/);
+});
+
+test('a worker whose TASK_CONCURRENCY names an unknown task type exits 2 naming the variable and the type', async () => {
+  const proc = spawnEntry('worker', { TASK_CONCURRENCY: 'reference=2,nope=3', HEALTH_PORT: '0' });
+  let stderr = '';
+  proc.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  assert.equal(await proc.exited, 2);
+  assert.match(stderr, /TASK_CONCURRENCY names an unknown task type "nope"/);
 });

@@ -28,9 +28,14 @@ test('npm run bench: a scaled-down run prints every measure as JSON, then the su
     Object.keys(m).sort(),
     [
       'bullmq', 'bullmq_latency', 'bullmq_output', 'bullmq_redis_cost', 'ceiling', 'fanout', 'latency', 'long_replay',
-      'output', 'redis_ceiling', 'redis_cost', 'script_cost', 'starts', 'storm', 'throughput',
+      'output', 'redis_ceiling', 'redis_cost', 'scheduled_starts', 'script_cost', 'starts', 'storm', 'throughput',
     ],
   );
+  const scheduled = m.scheduled_starts as Record<string, Record<string, unknown>>;
+  for (const kind of ['plain', 'scheduled']) {
+    assert.equal(scheduled[kind]!.incomplete, 0, `${kind} starts all completed`);
+    assert.ok(Number(scheduled[kind]!.commands_per_task) > 0);
+  }
   assert.deepEqual(m.output!.inexact_watchers, [0]);
   assert.ok(Number(m.output!.chunks_per_s) > 0);
   assert.ok(Number(m.output!.redis_cpu_us_per_event) > 0);

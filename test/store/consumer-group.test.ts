@@ -36,9 +36,9 @@ test('pruneConsumers removes exactly the idle consumers that hold nothing, never
   await waitFor(async () => [...(await consumers(redis)).values()].every((c) => c.idle > 1000), 'every consumer idle for 1 s', 5000);
   await redis.xgroup('CREATECONSUMER', COMMANDS_STREAM, WORKER_GROUP, 'fresh');
 
-  assert.deepEqual(await pruneConsumers(redis, 1000, 'me'), ['ghost']);
+  assert.deepEqual(await pruneConsumers(redis, COMMANDS_STREAM, 1000, 'me'), ['ghost']);
   const left = await consumers(redis);
   assert.deepEqual([...left.keys()].sort(), ['busy', 'fresh', 'me']);
   assert.equal(left.get('busy')!.pending, 1, 'a consumer holding a command keeps it');
-  assert.deepEqual(await pruneConsumers(redis, 1000, 'me'), []);
+  assert.deepEqual(await pruneConsumers(redis, COMMANDS_STREAM, 1000, 'me'), []);
 });

@@ -19,6 +19,8 @@ test('start writes the hash, the first event and the command together', async (t
     params: '{"stage_ms":10}',
     step: '0',
     lease: '',
+    priority: 'normal',
+    queue: COMMANDS_STREAM,
     command_id: commandId,
     // The time of its last feed entry (PENDING), for the feed's progress throttle.
     feed_at: '1700000000000',

@@ -15,8 +15,11 @@
 -- - a stage event carries its stage number: one at or below the hash's `step` was recorded by an
 --   earlier run (a resumed task skips it);
 -- - after a cancel request only CANCELLED is recorded; after a terminal event nothing is.
+-- A terminal event frees the task's concurrency slot (prelude release_slot), which may queue the
+-- command of a task that waited for one.
 --
--- KEYS[1]        tasks:commands       commands stream (for the XACK of a terminal event)
+-- KEYS[1]        tasks:commands       commands stream (for the XACK of a terminal event) of the
+--                                     tasks whose hash names none (`queue`: their priority's stream)
 -- KEYS[2k]       task:<id>            state hash of item k (k = 1..n)
 -- KEYS[2k+1]     task:<id>:events     event stream of item k
 -- ARGV[1]        consumer group name
@@ -55,7 +58,8 @@ end
 -- `p` is the index of the item's lease in ARGV; returns the item's reply.
 local function append(hash, stream, p)
   local caller, command_id, first, m = ARGV[p], ARGV[p + 1], tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
-  local state = redis.call('HMGET', hash, 'status', 'lease', 'step', 'progress', 'seq', 'cancel_requested', 'message')
+  local state = redis.call('HMGET', hash, 'status', 'lease', 'step', 'progress', 'seq', 'cancel_requested', 'message', 'queue',
+    'slots')
   local status, lease, progress, cancel, had_message = state[1], state[2], state[4], state[6], state[7]
   if not status then return { 'GONE' } end
   if is_terminal(status) then return { 'TERMINAL' } end
@@ -134,9 +138,10 @@ local function append(hash, stream, p)
     if message == false and had_message then redis.call('HDEL', hash, 'message') end
   end
   if ended then
+    if state[9] then release_slot(hash) end
     redis.call('EXPIRE', hash, ttl)
     redis.call('EXPIRE', stream, ttl)
-    if command_id ~= '' then redis.call('XACK', KEYS[1], group, command_id) end
+    if command_id ~= '' then redis.call('XACK', state[8] or KEYS[1], group, command_id) end
   end
   return replies
 end

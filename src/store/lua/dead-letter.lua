@@ -1,11 +1,11 @@
 -- Retires a poison command in one step, so it can never loop: copies it to the dead-letter stream
 -- with its reason, ends its task FAILED with that reason (when the task exists and has not
--- ended; in the feeds too), and acks it. All or nothing: every key's type is checked before the first write, so no
+-- ended; in the feeds too; its concurrency slot is freed), and acks it. All or nothing: every key's type is checked before the first write, so no
 -- write can fail after one has been made. A task whose keys hold the wrong type (bad data: no
 -- FAILED event can be recorded in a key that is not a stream) is left as it is, and the dead
 -- letter's reason says so; the command is acked all the same, so it is dead-lettered once.
 --
--- KEYS[1]  tasks:commands       commands stream
+-- KEYS[1]  tasks:commands       the commands stream the command was read from (its priority's)
 -- KEYS[2]  tasks:dead           dead-letter stream (trimmed with MAXLEN ~)
 -- KEYS[3]  task:<id>            state hash (untouched unless ARGV[7] is '1')
 -- KEYS[4]  task:<id>:events     event stream (untouched unless ARGV[7] is '1')
@@ -44,6 +44,7 @@ if state and state[1] and not is_terminal(state[1]) then
   feed_append(KEYS[3], 'FAILED', state[2] or '0', ARGV[5], false)
   redis.call('EXPIRE', KEYS[3], ARGV[6])
   redis.call('EXPIRE', KEYS[4], ARGV[6])
+  release_slot(KEYS[3])
   outcome = 'FAILED'
 end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])

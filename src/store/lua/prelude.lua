@@ -22,6 +22,87 @@ local function wrong_type(...)
   return nil
 end
 
+-- The state hash of a task by its id, as src/store/keys.ts names it (taskKey, TASK_KEY_PREFIX):
+-- the one place in Lua that derives a key name, for the waiting tasks a released slot wakes.
+local function task_hash(task_id)
+  return TASK_KEY_PREFIX .. task_id
+end
+local function task_id_of(hash)
+  return string.sub(hash, #TASK_KEY_PREFIX + 1)
+end
+
+-- Queues a start command for the task of `hash` on its priority's stream (the hash's `queue`)
+-- from the hash's type, params and concurrency key, and records its id in the hash. Returns the
+-- command id. Shared by promote-scheduled.lua and slot wake-ups.
+local function queue_command(hash, task_id)
+  local s = redis.call('HMGET', hash, 'queue', 'type', 'params', 'concurrency_key')
+  local fields = { 'task_id', task_id, 'type', s[2], 'params', s[3] }
+  if s[4] and s[4] ~= '' then
+    fields[#fields + 1] = 'concurrency_key'
+    fields[#fields + 1] = s[4]
+  end
+  local command_id = redis.call('XADD', s[1], '*', unpack(fields))
+  redis.call('HSET', hash, 'command_id', command_id)
+  return command_id
+end
+
+-- Concurrency slots of a task type (see claim-tasks.lua): `holders` (hash: task id -> its
+-- concurrency key or ''), `key_counts` (hash: concurrency key -> holders with it) and `waiting`
+-- (list of the ids of tasks waiting for a slot, oldest first). A claimed task of a limited type
+-- keeps their names and its limits in its hash (slots, slot_keys, slot_waiting, slot_limit,
+-- slot_key_limit; 0 means no limit).
+
+-- Whether a task with concurrency key `key` ('' none) fits now.
+local function slot_fits(holders, key_counts, limit, key_limit, key)
+  if limit > 0 and redis.call('HLEN', holders) >= limit then return false end
+  if key ~= '' and key_limit > 0 and tonumber(redis.call('HGET', key_counts, key) or '0') >= key_limit then return false end
+  return true
+end
+
+local function slot_take(holders, key_counts, task_id, key)
+  if redis.call('HSETNX', holders, task_id, key) == 1 and key ~= '' then redis.call('HINCRBY', key_counts, key, 1) end
+end
+
+-- Gives freed slots to waiting tasks, oldest first (at most the first 100 looked at per call):
+-- a task that fits takes its slot and its command is queued again; a task that is gone, ended or
+-- no longer waiting leaves the list. Keeps the invariant: after a release, no waiting task fits.
+local function slot_wake(holders, key_counts, waiting, limit, key_limit)
+  for _, id in ipairs(redis.call('LRANGE', waiting, 0, 99)) do
+    if limit > 0 and redis.call('HLEN', holders) >= limit then return end
+    local hash = task_hash(id)
+    local s = redis.call('HMGET', hash, 'status', 'waiting_for_slot', 'concurrency_key')
+    if not s[1] or is_terminal(s[1]) or not s[2] then
+      redis.call('LREM', waiting, 1, id)
+    elseif slot_fits(holders, key_counts, limit, key_limit, s[3] or '') then
+      redis.call('LREM', waiting, 1, id)
+      slot_take(holders, key_counts, id, s[3] or '')
+      redis.call('HDEL', hash, 'waiting_for_slot')
+      queue_command(hash, id)
+    end
+  end
+end
+
+-- Frees the slot `task_id` holds in `holders` (if any), then wakes waiting tasks.
+local function slot_free(holders, key_counts, waiting, limit, key_limit, task_id)
+  local key = redis.call('HGET', holders, task_id)
+  if key then
+    redis.call('HDEL', holders, task_id)
+    if key ~= '' and redis.call('HINCRBY', key_counts, key, -1) <= 0 then redis.call('HDEL', key_counts, key) end
+  end
+  slot_wake(holders, key_counts, waiting, limit, key_limit)
+end
+
+-- A task ends (or is cancelled while waiting): it leaves the waiting list and frees its slot,
+-- which may start waiting tasks. Nothing for a task of an unlimited type. Every path to a
+-- terminal status calls this once, after recording it.
+local function release_slot(hash)
+  local s = redis.call('HMGET', hash, 'slots', 'slot_keys', 'slot_waiting', 'slot_limit', 'slot_key_limit', 'waiting_for_slot')
+  if not s[1] then return end
+  local task_id = task_id_of(hash)
+  if s[6] then redis.call('LREM', s[3], 1, task_id) end
+  slot_free(s[1], s[2], s[3], tonumber(s[4]), tonumber(s[5]), task_id)
+end
+
 -- Appends `fields` to the feed `key`, then trims its oldest FEED_TRIM entries once it holds more
 -- than FEED_MAXLEN + FEED_TRIM. Trimmed with XDEL, not MAXLEN: XDEL records the greatest id it
 -- removed (XINFO STREAM max-deleted-entry-id), which is how a reader tells exactly whether
@@ -50,7 +131,7 @@ local function feed_append(hash, status, progress, ts, throttled)
   local state = redis.call('HMGET', hash, 'type', 'tags', 'feed_at')
   if throttled and state[3] and tonumber(ts) - tonumber(state[3]) < FEED_PROGRESS_MS then return end
   redis.call('HSET', hash, 'feed_at', ts)
-  local fields = { 'task_id', string.sub(hash, #TASK_KEY_PREFIX + 1), 'type', state[1] or '', 'status', status,
+  local fields = { 'task_id', task_id_of(hash), 'type', state[1] or '', 'status', status,
     'progress', progress, 'ts', ts }
   local tags = {}
   if state[2] then
