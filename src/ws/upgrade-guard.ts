@@ -31,12 +31,13 @@ export class UpgradeGuard {
     return this.total;
   }
 
-  admit(req: IncomingMessage, taskId: string, query: URLSearchParams): Admission {
+  /** `taskId`: the task of a `/ws/task/<id>` watch; undefined for `/ws`, whose subscriptions are checked one by one. */
+  admit(req: IncomingMessage, taskId: string | undefined, query: URLSearchParams): Admission {
     const { config, auth } = this.deps;
     if (!originAllowed(req.headers.origin, req.headers.host, config.ALLOWED_ORIGINS)) {
       throw new AppError('FORBIDDEN_ORIGIN', 'origin not allowed');
     }
-    authorizeWatch(auth, { taskId, authorization: req.headers.authorization, queryToken: query.get('token') });
+    if (taskId !== undefined) authorizeWatch(auth, { taskId, authorization: req.headers.authorization, queryToken: query.get('token') });
     const address = clientAddress(req, config.TRUST_PROXY_HOPS);
     const mine = this.perAddress.get(address) ?? 0;
     if (this.total >= config.WS_MAX_TOTAL || mine >= config.WS_MAX_PER_IP) {

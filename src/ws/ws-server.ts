@@ -2,7 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { v4 as uuidv4 } from 'uuid';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Auth } from '../auth/auth.js';
+import { bearerToken, type Auth } from '../auth/auth.js';
 import type { Config } from '../config.js';
 import { AppError, toAppError } from '../errors.js';
 import { endWithError } from '../http/raw-response.js';
@@ -13,7 +13,9 @@ import { openWatch, type Watch } from '../hub/watch.js';
 import type { Hub } from '../hub/hub.js';
 import type { TaskStore } from '../store/task-store.js';
 import { CloseCode } from '../wire/close-codes.js';
+import { MUX_MAX_MESSAGE_BYTES, MUX_PATH } from '../wire/mux.js';
 import { closeReason } from './close-reason.js';
+import { MuxConnection, type MuxDeps } from './mux-connection.js';
 import { UpgradeGuard, type UpgradeGuardDeps } from './upgrade-guard.js';
 
 export interface WsDeps {
@@ -23,24 +25,25 @@ export interface WsDeps {
   logger: Logger;
   metrics: Metrics;
   auth: Auth;
-  config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES' | 'WS_REPLAY_STALL_MS'> & UpgradeGuardDeps['config'];
+  config: Pick<Config, 'WS_PING_MS'> & MuxDeps['config'] & UpgradeGuardDeps['config'];
 }
 
 const PATH_RE = /^\/ws\/task\/([^/]*)$/;
-/** Clients have nothing to send; anything larger than this is refused with 1009. */
-const MAX_PAYLOAD_BYTES = 4096;
 
 interface Conn {
   alive: boolean;
-  watch: Watch | undefined;
+  /** Ends the connection's watch (or every subscription of a multiplexed one). */
+  stop(): void;
 }
 
 /**
  * Serves `/ws/task/<id>?lastEventId=<id>`: one JSON text frame per event, closed with 1000 after
  * the terminal event. Errors close with the code of `errorTable` and the error message as reason.
+ * Also serves the multiplexed `/ws` (src/ws/mux-connection.ts). Client messages over
+ * MUX_MAX_MESSAGE_BYTES close either kind with 1009.
  */
 export class WsServer {
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD_BYTES });
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MUX_MAX_MESSAGE_BYTES });
   private readonly conns = new Map<WebSocket, Conn>();
   private readonly pinger: NodeJS.Timeout;
   private readonly guard: UpgradeGuard;
@@ -66,11 +69,13 @@ export class WsServer {
       endWithError(socket, new AppError('BAD_REQUEST', 'malformed request target'));
       return;
     }
+    const mux = url.pathname === MUX_PATH;
     const match = PATH_RE.exec(url.pathname);
-    if (!match) return endWithError(socket, new AppError('NOT_FOUND', `no route for ${url.pathname}`));
+    if (!match && !mux) return endWithError(socket, new AppError('NOT_FOUND', `no route for ${url.pathname}`));
     if (this.closed) return endWithError(socket, new AppError('SHUTTING_DOWN', 'server shutting down'));
     try {
-      const admission = this.guard.admit(req, match[1]!, url.searchParams);
+      // A multiplexed connection is checked per subscription; its upgrade needs no token.
+      const admission = this.guard.admit(req, match ? match[1]! : undefined, url.searchParams);
       socket.once('close', admission.release);
     } catch (err) {
       const appErr = toAppError(err);
@@ -79,34 +84,48 @@ export class WsServer {
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.onConnection(ws, socket, match[1]!, url.searchParams.get('lastEventId') ?? undefined);
+      if (match) this.onConnection(ws, socket, match[1]!, url.searchParams.get('lastEventId') ?? undefined);
+      else this.onMuxConnection(ws, socket, bearerToken(req.headers.authorization) ?? (url.searchParams.get('token') || undefined));
     });
   };
 
-  private onConnection(ws: WebSocket, socket: Duplex, taskId: string, lastEventId: string | undefined): void {
-    // Most watches log nothing at LOG_LEVEL info or above.
-    const log = lazyChild(this.deps.logger, () => ({ taskId, connId: uuidv4().slice(0, 8) }));
+  private onMuxConnection(ws: WebSocket, socket: Duplex, token: string | undefined): void {
+    const log = lazyChild(this.deps.logger, () => ({ connId: uuidv4().slice(0, 8), mux: true }));
+    const mux = new MuxConnection(ws, socket, this.deps, token, log);
+    const conn: Conn = { alive: true, stop: () => mux.stop() };
+    this.track(ws, conn, log);
+  }
+
+  /** Registers a connection: pong, error and close handling, the connection gauge. */
+  private track(ws: WebSocket, conn: Conn, log: () => Logger): void {
     const debug = this.deps.logger.isLevelEnabled('debug');
-    const conn: Conn = { alive: true, watch: undefined };
     this.conns.set(ws, conn);
     this.deps.metrics.connectionOpened('ws');
-    if (debug) log().debug({ lastEventId }, 'watch connected');
-
-    const close = (code: number, reason: string) => {
-      conn.watch?.close();
-      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, closeReason(reason));
-    };
     ws.on('pong', () => (conn.alive = true));
-    ws.on('message', () => close(CloseCode.BAD_REQUEST, 'clients must not send messages'));
     ws.on('error', (err) => {
       if (debug) log().debug({ err: err.message }, 'socket error');
     });
     ws.on('close', (code) => {
-      conn.watch?.close();
+      conn.stop();
       this.conns.delete(ws);
       this.deps.metrics.connectionClosed('ws');
       if (debug) log().debug({ code }, 'watch closed');
     });
+  }
+
+  private onConnection(ws: WebSocket, socket: Duplex, taskId: string, lastEventId: string | undefined): void {
+    // Most watches log nothing at LOG_LEVEL info or above.
+    const log = lazyChild(this.deps.logger, () => ({ taskId, connId: uuidv4().slice(0, 8) }));
+    let watch: Watch | undefined;
+    const conn: Conn = { alive: true, stop: () => watch?.close() };
+    this.track(ws, conn, log);
+    if (this.deps.logger.isLevelEnabled('debug')) log().debug({ lastEventId }, 'watch connected');
+
+    const close = (code: number, reason: string) => {
+      watch?.close();
+      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, closeReason(reason));
+    };
+    ws.on('message', () => close(CloseCode.BAD_REQUEST, 'clients must not send messages'));
 
     // The frames of one event-loop turn (a replay page, a read's batch, the last event and the
     // close) are corked into one write. Live events are judged as they are written (overLimit);
@@ -150,10 +169,10 @@ export class WsServer {
         else close(this.closed ? CloseCode.GOING_AWAY : CloseCode.TRY_AGAIN, 'feed interrupted, resume with lastEventId');
       },
     }).then(
-      (watch) => {
+      (opened) => {
         replaying = false;
-        if (ws.readyState === ws.OPEN) conn.watch = watch;
-        else watch.close();
+        if (ws.readyState === ws.OPEN) watch = opened;
+        else opened.close();
       },
       (err: unknown) => {
         replaying = false;
@@ -185,7 +204,7 @@ export class WsServer {
       (ws) =>
         new Promise<void>((resolve) => {
           ws.once('close', () => resolve());
-          this.conns.get(ws)?.watch?.close();
+          this.conns.get(ws)?.stop();
           ws.close(CloseCode.GOING_AWAY, 'server shutting down');
           setTimeout(() => ws.terminate(), 2000).unref();
         }),
