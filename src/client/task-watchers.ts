@@ -191,7 +191,12 @@ export class TaskWatchers {
 
   private connect(): void {
     this.timer = undefined;
-    for (const watch of this.watches.values()) if (watch.timer === undefined) watch.setState({ state: 'connecting', attempt: this.attempt });
+    for (const watch of this.watches.values()) {
+      const s = watch.state;
+      if (watch.timer === undefined && !(s.state === 'connecting' && s.attempt === this.attempt)) {
+        watch.setState({ state: 'connecting', attempt: this.attempt });
+      }
+    }
     let socket: MuxSocketLike;
     try {
       socket = this.createSocket(muxUrl(this.options.baseUrl));
