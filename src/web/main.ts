@@ -1,10 +1,13 @@
 import { ApiClient } from '../client/api-client.js';
+import { TaskWatchers } from '../client/task-watchers.js';
 import { byId, isTaskId, showError } from './dom.js';
 import { StartForm } from './start-form.js';
 import { TaskCard } from './task-card.js';
 import { TaskList } from './task-list.js';
 
 const api = new ApiClient(location.origin);
+/** One WebSocket for every card. */
+const watchers = new TaskWatchers({ baseUrl: location.origin });
 const cards = new Map<string, TaskCard>();
 const cardsBox = byId<HTMLElement>('cards');
 const noCards = byId<HTMLElement>('no-cards');
@@ -29,7 +32,7 @@ function observe(taskId: string): void {
     existing.focus();
     return;
   }
-  const card = new TaskCard(id, api, {
+  const card = new TaskCard(id, api, watchers, {
     onFinished: () => void list.refresh(),
     onDismiss: (c) => {
       cards.delete(c.taskId);

@@ -1,5 +1,6 @@
 import type { ApiClient } from '../client/api-client.js';
-import { TaskWatcher, type WatchState } from '../client/task-watcher.js';
+import type { WatchState } from '../client/task-watcher.js';
+import type { TaskWatch, TaskWatchers } from '../client/task-watchers.js';
 import type { Json, TaskEvent } from '../wire/events.js';
 import { el, showError } from './dom.js';
 import { EventLog, eventLineParts } from './event-log.js';
@@ -10,7 +11,8 @@ import { OutputView } from './output-view.js';
  * button, connection state, cancel button, a log with one line per stage, progress and restart
  * event, and the task's output and result (OutputView). The watcher guarantees each event once,
  * in order, so the log and the output never repeat or skip anything, across reconnects too.
- * Events only update the card's state; the DOM is written once per animation frame.
+ * Events only update the card's state; the DOM is written once per animation frame. Every card
+ * watches over the page's one multiplexed connection (`watchers`).
  */
 export class TaskCard {
   readonly root: HTMLElement;
@@ -25,7 +27,7 @@ export class TaskCard {
   private readonly heading: HTMLElement;
   private readonly log: EventLog;
   private readonly output: OutputView;
-  private readonly watcher: TaskWatcher;
+  private watch: TaskWatch | undefined;
   private countdown: ReturnType<typeof setInterval> | undefined;
   private wasLive = false;
   private frame: number | undefined;
@@ -35,6 +37,7 @@ export class TaskCard {
   constructor(
     readonly taskId: string,
     private readonly api: ApiClient,
+    private readonly watchers: TaskWatchers,
     private readonly hooks: { onFinished(): void; onDismiss(card: TaskCard): void },
   ) {
     const headingId = `card-${taskId}-h`;
@@ -66,9 +69,10 @@ export class TaskCard {
       void this.close();
       hooks.onDismiss(this);
     });
-    this.watcher = new TaskWatcher({
-      baseUrl: location.origin,
-      taskId,
+  }
+
+  start(): void {
+    this.watch ??= this.watchers.watch(this.taskId, {
       onEvent: (event) => this.onEvent(event),
       onOutput: (change) => {
         this.output.apply(change);
@@ -76,10 +80,6 @@ export class TaskCard {
       },
       onState: (state) => this.onState(state),
     });
-  }
-
-  start(): void {
-    void this.watcher.start();
   }
 
   focus(): void {
@@ -91,7 +91,7 @@ export class TaskCard {
     this.stopCountdown();
     if (this.frame !== undefined) cancelAnimationFrame(this.frame);
     this.frame = undefined;
-    await this.watcher.close();
+    await this.watch?.close();
   }
 
   /** Output events change only the output; the others, the bar, badge, message and log. */
