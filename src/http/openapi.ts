@@ -16,6 +16,7 @@ import {
   taskStateSchema,
   watchQuerySchema,
 } from './api-schemas.js';
+import { registerMux } from './mux-schemas.js';
 import { listTasksQuery, startTaskBody } from './tasks-routes.js';
 
 /** What each close code means to a client; a code added to CloseCode must be described here. */
@@ -233,6 +234,8 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
       closeCodes: closeCodeTable(),
     },
   }, false);
+
+  registerMux(api);
 
   for (const path of PROBE_PATHS) {
     const live = path === '/livez';

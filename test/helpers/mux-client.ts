@@ -1,8 +1,11 @@
 import WebSocket from 'ws';
 import type { TaskEvent } from '../../src/wire/events.js';
 import { parseServerMessage, type MuxClientMessage, type MuxControlMessage } from '../../src/wire/mux.js';
+import { endedSchema, muxErrorSchema, subscribedSchema, unsubscribedSchema } from '../../src/http/mux-schemas.js';
 import type { Scope } from './processes.js';
 import { waitFor, withTimeout } from './wait.js';
+
+const CONTROL_SCHEMAS = { subscribed: subscribedSchema, ended: endedSchema, unsubscribed: unsubscribedSchema, error: muxErrorSchema };
 
 type Message = { event: TaskEvent } | { control: MuxControlMessage };
 
@@ -19,6 +22,8 @@ export class MuxClient {
     ws.on('message', (data) => {
       const message = parseServerMessage(String(data));
       if (!message) throw new Error(`the gateway sent a malformed message: ${String(data).slice(0, 200)}`);
+      // Every control message matches its documented schema (/openapi.json).
+      if ('control' in message) CONTROL_SCHEMAS[message.control.type].parse(message.control);
       this.messages.push(message);
     });
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
