@@ -22,6 +22,11 @@ export interface TaskWatchersOptions {
   backoff?: BackoffOptions | undefined;
   /** Jitter source, [0, 1); tests make it deterministic. */
   random?: (() => number) | undefined;
+  /**
+   * How long the socket stays open once no watch runs, ms (default 0: closed at once, so a Node
+   * process is not held). The page keeps it, so cards opened one after another share it.
+   */
+  lingerMs?: number | undefined;
   /** The gateway refused a message of this client (an `error`: a bug in the client, or a misuse). */
   onError?: ((reason: string) => void) | undefined;
 }
@@ -129,13 +134,15 @@ export class TaskWatch {
  * guarantees per task: each event once, in stream order, resumed exactly after disconnects. On a
  * reconnect (same backoff and stop rules as TaskWatcher) it subscribes every running watch again
  * with its own cursor; a subscription the gateway ends with a code that means "resume" is
- * subscribed again after its own backoff. The socket is open while at least one watch runs.
+ * subscribed again after its own backoff. The socket is open while at least one watch runs (and
+ * `lingerMs` after the last one ends).
  */
 export class TaskWatchers {
   private socket: MuxSocketLike | undefined;
   private open = false;
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
   /** Running watches by task id. */
   private readonly watches = new Map<string, TaskWatch>();
@@ -162,6 +169,8 @@ export class TaskWatchers {
     const id = taskId.toLowerCase();
     if (this.watches.has(id)) throw new Error(`task ${id} is already watched`);
     const watch = new TaskWatch(id, options, this);
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     this.watches.set(id, watch);
     watch.setState({ state: 'connecting', attempt: this.attempt });
     if (this.open) this.subscribe(watch);
@@ -321,13 +330,18 @@ export class TaskWatchers {
   private finish(watch: TaskWatch, state: FinalState): void {
     if (this.watches.get(watch.taskId) === watch) this.watches.delete(watch.taskId);
     watch.setState(state);
-    if (this.watches.size === 0) this.disconnect();
+    if (this.watches.size > 0 || this.idleTimer !== undefined) return;
+    const linger = this.options.lingerMs ?? 0;
+    if (linger > 0 && this.socket && !this.closed) this.idleTimer = setTimeout(() => this.disconnect(), linger);
+    else this.disconnect();
   }
 
   /** Closes the socket (no watch needs it); the next watch opens a new one. */
   private disconnect(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     this.timer = undefined;
+    this.idleTimer = undefined;
     const socket = this.socket;
     this.socket = undefined;
     this.open = false;

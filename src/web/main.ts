@@ -6,8 +6,8 @@ import { TaskCard } from './task-card.js';
 import { TaskList } from './task-list.js';
 
 const api = new ApiClient(location.origin);
-/** One WebSocket for every card. */
-const watchers = new TaskWatchers({ baseUrl: location.origin });
+/** One WebSocket for every card, kept a minute after the last card's task ends. */
+const watchers = new TaskWatchers({ baseUrl: location.origin, lingerMs: 60_000 });
 const cards = new Map<string, TaskCard>();
 const cardsBox = byId<HTMLElement>('cards');
 const noCards = byId<HTMLElement>('no-cards');

@@ -143,6 +143,27 @@ describe('TaskWatchers rules, against a scripted peer', () => {
     ]]);
   });
 
+  test('lingerMs: a watch opened soon after the last one ended shares its socket; once idle that long, the socket closes', async (t) => {
+    const closes: number[] = [];
+    const peer = await scriptedMuxPeer(t, (ws, m) => {
+      ws.once('close', (code) => closes.push(code));
+      if (m.type !== 'subscribe') return;
+      ws.send(JSON.stringify({ type: 'subscribed', task: m.task }));
+      ws.send(ev(m.task, 1, 'COMPLETED'));
+      ws.send(JSON.stringify({ type: 'ended', task: m.task, code: 1000, reason: 'task finished' }));
+    });
+    const watchers = new TaskWatchers({ baseUrl: peer.url, lingerMs: 300 });
+    t.after(() => watchers.close());
+    assert.deepEqual(await withTimeout(watchers.watch(T1).done, 'the first watch'), { state: 'finished', status: 'COMPLETED' });
+    const second = watchers.watch('00000000-0000-4000-8000-000000000002');
+    assert.deepEqual(await withTimeout(second.done, 'the second watch'), { state: 'finished', status: 'COMPLETED' });
+    assert.equal(peer.received.length, 1, 'one socket for both');
+    assert.deepEqual(closes, []);
+    // One listener per subscribe on the one socket: each sees its close.
+    await waitFor(() => closes.length === 2, 'the idle socket closed', 5000);
+    assert.deepEqual(closes, [1000, 1000]);
+  });
+
   test('a watch of a task just unwatched waits for the unsubscribed answer; what belongs to the old subscription is not given to it', async (t) => {
     let connection: WebSocket | undefined;
     const peer = await scriptedMuxPeer(t, (ws, m) => {

@@ -31,6 +31,8 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
   let context: BrowserContext;
   let page: Page;
   const pageErrors: string[] = [];
+  /** Every WebSocket message the page sent, over all its sockets. */
+  const sentFrames: string[] = [];
   const scope = suiteScope();
 
   before(async () => {
@@ -43,6 +45,7 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
     context = await launchBrowser(scope);
     page = await context.newPage();
     page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('websocket', (ws) => ws.on('framesent', (frame) => sentFrames.push(String(frame.payload))));
     page.on('console', (m) => {
       if (/Content Security Policy/.test(m.text())) pageErrors.push(m.text());
     });
@@ -240,12 +243,7 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
 
   test('6. an unknown id: a clear error on the card, and no retry', async () => {
     const unknown = '5f0c1c1e-8a57-4d5b-9d5c-0a6b7e1f2a3b';
-    const subscribes: string[] = [];
-    page.on('websocket', (ws) => {
-      ws.on('framesent', (frame) => {
-        if (String(frame.payload).includes(unknown)) subscribes.push(String(frame.payload));
-      });
-    });
+    const subscribes = () => sentFrames.filter((f) => f.includes(unknown));
     await page.fill('#task-id', unknown);
     await page.click('#observe-form button[type=submit]');
     const error = card(unknown).locator('.error');
@@ -257,7 +255,7 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
     // A retry would come within 1 s; watch a task that takes longer than that, then count again.
     const later = await startFromPage('0.4');
     await waitForStatus(later, 'COMPLETED');
-    assert.deepEqual(subscribes, [JSON.stringify({ type: 'subscribe', task: unknown })], 'a single subscribe for the unknown id');
+    assert.deepEqual(subscribes(), [JSON.stringify({ type: 'subscribe', task: unknown })], 'a single subscribe for the unknown id');
     assert.equal(await card(unknown).locator('.conn').getAttribute('data-state'), 'failed');
 
     // Malformed input is refused in place, before any request.
