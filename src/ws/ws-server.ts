@@ -25,25 +25,26 @@ export interface WsDeps {
   logger: Logger;
   metrics: Metrics;
   auth: Auth;
-  config: Pick<Config, 'WS_PING_MS'> & MuxDeps['config'] & UpgradeGuardDeps['config'];
+  config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES' | 'WS_REPLAY_STALL_MS'> & MuxDeps['config'] & UpgradeGuardDeps['config'];
 }
 
 const PATH_RE = /^\/ws\/task\/([^/]*)$/;
+/** Clients of /ws/task have nothing to send; any message larger than this (either endpoint) is refused with 1009. */
+const MAX_PAYLOAD_BYTES = MUX_MAX_MESSAGE_BYTES;
 
 interface Conn {
   alive: boolean;
-  /** Ends the connection's watch (or every subscription of a multiplexed one). */
-  stop(): void;
+  /** The task's watch, or (on /ws) every subscription of the connection. */
+  watch: Watch | undefined;
 }
 
 /**
  * Serves `/ws/task/<id>?lastEventId=<id>`: one JSON text frame per event, closed with 1000 after
  * the terminal event. Errors close with the code of `errorTable` and the error message as reason.
- * Also serves the multiplexed `/ws` (src/ws/mux-connection.ts). Client messages over
- * MUX_MAX_MESSAGE_BYTES close either kind with 1009.
+ * Also serves the multiplexed `/ws` (src/ws/mux-connection.ts).
  */
 export class WsServer {
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MUX_MAX_MESSAGE_BYTES });
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD_BYTES });
   private readonly conns = new Map<WebSocket, Conn>();
   private readonly pinger: NodeJS.Timeout;
   private readonly guard: UpgradeGuard;
@@ -69,13 +70,12 @@ export class WsServer {
       endWithError(socket, new AppError('BAD_REQUEST', 'malformed request target'));
       return;
     }
-    const mux = url.pathname === MUX_PATH;
+    if (url.pathname === MUX_PATH) return this.onMuxUpgrade(req, socket, head, url);
     const match = PATH_RE.exec(url.pathname);
-    if (!match && !mux) return endWithError(socket, new AppError('NOT_FOUND', `no route for ${url.pathname}`));
+    if (!match) return endWithError(socket, new AppError('NOT_FOUND', `no route for ${url.pathname}`));
     if (this.closed) return endWithError(socket, new AppError('SHUTTING_DOWN', 'server shutting down'));
     try {
-      // A multiplexed connection is checked per subscription; its upgrade needs no token.
-      const admission = this.guard.admit(req, match ? match[1]! : undefined, url.searchParams);
+      const admission = this.guard.admit(req, match[1]!, url.searchParams);
       socket.once('close', admission.release);
     } catch (err) {
       const appErr = toAppError(err);
@@ -84,48 +84,66 @@ export class WsServer {
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      if (match) this.onConnection(ws, socket, match[1]!, url.searchParams.get('lastEventId') ?? undefined);
-      else this.onMuxConnection(ws, socket, bearerToken(req.headers.authorization) ?? (url.searchParams.get('token') || undefined));
+      this.onConnection(ws, socket, match[1]!, url.searchParams.get('lastEventId') ?? undefined);
     });
   };
 
-  private onMuxConnection(ws: WebSocket, socket: Duplex, token: string | undefined): void {
-    const log = lazyChild(this.deps.logger, () => ({ connId: uuidv4().slice(0, 8), mux: true }));
-    const mux = new MuxConnection(ws, socket, this.deps, token, log);
-    const conn: Conn = { alive: true, stop: () => mux.stop() };
-    this.track(ws, conn, log);
-  }
-
-  /** Registers a connection: pong, error and close handling, the connection gauge. */
-  private track(ws: WebSocket, conn: Conn, log: () => Logger): void {
-    const debug = this.deps.logger.isLevelEnabled('debug');
-    this.conns.set(ws, conn);
-    this.deps.metrics.connectionOpened('ws');
-    ws.on('pong', () => (conn.alive = true));
-    ws.on('error', (err) => {
-      if (debug) log().debug({ err: err.message }, 'socket error');
-    });
-    ws.on('close', (code) => {
-      conn.stop();
-      this.conns.delete(ws);
-      this.deps.metrics.connectionClosed('ws');
-      if (debug) log().debug({ code }, 'watch closed');
+  /**
+   * `/ws`: admitted as any socket (Origin, WS_MAX_PER_IP, WS_MAX_TOTAL) but with no token check:
+   * each subscription is checked on its own, with its token or the connection's.
+   */
+  private onMuxUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+    if (this.closed) return endWithError(socket, new AppError('SHUTTING_DOWN', 'server shutting down'));
+    try {
+      const admission = this.guard.admit(req, undefined, url.searchParams);
+      socket.once('close', admission.release);
+    } catch (err) {
+      const appErr = toAppError(err);
+      this.deps.logger.debug({ code: appErr.code, path: url.pathname }, 'upgrade refused');
+      endWithError(socket, appErr);
+      return;
+    }
+    const token = bearerToken(req.headers.authorization) ?? (url.searchParams.get('token') || undefined);
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const log = lazyChild(this.deps.logger, () => ({ connId: uuidv4().slice(0, 8), mux: true }));
+      const mux = new MuxConnection(ws, socket, this.deps, token, log);
+      const conn: Conn = { alive: true, watch: { close: () => mux.stop() } };
+      this.conns.set(ws, conn);
+      this.deps.metrics.connectionOpened('ws');
+      ws.on('pong', () => (conn.alive = true));
+      ws.on('error', () => undefined);
+      ws.on('close', () => {
+        mux.stop();
+        this.conns.delete(ws);
+        this.deps.metrics.connectionClosed('ws');
+      });
     });
   }
 
   private onConnection(ws: WebSocket, socket: Duplex, taskId: string, lastEventId: string | undefined): void {
     // Most watches log nothing at LOG_LEVEL info or above.
     const log = lazyChild(this.deps.logger, () => ({ taskId, connId: uuidv4().slice(0, 8) }));
-    let watch: Watch | undefined;
-    const conn: Conn = { alive: true, stop: () => watch?.close() };
-    this.track(ws, conn, log);
-    if (this.deps.logger.isLevelEnabled('debug')) log().debug({ lastEventId }, 'watch connected');
+    const debug = this.deps.logger.isLevelEnabled('debug');
+    const conn: Conn = { alive: true, watch: undefined };
+    this.conns.set(ws, conn);
+    this.deps.metrics.connectionOpened('ws');
+    if (debug) log().debug({ lastEventId }, 'watch connected');
 
     const close = (code: number, reason: string) => {
-      watch?.close();
+      conn.watch?.close();
       if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, closeReason(reason));
     };
+    ws.on('pong', () => (conn.alive = true));
     ws.on('message', () => close(CloseCode.BAD_REQUEST, 'clients must not send messages'));
+    ws.on('error', (err) => {
+      if (debug) log().debug({ err: err.message }, 'socket error');
+    });
+    ws.on('close', (code) => {
+      conn.watch?.close();
+      this.conns.delete(ws);
+      this.deps.metrics.connectionClosed('ws');
+      if (debug) log().debug({ code }, 'watch closed');
+    });
 
     // The frames of one event-loop turn (a replay page, a read's batch, the last event and the
     // close) are corked into one write. Live events are judged as they are written (overLimit);
@@ -169,10 +187,10 @@ export class WsServer {
         else close(this.closed ? CloseCode.GOING_AWAY : CloseCode.TRY_AGAIN, 'feed interrupted, resume with lastEventId');
       },
     }).then(
-      (opened) => {
+      (watch) => {
         replaying = false;
-        if (ws.readyState === ws.OPEN) watch = opened;
-        else opened.close();
+        if (ws.readyState === ws.OPEN) conn.watch = watch;
+        else watch.close();
       },
       (err: unknown) => {
         replaying = false;
@@ -204,7 +222,7 @@ export class WsServer {
       (ws) =>
         new Promise<void>((resolve) => {
           ws.once('close', () => resolve());
-          this.conns.get(ws)?.stop();
+          this.conns.get(ws)?.watch?.close();
           ws.close(CloseCode.GOING_AWAY, 'server shutting down');
           setTimeout(() => ws.terminate(), 2000).unref();
         }),
