@@ -24,6 +24,7 @@ import { median } from './bench/compare.js';
 import { longReplay, outputThroughput, type OutputRun, type OutputSystem } from './bench/output-measures.js';
 import { fanout, storm } from './bench/watch-measures.js';
 import { startThroughput } from './bench/start-measures.js';
+import { muxFanout } from './bench/mux-measures.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -37,6 +38,9 @@ const { values: a } = parseArgs({
     'fanout-tasks': { type: 'string' },
     storm: { type: 'string' },
     'storm-tasks': { type: 'string' },
+    'mux-clients': { type: 'string' },
+    'mux-per-client': { type: 'string' },
+    'mux-tasks': { type: 'string' },
     'output-tasks': { type: 'string' },
     'output-chunks': { type: 'string' },
     'replay-events': { type: 'string' },
@@ -57,12 +61,15 @@ const opt = {
   fanoutTasks: Number(a['fanout-tasks'] ?? (q ? 10 : 100)),
   storm: Number(a.storm ?? (q ? 500 : 5000)),
   stormTasks: Number(a['storm-tasks'] ?? (q ? 10 : 50)),
+  muxClients: Number(a['mux-clients'] ?? (q ? 100 : 1000)),
+  muxPerClient: Number(a['mux-per-client'] ?? 10),
+  muxTasks: Number(a['mux-tasks'] ?? (q ? 100 : 1000)),
   outputTasks: Number(a['output-tasks'] ?? (q ? 20 : 100)),
   outputChunks: Number(a['output-chunks'] ?? (q ? 500 : 2000)),
   replayEvents: Number(a['replay-events'] ?? (q ? 20_000 : 100_000)),
   starts: Number(a.starts ?? (q ? 2000 : 10_000)),
 };
-const only = new Set((a.only ?? 'throughput,scheduled,latency,output,fanout,storm,replay,starts,ceiling,bullmq,script').split(','));
+const only = new Set((a.only ?? 'throughput,scheduled,latency,output,fanout,storm,mux,replay,starts,ceiling,bullmq,script').split(','));
 const results: Record<string, Record<string, unknown>> = {};
 const emit = (measure: string, data: Record<string, unknown>) => {
   results[measure] = data;
@@ -116,6 +123,10 @@ try {
   }
   if (only.has('fanout')) emit('fanout', await fanout({ port: watching.port, gateway: watching, worker, admin }, opt));
   if (only.has('storm')) emit('storm', await storm({ port: watching.port, admin }, opt));
+  if (only.has('mux')) {
+    const startGateway = () => startServer('gateway', 'src/bin/gateway.ts', env, profArgs);
+    emit('mux', await muxFanout({ startGateway, worker, admin }, opt));
+  }
 
   if (only.has('ceiling')) emit('redis_ceiling', redisBenchmark(redisServer.port));
   // Nothing else running from here on: a live worker would take the measures' commands itself.

@@ -56,6 +56,14 @@ export const configSchema = z.object({
    * stream ends).
    */
   WS_REPLAY_STALL_MS: int(100, 3_600_000).default(10_000),
+  /** Subscriptions one connection of the multiplexed `/ws` may hold at once; past it a subscribe ends with 4429. */
+  WS_MAX_SUBSCRIPTIONS: int(1, 1_000_000).default(1000),
+  /**
+   * Messages a `/ws` client may send: a bucket of WS_MESSAGE_BURST refilled at WS_MESSAGES_PER_S
+   * (the burst lets a client resubscribe WS_MAX_SUBSCRIPTIONS tasks at once after a reconnect).
+   */
+  WS_MESSAGE_BURST: int(1, 10_000_000).default(2000),
+  WS_MESSAGES_PER_S: z.coerce.number().min(0.001).max(1_000_000).default(100),
   /**
    * Upper bound of the hub's blocking XREAD. Correctness never depends on it: new streams wake the
    * reader at once (CLIENT UNBLOCK); it only bounds how long a read on idle streams stays parked.

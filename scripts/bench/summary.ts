@@ -82,5 +82,13 @@ export function summary(results: Record<string, Record<string, unknown>>, rounds
   if (f) lines.push(`fan-out: ${f.watchers} watchers, all delivered: ${f.all_delivered}, ${f.events_per_s} events/s, ${f.rss_per_watcher_kb} KB RSS/watcher (target <= 20), ${f.gateway_redis_connections} Redis connections (target <= 4)`);
   const s = results.storm;
   if (s) lines.push(`reconnect storm: ${s.watchers} watchers resumed in ${s.full_resumption_ms} ms, gaps ${s.gaps}, duplicates ${s.duplicates}`);
+  const m = results.mux as { clients: number; tasks_per_client: number; mux: Record<string, unknown>; socket: Record<string, unknown>; rss_per_subscription_ratio: number; cpu_per_event_ratio: number } | undefined;
+  if (m) {
+    lines.push(
+      `multiplexed fan-out: ${m.clients} clients x ${m.tasks_per_client} tasks, all delivered: ${m.mux.all_delivered} (one socket per task: ${m.socket.all_delivered}); ` +
+        `gateway RSS per subscription ${m.mux.rss_per_subscription_kb} KB vs ${m.socket.rss_per_subscription_kb} KB (ratio ${m.rss_per_subscription_ratio}), ` +
+        `CPU per event ${m.mux.cpu_us_per_event} us vs ${m.socket.cpu_us_per_event} us (ratio ${m.cpu_per_event_ratio})`,
+    );
+  }
   return `${lines.join('\n')}\n`;
 }

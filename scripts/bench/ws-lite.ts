@@ -13,6 +13,8 @@ export interface LiteWsHandlers {
 
 export interface LiteWs {
   readonly socket: Socket;
+  /** Sends a text frame (masked with a zero key, so the payload goes as it is). */
+  send(text: string): void;
   /** Drops the TCP connection without a close handshake, as a broken network would. */
   destroy(): void;
 }
@@ -77,6 +79,16 @@ export function openLiteWs(port: number, path: string, h: LiteWsHandlers, host =
   socket.on('close', () => finish(1006, 'connection closed'));
   return {
     socket,
+    send: (text) => {
+      const payload = Buffer.from(text, 'utf8');
+      const len = payload.length;
+      const head = len < 126
+        ? Buffer.from([0x81, 0x80 | len])
+        : len < 65536
+          ? Buffer.from([0x81, 0x80 | 126, len >> 8, len & 0xff])
+          : Buffer.concat([Buffer.from([0x81, 0x80 | 127]), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(len)); return b; })()]);
+      socket.write(Buffer.concat([head, MASK, payload]));
+    },
     destroy: () => {
       closed = true;
       socket.destroy();

@@ -21,6 +21,7 @@ import {
   watchQuerySchema,
   watchTokenSchema,
 } from './api-schemas.js';
+import { registerMux } from './mux-schemas.js';
 import { listTasksQuery, startTaskBody } from './tasks-routes.js';
 import { LIST_SCAN_MAX } from '../store/task-store.js';
 import { feedTokenBody } from './feed-routes.js';
@@ -360,6 +361,7 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
       closeCodes: closeCodeTable(),
     },
   }, false);
+  registerMux(api);
 
   for (const path of PROBE_PATHS) {
     const live = path === '/livez';

@@ -1,5 +1,5 @@
 import { ApiClient, ApiError } from '../client/api-client.js';
-import { WatchTokens, type WatchCredentials } from '../client/watch-tokens.js';
+import { TaskWatchers } from '../client/task-watchers.js';
 import { byId, isTaskId, showError } from './dom.js';
 import { SessionToken } from './session-token.js';
 import { StartForm } from './start-form.js';
@@ -8,9 +8,10 @@ import { TaskList } from './task-list.js';
 
 /**
  * The page. With auth off it needs no token. With auth on (a 401 on its first list call) it asks
- * for an API token (SessionToken) and sends it only as a header; its watches trade it for watch
- * tokens (WatchTokens), the only tokens that go in a socket URL. `/#task=<id>&token=<watch token>`
- * opens it read-only: that task's card and nothing else, no start, no list, no cancel.
+ * for an API token (SessionToken) and sends it only as a header, and inside the subscribe
+ * messages of its one multiplexed socket, never in a URL; the live list buys feed tokens with it.
+ * `/#task=<id>&token=<watch token>` opens it read-only: that task's card and nothing else, no
+ * start, no list, no cancel.
  */
 const hashParams = () => new URLSearchParams(location.hash.slice(1));
 const linkToken = hashParams().get('token') || undefined;
@@ -18,7 +19,8 @@ const readOnly = linkToken !== undefined;
 
 const session = new SessionToken(sessionStorage);
 const api = new ApiClient(location.origin, { token: () => linkToken ?? session.token });
-const watchTokens = new WatchTokens(api);
+/** One WebSocket for every card, kept a minute after the last card's task ends. */
+const watchers = new TaskWatchers({ baseUrl: location.origin, lingerMs: 60_000 });
 const cards = new Map<string, TaskCard>();
 const cardsBox = byId<HTMLElement>('cards');
 const noCards = byId<HTMLElement>('no-cards');
@@ -34,13 +36,6 @@ function gatewayAnswered(): void {
   if (!startFailed) return;
   startFailed = false;
   showError(startError, '');
-}
-
-/** What a card's watch shows: nothing with auth off, the link's watch token, or the API token traded for watch tokens. */
-function credentials(): WatchCredentials {
-  if (linkToken !== undefined) return { token: linkToken, urlToken: () => Promise.resolve(linkToken) };
-  const token = session.token;
-  return token === undefined ? {} : { token, urlToken: watchTokens.get };
 }
 
 const list = new TaskList(
@@ -78,6 +73,7 @@ function observe(taskId: string): void {
   const card = new TaskCard(
     id,
     api,
+    watchers,
     {
       onFinished: () => {
         if (!readOnly) void list.refresh();
@@ -89,7 +85,7 @@ function observe(taskId: string): void {
       },
       onLive: gatewayAnswered,
     },
-    { credentials: credentials(), readOnly },
+    { token: linkToken ?? session.token, readOnly },
   );
   cards.set(id, card);
   cardsBox.prepend(card.root);
@@ -108,7 +104,6 @@ function observeFromHash(): void {
 /** Auth is on and the page has no valid API token: forget everything it showed, ask for one. */
 function requireSignIn(message: string): void {
   session.clear();
-  watchTokens.clear();
   for (const card of cards.values()) {
     void card.close();
     card.root.remove();

@@ -1,6 +1,6 @@
 import type { ApiClient } from '../client/api-client.js';
-import { TaskWatcher, type WatchState } from '../client/task-watcher.js';
-import type { WatchCredentials } from '../client/watch-tokens.js';
+import type { WatchState } from '../client/task-watcher.js';
+import type { TaskWatch, TaskWatchers } from '../client/task-watchers.js';
 import type { Json, TaskEvent } from '../wire/events.js';
 import { el, showError } from './dom.js';
 import { EventLog, eventLineParts } from './event-log.js';
@@ -11,7 +11,8 @@ import { OutputView } from './output-view.js';
  * button, connection state, cancel button, a log with one line per stage, progress and restart
  * event, and the task's output and result (OutputView). The watcher guarantees each event once,
  * in order, so the log and the output never repeat or skip anything, across reconnects too.
- * Events only update the card's state; the DOM is written once per animation frame.
+ * Events only update the card's state; the DOM is written once per animation frame. Every card
+ * watches over the page's one multiplexed connection (`watchers`).
  */
 export class TaskCard {
   readonly root: HTMLElement;
@@ -26,7 +27,7 @@ export class TaskCard {
   private readonly heading: HTMLElement;
   private readonly log: EventLog;
   private readonly output: OutputView;
-  private readonly watcher: TaskWatcher;
+  private watch: TaskWatch | undefined;
   private countdown: ReturnType<typeof setInterval> | undefined;
   private wasLive = false;
   private frame: number | undefined;
@@ -34,15 +35,18 @@ export class TaskCard {
   private next: { status?: string; progress?: number; message?: string; result?: Json } = {};
 
   /**
-   * `credentials`: what the watch shows when the gateway has auth on (see main.ts). `readOnly`:
+   * `watchers`: the page's one multiplexed connection. `token`: what its subscription shows when
+   * the gateway has auth on (an API token or this task's watch token; sent in the subscribe
+   * message, never in a URL). `readOnly`:
    * the page holds only this task's watch token, so the card offers no cancel. `onLive`: the
    * gateway answered (a watch is live).
    */
   constructor(
     readonly taskId: string,
     private readonly api: ApiClient,
+    private readonly watchers: TaskWatchers,
     private readonly hooks: { onFinished(): void; onDismiss(card: TaskCard): void; onLive(): void },
-    options: { credentials: WatchCredentials; readOnly: boolean },
+    private readonly options: { token: string | undefined; readOnly: boolean },
   ) {
     const headingId = `card-${taskId}-h`;
     this.heading = el('h3', { id: headingId, tabindex: -1 }, ['Task ', el('code', { class: 'task-id' }, [taskId])]);
@@ -53,7 +57,7 @@ export class TaskCard {
     this.message = el('span', { class: 'message' });
     this.conn = el('p', { class: 'conn', role: 'status', 'data-state': 'connecting' }, ['Connecting…']);
     this.error = el('p', { class: 'error', role: 'alert', hidden: true });
-    this.cancelButton = el('button', { type: 'button', class: 'cancel', hidden: options.readOnly }, ['Cancel task']);
+    this.cancelButton = el('button', { type: 'button', class: 'cancel', hidden: this.options.readOnly }, ['Cancel task']);
     const dismiss = el('button', { type: 'button', class: 'dismiss', 'aria-label': `Stop watching task ${taskId}` }, ['Close']);
     this.log = new EventLog(taskId);
     this.output = new OutputView(taskId);
@@ -73,10 +77,11 @@ export class TaskCard {
       void this.close();
       hooks.onDismiss(this);
     });
-    this.watcher = new TaskWatcher({
-      ...options.credentials,
-      baseUrl: location.origin,
-      taskId,
+  }
+
+  start(): void {
+    this.watch ??= this.watchers.watch(this.taskId, {
+      token: this.options.token,
       onEvent: (event) => this.onEvent(event),
       onOutput: (change) => {
         this.output.apply(change);
@@ -84,10 +89,6 @@ export class TaskCard {
       },
       onState: (state) => this.onState(state),
     });
-  }
-
-  start(): void {
-    void this.watcher.start();
   }
 
   focus(): void {
@@ -99,7 +100,7 @@ export class TaskCard {
     this.stopCountdown();
     if (this.frame !== undefined) cancelAnimationFrame(this.frame);
     this.frame = undefined;
-    await this.watcher.close();
+    await this.watch?.close();
   }
 
   /** Output events change only the output; the others, the bar, badge, message and log. */

@@ -31,15 +31,18 @@ export class UpgradeGuard {
     return this.total;
   }
 
-  /** `target`: a task's watch (its raw id from the path), or a feed (its raw `?tag`, undefined for all tasks). */
-  admit(req: IncomingMessage, target: { taskId: string } | { tag: string | undefined }, query: URLSearchParams): Admission {
+  /**
+   * `target`: a task's watch (its raw id from the path), or a feed (its raw `?tag`, undefined for all tasks);
+   * undefined for `/ws`, whose subscriptions are checked one by one.
+   */
+  admit(req: IncomingMessage, target: { taskId: string } | { tag: string | undefined } | undefined, query: URLSearchParams): Admission {
     const { config, auth } = this.deps;
     if (!originAllowed(req.headers.origin, req.headers.host, config.ALLOWED_ORIGINS)) {
       throw new AppError('FORBIDDEN_ORIGIN', 'origin not allowed');
     }
     const creds = { authorization: req.headers.authorization, queryToken: query.get('token') };
-    if ('taskId' in target) authorizeWatch(auth, { taskId: target.taskId, ...creds });
-    else authorizeFeed(auth, { tag: target.tag, ...creds });
+    if (target !== undefined && 'taskId' in target) authorizeWatch(auth, { taskId: target.taskId, ...creds });
+    else if (target !== undefined) authorizeFeed(auth, { tag: target.tag, ...creds });
     const address = clientAddress(req, config.TRUST_PROXY_HOPS);
     const mine = this.perAddress.get(address) ?? 0;
     if (this.total >= config.WS_MAX_TOTAL || mine >= config.WS_MAX_PER_IP) {

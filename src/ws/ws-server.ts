@@ -2,7 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { v4 as uuidv4 } from 'uuid';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Auth } from '../auth/auth.js';
+import { bearerToken, type Auth } from '../auth/auth.js';
 import type { Config } from '../config.js';
 import { AppError, toAppError } from '../errors.js';
 import { endWithError } from '../http/raw-response.js';
@@ -15,7 +15,9 @@ import type { Hub } from '../hub/hub.js';
 import type { FeedStore } from '../store/feed-store.js';
 import type { TaskStore } from '../store/task-store.js';
 import { CloseCode } from '../wire/close-codes.js';
+import { MUX_MAX_MESSAGE_BYTES, MUX_PATH } from '../wire/mux.js';
 import { closeReason } from './close-reason.js';
+import { MuxConnection, type MuxDeps } from './mux-connection.js';
 import { UpgradeGuard, type UpgradeGuardDeps } from './upgrade-guard.js';
 
 export interface WsDeps {
@@ -26,16 +28,17 @@ export interface WsDeps {
   logger: Logger;
   metrics: Metrics;
   auth: Auth;
-  config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES' | 'WS_REPLAY_STALL_MS'> & UpgradeGuardDeps['config'];
+  config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES' | 'WS_REPLAY_STALL_MS'> & MuxDeps['config'] & UpgradeGuardDeps['config'];
 }
 
 const PATH_RE = /^\/ws\/task\/([^/]*)$/;
 const FEED_PATH = '/ws/feed';
-/** Clients have nothing to send; anything larger than this is refused with 1009. */
-const MAX_PAYLOAD_BYTES = 4096;
+/** Clients of /ws/task have nothing to send; any message larger than this (either endpoint) is refused with 1009. */
+const MAX_PAYLOAD_BYTES = MUX_MAX_MESSAGE_BYTES;
 
 interface Conn {
   alive: boolean;
+  /** The task's watch, or (on /ws) every subscription of the connection. */
   watch: Watch | undefined;
 }
 
@@ -47,6 +50,7 @@ type Opener = (sink: WatchSink & { start(cursor: string): void }) => Promise<Wat
  * the terminal event; and `/ws/feed?tag=<tag>&lastEventId=<id>`: one JSON text frame per feed
  * entry (after a `{ "id" }` cursor mark when opened without lastEventId), until the client leaves.
  * Errors close with the code of `errorTable` and the error message as reason.
+ * Also serves the multiplexed `/ws` (src/ws/mux-connection.ts).
  */
 export class WsServer {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD_BYTES });
@@ -75,6 +79,7 @@ export class WsServer {
       endWithError(socket, new AppError('BAD_REQUEST', 'malformed request target'));
       return;
     }
+    if (url.pathname === MUX_PATH) return this.onMuxUpgrade(req, socket, head, url);
     const match = PATH_RE.exec(url.pathname);
     const feed = url.pathname === FEED_PATH;
     if (!match && !feed) return endWithError(socket, new AppError('NOT_FOUND', `no route for ${url.pathname}`));
@@ -99,6 +104,38 @@ export class WsServer {
       }
     });
   };
+
+  /**
+   * `/ws`: admitted as any socket (Origin, WS_MAX_PER_IP, WS_MAX_TOTAL) but with no token check:
+   * each subscription is checked on its own, with its token or the connection's.
+   */
+  private onMuxUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+    if (this.closed) return endWithError(socket, new AppError('SHUTTING_DOWN', 'server shutting down'));
+    try {
+      const admission = this.guard.admit(req, undefined, url.searchParams);
+      socket.once('close', admission.release);
+    } catch (err) {
+      const appErr = toAppError(err);
+      this.deps.logger.debug({ code: appErr.code, path: url.pathname }, 'upgrade refused');
+      endWithError(socket, appErr);
+      return;
+    }
+    const token = bearerToken(req.headers.authorization) ?? (url.searchParams.get('token') || undefined);
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const log = lazyChild(this.deps.logger, () => ({ connId: uuidv4().slice(0, 8), mux: true }));
+      const mux = new MuxConnection(ws, socket, this.deps, token, log);
+      const conn: Conn = { alive: true, watch: { close: () => mux.stop() } };
+      this.conns.set(ws, conn);
+      this.deps.metrics.connectionOpened('ws');
+      ws.on('pong', () => (conn.alive = true));
+      ws.on('error', () => undefined);
+      ws.on('close', () => {
+        mux.stop();
+        this.conns.delete(ws);
+        this.deps.metrics.connectionClosed('ws');
+      });
+    });
+  }
 
   /** `about`: what the connection's log lines name (its task, or its feed). */
   private onConnection(ws: WebSocket, socket: Duplex, about: Record<string, string>, lastEventId: string | undefined, open: Opener): void {

@@ -12,6 +12,7 @@ import { buildOpenApiDocument } from '../../src/http/openapi.js';
 import { PROBE_PATHS } from '../../src/health/probes.js';
 import { createRegistry } from '../../src/tasks/builtin/index.js';
 import { CloseCode } from '../../src/wire/close-codes.js';
+import { SubscriptionCode } from '../../src/wire/mux.js';
 import { request, startTask } from '../helpers/http.js';
 import { appRouter } from '../helpers/app-router.js';
 import { startGatewayInProcess, startWorkerInProcess, type InProcessGateway } from '../helpers/in-process.js';
@@ -106,6 +107,16 @@ describe('/openapi.json, generated from the zod schemas', () => {
     assert.deepEqual(codes, Object.values(CloseCode).sort());
     for (const code of Object.values(CloseCode)) assert.match(ws.description, new RegExp(`- ${code} `));
     assert.deepEqual(ws.parameters.map((p: any) => [p.in, p.name]), [['path', 'id'], ['query', 'lastEventId'], ['query', 'token']]);
+  });
+
+  test('the multiplexed endpoint /ws: its messages are components, every subscription code is described', () => {
+    const mux = document.paths['/ws'].get['x-websocket'];
+    const refs = [...mux.clientMessages, ...mux.serverMessages].map((m: { $ref: string }) => m.$ref.replace('#/components/schemas/', ''));
+    assert.deepEqual(refs, ['MuxSubscribe', 'MuxUnsubscribe', 'TaskEvent', 'MuxSubscribed', 'MuxEnded', 'MuxUnsubscribed', 'MuxError']);
+    for (const name of refs) assert.ok(document.components.schemas[name], name);
+    assert.deepEqual(mux.subscriptionCodes.map((c: { code: number }) => c.code), Object.values(SubscriptionCode));
+    for (const c of mux.subscriptionCodes) assert.ok(c.meaning.length > 10, String(c.code));
+    assert.deepEqual(document.components.schemas.MuxSubscribe.required, ['type', 'task']);
   });
 });
 

@@ -13,6 +13,7 @@ test('npm run bench: a scaled-down run prints every measure as JSON, then the su
     '--quick', '--tasks', '100', '--rounds', '1', '--rate', '50', '--rate-seconds', '1',
     '--watchers', '100', '--fanout-tasks', '4', '--storm', '50', '--storm-tasks', '2',
     '--output-tasks', '4', '--output-chunks', '100', '--replay-events', '500', '--starts', '100',
+    '--mux-clients', '10', '--mux-per-client', '3', '--mux-tasks', '5',
   ];
   const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -28,7 +29,7 @@ test('npm run bench: a scaled-down run prints every measure as JSON, then the su
     Object.keys(m).sort(),
     [
       'bullmq', 'bullmq_latency', 'bullmq_output', 'bullmq_redis_cost', 'ceiling', 'fanout', 'latency', 'long_replay',
-      'output', 'redis_ceiling', 'redis_cost', 'scheduled_starts', 'script_cost', 'starts', 'storm', 'throughput',
+      'mux', 'output', 'redis_ceiling', 'redis_cost', 'scheduled_starts', 'script_cost', 'starts', 'storm', 'throughput',
     ],
   );
   const scheduled = m.scheduled_starts as Record<string, Record<string, unknown>>;
@@ -65,4 +66,9 @@ test('npm run bench: a scaled-down run prints every measure as JSON, then the su
   assert.ok(Number(starts.idempotency_key!.vs_plain.median) > 0);
   assert.match(out, /taskcast benchmark: \d+ cores/);
   assert.match(out, /fan-out: 100 watchers, all delivered: true/);
+  const mux = m.mux as { mux: Record<string, unknown>; socket: Record<string, unknown>; cpu_per_event_ratio: number };
+  assert.deepEqual([mux.mux.all_delivered, mux.mux.sockets, mux.mux.subscriptions, mux.mux.delivered], [true, 10, 30, 150]);
+  assert.deepEqual([mux.socket.all_delivered, mux.socket.sockets, mux.socket.subscriptions, mux.socket.delivered], [true, 30, 30, 150]);
+  assert.ok(mux.cpu_per_event_ratio > 0);
+  assert.match(out, /multiplexed fan-out: 10 clients x 3 tasks, all delivered: true/);
 });

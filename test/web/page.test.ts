@@ -32,6 +32,8 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
   let context: BrowserContext;
   let page: Page;
   const pageErrors: string[] = [];
+  /** Every WebSocket message the page sent, over all its sockets. */
+  const sentFrames: string[] = [];
   const scope = suiteScope();
 
   before(async () => {
@@ -44,6 +46,7 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
     context = await launchBrowser(scope);
     page = await context.newPage();
     page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('websocket', (ws) => ws.on('framesent', (frame) => sentFrames.push(String(frame.payload))));
     page.on('console', (m) => {
       if (/Content Security Policy/.test(m.text())) pageErrors.push(m.text());
     });
@@ -145,6 +148,21 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
     assert.deepEqual(await eventLines(b), expectedLines());
   });
 
+  test('50 cards share one WebSocket; each shows exactly its task\'s events', async () => {
+    const tasks: string[] = [];
+    for (let i = 0; i < 50; i++) tasks.push(await startTask(gateway.url, { stage_ms: 300 }));
+    const fresh = await context.newPage();
+    fresh.on('pageerror', (err) => pageErrors.push(err.message));
+    const sockets: string[] = [];
+    fresh.on('websocket', (ws) => sockets.push(ws.url()));
+    await fresh.goto(gateway.url);
+    for (const id of tasks) await fresh.evaluate((taskId) => (location.hash = `task=${taskId}`), id);
+    await waitFor(async () => (await fresh.locator('.card').count()) === 50, '50 cards');
+    for (const id of tasks) await assertFullHistory(id, fresh);
+    assert.deepEqual(sockets, [`${gateway.url.replace(/^http/, 'ws')}/ws`], 'one socket for every card');
+    await fresh.close();
+  });
+
   test('3. gateway killed mid-task and restarted on the same port: reconnecting shown, then the rest, each once', async () => {
     const taskId = await startFromPage('1');
     await waitFor(async () => (await eventLines(taskId)).length >= 2, 'STARTED on the card', 30_000);
@@ -229,10 +247,7 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
 
   test('6. an unknown id: a clear error on the card, and no retry', async () => {
     const unknown = '5f0c1c1e-8a57-4d5b-9d5c-0a6b7e1f2a3b';
-    const sockets: string[] = [];
-    page.on('websocket', (ws) => {
-      if (ws.url().includes(unknown)) sockets.push(ws.url());
-    });
+    const subscribes = () => sentFrames.filter((f) => f.includes(unknown));
     await page.fill('#task-id', unknown);
     await page.click('#observe-form button[type=submit]');
     const error = card(unknown).locator('.error');
@@ -244,7 +259,7 @@ describe('the page, in chromium, against a real gateway, worker and Redis', () =
     // A retry would come within 1 s; watch a task that takes longer than that, then count again.
     const later = await startFromPage('0.4');
     await waitForStatus(later, 'COMPLETED');
-    assert.deepEqual(sockets.length, 1, 'a single connection attempt for the unknown id');
+    assert.deepEqual(subscribes(), [JSON.stringify({ type: 'subscribe', task: unknown })], 'a single subscribe for the unknown id');
     assert.equal(await card(unknown).locator('.conn').getAttribute('data-state'), 'failed');
 
     // Malformed input is refused in place, before any request.

@@ -84,3 +84,39 @@ test('a replay far larger than WS_MAX_BUFFERED_BYTES waits for the reader: a fas
   const rest = await watchTask(wsUrl(gateway.url, taskId, got.at(-1)), { timeoutMs: 60_000 });
   assert.deepEqual([rest.code, [...got, ...rest.events.map((e) => e.id)]], [1000, all]);
 });
+
+test('multiplexed /ws: the whole connection is judged; a client that stops reading is closed with 4008 and each subscription resumes exactly from its cursor', async (t) => {
+  const url = await testRedisUrl();
+  const redis = await redisFor(t, url);
+  const gateway = await startGatewayProc(t, url, { WS_MAX_BUFFERED_BYTES: '65536' });
+  const tasks = [await startTask(gateway.url), await startTask(gateway.url)];
+  const got = new Map<string, string[]>(tasks.map((id) => [id, []]));
+  let closed!: (c: { code: number; reason: string }) => void;
+  const closing = new Promise<{ code: number; reason: string }>((resolve) => (closed = resolve));
+  const slow = openLiteWs(gateway.port, '/ws', {
+    open: () => {
+      for (const task of tasks) slow.send(JSON.stringify({ type: 'subscribe', task }));
+    },
+    text: (d) => {
+      const m = JSON.parse(d) as { id?: string; task_id?: string };
+      if (m.id !== undefined) got.get(m.task_id!)!.push(m.id);
+    },
+    close: (code, reason) => closed({ code, reason }),
+  });
+  t.after(() => slow.destroy());
+  await waitFor(() => tasks.every((id) => got.get(id)!.length === 1), 'both PENDING events');
+  slow.socket.pause();
+  // Bursts on one task only: the connection's buffer is what counts.
+  const cut = gateway.waitForLog((l) => l.msg === 'slow consumer; closing with 4008' && l.mux === true, 'the 4008 close', 60_000);
+  await burstUntil(redis, tasks[0]!, 'x'.repeat(16 * 1024), cut);
+  const { buffered } = await cut;
+  assert.ok(Number(buffered) <= 65536 + 17 * 1024, `the gateway held ${String(buffered)} bytes for the client`);
+  for (const task of tasks) await appendEvent(redis, task, { status: 'COMPLETED', progress: 100, terminal: true });
+  slow.socket.resume();
+  assert.deepEqual(await withTimeout(closing, 'the slow client to read up to the close frame', 60_000), { code: 4008, reason: 'slow consumer' });
+  for (const task of tasks) {
+    const rest = await watchTask(wsUrl(gateway.url, task, got.get(task)!.at(-1)!), { timeoutMs: 60_000 });
+    assert.equal(rest.code, 1000);
+    assert.deepEqual([...got.get(task)!, ...rest.events.map((e) => e.id)], await eventIds(redis, task));
+  }
+});

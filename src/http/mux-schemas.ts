@@ -1,0 +1,126 @@
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import { CloseCode } from '../wire/close-codes.js';
+import {
+  MUX_MAX_MESSAGE_BYTES, MUX_MAX_STRIKES, MUX_PATH, MUX_STRIKE_WINDOW_MS, SubscriptionCode,
+  type EndedMessage, type ErrorMessage, type SubscribeMessage, type SubscribedMessage, type UnsubscribeMessage, type UnsubscribedMessage,
+} from '../wire/mux.js';
+import { eventIdSchema, taskIdSchema } from './api-schemas.js';
+
+/** The messages of the multiplexed `/ws` (src/wire/mux.ts) as zod schemas, for /openapi.json. */
+
+const task = taskIdSchema.describe('The task the subscription follows (answers name it in lower case).');
+
+export const subscribeSchema = z
+  .object({
+    type: z.literal('subscribe'),
+    task,
+    lastEventId: eventIdSchema.optional().describe('Resume after this event id; none or `0-0`: every event.'),
+    token: z.string().optional().describe(
+      'Auth on: a watch token of this task or an API token (else the connection\'s `?token=` or Authorization counts). Never logged.',
+    ),
+  })
+  .strict()
+  .meta({ id: 'MuxSubscribe', description: 'Client: subscribe to a task\'s events after `lastEventId`, then live ones.' });
+
+export const unsubscribeSchema = z
+  .object({ type: z.literal('unsubscribe'), task })
+  .strict()
+  .meta({ id: 'MuxUnsubscribe', description: 'Client: stop a subscription; always answered with `unsubscribed`.' });
+
+export const subscribedSchema = z
+  .object({ type: z.literal('subscribed'), task })
+  .meta({ id: 'MuxSubscribed', description: 'Server: the subscription is open; its events (TaskEvent) follow.' });
+
+const codes = Object.values(SubscriptionCode) as [number, ...number[]];
+export const endedSchema = z
+  .object({
+    type: z.literal('ended'),
+    task: z.string().describe('The task as named by the subscribe (lower case when it is a UUID).'),
+    code: z.union(codes.map((c) => z.literal(c)) as [z.ZodLiteral<number>, ...z.ZodLiteral<number>[]]).describe('A subscription code (see x-websocket.subscriptionCodes).'),
+    reason: z.string(),
+  })
+  .meta({ id: 'MuxEnded', description: 'Server: the subscription ended (after its terminal event: 1000) or was refused; the connection stays open.' });
+
+export const unsubscribedSchema = z
+  .object({ type: z.literal('unsubscribed'), task: z.string() })
+  .meta({ id: 'MuxUnsubscribed', description: 'Server: the answer to an unsubscribe; nothing more of that subscription follows.' });
+
+export const muxErrorSchema = z
+  .object({ type: z.literal('error'), code: z.literal(CloseCode.BAD_REQUEST), reason: z.string() })
+  .meta({ id: 'MuxError', description: 'Server: a client message that could not be acted on (malformed, or a duplicate subscribe); nothing changed.' });
+
+/** What each subscription code means to a client; a code added to SubscriptionCode must be described here. */
+const subscriptionCodeMeaning = {
+  DONE: 'The terminal event was sent (or the task had ended at the cursor).',
+  INTERNAL: 'Unexpected server error: subscribe again with the cursor after a backoff.',
+  TRY_AGAIN: 'Redis down, live feed broken, or the message rate exceeded: subscribe again with the cursor after a backoff.',
+  BAD_REQUEST: 'Task id not a UUID, lastEventId malformed or beyond the task\'s last event.',
+  UNAUTHORIZED: 'Auth on: no token, or one that does not allow watching this task.',
+  NOT_FOUND: 'Unknown task (never created, or expired).',
+  TASK_CORRUPTED: 'The task\'s keys in Redis hold the wrong type; retrying cannot help.',
+  TOO_MANY_SUBSCRIPTIONS: 'The connection already holds WS_MAX_SUBSCRIPTIONS subscriptions.',
+} satisfies Record<keyof typeof SubscriptionCode, string>;
+
+/** The codes that close a whole `/ws` connection. */
+const connectionCloseCodes = [
+  { code: CloseCode.GOING_AWAY, meaning: 'The gateway is shutting down: reconnect and subscribe again, each with its cursor.' },
+  { code: CloseCode.SLOW_CONSUMER, meaning: 'The connection\'s send buffer (all subscriptions together) grew past WS_MAX_BUFFERED_BYTES, or a replay stalled: reconnect and resume.' },
+  { code: CloseCode.BAD_REQUEST, meaning: `${MUX_MAX_STRIKES} errors or over-rate subscribes within ${MUX_STRIKE_WINDOW_MS / 1000} s.` },
+  { code: CloseCode.TOO_BIG, meaning: `A message over ${MUX_MAX_MESSAGE_BYTES} bytes (no reason).` },
+  { code: CloseCode.PROTOCOL_ERROR, meaning: 'A malformed frame (no reason).' },
+  { code: CloseCode.INVALID_PAYLOAD, meaning: 'A text frame that is not UTF-8 (no reason).' },
+];
+
+/** Documents `/ws` as a GET operation with the `x-websocket` extension, as `/ws/task/{id}` is. */
+export function registerMux(api: OpenAPIRegistry): void {
+  api.registerPath({
+    method: 'get',
+    path: MUX_PATH,
+    tags: ['watch'],
+    summary: 'Watch many tasks over one WebSocket (multiplexed)',
+    description:
+      'Upgrade to a WebSocket, then send `subscribe` and `unsubscribe` messages (JSON text). Each subscribe is ' +
+      'answered by `subscribed` (then the task\'s events, each a TaskEvent exactly as on /ws/task/{id}: every event ' +
+      'after its lastEventId, then live ones, and `ended` with 1000 after the terminal event) or by `ended` with a ' +
+      'code (refused); each unsubscribe by `unsubscribed`. The connection stays open across subscriptions. After ' +
+      'a disconnect, reconnect and subscribe again with each task\'s last event id: no gap, no duplicate. With ' +
+      'auth on the upgrade needs no token; each subscription is checked with its own `token` (or the ' +
+      'connection\'s). Limits: WS_MAX_SUBSCRIPTIONS per connection, WS_MESSAGE_BURST / WS_MESSAGES_PER_S ' +
+      `subscribes, ${MUX_MAX_MESSAGE_BYTES} bytes per message.`,
+    responses: {
+      101: { description: 'Switching Protocols: the connection is open.' },
+      403: { description: 'Origin not allowed (FORBIDDEN_ORIGIN, JSON error body).' },
+      503: { description: 'The gateway is shutting down, or WS_MAX_PER_IP / WS_MAX_TOTAL is reached (TOO_MANY_CONNECTIONS).' },
+    },
+    'x-websocket': {
+      clientMessages: [subscribeSchema, unsubscribeSchema].map((s) => ({ $ref: `#/components/schemas/${s.meta()!.id}` })),
+      serverMessages: [
+        { $ref: '#/components/schemas/TaskEvent' },
+        ...[subscribedSchema, endedSchema, unsubscribedSchema, muxErrorSchema].map((s) => ({ $ref: `#/components/schemas/${s.meta()!.id}` })),
+      ],
+      subscriptionCodes: (Object.keys(SubscriptionCode) as (keyof typeof SubscriptionCode)[]).map((name) => ({
+        code: SubscriptionCode[name],
+        name,
+        meaning: subscriptionCodeMeaning[name],
+      })),
+      closeCodes: connectionCloseCodes,
+    },
+  });
+  // No route carries these as a body, so they are added as components by hand (JSON Schema 2020-12, as OpenAPI 3.1 takes).
+  for (const schema of [subscribeSchema, unsubscribeSchema, subscribedSchema, endedSchema, unsubscribedSchema, muxErrorSchema]) {
+    const id = schema.meta()!.id as string;
+    // A schema with an id comes out as a $ref to its own $defs entry.
+    const out = z.toJSONSchema(schema, { io: 'input' }) as { $defs?: Record<string, Record<string, unknown>> };
+    api.registerComponent('schemas', id, out.$defs![id]!);
+  }
+}
+
+// The schemas describe the wire types; these fail the build when the two drift apart.
+type Same<A, B> = [A, keyof A] extends [B, keyof B] ? ([B, keyof B] extends [A, keyof A] ? true : false) : false;
+true satisfies Same<z.infer<typeof subscribeSchema>, SubscribeMessage>;
+true satisfies Same<z.infer<typeof unsubscribeSchema>, UnsubscribeMessage>;
+true satisfies Same<z.infer<typeof subscribedSchema>, SubscribedMessage>;
+true satisfies Same<z.infer<typeof unsubscribedSchema>, UnsubscribedMessage>;
+true satisfies Same<Omit<z.infer<typeof endedSchema>, 'code'>, Omit<EndedMessage, 'code'>>;
+true satisfies Same<Omit<z.infer<typeof muxErrorSchema>, 'code'>, Omit<ErrorMessage, 'code'>>;

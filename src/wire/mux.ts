@@ -1,0 +1,179 @@
+import { CloseCode } from './close-codes.js';
+import { EVENT_TYPES, type TaskEvent } from './events.js';
+
+/**
+ * The multiplexed WebSocket `/ws`: one connection, many subscriptions, each with its own cursor.
+ * Server, clients, README and OpenAPI share these shapes; nothing here may import server code.
+ *
+ * A subscription is named by what it follows: `task` (a task id). A later kind (a feed) adds its
+ * own key (`feed`) to the same messages; every message about a subscription carries that key.
+ *
+ * Per task, the server's control messages follow the client's requests in order:
+ * - each `subscribe` is answered by exactly one `subscribed` (events follow, then possibly one
+ *   `ended`) or one `ended` (refused: nothing else follows);
+ * - each `unsubscribe` is answered by exactly one `unsubscribed`, after which nothing more of that
+ *   subscription is sent (the task may be subscribed again);
+ * - a client that sends at most one subscribe per task until that subscription has ended (or been
+ *   answered `unsubscribed`) can therefore match every message to its request.
+ */
+export const MUX_PATH = '/ws';
+
+/** Subscribe to one task's events after `lastEventId` (none or `0-0`: all), then live ones. */
+export interface SubscribeMessage {
+  type: 'subscribe';
+  task: string;
+  lastEventId?: string;
+  /**
+   * With auth on: a watch token of this task or an API token (else the connection's own token,
+   * `?token=` or `Authorization`, counts). Never logged.
+   */
+  token?: string;
+}
+
+/** Stop one subscription; answered with `unsubscribed` even when there was none. */
+export interface UnsubscribeMessage {
+  type: 'unsubscribe';
+  task: string;
+}
+
+export type MuxClientMessage = SubscribeMessage | UnsubscribeMessage;
+
+/** The subscription is open: its events follow (replay from the cursor, then live). */
+export interface SubscribedMessage {
+  type: 'subscribed';
+  task: string;
+}
+
+/**
+ * The server ended or refused one subscription; the connection stays open. `code` is a
+ * SubscriptionCode, `reason` says why.
+ */
+export interface EndedMessage {
+  type: 'ended';
+  task: string;
+  code: number;
+  reason: string;
+}
+
+/** The answer to an `unsubscribe`: nothing more of that subscription follows. */
+export interface UnsubscribedMessage {
+  type: 'unsubscribed';
+  task: string;
+}
+
+/** A client message the server could not act on (nothing changed); `code` is 4400. */
+export interface ErrorMessage {
+  type: 'error';
+  code: number;
+  reason: string;
+}
+
+export type MuxControlMessage = SubscribedMessage | EndedMessage | UnsubscribedMessage | ErrorMessage;
+
+/**
+ * The codes of `ended`, the close codes of `/ws/task/<id>` for the same cases (see
+ * close-codes.ts), plus TOO_MANY_SUBSCRIPTIONS.
+ */
+export const SubscriptionCode = {
+  /** The terminal event was sent (or the task had ended at the cursor). */
+  DONE: CloseCode.DONE,
+  /** Unexpected server error: subscribe again with the cursor after a backoff. */
+  INTERNAL: CloseCode.INTERNAL,
+  /**
+   * Temporarily unable to serve (Redis down, the live feed broke, or the message rate was
+   * exceeded): subscribe again with the cursor after a backoff.
+   */
+  TRY_AGAIN: CloseCode.TRY_AGAIN,
+  /** Task id not a UUID, lastEventId malformed or beyond the task's last event. */
+  BAD_REQUEST: CloseCode.BAD_REQUEST,
+  /** Auth on: no token, or one that does not allow watching this task. */
+  UNAUTHORIZED: CloseCode.UNAUTHORIZED,
+  /** Unknown task (never created, or expired). */
+  NOT_FOUND: CloseCode.NOT_FOUND,
+  /** The task's keys in Redis hold the wrong type. */
+  TASK_CORRUPTED: CloseCode.TASK_CORRUPTED,
+  /** The connection already holds WS_MAX_SUBSCRIPTIONS subscriptions. */
+  TOO_MANY_SUBSCRIPTIONS: 4429,
+} as const;
+
+/**
+ * Limits of one connection. A message larger than MUX_MAX_MESSAGE_BYTES closes it with 1009 (the
+ * ws library's answer). Each `error` and each subscribe refused for the message rate is a strike;
+ * MUX_MAX_STRIKES strikes within MUX_STRIKE_WINDOW_MS close it with 4400. The number of
+ * subscriptions (WS_MAX_SUBSCRIPTIONS) and the message rate (WS_MESSAGE_BURST,
+ * WS_MESSAGES_PER_S) are gateway settings.
+ */
+export const MUX_MAX_MESSAGE_BYTES = 4096;
+export const MUX_MAX_STRIKES = 10;
+export const MUX_STRIKE_WINDOW_MS = 60_000;
+
+/** A client message as sent: JSON text. */
+export function encodeClientMessage(message: MuxClientMessage): string {
+  return JSON.stringify(message);
+}
+
+const SUBSCRIBE_FIELDS = new Set(['type', 'task', 'lastEventId', 'token']);
+const UNSUBSCRIBE_FIELDS = new Set(['type', 'task']);
+
+/** A client message, or the reason it is not one (the `error` the server answers). */
+export function parseClientMessage(text: string): MuxClientMessage | { error: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { error: 'a message must be JSON' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { error: 'a message must be a JSON object' };
+  const m = value as Record<string, unknown>;
+  if (m.type !== 'subscribe' && m.type !== 'unsubscribe') {
+    return { error: 'type must be "subscribe" or "unsubscribe"' };
+  }
+  if ('feed' in m) return { error: 'feed subscriptions are not served by this gateway' };
+  if (typeof m.task !== 'string') return { error: `${m.type} needs "task", a task id` };
+  const allowed = m.type === 'subscribe' ? SUBSCRIBE_FIELDS : UNSUBSCRIBE_FIELDS;
+  const unknown = Object.keys(m).find((k) => !allowed.has(k));
+  if (unknown !== undefined) return { error: `unknown field ${JSON.stringify(unknown.slice(0, 40))} in ${m.type}` };
+  if (m.type === 'unsubscribe') return { type: 'unsubscribe', task: m.task };
+  if (m.lastEventId !== undefined && typeof m.lastEventId !== 'string') return { error: 'lastEventId must be a string' };
+  if (m.token !== undefined && typeof m.token !== 'string') return { error: 'token must be a string' };
+  return {
+    type: 'subscribe',
+    task: m.task,
+    ...(m.lastEventId === undefined ? {} : { lastEventId: m.lastEventId }),
+    ...(m.token === undefined ? {} : { token: m.token }),
+  };
+}
+
+const EVENT_TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);
+
+/**
+ * A server message: an event (a TaskEvent, as `/ws/task` sends it: it has `id` and `task_id`), a
+ * control message, or null when it is neither.
+ */
+export function parseServerMessage(data: unknown): { event: TaskEvent } | { control: MuxControlMessage } | null {
+  if (typeof data !== 'string') return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const m = value as Record<string, unknown>;
+  if (typeof m.id === 'string' && typeof m.task_id === 'string') {
+    if (typeof m.status !== 'string') return null;
+    m.type ??= 'stage';
+    return EVENT_TYPE_SET.has(m.type as string) ? { event: m as unknown as TaskEvent } : null;
+  }
+  switch (m.type) {
+    case 'subscribed':
+    case 'unsubscribed':
+      return typeof m.task === 'string' ? { control: m as unknown as MuxControlMessage } : null;
+    case 'ended':
+      return typeof m.task === 'string' && typeof m.code === 'number' ? { control: m as unknown as MuxControlMessage } : null;
+    case 'error':
+      return typeof m.code === 'number' ? { control: m as unknown as MuxControlMessage } : null;
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,83 @@
+import WebSocket from 'ws';
+import type { TaskEvent } from '../../src/wire/events.js';
+import { parseServerMessage, type MuxClientMessage, type MuxControlMessage } from '../../src/wire/mux.js';
+import { endedSchema, muxErrorSchema, subscribedSchema, unsubscribedSchema } from '../../src/http/mux-schemas.js';
+import type { Scope } from './processes.js';
+import { waitFor, withTimeout } from './wait.js';
+
+const CONTROL_SCHEMAS = { subscribed: subscribedSchema, ended: endedSchema, unsubscribed: unsubscribedSchema, error: muxErrorSchema };
+
+type Message = { event: TaskEvent } | { control: MuxControlMessage };
+
+/**
+ * A raw client of the multiplexed `/ws` over `ws`: it sends what the test says and records
+ * everything the gateway sends, in order. Terminated when the scope ends.
+ */
+export class MuxClient {
+  readonly messages: Message[] = [];
+  /** Resolves with the close code and reason the client saw. */
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const message = parseServerMessage(String(data));
+      if (!message) throw new Error(`the gateway sent a malformed message: ${String(data).slice(0, 200)}`);
+      // Every control message matches its documented schema (/openapi.json).
+      if ('control' in message) CONTROL_SCHEMAS[message.control.type].parse(message.control);
+      this.messages.push(message);
+    });
+    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  static async open(scope: Scope, baseUrl: string, options: { query?: string; headers?: Record<string, string> } = {}): Promise<MuxClient> {
+    const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/ws${options.query ?? ''}`, { headers: options.headers });
+    const client = new MuxClient(ws);
+    scope.after(() => ws.terminate());
+    await withTimeout(new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    }), 'the /ws upgrade');
+    return client;
+  }
+
+  send(message: MuxClientMessage | Record<string, unknown>): void {
+    this.ws.send(JSON.stringify(message));
+  }
+
+  /** The events received for `task`, in order. */
+  events(task: string): TaskEvent[] {
+    return this.messages.flatMap((m) => ('event' in m && m.event.task_id === task ? [m.event] : []));
+  }
+
+  /** The control messages received about `task`, in order. */
+  controls(task: string): MuxControlMessage[] {
+    return this.messages.flatMap((m) => ('control' in m && 'task' in m.control && m.control.task === task ? [m.control] : []));
+  }
+
+  /** What the gateway sent about `task`: events as `event <status>`, control messages as `<type> [code]`. */
+  trace(task: string): string[] {
+    return this.messages.flatMap((m) => {
+      if ('event' in m) return m.event.task_id === task ? [`event ${m.event.status}`] : [];
+      const c = m.control;
+      if (c.type === 'error' || c.task !== task) return [];
+      return [c.type === 'ended' ? `ended ${c.code}` : c.type];
+    });
+  }
+
+  errors(): string[] {
+    return this.messages.flatMap((m) => ('control' in m && m.control.type === 'error' ? [m.control.reason] : []));
+  }
+
+  /** Waits until the gateway ended or refused `task`'s subscription; returns that message. */
+  ended(task: string, timeoutMs = 20_000): Promise<MuxControlMessage & { type: 'ended' }> {
+    return waitFor(
+      () => this.controls(task).find((c): c is MuxControlMessage & { type: 'ended' } => c.type === 'ended'),
+      `ended for ${task}`,
+      timeoutMs,
+    );
+  }
+
+  waitFor<T>(check: () => T, what: string, timeoutMs = 20_000): Promise<NonNullable<T>> {
+    return waitFor(check, what, timeoutMs);
+  }
+}
