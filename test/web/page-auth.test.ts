@@ -93,7 +93,13 @@ describe('the page with auth on (API_TOKENS), in chromium', () => {
     assert.equal(await page.locator('#app').isHidden(), true);
   });
 
-  test('2. signed in: start, watch to COMPLETED, each event once; sockets carry watch tokens; the token is in sessionStorage only', async () => {
+  test('2. signed in: start, watch to COMPLETED, each event once; the API token rides in subscribe messages, the feed socket has a feed token, no URL has the API token; the token is in sessionStorage only', async () => {
+    const sockets: string[] = [];
+    const sent: string[] = [];
+    page.on('websocket', (ws) => {
+      sockets.push(ws.url());
+      ws.on('framesent', (frame) => sent.push(String(frame.payload)));
+    });
     await page.fill('#api-token', API_TOKEN);
     await page.click('#sign-in-button');
     await page.locator('#app').waitFor(WAIT);
@@ -102,15 +108,19 @@ describe('the page with auth on (API_TOKENS), in chromium', () => {
     assert.equal(await page.inputValue('#api-token'), '', 'the box is emptied');
     assert.equal(await stored(), API_TOKEN);
 
-    const sockets: string[] = [];
-    page.on('websocket', (ws) => sockets.push(ws.url()));
     const taskId = await startFromPage('0.2');
     await card(taskId).locator('.badge', { hasText: 'COMPLETED' }).waitFor(WAIT);
     assert.deepEqual(await lines(taskId), REFERENCE_LINES);
     const logged = await card(taskId).locator('.log li.event').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-event-id')));
     assert.deepEqual(logged, await eventIds(redis, taskId));
-    assert.equal(sockets.length, 1);
-    assert.match(new URL(sockets[0]!).searchParams.get('token')!, WATCH_TOKEN_RE, 'a watch token in the socket URL');
+    await waitFor(() => sockets.length === 2, 'the cards\' socket and the feed\'s');
+    const byPath = new Map(sockets.map((s) => [new URL(s).pathname, new URL(s)]));
+    assert.deepEqual([...byPath.keys()].sort(), ['/ws', '/ws/feed']);
+    assert.equal(byPath.get('/ws')!.searchParams.get('token'), null, 'no token in the cards\' socket URL');
+    assert.match(byPath.get('/ws/feed')!.searchParams.get('token')!, WATCH_TOKEN_RE, 'a feed token in the feed\'s socket URL');
+    assert.ok(sockets.every((s) => !s.includes(API_TOKEN)), 'the API token is in no URL');
+    const subscribe = sent.map((f) => JSON.parse(f) as { type: string; task?: string; token?: string }).find((m) => m.type === 'subscribe' && m.task === taskId);
+    assert.equal(subscribe?.token, API_TOKEN, 'the subscribe message carries the API token');
     assert.equal(new URL(page.url()).hash, `#task=${taskId}`);
     await page.locator(`#task-list .task-link[data-task-id="${taskId}"]`).waitFor(WAIT);
   });
@@ -145,8 +155,12 @@ describe('the page with auth on (API_TOKENS), in chromium', () => {
     const { taskId, watchToken } = await startByApi(300);
     const shared = await newPage();
     const sockets: string[] = [];
+    const sent: string[] = [];
     const apiCalls: string[] = [];
-    shared.on('websocket', (ws) => sockets.push(ws.url()));
+    shared.on('websocket', (ws) => {
+      sockets.push(ws.url());
+      ws.on('framesent', (frame) => sent.push(String(frame.payload)));
+    });
     shared.on('request', (r) => new URL(r.url()).pathname.startsWith('/tasks') && apiCalls.push(new URL(r.url()).pathname));
     await shared.goto(`${url}/#task=${taskId}&token=${watchToken}`);
     await card(taskId, shared).waitFor(WAIT);
@@ -157,7 +171,9 @@ describe('the page with auth on (API_TOKENS), in chromium', () => {
     for (const hidden of ['#task-forms', '#recent-tasks', '#sign-in', '#sign-out']) {
       assert.equal(await shared.locator(hidden).isHidden(), true, hidden);
     }
-    assert.equal(new URL(sockets[0]!).searchParams.get('token'), watchToken);
+    assert.deepEqual(sockets.map((s) => new URL(s).pathname), ['/ws'], 'the card\'s socket only: no list, no feed');
+    const subscribe = sent.map((f) => JSON.parse(f) as { type: string; task?: string; token?: string }).find((m) => m.type === 'subscribe' && m.task === taskId);
+    assert.equal(subscribe?.token, watchToken, 'the subscribe message carries the link\'s watch token');
     assert.deepEqual(apiCalls.filter((p) => p === '/tasks'), [], 'no list call: the link token cannot list');
     assert.equal(new URL(shared.url()).hash, `#task=${taskId}&token=${watchToken}`, 'the link stays as it was');
     await shared.close();
