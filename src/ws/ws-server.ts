@@ -86,15 +86,7 @@ export class WsServer {
     if (this.closed) return endWithError(socket, new AppError('SHUTTING_DOWN', 'server shutting down'));
     const lastEventId = url.searchParams.get('lastEventId') ?? undefined;
     const tag = url.searchParams.get('tag') ?? undefined;
-    try {
-      const admission = this.guard.admit(req, match ? { taskId: match[1]! } : { tag }, url.searchParams);
-      socket.once('close', admission.release);
-    } catch (err) {
-      const appErr = toAppError(err);
-      this.deps.logger.debug({ code: appErr.code, path: url.pathname }, 'upgrade refused');
-      endWithError(socket, appErr);
-      return;
-    }
+    if (!this.admit(req, socket, match ? { taskId: match[1]! } : { tag }, url)) return;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       if (match) {
         const taskId = match[1]!;
@@ -105,21 +97,27 @@ export class WsServer {
     });
   };
 
+  /** Admits an upgrade (UpgradeGuard; its slot is freed when the socket closes), or answers the refusal and returns false. */
+  private admit(req: IncomingMessage, socket: Duplex, target: Parameters<UpgradeGuard['admit']>[1], url: URL): boolean {
+    try {
+      const admission = this.guard.admit(req, target, url.searchParams);
+      socket.once('close', admission.release);
+      return true;
+    } catch (err) {
+      const appErr = toAppError(err);
+      this.deps.logger.debug({ code: appErr.code, path: url.pathname }, 'upgrade refused');
+      endWithError(socket, appErr);
+      return false;
+    }
+  }
+
   /**
    * `/ws`: admitted as any socket (Origin, WS_MAX_PER_IP, WS_MAX_TOTAL) but with no token check:
    * each subscription is checked on its own, with its token or the connection's.
    */
   private onMuxUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
     if (this.closed) return endWithError(socket, new AppError('SHUTTING_DOWN', 'server shutting down'));
-    try {
-      const admission = this.guard.admit(req, undefined, url.searchParams);
-      socket.once('close', admission.release);
-    } catch (err) {
-      const appErr = toAppError(err);
-      this.deps.logger.debug({ code: appErr.code, path: url.pathname }, 'upgrade refused');
-      endWithError(socket, appErr);
-      return;
-    }
+    if (!this.admit(req, socket, undefined, url)) return;
     const token = bearerToken(req.headers.authorization) ?? (url.searchParams.get('token') || undefined);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const log = lazyChild(this.deps.logger, () => ({ connId: uuidv4().slice(0, 8), mux: true }));
