@@ -33,7 +33,8 @@
 --                that is not a stage: RETRYING, terminal ones), '1' when terminal else '0',
 --                a count c of extra fields, then c name, value pairs (attempt, error, result)
 -- Each stage event and each progress event is also appended to the feeds (feed_append, progress
--- ones throttled), right after its own XADD.
+-- ones throttled), right after its own XADD; the hash keeps the time of the task's latest feed
+-- entry (`feed_at`), and the feeds are trimmed once, after the last item (feed_trim).
 -- Output and progress events take the current status (and output the current progress). The
 -- hash mirrors: status, progress, last_event_id, updated_at, lease, step, seq; attempt; error and
 -- result of a terminal event; message (set by a progress event, cleared by one without and by a
@@ -59,7 +60,7 @@ end
 local function append(hash, stream, p)
   local caller, command_id, first, m = ARGV[p], ARGV[p + 1], tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
   local state = redis.call('HMGET', hash, 'status', 'lease', 'step', 'progress', 'seq', 'cancel_requested', 'message', 'queue',
-    'slots')
+    'slots', 'type', 'tags', 'feed_at')
   local status, lease, progress, cancel, had_message = state[1], state[2], state[4], state[6], state[7]
   if not status then return { 'GONE' } end
   if is_terminal(status) then return { 'TERMINAL' } end
@@ -67,6 +68,7 @@ local function append(hash, stream, p)
   local step, seq = tonumber(state[3] or '0'), tonumber(state[5] or '0')
   progress = progress or '0'
 
+  local feed = feed_task(hash, state[10], state[11], state[12])
   local replies = { 'OK' }
   local last_id, last_ts, ended, message
   local mirror = {}
@@ -91,7 +93,7 @@ local function append(hash, stream, p)
         message = ARGV[o + 3]
         reply = redis.call('XADD', stream, '*', 'type', 'progress', 'status', status, 'progress', progress, 'ts', ts, 'message', message)
       end
-      feed_append(hash, status, progress, ts, true)
+      feed_append(feed, status, progress, ts, true)
     else
       local e_step, terminal, c = ARGV[o + 4], ARGV[o + 5] == '1', tonumber(ARGV[o + 6])
       if e_step ~= '' and tonumber(e_step) <= step then
@@ -111,7 +113,7 @@ local function append(hash, stream, p)
           end
           reply = redis.call('XADD', stream, '*', unpack(fields))
         end
-        feed_append(hash, status, progress, ts, false)
+        feed_append(feed, status, progress, ts, false)
         if e_step ~= '' then step = tonumber(e_step) end
         message = false
         ended = terminal
@@ -133,6 +135,10 @@ local function append(hash, stream, p)
     if message then
       fields[#fields + 1] = 'message'
       fields[#fields + 1] = message
+    end
+    if feed.at ~= state[12] then
+      fields[#fields + 1] = 'feed_at'
+      fields[#fields + 1] = feed.at
     end
     redis.call('HSET', hash, unpack(fields))
     if message == false and had_message then redis.call('HDEL', hash, 'message') end
@@ -157,4 +163,5 @@ for k = 1, (#KEYS - 1) / 2 do
   for _ = 1, tonumber(ARGV[p + 3]) do o = skip(o) end
   p = o
 end
+feed_trim()
 return replies

@@ -35,7 +35,7 @@ if lease and lease ~= '' then
 end
 local id = redis.call('XADD', KEYS[2], '*', 'type', 'stage', 'status', 'CANCELLED', 'progress', progress or '0', 'ts', ARGV[2])
 redis.call('HSET', KEYS[1], 'status', 'CANCELLED', 'last_event_id', id, 'updated_at', ARGV[2], 'cancel_requested', ARGV[2])
-feed_append(KEYS[1], 'CANCELLED', progress or '0', ARGV[2], false)
+feed_append_now(KEYS[1], 'CANCELLED', progress or '0', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 release_slot(KEYS[1])

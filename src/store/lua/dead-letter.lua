@@ -41,7 +41,7 @@ if state and state[1] and not is_terminal(state[1]) then
   local id = redis.call('XADD', KEYS[4], '*', 'type', 'stage', 'status', 'FAILED', 'progress', state[2] or '0', 'ts', ARGV[5],
     'error', ARGV[3], 'attempt', state[3] or '1')
   redis.call('HSET', KEYS[3], 'status', 'FAILED', 'last_event_id', id, 'updated_at', ARGV[5], 'error', ARGV[3])
-  feed_append(KEYS[3], 'FAILED', state[2] or '0', ARGV[5], false)
+  feed_append_now(KEYS[3], 'FAILED', state[2] or '0', ARGV[5])
   redis.call('EXPIRE', KEYS[3], ARGV[6])
   redis.call('EXPIRE', KEYS[4], ARGV[6])
   release_slot(KEYS[3])

@@ -28,7 +28,7 @@ local function promote(hash, events, task_id)
   local command_id = queue_command(hash, task_id)
   local event_id = redis.call('XADD', events, '*', 'type', 'stage', 'status', 'PENDING', 'progress', state[3] or '0', 'ts', ARGV[1])
   redis.call('HSET', hash, 'status', 'PENDING', 'last_event_id', event_id, 'updated_at', ARGV[1])
-  feed_append(hash, 'PENDING', state[3] or '0', ARGV[1], false)
+  feed_append_now(hash, 'PENDING', state[3] or '0', ARGV[1])
   redis.call('ZREM', KEYS[1], task_id)
   return { 'PROMOTED', command_id }
 end

@@ -54,7 +54,8 @@ local function start(k, a, tags)
       return { held_fp == fp and 'REPLAY' or 'REUSED', held_id }
     end
   end
-  local checks = { scheduled, 'zset' }
+  -- The scheduled set needs no check: a scheduled item's first write is its ZADD.
+  local checks = {}
   for i = 1, #tags do
     checks[#checks + 1] = KEYS[first_tag + i - 1]
     checks[#checks + 1] = 'zset'
@@ -91,9 +92,10 @@ local function start(k, a, tags)
   if tags_json ~= '' then field('tags', tags_json) end
   if run_at ~= '' then field('run_at', run_at) end
   if concurrency_key ~= '' then field('concurrency_key', concurrency_key) end
+  feed_append(feed_task(hash, task_type, tags_json ~= '' and tags_json or nil, nil), status, '0', now, false)
+  field('feed_at', now)
   redis.call('HSET', hash, unpack(fields))
   redis.call('ZADD', KEYS[2], now, task_id)
-  feed_append(hash, status, '0', now, false)
   for i = 1, #tags do
     local tag_key = KEYS[first_tag + i - 1]
     redis.call('ZADD', tag_key, now, task_id)
@@ -115,4 +117,5 @@ while a <= #ARGV do
   a = a + ITEM_ARGS
 end
 redis.call('EXPIRE', KEYS[2], ARGV[1])
+feed_trim()
 return replies
