@@ -74,6 +74,7 @@ export class TaskList {
     this.parts.list.replaceChildren();
     this.items.clear();
     this.latest.clear();
+    this.generation++;
     this.cursor = null;
     this.parts.more.hidden = true;
     this.parts.empty.hidden = true;
