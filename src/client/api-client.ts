@@ -122,6 +122,17 @@ export class ApiClient {
     return this.call('GET', `/tasks${qs ? `?${qs}` : ''}`);
   }
 
+  /**
+   * The task types the gateway knows, as its OpenAPI document (GET /openapi.json, public) lists
+   * them in the start request's `type` enum; [] when the document has no such enum.
+   */
+  async taskTypes(): Promise<string[]> {
+    type Doc = { paths?: { '/tasks'?: { post?: { requestBody?: { content?: { 'application/json'?: { schema?: { properties?: { type?: { enum?: unknown } } } } } } } } } };
+    const doc: Doc = await this.call('GET', '/openapi.json');
+    const names = doc.paths?.['/tasks']?.post?.requestBody?.content?.['application/json']?.schema?.properties?.type?.enum;
+    return Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : [];
+  }
+
   cancel(taskId: string): Promise<unknown> {
     return this.call('POST', `/tasks/${encodeURIComponent(taskId)}/cancel`);
   }

@@ -1,6 +1,7 @@
 import { ApiClient, ApiError } from '../client/api-client.js';
 import { TaskWatchers } from '../client/task-watchers.js';
 import { byId, isTaskId, showError } from './dom.js';
+import { ListFilters } from './list-filters.js';
 import { SessionToken } from './session-token.js';
 import { StartForm } from './start-form.js';
 import { TaskCard } from './task-card.js';
@@ -55,6 +56,8 @@ const list = new TaskList(
     onUnauthorized: () => requireSignIn(session.token === undefined ? '' : 'The gateway no longer accepts your token: sign in again.'),
   },
 );
+
+const filters = new ListFilters((filter) => void list.setFilter(filter));
 
 /** Keeps the list live from the feed of all tasks; with auth on, through feed tokens bought with the API token. */
 function followFeed(): void {
@@ -211,4 +214,5 @@ if (readOnly) {
 } else {
   void list.refresh().then(() => app.hidden || observeFromHash());
   followFeed();
+  void filters.loadTypes(api);
 }

@@ -4,10 +4,12 @@ import { ApiClient, ApiError, type WatchTokenGrant } from '../../src/client/api-
 import { WatchTokens } from '../../src/client/watch-tokens.js';
 import { watchTokenSchema } from '../../src/http/api-schemas.js';
 import { API_TOKEN, AUTH_ENV, WATCH_TOKEN_RE } from '../helpers/auth.js';
-import { startGatewayInProcess, startWorkerInProcess, type InProcessGateway } from '../helpers/in-process.js';
+import { inProcessTestTasksEnv, startGatewayInProcess, startWorkerInProcess, type InProcessGateway } from '../helpers/in-process.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { suiteScope } from '../helpers/scope.js';
 import { eventIds, waitForEnd } from '../helpers/task-log.js';
+import { createRegistry } from '../../src/tasks/builtin/index.js';
+import { loadTaskModules } from '../../src/tasks/task-modules.js';
 
 const UNKNOWN = '5f0c1c1e-8a57-4d5b-9d5c-0a6b7e1f2a3b';
 
@@ -66,6 +68,10 @@ describe('ApiClient and WatchTokens against a gateway with auth on', () => {
     assert.equal((await refusal(switching.list())).status, 401);
   });
 
+  test('taskTypes needs no token (GET /openapi.json is public) and lists the built-in types', async () => {
+    assert.deepEqual(await new ApiClient(gateway.url).taskTypes(), ['reference', 'typewriter']);
+  });
+
   test('watchToken: an API token buys a watch token for one task, valid for that task only, for WATCH_TOKEN_TTL_S', async (t) => {
     const redis = await redisFor(t, redisUrl);
     const api = new ApiClient(gateway.url, { token: API_TOKEN });
@@ -119,5 +125,14 @@ describe('ApiClient and WatchTokens against a gateway with auth off', () => {
     const api = new ApiClient(gateway.url, { token: 'ignored-when-auth-is-off' });
     assert.deepEqual(await api.watchToken(UNKNOWN), { task_id: UNKNOWN, watch_token: null, expires_at: null });
     assert.equal(await new WatchTokens(api).get(UNKNOWN), undefined);
+  });
+
+  test('taskTypes lists the types of TASK_MODULES too, as the gateway registered them', async () => {
+    const env = inProcessTestTasksEnv();
+    const gateway = await startGatewayInProcess(scope, await testRedisUrl(), env);
+    const registry = await loadTaskModules(createRegistry({ STAGE_MS: 1000 }), [env.TASK_MODULES]);
+    const types = await new ApiClient(gateway.url).taskTypes();
+    assert.deepEqual(types, registry.names());
+    assert.ok(types.includes('flaky') && types.includes('typewriter'));
   });
 });
