@@ -13,6 +13,10 @@ const limits = z.string().transform((text, ctx) => {
       ctx.addIssue({ code: 'custom', message: `expected name=limit pairs (limit an integer >= 1), got ${JSON.stringify(item)}` });
       return z.NEVER;
     }
+    if (m[1]! in out) {
+      ctx.addIssue({ code: 'custom', message: `${m[1]} is given twice` });
+      return z.NEVER;
+    }
     out[m[1]!] = Number(m[2]);
   }
   return out;
@@ -98,8 +102,8 @@ export const configSchema = z.object({
   /** A command delivered more often than this (its workers keep dying) goes to `tasks:dead`. */
   MAX_DELIVERIES: int(1, 1000).default(5),
   /**
-   * Entries each feed (`tasks:feed`, `tasks:feed:tag:<tag>`) keeps: between this and 100 more (its
-   * oldest 100 are trimmed at a time). A cursor older than what a feed still holds is told to
+   * Entries each feed (`tasks:feed`, `tasks:feed:tag:<tag>`) keeps: between this and 100 more (a
+   * script that leaves one longer trims it back to this). A cursor older than what a feed still holds is told to
    * reload (README "Feed of task changes"). At least the hub's read batch (100), so a live read
    * that meets trimmed entries always comes back full.
    */

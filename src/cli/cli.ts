@@ -46,7 +46,7 @@ Starts a task and prints its id (with --json, its state).
   --idempotency-key K   run again with the same K and request: prints the task the first run started
   --priority P    high, normal (default) or low
   --delay-ms N    start it N milliseconds from now (SCHEDULED until then)
-  --run-at T      start it at T (RFC 3339, e.g. 2030-01-01T09:00:00Z, or epoch ms)
+  --run-at T      start it at T (RFC 3339, e.g. 2026-12-24T09:00:00Z, or epoch ms; at most SCHEDULE_MAX_AHEAD_S ahead)
   --concurrency-key K  share the type's per-key concurrency limit with the tasks of key K
   --watch         then watch it to the end, as \`taskcast watch\` (same output and exit codes)
   --json          JSON output`,

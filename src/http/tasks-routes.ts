@@ -73,7 +73,8 @@ export function tasksRouter({ store, registry, metrics, guards, scheduleMaxAhead
     const idempotency = key === undefined ? undefined : {
       scope: auth.idempotencyScope(ctx.state.principal),
       key,
-      fingerprint: requestFingerprint({ ...options, type: typeName, params: params.data, tags }),
+      // Defaults filled in and tags as a set: a retry that spells the same start otherwise is the same request.
+      fingerprint: requestFingerprint({ ...options, priority: options.priority ?? 'normal', type: typeName, params: params.data, tags: tags && [...tags].sort() }),
     };
     const { state, replayed } = await store
       .start(typeName, params.data, now, { ...startOptions(body, now, scheduleMaxAheadS), tags, idempotency })

@@ -26,7 +26,7 @@ export interface FeedRequest {
 /** The tag of a feed request, or BAD_REQUEST; undefined for the all-tasks feed. */
 export function checkTag(raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined;
-  if (!TAG_RE.test(raw)) throw new AppError('BAD_REQUEST', 'tag must be 1 to 64 of the characters A-Z a-z 0-9 _ . : = @ / + -');
+  if (!TAG_RE.test(raw)) throw new AppError('INVALID_QUERY', 'tag must be 1 to 64 of the characters A-Z a-z 0-9 _ . : = @ / + -');
   return raw;
 }
 

@@ -63,9 +63,9 @@ export async function runWorker(
   };
 }
 
-/** The feed bounds the Lua scripts apply (FEED_MAXLEN, FEED_PROGRESS_MS). */
+/** The feed bounds the Lua scripts apply (FEED_MAXLEN, FEED_PROGRESS_MS, TASK_TTL_S for tag feeds). */
 function feedSettings(config: Config): FeedSettings {
-  return { maxLen: config.FEED_MAXLEN, progressMs: config.FEED_PROGRESS_MS };
+  return { maxLen: config.FEED_MAXLEN, progressMs: config.FEED_PROGRESS_MS, tagTtlS: config.TASK_TTL_S };
 }
 
 /** While Redis does not answer: a first warn line after 1 s, then one every WAIT_LOG_EVERY_MS. */

@@ -37,13 +37,15 @@ const scripts: { name: string; file: string; keys: number | 'varying' }[] = [
   { name: 'pruneConsumers', file: 'prune-consumers.lua', keys: 1 },
 ];
 
-/** How the scripts append to the feeds (config FEED_MAXLEN, FEED_PROGRESS_MS). */
+/** How the scripts append to the feeds (config FEED_MAXLEN, FEED_PROGRESS_MS, TASK_TTL_S). */
 export interface FeedSettings {
   maxLen: number;
   progressMs: number;
+  /** A tag's feed expires this long after its latest entry, seconds (TASK_TTL_S, as its tasks do). */
+  tagTtlS: number;
 }
 
-export const DEFAULT_FEED_SETTINGS: FeedSettings = { maxLen: 100_000, progressMs: 250 };
+export const DEFAULT_FEED_SETTINGS: FeedSettings = { maxLen: 100_000, progressMs: 250, tagTtlS: 86_400 };
 
 const sources = new Map<string, string>();
 
@@ -55,13 +57,13 @@ const readLua = (file: string) => readFileSync(new URL(`./lua/${file}`, import.m
  * then the script.
  */
 function lua(file: string, feed: FeedSettings): string {
-  const cacheKey = `${file}:${feed.maxLen}:${feed.progressMs}`;
+  const cacheKey = `${file}:${feed.maxLen}:${feed.progressMs}:${feed.tagTtlS}`;
   let source = sources.get(cacheKey);
   if (source === undefined) {
     const constants =
       `local TASK_KEY_PREFIX = ${JSON.stringify(TASK_KEY_PREFIX)}\n` +
       `local FEED_STREAM, FEED_TAG_PREFIX = ${JSON.stringify(FEED_STREAM)}, ${JSON.stringify(FEED_TAG_PREFIX)}\n` +
-      `local FEED_MAXLEN, FEED_PROGRESS_MS = ${Math.floor(feed.maxLen)}, ${Math.floor(feed.progressMs)}\n`;
+      `local FEED_MAXLEN, FEED_PROGRESS_MS, FEED_TAG_TTL_S = ${Math.floor(feed.maxLen)}, ${Math.floor(feed.progressMs)}, ${Math.floor(feed.tagTtlS)}\n`;
     source = constants + readLua('prelude.lua') + readLua(file);
     sources.set(cacheKey, source);
   }

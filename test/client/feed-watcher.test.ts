@@ -46,7 +46,7 @@ test('FeedWatcher: live from now, then exactly the feed across a gateway restart
 test('FeedWatcher: a cursor older than the feed holds is reported, and the feed goes on from the id given', async (t) => {
   const url = await testRedisUrl();
   const gateway = await startGatewayInProcess(t, url, { FEED_MAXLEN: '100' });
-  const redis = createRedis(url, { name: 'test', feed: { maxLen: 100, progressMs: 250 } });
+  const redis = createRedis(url, { name: 'test', feed: { maxLen: 100, progressMs: 250, tagTtlS: 600 } });
   t.after(() => closeRedis(redis));
   await ensureConnected(redis);
   const store = new TaskStore(redis);

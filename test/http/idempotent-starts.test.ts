@@ -62,6 +62,8 @@ describe('POST /tasks with Idempotency-Key', () => {
       { params: { stage_ms: 60_001 }, tags: ['a'] },
       { params: { stage_ms: 60_000 }, tags: ['b'] },
       { params: { stage_ms: 60_000 } },
+      { params: { stage_ms: 60_000 }, tags: ['a'], priority: 'high' },
+      { params: { stage_ms: 60_000 }, tags: ['a'], delay_ms: 60_000 },
       { type: 'typewriter', params: { words: 3 }, tags: ['a'] },
     ]) {
       const res = await post(gateway.url, 'reuse-1', other);
@@ -73,11 +75,16 @@ describe('POST /tasks with Idempotency-Key', () => {
     // Equal after validation: the top-level shorthand, key order and a default-valued param.
     const a = await post(gateway.url, 'same-meaning', { params: { stage_ms: 5000 } });
     assert.equal(a.status, 202);
-    for (const same of [{ stage_ms: 5000 }, {}, { params: {} }, { tags: [] }]) {
+    for (const same of [{ stage_ms: 5000 }, {}, { params: {} }, { tags: [] }, { priority: 'normal' }]) {
       const res = await post(gateway.url, 'same-meaning', same);
       assert.equal(res.status, 200, JSON.stringify(same));
       assert.equal(res.body.task_id, a.body.task_id);
     }
+    const tagged = await post(gateway.url, 'tags-as-a-set', { tags: ['x', 'y'] });
+    assert.equal(tagged.status, 202);
+    const swapped = await post(gateway.url, 'tags-as-a-set', { tags: ['y', 'x'] });
+    assert.equal(swapped.status, 200, 'tags in another order are the same request');
+    assert.equal(swapped.body.task_id, tagged.body.task_id);
   });
 
   test('a replay answers the task as it is now; the legacy route shares the keys', async () => {

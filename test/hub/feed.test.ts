@@ -118,7 +118,7 @@ test('a cursor older than the feed holds gets 4410 (WebSocket) or a reset messag
   const url = await testRedisUrl();
   const gateway = await startGatewayInProcess(t, url, { FEED_MAXLEN: '100' });
   // Starts from this client trim the feed with the gateway's bound.
-  const redis = createRedis(url, { name: 'test', feed: { maxLen: 100, progressMs: 250 } });
+  const redis = createRedis(url, { name: 'test', feed: { maxLen: 100, progressMs: 250, tagTtlS: 600 } });
   t.after(() => closeRedis(redis));
   await ensureConnected(redis);
   const store = new TaskStore(redis);
@@ -160,7 +160,7 @@ test('a hub that falls behind the trimming ends its feed followers with 4410, ne
   const url = await testRedisUrl();
   const scope = testScope(t);
   const gateway = await startGatewayProc(scope, url, { FEED_MAXLEN: '100' });
-  const redis = createRedis(url, { name: 'test', feed: { maxLen: 100, progressMs: 250 } });
+  const redis = createRedis(url, { name: 'test', feed: { maxLen: 100, progressMs: 250, tagTtlS: 600 } });
   t.after(() => closeRedis(redis));
   await ensureConnected(redis);
   const store = new TaskStore(redis);

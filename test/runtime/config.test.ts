@@ -31,7 +31,7 @@ test('TASK_CONCURRENCY: name=limit pairs, blanks around them ignored; SCHEDULE_M
 test('a bad value throws a ConfigError naming the variable', () => {
   for (const [name, value] of [['PORT', 'abc'], ['PORT', '70000'], ['STAGE_MS', '-1'], ['STAGE_MS', '1.5'],
     ['WORKER_CONCURRENCY', '0'], ['TASK_TTL_S', 'x'], ['LOG_LEVEL', 'loud'], ['REDIS_URL', 'not a url'],
-    ['TASK_CONCURRENCY', 'report'], ['TASK_CONCURRENCY', 'report=0'], ['TASK_CONCURRENCY', 'report=2,email=x'],
+    ['TASK_CONCURRENCY', 'report'], ['TASK_CONCURRENCY', 'report=0'], ['TASK_CONCURRENCY', 'report=2,email=x'], ['TASK_CONCURRENCY', 'report=2,report=3'],
     ['SCHEDULE_MAX_AHEAD_S', '0'], ['SCHEDULE_POLL_MS', '5']]) {
     assert.throws(() => loadConfig({ [name!]: value }), (err: Error) => {
       assert.ok(err instanceof ConfigError);

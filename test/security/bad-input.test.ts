@@ -275,7 +275,7 @@ const ROWS: Row[] = [
   wsClose('feed tag too long', 4400, /tag must be/, () => `/ws/feed?tag=${'t'.repeat(65)}`),
   wsClose('feed lastEventId $', 4400, /lastEventId/, () => '/ws/feed?lastEventId=$'),
   wsClose('feed cursor beyond its end', 4410, /continue from \d+-\d+$/, () => '/ws/feed?lastEventId=99999999999999-0'),
-  http('SSE feed tag with a space', 400, 'BAD_REQUEST', () => ({ path: '/sse/feed?tag=a%20b', headers: main })),
+  http('SSE feed tag with a space', 400, 'INVALID_QUERY', () => ({ path: '/sse/feed?tag=a%20b', headers: main })),
   http('SSE feed Last-Event-ID -1', 400, 'INVALID_EVENT_ID', () => ({ path: '/sse/feed', headers: { ...main, 'last-event-id': '-1' } })),
   http('feed token for a malformed tag', 400, 'INVALID_BODY', () => ({ path: '/feed-tokens', method: 'POST', headers: main, body: { tag: '' } })),
   wsClose('lastEventId invalid percent-encoding', 4400, /lastEventId/, (c) => `/ws/task/${c.running.id}?lastEventId=%FF`),

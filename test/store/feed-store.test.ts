@@ -23,7 +23,7 @@ async function entries(redis: Redis, key: string): Promise<Record<string, string
 }
 
 test('each status change goes to the all-tasks feed and to each tag feed, in the same script as the event', async (t) => {
-  const redis = await redisWith(t, { maxLen: 1000, progressMs: 250 });
+  const redis = await redisWith(t, { maxLen: 1000, progressMs: 250, tagTtlS: 600 });
   const store = new TaskStore(redis);
   const tagged = (await store.start('reference', {}, 1000, { tags: ['team:a', 'user@x'] })).state.task_id;
   const plain = (await store.start('reference', {}, 1001)).state.task_id;
@@ -39,7 +39,10 @@ test('each status change goes to the all-tasks feed and to each tag feed, in the
   ]);
   for (const tag of ['team:a', 'user@x']) {
     assert.deepEqual((await entries(redis, feedKey(tag))).map((e) => e.status), ['PENDING', 'STARTED'], tag);
+    const ttl = await redis.ttl(feedKey(tag));
+    assert.ok(ttl > 590 && ttl <= 600, `a tag's feed expires TASK_TTL_S after its latest entry (TTL ${ttl})`);
   }
+  assert.equal(await redis.ttl(FEED_STREAM), -1, 'the all-tasks feed lasts');
   // The entry's time is its event's.
   const events = await redis.xrange(eventsKey(tagged), '-', '+');
   assert.deepEqual(all.filter((e) => e.task_id === tagged).map((e) => e.ts), events.map(([, f]) => f[f.indexOf('ts') + 1]));
@@ -51,7 +54,7 @@ test('each status change goes to the all-tasks feed and to each tag feed, in the
 });
 
 test('progress reaches the feed at most once per FEED_PROGRESS_MS per task; status changes always', async (t) => {
-  const redis = await redisWith(t, { maxLen: 1000, progressMs: 250 });
+  const redis = await redisWith(t, { maxLen: 1000, progressMs: 250, tagTtlS: 600 });
   const { state } = await new TaskStore(redis).start('reference', {}, 10_000);
   const writes = new TaskWrites(redis, { consumer: 'test', ttlS: 60, maxDeliveries: 5 });
   const progress = (ts: number, percent: number) => ({ kind: 'progress' as const, ts, percent });
@@ -80,7 +83,7 @@ test('progress reaches the feed at most once per FEED_PROGRESS_MS per task; stat
 });
 
 test('a cursor older than the feed holds, or beyond its end, is a FeedGap naming the id to continue from', async (t) => {
-  const redis = await redisWith(t, { maxLen: 100, progressMs: 250 });
+  const redis = await redisWith(t, { maxLen: 100, progressMs: 250, tagTtlS: 600 });
   const store = new TaskStore(redis);
   const feeds = new FeedStore(redis);
   assert.equal(await feeds.head(undefined), '0-0', 'no feed yet');

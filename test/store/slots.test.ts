@@ -83,6 +83,31 @@ test('per key: one of a key at once, other keys beside it; the key travels with 
   assert.equal(woken!.fields.concurrency_key, 'k1');
 });
 
+test('a keyless task\'s end wakes a keyed task only within its own per-key limit', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  const { start, take, claim, end } = await setup(redis);
+  await start();
+  await start();
+  const keyed = [await start({ concurrencyKey: 'customer-42' }), await start({ concurrencyKey: 'customer-42' })];
+  const [free1, free2, k1, k2] = await take(4);
+  assert.deepEqual(await claim(free1!, 2, 0), ['OK', '0', '1']);
+  assert.deepEqual(await claim(free2!, 2, 0), ['OK', '0', '1']);
+  assert.deepEqual(await claim(k1!, 2, 1), ['WAIT', 'concurrency']);
+  assert.deepEqual(await claim(k2!, 2, 1), ['WAIT', 'concurrency']);
+
+  await end(free1!);
+  await end(free2!);
+  assert.deepEqual(await redis.hgetall(keys.keyCounts), { 'customer-42': '1' }, 'one of the key runs, though two type slots are free');
+  assert.deepEqual(await redis.lrange(keys.waiting, 0, -1), [keyed[1]], 'the other waits for the key');
+  assert.equal(await redis.hget(taskKey(keyed[1]!), 'waiting_for_slot'), 'concurrency');
+  const [woken] = await take(5);
+  assert.equal(woken!.fields.task_id, keyed[0]);
+  assert.deepEqual(await claim(woken!, 2, 1), ['OK', '0', '1']);
+  await end(woken!);
+  const [next] = await take(5);
+  assert.equal(next!.fields.task_id, keyed[1], 'the key\'s end wakes the next of the key');
+});
+
 test('a dead letter and a cancel free slots; maintenance frees a leaked one (task gone) and wakes the next', async (t) => {
   const redis = await redisFor(t, await testRedisUrl());
   const { store, writes, start, take, claim } = await setup(redis);
@@ -97,6 +122,7 @@ test('a dead letter and a cancel free slots; maintenance frees a leaked one (tas
 
   assert.equal((await store.cancel(ids[2]!)).outcome, 'cancelled', 'a waiting task is cancelled');
   assert.deepEqual(await redis.lrange(keys.waiting, 0, -1), [ids[3]]);
+  assert.equal(await redis.hget(taskKey(ids[2]!), 'waiting_for_slot'), null, 'a cancelled task waits for nothing');
 
   await redis.del(taskKey(ids[1]!));
   assert.deepEqual(await maintainSlots(redis, TYPE, { limit: 1, keyLimit: 1 }), [ids[1]]);

@@ -66,14 +66,16 @@ end
 -- Gives freed slots to waiting tasks, oldest first (at most the first 100 looked at per call):
 -- a task that fits takes its slot and its command is queued again; a task that is gone, ended or
 -- no longer waiting leaves the list. Keeps the invariant: after a release, no waiting task fits.
+-- Each waiting task is judged by its own per-key limit (its hash's `slot_key_limit`, set by its
+-- claim); `key_limit` stands in only where its hash has none.
 local function slot_wake(holders, key_counts, waiting, limit, key_limit)
   for _, id in ipairs(redis.call('LRANGE', waiting, 0, 99)) do
     if limit > 0 and redis.call('HLEN', holders) >= limit then return end
     local hash = task_hash(id)
-    local s = redis.call('HMGET', hash, 'status', 'waiting_for_slot', 'concurrency_key')
+    local s = redis.call('HMGET', hash, 'status', 'waiting_for_slot', 'concurrency_key', 'slot_key_limit')
     if not s[1] or is_terminal(s[1]) or not s[2] then
       redis.call('LREM', waiting, 1, id)
-    elseif slot_fits(holders, key_counts, limit, key_limit, s[3] or '') then
+    elseif slot_fits(holders, key_counts, limit, tonumber(s[4]) or key_limit, s[3] or '') then
       redis.call('LREM', waiting, 1, id)
       slot_take(holders, key_counts, id, s[3] or '')
       redis.call('HDEL', hash, 'waiting_for_slot')
@@ -99,7 +101,10 @@ local function release_slot(hash)
   local s = redis.call('HMGET', hash, 'slots', 'slot_keys', 'slot_waiting', 'slot_limit', 'slot_key_limit', 'waiting_for_slot')
   if not s[1] then return end
   local task_id = task_id_of(hash)
-  if s[6] then redis.call('LREM', s[3], 1, task_id) end
+  if s[6] then
+    redis.call('LREM', s[3], 1, task_id)
+    redis.call('HDEL', hash, 'waiting_for_slot')
+  end
   slot_free(s[1], s[2], s[3], tonumber(s[4]), tonumber(s[5]), task_id)
 end
 
@@ -120,10 +125,12 @@ end
 -- loses its oldest down to FEED_MAXLEN, so between script calls a feed holds FEED_MAXLEN to
 -- FEED_MAXLEN + FEED_TRIM entries. Trimmed with XDEL, not MAXLEN: XDEL records the greatest id it
 -- removed (XINFO STREAM max-deleted-entry-id), which is how a reader tells exactly whether entries
--- after its cursor are gone (src/store/feed-store.ts). Every script that calls feed_append calls
--- this once, after its last one.
+-- after its cursor are gone (src/store/feed-store.ts). A tag's feed expires FEED_TAG_TTL_S after
+-- its latest entry (a cursor of an expired feed is then told to reload, as any too-old cursor).
+-- Every script that calls feed_append calls this once, after its last one.
 local function feed_trim()
   for key in pairs(feed_touched) do
+    if key ~= FEED_STREAM then redis.call('EXPIRE', key, FEED_TAG_TTL_S) end
     local over = redis.call('XLEN', key) - FEED_MAXLEN
     if over > FEED_TRIM then
       -- In slices: unpack has a limit on how many values it returns.
