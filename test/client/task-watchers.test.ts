@@ -117,7 +117,7 @@ describe('TaskWatchers rules, against a scripted peer', () => {
   test('a subscription ended with a code meaning "resume" is subscribed again after its backoff, from its cursor; a token rides in the message', async (t) => {
     let subscribes = 0;
     const peer = await scriptedMuxPeer(t, (ws, m) => {
-      if (m.type !== 'subscribe') return;
+      if (m.type !== 'subscribe' || !('task' in m)) return;
       subscribes++;
       ws.send(JSON.stringify({ type: 'subscribed', task: m.task }));
       if (subscribes === 1) {
@@ -147,7 +147,7 @@ describe('TaskWatchers rules, against a scripted peer', () => {
     const closes: number[] = [];
     const peer = await scriptedMuxPeer(t, (ws, m) => {
       ws.once('close', (code) => closes.push(code));
-      if (m.type !== 'subscribe') return;
+      if (m.type !== 'subscribe' || !('task' in m)) return;
       ws.send(JSON.stringify({ type: 'subscribed', task: m.task }));
       ws.send(ev(m.task, 1, 'COMPLETED'));
       ws.send(JSON.stringify({ type: 'ended', task: m.task, code: 1000, reason: 'task finished' }));
@@ -168,7 +168,7 @@ describe('TaskWatchers rules, against a scripted peer', () => {
     let connection: WebSocket | undefined;
     const peer = await scriptedMuxPeer(t, (ws, m) => {
       connection = ws;
-      if (m.type === 'subscribe') {
+      if (m.type === 'subscribe' && 'task' in m) {
         ws.send(JSON.stringify({ type: 'subscribed', task: m.task }));
         ws.send(ev(m.task, 1));
       }
