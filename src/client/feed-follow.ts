@@ -34,7 +34,7 @@ export class FeedFollow extends MuxSubscription {
     private readonly options: FollowOptions,
     private readonly owner: { unfollow(feed: string): void },
   ) {
-    super({ feed }, checkedCursor(options.lastEventId, parseEventId), options.token, options.onState);
+    super({ feed }, checkedCursor(options.lastEventId), options.token, options.onState);
   }
 
   close(): Promise<FinalState> {

@@ -1,10 +1,6 @@
-import type { MuxSubject } from '../wire/mux.js';
+import { parseEventId } from '../wire/event-id.js';
+import { subjectKey, type MuxSubject } from '../wire/mux.js';
 import type { FinalState, WatchState } from './task-watcher.js';
-
-/** A subscription's key on one connection: a task and a feed never share one. */
-export function subjectKey(subject: MuxSubject): string {
-  return 'task' in subject ? `task ${subject.task}` : `feed ${subject.feed}`;
-}
 
 /**
  * One subscription TaskWatchers drives over its connection (a TaskWatch or a FeedFollow): its
@@ -70,9 +66,9 @@ export abstract class MuxSubscription {
 }
 
 /** A lastEventId option as a canonical id; throws when it is malformed. */
-export function checkedCursor(lastEventId: string | undefined, parse: (id: string) => string | null): string | undefined {
+export function checkedCursor(lastEventId: string | undefined): string | undefined {
   if (lastEventId === undefined || lastEventId === '') return undefined;
-  const id = parse(lastEventId);
+  const id = parseEventId(lastEventId);
   if (id === null) throw new Error(`invalid lastEventId ${JSON.stringify(lastEventId)}`);
   return id;
 }

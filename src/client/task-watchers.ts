@@ -1,13 +1,14 @@
 import { CloseCode } from '../wire/close-codes.js';
-import { compareEventIds, parseEventId } from '../wire/event-id.js';
+import { compareEventIds } from '../wire/event-id.js';
 import { isTerminal, type Json, type TaskEvent } from '../wire/events.js';
 import { continueFromReason } from '../wire/feed.js';
 import {
-  MUX_PATH, encodeClientMessage, feedName, feedNameTag, parseServerMessage, type MuxClientMessage, type MuxControlMessage,
+  MUX_PATH, encodeClientMessage, feedName, feedNameTag, parseServerMessage, subjectKey, type MuxClientMessage,
+  type MuxControlMessage,
 } from '../wire/mux.js';
 import { TaskOutput, type OutputChange } from '../wire/output.js';
 import { FeedFollow, type FollowOptions } from './feed-follow.js';
-import { MuxSubscription, checkedCursor, subjectKey } from './mux-subscription.js';
+import { MuxSubscription, checkedCursor } from './mux-subscription.js';
 import { DEFAULT_BACKOFF, TERMINAL_CLOSE_CODES, backoffDelay, closeOutcome, type BackoffOptions } from './reconnect-policy.js';
 import type { FinalState, WatchState, WebSocketLike } from './task-watcher.js';
 
@@ -67,7 +68,7 @@ export class TaskWatch extends MuxSubscription {
     private readonly options: WatchOptions,
     private readonly owner: TaskWatchers,
   ) {
-    super({ task: taskId }, checkedCursor(options.lastEventId, parseEventId), options.token, options.onState);
+    super({ task: taskId }, checkedCursor(options.lastEventId), options.token, options.onState);
   }
 
   /** The COMPLETED event's result, once it has arrived. */

@@ -23,6 +23,11 @@ export const MUX_PATH = '/ws';
 /** What a subscription follows, as every message about it names it. */
 export type MuxSubject = { task: string } | { feed: string };
 
+/** A subscription's key on one connection: a task and a feed never share one. */
+export function subjectKey(subject: MuxSubject): string {
+  return 'task' in subject ? `task ${subject.task}` : `feed ${subject.feed}`;
+}
+
 /** Subscribe to one task's events after `lastEventId` (none or `0-0`: all), then live ones. */
 export interface SubscribeMessage {
   type: 'subscribe';

@@ -17,7 +17,7 @@ import type { TaskStore } from '../store/task-store.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { parseTaskId } from '../wire/task-id.js';
 import {
-  MUX_MAX_STRIKES, MUX_STRIKE_WINDOW_MS, SubscriptionCode, feedNameTag, parseClientMessage,
+  MUX_MAX_STRIKES, MUX_STRIKE_WINDOW_MS, SubscriptionCode, feedNameTag, parseClientMessage, subjectKey,
   type MuxControlMessage, type MuxSubject,
 } from '../wire/mux.js';
 import { closeReason } from './close-reason.js';
@@ -95,7 +95,7 @@ export class MuxConnection {
     const message = parseClientMessage(text);
     if ('error' in message) return this.refuse(message.error);
     const subject: MuxSubject = 'feed' in message ? { feed: message.feed } : { task: parseTaskId(message.task) ?? message.task };
-    const key = 'feed' in subject ? `feed ${subject.feed}` : `task ${subject.task}`;
+    const key = subjectKey(subject);
     // Unsubscribes only free resources: always honoured, whatever the rate.
     if (message.type === 'unsubscribe') return this.unsubscribe(subject, key);
     try {
@@ -110,16 +110,17 @@ export class MuxConnection {
       return this.end(subject, SubscriptionCode.TOO_MANY_SUBSCRIPTIONS, `at most ${this.deps.config.WS_MAX_SUBSCRIPTIONS} subscriptions per connection`);
     }
     const token = message.token ?? this.connToken;
-    const request = { lastEventId: message.lastEventId };
+    const { lastEventId } = message;
+    let tag: string | undefined;
     try {
       if ('task' in subject) {
         checkTaskId(subject.task);
         this.deps.auth.requireWatch(subject.task, token);
       } else {
         const feed = feedNameTag(subject.feed);
-        if (feed === null) throw new AppError('BAD_REQUEST', 'feed must be "all" or "tag:<tag>" (tag: 1 to 64 of A-Z a-z 0-9 _ . : = @ / + -)');
-        this.deps.auth.requireFeed(feed.tag, token);
-        Object.assign(request, feed);
+        if (feed === null) throw new AppError('BAD_REQUEST', 'feed must be "all" or "tag:<tag>" (a tag: 1 to 64 of A-Z a-z 0-9 _ . : = @ / + -)');
+        tag = feed.tag;
+        this.deps.auth.requireFeed(tag, token);
       }
     } catch (err) {
       const appErr = toAppError(err);
@@ -129,8 +130,8 @@ export class MuxConnection {
     this.subs.set(key, sub);
     const sink = this.sink(sub);
     const opened = 'task' in subject
-      ? openWatch(this.deps, { taskId: subject.task, ...request }, sink)
-      : openFeed(this.deps, request, { ...sink, start: (cursor) => sub.active && this.ack(sub, cursor) });
+      ? openWatch(this.deps, { taskId: subject.task, lastEventId }, sink)
+      : openFeed(this.deps, { tag, lastEventId }, { ...sink, start: (cursor) => sub.active && this.ack(sub, cursor) });
     this.track(sub, opened);
   }
 
