@@ -1,7 +1,14 @@
-import { compareEventIds, parseEventId } from '../wire/event-id.js';
+import { CloseCode } from '../wire/close-codes.js';
+import { compareEventIds } from '../wire/event-id.js';
 import { isTerminal, type Json, type TaskEvent } from '../wire/events.js';
-import { MUX_PATH, encodeClientMessage, parseServerMessage, type MuxClientMessage, type MuxControlMessage } from '../wire/mux.js';
+import { continueFromReason } from '../wire/feed.js';
+import {
+  MUX_PATH, encodeClientMessage, feedName, feedNameTag, parseServerMessage, subjectKey, type MuxClientMessage,
+  type MuxControlMessage,
+} from '../wire/mux.js';
 import { TaskOutput, type OutputChange } from '../wire/output.js';
+import { FeedFollow, type FollowOptions } from './feed-follow.js';
+import { MuxSubscription, checkedCursor } from './mux-subscription.js';
 import { DEFAULT_BACKOFF, TERMINAL_CLOSE_CODES, backoffDelay, closeOutcome, type BackoffOptions } from './reconnect-policy.js';
 import type { FinalState, WatchState, WebSocketLike } from './task-watcher.js';
 
@@ -51,52 +58,22 @@ export function muxUrl(baseUrl: string): string {
 }
 
 /** A running or ended watch of one task over the shared connection. */
-export class TaskWatch {
+export class TaskWatch extends MuxSubscription {
   readonly output = new TaskOutput();
-  /** Resolves with the final state. */
-  readonly done: Promise<FinalState>;
-  /** @internal The subscription as the server holds it on the current connection. */
-  sub: 'none' | 'subscribing' | 'active' = 'none';
-  /** @internal Subscription retries since it was last live. */
-  attempt = 0;
-  /** @internal A resubscribe scheduled after a retryable `ended`. */
-  timer: ReturnType<typeof setTimeout> | undefined;
-  private current: WatchState = { state: 'connecting', attempt: 0 };
-  private lastId: string | undefined;
   private finalResult: Json | undefined;
-  private resolveDone!: (state: FinalState) => void;
 
   /** @internal Created by TaskWatchers.watch. */
   constructor(
     readonly taskId: string,
-    /** @internal */ readonly options: WatchOptions,
+    private readonly options: WatchOptions,
     private readonly owner: TaskWatchers,
   ) {
-    if (options.lastEventId !== undefined && options.lastEventId !== '') {
-      const id = parseEventId(options.lastEventId);
-      if (id === null) throw new Error(`invalid lastEventId ${JSON.stringify(options.lastEventId)}`);
-      this.lastId = id;
-    }
-    this.done = new Promise((resolve) => (this.resolveDone = resolve));
-  }
-
-  get state(): WatchState {
-    return this.current;
-  }
-
-  /** The id of the last event delivered (or the one given to resume after). */
-  get lastEventId(): string | undefined {
-    return this.lastId;
+    super({ task: taskId }, checkedCursor(options.lastEventId), options.token, options.onState);
   }
 
   /** The COMPLETED event's result, once it has arrived. */
   get result(): Json | undefined {
     return this.finalResult;
-  }
-
-  get isFinal(): boolean {
-    const s = this.current.state;
-    return s === 'finished' || s === 'failed' || s === 'closed';
   }
 
   /** Stops this watch (unsubscribes); the connection stays for the others. */
@@ -107,35 +84,24 @@ export class TaskWatch {
 
   /** @internal Delivers an event unless it is not after the last one; true when it was terminal. */
   deliver(event: TaskEvent): boolean {
-    if (this.lastId !== undefined && compareEventIds(event.id, this.lastId) <= 0) return false;
-    this.lastId = event.id;
+    if (this.cursor !== undefined && compareEventIds(event.id, this.cursor) <= 0) return false;
+    this.cursor = event.id;
     if (event.result !== undefined) this.finalResult = event.result;
     this.options.onEvent?.(event);
     const change = this.output.apply(event);
     if (change) this.options.onOutput?.(change);
     return isTerminal(event);
   }
-
-  /** @internal */
-  setState(state: WatchState): void {
-    if (this.isFinal) return;
-    this.current = state;
-    this.options.onState?.(state);
-    if (this.isFinal) {
-      if (this.timer !== undefined) clearTimeout(this.timer);
-      this.timer = undefined;
-      this.resolveDone(state as FinalState);
-    }
-  }
 }
 
 /**
- * Watches many tasks over one WebSocket (`/ws`, protocol in src/wire/mux.ts) with TaskWatcher's
- * guarantees per task: each event once, in stream order, resumed exactly after disconnects. On a
- * reconnect (same backoff and stop rules as TaskWatcher) it subscribes every running watch again
- * with its own cursor; a subscription the gateway ends with a code that means "resume" is
- * subscribed again after its own backoff. The socket is open while at least one watch runs (and
- * `lingerMs` after the last one ends).
+ * Watches many tasks, and follows feeds, over one WebSocket (`/ws`, protocol in src/wire/mux.ts)
+ * with TaskWatcher's guarantees per task (each event once, in stream order, resumed exactly after
+ * disconnects) and FeedWatcher's per feed. On a reconnect (same backoff and stop rules as
+ * TaskWatcher) it subscribes every running watch and follow again with its own cursor; a
+ * subscription the gateway ends with a code that means "resume" is subscribed again after its own
+ * backoff, a feed ended with 4410 at once from the id the gateway gave. The socket is open while at
+ * least one watch or follow runs (and `lingerMs` after the last one ends).
  */
 export class TaskWatchers {
   private socket: MuxSocketLike | undefined;
@@ -144,12 +110,12 @@ export class TaskWatchers {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
-  /** Running watches by task id. */
-  private readonly watches = new Map<string, TaskWatch>();
+  /** Running watches and follows by key (subjectKey). */
+  private readonly subs = new Map<string, MuxSubscription>();
   /**
-   * Subscriptions of this connection no watch owns any more, by task: the message that will end
+   * Subscriptions of this connection nothing owns any more, by key: the message that will end
    * them (`ended` after a terminal event, `unsubscribed` after an unsubscribe). Until it comes,
-   * everything about that task belongs to them, and a new watch of it waits to subscribe.
+   * everything about that task or feed belongs to them, and a new one of it waits to subscribe.
    */
   private readonly closing = new Map<string, 'ended' | 'unsubscribed'>();
   private readonly createSocket: MuxSocketFactory;
@@ -158,52 +124,74 @@ export class TaskWatchers {
     this.createSocket = options.createSocket ?? ((url) => new WebSocket(url));
   }
 
-  /** Running watches. */
+  /** Running watches and follows. */
   get size(): number {
-    return this.watches.size;
+    return this.subs.size;
   }
 
   /** Starts watching `taskId`; throws if it is already watched by this client, or after close(). */
   watch(taskId: string, options: WatchOptions = {}): TaskWatch {
-    if (this.closed) throw new Error('TaskWatchers is closed');
     const id = taskId.toLowerCase();
-    if (this.watches.has(id)) throw new Error(`task ${id} is already watched`);
-    const watch = new TaskWatch(id, options, this);
-    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
-    this.watches.set(id, watch);
-    watch.setState({ state: 'connecting', attempt: this.attempt });
-    if (this.open) this.subscribe(watch);
-    else if (!this.socket && this.timer === undefined) this.connect();
-    return watch;
+    return this.add(new TaskWatch(id, options, this), `task ${id} is already watched`);
+  }
+
+  /**
+   * Follows the feed of `options.tag` (undefined: all tasks); throws if that feed is already
+   * followed by this client, the tag is not one, or after close().
+   */
+  follow(options: FollowOptions = {}): FeedFollow {
+    const feed = feedName(options.tag);
+    if (feedNameTag(feed) === null) throw new Error(`invalid tag ${JSON.stringify(options.tag)}`);
+    return this.add(new FeedFollow(feed, options, this), `feed ${feed} is already followed`);
   }
 
   /** Stops watching `taskId` (its watch ends `closed`); nothing happens when it is not watched. */
   unwatch(taskId: string): void {
-    const watch = this.watches.get(taskId.toLowerCase());
-    if (!watch) return;
-    if (watch.sub !== 'none' && this.open) {
-      this.send({ type: 'unsubscribe', task: watch.taskId });
-      this.closing.set(watch.taskId, 'unsubscribed');
-    }
-    watch.sub = 'none';
-    this.finish(watch, { state: 'closed' });
+    this.drop(subjectKey({ task: taskId.toLowerCase() }));
   }
 
-  /** Stops every watch and the connection, for good. */
+  /** Stops following `feed` (a feed name, FeedFollow.feed); nothing happens when it is not followed. */
+  unfollow(feed: string): void {
+    this.drop(subjectKey({ feed }));
+  }
+
+  /** Stops every watch and follow and the connection, for good. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const watch of [...this.watches.values()]) this.finish(watch, { state: 'closed' });
+    for (const sub of [...this.subs.values()]) this.finish(sub, { state: 'closed' });
     this.disconnect();
+  }
+
+  private add<S extends MuxSubscription>(sub: S, duplicate: string): S {
+    if (this.closed) throw new Error('TaskWatchers is closed');
+    if (this.subs.has(sub.key)) throw new Error(duplicate);
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.subs.set(sub.key, sub);
+    sub.setState({ state: 'connecting', attempt: this.attempt });
+    if (this.open) this.subscribe(sub);
+    else if (!this.socket && this.timer === undefined) this.connect();
+    return sub;
+  }
+
+  private drop(key: string): void {
+    const sub = this.subs.get(key);
+    if (!sub) return;
+    if (sub.sub !== 'none' && this.open) {
+      this.send({ type: 'unsubscribe', ...sub.subject });
+      this.closing.set(key, 'unsubscribed');
+    }
+    sub.sub = 'none';
+    this.finish(sub, { state: 'closed' });
   }
 
   private connect(): void {
     this.timer = undefined;
-    for (const watch of this.watches.values()) {
-      const s = watch.state;
-      if (watch.timer === undefined && !(s.state === 'connecting' && s.attempt === this.attempt)) {
-        watch.setState({ state: 'connecting', attempt: this.attempt });
+    for (const sub of this.subs.values()) {
+      const s = sub.state;
+      if (sub.timer === undefined && !(s.state === 'connecting' && s.attempt === this.attempt)) {
+        sub.setState({ state: 'connecting', attempt: this.attempt });
       }
     }
     let socket: MuxSocketLike;
@@ -211,7 +199,7 @@ export class TaskWatchers {
       socket = this.createSocket(muxUrl(this.options.baseUrl));
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
-      for (const watch of [...this.watches.values()]) this.finish(watch, { state: 'failed', code: 0, reason });
+      for (const sub of [...this.subs.values()]) this.finish(sub, { state: 'failed', code: 0, reason });
       return;
     }
     this.socket = socket;
@@ -219,7 +207,7 @@ export class TaskWatchers {
       if (this.socket !== socket) return;
       this.open = true;
       this.attempt = 0;
-      for (const watch of this.watches.values()) if (watch.timer === undefined) this.subscribe(watch);
+      for (const sub of this.subs.values()) if (sub.timer === undefined) this.subscribe(sub);
     };
     socket.onmessage = (message) => {
       if (this.socket === socket) this.onMessage(message.data);
@@ -230,14 +218,14 @@ export class TaskWatchers {
     };
   }
 
-  private subscribe(watch: TaskWatch): void {
-    if (this.closing.has(watch.taskId)) return;
-    watch.sub = 'subscribing';
-    const token = watch.options.token ?? this.options.token;
+  private subscribe(sub: MuxSubscription): void {
+    if (this.closing.has(sub.key)) return;
+    sub.sub = 'subscribing';
+    const token = sub.token ?? this.options.token;
     this.send({
       type: 'subscribe',
-      task: watch.taskId,
-      ...(watch.lastEventId === undefined ? {} : { lastEventId: watch.lastEventId }),
+      ...sub.subject,
+      ...(sub.lastEventId === undefined ? {} : { lastEventId: sub.lastEventId }),
       ...(token === undefined ? {} : { token }),
     });
   }
@@ -250,19 +238,21 @@ export class TaskWatchers {
     const message = parseServerMessage(data);
     if (!message) {
       const reason = 'the gateway sent a malformed message';
-      for (const watch of [...this.watches.values()]) this.finish(watch, { state: 'failed', code: 1002, reason });
+      for (const sub of [...this.subs.values()]) this.finish(sub, { state: 'failed', code: 1002, reason });
       return;
     }
     if ('control' in message) return this.onControl(message.control);
-    const event = message.event;
-    if (this.closing.has(event.task_id)) return;
-    const watch = this.watches.get(event.task_id);
-    if (!watch || watch.sub !== 'active') return;
-    if (watch.deliver(event)) {
+    const key = 'entry' in message ? subjectKey({ feed: message.entry.feed }) : subjectKey({ task: message.event.task_id });
+    if (this.closing.has(key)) return;
+    const sub = this.subs.get(key);
+    if (!sub || sub.sub !== 'active') return;
+    if ('entry' in message) {
+      if (sub instanceof FeedFollow) sub.deliver(message.entry);
+    } else if (sub instanceof TaskWatch && sub.deliver(message.event)) {
       // The gateway follows a terminal event with `ended`; until then the task is still its.
-      this.closing.set(watch.taskId, 'ended');
-      watch.sub = 'none';
-      this.finish(watch, { state: 'finished', status: event.status });
+      this.closing.set(key, 'ended');
+      sub.sub = 'none';
+      this.finish(sub, { state: 'finished', status: message.event.status });
     }
   }
 
@@ -271,38 +261,45 @@ export class TaskWatchers {
       this.options.onError?.(message.reason);
       return;
     }
-    const awaited = this.closing.get(message.task);
+    const key = subjectKey(message);
+    const awaited = this.closing.get(key);
     if (awaited !== undefined) {
       if (message.type !== awaited) return;
-      this.closing.delete(message.task);
-      const waiting = this.watches.get(message.task);
+      this.closing.delete(key);
+      const waiting = this.subs.get(key);
       if (waiting && waiting.timer === undefined && this.open) this.subscribe(waiting);
       return;
     }
-    const watch = this.watches.get(message.task);
-    if (!watch || watch.sub === 'none') return;
+    const sub = this.subs.get(key);
+    if (!sub || sub.sub === 'none') return;
     if (message.type === 'subscribed') {
-      watch.sub = 'active';
-      watch.attempt = 0;
-      watch.setState({ state: 'live' });
+      if ('id' in message && message.id !== undefined && sub instanceof FeedFollow) sub.mark(message.id);
+      sub.sub = 'active';
+      sub.attempt = 0;
+      sub.setState({ state: 'live' });
     } else if (message.type === 'ended') {
-      watch.sub = 'none';
+      sub.sub = 'none';
+      const continueFrom = message.code === CloseCode.FEED_CURSOR_EXPIRED ? continueFromReason(message.reason) : null;
       const outcome = closeOutcome(message.code);
-      if (outcome === 'finished') this.finish(watch, { state: 'finished', status: null });
-      else if (outcome === 'failed') this.finish(watch, { state: 'failed', code: message.code, reason: message.reason });
-      else this.retry(watch, message.code, message.reason);
+      if (continueFrom !== null && sub instanceof FeedFollow) {
+        sub.reset(continueFrom);
+        if (!sub.isFinal && this.open) this.subscribe(sub);
+      } else if (outcome === 'finished') this.finish(sub, { state: 'finished', status: null });
+      else if (outcome === 'failed' || message.code === CloseCode.FEED_CURSOR_EXPIRED) {
+        this.finish(sub, { state: 'failed', code: message.code, reason: message.reason });
+      } else this.retry(sub, message.code, message.reason);
     }
   }
 
-  /** Subscribes `watch` again after its own backoff (the connection stays). */
-  private retry(watch: TaskWatch, code: number, reason: string): void {
-    const delayMs = backoffDelay(watch.attempt, this.options.random ?? Math.random, this.options.backoff ?? DEFAULT_BACKOFF);
-    watch.attempt++;
-    watch.setState({ state: 'reconnecting', attempt: watch.attempt, delayMs, nextAttemptAt: Date.now() + delayMs, code, reason });
-    watch.timer = setTimeout(() => {
-      watch.timer = undefined;
-      watch.setState({ state: 'connecting', attempt: watch.attempt });
-      if (this.open) this.subscribe(watch);
+  /** Subscribes `sub` again after its own backoff (the connection stays). */
+  private retry(sub: MuxSubscription, code: number, reason: string): void {
+    const delayMs = backoffDelay(sub.attempt, this.options.random ?? Math.random, this.options.backoff ?? DEFAULT_BACKOFF);
+    sub.attempt++;
+    sub.setState({ state: 'reconnecting', attempt: sub.attempt, delayMs, nextAttemptAt: Date.now() + delayMs, code, reason });
+    sub.timer = setTimeout(() => {
+      sub.timer = undefined;
+      sub.setState({ state: 'connecting', attempt: sub.attempt });
+      if (this.open) this.subscribe(sub);
     }, delayMs);
   }
 
@@ -310,33 +307,33 @@ export class TaskWatchers {
     this.socket = undefined;
     this.open = false;
     this.closing.clear();
-    for (const watch of this.watches.values()) {
-      watch.sub = 'none';
-      if (watch.timer !== undefined) clearTimeout(watch.timer);
-      watch.timer = undefined;
+    for (const sub of this.subs.values()) {
+      sub.sub = 'none';
+      if (sub.timer !== undefined) clearTimeout(sub.timer);
+      sub.timer = undefined;
     }
-    if (this.watches.size === 0) return;
+    if (this.subs.size === 0) return;
     if (TERMINAL_CLOSE_CODES.has(code)) {
-      for (const watch of [...this.watches.values()]) this.finish(watch, { state: 'failed', code, reason });
+      for (const sub of [...this.subs.values()]) this.finish(sub, { state: 'failed', code, reason });
       return;
     }
     const delayMs = backoffDelay(this.attempt, this.options.random ?? Math.random, this.options.backoff ?? DEFAULT_BACKOFF);
     this.attempt++;
     const state: WatchState = { state: 'reconnecting', attempt: this.attempt, delayMs, nextAttemptAt: Date.now() + delayMs, code, reason };
-    for (const watch of this.watches.values()) watch.setState(state);
+    for (const sub of this.subs.values()) sub.setState(state);
     this.timer = setTimeout(() => this.connect(), delayMs);
   }
 
-  private finish(watch: TaskWatch, state: FinalState): void {
-    if (this.watches.get(watch.taskId) === watch) this.watches.delete(watch.taskId);
-    watch.setState(state);
-    if (this.watches.size > 0 || this.idleTimer !== undefined) return;
+  private finish(sub: MuxSubscription, state: FinalState): void {
+    if (this.subs.get(sub.key) === sub) this.subs.delete(sub.key);
+    sub.setState(state);
+    if (this.subs.size > 0 || this.idleTimer !== undefined) return;
     const linger = this.options.lingerMs ?? 0;
     if (linger > 0 && this.socket && !this.closed) this.idleTimer = setTimeout(() => this.disconnect(), linger);
     else this.disconnect();
   }
 
-  /** Closes the socket (no watch needs it); the next watch opens a new one. */
+  /** Closes the socket (nothing needs it); the next watch or follow opens a new one. */
   private disconnect(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);

@@ -2,10 +2,12 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { CloseCode } from '../wire/close-codes.js';
 import {
-  MUX_MAX_MESSAGE_BYTES, MUX_MAX_STRIKES, MUX_PATH, MUX_STRIKE_WINDOW_MS, SubscriptionCode,
+  FEED_NAME_RE, MUX_MAX_MESSAGE_BYTES, MUX_MAX_STRIKES, MUX_PATH, MUX_STRIKE_WINDOW_MS, SubscriptionCode,
   type EndedMessage, type ErrorMessage, type SubscribeMessage, type SubscribedMessage, type UnsubscribeMessage, type UnsubscribedMessage,
+  type FeedEndedMessage, type FeedSubscribeMessage, type FeedSubscribedMessage, type FeedUnsubscribeMessage, type FeedUnsubscribedMessage,
+  type MuxFeedEntry,
 } from '../wire/mux.js';
-import { eventIdSchema, taskIdSchema } from './api-schemas.js';
+import { eventIdSchema, feedEntrySchema, taskIdSchema } from './api-schemas.js';
 
 /** The messages of the multiplexed `/ws` (src/wire/mux.ts) as zod schemas, for /openapi.json. */
 
@@ -32,6 +34,40 @@ export const subscribedSchema = z
   .object({ type: z.literal('subscribed'), task })
   .meta({ id: 'MuxSubscribed', description: 'Server: the subscription is open; its events (TaskEvent) follow.' });
 
+const feed = z
+  .string()
+  .regex(FEED_NAME_RE)
+  .describe('The feed the subscription follows: `all` (every task) or `tag:<tag>` (the tasks with that tag).');
+
+export const feedSubscribeSchema = z
+  .object({
+    type: z.literal('subscribe'),
+    feed,
+    lastEventId: eventIdSchema.optional().describe('Resume after this feed entry id; absent: live from now (`subscribed` names the cursor in `id`).'),
+    token: z.string().optional().describe(
+      'Auth on: an API token, or a feed token of this feed (POST /feed-tokens; a tag token for `tag:<tag>`); else the connection\'s counts. Never logged.',
+    ),
+  })
+  .strict()
+  .meta({ id: 'MuxFeedSubscribe', description: 'Client: follow a feed of task changes (as /ws/feed) after `lastEventId`, then live.' });
+
+export const feedUnsubscribeSchema = z
+  .object({ type: z.literal('unsubscribe'), feed })
+  .strict()
+  .meta({ id: 'MuxFeedUnsubscribe', description: 'Client: stop a feed subscription; always answered with `unsubscribed`.' });
+
+export const feedSubscribedSchema = z
+  .object({
+    type: z.literal('subscribed'),
+    feed: z.string(),
+    id: eventIdSchema.optional().describe('Only when subscribed without lastEventId: the cursor the feed goes on from (subscribe again with it: nothing missed).'),
+  })
+  .meta({ id: 'MuxFeedSubscribed', description: 'Server: the feed subscription is open; its entries (MuxFeedEntry) follow.' });
+
+export const muxFeedEntrySchema = feedEntrySchema
+  .extend({ feed: z.string().describe('The feed subscription the entry belongs to, as the subscribe named it.') })
+  .meta({ id: 'MuxFeedEntry', description: 'Server: an entry of a feed subscription, a FeedEntry with its `feed`; its id is that subscription\'s cursor.' });
+
 const codes = Object.values(SubscriptionCode) as [number, ...number[]];
 export const endedSchema = z
   .object({
@@ -42,9 +78,21 @@ export const endedSchema = z
   })
   .meta({ id: 'MuxEnded', description: 'Server: the subscription ended (after its terminal event: 1000) or was refused; the connection stays open.' });
 
+export const feedEndedSchema = endedSchema
+  .omit({ task: true })
+  .extend({ feed: z.string() })
+  .meta({
+    id: 'MuxFeedEnded',
+    description: 'Server: the feed subscription was refused or ended; with 4410 the reason ends `continue from <id>` (reload, then subscribe from it).',
+  });
+
 export const unsubscribedSchema = z
   .object({ type: z.literal('unsubscribed'), task: z.string() })
   .meta({ id: 'MuxUnsubscribed', description: 'Server: the answer to an unsubscribe; nothing more of that subscription follows.' });
+
+export const feedUnsubscribedSchema = z
+  .object({ type: z.literal('unsubscribed'), feed: z.string() })
+  .meta({ id: 'MuxFeedUnsubscribed', description: 'Server: the answer to a feed unsubscribe.' });
 
 export const muxErrorSchema = z
   .object({ type: z.literal('error'), code: z.literal(CloseCode.BAD_REQUEST), reason: z.string() })
@@ -55,11 +103,12 @@ const subscriptionCodeMeaning = {
   DONE: 'The terminal event was sent (or the task had ended at the cursor).',
   INTERNAL: 'Unexpected server error: subscribe again with the cursor after a backoff.',
   TRY_AGAIN: 'Redis down, live feed broken, or the message rate exceeded: subscribe again with the cursor after a backoff.',
-  BAD_REQUEST: 'Task id not a UUID, lastEventId malformed or beyond the task\'s last event.',
-  UNAUTHORIZED: 'Auth on: no token, or one that does not allow watching this task.',
+  BAD_REQUEST: 'Task id not a UUID, feed not `all` or `tag:<tag>`, lastEventId malformed or beyond the task\'s last event.',
+  UNAUTHORIZED: 'Auth on: no token, or one that does not allow watching this task (or following this feed).',
   NOT_FOUND: 'Unknown task (never created, or expired).',
   TASK_CORRUPTED: 'The task\'s keys in Redis hold the wrong type; retrying cannot help.',
-  TOO_MANY_SUBSCRIPTIONS: 'The connection already holds WS_MAX_SUBSCRIPTIONS subscriptions.',
+  FEED_CURSOR_EXPIRED: 'A feed subscription\'s cursor is older than the feed holds: reload the list, subscribe again from the id after `continue from` in the reason.',
+  TOO_MANY_SUBSCRIPTIONS: 'The connection already holds WS_MAX_SUBSCRIPTIONS subscriptions (tasks and feeds together).',
 } satisfies Record<keyof typeof SubscriptionCode, string>;
 
 /** The codes that close a whole `/ws` connection. */
@@ -78,7 +127,7 @@ export function registerMux(api: OpenAPIRegistry): void {
     method: 'get',
     path: MUX_PATH,
     tags: ['watch'],
-    summary: 'Watch many tasks over one WebSocket (multiplexed)',
+    summary: 'Watch many tasks and feeds over one WebSocket (multiplexed)',
     description:
       'Upgrade to a WebSocket, then send `subscribe` and `unsubscribe` messages (JSON text). Each subscribe is ' +
       'answered by `subscribed` (then the task\'s events, each a TaskEvent exactly as on /ws/task/{id}: every event ' +
@@ -86,7 +135,10 @@ export function registerMux(api: OpenAPIRegistry): void {
       'code (refused); each unsubscribe by `unsubscribed`. The connection stays open across subscriptions. After ' +
       'a disconnect, reconnect and subscribe again with each task\'s last event id: no gap, no duplicate. With ' +
       'auth on the upgrade needs no token; each subscription is checked with its own `token` (or the ' +
-      'connection\'s). Limits: WS_MAX_SUBSCRIPTIONS per connection, WS_MESSAGE_BURST / WS_MESSAGES_PER_S ' +
+      'connection\'s). Feeds: `{"type":"subscribe","feed":"all"}` or `"feed":"tag:<tag>"` follows a feed of task ' +
+      'changes as /ws/feed does (exact resume from lastEventId; without it `subscribed` carries the cursor `id`); ' +
+      'its entries carry `feed`; a cursor older than the feed holds ends it with 4410 and the id to continue from. ' +
+      'Limits: WS_MAX_SUBSCRIPTIONS (tasks and feeds) per connection, WS_MESSAGE_BURST / WS_MESSAGES_PER_S ' +
       `subscribes, ${MUX_MAX_MESSAGE_BYTES} bytes per message.`,
     responses: {
       101: { description: 'Switching Protocols: the connection is open.' },
@@ -94,10 +146,13 @@ export function registerMux(api: OpenAPIRegistry): void {
       503: { description: 'The gateway is shutting down, or WS_MAX_PER_IP / WS_MAX_TOTAL is reached (TOO_MANY_CONNECTIONS).' },
     },
     'x-websocket': {
-      clientMessages: [subscribeSchema, unsubscribeSchema].map((s) => ({ $ref: `#/components/schemas/${s.meta()!.id}` })),
+      clientMessages: [subscribeSchema, unsubscribeSchema, feedSubscribeSchema, feedUnsubscribeSchema].map((s) => ({ $ref: `#/components/schemas/${s.meta()!.id}` })),
       serverMessages: [
         { $ref: '#/components/schemas/TaskEvent' },
-        ...[subscribedSchema, endedSchema, unsubscribedSchema, muxErrorSchema].map((s) => ({ $ref: `#/components/schemas/${s.meta()!.id}` })),
+        ...[
+          subscribedSchema, endedSchema, unsubscribedSchema, muxFeedEntrySchema, feedSubscribedSchema, feedEndedSchema, feedUnsubscribedSchema,
+          muxErrorSchema,
+        ].map((s) => ({ $ref: `#/components/schemas/${s.meta()!.id}` })),
       ],
       subscriptionCodes: (Object.keys(SubscriptionCode) as (keyof typeof SubscriptionCode)[]).map((name) => ({
         code: SubscriptionCode[name],
@@ -108,7 +163,10 @@ export function registerMux(api: OpenAPIRegistry): void {
     },
   });
   // No route carries these as a body, so they are added as components by hand (JSON Schema 2020-12, as OpenAPI 3.1 takes).
-  for (const schema of [subscribeSchema, unsubscribeSchema, subscribedSchema, endedSchema, unsubscribedSchema, muxErrorSchema]) {
+  for (const schema of [
+    subscribeSchema, unsubscribeSchema, subscribedSchema, endedSchema, unsubscribedSchema, muxErrorSchema,
+    feedSubscribeSchema, feedUnsubscribeSchema, feedSubscribedSchema, muxFeedEntrySchema, feedEndedSchema, feedUnsubscribedSchema,
+  ]) {
     const id = schema.meta()!.id as string;
     // A schema with an id comes out as a $ref to its own $defs entry.
     const out = z.toJSONSchema(schema, { io: 'input' }) as { $defs?: Record<string, Record<string, unknown>> };
@@ -124,3 +182,9 @@ true satisfies Same<z.infer<typeof subscribedSchema>, SubscribedMessage>;
 true satisfies Same<z.infer<typeof unsubscribedSchema>, UnsubscribedMessage>;
 true satisfies Same<Omit<z.infer<typeof endedSchema>, 'code'>, Omit<EndedMessage, 'code'>>;
 true satisfies Same<Omit<z.infer<typeof muxErrorSchema>, 'code'>, Omit<ErrorMessage, 'code'>>;
+true satisfies Same<z.infer<typeof feedSubscribeSchema>, FeedSubscribeMessage>;
+true satisfies Same<z.infer<typeof feedUnsubscribeSchema>, FeedUnsubscribeMessage>;
+true satisfies Same<z.infer<typeof feedSubscribedSchema>, FeedSubscribedMessage>;
+true satisfies Same<z.infer<typeof feedUnsubscribedSchema>, FeedUnsubscribedMessage>;
+true satisfies Same<z.infer<typeof muxFeedEntrySchema>, MuxFeedEntry>;
+true satisfies Same<Omit<z.infer<typeof feedEndedSchema>, 'code'>, Omit<FeedEndedMessage, 'code'>>;

@@ -10,7 +10,7 @@ import { TaskList } from './task-list.js';
 /**
  * The page. With auth off it needs no token. With auth on (a 401 on its first list call) it asks
  * for an API token (SessionToken) and sends it only as a header, and inside the subscribe
- * messages of its one multiplexed socket, never in a URL; the live list buys feed tokens with it.
+ * messages of its one multiplexed socket (the cards' watches and the list's feed), never in a URL.
  * `/#task=<id>&token=<watch token>` opens it read-only: that task's card and nothing else, no
  * start, no list, no cancel.
  */
@@ -20,7 +20,7 @@ const readOnly = linkToken !== undefined;
 
 const session = new SessionToken(sessionStorage);
 const api = new ApiClient(location.origin, { token: () => linkToken ?? session.token });
-/** One WebSocket for every card, kept a minute after the last card's task ends. */
+/** The page's one WebSocket: every card and the list's feed; kept a minute after the last user ends. */
 const watchers = new TaskWatchers({ baseUrl: location.origin, lingerMs: 60_000 });
 const cards = new Map<string, TaskCard>();
 const cardsBox = byId<HTMLElement>('cards');
@@ -59,9 +59,9 @@ const list = new TaskList(
 
 const filters = new ListFilters((filter) => void list.setFilter(filter));
 
-/** Keeps the list live from the feed of all tasks; with auth on, through feed tokens bought with the API token. */
+/** Keeps the list live from the feed of all tasks, on the page's one socket; with auth on, with the API token. */
 function followFeed(): void {
-  list.follow(location.origin, async () => (session.token === undefined ? undefined : ((await api.feedToken()).token ?? undefined)));
+  list.follow(watchers, session.token);
 }
 
 /** Opens a card watching `taskId`, or brings its card into view if it is already watched. */

@@ -1,5 +1,6 @@
 import { ApiError, type ApiClient } from '../client/api-client.js';
-import { FeedWatcher } from '../client/feed-watcher.js';
+import type { FeedFollow } from '../client/feed-follow.js';
+import type { TaskWatchers } from '../client/task-watchers.js';
 import type { FeedEntry } from '../wire/feed.js';
 import type { TaskState } from '../wire/task-state.js';
 import { clock, el, showError } from './dom.js';
@@ -38,7 +39,7 @@ export class TaskList {
   private cursor: string | null = null;
   private readonly items = new Map<string, { row: Row; li: HTMLLIElement }>();
   private readonly latest = new Map<string, FeedEntry>();
-  private feed: FeedWatcher | undefined;
+  private feed: FeedFollow | undefined;
   private filter: ListFilter = {};
   /** Bumped by each filter change and reload from the top: an answer to an older request is dropped. */
   private generation = 0;
@@ -58,18 +59,17 @@ export class TaskList {
   }
 
   /**
-   * Follows the feed of all tasks on the gateway at `baseUrl`, with a feed token from `urlToken`
-   * before each connection when auth is on; calling it again while following has no effect.
+   * Follows the feed of all tasks over `watchers`' connection (the page's one socket), with `token`
+   * (auth on: an API token) in its subscribe messages; calling it again while following has no effect.
    */
-  follow(baseUrl: string, urlToken?: () => Promise<string | undefined>): void {
+  follow(watchers: TaskWatchers, token: string | undefined): void {
     if (this.feed) return;
-    this.feed = new FeedWatcher({ baseUrl, urlToken, onEntry: (entry) => this.apply(entry), onReset: () => void this.refresh() });
-    this.feed.start();
+    this.feed = watchers.follow({ token, onEntry: (entry) => this.apply(entry), onReset: () => void this.refresh() });
   }
 
   /** Stops following the feed and empties the list (on sign-out). */
   clear(): void {
-    this.feed?.close();
+    void this.feed?.close();
     this.feed = undefined;
     this.parts.list.replaceChildren();
     this.items.clear();

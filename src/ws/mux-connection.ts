@@ -2,26 +2,30 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Auth } from '../auth/auth.js';
 import type { Config } from '../config.js';
-import { toAppError } from '../errors.js';
+import { AppError, toAppError } from '../errors.js';
 import { RateLimiter } from '../http/rate-limit.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { overLimit, waitForRoom, type Outbox } from '../hub/room.js';
 import { checkTaskId } from '../checked-ids.js';
-import { openWatch, type Watch } from '../hub/watch.js';
+import { openFeed } from '../hub/feed.js';
+import { openWatch, type Watch, type WatchSink } from '../hub/watch.js';
 import type { Hub } from '../hub/hub.js';
+import type { FeedStore } from '../store/feed-store.js';
+import type { WireEvent } from '../store/events.js';
 import type { TaskStore } from '../store/task-store.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { parseTaskId } from '../wire/task-id.js';
 import {
-  MUX_MAX_STRIKES, MUX_STRIKE_WINDOW_MS, SubscriptionCode, parseClientMessage,
-  type MuxControlMessage, type SubscribeMessage,
+  MUX_MAX_STRIKES, MUX_STRIKE_WINDOW_MS, SubscriptionCode, feedNameTag, parseClientMessage, subjectKey,
+  type MuxControlMessage, type MuxSubject,
 } from '../wire/mux.js';
 import { closeReason } from './close-reason.js';
 
 export interface MuxDeps {
   hub: Hub;
   store: TaskStore;
+  feeds: FeedStore;
   logger: Logger;
   metrics: Metrics;
   auth: Auth;
@@ -32,7 +36,9 @@ export interface MuxDeps {
 }
 
 interface Sub {
-  task: string;
+  subject: MuxSubject;
+  /** Its key in `subs`: a task and a feed never share one. */
+  key: string;
   /** Until its `ended` or `unsubscribed`: nothing of it is sent afterwards. */
   active: boolean;
   /** `subscribed` was sent (before its first event or its end). */
@@ -43,9 +49,9 @@ interface Sub {
 }
 
 /**
- * One connection of the multiplexed `/ws` (protocol: src/wire/mux.ts). Every subscription is an
- * openWatch over the shared hub, so its guarantees are those of `/ws/task/<id>`, and Redis
- * connections do not grow with subscriptions. Slow-consumer rules apply to the whole connection:
+ * One connection of the multiplexed `/ws` (protocol: src/wire/mux.ts). Every task subscription is
+ * an openWatch and every feed subscription an openFeed over the shared hub, so their guarantees
+ * are those of `/ws/task/<id>` and `/ws/feed`, and Redis connections do not grow with subscriptions. Slow-consumer rules apply to the whole connection:
  * its send buffer is shared by every subscription.
  */
 export class MuxConnection {
@@ -88,39 +94,59 @@ export class MuxConnection {
   private onMessage(text: string): void {
     const message = parseClientMessage(text);
     if ('error' in message) return this.refuse(message.error);
-    const task = parseTaskId(message.task) ?? message.task;
+    const subject: MuxSubject = 'feed' in message ? { feed: message.feed } : { task: parseTaskId(message.task) ?? message.task };
+    const key = subjectKey(subject);
     // Unsubscribes only free resources: always honoured, whatever the rate.
-    if (message.type === 'unsubscribe') return this.unsubscribe(task);
+    if (message.type === 'unsubscribe') return this.unsubscribe(subject, key);
     try {
       this.rate.take('');
     } catch {
-      this.end(task, SubscriptionCode.TRY_AGAIN, 'message rate exceeded, subscribe again after a backoff');
+      this.end(subject, SubscriptionCode.TRY_AGAIN, 'message rate exceeded, subscribe again after a backoff');
       this.strike();
       return;
     }
-    if (this.subs.has(task)) return this.refuse(`already subscribed to ${task}; unsubscribe first`);
+    if (this.subs.has(key)) return this.refuse(`already subscribed to ${key}; unsubscribe first`);
     if (this.subs.size >= this.deps.config.WS_MAX_SUBSCRIPTIONS) {
-      return this.end(task, SubscriptionCode.TOO_MANY_SUBSCRIPTIONS, `at most ${this.deps.config.WS_MAX_SUBSCRIPTIONS} subscriptions per connection`);
+      return this.end(subject, SubscriptionCode.TOO_MANY_SUBSCRIPTIONS, `at most ${this.deps.config.WS_MAX_SUBSCRIPTIONS} subscriptions per connection`);
     }
+    const token = message.token ?? this.connToken;
+    const { lastEventId } = message;
+    let tag: string | undefined;
     try {
-      checkTaskId(task);
-      this.deps.auth.requireWatch(task, message.token ?? this.connToken);
+      if ('task' in subject) {
+        checkTaskId(subject.task);
+        this.deps.auth.requireWatch(subject.task, token);
+      } else {
+        const feed = feedNameTag(subject.feed);
+        if (feed === null) throw new AppError('BAD_REQUEST', 'feed must be "all" or "tag:<tag>" (a tag: 1 to 64 of A-Z a-z 0-9 _ . : = @ / + -)');
+        tag = feed.tag;
+        this.deps.auth.requireFeed(tag, token);
+      }
     } catch (err) {
       const appErr = toAppError(err);
-      return this.end(task, appErr.closeCode, appErr.message);
+      return this.end(subject, appErr.closeCode, appErr.message);
     }
-    this.subscribe(task, message);
+    const sub: Sub = { subject, key, active: true, acked: false, replaying: true, watch: undefined };
+    this.subs.set(key, sub);
+    const sink = this.sink(sub);
+    const opened = 'task' in subject
+      ? openWatch(this.deps, { taskId: subject.task, lastEventId }, sink)
+      : openFeed(this.deps, { tag, lastEventId }, { ...sink, start: (cursor) => sub.active && this.ack(sub, cursor) });
+    this.track(sub, opened);
   }
 
-  private subscribe(task: string, message: SubscribeMessage): void {
-    const sub: Sub = { task, active: true, acked: false, replaying: true, watch: undefined };
-    this.subs.set(task, sub);
+  /**
+   * The sink of one subscription. A feed's entries go out with the feed's name added; a feed gap
+   * ends it with 4410 and the id to continue from.
+   */
+  private sink(sub: Sub): WatchSink {
     const limit = this.deps.config.WS_MAX_BUFFERED_BYTES;
-    openWatch(this.deps, { taskId: task, lastEventId: message.lastEventId }, {
-      event: (event, replayed) => {
+    const prefix = 'feed' in sub.subject ? `{"feed":${JSON.stringify(sub.subject.feed)},` : undefined;
+    return {
+      event: (event: WireEvent, replayed) => {
         if (!sub.active) return;
         this.ack(sub);
-        this.send(event.json);
+        this.send(prefix === undefined ? event.json : prefix + event.json.slice(1));
         this.deps.metrics.eventSent('ws', event, replayed);
         if (!sub.replaying && overLimit(this.outbox, limit, () => this.recork())) this.slow(sub.replaying);
       },
@@ -132,12 +158,17 @@ export class MuxConnection {
       room: () => (sub.active ? waitForRoom(this.outbox, limit, this.deps.config.WS_REPLAY_STALL_MS, () => this.slow(true)) : Promise.resolve(false)),
       error: (err) => {
         if (!sub.active) return;
-        this.log().warn({ taskId: task, err: err.message }, 'live feed of a subscription broke');
+        this.log().warn({ ...sub.subject, err: err.message }, 'live feed of a subscription broke');
         const appErr = toAppError(err);
-        if (appErr.code === 'TASK_CORRUPTED') this.finish(sub, SubscriptionCode.TASK_CORRUPTED, appErr.message);
+        if (appErr.code === 'TASK_CORRUPTED' || appErr.code === 'FEED_CURSOR_EXPIRED') this.finish(sub, appErr.closeCode, appErr.message);
         else this.finish(sub, SubscriptionCode.TRY_AGAIN, 'feed interrupted, subscribe again with lastEventId');
       },
-    }).then(
+    };
+  }
+
+  /** Keeps the opened watch, or ends the subscription with the reason it could not open. */
+  private track(sub: Sub, opened: Promise<Watch>): void {
+    opened.then(
       (watch) => {
         sub.replaying = false;
         if (!sub.active) return watch.close();
@@ -148,32 +179,35 @@ export class MuxConnection {
         sub.replaying = false;
         if (!sub.active) return;
         const appErr = toAppError(err);
-        if (!appErr.exposed) this.log().error({ err, taskId: task }, 'subscription failed');
+        if (!appErr.exposed) this.log().error({ err, ...sub.subject }, 'subscription failed');
         this.finish(sub, appErr.closeCode, appErr.exposed ? appErr.message : 'internal error');
       },
     );
   }
 
-  private unsubscribe(task: string): void {
-    const sub = this.subs.get(task);
+  private unsubscribe(subject: MuxSubject, key: string): void {
+    const sub = this.subs.get(key);
     if (sub) {
+      // Unsubscribed before it opened: its subscribe is still answered, before the unsubscribe.
+      this.ack(sub);
       this.deactivate(sub);
-      this.subs.delete(task);
+      this.subs.delete(key);
     }
-    this.control({ type: 'unsubscribed', task });
+    this.control({ type: 'unsubscribed', ...subject });
   }
 
-  private ack(sub: Sub): void {
+  /** Sends `subscribed` once; `cursor`: where a feed opened without lastEventId goes on from. */
+  private ack(sub: Sub, cursor?: string): void {
     if (sub.acked) return;
     sub.acked = true;
-    this.control({ type: 'subscribed', task: sub.task });
+    this.control({ type: 'subscribed', ...sub.subject, ...(cursor === undefined ? {} : { id: cursor }) });
   }
 
   /** Ends an open subscription with `ended`. */
   private finish(sub: Sub, code: number, reason: string): void {
     this.deactivate(sub);
-    if (this.subs.get(sub.task) === sub) this.subs.delete(sub.task);
-    this.end(sub.task, code, reason);
+    if (this.subs.get(sub.key) === sub) this.subs.delete(sub.key);
+    this.end(sub.subject, code, reason);
   }
 
   private deactivate(sub: Sub): void {
@@ -182,8 +216,8 @@ export class MuxConnection {
     sub.watch = undefined;
   }
 
-  private end(task: string, code: number, reason: string): void {
-    this.control({ type: 'ended', task, code, reason });
+  private end(subject: MuxSubject, code: number, reason: string): void {
+    this.control({ type: 'ended', ...subject, code, reason });
   }
 
   /** A message that could not be acted on: an `error`, and a strike. */

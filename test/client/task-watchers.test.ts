@@ -12,6 +12,10 @@ import { startWorkerProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 import { eventIds } from '../helpers/task-log.js';
+import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
+import { FEED_STREAM, taskKey } from '../../src/store/keys.js';
+import { TaskStore } from '../../src/store/task-store.js';
+import type { FeedEntry } from '../../src/wire/feed.js';
 
 const FAST = { initialMs: 100, maxMs: 800 };
 const UNKNOWN = '5f0c1c1e-8a57-4d5b-9d5c-0a6b7e1f2a3b';
@@ -88,6 +92,38 @@ describe('TaskWatchers against a real gateway and worker', () => {
     // Once no watch runs, the socket is closed.
     await waitFor(() => sockets.open === 0, 'the socket closed after the last watch');
   });
+
+  test('a feed followed beside task watches on the same socket: every entry once, in order, equal to XRANGE, across a client drop', async (t) => {
+    const redisUrl = await testRedisUrl();
+    const redis = await redisFor(t, redisUrl);
+    const gateway = await startGatewayInProcess(t, redisUrl, { FEED_PROGRESS_MS: '3600000' });
+    await startWorkerInProcess(t, redisUrl, { FEED_PROGRESS_MS: '3600000', WORKER_CONCURRENCY: '20' });
+    const sockets = countedSockets();
+    const watchers = new TaskWatchers({ baseUrl: gateway.url, createSocket: sockets.createSocket, backoff: FAST });
+    t.after(() => watchers.close());
+    const entries: FeedEntry[] = [];
+    const states: string[] = [];
+    const follow = watchers.follow({ onEntry: (e) => entries.push(e), onState: (s) => states.push(s.state) });
+    await waitFor(() => follow.lastEventId !== undefined, 'the cursor the feed starts from');
+    const start = follow.lastEventId!;
+    const store = new TaskStore(redis);
+    const tasks = (await Promise.all(Array.from({ length: 20 }, () => store.start('reference', { stage_ms: 100 })))).map((s) => s.state.task_id);
+    const watch = watchers.watch(tasks[0]!);
+    await waitFor(() => entries.length >= 30, '30 entries');
+    sockets.sockets.at(-1)!.terminate();
+    assert.equal((await withTimeout(watch.done, 'the watch')).state, 'finished');
+    const ended = async () => (await Promise.all(tasks.map((id) => redis.hget(taskKey(id), 'status')))).every((st) => st === 'COMPLETED');
+    await waitFor(ended, 'every task ended', 60_000);
+    const feed = (await redis.xrange(FEED_STREAM, '-', '+')).map(([id]) => id);
+    await waitFor(() => follow.lastEventId === feed.at(-1), 'the whole feed', 30_000);
+    assert.deepEqual(entries.map((e) => e.id), feed.slice(feed.indexOf(start) + 1));
+    assert.ok(entries.every((e) => !('feed' in e)), 'entries as FeedEntry');
+    assert.deepEqual(states, ['connecting', 'live', 'reconnecting', 'connecting', 'live']);
+    assert.equal(sockets.sockets.length, 2, 'one socket, then one after the drop');
+    assert.equal(sockets.maxOpen, 1);
+    assert.deepEqual(await follow.close(), { state: 'closed' });
+    await waitFor(() => sockets.open === 0, 'the socket closed after the last follow');
+  });
 });
 
 /** A `/ws` peer that runs one script per connection and records what the client sends. */
@@ -114,10 +150,47 @@ const T1 = '00000000-0000-4000-8000-000000000001';
 const ev = (task: string, n: number, status = 'PROCESSING') => JSON.stringify({ id: `100-${n}`, task_id: task, type: 'stage', status, progress: n, ts: 1 });
 
 describe('TaskWatchers rules, against a scripted peer', () => {
+  test('a follow: subscribe with its own token, the cursor from subscribed, 4410 reported and resubscribed at once from the given id, resumed from its cursor after a drop, duplicates dropped', async (t) => {
+    const feedEntry = (n: number) => JSON.stringify({ feed: 'tag:red', id: `100-${n}`, task_id: T1, type: 'reference', status: 'PENDING', progress: 0, tags: ['red'], ts: n });
+    const peer = await scriptedMuxPeer(t, (ws, m, n) => {
+      if (m.type !== 'subscribe' || !('feed' in m)) return;
+      if (n === 1 && m.lastEventId === undefined) {
+        ws.send(JSON.stringify({ type: 'subscribed', feed: m.feed, id: '100-1' }));
+        ws.send(feedEntry(2));
+        ws.send(JSON.stringify({ type: 'ended', feed: m.feed, code: 4410, reason: 'cursor older than the feed holds: reload the list, then continue from 100-5' }));
+      } else if (n === 1) {
+        ws.send(JSON.stringify({ type: 'subscribed', feed: m.feed }));
+        ws.send(feedEntry(6));
+        ws.terminate();
+      } else {
+        ws.send(JSON.stringify({ type: 'subscribed', feed: m.feed }));
+        ws.send(feedEntry(6));
+        ws.send(feedEntry(7));
+      }
+    });
+    const watchers = new TaskWatchers({ baseUrl: peer.url, token: 'conn-token', backoff: { initialMs: 40, maxMs: 100 }, random: () => 0 });
+    const got: string[] = [];
+    const follow = watchers.follow({ tag: 'red', token: 'tag-token', onEntry: (e) => got.push(e.id), onReset: (id) => got.push(`reset ${id}`) });
+    assert.throws(() => watchers.follow({ tag: 'red' }), /already followed/);
+    assert.throws(() => watchers.follow({ tag: 'no spaces' }), /invalid tag/);
+    await waitFor(() => follow.lastEventId === '100-7', 'the last entry');
+    assert.deepEqual(got, ['100-2', 'reset 100-5', '100-6', '100-7']);
+    assert.deepEqual(peer.received, [
+      [
+        { type: 'subscribe', feed: 'tag:red', token: 'tag-token' },
+        { type: 'subscribe', feed: 'tag:red', lastEventId: '100-5', token: 'tag-token' },
+      ],
+      [{ type: 'subscribe', feed: 'tag:red', lastEventId: '100-6', token: 'tag-token' }],
+    ]);
+    assert.equal(follow.state.state, 'live');
+    // A follow never ends by itself: closed here, before the peer (which waits for its sockets) is.
+    assert.deepEqual(await follow.close(), { state: 'closed' });
+  });
+
   test('a subscription ended with a code meaning "resume" is subscribed again after its backoff, from its cursor; a token rides in the message', async (t) => {
     let subscribes = 0;
     const peer = await scriptedMuxPeer(t, (ws, m) => {
-      if (m.type !== 'subscribe') return;
+      if (m.type !== 'subscribe' || !('task' in m)) return;
       subscribes++;
       ws.send(JSON.stringify({ type: 'subscribed', task: m.task }));
       if (subscribes === 1) {
@@ -147,7 +220,7 @@ describe('TaskWatchers rules, against a scripted peer', () => {
     const closes: number[] = [];
     const peer = await scriptedMuxPeer(t, (ws, m) => {
       ws.once('close', (code) => closes.push(code));
-      if (m.type !== 'subscribe') return;
+      if (m.type !== 'subscribe' || !('task' in m)) return;
       ws.send(JSON.stringify({ type: 'subscribed', task: m.task }));
       ws.send(ev(m.task, 1, 'COMPLETED'));
       ws.send(JSON.stringify({ type: 'ended', task: m.task, code: 1000, reason: 'task finished' }));
@@ -168,7 +241,7 @@ describe('TaskWatchers rules, against a scripted peer', () => {
     let connection: WebSocket | undefined;
     const peer = await scriptedMuxPeer(t, (ws, m) => {
       connection = ws;
-      if (m.type === 'subscribe') {
+      if (m.type === 'subscribe' && 'task' in m) {
         ws.send(JSON.stringify({ type: 'subscribed', task: m.task }));
         ws.send(ev(m.task, 1));
       }

@@ -1,13 +1,18 @@
 import WebSocket from 'ws';
 import type { TaskEvent } from '../../src/wire/events.js';
-import { parseServerMessage, type MuxClientMessage, type MuxControlMessage } from '../../src/wire/mux.js';
-import { endedSchema, muxErrorSchema, subscribedSchema, unsubscribedSchema } from '../../src/http/mux-schemas.js';
+import { parseServerMessage, type MuxClientMessage, type MuxControlMessage, type MuxFeedEntry } from '../../src/wire/mux.js';
+import {
+  endedSchema, feedEndedSchema, feedSubscribedSchema, feedUnsubscribedSchema, muxErrorSchema, muxFeedEntrySchema, subscribedSchema,
+  unsubscribedSchema,
+} from '../../src/http/mux-schemas.js';
 import type { Scope } from './processes.js';
 import { waitFor, withTimeout } from './wait.js';
 
 const CONTROL_SCHEMAS = { subscribed: subscribedSchema, ended: endedSchema, unsubscribed: unsubscribedSchema, error: muxErrorSchema };
+const FEED_CONTROL_SCHEMAS = { subscribed: feedSubscribedSchema, ended: feedEndedSchema, unsubscribed: feedUnsubscribedSchema };
 
-type Message = { event: TaskEvent } | { control: MuxControlMessage };
+type Message = { event: TaskEvent } | { entry: MuxFeedEntry } | { control: MuxControlMessage };
+type FeedControl = Extract<MuxControlMessage, { feed: string }>;
 
 /**
  * A raw client of the multiplexed `/ws` over `ws`: it sends what the test says and records
@@ -23,7 +28,12 @@ export class MuxClient {
       const message = parseServerMessage(String(data));
       if (!message) throw new Error(`the gateway sent a malformed message: ${String(data).slice(0, 200)}`);
       // Every control message matches its documented schema (/openapi.json).
-      if ('control' in message) CONTROL_SCHEMAS[message.control.type].parse(message.control);
+      if ('control' in message) {
+        const c = message.control;
+        if ('feed' in c) FEED_CONTROL_SCHEMAS[c.type].strict().parse(c);
+        else CONTROL_SCHEMAS[c.type].parse(c);
+      }
+      if ('entry' in message) muxFeedEntrySchema.strict().parse(message.entry);
       this.messages.push(message);
     });
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
@@ -54,12 +64,32 @@ export class MuxClient {
     return this.messages.flatMap((m) => ('control' in m && 'task' in m.control && m.control.task === task ? [m.control] : []));
   }
 
+  /** The entries received on the subscription of `feed` (`all`, `tag:<tag>`), in order. */
+  entries(feed: string): MuxFeedEntry[] {
+    return this.messages.flatMap((m) => ('entry' in m && m.entry.feed === feed ? [m.entry] : []));
+  }
+
+  /** The control messages received about `feed`, in order. */
+  feedControls(feed: string): FeedControl[] {
+    return this.messages.flatMap((m) => ('control' in m && 'feed' in m.control && m.control.feed === feed ? [m.control] : []));
+  }
+
+  /** Waits until the gateway ended or refused `feed`'s subscription for the `nth` time (1-based); returns that message. */
+  feedEnded(feed: string, nth = 1, timeoutMs = 20_000): Promise<FeedControl & { type: 'ended' }> {
+    return waitFor(
+      () => this.feedControls(feed).filter((c): c is FeedControl & { type: 'ended' } => c.type === 'ended')[nth - 1],
+      `ended #${nth} for ${feed}`,
+      timeoutMs,
+    );
+  }
+
   /** What the gateway sent about `task`: events as `event <status>`, control messages as `<type> [code]`. */
   trace(task: string): string[] {
     return this.messages.flatMap((m) => {
+      if ('entry' in m) return [];
       if ('event' in m) return m.event.task_id === task ? [`event ${m.event.status}`] : [];
       const c = m.control;
-      if (c.type === 'error' || c.task !== task) return [];
+      if (c.type === 'error' || !('task' in c) || c.task !== task) return [];
       return [c.type === 'ended' ? `ended ${c.code}` : c.type];
     });
   }

@@ -112,11 +112,16 @@ describe('/openapi.json, generated from the zod schemas', () => {
   test('the multiplexed endpoint /ws: its messages are components, every subscription code is described', () => {
     const mux = document.paths['/ws'].get['x-websocket'];
     const refs = [...mux.clientMessages, ...mux.serverMessages].map((m: { $ref: string }) => m.$ref.replace('#/components/schemas/', ''));
-    assert.deepEqual(refs, ['MuxSubscribe', 'MuxUnsubscribe', 'TaskEvent', 'MuxSubscribed', 'MuxEnded', 'MuxUnsubscribed', 'MuxError']);
+    assert.deepEqual(refs, [
+      'MuxSubscribe', 'MuxUnsubscribe', 'MuxFeedSubscribe', 'MuxFeedUnsubscribe',
+      'TaskEvent', 'MuxSubscribed', 'MuxEnded', 'MuxUnsubscribed', 'MuxFeedEntry', 'MuxFeedSubscribed', 'MuxFeedEnded', 'MuxFeedUnsubscribed', 'MuxError',
+    ]);
     for (const name of refs) assert.ok(document.components.schemas[name], name);
     assert.deepEqual(mux.subscriptionCodes.map((c: { code: number }) => c.code), Object.values(SubscriptionCode));
     for (const c of mux.subscriptionCodes) assert.ok(c.meaning.length > 10, String(c.code));
     assert.deepEqual(document.components.schemas.MuxSubscribe.required, ['type', 'task']);
+    assert.deepEqual(document.components.schemas.MuxFeedSubscribe.required, ['type', 'feed']);
+    assert.deepEqual(document.components.schemas.MuxFeedEntry.required, ['id', 'task_id', 'type', 'status', 'progress', 'tags', 'ts', 'feed']);
   });
 });
 

@@ -11,7 +11,7 @@ import { testScope } from '../helpers/scope.js';
 
 const WAIT = { timeout: 60_000 };
 
-test('the page (chromium): tasks started elsewhere appear at the top of the list and move live, across a gateway restart', async (t) => {
+test('the page (chromium): tasks started elsewhere appear at the top of the list and move live over the page\'s one /ws socket, across a gateway restart', async (t) => {
   const scope = testScope(t);
   const redisUrl = await testRedisUrl();
   const redis = await redisFor(t, redisUrl);
@@ -22,6 +22,8 @@ test('the page (chromium): tasks started elsewhere appear at the top of the list
   const page = await context.newPage();
   const pageErrors: string[] = [];
   page.on('pageerror', (err) => pageErrors.push(err.message));
+  const sockets: string[] = [];
+  page.on('websocket', (ws) => sockets.push(new URL(ws.url()).pathname));
   await page.goto(gateway.url);
   await page.locator('#no-tasks').waitFor({ state: 'visible', ...WAIT });
   const item = (taskId: string) => page.locator(`#task-list .task-link[data-task-id="${taskId}"]`);
@@ -44,5 +46,8 @@ test('the page (chromium): tasks started elsewhere appear at the top of the list
   await gateway.restart();
   await badge(c, 'COMPLETED');
   assert.equal(await page.locator('#task-list .task-link').count(), 3);
+  // The list follows the feed on the page's one multiplexed socket (one before the restart, then
+  // the reconnects: attempts while the gateway is down count too).
+  assert.ok(sockets.length >= 2 && sockets.every((p) => p === '/ws'), sockets.join());
   assert.deepEqual(pageErrors, []);
 });

@@ -107,6 +107,21 @@ describe('multiplexed /ws against a gateway and a worker', () => {
     assert.deepEqual(trace.slice(0, trace.indexOf('unsubscribed') + 1).filter((m) => !m.startsWith('event')), ['subscribed', 'unsubscribed']);
   });
 
+  test('a subscribe followed at once by its unsubscribe is still answered: subscribed, then unsubscribed, and nothing of it after', async (t) => {
+    const redis = await redisFor(t, redisUrl);
+    const task = await startTask(gateway.url, { stage_ms: 150 });
+    const client = await MuxClient.open(testScope(t), gateway.url);
+    client.send({ type: 'subscribe', task });
+    client.send({ type: 'unsubscribe', task });
+    await client.waitFor(() => client.controls(task).some((c) => c.type === 'unsubscribed'), 'unsubscribed');
+    await waitForEnd(redis, task);
+    const other = await startTask(gateway.url, { stage_ms: 0 });
+    client.send({ type: 'subscribe', task: other });
+    assert.equal((await client.ended(other, 30_000)).code, 1000, 'the connection goes on');
+    assert.deepEqual(client.trace(task).filter((m) => !m.startsWith('event')), ['subscribed', 'unsubscribed']);
+    assert.ok(client.trace(task).indexOf('unsubscribed') === client.trace(task).length - 1, 'nothing of it after its unsubscribed');
+  });
+
   test('malformed messages get an error each and change nothing; repeated ones close the connection with 4400', async (t) => {
     const task = await startTask(gateway.url, { stage_ms: 0 });
     const client = await MuxClient.open(testScope(t), gateway.url);
