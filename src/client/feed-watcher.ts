@@ -1,3 +1,5 @@
+import { parseJsonObject } from '../wire/frames.js';
+import { socketUrl } from './socket-url.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { compareEventIds, parseEventId } from '../wire/event-id.js';
 import { continueFromReason, type FeedEntry } from '../wire/feed.js';
@@ -43,10 +45,7 @@ export interface FeedWatcherOptions {
 
 /** The feed URL: `/ws/feed?tag=&lastEventId=&token=` on the gateway's host, ws for http, wss for https. */
 export function feedUrl(baseUrl: string, query: { tag?: string | undefined; lastEventId?: string | undefined; token?: string | undefined }): string {
-  const url = new URL('/ws/feed', baseUrl);
-  url.protocol = url.protocol === 'https:' || url.protocol === 'wss:' ? 'wss:' : 'ws:';
-  for (const [name, value] of Object.entries(query)) if (value) url.searchParams.set(name, value);
-  return url.toString();
+  return socketUrl(baseUrl, '/ws/feed', query);
 }
 
 /**
@@ -186,15 +185,8 @@ export class FeedWatcher {
 
 /** A feed entry or a cursor mark (`{ id }`), or null when the frame is neither. */
 function parseMessage(data: unknown): FeedEntry | { id: string } | null {
-  if (typeof data !== 'string') return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  const message = value as Partial<FeedEntry>;
+  const message = parseJsonObject(data) as Partial<FeedEntry> | null;
+  if (message === null) return null;
   if (typeof message.id !== 'string' || parseEventId(message.id) !== message.id) return null;
   if (message.task_id === undefined) return { id: message.id };
   if (typeof message.task_id !== 'string' || typeof message.status !== 'string' || typeof message.progress !== 'number') return null;

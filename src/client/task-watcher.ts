@@ -1,3 +1,5 @@
+import { parseJsonObject } from '../wire/frames.js';
+import { socketUrl } from './socket-url.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { compareEventIds, parseEventId } from '../wire/event-id.js';
 import { isTerminal, type Json, type TaskEvent } from '../wire/events.js';
@@ -69,11 +71,7 @@ export interface TaskWatcherOptions extends WatchCredentials {
 
 /** The watch URL: `/ws/task/<id>?lastEventId=<id>` on the gateway's host, ws for http, wss for https. */
 export function watchUrl(baseUrl: string, taskId: string, lastEventId?: string, watchToken?: string): string {
-  const url = new URL(`/ws/task/${encodeURIComponent(taskId)}`, baseUrl);
-  url.protocol = url.protocol === 'https:' || url.protocol === 'wss:' ? 'wss:' : 'ws:';
-  if (lastEventId) url.searchParams.set('lastEventId', lastEventId);
-  if (watchToken) url.searchParams.set('token', watchToken);
-  return url.toString();
+  return socketUrl(baseUrl, `/ws/task/${encodeURIComponent(taskId)}`, { lastEventId, token: watchToken });
 }
 
 /**
@@ -252,15 +250,8 @@ export class TaskWatcher {
 
 /** An event frame, or null when it is not one (it must carry a valid id and a status). */
 function parseEvent(data: unknown): TaskEvent | null {
-  if (typeof data !== 'string') return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  const event = value as Partial<TaskEvent>;
+  const event = parseJsonObject(data) as Partial<TaskEvent> | null;
+  if (event === null) return null;
   if (typeof event.id !== 'string' || parseEventId(event.id) !== event.id || typeof event.status !== 'string') return null;
   event.type ??= 'stage';
   return event as TaskEvent;

@@ -1,3 +1,4 @@
+import { socketUrl } from './socket-url.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { compareEventIds } from '../wire/event-id.js';
 import { isTerminal, type Json, type TaskEvent } from '../wire/events.js';
@@ -52,9 +53,7 @@ export interface WatchOptions {
 
 /** The multiplexed endpoint's URL on the gateway's host, ws for http, wss for https. */
 export function muxUrl(baseUrl: string): string {
-  const url = new URL(MUX_PATH, baseUrl);
-  url.protocol = url.protocol === 'https:' || url.protocol === 'wss:' ? 'wss:' : 'ws:';
-  return url.toString();
+  return socketUrl(baseUrl, MUX_PATH);
 }
 
 /** A running or ended watch of one task over the shared connection. */

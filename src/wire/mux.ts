@@ -1,3 +1,4 @@
+import { parseJsonObject } from './frames.js';
 import { CloseCode } from './close-codes.js';
 import { EVENT_TYPES, type TaskEvent } from './events.js';
 import { TAG_RE, type FeedEntry } from './feed.js';
@@ -247,15 +248,8 @@ const EVENT_TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);
 export function parseServerMessage(
   data: unknown,
 ): { event: TaskEvent } | { entry: MuxFeedEntry } | { control: MuxControlMessage } | null {
-  if (typeof data !== 'string') return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  const m = value as Record<string, unknown>;
+  const m = parseJsonObject(data);
+  if (m === null) return null;
   if (typeof m.id === 'string' && typeof m.task_id === 'string' && 'feed' in m) {
     if (typeof m.feed !== 'string' || typeof m.status !== 'string' || typeof m.progress !== 'number') return null;
     m.tags ??= [];
