@@ -268,7 +268,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         io.stderr.write(`taskcast ${name}: ${UNAUTHORIZED_HINT}\n`);
         return EXIT.UNAUTHORIZED;
       }
-      return err.status === 404 || err.status === 400 ? EXIT.NOT_FOUND : EXIT.ERROR;
+      return err.status === 404 || err.status === 400 || err.status === 422 ? EXIT.NOT_FOUND : EXIT.ERROR;
     }
     throw err;
   }
