@@ -70,6 +70,11 @@ export async function inspectTask(io: CliIo, api: ApiClient, taskId: string, opt
     return EXIT.OK;
   }
   let text = `${taskRow(state)}\nparams: ${JSON.stringify(state.params)}\n`;
+  if (state.priority !== undefined && state.priority !== 'normal') text += `priority: ${state.priority}\n`;
+  if (state.run_at !== undefined) text += `run at: ${new Date(state.run_at).toISOString()}\n`;
+  if (state.tags !== undefined) text += `tags: ${state.tags.join(' ')}\n`;
+  if (state.concurrency_key !== undefined) text += `concurrency key: ${state.concurrency_key}\n`;
+  if (state.waiting_for_slot !== undefined) text += `waiting for a slot (${state.waiting_for_slot === 'concurrency' ? 'its type\'s limit' : 'its key\'s limit'})\n`;
   if (state.attempt !== undefined) text += `attempt: ${state.attempt}\n`;
   if (state.error) text += `error: ${state.error}\n`;
   if (state.message !== undefined) text += `message: ${state.message}\n`;

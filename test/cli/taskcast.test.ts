@@ -161,6 +161,8 @@ describe('taskcast CLI against a real gateway and worker', () => {
     assert.deepEqual([state.status, state.priority, state.concurrency_key], ['SCHEDULED', 'high', 'c-1']);
     const ls = await taskcast(['ls', '--url', url]);
     assert.match(ls.stdout, new RegExp(`${state.task_id}\\s+SCHEDULED`));
+    const inspect = await taskcast(['inspect', state.task_id, '--url', url]);
+    assert.match(inspect.stdout, new RegExp(`^priority: high\nrun at: ${new Date(state.run_at).toISOString()}\nconcurrency key: c-1\n`, 'm'));
     assert.equal((await taskcast(['cancel', state.task_id, '--url', url])).code, 0);
     assert.equal(await redis.hget(taskKey(state.task_id), 'status'), 'CANCELLED');
 
