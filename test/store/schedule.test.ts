@@ -83,3 +83,20 @@ test('a task that left SCHEDULED without leaving the set is dropped from it, not
   assert.equal(await redis.zcard(SCHEDULED_SET), 0);
   assert.equal(await redis.exists(COMMANDS_STREAM), 0);
 });
+
+test('a due task whose event stream holds another type stays scheduled and writes nothing; the others are promoted', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  const store = new TaskStore(redis);
+  const now = 1_700_000_000_000;
+  const bad = (await store.start('reference', {}, now, { runAt: now + 10 })).state.task_id;
+  const good = (await store.start('reference', {}, now, { runAt: now + 20 })).state.task_id;
+  await redis.del(eventsKey(bad));
+  await redis.set(eventsKey(bad), 'not a stream');
+  assert.equal(await promoteDue(redis, now + 1000), 1);
+  assert.equal(await redis.hget(taskKey(good), 'status'), 'PENDING');
+  assert.equal(await redis.hget(taskKey(bad), 'status'), 'SCHEDULED');
+  assert.equal(await redis.hget(taskKey(bad), 'command_id'), '', 'no command for it');
+  const commands = await redis.xrange(COMMANDS_STREAM, '-', '+');
+  assert.deepEqual(commands.map(([, f]) => f[f.indexOf('task_id') + 1]), [good]);
+  assert.deepEqual(await redis.zrange(SCHEDULED_SET, '0', '-1'), [bad]);
+});

@@ -11,8 +11,8 @@
 -- ARGV[k+1]    the task id of item k
 -- Returns  one reply per item, in order: { 'PROMOTED', command id } | { 'NOT_DUE' } (not in the
 --          set, or not due) | { 'DROPPED' } (left the set: not SCHEDULED) | { 'ERR', message }
--- An item cannot fail half way: HMGET fails on a hash of the wrong type, and its first write is
--- the command's XADD (queue_command) (fails on a stream of the wrong type with nothing written).
+-- An item cannot fail half way: HMGET fails on a hash of the wrong type, and the types of its
+-- commands stream and event stream are checked before its first write (it stays scheduled).
 local bad = wrong_type(KEYS[1], 'zset')
 if bad then return redis.error_reply(bad) end
 local now = tonumber(ARGV[1])
@@ -25,6 +25,8 @@ local function promote(hash, events, task_id)
     redis.call('ZREM', KEYS[1], task_id)
     return { 'DROPPED' }
   end
+  local wrong = wrong_type(events, 'stream', state[2], 'stream')
+  if wrong then return { 'ERR', wrong } end
   local command_id = queue_command(hash, task_id)
   local event_id = redis.call('XADD', events, '*', 'type', 'stage', 'status', 'PENDING', 'progress', state[3] or '0', 'ts', ARGV[1])
   redis.call('HSET', hash, 'status', 'PENDING', 'last_event_id', event_id, 'updated_at', ARGV[1])
