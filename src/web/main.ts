@@ -1,4 +1,5 @@
 import { ApiClient, ApiError } from '../client/api-client.js';
+import { CloseCode } from '../wire/close-codes.js';
 import { TaskWatchers } from '../client/task-watchers.js';
 import { byId, isTaskId, showError } from './dom.js';
 import { ListFilters } from './list-filters.js';
@@ -53,7 +54,7 @@ const list = new TaskList(
       gatewayAnswered();
       signOut.hidden = session.token === undefined;
     },
-    onUnauthorized: () => requireSignIn(session.token === undefined ? '' : 'The gateway no longer accepts your token: sign in again.'),
+    onUnauthorized: () => (session.token === undefined ? requireSignIn('') : tokenRefused()),
   },
 );
 
@@ -61,7 +62,15 @@ const filters = new ListFilters((filter) => void list.setFilter(filter));
 
 /** Keeps the list live from the feed of all tasks, on the page's one socket; with auth on, with the API token. */
 function followFeed(): void {
-  list.follow(watchers, session.token);
+  list.follow(watchers, session.token, (state) => {
+    if (state.state === 'live') gatewayAnswered();
+    else if (state.state === 'failed' && state.code === CloseCode.UNAUTHORIZED) tokenRefused();
+  });
+}
+
+/** A signed-in page's token stopped working (rotated): back to the sign-in form. */
+function tokenRefused(): void {
+  if (!readOnly && session.token !== undefined) requireSignIn('The gateway no longer accepts your token: sign in again.');
 }
 
 /** Opens a card watching `taskId`, or brings its card into view if it is already watched. */
@@ -87,6 +96,7 @@ function observe(taskId: string): void {
         noCards.hidden = cards.size > 0;
       },
       onLive: gatewayAnswered,
+      onUnauthorized: tokenRefused,
     },
     { token: linkToken ?? session.token, readOnly },
   );

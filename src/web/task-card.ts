@@ -1,3 +1,4 @@
+import { CloseCode } from '../wire/close-codes.js';
 import type { ApiClient } from '../client/api-client.js';
 import type { WatchState } from '../client/task-watcher.js';
 import type { TaskWatch, TaskWatchers } from '../client/task-watchers.js';
@@ -39,13 +40,13 @@ export class TaskCard {
    * the gateway has auth on (an API token or this task's watch token; sent in the subscribe
    * message, never in a URL). `readOnly`:
    * the page holds only this task's watch token, so the card offers no cancel. `onLive`: the
-   * gateway answered (a watch is live).
+   * gateway answered (a watch is live); `onUnauthorized`: the watch was refused its token (4401).
    */
   constructor(
     readonly taskId: string,
     private readonly api: ApiClient,
     private readonly watchers: TaskWatchers,
-    private readonly hooks: { onFinished(): void; onDismiss(card: TaskCard): void; onLive(): void },
+    private readonly hooks: { onFinished(): void; onDismiss(card: TaskCard): void; onLive(): void; onUnauthorized(): void },
     private readonly options: { token: string | undefined; readOnly: boolean },
   ) {
     const headingId = `card-${taskId}-h`;
@@ -166,6 +167,7 @@ export class TaskCard {
         this.next.status = 'ERROR';
         this.setBadge('ERROR');
         showError(this.error, this.describeFailure(state.code, state.reason));
+        if (state.code === CloseCode.UNAUTHORIZED) this.hooks.onUnauthorized();
         break;
       case 'closed':
         this.conn.textContent = 'Not watching';

@@ -1,5 +1,6 @@
 import { ApiError, type ApiClient } from '../client/api-client.js';
 import type { FeedFollow } from '../client/feed-follow.js';
+import type { WatchState } from '../client/task-watcher.js';
 import type { TaskWatchers } from '../client/task-watchers.js';
 import type { FeedEntry } from '../wire/feed.js';
 import type { TaskState } from '../wire/task-state.js';
@@ -62,9 +63,9 @@ export class TaskList {
    * Follows the feed of all tasks over `watchers`' connection (the page's one socket), with `token`
    * (auth on: an API token) in its subscribe messages; calling it again while following has no effect.
    */
-  follow(watchers: TaskWatchers, token: string | undefined): void {
+  follow(watchers: TaskWatchers, token: string | undefined, onState?: (state: WatchState) => void): void {
     if (this.feed) return;
-    this.feed = watchers.follow({ token, onEntry: (entry) => this.apply(entry), onReset: () => void this.refresh() });
+    this.feed = watchers.follow({ token, onEntry: (entry) => this.apply(entry), onReset: () => void this.refresh(), onState });
   }
 
   /** Stops following the feed and empties the list (on sign-out). */

@@ -6,8 +6,8 @@ export interface RestartableGateway {
   readonly proc: ServiceProc;
   /** Kills the process (SIGKILL by default: no close handshake reaches the clients) and waits for its exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Starts a new gateway process on the same port. */
-  restart(): Promise<void>;
+  /** Starts a new gateway process on the same port; `env` is added to the first one's (e.g. rotated API_TOKENS). */
+  restart(env?: Record<string, string>): Promise<void>;
 }
 
 /** A gateway process that a test can kill and start again on the same port, as an outage would. */
@@ -28,8 +28,8 @@ export async function startRestartableGateway(
       proc.kill(signal);
       await proc.exited;
     },
-    async restart() {
-      const next = spawnEntry('gateway', { REDIS_URL: redisUrl, ...env, PORT: String(port) });
+    async restart(more = {}) {
+      const next = spawnEntry('gateway', { REDIS_URL: redisUrl, ...env, ...more, PORT: String(port) });
       scope.after(() => stopProc(next));
       await next.waitForLog((l) => l.msg === 'gateway listening', 'gateway listening again', STARTUP_TIMEOUT_MS);
       proc = Object.assign(next, { port, url });
