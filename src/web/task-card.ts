@@ -1,4 +1,5 @@
 import { CloseCode } from '../wire/close-codes.js';
+import { SubscriptionCode } from '../wire/mux.js';
 import type { ApiClient } from '../client/api-client.js';
 import type { WatchState } from '../client/task-watcher.js';
 import type { TaskWatch, TaskWatchers } from '../client/task-watchers.js';
@@ -146,10 +147,14 @@ export class TaskCard {
         this.hooks.onLive();
         break;
       case 'reconnecting': {
-        if (state.attempt === 1) this.note('Disconnected. Reconnecting…');
+        // 4429 ends only this card's subscription (too many on the connection): the connection is up.
+        const busy = state.code === SubscriptionCode.TOO_MANY_SUBSCRIPTIONS;
+        if (state.attempt === 1 && !busy) this.note('Disconnected. Reconnecting…');
         const tick = () => {
           const seconds = Math.max(0, Math.ceil((state.nextAttemptAt - Date.now()) / 1000));
-          this.conn.textContent = `Disconnected from ${this.taskId}. Reconnecting… next attempt in ${seconds} s`;
+          this.conn.textContent = busy
+            ? `The gateway is busy (${state.reason}). Next attempt in ${seconds} s`
+            : `Disconnected from ${this.taskId}. Reconnecting… next attempt in ${seconds} s`;
         };
         tick();
         this.countdown = setInterval(tick, 250);

@@ -46,7 +46,7 @@ export interface FeedReset {
 
 /** The message (and WebSocket close reason) of FEED_CURSOR_EXPIRED; at most 123 bytes. */
 export function feedResetMessage(continueFrom: string): string {
-  return `cursor older than the feed holds: reload the list, then continue from ${continueFrom}`;
+  return `entries after the cursor are gone: reload the list, then continue from ${continueFrom}`;
 }
 
 /** The id to continue from in a 4410 close reason, or null when the reason holds none. */

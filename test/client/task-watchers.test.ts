@@ -157,7 +157,7 @@ describe('TaskWatchers rules, against a scripted peer', () => {
       if (n === 1 && m.lastEventId === undefined) {
         ws.send(JSON.stringify({ type: 'subscribed', feed: m.feed, id: '100-1' }));
         ws.send(feedEntry(2));
-        ws.send(JSON.stringify({ type: 'ended', feed: m.feed, code: 4410, reason: 'cursor older than the feed holds: reload the list, then continue from 100-5' }));
+        ws.send(JSON.stringify({ type: 'ended', feed: m.feed, code: 4410, reason: 'entries after the cursor are gone: reload the list, then continue from 100-5' }));
       } else if (n === 1) {
         ws.send(JSON.stringify({ type: 'subscribed', feed: m.feed }));
         ws.send(feedEntry(6));

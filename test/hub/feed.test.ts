@@ -139,7 +139,7 @@ test('a cursor older than the feed holds gets 4410 (WebSocket) or a reset messag
   assert.deepEqual(sse.ids, [last], 'EventSource reconnects from the id to continue from');
   assert.deepEqual(sse.events[0] as unknown as FeedReset, {
     code: 'FEED_CURSOR_EXPIRED',
-    message: `cursor older than the feed holds: reload the list, then continue from ${last}`,
+    message: `entries after the cursor are gone: reload the list, then continue from ${last}`,
     continue_from: last,
   });
 

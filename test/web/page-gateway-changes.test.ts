@@ -5,8 +5,8 @@ import { buildWeb } from '../../scripts/build-web.js';
 import { API_TOKEN, AUTH_ENV } from '../helpers/auth.js';
 import { launchBrowser } from '../helpers/browser.js';
 import { startRestartableGateway, type RestartableGateway } from '../helpers/gateway-restart.js';
-import { request } from '../helpers/http.js';
-import { startWorkerInProcess } from '../helpers/in-process.js';
+import { request, startTask } from '../helpers/http.js';
+import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
 import { testRedisUrl } from '../helpers/redis.js';
 import { suiteScope } from '../helpers/scope.js';
 
@@ -62,5 +62,30 @@ describe('the page across gateway outages and token rotations, in chromium', () 
     const started = await request(`${gateway.url}/tasks`, { body: { stage_ms: 0 }, headers: { authorization: `Bearer ${ROTATED}` } });
     assert.equal(started.status, 202);
     await page.locator(`#task-list .task-link[data-task-id="${started.body.task_id}"]`).waitFor(WAIT);
+  });
+});
+
+describe('the page at the gateway\'s subscription limit, in chromium', () => {
+  const scope = suiteScope();
+
+  test('a card over WS_MAX_SUBSCRIPTIONS says the gateway is busy (not disconnected) and goes live once a subscription frees', async () => {
+    const redisUrl = await testRedisUrl();
+    await buildWeb();
+    // The list's feed is one subscription, the first card the second.
+    const gateway = await startGatewayInProcess(scope, redisUrl, { WS_MAX_SUBSCRIPTIONS: '2' });
+    await startWorkerInProcess(scope, redisUrl);
+    const context = await launchBrowser(scope);
+    const page = await context.newPage();
+    await page.goto(gateway.url);
+    const [first, second] = [await startTask(gateway.url, { stage_ms: 60_000 }), await startTask(gateway.url, { stage_ms: 100 })];
+    await page.evaluate((id) => (location.hash = `task=${id}`), first);
+    await page.locator(`.card[data-task-id="${first}"] .conn[data-state="live"]`).waitFor(WAIT);
+    await page.evaluate((id) => (location.hash = `task=${id}`), second);
+    const conn = page.locator(`.card[data-task-id="${second}"] .conn`);
+    await page.locator(`.card[data-task-id="${second}"] .conn`, { hasText: 'The gateway is busy' }).waitFor(WAIT);
+    assert.match((await conn.textContent())!, /at most 2 subscriptions per connection/);
+    assert.equal(await page.locator(`.card[data-task-id="${second}"] .log li.note`).count(), 0, 'no "Disconnected" note');
+    await page.locator(`.card[data-task-id="${first}"] button.dismiss`).click();
+    await page.locator(`.card[data-task-id="${second}"] .badge`, { hasText: 'COMPLETED' }).waitFor(WAIT);
   });
 });
