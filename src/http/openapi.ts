@@ -1,16 +1,11 @@
-import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig, type RouteConfig } from '@asteasolutions/zod-to-openapi';
+import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { errorTable } from '../errors.js';
 import { PROBE_PATHS } from '../health/probes.js';
 import type { TaskRegistry } from '../tasks/registry.js';
-import { CloseCode } from '../wire/close-codes.js';
 import {
-  errorBodySchema,
   eventIdSchema,
   feedEntrySchema,
-  feedQuerySchema,
   feedResetSchema,
-  feedGrantSchema,
   eventListSchema,
   eventsQuerySchema,
   probeReplySchema,
@@ -22,69 +17,12 @@ import {
   watchTokenSchema,
 } from './api-schemas.js';
 import { registerMux } from './mux-schemas.js';
+import { registerFeeds } from './openapi-feed.js';
+import { closeCodeTable, errors, json, register } from './openapi-parts.js';
 import { listTasksQuery, startTaskBody } from './tasks-routes.js';
 import { LIST_SCAN_MAX } from '../store/task-store.js';
-import { feedTokenBody } from './feed-routes.js';
-
-/** What each close code means to a client; a code added to CloseCode must be described here. */
-const closeCodeMeaning = {
-  DONE: 'The terminal event (COMPLETED, FAILED, CANCELLED) was sent; nothing more will come.',
-  GOING_AWAY: 'The gateway is shutting down; resume with lastEventId (on another gateway).',
-  TOO_BIG: 'The client sent a frame larger than the gateway accepts.',
-  INTERNAL: 'An unexpected server error; resume with lastEventId.',
-  TRY_AGAIN: 'Temporarily unable to serve (e.g. Redis is down); resume with lastEventId after a backoff.',
-  BAD_REQUEST: 'Malformed task id, malformed or out-of-range lastEventId, or the client sent a message.',
-  NOT_FOUND: 'Unknown task (never created, or expired after TASK_TTL_S).',
-  TASK_CORRUPTED: "The task's keys in Redis hold the wrong type (bad data); retrying cannot help.",
-  SLOW_CONSUMER: 'The client read too slowly; resume with lastEventId.',
-  PROTOCOL_ERROR: 'The client sent a malformed frame (e.g. unmasked); sent without a reason.',
-  INVALID_PAYLOAD: 'The client sent a text frame that is not UTF-8; sent without a reason.',
-  FEED_CURSOR_EXPIRED:
-    'A feed cursor older than the feed holds (or beyond its end): reload the task list, then reconnect with ' +
-    'lastEventId = the id that ends the reason (`... continue from <id>`).',
-  UNAUTHORIZED: 'Missing, invalid or expired token; the upgrade answers 401 first, so clients normally see that.',
-  FORBIDDEN: 'Origin not allowed; the upgrade answers 403 first, so clients normally see that.',
-} satisfies Record<keyof typeof CloseCode, string>;
-
-/** The close-code table: code, name, meaning and the error codes that close with it. */
-export function closeCodeTable(): { code: number; name: string; meaning: string; errors: string[] }[] {
-  return (Object.keys(CloseCode) as (keyof typeof CloseCode)[]).map((name) => ({
-    code: CloseCode[name],
-    name,
-    meaning: closeCodeMeaning[name],
-    errors: Object.entries(errorTable)
-      .filter(([, row]) => row.close === CloseCode[name])
-      .map(([code]) => code),
-  }));
-}
-
-const json = (schema: z.ZodType, description: string): ResponseConfig => ({
-  description,
-  content: { 'application/json': { schema } },
-});
-
-/** Error answers, each with the error body and the codes that produce that status. */
-function errors(...statuses: number[]): Record<string, ResponseConfig> {
-  const out: Record<string, ResponseConfig> = {};
-  for (const status of statuses) {
-    const codes = Object.entries(errorTable).filter(([, row]) => row.status === status).map(([code]) => code);
-    out[String(status)] = json(errorBodySchema, `Error (code ${codes.join(', ')}).`);
-  }
-  return out;
-}
 
 const idParams = z.object({ id: taskIdSchema });
-const requestIdHeader = { 'X-Request-Id': { description: 'The request id (echoed, or created).', schema: { type: 'string' as const } } };
-
-/** Registers a route; `viaKoa` routes pass the request-id middleware and answer X-Request-Id. */
-function register(api: OpenAPIRegistry, route: RouteConfig, viaKoa = true): void {
-  if (!viaKoa) return api.registerPath(route);
-  const responses: RouteConfig['responses'] = {};
-  for (const [status, response] of Object.entries(route.responses)) {
-    responses[status] = '$ref' in response ? response : { ...response, headers: { ...requestIdHeader, ...response.headers } };
-  }
-  api.registerPath({ ...route, responses });
-}
 
 /**
  * The OpenAPI 3.1 document of the gateway, generated from the zod schemas the routes validate
@@ -297,70 +235,7 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     },
   }, false);
 
-  register(api, {
-    method: 'post',
-    path: '/feed-tokens',
-    tags: ['watch'],
-    summary: "A feed token: lets its holder follow one tag's feed (a tag token), or the all-tasks feed",
-    description:
-      'Needs an API token (with auth on). A backend hands the token to a browser, which follows ' +
-      '`/ws/feed?tag=<tag>` or `/sse/feed?tag=<tag>` (without `tag` in the body: `/ws/feed`, `/sse/feed`) with it ' +
-      '(`?token=`) until it expires; it opens nothing else. Browsers cannot send headers on a WebSocket: this keeps ' +
-      'API tokens out of URLs.',
-    request: { body: { required: false, content: { 'application/json': { schema: feedTokenBody } } } },
-    responses: { 200: json(feedGrantSchema, 'The token.'), ...errors(400, 401, 413, 415, 500) },
-  });
-  const feedDescription =
-    'The feed of task changes: one entry per status change of a task (and per progress change, at most one per ' +
-    'FEED_PROGRESS_MS per task), for all tasks or for the tasks of `tag`, from the `tasks:feed` / ' +
-    '`tasks:feed:tag:<tag>` streams (each bounded by FEED_MAXLEN). Every entry after `lastEventId`, then live ones, ' +
-    'with no gap and no duplicate; `lastEventId=0` replays the whole retained feed. Without it the feed starts at ' +
-    'its end, and its first message is `{ "id": <cursor> }` (no task_id), the id to resume from. With auth on, ' +
-    'a feed takes an API token or a feed token for it (POST /feed-tokens: a tag token for a tag\'s feed).';
-  register(api, {
-    method: 'get',
-    path: '/sse/feed',
-    tags: ['watch'],
-    summary: 'Follow the feed of task changes over Server-Sent Events',
-    description:
-      `${feedDescription} Each message is \`id: <entry id>\` and \`data: <FeedEntry>\` (unnamed, for onmessage); ` +
-      'the resume point is `Last-Event-ID`, else `?lastEventId`. A cursor older than the feed holds gets a ' +
-      '`reset` message (`event: reset`, data a FeedReset, `id:` the id to continue from) and the stream ends: ' +
-      'reload the list; EventSource reconnects from that id by itself.',
-    request: {
-      query: feedQuerySchema,
-      headers: z.object({ 'Last-Event-ID': eventIdSchema.optional().describe('Resume after this entry id.') }),
-    },
-    responses: {
-      200: {
-        description: 'The feed.',
-        content: { 'text/event-stream': { schema: { type: 'string', description: 'SSE messages; data is a FeedEntry, or a FeedReset.' } } },
-      },
-      ...errors(400, 401, 500, 503),
-    },
-    'x-sse': { message: { $ref: '#/components/schemas/FeedEntry' }, reset: { $ref: '#/components/schemas/FeedReset' } },
-  });
-  register(api, {
-    method: 'get',
-    path: '/ws/feed',
-    tags: ['watch'],
-    summary: 'Follow the feed of task changes over WebSocket',
-    description:
-      `${feedDescription} One text frame per entry (a FeedEntry as JSON); the feed never ends by itself. ` +
-      'A cursor older than the feed holds closes with 4410 FEED_CURSOR_EXPIRED, the reason ending ' +
-      '`continue from <id>`. Other close codes as for /ws/task/{id}.',
-    request: { query: feedQuerySchema },
-    responses: {
-      101: { description: 'Switching Protocols: the feed is open (a malformed tag or lastEventId then closes with 4400).' },
-      401: { description: 'Auth on: missing, invalid or expired token, or a feed token of another feed (UNAUTHORIZED).' },
-      403: { description: 'Origin not allowed (FORBIDDEN_ORIGIN, JSON error body).' },
-      503: { description: 'The gateway is shutting down, or WS_MAX_PER_IP / WS_MAX_TOTAL is reached (TOO_MANY_CONNECTIONS).' },
-    },
-    'x-websocket': {
-      message: { $ref: '#/components/schemas/FeedEntry' },
-      closeCodes: closeCodeTable(),
-    },
-  }, false);
+  registerFeeds(api);
   registerMux(api);
 
   for (const path of PROBE_PATHS) {

@@ -1,0 +1,66 @@
+/** Pieces shared by the OpenAPI document's modules: the close-code table, response shapes, route registration. */
+import type { OpenAPIRegistry, ResponseConfig, RouteConfig } from '@asteasolutions/zod-to-openapi';
+import type { z } from 'zod';
+import { errorTable } from '../errors.js';
+import { CloseCode } from '../wire/close-codes.js';
+import { errorBodySchema } from './api-schemas.js';
+
+/** What each close code means to a client; a code added to CloseCode must be described here. */
+const closeCodeMeaning = {
+  DONE: 'The terminal event (COMPLETED, FAILED, CANCELLED) was sent; nothing more will come.',
+  GOING_AWAY: 'The gateway is shutting down; resume with lastEventId (on another gateway).',
+  TOO_BIG: 'The client sent a frame larger than the gateway accepts.',
+  INTERNAL: 'An unexpected server error; resume with lastEventId.',
+  TRY_AGAIN: 'Temporarily unable to serve (e.g. Redis is down); resume with lastEventId after a backoff.',
+  BAD_REQUEST: 'Malformed task id, malformed or out-of-range lastEventId, or the client sent a message.',
+  NOT_FOUND: 'Unknown task (never created, or expired after TASK_TTL_S).',
+  TASK_CORRUPTED: "The task's keys in Redis hold the wrong type (bad data); retrying cannot help.",
+  SLOW_CONSUMER: 'The client read too slowly; resume with lastEventId.',
+  PROTOCOL_ERROR: 'The client sent a malformed frame (e.g. unmasked); sent without a reason.',
+  INVALID_PAYLOAD: 'The client sent a text frame that is not UTF-8; sent without a reason.',
+  FEED_CURSOR_EXPIRED:
+    'A feed cursor older than the feed holds (or beyond its end): reload the task list, then reconnect with ' +
+    'lastEventId = the id that ends the reason (`... continue from <id>`).',
+  UNAUTHORIZED: 'Missing, invalid or expired token; the upgrade answers 401 first, so clients normally see that.',
+  FORBIDDEN: 'Origin not allowed; the upgrade answers 403 first, so clients normally see that.',
+} satisfies Record<keyof typeof CloseCode, string>;
+
+/** The close-code table: code, name, meaning and the error codes that close with it. */
+export function closeCodeTable(): { code: number; name: string; meaning: string; errors: string[] }[] {
+  return (Object.keys(CloseCode) as (keyof typeof CloseCode)[]).map((name) => ({
+    code: CloseCode[name],
+    name,
+    meaning: closeCodeMeaning[name],
+    errors: Object.entries(errorTable)
+      .filter(([, row]) => row.close === CloseCode[name])
+      .map(([code]) => code),
+  }));
+}
+
+export const json = (schema: z.ZodType, description: string): ResponseConfig => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+/** Error answers, each with the error body and the codes that produce that status. */
+export function errors(...statuses: number[]): Record<string, ResponseConfig> {
+  const out: Record<string, ResponseConfig> = {};
+  for (const status of statuses) {
+    const codes = Object.entries(errorTable).filter(([, row]) => row.status === status).map(([code]) => code);
+    out[String(status)] = json(errorBodySchema, `Error (code ${codes.join(', ')}).`);
+  }
+  return out;
+}
+
+const requestIdHeader = { 'X-Request-Id': { description: 'The request id (echoed, or created).', schema: { type: 'string' as const } } };
+
+/** Registers a route; `viaKoa` routes pass the request-id middleware and answer X-Request-Id. */
+export function register(api: OpenAPIRegistry, route: RouteConfig, viaKoa = true): void {
+  if (!viaKoa) return api.registerPath(route);
+  const responses: RouteConfig['responses'] = {};
+  for (const [status, response] of Object.entries(route.responses)) {
+    responses[status] = '$ref' in response ? response : { ...response, headers: { ...requestIdHeader, ...response.headers } };
+  }
+  api.registerPath({ ...route, responses });
+}
+
