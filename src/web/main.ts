@@ -17,6 +17,8 @@ import { TaskList } from './task-list.js';
  */
 const hashParams = () => new URLSearchParams(location.hash.slice(1));
 const linkToken = hashParams().get('token') || undefined;
+/** `/#tag=<tag>&token=<tag token>`: the live list of that tag's tasks, read-only. */
+const linkTag = hashParams().get('tag') || undefined;
 const readOnly = linkToken !== undefined;
 
 const session = new SessionToken(sessionStorage);
@@ -49,7 +51,8 @@ const list = new TaskList(
     empty: byId<HTMLElement>('no-tasks'),
   },
   {
-    onChoose: (taskId) => observe(taskId),
+    // A tag token cannot watch a task: a tag link's list only shows.
+    onChoose: (taskId) => linkTag === undefined && observe(taskId),
     onLoaded: () => {
       gatewayAnswered();
       signOut.hidden = session.token === undefined;
@@ -216,7 +219,13 @@ byId<HTMLButtonElement>('refresh-tasks').addEventListener('click', () => void li
 // A link with another watch token (or none) is another mode of the page.
 addEventListener('hashchange', () => ((hashParams().get('token') || undefined) !== linkToken ? location.reload() : observeFromHash()));
 
-if (readOnly) {
+if (readOnly && linkTag !== undefined) {
+  byId('task-forms').hidden = true;
+  for (const id of ['list-filters', 'refresh-tasks', 'more-tasks']) byId(id).hidden = true;
+  byId('read-only').textContent = `Read-only: this link follows the tasks tagged ${linkTag}, live. Sign in with an API token (open the page without the link) to start, watch or cancel tasks.`;
+  byId('read-only').hidden = false;
+  list.followTag(watchers, linkTag, linkToken!);
+} else if (readOnly) {
   byId('task-forms').hidden = true;
   byId('recent-tasks').hidden = true;
   byId('read-only').hidden = false;

@@ -68,6 +68,21 @@ export class TaskList {
     this.feed = watchers.follow({ token, onEntry: (entry) => this.apply(entry), onReset: () => void this.refresh(), onState });
   }
 
+  /**
+   * The list from one tag's feed alone, for a page that holds only that tag's token (it cannot
+   * list tasks): the whole retained feed, then live; after a reset the list starts empty again.
+   */
+  followTag(watchers: TaskWatchers, tag: string, token: string): void {
+    if (this.feed) return;
+    const reset = () => {
+      this.parts.list.replaceChildren();
+      this.items.clear();
+      this.showEmpty();
+    };
+    this.showEmpty();
+    this.feed = watchers.follow({ tag, token, lastEventId: '0', onEntry: (entry) => this.apply(entry), onReset: reset });
+  }
+
   /** Stops following the feed and empties the list (on sign-out). */
   clear(): void {
     void this.feed?.close();

@@ -196,4 +196,31 @@ describe('the page with auth on (API_TOKENS), in chromium', () => {
     assert.equal(sockets.length, 1);
     await shared.close();
   });
+
+  test('7. a tag-token link shows that tag\'s tasks live, read-only, from the tag feed alone: no list call, no other tag\'s task', async () => {
+    const start = async (tags: string[]) => {
+      const res = await request(`${url}/tasks`, { body: { params: { stage_ms: 300 }, tags }, headers: { authorization: `Bearer ${API_TOKEN}` } });
+      assert.equal(res.status, 202);
+      return res.body.task_id as string;
+    };
+    const [a, b] = [await start(['team:x']), await start(['team:x', 'other'])];
+    const outside = await start(['other']);
+    const grant = await request(`${url}/feed-tokens`, { body: { tag: 'team:x' }, headers: { authorization: `Bearer ${API_TOKEN}` } });
+    assert.equal(grant.status, 200);
+    const shared = await newPage();
+    const apiCalls: string[] = [];
+    shared.on('request', (r) => new URL(r.url()).pathname.startsWith('/tasks') && apiCalls.push(new URL(r.url()).pathname));
+    await shared.goto(`${url}/#tag=team:x&token=${grant.body.token}`);
+    for (const id of [a, b]) await shared.locator(`#task-list .task-link[data-task-id="${id}"] .badge`, { hasText: 'COMPLETED' }).waitFor(WAIT);
+    assert.equal(await shared.locator(`#task-list .task-link[data-task-id="${outside}"]`).count(), 0, 'no task of another tag');
+    assert.equal(await shared.locator('#task-list .task-link').count(), 2);
+    assert.equal(await shared.locator('#task-forms').isHidden(), true);
+    assert.equal(await shared.locator('#list-filters').isHidden(), true);
+    assert.match((await shared.locator('#read-only').textContent())!, /tasks tagged team:x/);
+    assert.deepEqual(apiCalls, [], 'the tag token lists nothing: the list is the feed alone');
+    const later = await start(['team:x']);
+    await shared.locator(`#task-list .task-link[data-task-id="${later}"]`).waitFor(WAIT);
+    assert.equal(await shared.locator('#task-list .task-link').first().getAttribute('data-task-id'), later, 'a new task comes at the top');
+    await shared.close();
+  });
 });
