@@ -2,32 +2,22 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { v4 as uuidv4 } from 'uuid';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { bearerToken, type Auth } from '../auth/auth.js';
+import { bearerToken } from '../auth/auth.js';
 import type { Config } from '../config.js';
 import { AppError, toAppError } from '../errors.js';
 import { endWithError } from '../http/raw-response.js';
-import { lazyChild, type Logger } from '../logger.js';
-import type { Metrics } from '../metrics/metrics.js';
+import { lazyChild } from '../logger.js';
 import { overLimit, waitForRoom } from '../hub/room.js';
 import { openFeed } from '../hub/feed.js';
 import { openWatch, type Watch, type WatchSink } from '../hub/watch.js';
-import type { Hub } from '../hub/hub.js';
-import type { FeedStore } from '../store/feed-store.js';
-import type { TaskStore } from '../store/task-store.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { MUX_MAX_MESSAGE_BYTES, MUX_PATH } from '../wire/mux.js';
 import { closeReason } from './close-reason.js';
 import { MuxConnection, type MuxDeps } from './mux-connection.js';
 import { UpgradeGuard, type UpgradeGuardDeps } from './upgrade-guard.js';
 
-export interface WsDeps {
+export interface WsDeps extends Omit<MuxDeps, 'config'> {
   server: Server;
-  hub: Hub;
-  store: TaskStore;
-  feeds: FeedStore;
-  logger: Logger;
-  metrics: Metrics;
-  auth: Auth;
   config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES' | 'WS_REPLAY_STALL_MS'> & MuxDeps['config'] & UpgradeGuardDeps['config'];
 }
 

@@ -2,12 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FeedWatcher, type FeedState } from '../../src/client/feed-watcher.js';
 import { FEED_STREAM, taskKey } from '../../src/store/keys.js';
-import { closeRedis, createRedis, ensureConnected } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import type { FeedEntry } from '../../src/wire/feed.js';
 import { startRestartableGateway } from '../helpers/gateway-restart.js';
 import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
-import { redisFor, testRedisUrl } from '../helpers/redis.js';
+import { redisFor, redisWithFeedBound, testRedisUrl } from '../helpers/redis.js';
 import { testScope } from '../helpers/scope.js';
 import { oneShot, waitFor, withTimeout } from '../helpers/wait.js';
 import { request } from '../helpers/http.js';
@@ -46,9 +45,7 @@ test('FeedWatcher: live from now, then exactly the feed across a gateway restart
 test('FeedWatcher: a cursor older than the feed holds is reported, and the feed goes on from the id given', async (t) => {
   const url = await testRedisUrl();
   const gateway = await startGatewayInProcess(t, url, { FEED_MAXLEN: '100' });
-  const redis = createRedis(url, { name: 'test', feed: { maxLen: 100, progressMs: 250, tagTtlS: 600 } });
-  t.after(() => closeRedis(redis));
-  await ensureConnected(redis);
+  const redis = await redisWithFeedBound(t, url, 100);
   const store = new TaskStore(redis);
   const oldest = (await store.start('reference', {})).state.last_event_id;
   for (let i = 0; i < 300; i++) await store.start('reference', {});

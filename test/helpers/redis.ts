@@ -1,6 +1,6 @@
 import type { TestContext } from 'node:test';
 import { rmSync } from 'node:fs';
-import { closeRedis, createRedis, ensureConnected, type Redis } from '../../src/store/redis.js';
+import { DEFAULT_FEED_SETTINGS, closeRedis, createRedis, ensureConnected, type Redis } from '../../src/store/redis.js';
 import { startRedisServer, type RedisServer } from './redis-server.js';
 
 let shared: Promise<{ url: string; server?: RedisServer }> | undefined;
@@ -34,5 +34,16 @@ export async function connectRedis(url: string, name = 'test'): Promise<Redis> {
 export async function redisFor(t: TestContext, url: string): Promise<Redis> {
   const client = await connectRedis(url);
   t.after(() => closeRedis(client));
+  return client;
+}
+
+/**
+ * A connected client, closed when the test ends, whose scripts keep each feed to `feedMaxLen`
+ * entries (FEED_MAXLEN), as a gateway or worker started with that bound does.
+ */
+export async function redisWithFeedBound(t: TestContext, url: string, feedMaxLen: number): Promise<Redis> {
+  const client = createRedis(url, { name: 'test', feed: { ...DEFAULT_FEED_SETTINGS, maxLen: feedMaxLen } });
+  t.after(() => closeRedis(client));
+  await ensureConnected(client);
   return client;
 }

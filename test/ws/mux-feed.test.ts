@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { signFeedToken } from '../../src/auth/tokens.js';
 import { FEED_STREAM, feedKey, taskKey } from '../../src/store/keys.js';
-import { closeRedis, createRedis, ensureConnected, type Redis } from '../../src/store/redis.js';
+import type { Redis } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { TERMINAL_STATUSES } from '../../src/wire/events.js';
 import { continueFromReason } from '../../src/wire/feed.js';
@@ -10,7 +10,7 @@ import type { MuxFeedEntry } from '../../src/wire/mux.js';
 import { request } from '../helpers/http.js';
 import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
 import { MuxClient } from '../helpers/mux-client.js';
-import { redisFor, testRedisUrl } from '../helpers/redis.js';
+import { redisFor, redisWithFeedBound, testRedisUrl } from '../helpers/redis.js';
 import { testScope } from '../helpers/scope.js';
 import { eventIds, taskEvents } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
@@ -88,9 +88,7 @@ test('a cursor older than the feed holds ends that subscription with 4410 and th
   const url = await testRedisUrl();
   const gateway = await startGatewayInProcess(t, url, { FEED_MAXLEN: '100', WS_MAX_SUBSCRIPTIONS: '2' });
   // Starts from this client trim the feed with the gateway's bound.
-  const redis = createRedis(url, { name: 'test', feed: { maxLen: 100, progressMs: 250, tagTtlS: 600 } });
-  t.after(() => closeRedis(redis));
-  await ensureConnected(redis);
+  const redis = await redisWithFeedBound(t, url, 100);
   const store = new TaskStore(redis);
   const oldest = (await store.start('reference', {})).state;
   for (let i = 0; i < 300; i++) await store.start('reference', {});
