@@ -1,5 +1,4 @@
 import type { Priority, TaskEvent } from '../wire/events.js';
-import type { FeedGrant } from '../wire/feed.js';
 import type { TaskState } from '../wire/task-state.js';
 
 /** A failed API call: the gateway's `{error: {code, message}}`, or UNREACHABLE (status 0). */
@@ -140,11 +139,6 @@ export class ApiClient {
   /** A fresh watch token for the task (POST /tasks/<id>/watch-token): what a browser puts in a socket URL instead of its API token. */
   watchToken(taskId: string): Promise<WatchTokenGrant> {
     return this.call('POST', `/tasks/${encodeURIComponent(taskId)}/watch-token`);
-  }
-
-  /** A feed token (POST /feed-tokens): for one tag's feed, or without `tag` the all-tasks feed; what a browser puts in the feed's socket URL. */
-  feedToken(tag?: string): Promise<FeedGrant> {
-    return this.call('POST', '/feed-tokens', tag === undefined ? {} : { tag });
   }
 
   private async call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {

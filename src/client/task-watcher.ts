@@ -70,7 +70,7 @@ export interface TaskWatcherOptions extends WatchCredentials {
 }
 
 /** The watch URL: `/ws/task/<id>?lastEventId=<id>` on the gateway's host, ws for http, wss for https. */
-export function watchUrl(baseUrl: string, taskId: string, lastEventId?: string, watchToken?: string): string {
+function watchUrl(baseUrl: string, taskId: string, lastEventId?: string, watchToken?: string): string {
   return socketUrl(baseUrl, `/ws/task/${encodeURIComponent(taskId)}`, { lastEventId, token: watchToken });
 }
 

@@ -52,7 +52,7 @@ export interface WatchOptions {
 }
 
 /** The multiplexed endpoint's URL on the gateway's host, ws for http, wss for https. */
-export function muxUrl(baseUrl: string): string {
+function muxUrl(baseUrl: string): string {
   return socketUrl(baseUrl, MUX_PATH);
 }
 
@@ -169,7 +169,7 @@ export class TaskWatchers {
     this.idleTimer = undefined;
     this.subs.set(sub.key, sub);
     sub.setState({ state: 'connecting', attempt: this.attempt });
-    if (this.open) this.subscribe(sub);
+    if (this.open) this.sendSubscribe(sub);
     else if (!this.socket && this.timer === undefined) this.connect();
     return sub;
   }
@@ -206,7 +206,7 @@ export class TaskWatchers {
       if (this.socket !== socket) return;
       this.open = true;
       this.attempt = 0;
-      for (const sub of this.subs.values()) if (sub.timer === undefined) this.subscribe(sub);
+      for (const sub of this.subs.values()) if (sub.timer === undefined) this.sendSubscribe(sub);
     };
     socket.onmessage = (message) => {
       if (this.socket === socket) this.onMessage(message.data);
@@ -217,7 +217,8 @@ export class TaskWatchers {
     };
   }
 
-  private subscribe(sub: MuxSubscription): void {
+  /** Sends the subscribe message of `sub` (its cursor and token) on the open socket. */
+  private sendSubscribe(sub: MuxSubscription): void {
     if (this.closing.has(sub.key)) return;
     sub.sub = 'subscribing';
     const token = sub.token ?? this.options.token;
@@ -266,7 +267,7 @@ export class TaskWatchers {
       if (message.type !== awaited) return;
       this.closing.delete(key);
       const waiting = this.subs.get(key);
-      if (waiting && waiting.timer === undefined && this.open) this.subscribe(waiting);
+      if (waiting && waiting.timer === undefined && this.open) this.sendSubscribe(waiting);
       return;
     }
     const sub = this.subs.get(key);
@@ -282,7 +283,7 @@ export class TaskWatchers {
       const outcome = closeOutcome(message.code);
       if (continueFrom !== null && sub instanceof FeedFollow) {
         sub.reset(continueFrom);
-        if (!sub.isFinal && this.open) this.subscribe(sub);
+        if (!sub.isFinal && this.open) this.sendSubscribe(sub);
       } else if (outcome === 'finished') this.finish(sub, { state: 'finished', status: null });
       else if (outcome === 'failed' || message.code === CloseCode.FEED_CURSOR_EXPIRED) {
         this.finish(sub, { state: 'failed', code: message.code, reason: message.reason });
@@ -298,7 +299,7 @@ export class TaskWatchers {
     sub.timer = setTimeout(() => {
       sub.timer = undefined;
       sub.setState({ state: 'connecting', attempt: sub.attempt });
-      if (this.open) this.subscribe(sub);
+      if (this.open) this.sendSubscribe(sub);
     }, delayMs);
   }
 
