@@ -22,9 +22,41 @@ const limits = z.string().transform((text, ctx) => {
   return out;
 });
 
+/** `host:port` pairs, comma-separated (IPv6 hosts in brackets): at least one. */
+const nodes = z.string().transform((text, ctx) => {
+  const out: { host: string; port: number }[] = [];
+  for (const item of text.split(',').map((i) => i.trim()).filter(Boolean)) {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(item);
+    const port = Number(m?.[2]);
+    if (!m || port < 1 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `expected host:port pairs, got ${JSON.stringify(item)}` });
+      return z.NEVER;
+    }
+    out.push({ host: m[1]!.replace(/^\[|\]$/g, ''), port });
+  }
+  if (out.length === 0) {
+    ctx.addIssue({ code: 'custom', message: 'expected at least one host:port' });
+    return z.NEVER;
+  }
+  return out;
+});
+
 /** Every setting, read from environment variables. Units are part of the names. */
 export const configSchema = z.object({
   REDIS_URL: z.string().url().optional(),
+  /**
+   * Seed nodes of a Redis Cluster (`host:port,...`): cluster mode (README "Redis Cluster"). Unset:
+   * one Redis at REDIS_URL. Setting both is an error.
+   */
+  REDIS_CLUSTER_NODES: nodes.optional(),
+  /**
+   * Cluster mode: a start, cancel or event counts as written once this many replicas of its
+   * master have it (WAIT), so a failover cannot lose it; 0 turns the wait, and the gateway's reads
+   * from replicas, off. Use the number of replicas per master (README "Redis Cluster").
+   */
+  REDIS_CLUSTER_WAIT_REPLICAS: int(0, 16).default(1),
+  /** How long a write waits for those replicas; a write not confirmed in time is retried (worker) or answered 503 (gateway). */
+  REDIS_CLUSTER_WAIT_TIMEOUT_MS: int(1, 60_000).default(2000),
   HOST: z.string().min(1).default('127.0.0.1'),
   /** 0 picks a free port (tests). */
   PORT: int(0, 65535).default(8000),
@@ -156,6 +188,9 @@ export const configSchema = z.object({
 }).refine((c) => c.API_TOKENS.length === 0 || c.TOKEN_SECRET !== undefined, {
   path: ['TOKEN_SECRET'],
   message: 'required (at least 32 characters) when API_TOKENS is set',
+}).refine((c) => c.REDIS_URL === undefined || c.REDIS_CLUSTER_NODES === undefined, {
+  path: ['REDIS_CLUSTER_NODES'],
+  message: 'set either REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a cluster), not both',
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -2,18 +2,21 @@ import { resolve } from 'node:path';
 import { Metrics } from '../metrics/metrics.js';
 import { devRedis } from '../runtime/dev-redis.js';
 import { runMain } from '../runtime/main.js';
-import { redactUrl, runGateway, runWorker } from '../runtime/services.js';
+import { describeTarget, redisTarget, runGateway, runWorker } from '../runtime/services.js';
 
-/** Gateway and worker in one process; without REDIS_URL it finds or starts a local Redis. */
+/**
+ * Gateway and worker in one process; without REDIS_URL or REDIS_CLUSTER_NODES it finds or starts
+ * a local Redis.
+ */
 runMain('taskcast', async ({ config, logger }) => {
-  const redis = config.REDIS_URL
-    ? { url: config.REDIS_URL, close: async () => undefined }
+  const redis = config.REDIS_URL || config.REDIS_CLUSTER_NODES
+    ? { url: redisTarget(config), close: async () => undefined }
     : await devRedis(logger, {
         dataDir: resolve(config.DEV_REDIS_DIR),
         port: config.DEV_REDIS_PORT,
         probePort: config.DEV_REDIS_PROBE_PORT,
       });
-  logger.info({ redis: redactUrl(redis.url) }, 'using Redis');
+  logger.info({ redis: describeTarget(redis.url) }, 'using Redis');
   try {
     // One registry for both, so the gateway's /metrics shows the worker's task metrics too.
     const metrics = new Metrics();

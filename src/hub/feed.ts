@@ -34,10 +34,11 @@ export function checkTag(raw: string | undefined): string | undefined {
  * Validates a feed request and starts it: every entry after lastEventId (a replay paged with the
  * transport's flow control, as openWatch's), then live entries through the hub, until the client
  * leaves. Rejects before any entry with BAD_REQUEST / INVALID_EVENT_ID, or with FeedGap when the
- * cursor is older than the feed holds (or beyond its end); a gap found later comes through
+ * cursor is older than the feed holds (or beyond its end), or FeedsUnavailable on a cluster; a gap found later comes through
  * sink.error. Without lastEventId the feed starts at its current end, announced by sink.start.
  */
 export async function openFeed(deps: { feeds: FeedStore; hub: Hub }, request: FeedRequest, sink: FeedSink): Promise<Watch> {
+  deps.feeds.assertServed();
   const tag = checkTag(request.tag);
   const name = request.lastEventIdName ?? 'lastEventId';
   let cursor: string;

@@ -4,7 +4,10 @@ import { startGateway } from '../gateway.js';
 import { startHealthServer } from '../health/health-server.js';
 import { HealthProbes } from '../health/probes.js';
 import { Metrics } from '../metrics/metrics.js';
-import { closeRedis, createRedis, ensureConnected, type FeedSettings } from '../store/redis.js';
+import { closeRedis, createRedis, ensureConnected, type FeedSettings, type RedisTarget } from '../store/redis.js';
+import type { ReplicaWait } from '../store/replication.js';
+import { ConfigError } from '../config.js';
+import { DEFAULT_REDIS_URL } from './dev-redis.js';
 import { createRegistry } from '../tasks/builtin/index.js';
 import { loadTaskModules } from '../tasks/task-modules.js';
 import { Worker } from '../worker/worker.js';
@@ -12,11 +15,15 @@ import { ConcurrencyLimits } from '../worker/concurrency.js';
 import type { Stop } from './main.js';
 
 /** A gateway with its own Redis client; the returned Stop closes both, in reverse order. */
-export async function runGateway(config: Config, logger: Logger, redisUrl: string, metrics = new Metrics()): Promise<Stop> {
+export async function runGateway(config: Config, logger: Logger, redisUrl: RedisTarget, metrics = new Metrics()): Promise<Stop> {
   const registry = await loadTaskModules(createRegistry(config), config.TASK_MODULES);
   // Auto-pipelining: the commands of one event-loop turn go out in one write and come back in one
   // read, which under load saves most of the syscalls on both sides (Redis included).
-  const redis = createRedis(redisUrl, { name: 'gateway', offlineQueue: false, logger, feed: feedSettings(config) }, { enableAutoPipelining: true });
+  const redis = createRedis(
+    redisUrl,
+    { name: 'gateway', offlineQueue: false, logger, ...storeSettings(config), readFromReplicas: config.REDIS_CLUSTER_WAIT_REPLICAS > 0 },
+    { enableAutoPipelining: true },
+  );
   await connect(redis, redisUrl, logger);
   const gateway = await startGateway({ redis, logger, config, registry, metrics });
   return async () => {
@@ -34,14 +41,14 @@ export async function runGateway(config: Config, logger: Logger, redisUrl: strin
 export async function runWorker(
   config: Config,
   logger: Logger,
-  redisUrl: string,
+  redisUrl: RedisTarget,
   options: { healthServer?: boolean; metrics?: Metrics } = {},
 ): Promise<Stop> {
   const registry = await loadTaskModules(createRegistry(config), config.TASK_MODULES);
   // Before connecting: a TASK_CONCURRENCY naming an unknown type is a configuration error.
   const limits = new ConcurrencyLimits(registry, config.TASK_CONCURRENCY);
   const metrics = options.metrics ?? new Metrics();
-  const redis = createRedis(redisUrl, { name: 'worker', logger, feed: feedSettings(config) }, { enableAutoPipelining: true });
+  const redis = createRedis(redisUrl, { name: 'worker', logger, ...storeSettings(config) }, { enableAutoPipelining: true });
   await connect(redis, redisUrl, logger);
   const probes = new HealthProbes({ redis });
   const health =
@@ -63,37 +70,71 @@ export async function runWorker(
   };
 }
 
-/** The feed bounds the Lua scripts apply (FEED_MAXLEN, FEED_PROGRESS_MS, TASK_TTL_S for tag feeds). */
-function feedSettings(config: Config): FeedSettings {
-  return { maxLen: config.FEED_MAXLEN, progressMs: config.FEED_PROGRESS_MS, tagTtlS: config.TASK_TTL_S };
+/**
+ * The feed bounds the Lua scripts apply (FEED_MAXLEN, FEED_PROGRESS_MS, TASK_TTL_S for tag feeds)
+ * and, in cluster mode, the write confirmation.
+ */
+function storeSettings(config: Config): { feed: FeedSettings; replicaWait: ReplicaWait } {
+  return {
+    feed: { maxLen: config.FEED_MAXLEN, progressMs: config.FEED_PROGRESS_MS, tagTtlS: config.TASK_TTL_S },
+    replicaWait: { replicas: config.REDIS_CLUSTER_WAIT_REPLICAS, timeoutMs: config.REDIS_CLUSTER_WAIT_TIMEOUT_MS },
+  };
+}
+
+/** Where the gateway and worker find Redis: the cluster of REDIS_CLUSTER_NODES, else REDIS_URL (default local). */
+export function redisTarget(config: Config): RedisTarget {
+  return config.REDIS_CLUSTER_NODES ? { cluster: config.REDIS_CLUSTER_NODES } : (config.REDIS_URL ?? DEFAULT_REDIS_URL);
 }
 
 /** While Redis does not answer: a first warn line after 1 s, then one every WAIT_LOG_EVERY_MS. */
 const WAIT_LOG_EVERY_MS = 5000;
+/** How long a start waits for a cluster's seed nodes before it exits naming REDIS_CLUSTER_NODES. */
+const CLUSTER_CONNECT_TIMEOUT_MS = 30_000;
 
-/** Waits for Redis as long as it takes, saying so in the log (with the last connection error). */
-async function connect(redis: ReturnType<typeof createRedis>, url: string, logger: Logger): Promise<void> {
+/**
+ * Waits for Redis, saying so in the log (with the last connection error): as long as it takes for
+ * one server (it may come later, e.g. under docker compose); a cluster whose seeds do not answer
+ * within CLUSTER_CONNECT_TIMEOUT_MS is a configuration error.
+ */
+async function connect(redis: ReturnType<typeof createRedis>, target: RedisTarget, logger: Logger): Promise<void> {
   const since = Date.now();
   let lastError: string | undefined;
   const onError = (err: Error) => (lastError = err.message);
   redis.on('error', onError);
   let repeat: NodeJS.Timeout | undefined;
-  const say = () =>
-    logger.warn({ url: redactUrl(url), waited_s: Math.round((Date.now() - since) / 1000), err: lastError }, 'waiting for Redis');
+  let giveUp: NodeJS.Timeout | undefined;
+  const where = describeTarget(target);
+  const say = () => logger.warn({ url: where, waited_s: Math.round((Date.now() - since) / 1000), err: lastError }, 'waiting for Redis');
   const first = setTimeout(() => {
     say();
     repeat = setInterval(say, WAIT_LOG_EVERY_MS);
   }, 1000);
   try {
-    await ensureConnected(redis);
+    const ready = ensureConnected(redis);
+    if (typeof target === 'string') return await ready;
+    await Promise.race([
+      ready,
+      new Promise<never>((_, reject) => {
+        giveUp = setTimeout(() => {
+          redis.disconnect();
+          reject(new ConfigError(`REDIS_CLUSTER_NODES=${JSON.stringify(where)}: no cluster answered within ${CLUSTER_CONNECT_TIMEOUT_MS / 1000} s (${lastError ?? 'no reply'})`));
+        }, CLUSTER_CONNECT_TIMEOUT_MS);
+      }),
+    ]);
   } finally {
     clearTimeout(first);
+    clearTimeout(giveUp);
     clearInterval(repeat);
     redis.off('error', onError);
   }
 }
 
+/** The target as logs show it: a URL without its password, or the seed list. */
+export function describeTarget(target: RedisTarget): string {
+  return typeof target === 'string' ? redactUrl(target) : target.cluster.map((n) => `${n.host}:${n.port}`).join(',');
+}
+
 /** Redis URLs may carry a password; logs never show it. */
-export function redactUrl(url: string): string {
+function redactUrl(url: string): string {
   return url.replace(/\/\/([^@/]*)@/, '//***@');
 }

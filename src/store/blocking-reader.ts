@@ -1,30 +1,71 @@
+import { Redis as NodeClient } from 'ioredis';
 import type { Logger } from '../logger.js';
-import { closeRedis, duplicateForBlocking, ensureConnected, type Redis } from './redis.js';
+import { connectionTo, nodeKey, nodeServing, refreshSlots } from './cluster-nodes.js';
+import type { Partition } from './layout.js';
+import { closeRedis, duplicateForBlocking, ensureConnected, logConnectionErrors, type Redis } from './redis.js';
 
 /**
  * A connection of its own for one blocking reader (the hub's XREAD, a worker's XREADGROUP), with
  * the one way to interrupt it: CLIENT UNBLOCK of its current client id, sent on the main
  * connection. The id changes on every reconnect, so it is read again on each 'ready'.
+ *
+ * With a Cluster client as `main`, the reader serves one partition: a plain connection to the
+ * master of the partition's slot (or, with `replica`, to its first replica, READONLY), pointed
+ * again (settle) after a failover or a slot move, and unblocked through `main`'s connection to
+ * that node. It fails its commands at once while disconnected, so a read on a dead node errs
+ * instead of waiting for it.
  */
 export class BlockingReader {
-  readonly client: Redis;
+  private current: Redis;
   private id: number | undefined;
+  private stale = false;
+  private closed = false;
   private readonly log: Logger;
+  /** The partition served, in cluster mode. */
+  private readonly partition: Partition | undefined;
 
   constructor(
     private readonly main: Redis,
-    name: string,
+    private readonly name: string,
     logger: Logger,
+    partition?: Partition,
+    private readonly replica = false,
   ) {
     this.log = logger;
-    this.client = duplicateForBlocking(main, name, logger);
-    this.client.on('ready', () => void this.refreshId());
+    this.partition = main.isCluster ? partition : undefined;
+    this.current = this.partition === undefined ? this.watch(duplicateForBlocking(main, name, logger)) : this.connectTo(this.owner());
+  }
+
+  /** The connection to read on; call settle() before each read. */
+  get client(): Redis {
+    return this.current;
   }
 
   /** Connects, however long Redis takes to appear. */
   async start(): Promise<void> {
-    await ensureConnected(this.client);
+    await this.settle();
+    await ensureConnected(this.current);
     await this.refreshId();
+  }
+
+  /**
+   * Cluster mode: after a failed read (`failed`), refreshes the slot map; points the connection at
+   * the node that now serves the partition. Resolves at once otherwise.
+   */
+  async settle(failed = false): Promise<void> {
+    if (this.partition === undefined || this.closed) return;
+    if (failed || this.stale) {
+      this.stale = false;
+      await refreshSlots(this.main);
+    }
+    const owner = this.owner();
+    if (owner === nodeKey(this.current)) return;
+    this.log.info({ reader: this.name, node: owner }, 'blocking reader follows its partition to another node');
+    const old = this.current;
+    this.current = this.connectTo(owner);
+    this.id = undefined;
+    old.disconnect();
+    await ensureConnected(this.current).catch(() => (this.stale = true));
   }
 
   /**
@@ -33,23 +74,57 @@ export class BlockingReader {
    * known, or the main connection is down.
    */
   async unblock(): Promise<boolean> {
-    if (this.id === undefined || this.main.status !== 'ready') return false;
-    return (await this.main.client('UNBLOCK', this.id)) === 1;
+    const via = this.partition === undefined ? this.main : connectionTo(this.main, nodeKey(this.current));
+    if (this.id === undefined || !via || via.status !== 'ready') return false;
+    return (await via.client('UNBLOCK', this.id)) === 1;
   }
 
   /** Drops the connection at once: a blocked read fails, and no reconnect follows. */
   disconnect(): void {
-    this.client.disconnect();
+    this.closed = true;
+    this.current.disconnect();
   }
 
   /** Idempotent. */
   close(): Promise<void> {
-    return closeRedis(this.client);
+    this.closed = true;
+    return closeRedis(this.current);
+  }
+
+  /** The node to read on, as the main client (connected first) last learnt the slot map. */
+  private owner(): string {
+    return nodeServing(this.main, this.partition!, this.replica);
+  }
+
+  private connectTo(node: string): Redis {
+    const at = node.lastIndexOf(':');
+    const client = new NodeClient({
+      host: node.slice(0, at),
+      port: Number(node.slice(at + 1)),
+      lazyConnect: true,
+      readOnly: this.replica,
+      connectionName: `taskcast:${this.name}`,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      enableAutoPipelining: false,
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    });
+    logConnectionErrors(client, this.name, this.log);
+    client.on('end', () => (this.stale = true));
+    client.connect().catch(() => (this.stale = true));
+    return this.watch(client);
+  }
+
+  private watch(client: Redis): Redis {
+    client.on('ready', () => {
+      if (client === this.current) void this.refreshId();
+    });
+    return client;
   }
 
   private async refreshId(): Promise<void> {
     try {
-      this.id = (await this.client.client('ID')) as number;
+      this.id = (await this.current.client('ID')) as number;
     } catch (err) {
       this.log.warn({ err }, 'could not read a blocking reader\'s client id');
     }

@@ -1,12 +1,14 @@
 import { ensureGroup, pruneConsumers } from './consumer-group.js';
-import { PRIORITIES, WORKER_GROUP, commandsStream, taskKey, type Priority } from './keys.js';
+import { PRIORITIES, WORKER_GROUP, commandsStream, keyIn, taskKey, type Priority } from './keys.js';
+import { layoutOf, type Layout, type Partition } from './layout.js';
 import { pruneIndex } from './task-index.js';
 import type { Redis } from './redis.js';
 
-/** A command entry of the commands stream of `priority`. */
+/** A command entry of the commands stream of `priority` in `partition`. */
 export interface CommandEntry {
   id: string;
   priority: Priority;
+  partition: Partition;
   fields: Record<string, string>;
 }
 
@@ -15,7 +17,7 @@ export type Verdict = 'KEPT' | 'LOST' | 'ENDED' | 'CANCEL' | 'CORRUPTED';
 
 /** A command this worker runs, as heartbeat() takes it. */
 export interface HeldCommand {
-  command: Pick<CommandEntry, 'id' | 'priority'>;
+  command: Pick<CommandEntry, 'id' | 'priority' | 'partition'>;
   taskId: string;
   lease: string;
 }
@@ -23,19 +25,22 @@ export interface HeldCommand {
 type RawEntry = [id: string, fields: string[] | null];
 
 /**
- * A worker's side of the commands streams (one per priority, each with the `workers` group), as
- * the consumer `consumer`: reading (high before normal before low), keeping, handing back and
- * reclaiming commands, taking over those of dead workers, and the streams' maintenance. Claims and
- * events go through TaskWrites.
+ * A worker's side of the commands streams (per partition, one per priority, each with the
+ * `workers` group), as the consumer `consumer`: reading (high before normal before low), keeping,
+ * handing back and reclaiming commands, taking over those of dead workers, and the streams'
+ * maintenance. Claims and events go through TaskWrites.
  */
 export class CommandQueue {
-  /** XAUTOCLAIM cursor per priority. */
-  private readonly cursors = new Map<Priority, string>(PRIORITIES.map((p) => [p, '0-0']));
+  /** XAUTOCLAIM cursor per partition and priority. */
+  private readonly cursors = new Map<string, string>();
+  readonly layout: Layout;
 
   constructor(
     private readonly redis: Redis,
     readonly consumer: string,
-  ) {}
+  ) {
+    this.layout = layoutOf(redis);
+  }
 
   /** Creates the `workers` group (and the streams) from the first entry; an existing group is fine. */
   ensureGroup(): Promise<void> {
@@ -43,29 +48,35 @@ export class CommandQueue {
   }
 
   /**
-   * Up to `count` new commands on `reader` (a blocking reader's connection), every waiting one of
-   * a higher priority before any of a lower one. When none waits, blocks at most `blockMs` for the
-   * first to come on any stream: that read may return one per stream, more than `count` (the
-   * caller hands back what it cannot start).
+   * Up to `count` new commands of partition `p` on `reader` (a blocking reader's connection to
+   * it), every waiting one of a higher priority before any of a lower one, without blocking.
    */
-  async read(reader: Redis, count: number, blockMs: number): Promise<CommandEntry[]> {
+  async take(reader: Redis, p: Partition, count: number): Promise<CommandEntry[]> {
     const out: CommandEntry[] = [];
     for (const priority of PRIORITIES) {
       if (out.length >= count) return out;
       const reply = (await reader.xreadgroup(
-        'GROUP', WORKER_GROUP, this.consumer, 'COUNT', count - out.length, 'STREAMS', commandsStream(priority), '>',
+        'GROUP', WORKER_GROUP, this.consumer, 'COUNT', count - out.length, 'STREAMS', keyIn(p, commandsStream(priority)), '>',
       )) as [string, RawEntry[]][] | null;
-      out.push(...entries((reply ?? []).flatMap(([, e]) => e), priority));
+      out.push(...entries((reply ?? []).flatMap(([, e]) => e), priority, p));
     }
-    if (out.length > 0) return out;
-    const streams = PRIORITIES.map(commandsStream);
+    return out;
+  }
+
+  /**
+   * Blocks at most `blockMs` for the first command to come on any of `p`'s streams; the read may
+   * return one per stream (the caller hands back what it cannot start).
+   */
+  async await(reader: Redis, p: Partition, blockMs: number): Promise<CommandEntry[]> {
+    const streams = PRIORITIES.map((priority) => keyIn(p, commandsStream(priority)));
     const reply = (await reader.xreadgroup(
       'GROUP', WORKER_GROUP, this.consumer, 'COUNT', 1, 'BLOCK', blockMs, 'STREAMS', ...streams, ...streams.map(() => '>'),
     )) as [string, RawEntry[]][] | null;
-    for (const priority of PRIORITIES) {
-      const found = (reply ?? []).find(([stream]) => stream === commandsStream(priority));
-      if (found) out.push(...entries(found[1], priority));
-    }
+    const out: CommandEntry[] = [];
+    PRIORITIES.forEach((priority, i) => {
+      const found = (reply ?? []).find(([stream]) => stream === streams[i]);
+      if (found) out.push(...entries(found[1], priority, p));
+    });
     return out;
   }
 
@@ -76,22 +87,20 @@ export class CommandQueue {
    */
   async heartbeat(runs: HeldCommand[], idleMs: number): Promise<Verdict[]> {
     const out: Verdict[] = new Array<Verdict>(runs.length);
-    await Promise.all(PRIORITIES.map(async (priority) => {
-      const mine = runs.flatMap((r, i) => (r.command.priority === priority ? [i] : []));
-      if (mine.length === 0) return;
-      const keys = [commandsStream(priority), ...mine.map((i) => taskKey(runs[i]!.taskId))];
-      const args = [WORKER_GROUP, this.consumer, idleMs, ...mine.flatMap((i) => [runs[i]!.command.id, runs[i]!.lease])];
+    await Promise.all([...byStream(runs.map((r) => r.command))].map(async ([, { p, priority, at }]) => {
+      const keys = [keyIn(p, commandsStream(priority)), ...at.map((i) => keyIn(p, taskKey(runs[i]!.taskId)))];
+      const args = [WORKER_GROUP, this.consumer, idleMs, ...at.flatMap((i) => [runs[i]!.command.id, runs[i]!.lease])];
       const reply = await this.redis.heartbeat(keys.length, ...keys, ...args);
-      mine.forEach((run, j) => (out[run] = reply[2 * j + 1] as Verdict));
+      at.forEach((run, j) => (out[run] = reply[2 * j + 1] as Verdict));
     }));
     return out;
   }
 
   /** Commands read but never started: idle for `idleMs` at once, so another worker takes them now. */
-  async handBack(commands: Pick<CommandEntry, 'id' | 'priority'>[], idleMs: number): Promise<void> {
-    await Promise.all(PRIORITIES.map(async (priority) => {
-      const ids = commands.filter((c) => c.priority === priority).map((c) => c.id);
-      if (ids.length > 0) await this.redis.xclaim(commandsStream(priority), WORKER_GROUP, this.consumer, 0, ...ids, 'IDLE', idleMs, 'JUSTID');
+  async handBack(commands: Pick<CommandEntry, 'id' | 'priority' | 'partition'>[], idleMs: number): Promise<void> {
+    await Promise.all([...byStream(commands)].map(async ([stream, { at }]) => {
+      const ids = at.map((i) => commands[i]!.id);
+      await this.redis.xclaim(stream, WORKER_GROUP, this.consumer, 0, ...ids, 'IDLE', idleMs, 'JUSTID');
     }));
   }
 
@@ -104,13 +113,16 @@ export class CommandQueue {
     const out: CommandEntry[] = [];
     const deleted: string[] = [];
     for (const priority of PRIORITIES) {
-      if (out.length >= count) break;
-      const [next, raw, gone] = (await this.redis.xautoclaim(
-        commandsStream(priority), WORKER_GROUP, this.consumer, minIdleMs, this.cursors.get(priority)!, 'COUNT', count - out.length,
-      )) as [string, RawEntry[], string[]];
-      this.cursors.set(priority, next);
-      out.push(...entries(raw, priority));
-      deleted.push(...gone);
+      for (const p of this.layout.partitions) {
+        if (out.length >= count) return { entries: out, deleted };
+        const stream = keyIn(p, commandsStream(priority));
+        const [next, raw, gone] = (await this.redis.xautoclaim(
+          stream, WORKER_GROUP, this.consumer, minIdleMs, this.cursors.get(stream) ?? '0-0', 'COUNT', count - out.length,
+        )) as [string, RawEntry[], string[]];
+        this.cursors.set(stream, next);
+        out.push(...entries(raw, priority, p));
+        deleted.push(...gone);
+      }
     }
     return { entries: out, deleted };
   }
@@ -121,8 +133,8 @@ export class CommandQueue {
    */
   async takeOver(isGone: (consumer: string) => boolean, count: number): Promise<CommandEntry[]> {
     const out: CommandEntry[] = [];
-    for (const priority of PRIORITIES) {
-      const stream = commandsStream(priority);
+    for (const [p, priority] of this.streams()) {
+      const stream = keyIn(p, commandsStream(priority));
       const consumers = (await this.redis.xinfo('CONSUMERS', stream, WORKER_GROUP)) as (string | number)[][];
       for (const info of consumers) {
         const name = String(info[info.indexOf('name') + 1]);
@@ -131,7 +143,7 @@ export class CommandQueue {
         const held = (await this.redis.xpending(stream, WORKER_GROUP, '-', '+', count - out.length, name)) as [string][];
         if (held.length === 0) continue;
         const claimed = (await this.redis.xclaim(stream, WORKER_GROUP, this.consumer, 0, ...held.map(([id]) => id))) as RawEntry[];
-        out.push(...entries(claimed, priority));
+        out.push(...entries(claimed, priority, p));
       }
     }
     return out;
@@ -144,23 +156,41 @@ export class CommandQueue {
    */
   async maintain(options: { maxLen: number; ttlS: number; pruneIdleMs: number }): Promise<string[]> {
     const removed: string[] = [];
-    for (const priority of PRIORITIES) {
-      await this.redis.trimCommands(commandsStream(priority), WORKER_GROUP, options.maxLen);
-      removed.push(...(await pruneConsumers(this.redis, commandsStream(priority), options.pruneIdleMs, this.consumer)));
+    for (const [p, priority] of this.streams()) {
+      const stream = keyIn(p, commandsStream(priority));
+      await this.redis.trimCommands(stream, WORKER_GROUP, options.maxLen);
+      removed.push(...(await pruneConsumers(this.redis, stream, options.pruneIdleMs, this.consumer)));
     }
     await pruneIndex(this.redis, options.ttlS);
     return [...new Set(removed)];
   }
+
+  /** Every commands stream: each partition's, by priority. */
+  private streams(): [Partition, Priority][] {
+    return PRIORITIES.flatMap((priority) => this.layout.partitions.map((p): [Partition, Priority] => [p, priority]));
+  }
+}
+
+/** Positions of `commands` grouped by their stream (partition and priority). */
+function byStream(commands: Pick<CommandEntry, 'priority' | 'partition'>[]): Map<string, { p: Partition; priority: Priority; at: number[] }> {
+  const out = new Map<string, { p: Partition; priority: Priority; at: number[] }>();
+  commands.forEach((c, i) => {
+    const stream = keyIn(c.partition, commandsStream(c.priority));
+    let group = out.get(stream);
+    if (!group) out.set(stream, (group = { p: c.partition, priority: c.priority, at: [] }));
+    group.at.push(i);
+  });
+  return out;
 }
 
 /** Entries whose fields are gone (deleted after delivery) are dropped. */
-function entries(raw: RawEntry[], priority: Priority): CommandEntry[] {
+function entries(raw: RawEntry[], priority: Priority, partition: Partition): CommandEntry[] {
   const out: CommandEntry[] = [];
   for (const [id, fields] of raw) {
     if (!fields) continue;
     const record: Record<string, string> = {};
     for (let i = 0; i + 1 < fields.length; i += 2) record[fields[i]!] = fields[i + 1]!;
-    out.push({ id, priority, fields: record });
+    out.push({ id, priority, partition, fields: record });
   }
   return out;
 }

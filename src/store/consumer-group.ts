@@ -1,11 +1,15 @@
 import type { Redis } from './redis.js';
-import { PRIORITIES, WORKER_GROUP, commandsStream } from './keys.js';
+import { PRIORITIES, WORKER_GROUP, commandsStream, keyIn } from './keys.js';
+import { layoutOf } from './layout.js';
 
-/** Creates the `workers` group (and the stream) of each priority's commands stream from its first entry; an existing group is fine. */
+/**
+ * Creates the `workers` group (and the stream) of every commands stream (each partition's, one
+ * per priority) from its first entry; an existing group is fine.
+ */
 export async function ensureGroup(redis: Redis): Promise<void> {
-  for (const priority of PRIORITIES) {
+  for (const p of layoutOf(redis).partitions) for (const priority of PRIORITIES) {
     try {
-      await redis.xgroup('CREATE', commandsStream(priority), WORKER_GROUP, '0', 'MKSTREAM');
+      await redis.xgroup('CREATE', keyIn(p, commandsStream(priority)), WORKER_GROUP, '0', 'MKSTREAM');
     } catch (err) {
       if (!String(err).includes('BUSYGROUP')) throw err;
     }

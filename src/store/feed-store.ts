@@ -2,6 +2,7 @@ import { compareEventIds, ZERO_ID } from '../wire/event-id.js';
 import type { Entry } from './event-reads.js';
 import type { WireEvent } from './events.js';
 import { feedKey } from './keys.js';
+import { layoutOf, type Layout } from './layout.js';
 import type { Redis } from './redis.js';
 
 /**
@@ -15,6 +16,22 @@ export class FeedGap extends Error {
     super(`feed cursor expired; continue from ${continueFrom}`);
     this.name = 'FeedGap';
   }
+}
+
+/**
+ * A feed is one stream per deployment; a cluster deployment (src/store/layout.ts) writes one per
+ * partition and has no single feed to read: its feed routes and subscriptions answer this.
+ */
+export class FeedsUnavailable extends Error {
+  constructor() {
+    super('the task feeds are not available in cluster mode (README "Redis Cluster")');
+    this.name = 'FeedsUnavailable';
+  }
+}
+
+/** Throws FeedsUnavailable for a cluster deployment. */
+export function assertFeedsServed(layout: Layout): void {
+  if (layout.cluster) throw new FeedsUnavailable();
 }
 
 const NUMERIC = new Set(['progress', 'ts']);
@@ -79,6 +96,11 @@ function assertContiguous(info: FeedInfo, cursor: string): void {
  */
 export class FeedStore {
   constructor(private readonly redis: Redis) {}
+
+  /** FeedsUnavailable unless feeds can be read here. */
+  assertServed(): void {
+    assertFeedsServed(layoutOf(this.redis));
+  }
 
   /** The feed's last id (0-0 for a feed with no entry yet): where a feed opened without a cursor starts. */
   async head(tag: string | undefined): Promise<string> {

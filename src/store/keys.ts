@@ -1,5 +1,6 @@
 /** The one place that names Redis keys. The names are a user-facing contract (see README). */
 import type { Priority } from '../wire/events.js';
+import type { Partition } from './layout.js';
 
 export const COMMANDS_STREAM = 'tasks:commands';
 export const DEAD_LETTER_STREAM = 'tasks:dead';
@@ -55,3 +56,6 @@ export const slotKeys = (type: string): { holders: string; keyCounts: string; wa
 export const TASK_KEY_PREFIX = 'task:';
 export const taskKey = (taskId: string): string => `${TASK_KEY_PREFIX}${taskId}`;
 export const eventsKey = (taskId: string): string => `task:${taskId}:events`;
+
+/** `name` (a key name of this file) in partition `p` (src/store/layout.ts): its hash tag first. */
+export const keyIn = (p: Partition, name: string): string => p.prefix + name;

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { Redis, type RedisOptions, type Result } from 'ioredis';
+import { Cluster, Redis, type RedisOptions, type Result } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { corruptedOr } from './corrupted.js';
 import { FEED_STREAM, FEED_TAG_PREFIX, TASK_KEY_PREFIX } from './keys.js';
+import { confirmWrites, type ReplicaWait } from './replication.js';
 
 type Arg = string | number;
 
@@ -52,17 +53,20 @@ const sources = new Map<string, string>();
 const readLua = (file: string) => readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
 
 /**
- * A script's source: the feed constants that prelude.lua's feed_append uses (key names from
- * keys.ts, bounds from the config), the shared prelude (is_terminal, wrong_type, feed_append),
+ * A script's source: the constants that prelude.lua uses (key names from keys.ts in the script's
+ * partition, feed bounds from the config), the shared prelude (is_terminal, wrong_type, feed_append),
  * then the script.
  */
 function lua(file: string, feed: FeedSettings): string {
   const cacheKey = `${file}:${feed.maxLen}:${feed.progressMs}:${feed.tagTtlS}`;
   let source = sources.get(cacheKey);
   if (source === undefined) {
+    // A script's keys all share one partition (src/store/layout.ts): its hash tag, read off KEYS[1],
+    // prefixes the key names the prelude derives.
     const constants =
-      `local TASK_KEY_PREFIX = ${JSON.stringify(TASK_KEY_PREFIX)}\n` +
-      `local FEED_STREAM, FEED_TAG_PREFIX = ${JSON.stringify(FEED_STREAM)}, ${JSON.stringify(FEED_TAG_PREFIX)}\n` +
+      `local PARTITION = string.match(KEYS[1] or '', '^{[^}]*}') or ''\n` +
+      `local TASK_KEY_PREFIX = PARTITION .. ${JSON.stringify(TASK_KEY_PREFIX)}\n` +
+      `local FEED_STREAM, FEED_TAG_PREFIX = PARTITION .. ${JSON.stringify(FEED_STREAM)}, PARTITION .. ${JSON.stringify(FEED_TAG_PREFIX)}\n` +
       `local FEED_MAXLEN, FEED_PROGRESS_MS, FEED_TAG_TTL_S = ${Math.floor(feed.maxLen)}, ${Math.floor(feed.progressMs)}, ${Math.floor(feed.tagTtlS)}\n`;
     source = constants + readLua('prelude.lua') + readLua(file);
     sources.set(cacheKey, source);
@@ -82,21 +86,29 @@ export interface RedisClientOptions {
   logger?: Logger;
   /** The feed bounds the scripts apply; DEFAULT_FEED_SETTINGS (the config defaults) when absent. */
   feed?: FeedSettings;
+  /** Cluster mode: the write confirmation of the store's writes (replication.ts); none when absent. */
+  replicaWait?: ReplicaWait;
+  /**
+   * Cluster mode: reads go to replicas (ioredis `scaleReads: 'slave'`), and so do the hub's
+   * blocking reads, so that watchers are only shown what a replica has (README "Redis Cluster").
+   */
+  readFromReplicas?: boolean;
 }
+
+/** Where Redis is: one server's URL, or the seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES). */
+export type RedisTarget = string | { cluster: { host: string; port: number }[] };
 
 /**
  * A client with our Lua scripts defined (EVALSHA, loaded on first use). It does not connect until
  * `connect()` is called; whoever creates it closes it with `quit()` or `disconnect()`.
+ *
+ * For a cluster it is an ioredis Cluster, typed as a Redis: it routes every command with keys to
+ * the node of their slot (the store's commands and scripts each touch one slot, see layout.ts),
+ * and layoutOf() tells it apart (`isCluster`). Keyless commands go to some node: the store sends
+ * those (CLIENT UNBLOCK) to a node it picks itself (blocking-reader.ts).
  */
-export function createRedis(url: string, options: RedisClientOptions, extra: RedisOptions = {}): Redis {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    connectionName: `taskcast:${options.name}`,
-    enableOfflineQueue: options.offlineQueue ?? true,
-    maxRetriesPerRequest: options.offlineQueue === false ? 0 : null,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-    ...extra,
-  });
+export function createRedis(target: RedisTarget, options: RedisClientOptions, extra: RedisOptions = {}): Redis {
+  const client = typeof target === 'string' ? new Redis(target, clientOptions(options, extra)) : createCluster(target.cluster, options, extra);
   const feed = options.feed ?? DEFAULT_FEED_SETTINGS;
   for (const s of scripts) {
     const source = lua(s.file, feed);
@@ -104,6 +116,36 @@ export function createRedis(url: string, options: RedisClientOptions, extra: Red
   }
   logConnectionErrors(client, options.name, options.logger);
   return client;
+}
+
+function clientOptions(options: RedisClientOptions, extra: RedisOptions): RedisOptions {
+  return {
+    lazyConnect: true,
+    connectionName: `taskcast:${options.name}`,
+    enableOfflineQueue: options.offlineQueue ?? true,
+    maxRetriesPerRequest: options.offlineQueue === false ? 0 : null,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    ...extra,
+  };
+}
+
+function createCluster(seeds: { host: string; port: number }[], options: RedisClientOptions, extra: RedisOptions): Redis {
+  const { enableAutoPipelining, ...node } = { ...clientOptions(options, {}), ...extra };
+  const { lazyConnect, enableOfflineQueue, retryStrategy, ...redisOptions } = node;
+  const cluster = new Cluster(seeds, {
+    lazyConnect,
+    enableOfflineQueue,
+    enableAutoPipelining,
+    clusterRetryStrategy: retryStrategy,
+    // While a failover or a slot move is under way, commands wait for the new owner this long
+    // between tries, and at most `maxRedirections` times (ioredis defaults: 100 ms, 16).
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+    scaleReads: options.readFromReplicas ? 'slave' : 'master',
+    redisOptions,
+  });
+  if (options.replicaWait) confirmWrites(cluster as unknown as Redis, options.replicaWait);
+  return cluster as unknown as Redis;
 }
 
 /**
@@ -118,22 +160,32 @@ export function itemReplies<R>(raw: string[][], taskIds: string[]): (R | Error)[
   });
 }
 
-/** A second connection to the same server, for a blocking reader that must not hold up others. */
+/**
+ * A second connection to the same server (a second Cluster client for a cluster), for a blocking
+ * reader or a subscriber that must not hold up others.
+ */
 export function duplicateForBlocking(client: Redis, name: string, logger?: Logger): Redis {
-  const reader = client.duplicate({
+  const options = {
     connectionName: `taskcast:${name}`,
     enableOfflineQueue: true,
     maxRetriesPerRequest: null,
     // A blocking reader has one command in flight: batching gains nothing, and deferring the
     // next read to the end of the event-loop turn leaves the reader unparked for that long.
     enableAutoPipelining: false,
-  });
+  };
+  const reader = client.isCluster
+    ? ((client as unknown as Cluster).duplicate(undefined, {
+        enableOfflineQueue: true,
+        enableAutoPipelining: false,
+        redisOptions: { ...(client as unknown as Cluster).options.redisOptions, connectionName: options.connectionName, maxRetriesPerRequest: null },
+      }) as unknown as Redis)
+    : client.duplicate(options);
   logConnectionErrors(reader, name, logger);
   return reader;
 }
 
 /** One log line per outage rather than one per reconnect attempt. */
-function logConnectionErrors(client: Redis, name: string, logger: Logger | undefined): void {
+export function logConnectionErrors(client: Redis, name: string, logger: Logger | undefined): void {
   let down = false;
   client.on('error', (err: Error) => {
     if (!down) logger?.warn({ redis: name, err: err.message }, 'redis connection error; reconnecting');

@@ -1,4 +1,5 @@
-import { SCHEDULED_SET, eventsKey, taskKey } from './keys.js';
+import { SCHEDULED_SET, eventsKey, keyIn, taskKey } from './keys.js';
+import { layoutOf, type Partition } from './layout.js';
 import type { Redis } from './redis.js';
 
 /** Most tasks one promote-scheduled.lua call promotes (bounds how long it holds Redis). */
@@ -10,11 +11,17 @@ const PROMOTE_BATCH = 256;
  * promoted once. Returns how many this call promoted.
  */
 export async function promoteDue(redis: Redis, now = Date.now()): Promise<number> {
+  const counts = await Promise.all(layoutOf(redis).partitions.map((p) => promoteIn(redis, p, now)));
+  return counts.reduce((a, b) => a + b, 0);
+}
+
+async function promoteIn(redis: Redis, p: Partition, now: number): Promise<number> {
+  const set = keyIn(p, SCHEDULED_SET);
   let promoted = 0;
   for (;;) {
-    const ids = await redis.zrangebyscore(SCHEDULED_SET, '-inf', now, 'LIMIT', 0, PROMOTE_BATCH);
+    const ids = await redis.zrangebyscore(set, '-inf', now, 'LIMIT', 0, PROMOTE_BATCH);
     if (ids.length === 0) return promoted;
-    const keys = [SCHEDULED_SET, ...ids.flatMap((id) => [taskKey(id), eventsKey(id)])];
+    const keys = [set, ...ids.flatMap((id) => [keyIn(p, taskKey(id)), keyIn(p, eventsKey(id))])];
     const replies = await redis.promoteScheduled(keys.length, ...keys, now, ...ids);
     promoted += replies.filter((r) => r[0] === 'PROMOTED').length;
     // Items another worker promoted meanwhile answer NOT_DUE; ERR ones (a corrupted task) stay in

@@ -2,7 +2,8 @@ import { TaskCorrupted } from './corrupted.js';
 import { eventRange, type Entry } from './event-reads.js';
 import { wireEvent, type WireEvent } from './events.js';
 import { FeedStore, wireFeedEntry } from './feed-store.js';
-import { eventsKey, feedKey } from './keys.js';
+import { eventsKey, feedKey, keyIn } from './keys.js';
+import { SINGLE_LAYOUT, type Layout, type Partition } from './layout.js';
 import type { Redis } from './redis.js';
 
 /**
@@ -13,6 +14,8 @@ import type { Redis } from './redis.js';
 export interface StreamSource {
   /** The stream's key: the hub reads each key once, whatever the number of its watchers. */
   readonly key: string;
+  /** Its partition: the hub reads each partition's streams together, on a connection of their own. */
+  readonly partition: Partition;
   /** What log lines about the stream name: `{ taskId }` or `{ feed }` (its tag, or `*` for all tasks). */
   readonly about: Record<string, string>;
   /** A feed may be trimmed under a reader (checkLive); a task's events never are. */
@@ -26,10 +29,12 @@ export interface StreamSource {
   corrupted(type: string): Error;
 }
 
-export function taskSource(taskId: string): StreamSource {
-  const key = eventsKey(taskId);
+export function taskSource(layout: Layout, taskId: string): StreamSource {
+  const partition = layout.of(taskId);
+  const key = keyIn(partition, eventsKey(taskId));
   return {
     key,
+    partition,
     about: { taskId },
     trimmed: false,
     wire: (id, fields) => wireEvent(taskId, id, fields),
@@ -39,11 +44,12 @@ export function taskSource(taskId: string): StreamSource {
   };
 }
 
-/** The all-tasks feed (`tag` undefined) or one tag's feed. */
+/** The all-tasks feed (`tag` undefined) or one tag's feed, of a single-node deployment. */
 export function feedSource(tag: string | undefined): StreamSource {
   const key = feedKey(tag);
   return {
     key,
+    partition: SINGLE_LAYOUT.partitions[0]!,
     about: { feed: tag ?? '*' },
     trimmed: true,
     wire: wireFeedEntry,

@@ -1,4 +1,5 @@
-import { TASKS_INDEX, tagKey } from './keys.js';
+import { TASKS_INDEX, keyIn, tagKey } from './keys.js';
+import { layoutOf, type Partition } from './layout.js';
 import type { Redis } from './redis.js';
 
 /** A position in the recent-tasks index: the last entry of the previous page. */
@@ -44,7 +45,20 @@ export function decodeCursor(raw: string): IndexCursor | null {
  * callers skip ids whose task has already expired.
  */
 export async function readIndexPage(redis: Redis, limit: number, after: IndexCursor | null, range: IndexRange = {}): Promise<IndexPage> {
-  const key = range.tag === undefined ? TASKS_INDEX : tagKey(range.tag);
+  const pages = await Promise.all(layoutOf(redis).partitions.map((p) => readPartitionPage(redis, p, limit, after, range)));
+  if (pages.length === 1) return pages[0]!;
+  // Each partition's page holds its newest `limit` after the cursor, so the merge's first `limit` are the index's.
+  const merged = pages.flatMap((p) => p.entries).sort(newestFirst);
+  const page = merged.slice(0, limit);
+  const more = merged.length > limit || pages.some((p) => p.next !== null);
+  return { entries: page, next: more && page.length > 0 ? page.at(-1)! : null };
+}
+
+const newestFirst = (a: IndexCursor, b: IndexCursor): number =>
+  b.createdAt - a.createdAt || (a.taskId < b.taskId ? 1 : a.taskId > b.taskId ? -1 : 0);
+
+async function readPartitionPage(redis: Redis, p: Partition, limit: number, after: IndexCursor | null, range: IndexRange): Promise<IndexPage> {
+  const key = keyIn(p, range.tag === undefined ? TASKS_INDEX : tagKey(range.tag));
   const min = range.fromMs === undefined ? '-inf' : String(range.fromMs);
   const entries: IndexCursor[] = [];
   let max = range.beforeMs === undefined ? '+inf' : `(${range.beforeMs}`;
@@ -86,6 +100,8 @@ function scoredMembers(reply: (string | [string, string])[]): IndexCursor[] {
  * or soon will. Workers run it in their periodic maintenance, so starting a task stays cheap;
  * the index key itself expires TASK_TTL_S after the last start.
  */
-export function pruneIndex(redis: Redis, ttlS: number, nowMs = Date.now()): Promise<number> {
-  return redis.zremrangebyscore(TASKS_INDEX, '-inf', `(${nowMs - ttlS * 1000}`);
+export async function pruneIndex(redis: Redis, ttlS: number, nowMs = Date.now()): Promise<number> {
+  const removed = await Promise.all(layoutOf(redis).partitions.map((p) =>
+    redis.zremrangebyscore(keyIn(p, TASKS_INDEX), '-inf', `(${nowMs - ttlS * 1000}`)));
+  return removed.reduce((a, b) => a + b, 0);
 }

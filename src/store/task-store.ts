@@ -1,7 +1,9 @@
 import { v4 as uuidv4 } from 'uuid';
 import { Batcher } from './batcher.js';
 import { itemReplies, type Redis } from './redis.js';
-import { CANCEL_CHANNEL, COMMANDS_STREAM, SCHEDULED_SET, TASKS_INDEX, WORKER_GROUP, commandsStream, eventsKey, idempotencyKey, tagKey, taskKey, type Priority } from './keys.js';
+import { CANCEL_CHANNEL, COMMANDS_STREAM, SCHEDULED_SET, TASKS_INDEX, WORKER_GROUP, commandsStream, eventsKey, idempotencyKey, keyIn, tagKey, taskKey, type Priority } from './keys.js';
+import { byPartition, idIn, layoutOf, type Layout, type Partition } from './layout.js';
+import { awaitReplicas } from './replication.js';
 import { decodeEvent, wireEvent, type WireEvent } from './events.js';
 import type { Json, TaskEvent } from '../wire/events.js';
 import type { TaskState } from '../wire/task-state.js';
@@ -30,6 +32,12 @@ export interface StartOptions {
   runAt?: number | undefined;
   /** Tasks of one type with the same key share its per-key concurrency limit. */
   concurrencyKey?: string | undefined;
+  /**
+   * Cluster mode: tasks with the same pin share a partition (src/store/layout.ts), as the tasks of
+   * a type with a concurrency limit must (its slots live in one partition). Default: the
+   * idempotency key when there is one (so a retry finds it), else a random partition.
+   */
+  pin?: string | undefined;
 }
 
 /**
@@ -74,6 +82,7 @@ const REPLAY_BATCH = 1000;
 const REPLAY_IN_FLIGHT = 4;
 
 interface RangeItem {
+  partition: Partition;
   key: string;
   start: string;
   end: string;
@@ -81,6 +90,7 @@ interface RangeItem {
 }
 
 interface StartItem {
+  partition: Partition;
   taskId: string;
   type: string;
   paramsJson: string;
@@ -118,28 +128,70 @@ export class TaskStore {
     private readonly options: { ttlS: number; idempotencyTtlS?: number } = { ttlS: 86400 },
   ) {
     const idemTtlS = Math.min(options.idempotencyTtlS ?? 86400, options.ttlS);
-    this.starts = new Batcher(async (items) => {
-      const keys = [COMMANDS_STREAM, TASKS_INDEX, ...items.flatMap((i) => [
-        taskKey(i.taskId), eventsKey(i.taskId),
-        ...(i.idempotency ? [idempotencyKey(i.idempotency.scope, i.idempotency.key)] : []),
-        ...i.tags.map(tagKey),
-      ])];
-      const argv = [this.options.ttlS, ...items.flatMap((i) => [
-        i.taskId, i.type, i.paramsJson, i.now,
-        i.tags.length === 0 ? '' : JSON.stringify(i.tags), i.idempotency?.fingerprint ?? '', idemTtlS,
-        i.priority, commandsStream(i.priority), i.runAt ?? '', SCHEDULED_SET, i.concurrencyKey ?? '',
-      ])];
-      return itemReplies(await this.redis.startTasks(keys.length, ...keys, ...argv), items.map((i) => i.taskId));
-    });
-    this.ranges = new Batcher(async (items) => {
-      const pipeline = this.redis.pipeline();
-      for (const i of items) {
-        if (i.count === undefined) pipeline.xrange(i.key, i.start, i.end);
-        else pipeline.xrange(i.key, i.start, i.end, 'COUNT', i.count);
+    this.starts = new Batcher((items) => this.inPartitions(items, (i) => i.partition, (p, group) => this.startAll(p, group, idemTtlS)));
+    this.ranges = new Batcher(
+      (items) => this.inPartitions(items, (i) => i.partition, (_, group) => this.rangeAll(group)),
+      REPLAY_BATCH,
+      REPLAY_IN_FLIGHT,
+    );
+  }
+
+  private get layout(): Layout {
+    return layoutOf(this.redis);
+  }
+
+  /**
+   * A batch's items sent per partition (a script or pipeline touches one slot), the partitions'
+   * calls at once; the replies in the order of `items`.
+   */
+  private async inPartitions<I, R>(
+    items: I[],
+    partitionOf: (item: I) => Partition,
+    send: (p: Partition, group: I[]) => Promise<(R | Error)[]>,
+  ): Promise<(R | Error | undefined)[]> {
+    const out = new Array<R | Error | undefined>(items.length);
+    await Promise.all([...byPartition(items, partitionOf)].map(async ([p, group]) => {
+      let replies: (R | Error)[];
+      try {
+        replies = await send(p, group.map((g) => g.item));
+      } catch (err) {
+        replies = group.map(() => (err instanceof Error ? err : new Error(String(err))));
       }
-      const replies = (await pipeline.exec()) ?? [];
-      return replies.map(([err, entries]) => err ?? (entries as [string, string[]][]));
-    }, REPLAY_BATCH, REPLAY_IN_FLIGHT);
+      group.forEach((g, j) => (out[g.at] = replies[j]));
+    }));
+    return out;
+  }
+
+  private async startAll(p: Partition, items: StartItem[], idemTtlS: number): Promise<(StartReply | Error)[]> {
+    const keys = [keyIn(p, COMMANDS_STREAM), keyIn(p, TASKS_INDEX), ...items.flatMap((i) => [
+      keyIn(p, taskKey(i.taskId)), keyIn(p, eventsKey(i.taskId)),
+      ...(i.idempotency ? [keyIn(p, idempotencyKey(i.idempotency.scope, i.idempotency.key))] : []),
+      ...i.tags.map((tag) => keyIn(p, tagKey(tag))),
+    ])];
+    const argv = [this.options.ttlS, ...items.flatMap((i) => [
+      i.taskId, i.type, i.paramsJson, i.now,
+      i.tags.length === 0 ? '' : JSON.stringify(i.tags), i.idempotency?.fingerprint ?? '', idemTtlS,
+      i.priority, keyIn(p, commandsStream(i.priority)), i.runAt ?? '', keyIn(p, SCHEDULED_SET), i.concurrencyKey ?? '',
+    ])];
+    const replies = await this.redis.startTasks(keys.length, ...keys, ...argv);
+    await awaitReplicas(this.redis, p);
+    return itemReplies(replies, items.map((i) => i.taskId));
+  }
+
+  private async rangeAll(items: RangeItem[]): Promise<([string, string[]][] | Error)[]> {
+    const pipeline = this.redis.pipeline();
+    for (const i of items) {
+      if (i.count === undefined) pipeline.xrange(i.key, i.start, i.end);
+      else pipeline.xrange(i.key, i.start, i.end, 'COUNT', i.count);
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, entries]) => err ?? (entries as [string, string[]][]));
+  }
+
+  /** A task's state hash and event stream, in its partition. */
+  private keysOf(taskId: string): { state: string; events: string; partition: Partition } {
+    const partition = this.layout.of(taskId);
+    return { state: keyIn(partition, taskKey(taskId)), events: keyIn(partition, eventsKey(taskId)), partition };
   }
 
   /**
@@ -149,12 +201,16 @@ export class TaskStore {
    * IdempotencyConflict when the key is held for another request.
    */
   async start(type: string, params: unknown, now = Date.now(), options: StartOptions = {}): Promise<StartedTask & { replayed: boolean }> {
-    const taskId = uuidv4();
+    const { layout } = this;
+    const pin = options.pin ?? (options.idempotency && `${options.idempotency.scope}:${options.idempotency.key}`);
+    const fresh = uuidv4();
+    const partition = pin === undefined ? layout.of(fresh) : layout.pinned(pin);
+    const taskId = idIn(partition, layout.partitions.length, fresh);
     const tags = options.tags ?? [];
     const { runAt, concurrencyKey } = options;
     const priority = options.priority ?? 'normal';
     const reply = await this.starts.add({
-      taskId, type, paramsJson: JSON.stringify(params), now, tags, idempotency: options.idempotency, priority, runAt, concurrencyKey,
+      partition, taskId, type, paramsJson: JSON.stringify(params), now, tags, idempotency: options.idempotency, priority, runAt, concurrencyKey,
     });
     if (reply[0] === 'REUSED') throw new IdempotencyConflict('reused', reply[1]);
     if (reply[0] === 'REPLAY') {
@@ -185,10 +241,12 @@ export class TaskStore {
 
   /** Atomic cancel (cancel-task.lua): a SCHEDULED or PENDING task never starts, a running one is told to stop. */
   async cancel(taskId: string, now = Date.now()): Promise<CancelOutcome> {
+    const { state, events, partition } = this.keysOf(taskId);
     const [result, detail] = await aboutTask(taskId, this.redis.cancelTask(
-      taskKey(taskId), eventsKey(taskId), COMMANDS_STREAM, SCHEDULED_SET,
+      state, events, keyIn(partition, COMMANDS_STREAM), keyIn(partition, SCHEDULED_SET),
       taskId, now, this.options.ttlS, WORKER_GROUP, CANCEL_CHANNEL,
     ));
+    await awaitReplicas(this.redis, partition);
     if (result === 'CANCELLED') return { outcome: 'cancelled', eventId: detail ?? '' };
     if (result === 'REQUESTED') return { outcome: 'requested' };
     if (result === 'TERMINAL') return { outcome: 'finished', status: detail ?? '' };
@@ -201,7 +259,8 @@ export class TaskStore {
 
   /** The state and the start command's id, or null for an unknown task. */
   private async read(taskId: string): Promise<StartedTask | null> {
-    const h = await aboutTask(taskId, this.redis.hgetall(taskKey(taskId)), taskKey(taskId));
+    const { state } = this.keysOf(taskId);
+    const h = await aboutTask(taskId, this.redis.hgetall(state), state);
     if (!h.status) return null;
     return { commandId: h.command_id ?? '', state: stateOf(taskId, h) };
   }
@@ -236,7 +295,8 @@ export class TaskStore {
 
   /** Just what a watcher needs to start: status and last event id, or null for an unknown task. */
   async head(taskId: string): Promise<{ status: string; lastEventId: string } | null> {
-    const [status, lastEventId] = await aboutTask(taskId, this.redis.hmget(taskKey(taskId), 'status', 'last_event_id'), taskKey(taskId));
+    const { state } = this.keysOf(taskId);
+    const [status, lastEventId] = await aboutTask(taskId, this.redis.hmget(state, 'status', 'last_event_id'), state);
     if (!status || !lastEventId) return null;
     return { status, lastEventId };
   }
@@ -257,7 +317,8 @@ export class TaskStore {
   private range(taskId: string, afterId: string | undefined, toId: string, count: number | undefined): Promise<[string, string[]][]> {
     if (afterId === MAX_EVENT_ID) return Promise.resolve([]);
     const start = afterId === undefined ? '-' : `(${afterId}`;
-    return aboutTask(taskId, this.ranges.add({ key: eventsKey(taskId), start, end: toId, count }), eventsKey(taskId));
+    const { events, partition } = this.keysOf(taskId);
+    return aboutTask(taskId, this.ranges.add({ partition, key: events, start, end: toId, count }), events);
   }
 }
 

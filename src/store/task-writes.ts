@@ -1,5 +1,7 @@
 import { Batcher } from './batcher.js';
-import { COMMANDS_STREAM, DEAD_LETTER_STREAM, WORKER_GROUP, commandsStream, eventsKey, taskKey, type Priority } from './keys.js';
+import { COMMANDS_STREAM, DEAD_LETTER_STREAM, WORKER_GROUP, commandsStream, eventsKey, keyIn, taskKey, type Priority } from './keys.js';
+import { byPartition, layoutOf, type Partition } from './layout.js';
+import { awaitReplicas } from './replication.js';
 import { itemReplies, type Redis } from './redis.js';
 import { slotArgs, type SlotLimits } from './slots.js';
 
@@ -91,8 +93,8 @@ export class TaskWrites {
   }
 
   /** Acknowledges a command whose task has ended: it leaves the group's pending list. */
-  async ack(command: { id: string; priority: Priority }): Promise<void> {
-    await this.redis.xack(commandsStream(command.priority), WORKER_GROUP, command.id);
+  async ack(command: { id: string; priority: Priority; partition: Partition }): Promise<void> {
+    await this.redis.xack(keyIn(command.partition, commandsStream(command.priority)), WORKER_GROUP, command.id);
   }
 
   /**
@@ -101,18 +103,21 @@ export class TaskWrites {
    * not ended and its keys are of the right type), acked. Returns the dead letter's id and what
    * happened to the task (see the script's header).
    */
-  deadLetter(
-    command: { id: string; priority: Priority; fields: Record<string, string> },
+  async deadLetter(
+    command: { id: string; priority: Priority; partition: Partition; fields: Record<string, string> },
     taskId: string,
     wellFormed: boolean,
     reason: string,
     options: { maxLen: number; ttlS: number },
   ): Promise<[string, string]> {
-    return this.redis.deadLetter(
-      commandsStream(command.priority), DEAD_LETTER_STREAM, taskKey(taskId), eventsKey(taskId),
+    const p = command.partition;
+    const reply = await this.redis.deadLetter(
+      keyIn(p, commandsStream(command.priority)), keyIn(p, DEAD_LETTER_STREAM), keyIn(p, taskKey(taskId)), keyIn(p, eventsKey(taskId)),
       WORKER_GROUP, command.id, reason, options.maxLen, Date.now(), options.ttlS,
       wellFormed ? '1' : '0', JSON.stringify(command.fields),
     );
+    await awaitReplicas(this.redis, p);
+    return reply;
   }
 
   /** Takes a task's lease for the command this worker holds; TaskCorrupted as append(). */
@@ -120,13 +125,28 @@ export class TaskWrites {
     return this.batcher.add({ kind: 'claim', input }) as Promise<ClaimReply>;
   }
 
+  /** Per partition (a script touches one slot), the partitions' calls at once. */
   private async send(items: Write[]): Promise<(ClaimReply | AppendReply | Error | undefined)[]> {
+    const layout = layoutOf(this.redis);
+    const groups = byPartition(items, (w) => layout.of(w.input.taskId));
+    const out = new Array<ClaimReply | AppendReply | Error | undefined>(items.length);
+    await Promise.all([...groups].map(async ([p, group]) => {
+      const replies = await this.sendIn(p, group.map((g) => g.item));
+      group.forEach((g, j) => (out[g.at] = replies[j]));
+    }));
+    return out;
+  }
+
+  private async sendIn(p: Partition, items: Write[]): Promise<(ClaimReply | AppendReply | Error | undefined)[]> {
     const claims = items.flatMap((w) => (w.kind === 'claim' ? [w.input] : []));
     const appends = items.flatMap((w) => (w.kind === 'append' ? [w.input] : []));
     const [claimed, appended] = await Promise.allSettled([
-      claims.length > 0 ? this.claimAll(claims) : Promise.resolve([]),
-      appends.length > 0 ? this.appendAll(appends) : Promise.resolve([]),
+      claims.length > 0 ? this.claimAll(p, claims) : Promise.resolve([]),
+      appends.length > 0 ? this.appendAll(p, appends) : Promise.resolve([]),
     ]);
+    // Not confirmed on the replicas: every item fails, and is sent again (scripts skip what they have).
+    const confirmed = await awaitReplicas(this.redis, p).then(() => null, (err: Error) => err);
+    if (confirmed) return items.map(() => confirmed);
     const next = { claim: 0, append: 0 };
     return items.map((w) => {
       const settled = w.kind === 'claim' ? claimed : appended;
@@ -136,18 +156,18 @@ export class TaskWrites {
     });
   }
 
-  private async claimAll(items: ClaimInput[]): Promise<(ClaimReply | Error)[]> {
+  private async claimAll(p: Partition, items: ClaimInput[]): Promise<(ClaimReply | Error)[]> {
     const { consumer, maxDeliveries } = this.options;
-    const keys = [COMMANDS_STREAM, ...items.flatMap((c) => [taskKey(c.taskId), eventsKey(c.taskId)])];
-    const argv = [WORKER_GROUP, consumer, maxDeliveries, Date.now(), ...items.flatMap((c) => [c.lease, c.commandId, ...slotArgs(c.slots)])];
+    const keys = [keyIn(p, COMMANDS_STREAM), ...items.flatMap((c) => [keyIn(p, taskKey(c.taskId)), keyIn(p, eventsKey(c.taskId))])];
+    const argv = [WORKER_GROUP, consumer, maxDeliveries, Date.now(), ...items.flatMap((c) => [c.lease, c.commandId, ...slotArgs(p, c.slots)])];
     return itemReplies<ClaimReply>(await this.redis.claimTasks(keys.length, ...keys, ...argv), items.map((c) => c.taskId));
   }
 
-  private async appendAll(items: AppendItem[]): Promise<(AppendReply | Error)[]> {
-    const keys = [COMMANDS_STREAM];
+  private async appendAll(p: Partition, items: AppendItem[]): Promise<(AppendReply | Error)[]> {
+    const keys = [keyIn(p, COMMANDS_STREAM)];
     const argv: (string | number)[] = [WORKER_GROUP, this.options.ttlS];
     for (const item of items) {
-      keys.push(taskKey(item.taskId), eventsKey(item.taskId));
+      keys.push(keyIn(p, taskKey(item.taskId)), keyIn(p, eventsKey(item.taskId)));
       argv.push(item.lease, item.commandId, item.firstSeq, item.events.length);
       for (const e of item.events) {
         if (e.kind === 'stage') {

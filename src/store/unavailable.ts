@@ -3,7 +3,8 @@
  * - `down`: no answer (connection refused, reset or closed, or ioredis gave up on the command);
  * - `refused`: Redis answered but refuses to serve for now: out of memory (OOM), a replica
  *   (READONLY), loading its data (LOADING), failing to persist (MISCONF), busy with a script
- *   (BUSY), or a cluster in transition (TRYAGAIN, CLUSTERDOWN, MASTERDOWN).
+ *   (BUSY), a cluster in transition (TRYAGAIN, CLUSTERDOWN, MASTERDOWN), or a write not confirmed
+ *   on replicas in time (NOREPLICAS, see replication.ts).
  * Either way the same call may succeed later: callers answer 503 or retry; anything else is a bug
  * or bad data, and is not retried.
  */
@@ -11,7 +12,7 @@ export type RedisTrouble = 'down' | 'refused';
 
 const DOWN = /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|enableOfflineQueue|Connection ended/i;
 /** Redis's error words, as replies start with them (inside a script's error too). */
-const REFUSED = /\b(OOM|READONLY|LOADING|MISCONF|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN) /;
+const REFUSED = /\b(OOM|READONLY|LOADING|MISCONF|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|NOREPLICAS) /;
 
 export function redisTrouble(err: unknown): RedisTrouble | null {
   if (!(err instanceof Error)) return null;

@@ -4,7 +4,6 @@ import { v4 as uuidv4 } from 'uuid';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { BlockingReader } from '../store/blocking-reader.js';
 import { subscribeCancels, type CancelSubscription } from '../store/cancel-channel.js';
 import { CommandQueue, type CommandEntry } from '../store/command-queue.js';
 import type { Redis } from '../store/redis.js';
@@ -17,6 +16,7 @@ import { maintainSlots } from '../store/slots.js';
 import type { TaskRegistry } from '../tasks/registry.js';
 import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded } from './stops.js';
 import { runCommand, type RunDeps } from './task-run.js';
+import { CommandReader } from './command-reader.js';
 
 export interface WorkerDeps {
   redis: Redis;
@@ -39,11 +39,8 @@ interface Running {
   done: Promise<void>;
 }
 
-/** How long one XREADGROUP blocks; bounds how late a lost wake-up could be noticed. */
-const READ_BLOCK_MS = 5000;
-
 /**
- * Reads the commands streams in the `workers` group, high priority before normal before low, and
+ * Reads the commands streams in the `workers` group (see CommandReader), high priority before normal before low, and
  * runs up to WORKER_CONCURRENCY commands at once.
  * Heartbeats its commands so no one reclaims them; takes commands due for reclaim (their worker
  * died or stalled: idle over CLAIM_IDLE_MS) before new ones, and at start those of a worker of
@@ -59,7 +56,7 @@ export class Worker {
   private readonly limits: ConcurrencyLimits;
   private readonly running = new Map<string, Running>();
   private readonly hardStop = new AbortController();
-  private readonly reader: BlockingReader;
+  private readonly reader: CommandReader;
   private cancels: CancelSubscription | undefined;
   private loop: Promise<void> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -78,7 +75,7 @@ export class Worker {
     this.writes = new TaskWrites(deps.redis, { consumer: this.consumer, ttlS: TASK_TTL_S, maxDeliveries: MAX_DELIVERIES });
     this.queue = new CommandQueue(deps.redis, this.consumer);
     this.limits = deps.limits ?? new ConcurrencyLimits(deps.registry, deps.config.TASK_CONCURRENCY);
-    this.reader = new BlockingReader(deps.redis, `worker-reader:${this.consumer}`, deps.logger);
+    this.reader = new CommandReader(deps.redis, this.queue, `worker-reader:${this.consumer}`, deps.logger);
   }
 
   async start(): Promise<void> {
@@ -149,7 +146,7 @@ export class Worker {
         continue;
       }
       try {
-        const entries = await this.queue.read(this.reader.client, free, READ_BLOCK_MS);
+        const entries = await this.reader.read(free);
         failures = 0;
         const start = this.closing ? [] : entries.slice(0, free);
         const rest = entries.slice(start.length);
@@ -168,7 +165,7 @@ export class Worker {
   }
 
   private dispatch(command: CommandEntry): void {
-    const ref = `${command.priority} ${command.id}`;
+    const ref = `${command.partition.index} ${command.priority} ${command.id}`;
     if (this.running.has(ref)) return;
     const abort = new AbortController();
     const run: Running = { command, taskId: command.fields.task_id ?? '', lease: '', abort, done: Promise.resolve() };

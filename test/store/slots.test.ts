@@ -19,7 +19,7 @@ async function setup(redis: Redis) {
   const store = new TaskStore(redis);
   const writes = new TaskWrites(redis, { consumer: 'me', ttlS: 60, maxDeliveries: 5 });
   const start = async (options: StartOptions = {}) => (await store.start(TYPE, {}, Date.now(), options)).state.task_id;
-  const take = async (n: number): Promise<CommandEntry[]> => queue.read(redis, n, 10);
+  const take = async (n: number): Promise<CommandEntry[]> => queue.take(redis, queue.layout.partitions[0]!, n);
   const claim = (c: CommandEntry, limit: number, keyLimit = 0) =>
     writes.claim({ taskId: c.fields.task_id!, lease: `L-${c.id}`, commandId: c.id, slots: { type: TYPE, limit, keyLimit } });
   const end = (c: CommandEntry) =>

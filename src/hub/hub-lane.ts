@@ -1,0 +1,273 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Logger } from '../logger.js';
+import { BlockingReader } from '../store/blocking-reader.js';
+import { isWrongType } from '../store/corrupted.js';
+import type { Entry } from '../store/event-reads.js';
+import type { WireEvent } from '../store/events.js';
+import type { Redis } from '../store/redis.js';
+import type { Partition } from '../store/layout.js';
+import { readsFromReplicas } from '../store/replication.js';
+import { readStreams, wrongTypes, type StreamSource } from '../store/stream-source.js';
+import { compareEventIds } from '../wire/event-id.js';
+
+/** Receives one stream's entries (a task's events, or a feed's), in order, each exactly once. */
+export interface Sink {
+  event(event: WireEvent): void;
+  /**
+   * The stream failed for good: the hub closed (the watcher should resume elsewhere), the task is
+   * corrupted (TaskCorrupted: its stream key holds another type; resuming cannot help), or a
+   * feed's entries after the watcher's cursor were trimmed (FeedGap: reload, then continue).
+   */
+  error(err: Error): void;
+}
+
+export interface Subscription {
+  close(): void;
+}
+
+interface Sub {
+  sink: Sink;
+  /** The last event id this watcher has been given. */
+  cursor: string;
+  /** Live events held back while the watcher catches up with XRANGE. */
+  backlog: WireEvent[] | null;
+  closed: boolean;
+}
+
+interface Stream {
+  source: StreamSource;
+  /** Every event up to this id has been read and handed to this stream's watchers. */
+  cursor: string;
+  subs: Set<Sub>;
+}
+
+export interface HubDeps {
+  redis: Redis;
+  logger: Logger;
+  /** Events read per stream per XREAD. */
+  batch?: number;
+  /** Upper bound of one blocking read; wake-ups normally come sooner through CLIENT UNBLOCK. */
+  blockMs?: number;
+}
+
+/**
+ * The hub's reader of one partition (src/store/layout.ts): one blocking XREAD, on a connection of
+ * its own, over every watched stream of the partition (task event streams and feeds, see
+ * StreamSource). Watchers of the same stream share its read; a watcher that starts behind the
+ * shared cursor catches up with XRANGE while live events queue for it, so replay hands over to
+ * live with no gap or duplicate.
+ */
+export class HubLane {
+  private readonly streams = new Map<string, Stream>();
+  private readonly reader: BlockingReader;
+  private readonly log: Logger;
+  private inFlight = false;
+  private wakeWanted = false;
+  private unblocking = false;
+  private idle: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly deps: HubDeps,
+    partition: Partition,
+    /** The reader's connection name (CLIENT LIST): `hub-reader`, with the partition in cluster mode. */
+    name: string,
+  ) {
+    this.log = deps.logger.child({ component: 'hub', partition: partition.index });
+    this.reader = new BlockingReader(deps.redis, name, deps.logger, partition, readsFromReplicas(deps.redis));
+  }
+
+  async start(): Promise<void> {
+    await this.reader.start();
+    this.loop = this.readLoop();
+  }
+
+  get watchedStreams(): number {
+    return this.streams.size;
+  }
+
+  /** Feeds `sink` every entry of `source` after `fromId` (a canonical id), then live ones. */
+  subscribe(source: StreamSource, fromId: string, sink: Sink): Subscription {
+    let stream = this.streams.get(source.key);
+    if (!stream) {
+      stream = { source, cursor: fromId, subs: new Set() };
+      this.streams.set(source.key, stream);
+      this.wake();
+    }
+    const sub: Sub = { sink, cursor: fromId, backlog: null, closed: false };
+    stream.subs.add(sub);
+    if (compareEventIds(fromId, stream.cursor) < 0) void this.catchUp(stream, sub, stream.cursor);
+    return { close: () => this.unsubscribe(stream, sub) };
+  }
+
+  private unsubscribe(stream: Stream, sub: Sub): void {
+    sub.closed = true;
+    stream.subs.delete(sub);
+    if (stream.subs.size === 0 && this.streams.get(stream.source.key) === stream) this.streams.delete(stream.source.key);
+  }
+
+  /** Reads (sub.cursor, upTo] with XRANGE, then releases the live events queued meanwhile. */
+  private async catchUp(stream: Stream, sub: Sub, upTo: string): Promise<void> {
+    sub.backlog = [];
+    try {
+      const entries = await stream.source.range(this.deps.redis, sub.cursor, upTo);
+      for (const [id, fields] of entries) this.deliver(stream, sub, stream.source.wire(id, fields));
+      const backlog = sub.backlog;
+      sub.backlog = null;
+      for (const event of backlog) this.deliver(stream, sub, event);
+    } catch (err) {
+      this.fail(stream, sub, err);
+    }
+  }
+
+  private deliver(stream: Stream, sub: Sub, event: WireEvent): void {
+    if (sub.closed || compareEventIds(event.id, sub.cursor) <= 0) return;
+    sub.cursor = event.id;
+    if (event.terminal) this.unsubscribe(stream, sub);
+    sub.sink.event(event);
+  }
+
+  private fail(stream: Stream, sub: Sub, err: unknown): void {
+    if (sub.closed) return;
+    this.unsubscribe(stream, sub);
+    sub.sink.error(err instanceof Error ? err : new Error(String(err)));
+  }
+
+  private async readLoop(): Promise<void> {
+    const { batch = 100, blockMs = 10_000 } = this.deps;
+    let failures = 0;
+    while (!this.closed) {
+      if (this.streams.size === 0) {
+        await new Promise<void>((resolve) => (this.idle = resolve));
+        continue;
+      }
+      const snapshot = [...this.streams.values()];
+      this.inFlight = true;
+      this.wakeWanted = false;
+      try {
+        await this.reader.settle(failures > 0);
+        const keys = snapshot.map((s) => s.source.key);
+        const reply = await readStreams(this.reader.client, keys, snapshot.map((s) => s.cursor), batch, blockMs);
+        failures = 0;
+        this.inFlight = false;
+        const sent = new Set(snapshot);
+        for (const { key, entries } of reply) {
+          const stream = this.streams.get(key);
+          if (!stream || !sent.has(stream)) continue;
+          if (entries.length >= batch && stream.source.trimmed && !(await this.keptUp(stream))) continue;
+          this.dispatch(stream, entries);
+        }
+      } catch (err) {
+        this.inFlight = false;
+        if (this.closed) break;
+        // One stream of the wrong type fails the whole read: it leaves, the others are read at once.
+        if (isWrongType(err) && (await this.isolate(snapshot))) continue;
+        failures += 1;
+        this.log.error({ err }, 'hub read failed; backing off');
+        await delay(Math.min(50 * 2 ** failures, 2000));
+      }
+    }
+  }
+
+  /**
+   * After a read failed with WRONGTYPE: ends the watchers of the streams of `snapshot` whose key
+   * holds another type (TaskCorrupted for a task) and drops those streams from the read set. True
+   * when any was found, so the others can be read again at once.
+   */
+  private async isolate(snapshot: Stream[]): Promise<boolean> {
+    let corrupted: Map<string, string>;
+    try {
+      corrupted = await wrongTypes(this.reader.client, snapshot.map((s) => s.source.key));
+    } catch (err) {
+      this.log.warn({ err }, 'could not check the types of the watched streams');
+      return false;
+    }
+    for (const [key, type] of corrupted) {
+      const stream = this.streams.get(key);
+      if (!stream || !snapshot.includes(stream)) continue;
+      const err = stream.source.corrupted(type);
+      this.log.warn({ ...stream.source.about, err: err.message }, 'corrupted stream left the read set; its watchers are ended');
+      this.streams.delete(key);
+      for (const sub of [...stream.subs]) this.fail(stream, sub, err);
+    }
+    return corrupted.size > 0;
+  }
+
+  /**
+   * A read of a feed came back full, so it may have fallen behind the feed's trimming (a feed
+   * holds at least FEED_MAXLEN >= batch entries, so a read after a gap is always full): false,
+   * with the stream's watchers ended with FeedGap and the stream dropped, when entries after its
+   * cursor are gone.
+   */
+  private async keptUp(stream: Stream): Promise<boolean> {
+    try {
+      await stream.source.checkLive(this.reader.client, stream.cursor);
+      return true;
+    } catch (err) {
+      if (this.streams.get(stream.source.key) === stream) this.streams.delete(stream.source.key);
+      for (const sub of [...stream.subs]) this.fail(stream, sub, err);
+      return false;
+    }
+  }
+
+  /** Applies a read reply to `stream`. */
+  private dispatch(stream: Stream, entries: Entry[]): void {
+    const { key } = stream.source;
+    for (const [id, fields] of entries) {
+      if (compareEventIds(id, stream.cursor) <= 0) continue;
+      stream.cursor = id;
+      const event = stream.source.wire(id, fields);
+      for (const sub of [...stream.subs]) {
+        if (sub.backlog) sub.backlog.push(event);
+        else this.deliver(stream, sub, event);
+      }
+      if (event.terminal && this.streams.get(key) === stream) this.streams.delete(key);
+    }
+  }
+
+  /**
+   * Makes a blocked XREAD return so the next one includes new streams. CLIENT UNBLOCK answers 0
+   * when the reader is not blocked yet (its XREAD still on the wire), so it is retried until the
+   * read returns.
+   */
+  private wake(): void {
+    if (this.idle) {
+      this.idle();
+      this.idle = undefined;
+      return;
+    }
+    if (!this.inFlight) return;
+    this.wakeWanted = true;
+    if (!this.unblocking) void this.unblock();
+  }
+
+  /** At most one of these runs; it serves whichever read is in flight while a wake is wanted. */
+  private async unblock(): Promise<void> {
+    this.unblocking = true;
+    try {
+      for (let attempt = 0; this.inFlight && this.wakeWanted && !this.closed; attempt++) {
+        try {
+          if (await this.reader.unblock()) return;
+        } catch (err) {
+          this.log.warn({ err }, 'CLIENT UNBLOCK failed');
+        }
+        await delay(Math.min(attempt, 20));
+      }
+    } finally {
+      this.unblocking = false;
+    }
+  }
+
+  /** Stops reading and ends every subscription with an error, so watchers resume elsewhere. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.idle?.();
+    this.reader.disconnect();
+    await this.loop;
+    const err = new Error('hub closed');
+    for (const stream of [...this.streams.values()]) for (const sub of [...stream.subs]) this.fail(stream, sub, err);
+    await this.reader.close();
+  }
+}

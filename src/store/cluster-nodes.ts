@@ -1,0 +1,31 @@
+import calculateSlot from 'cluster-key-slot';
+import type { Cluster } from 'ioredis';
+import type { Partition } from './layout.js';
+import type { Redis } from './redis.js';
+
+/** `host:port` of a node connection, as Cluster.slots names nodes. */
+export const nodeKey = (client: Redis): string => `${client.options.host}:${client.options.port}`;
+
+/** The hash slot of a partition's keys. */
+export const slotOf = (p: Partition): number => calculateSlot(p.prefix);
+
+/**
+ * The node (`host:port`) that serves partition `p`, as `cluster` last learnt the slot map: its
+ * master, or with `replica` its first replica when it has one.
+ */
+export function nodeServing(cluster: Redis, p: Partition, replica = false): string {
+  const nodes = (cluster as unknown as Cluster).slots[slotOf(p)];
+  const node = (replica ? nodes?.[1] : undefined) ?? nodes?.[0];
+  if (node === undefined) throw new Error(`no node serves slot ${slotOf(p)} yet: connect the cluster client first`);
+  return node;
+}
+
+/** `cluster`'s own connection to `node`, which carries the commands it routes there. */
+export function connectionTo(cluster: Redis, node: string): Redis | undefined {
+  return (cluster as unknown as Cluster).nodes('all').find((n) => nodeKey(n) === node) as Redis | undefined;
+}
+
+/** Refreshes `cluster`'s slot map (after a failover or a slot move showed it stale). */
+export function refreshSlots(cluster: Redis): Promise<void> {
+  return new Promise<void>((resolve) => (cluster as unknown as Cluster).refreshSlotsCache(() => resolve()));
+}

@@ -1,0 +1,52 @@
+import type { Cluster } from 'ioredis';
+import { connectionTo, nodeServing } from './cluster-nodes.js';
+import type { Partition } from './layout.js';
+import type { Redis } from './redis.js';
+
+/**
+ * Cluster mode's write confirmation (REDIS_CLUSTER_WAIT_REPLICAS, REDIS_CLUSTER_WAIT_TIMEOUT_MS):
+ * a write is reported done only once `replicas` replicas of its master have it, so that a master's
+ * death with a replica promoted cannot lose it.
+ */
+export interface ReplicaWait {
+  replicas: number;
+  timeoutMs: number;
+}
+
+const waits = new WeakMap<object, ReplicaWait>();
+
+/** Sets the write confirmation of the writes made through `client` (a Cluster client; none by default). */
+export function confirmWrites(client: Redis, wait: ReplicaWait): void {
+  waits.set(client, wait);
+}
+
+/**
+ * A write Redis did not confirm on enough replicas in time: it may or may not survive a failover.
+ * Its message starts with NOREPLICAS, which the classifier (unavailable.ts) takes as `refused`:
+ * callers retry (the store's writes are idempotent on retry) or answer 503.
+ */
+export class NotReplicated extends Error {
+  constructor(got: number, wanted: number) {
+    super(`NOREPLICAS the write reached ${got} of ${wanted} replicas in time`);
+    this.name = 'NotReplicated';
+  }
+}
+
+/**
+ * Waits until the writes sent so far to the master of partition `p`, on `redis`'s connection to
+ * it, are on the replicas the write confirmation asks for (WAIT). At once for a single node, or
+ * without confirmation.
+ */
+export async function awaitReplicas(redis: Redis, p: Partition): Promise<void> {
+  const wait = waits.get(redis);
+  if (!redis.isCluster || !wait || wait.replicas === 0) return;
+  const connection = connectionTo(redis, nodeServing(redis, p));
+  if (!connection) throw new NotReplicated(0, wait.replicas);
+  const got = Number(await connection.call('WAIT', wait.replicas, wait.timeoutMs));
+  if (got < wait.replicas) throw new NotReplicated(got, wait.replicas);
+}
+
+/** Whether `redis` is a Cluster client that reads from replicas (RedisClientOptions.readFromReplicas). */
+export function readsFromReplicas(redis: Redis): boolean {
+  return redis.isCluster && (redis as unknown as Cluster).options.scaleReads === 'slave';
+}
