@@ -13,6 +13,7 @@ import { Metrics } from './metrics/metrics.js';
 import { ensureGroup } from './store/consumer-group.js';
 import type { Redis } from './store/redis.js';
 import { FeedStore } from './store/feed-store.js';
+import { ConcurrencyLimits } from './tasks/concurrency.js';
 import { TaskStore } from './store/task-store.js';
 import type { TaskRegistry } from './tasks/registry.js';
 import { SseStreams } from './sse/sse-route.js';
@@ -59,7 +60,8 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const guards = { auth, startLimiter, trustProxyHops: config.TRUST_PROXY_HOPS };
   const sse = new SseStreams();
   const app = createApp({
-    store, registry: deps.registry, logger, health, metrics, guards, scheduleMaxAheadS: config.SCHEDULE_MAX_AHEAD_S, sse: { hub, store, feeds, logger, metrics, config, streams: sse },
+    store, registry: deps.registry, logger, health, metrics, guards, scheduleMaxAheadS: config.SCHEDULE_MAX_AHEAD_S,
+    limits: new ConcurrencyLimits(deps.registry, config.TASK_CONCURRENCY), sse: { hub, store, feeds, logger, metrics, config, streams: sse },
   });
   const server = createHttpServer(app.callback(), config, logger);
   const ws = new WsServer({ server, hub, store, feeds, logger, metrics, config, auth });

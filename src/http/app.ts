@@ -15,6 +15,7 @@ import { staticFiles } from './static-files.js';
 import { opsRouter } from './ops-routes.js';
 import { assertAccessDeclared } from './route-access.js';
 import { tasksRouter } from './tasks-routes.js';
+import type { ConcurrencyLimits } from '../tasks/concurrency.js';
 import { feedRouter } from './feed-routes.js';
 import { sseRouter, type SseDeps } from '../sse/sse-route.js';
 
@@ -35,6 +36,8 @@ export interface AppDeps {
   guards: GuardDeps;
   /** SCHEDULE_MAX_AHEAD_S (default 30 days). */
   scheduleMaxAheadS?: number;
+  /** The task types' concurrency limits (with TASK_CONCURRENCY); default: the registry's. */
+  limits?: ConcurrencyLimits;
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { RouterMiddleware } from '@koa/router';
 import { z } from 'zod';
+import { ConcurrencyLimits } from '../tasks/concurrency.js';
 import { AppError } from '../errors.js';
 import { checkEventId, checkTaskId } from '../checked-ids.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -42,10 +43,12 @@ export interface TasksRouteDeps {
   guards: GuardDeps;
   /** SCHEDULE_MAX_AHEAD_S: how far ahead a start may be scheduled (default 30 days). */
   scheduleMaxAheadS?: number | undefined;
+  /** The types' concurrency limits: a limited start is pinned to its type's partition (cluster mode). */
+  limits?: ConcurrencyLimits | undefined;
 }
 
 /** Starting, listing and cancelling need an API token; reading one task, its watch token too. */
-export function tasksRouter({ store, registry, metrics, guards, scheduleMaxAheadS = 30 * 86400 }: TasksRouteDeps): AccessRouter {
+export function tasksRouter({ store, registry, metrics, guards, scheduleMaxAheadS = 30 * 86400, limits = new ConcurrencyLimits(registry, {}) }: TasksRouteDeps): AccessRouter {
   const { auth } = guards;
   const router = new AccessRouter(guards);
 
@@ -76,8 +79,11 @@ export function tasksRouter({ store, registry, metrics, guards, scheduleMaxAhead
       // Defaults filled in and tags as a set: a retry that spells the same start otherwise is the same request.
       fingerprint: requestFingerprint({ ...options, priority: options.priority ?? 'normal', type: typeName, params: params.data, tags: tags && [...tags].sort() }),
     };
+    const chosen = startOptions(body, now, scheduleMaxAheadS);
+    // The slots of a limited type live in one partition, so its tasks must too (cluster mode).
+    const pin = limits.of(typeName, chosen.concurrencyKey) ? `type:${typeName}` : undefined;
     const { state, replayed } = await store
-      .start(typeName, params.data, now, { ...startOptions(body, now, scheduleMaxAheadS), tags, idempotency })
+      .start(typeName, params.data, now, { ...chosen, tags, idempotency, pin })
       .catch(idempotencyError);
     ctx.state.taskId = state.task_id;
     if (replayed) {

@@ -11,7 +11,7 @@ import { DEFAULT_REDIS_URL } from './dev-redis.js';
 import { createRegistry } from '../tasks/builtin/index.js';
 import { loadTaskModules } from '../tasks/task-modules.js';
 import { Worker } from '../worker/worker.js';
-import { ConcurrencyLimits } from '../worker/concurrency.js';
+import { ConcurrencyLimits } from '../tasks/concurrency.js';
 import type { Stop } from './main.js';
 
 /** A gateway with its own Redis client; the returned Stop closes both, in reverse order. */

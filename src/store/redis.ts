@@ -130,12 +130,14 @@ function clientOptions(options: RedisClientOptions, extra: RedisOptions): RedisO
 }
 
 function createCluster(seeds: { host: string; port: number }[], options: RedisClientOptions, extra: RedisOptions): Redis {
-  const { enableAutoPipelining, ...node } = { ...clientOptions(options, {}), ...extra };
+  const { enableAutoPipelining: _pipelining, ...node } = { ...clientOptions(options, {}), ...extra };
   const { lazyConnect, enableOfflineQueue, retryStrategy, ...redisOptions } = node;
   const cluster = new Cluster(seeds, {
     lazyConnect,
     enableOfflineQueue,
-    enableAutoPipelining,
+    // Off: ioredis groups auto-pipelined commands by their first key, which for our scripts (key
+    // count first) is not a key. The store's group commits batch per round trip anyway.
+    enableAutoPipelining: false,
     clusterRetryStrategy: retryStrategy,
     // While a failover or a slot move is under way, commands wait for the new owner this long
     // between tries, and at most `maxRedirections` times (ioredis defaults: 100 ms, 16).

@@ -16,7 +16,7 @@ import { backoffMs, retryWhileDown } from './retry.js';
 import { RunLog, type NewEvent } from './run-log.js';
 import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded, isStop } from './stops.js';
 import { Attempt } from './task-context.js';
-import type { ConcurrencyLimits } from './concurrency.js';
+import type { ConcurrencyLimits } from '../tasks/concurrency.js';
 
 type Command = CommandEntry;
 

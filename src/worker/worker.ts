@@ -11,7 +11,7 @@ import { TaskWrites } from '../store/task-writes.js';
 import { TaskCorrupted } from '../store/corrupted.js';
 import { promoteDue } from '../store/schedule.js';
 import { isGoneConsumer } from './consumer-name.js';
-import { ConcurrencyLimits } from './concurrency.js';
+import { ConcurrencyLimits } from '../tasks/concurrency.js';
 import { maintainSlots } from '../store/slots.js';
 import type { TaskRegistry } from '../tasks/registry.js';
 import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded } from './stops.js';

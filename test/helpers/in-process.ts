@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { runGateway, runWorker } from '../../src/runtime/services.js';
+import { redisTarget, runGateway, runWorker } from '../../src/runtime/services.js';
 import type { Scope } from './processes.js';
 import { withTimeout } from './wait.js';
 
@@ -30,8 +30,8 @@ export interface InProcessWorker extends InProcessService {
  * this process: for tests of what it serves, not of the process around it (signals, exit codes,
  * crashes: those use startGatewayProc). Stopped, as SIGTERM would, when the test ends.
  */
-export async function startGatewayInProcess(t: Scope, redisUrl: string, env: Record<string, string> = {}): Promise<InProcessGateway> {
-  const service = await start(t, 'gateway', { ...env, REDIS_URL: redisUrl, PORT: '0' });
+export async function startGatewayInProcess(t: Scope, redisUrl: string | ClusterSeeds, env: Record<string, string> = {}): Promise<InProcessGateway> {
+  const service = await start(t, 'gateway', { ...env, ...redisEnv(redisUrl), PORT: '0' });
   const line = await service.waitForLog((l) => l.msg === 'gateway listening', 'gateway listening');
   const port = Number(line.port);
   return Object.assign(service, { port, url: `http://127.0.0.1:${port}` });
@@ -42,11 +42,19 @@ export async function startGatewayInProcess(t: Scope, redisUrl: string, env: Rec
  * SHUTDOWN_GRACE_MS is 0 unless `env` sets it: the stop at the end of a test hands running tasks
  * back at once instead of waiting up to 10 s for them (the grace itself is tested with processes).
  */
-export async function startWorkerInProcess(t: Scope, redisUrl: string, env: Record<string, string> = {}): Promise<InProcessWorker> {
-  const service = await start(t, 'worker', { HEALTH_PORT: '0', SHUTDOWN_GRACE_MS: '0', ...env, REDIS_URL: redisUrl });
+export async function startWorkerInProcess(t: Scope, redisUrl: string | ClusterSeeds, env: Record<string, string> = {}): Promise<InProcessWorker> {
+  const service = await start(t, 'worker', { HEALTH_PORT: '0', SHUTDOWN_GRACE_MS: '0', ...env, ...redisEnv(redisUrl) });
   const health = await service.waitForLog((l) => l.msg === 'health listening', 'health listening');
   return Object.assign(service, { healthUrl: `http://127.0.0.1:${Number(health.port)}` });
 }
+
+/** A Redis Cluster's seed nodes, as REDIS_CLUSTER_NODES takes them (test/helpers/redis-cluster.ts). */
+export interface ClusterSeeds {
+  seeds: string;
+}
+
+const redisEnv = (redis: string | ClusterSeeds): Record<string, string> =>
+  typeof redis === 'string' ? { REDIS_URL: redis } : { REDIS_CLUSTER_NODES: redis.seeds };
 
 /** TASK_MODULES naming test/fixtures/test-tasks.ts, for services in this process (tsx loads it). */
 export function inProcessTestTasksEnv(): { TASK_MODULES: string } {
@@ -73,7 +81,7 @@ async function start(t: Scope, name: 'gateway' | 'worker', env: Record<string, s
     },
   });
   const run = name === 'gateway' ? runGateway : runWorker;
-  const stop = await run(config, logger, env.REDIS_URL!);
+  const stop = await run(config, logger, redisTarget(config));
   t.after(stop);
   return {
     logs,

@@ -63,7 +63,8 @@ process.once('exit', () => {
   for (const child of alive) child.kill('SIGKILL');
 });
 
-async function launch(args: string[], port: number): Promise<ChildProcess> {
+/** Spawns redis-server with `args` (which must listen on `port`); resolves once it answers PING (5 s at most). Killed when this process exits. */
+export async function launch(args: string[], port: number): Promise<ChildProcess> {
   const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] });
   child.unref();
   alive.add(child);
@@ -95,7 +96,8 @@ export function answersPing(port: number): Promise<boolean> {
   });
 }
 
-function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+/** Sends `signal` to `child` unless it has exited; resolves when it has. */
+export function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     // Waiting for the exit must keep the event loop alive (the child itself is unref'd).

@@ -2,13 +2,20 @@ import assert from 'node:assert/strict';
 import type { TaskEvent } from '../../src/wire/events.js';
 import { decodeEvent } from '../../src/store/events.js';
 import { TaskOutput } from '../../src/wire/output.js';
-import { PRIORITIES, WORKER_GROUP, commandsStream, eventsKey, taskKey } from '../../src/store/keys.js';
+import { PRIORITIES, WORKER_GROUP, commandsStream, eventsKey, keyIn, taskKey } from '../../src/store/keys.js';
+import { layoutOf } from '../../src/store/layout.js';
 import type { Redis } from '../../src/store/redis.js';
 import { waitFor } from './wait.js';
 
 /** The reference task's event statuses, first to last. */
 export const REFERENCE_STATUSES = ['PENDING', 'STARTED', 'PROCESSING', 'CONCLUDING', 'COMPLETED'];
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+
+/** A task's state hash and events stream keys, in its partition (a cluster's, or the single node's names). */
+export function keysOfTask(redis: Redis, taskId: string): { state: string; events: string } {
+  const p = layoutOf(redis).of(taskId);
+  return { state: keyIn(p, taskKey(taskId)), events: keyIn(p, eventsKey(taskId)) };
+}
 
 /** A task's output by the exactly-once rule, rebuilt from its whole log. */
 export async function taskOutput(redis: Redis, taskId: string): Promise<TaskOutput> {
@@ -19,18 +26,18 @@ export async function taskOutput(redis: Redis, taskId: string): Promise<TaskOutp
 
 /** Every event of a task, read with XRANGE. */
 export async function taskEvents(redis: Redis, taskId: string): Promise<TaskEvent[]> {
-  return (await redis.xrange(eventsKey(taskId), '-', '+')).map(([id, f]) => decodeEvent(taskId, id, f));
+  return (await redis.xrange(keysOfTask(redis, taskId).events, '-', '+')).map(([id, f]) => decodeEvent(taskId, id, f));
 }
 
 /** The ids of every event of a task, read with XRANGE: what a client must have received. */
 export async function eventIds(redis: Redis, taskId: string): Promise<string[]> {
-  return (await redis.xrange(eventsKey(taskId), '-', '+')).map(([id]) => id);
+  return (await redis.xrange(keysOfTask(redis, taskId).events, '-', '+')).map(([id]) => id);
 }
 
 /** Waits for the task's terminal status (from its hash) and returns it. */
 export function waitForEnd(redis: Redis, taskId: string, timeoutMs = 30_000): Promise<string> {
   return waitFor(async () => {
-    const status = await redis.hget(taskKey(taskId), 'status');
+    const status = await redis.hget(keysOfTask(redis, taskId).state, 'status');
     return status && TERMINAL.has(status) ? status : undefined;
   }, `task ${taskId} to end`, timeoutMs);
 }
@@ -49,17 +56,18 @@ export async function assertEventLog(redis: Redis, taskId: string, statuses: str
   assert.equal(all.at(-1), events.at(-1), 'the last event is a stage event');
   events.slice(0, -1).forEach((e) => assert.ok(!TERMINAL.has(e.status), `terminal event before the end: ${e.status}`));
   assert.ok(TERMINAL.has(events.at(-1)!.status), 'the last event is terminal');
-  const hash = await redis.hgetall(taskKey(taskId));
+  const hash = await redis.hgetall(keysOfTask(redis, taskId).state);
   assert.equal(hash.status, events.at(-1)!.status);
   assert.equal(hash.last_event_id, events.at(-1)!.id);
   return events;
 }
 
-/** Pending commands of the group over every priority's commands stream. */
-async function pendingCount(redis: Redis): Promise<number> {
-  const counts = await Promise.all(PRIORITIES.map(async (p) => {
-    if (!(await redis.exists(commandsStream(p)))) return 0;
-    return Number(((await redis.xpending(commandsStream(p), WORKER_GROUP)) as [number, ...unknown[]])[0]);
+/** Pending commands of the group over every commands stream (each partition's, each priority's). */
+export async function pendingCount(redis: Redis): Promise<number> {
+  const streams = layoutOf(redis).partitions.flatMap((p) => PRIORITIES.map((priority) => keyIn(p, commandsStream(priority))));
+  const counts = await Promise.all(streams.map(async (stream) => {
+    if (!(await redis.exists(stream))) return 0;
+    return Number(((await redis.xpending(stream, WORKER_GROUP)) as [number, ...unknown[]])[0]);
   }));
   return counts.reduce((a, b) => a + b, 0);
 }

@@ -1,7 +1,15 @@
 import { setTimeout as delay } from 'node:timers/promises';
 
-/** Re-checks `check` until it returns a truthy value; fails after `timeoutMs` with `what`. */
-export async function waitFor<T>(check: () => Promise<T> | T, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
+/**
+ * Re-checks `check` every `intervalMs` until it returns a truthy value; fails after `timeoutMs`
+ * with `what` and the last error `check` threw.
+ */
+export async function waitFor<T>(
+  check: () => Promise<T> | T,
+  what: string,
+  timeoutMs = 10_000,
+  intervalMs = 10,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -14,7 +22,7 @@ export async function waitFor<T>(check: () => Promise<T> | T, what: string, time
     if (Date.now() > deadline) {
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     }
-    await delay(10);
+    await delay(intervalMs);
   }
 }
 

@@ -28,11 +28,21 @@ test('TASK_CONCURRENCY: name=limit pairs, blanks around them ignored; SCHEDULE_M
   assert.equal(loadConfig({}).SCHEDULE_MAX_AHEAD_S, 30 * 86400);
 });
 
+test('REDIS_CLUSTER_NODES: host:port seeds (IPv6 in brackets); with REDIS_URL as well it names both', () => {
+  assert.deepEqual(loadConfig({ REDIS_CLUSTER_NODES: ' 10.0.0.1:7001,redis-2:7002 , [::1]:7003' }).REDIS_CLUSTER_NODES, [
+    { host: '10.0.0.1', port: 7001 }, { host: 'redis-2', port: 7002 }, { host: '::1', port: 7003 },
+  ]);
+  assert.equal(loadConfig({}).REDIS_CLUSTER_WAIT_REPLICAS, 1);
+  assert.throws(() => loadConfig({ REDIS_URL: 'redis://a:1', REDIS_CLUSTER_NODES: 'b:2' }), /REDIS_CLUSTER_NODES=.*either REDIS_URL/);
+});
+
 test('a bad value throws a ConfigError naming the variable', () => {
   for (const [name, value] of [['PORT', 'abc'], ['PORT', '70000'], ['STAGE_MS', '-1'], ['STAGE_MS', '1.5'],
     ['WORKER_CONCURRENCY', '0'], ['TASK_TTL_S', 'x'], ['LOG_LEVEL', 'loud'], ['REDIS_URL', 'not a url'],
     ['TASK_CONCURRENCY', 'report'], ['TASK_CONCURRENCY', 'report=0'], ['TASK_CONCURRENCY', 'report=2,email=x'], ['TASK_CONCURRENCY', 'report=2,report=3'],
-    ['SCHEDULE_MAX_AHEAD_S', '0'], ['SCHEDULE_POLL_MS', '5']]) {
+    ['SCHEDULE_MAX_AHEAD_S', '0'], ['SCHEDULE_POLL_MS', '5'],
+    ['REDIS_CLUSTER_NODES', 'localhost'], ['REDIS_CLUSTER_NODES', 'a:1,b:70000'], ['REDIS_CLUSTER_NODES', ' , '], ['REDIS_CLUSTER_NODES', 'a b:1'],
+    ['REDIS_CLUSTER_WAIT_REPLICAS', '-1']]) {
     assert.throws(() => loadConfig({ [name!]: value }), (err: Error) => {
       assert.ok(err instanceof ConfigError);
       assert.match(err.message, new RegExp(`${name}=`));

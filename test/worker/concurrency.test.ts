@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { z } from 'zod';
 import { ConfigError } from '../../src/config.js';
 import { slotKeys } from '../../src/store/keys.js';
-import { ConcurrencyLimits } from '../../src/worker/concurrency.js';
+import { ConcurrencyLimits } from '../../src/tasks/concurrency.js';
 import { TaskRegistry, defineTaskType } from '../../src/tasks/registry.js';
 import { request } from '../helpers/http.js';
 import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';

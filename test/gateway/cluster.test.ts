@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { keyIn, taskKey } from '../../src/store/keys.js';
+import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
+import { closeRedis, createRedis, ensureConnected, type Redis } from '../../src/store/redis.js';
+import { startTask, request } from '../helpers/http.js';
+import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
+import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
+import { eventIds, keysOfTask, pendingCount, waitForEnd } from '../helpers/task-log.js';
+import { waitFor } from '../helpers/wait.js';
+import { watchTask, wsUrl } from '../helpers/ws-client.js';
+
+let cluster: Promise<RedisCluster> | undefined;
+
+/** This file's cluster (3 masters, a replica each), flushed for each test. */
+async function testCluster(): Promise<RedisCluster> {
+  cluster ??= startRedisCluster();
+  const c = await cluster;
+  for (const master of await c.masters()) {
+    const admin = createRedis(master.url, { name: 'test-admin' });
+    await ensureConnected(admin);
+    await admin.flushall();
+    await closeRedis(admin);
+  }
+  return c;
+}
+after(async () => (await cluster)?.close());
+
+/** A cluster client with our scripts, closed when the test ends. */
+async function clusterClient(t: { after(fn: () => unknown): void }, c: RedisCluster): Promise<Redis> {
+  const seeds = c.seeds.split(',').map((s) => ({ host: s.split(':')[0]!, port: Number(s.split(':')[1]) }));
+  const client = createRedis({ cluster: seeds }, { name: 'test' });
+  t.after(() => closeRedis(client));
+  await ensureConnected(client);
+  return client;
+}
+
+/** Per master: how many of `keys` it holds (another node's key answers MOVED). */
+async function keysPerMaster(c: RedisCluster, keys: string[]): Promise<number[]> {
+  return Promise.all((await c.masters()).map(async (m) => {
+    const node = createRedis(m.url, { name: 'test-count' });
+    await ensureConnected(node);
+    const held = await Promise.all(keys.map((k) => node.exists(k).catch(() => 0)));
+    await closeRedis(node);
+    return held.reduce((a, b) => a + b, 0);
+  }));
+}
+
+test('cluster: tasks spread over every master; each task\'s keys share one slot; watchers that resume elsewhere get exactly XRANGE', async (t) => {
+  const c = await testCluster();
+  const redis = await clusterClient(t, c);
+  const gateways = [await startGatewayInProcess(t, c), await startGatewayInProcess(t, c)] as const;
+  await startWorkerInProcess(t, c, { WORKER_CONCURRENCY: '32' });
+  await startWorkerInProcess(t, c, { WORKER_CONCURRENCY: '32' });
+
+  const runs = Array.from({ length: 48 }, async (_, i) => {
+    const taskId = await startTask(gateways[i % 2]!.url, { stage_ms: 100 });
+    const first = await watchTask(wsUrl(gateways[i % 2]!.url, taskId), { take: 1 + (i % 3) });
+    const rest = await watchTask(wsUrl(gateways[(i + 1) % 2]!.url, taskId, first.events.at(-1)!.id));
+    assert.equal(rest.code, 1000);
+    return { taskId, ids: [...first.events, ...rest.events].map((e) => e.id) };
+  });
+  const done = await Promise.all(runs);
+  for (const { taskId, ids } of done) {
+    assert.equal(await waitForEnd(redis, taskId), 'COMPLETED');
+    assert.deepEqual(ids, await eventIds(redis, taskId), taskId);
+    const { state, events } = keysOfTask(redis, taskId);
+    assert.equal(await redis.call('CLUSTER', 'KEYSLOT', state), await redis.call('CLUSTER', 'KEYSLOT', events));
+  }
+  const partitions = new Set(done.map((d) => CLUSTER_LAYOUT.of(d.taskId).index));
+  assert.ok(partitions.size >= 8, `48 tasks in ${partitions.size} of 12 partitions`);
+  const shares = await keysPerMaster(c, done.map((d) => keysOfTask(redis, d.taskId).state));
+  assert.equal(shares.reduce((a, b) => a + b, 0), 48);
+  for (const share of shares) assert.ok(share > 0, `every master holds tasks: ${shares.join(', ')}`);
+  await waitFor(async () => (await pendingCount(redis)) === 0, 'XPENDING empty on every partition');
+
+  const listed = await request(`${gateways[0].url}/tasks?limit=100`);
+  assert.equal(listed.status, 200);
+  const ids = (listed.body as { tasks: { task_id: string; created_at: number }[] }).tasks.map((x) => x.task_id);
+  assert.deepEqual(new Set(ids), new Set(done.map((d) => d.taskId)), 'GET /tasks merges every partition\'s index');
+});
+
+test('cluster: a type with a concurrency limit is pinned to one partition, and its limit holds across workers', async (t) => {
+  const c = await testCluster();
+  const redis = await clusterClient(t, c);
+  const env = { TASK_CONCURRENCY: 'reference=2' };
+  const gateway = await startGatewayInProcess(t, c, env);
+  await startWorkerInProcess(t, c, { ...env, WORKER_CONCURRENCY: '4' });
+  await startWorkerInProcess(t, c, { ...env, WORKER_CONCURRENCY: '4' });
+  const ids = await Promise.all(Array.from({ length: 8 }, () => startTask(gateway.url, { stage_ms: 50 })));
+  assert.equal(new Set(ids.map((id) => CLUSTER_LAYOUT.of(id).index)).size, 1, 'one partition');
+  let most = 0;
+  await waitFor(async () => {
+    const statuses = await Promise.all(ids.map((id) => redis.hget(keyIn(CLUSTER_LAYOUT.of(id), taskKey(id)), 'status')));
+    most = Math.max(most, statuses.filter((s) => s !== 'PENDING' && s !== 'COMPLETED').length);
+    return statuses.every((s) => s === 'COMPLETED');
+  }, 'every limited task to complete', 30_000);
+  assert.ok(most <= 2, `at most 2 ran at once (saw ${most})`);
+});
+
+test('cluster: feeds answer 501 FEEDS_UNAVAILABLE', async (t) => {
+  const c = await testCluster();
+  const gateway = await startGatewayInProcess(t, c);
+  const res = await request(`${gateway.url}/sse/feed`);
+  assert.equal(res.status, 501);
+  assert.equal((res.body as { error: { code: string } }).error.code, 'FEEDS_UNAVAILABLE');
+});
