@@ -11,11 +11,13 @@ export const slotOf = (p: Partition): number => calculateSlot(p.prefix);
 
 /**
  * The node (`host:port`) that serves partition `p`, as `cluster` last learnt the slot map: its
- * master, or with `replica` its first replica when it has one.
+ * master, or with `replica` its first replica that the client reaches, when it has one.
  */
 export function nodeServing(cluster: Redis, p: Partition, replica = false): string {
   const nodes = (cluster as unknown as Cluster).slots[slotOf(p)];
-  const node = (replica ? nodes?.[1] : undefined) ?? nodes?.[0];
+  // A replica the cluster client cannot reach (failed, or gone with its master) serves nothing.
+  const live = replica ? nodes?.slice(1).find((n) => connectionTo(cluster, n)?.status === 'ready') : undefined;
+  const node = live ?? nodes?.[0];
   if (node === undefined) throw new Error(`no node serves slot ${slotOf(p)} yet: connect the cluster client first`);
   return node;
 }

@@ -34,8 +34,9 @@ export class NotReplicated extends Error {
 
 /**
  * Waits until the writes sent so far to the master of partition `p`, on `redis`'s connection to
- * it, are on the replicas the write confirmation asks for (WAIT). At once for a single node, or
- * without confirmation.
+ * it, are on the replicas the write confirmation asks for (WAIT), or on every replica the master
+ * has when it has fewer (none, after its replica was promoted away: then the write stands
+ * unconfirmed, as on a single node). At once for a single node, or without confirmation.
  */
 export async function awaitReplicas(redis: Redis, p: Partition): Promise<void> {
   const wait = waits.get(redis);
@@ -43,7 +44,16 @@ export async function awaitReplicas(redis: Redis, p: Partition): Promise<void> {
   const connection = connectionTo(redis, nodeServing(redis, p));
   if (!connection) throw new NotReplicated(0, wait.replicas);
   const got = Number(await connection.call('WAIT', wait.replicas, wait.timeoutMs));
-  if (got < wait.replicas) throw new NotReplicated(got, wait.replicas);
+  if (got >= wait.replicas) return;
+  // A master with fewer replicas than asked (one was promoted away, or died) confirms on those it has.
+  const attached = await replicasOf(connection);
+  if (got < Math.min(wait.replicas, attached)) throw new NotReplicated(got, Math.min(wait.replicas, attached));
+}
+
+/** How many replicas are attached to the master at the other end of `connection` (ROLE). */
+async function replicasOf(connection: Redis): Promise<number> {
+  const role = (await connection.call('ROLE')) as [string, number, unknown[]];
+  return role[0] === 'master' ? role[2].length : 0;
 }
 
 /** Whether `redis` is a Cluster client that reads from replicas (RedisClientOptions.readFromReplicas). */

@@ -30,7 +30,8 @@ export interface RedisCluster {
   /**
    * SIGKILLs `node` and resolves once the cluster has settled without it: every live node says
    * cluster_state:ok, flags `node` as failed and agrees on who serves every slot (a replica promoted
-   * in place of a master), no slot's master is failed, and every live replica's link is up.
+   * in place of a master), no slot's master is failed, every live replica's link is up and CLUSTER
+   * SLOTS lists every live node.
    */
   killAndFailover(node: RedisClusterNode): Promise<void>;
   /**
@@ -68,8 +69,9 @@ export interface ClusterNodeView {
 /**
  * Starts a real Redis Cluster on 127.0.0.1: `masters` masters, each with `replicasPerMaster`
  * replicas, free ports (each with its cluster bus port, +10000, free too), one temp dir, AOF on.
- * Resolves once every node says cluster_state:ok, all agree on the slots and replicas, and every
- * replica's link to its master is up.
+ * Resolves once every node says cluster_state:ok, all agree on the slots and replicas, every
+ * replica's link to its master is up and CLUSTER SLOTS lists every node (so that a client told of
+ * the slots, like ioredis with scaleReads, knows the replicas).
  */
 export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisCluster> {
   const { masters: masterCount = 3, replicasPerMaster = 1, nodeTimeoutMs = 2000 } = options;
@@ -102,6 +104,9 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
           '--cluster-replica-validity-factor', '0',
           // A replica's first full sync starts at once (7.0 waits 5 s for more replicas by default).
           '--repl-diskless-sync-delay', '0',
+          // CLUSTER SLOTS leaves out a replica until its replication offset is above 0, which takes
+          // a write or the master's replication PING (every 10 s by default).
+          '--repl-ping-replica-period', '1',
         ];
         const node = { port, dir, process: await launch(args, port) };
         launched.push(node);
@@ -228,10 +233,12 @@ async function unsettled(all: RedisClusterNode[], dead: Set<string>): Promise<st
   const live = all.filter((n) => !dead.has(n.id));
   let agreed: string | undefined;
   for (const node of live) {
-    const { state, view, link } = await onNode(node.port, async (c) => ({
+    const { state, view, link, listed } = await onNode(node.port, async (c) => ({
       state: /cluster_state:(\w+)/.exec(String(await c.call('CLUSTER', 'INFO')))?.[1],
       view: parseClusterNodes(String(await c.call('CLUSTER', 'NODES'))),
       link: /master_link_status:(\w+)/.exec(String(await c.call('INFO', 'replication')))?.[1],
+      // [start, end, [host, port, id, ...], ...replicas]: the nodes clients are told of.
+      listed: new Set(((await c.call('CLUSTER', 'SLOTS')) as unknown[][]).flatMap((range) => range.slice(2).map((n) => String((n as unknown[])[2])))),
     }));
     if (state !== 'ok') return `${node.port} says cluster_state:${state}`;
     if (view.length !== all.length) return `${node.port} knows ${view.length} of ${all.length} nodes`;
@@ -239,6 +246,7 @@ async function unsettled(all: RedisClusterNode[], dead: Set<string>): Promise<st
       if (dead.has(v.id) && !v.flags.includes('fail')) return `${node.port} does not flag dead ${v.port} as failed`;
       if (!dead.has(v.id) && isFailed(v)) return `${node.port} flags live ${v.port} as ${v.flags.join(',')}`;
       if (dead.has(v.id) && v.slots.length > 0) return `${node.port} sees dead ${v.port} serve slots`;
+      if (!dead.has(v.id) && !listed.has(v.id)) return `${node.port} leaves ${v.port} out of CLUSTER SLOTS`;
     }
     const served = slotCount(view.flatMap((v) => v.slots));
     if (served !== CLUSTER_SLOTS) return `${node.port} sees ${served} slots served`;
