@@ -140,9 +140,11 @@ function createCluster(seeds: { host: string; port: number }[], options: RedisCl
     enableAutoPipelining: false,
     clusterRetryStrategy: retryStrategy,
     // While a failover or a slot move is under way, commands wait for the new owner this long
-    // between tries, and at most `maxRedirections` times (ioredis defaults: 100 ms, 16).
+    // between tries, at most `maxRedirections` times: about 13 s, more than a failover takes
+    // (cluster-node-timeout plus the election; ioredis defaults: 100 ms, 16 times).
     retryDelayOnFailover: 200,
     retryDelayOnClusterDown: 200,
+    maxRedirections: 64,
     scaleReads: options.readFromReplicas ? 'slave' : 'master',
     redisOptions,
   });

@@ -41,19 +41,33 @@ export class NotReplicated extends Error {
 export async function awaitReplicas(redis: Redis, p: Partition): Promise<void> {
   const wait = waits.get(redis);
   if (!redis.isCluster || !wait || wait.replicas === 0) return;
-  const connection = connectionTo(redis, nodeServing(redis, p));
+  const node = nodeServing(redis, p);
+  const connection = connectionTo(redis, node);
   if (!connection) throw new NotReplicated(0, wait.replicas);
-  const got = Number(await connection.call('WAIT', wait.replicas, wait.timeoutMs));
-  if (got >= wait.replicas) return;
-  // A master with fewer replicas than asked (one was promoted away, or died) confirms on those it has.
-  const attached = await replicasOf(connection);
-  if (got < Math.min(wait.replicas, attached)) throw new NotReplicated(got, Math.min(wait.replicas, attached));
+  const wanted = Math.min(wait.replicas, await attachedReplicas(connection, node));
+  if (wanted === 0) return;
+  const got = Number(await connection.call('WAIT', wanted, wait.timeoutMs));
+  if (got < wanted) {
+    attached.delete(node);
+    throw new NotReplicated(got, wanted);
+  }
 }
 
-/** How many replicas are attached to the master at the other end of `connection` (ROLE). */
-async function replicasOf(connection: Redis): Promise<number> {
+/** How long a master's count of attached replicas is trusted, ms. */
+const ATTACHED_TTL_MS = 1000;
+const attached = new Map<string, { count: number; at: number }>();
+
+/**
+ * How many replicas are attached to the master `node` (ROLE on `connection`), read again at most
+ * every ATTACHED_TTL_MS and after a wait that fell short: a WAIT for more would only time out.
+ */
+async function attachedReplicas(connection: Redis, node: string): Promise<number> {
+  const known = attached.get(node);
+  if (known && Date.now() - known.at < ATTACHED_TTL_MS) return known.count;
   const role = (await connection.call('ROLE')) as [string, number, unknown[]];
-  return role[0] === 'master' ? role[2].length : 0;
+  const count = role[0] === 'master' ? role[2].length : 0;
+  attached.set(node, { count, at: Date.now() });
+  return count;
 }
 
 /** Whether `redis` is a Cluster client that reads from replicas (RedisClientOptions.readFromReplicas). */

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { keyIn, taskKey } from '../../src/store/keys.js';
 import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
-import { closeRedis, createRedis, ensureConnected, type Redis } from '../../src/store/redis.js';
+import { closeRedis, createRedis, ensureConnected } from '../../src/store/redis.js';
 import { startTask, request } from '../helpers/http.js';
 import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
-import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
+import { clusterClient, startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { eventIds, keysOfTask, pendingCount, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
@@ -25,15 +25,6 @@ async function testCluster(): Promise<RedisCluster> {
   return c;
 }
 after(async () => (await cluster)?.close());
-
-/** A cluster client with our scripts, closed when the test ends. */
-async function clusterClient(t: { after(fn: () => unknown): void }, c: RedisCluster): Promise<Redis> {
-  const seeds = c.seeds.split(',').map((s) => ({ host: s.split(':')[0]!, port: Number(s.split(':')[1]) }));
-  const client = createRedis({ cluster: seeds }, { name: 'test' });
-  t.after(() => closeRedis(client));
-  await ensureConnected(client);
-  return client;
-}
 
 /** Per master: how many of `keys` it holds (another node's key answers MOVED). */
 async function keysPerMaster(c: RedisCluster, keys: string[]): Promise<number[]> {

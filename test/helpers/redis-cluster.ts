@@ -4,7 +4,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
 import { freePort } from '../../src/runtime/dev-redis.js';
+import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
+import { closeRedis, createRedis, ensureConnected, type Redis as StoreRedis } from '../../src/store/redis.js';
 import { assertRedisServerBinary, launch, stop } from './redis-server.js';
 import { waitFor } from './wait.js';
 
@@ -25,6 +28,8 @@ export interface RedisCluster {
   nodes: RedisClusterNode[];
   /** The live masters now (CLUSTER NODES of a live node), in `nodes` order. */
   masters(): Promise<RedisClusterNode[]>;
+  /** The indexes of the partitions (src/store/layout.ts) whose slot `master` serves now. */
+  partitionsOf(master: RedisClusterNode): Promise<number[]>;
   /** A live replica of `master` now, if it has one. */
   replicaOf(master: RedisClusterNode): Promise<RedisClusterNode | undefined>;
   /**
@@ -153,6 +158,10 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
           return v !== undefined && v.flags.includes('master') && !isFailed(v);
         });
       },
+      async partitionsOf(master) {
+        const ranges = (await currentView()).find((v) => v.id === master.id)?.slots ?? [];
+        return CLUSTER_LAYOUT.partitions.filter((p) => inRanges(calculateSlot(p.prefix), ranges)).map((p) => p.index);
+      },
       async replicaOf(master) {
         const view = await currentView();
         return live().find((n) => {
@@ -202,6 +211,23 @@ function parseClusterNodes(text: string): ClusterNodeView[] {
         slots: slots.filter((s) => !s.startsWith('[')),
       };
     });
+}
+
+/** Whether `slot` is in one of the `a-b`/`a` ranges. */
+function inRanges(slot: number, ranges: string[]): boolean {
+  return ranges.some((r) => {
+    const [a, b = a] = r.split('-').map(Number);
+    return slot >= a! && slot <= b!;
+  });
+}
+
+/** A client of `cluster` with our scripts (as gateway and worker make one), closed when the test ends. */
+export async function clusterClient(t: { after(fn: () => unknown): void }, cluster: RedisCluster): Promise<StoreRedis> {
+  const seeds = cluster.seeds.split(',').map((s) => ({ host: s.split(':')[0]!, port: Number(s.split(':')[1]) }));
+  const client = createRedis({ cluster: seeds }, { name: 'test' });
+  t.after(() => closeRedis(client));
+  await ensureConnected(client);
+  return client;
 }
 
 /** How many slots the `a-b`/`a` ranges cover. */

@@ -45,3 +45,17 @@ export function watchTask(
   });
   return withTimeout(done, `watch ${url}`, options.timeoutMs ?? 20_000).finally(() => ws.terminate());
 }
+
+/**
+ * Watches a task to its end as a resuming client does: after a close that is not the normal end
+ * (1000), it reconnects from its last event, at most `attempts` times. The ids it got, in order.
+ */
+export async function watchToEnd(httpUrl: string, taskId: string, options: { attempts?: number; timeoutMs?: number } = {}): Promise<string[]> {
+  const ids: string[] = [];
+  for (let attempt = 0; attempt < (options.attempts ?? 5); attempt++) {
+    const r = await watchTask(wsUrl(httpUrl, taskId, ids.at(-1)), { timeoutMs: options.timeoutMs ?? 60_000 });
+    ids.push(...r.events.map((e) => e.id));
+    if (r.code === 1000) return ids;
+  }
+  throw new Error(`the watcher of ${taskId} did not reach the end (${ids.length} events)`);
+}
