@@ -1,6 +1,6 @@
 import { redisTrouble, refusalReason } from './store/unavailable.js';
 import { TaskCorrupted } from './store/corrupted.js';
-import { FeedGap, FeedsUnavailable } from './store/feed-store.js';
+import { FeedGap } from './store/feed-store.js';
 import { feedResetMessage } from './wire/feed.js';
 import { CloseCode as C } from './wire/close-codes.js';
 
@@ -36,8 +36,6 @@ export const errorTable = {
    * to continue from after reloading the list. SSE sends it as a `reset` message instead.
    */
   FEED_CURSOR_EXPIRED: { status: 410, close: C.FEED_CURSOR_EXPIRED },
-  /** A feed asked of a cluster deployment, which has none (README "Redis Cluster"). */
-  FEEDS_UNAVAILABLE: { status: 501, close: C.BAD_REQUEST },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, close: C.BAD_REQUEST },
   REQUEST_TIMEOUT: { status: 408, close: C.BAD_REQUEST },
   HEADERS_TOO_LARGE: { status: 431, close: C.BAD_REQUEST },
@@ -79,7 +77,6 @@ export class AppError extends Error {
   get exposed(): boolean {
     return (
       this.status < 500 ||
-      this.code === 'FEEDS_UNAVAILABLE' ||
       this.code === 'REDIS_UNAVAILABLE' ||
       this.code === 'REDIS_WRITE_REFUSED' ||
       this.code === 'SHUTTING_DOWN' ||
@@ -95,7 +92,6 @@ export function toAppError(err: unknown): AppError {
   if (err instanceof FeedGap) {
     return new AppError('FEED_CURSOR_EXPIRED', feedResetMessage(err.continueFrom), { continue_from: err.continueFrom });
   }
-  if (err instanceof FeedsUnavailable) return new AppError('FEEDS_UNAVAILABLE', err.message);
   const trouble = redisTrouble(err);
   if (trouble === 'down') return new AppError('REDIS_UNAVAILABLE', 'Redis is unavailable, try again shortly');
   if (trouble === 'refused') {

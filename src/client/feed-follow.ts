@@ -1,7 +1,7 @@
-import { compareEventIds, parseEventId } from '../wire/event-id.js';
+import { feedCursorCovers, parseFeedCursor } from '../wire/feed-cursor.js';
 import type { FeedEntry } from '../wire/feed.js';
 import type { MuxFeedEntry } from '../wire/mux.js';
-import { MuxSubscription, checkedCursor } from './mux-subscription.js';
+import { MuxSubscription, checkedFeedCursor } from './mux-subscription.js';
 import type { FinalState, WatchState } from './task-watcher.js';
 
 /** A feed followed over TaskWatchers' connection: FeedWatcher's options without the connection's. */
@@ -34,7 +34,7 @@ export class FeedFollow extends MuxSubscription {
     private readonly options: FollowOptions,
     private readonly owner: { unfollow(feed: string): void },
   ) {
-    super({ feed }, checkedCursor(options.lastEventId), options.token, options.onState);
+    super({ feed }, checkedFeedCursor(options.lastEventId), options.token, options.onState);
   }
 
   close(): Promise<FinalState> {
@@ -44,7 +44,7 @@ export class FeedFollow extends MuxSubscription {
 
   /** @internal Delivers an entry unless it is not after the cursor. */
   deliver(message: MuxFeedEntry): void {
-    if (this.cursor !== undefined && compareEventIds(message.id, this.cursor) <= 0) return;
+    if (this.cursor !== undefined && feedCursorCovers(this.cursor, message.id)) return;
     this.cursor = message.id;
     const { feed: _, ...entry } = message;
     this.options.onEntry?.(entry);
@@ -52,7 +52,7 @@ export class FeedFollow extends MuxSubscription {
 
   /** @internal The `subscribed` of a subscription without a cursor named where it goes on from. */
   mark(id: string): void {
-    if (this.cursor === undefined) this.cursor = parseEventId(id) ?? undefined;
+    if (this.cursor === undefined) this.cursor = parseFeedCursor(id) ?? undefined;
   }
 
   /** @internal Entries were missed (4410): go on from `continueFrom`. */

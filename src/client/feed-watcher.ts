@@ -1,7 +1,7 @@
 import { parseJsonObject } from '../wire/frames.js';
 import { socketUrl } from './socket-url.js';
 import { CloseCode } from '../wire/close-codes.js';
-import { compareEventIds, parseEventId } from '../wire/event-id.js';
+import { feedCursorCovers, parseFeedCursor } from '../wire/feed-cursor.js';
 import { continueFromReason, type FeedEntry } from '../wire/feed.js';
 import { DEFAULT_BACKOFF, backoffDelay, closeOutcome, type BackoffOptions } from './reconnect-policy.js';
 import type { WebSocketFactory, WebSocketLike } from './task-watcher.js';
@@ -67,7 +67,7 @@ export class FeedWatcher {
   constructor(private readonly options: FeedWatcherOptions) {
     this.createSocket = options.createSocket ?? ((url) => new WebSocket(url));
     if (options.lastEventId) {
-      const id = parseEventId(options.lastEventId);
+      const id = parseFeedCursor(options.lastEventId);
       if (id === null) throw new Error(`invalid lastEventId ${JSON.stringify(options.lastEventId)}`);
       this.cursor = id;
     }
@@ -146,7 +146,7 @@ export class FeedWatcher {
       this.finish({ state: 'failed', code: 1002, reason: 'the gateway sent a malformed feed message' });
       return;
     }
-    if (this.cursor !== undefined && compareEventIds(message.id, this.cursor) <= 0) return;
+    if (this.cursor !== undefined && feedCursorCovers(this.cursor, message.id)) return;
     this.cursor = message.id;
     if ('task_id' in message) this.options.onEntry?.(message);
   }
@@ -187,7 +187,7 @@ export class FeedWatcher {
 function parseMessage(data: unknown): FeedEntry | { id: string } | null {
   const message = parseJsonObject(data) as Partial<FeedEntry> | null;
   if (message === null) return null;
-  if (typeof message.id !== 'string' || parseEventId(message.id) !== message.id) return null;
+  if (typeof message.id !== 'string' || parseFeedCursor(message.id) !== message.id) return null;
   if (message.task_id === undefined) return { id: message.id };
   if (typeof message.task_id !== 'string' || typeof message.status !== 'string' || typeof message.progress !== 'number') return null;
   message.tags ??= [];

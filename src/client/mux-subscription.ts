@@ -1,4 +1,5 @@
 import { parseEventId } from '../wire/event-id.js';
+import { parseFeedCursor } from '../wire/feed-cursor.js';
 import { subjectKey, type MuxSubject } from '../wire/mux.js';
 import type { FinalState, WatchState } from './task-watcher.js';
 
@@ -71,4 +72,12 @@ export function checkedCursor(lastEventId: string | undefined): string | undefin
   const id = parseEventId(lastEventId);
   if (id === null) throw new Error(`invalid lastEventId ${JSON.stringify(lastEventId)}`);
   return id;
+}
+
+/** A feed's lastEventId option as a canonical cursor (see src/wire/feed-cursor.ts); throws when it is malformed. */
+export function checkedFeedCursor(lastEventId: string | undefined): string | undefined {
+  if (lastEventId === undefined || lastEventId === '') return undefined;
+  const cursor = parseFeedCursor(lastEventId);
+  if (cursor === null) throw new Error(`invalid lastEventId ${JSON.stringify(lastEventId)}`);
+  return cursor;
 }

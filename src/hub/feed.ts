@@ -1,7 +1,6 @@
 import { AppError } from '../errors.js';
 import type { FeedStore } from '../store/feed-store.js';
 import { TAG_RE } from '../wire/feed.js';
-import { checkEventId } from '../checked-ids.js';
 import type { Watch, WatchSink } from './watch.js';
 import type { Hub } from './hub.js';
 
@@ -34,16 +33,17 @@ export function checkTag(raw: string | undefined): string | undefined {
  * Validates a feed request and starts it: every entry after lastEventId (a replay paged with the
  * transport's flow control, as openWatch's), then live entries through the hub, until the client
  * leaves. Rejects before any entry with BAD_REQUEST / INVALID_EVENT_ID, or with FeedGap when the
- * cursor is older than the feed holds (or beyond its end), or FeedsUnavailable on a cluster; a gap found later comes through
+ * cursor is older than the feed holds (or beyond its end); a gap found later comes through
  * sink.error. Without lastEventId the feed starts at its current end, announced by sink.start.
  */
 export async function openFeed(deps: { feeds: FeedStore; hub: Hub }, request: FeedRequest, sink: FeedSink): Promise<Watch> {
-  deps.feeds.assertServed();
   const tag = checkTag(request.tag);
   const name = request.lastEventIdName ?? 'lastEventId';
   let cursor: string;
   if (request.lastEventId) {
-    cursor = checkEventId(request.lastEventId, name);
+    const checked = deps.feeds.checkCursor(request.lastEventId);
+    if (checked === null) throw new AppError('INVALID_EVENT_ID', `${name} must be a cursor of this feed (README "Feed of task changes")`);
+    cursor = checked;
   } else {
     cursor = await deps.feeds.head(tag);
     sink.start(cursor);

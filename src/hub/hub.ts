@@ -1,4 +1,6 @@
-import { assertFeedsServed } from '../store/feed-store.js';
+import { FeedGap, FeedStore } from '../store/feed-store.js';
+import type { WireEvent } from '../store/events.js';
+import { FEED_CURSOR_SEPARATOR, feedCursorParts } from '../wire/feed-cursor.js';
 import { layoutOf, type Layout } from '../store/layout.js';
 import { feedSource, taskSource, type StreamSource } from '../store/stream-source.js';
 import { HubLane, type HubDeps, type Sink, type Subscription } from './hub-lane.js';
@@ -13,10 +15,12 @@ export type { HubDeps, Sink, Subscription } from './hub-lane.js';
 export class Hub {
   private readonly layout: Layout;
   private readonly lanes: HubLane[];
+  private readonly feeds: FeedStore;
   private closed = false;
 
   constructor(deps: HubDeps) {
     this.layout = layoutOf(deps.redis);
+    this.feeds = new FeedStore(deps.redis);
     const { cluster } = this.layout;
     this.lanes = this.layout.partitions.map((p) => new HubLane(deps, p, cluster ? `hub-reader:${p.index}` : 'hub-reader'));
   }
@@ -36,12 +40,35 @@ export class Hub {
 
   /**
    * Feeds `sink` every entry of the all-tasks feed (`tag` undefined) or of `tag`'s feed after
-   * `fromId` (a canonical id), then live ones; FeedGap through sink.error when entries after the
-   * sink's cursor are trimmed before it got them. FeedsUnavailable on a cluster.
+   * `fromCursor` (a canonical cursor of this deployment, see src/wire/feed-cursor.ts), then live
+   * ones; FeedGap through sink.error when entries after the sink's cursor are trimmed before it got
+   * them. On a cluster it follows each partition's feed from its part of the cursor, and gives each
+   * entry the cursor that follows it as its id.
    */
-  subscribeFeed(tag: string | undefined, fromId: string, sink: Sink): Subscription {
-    assertFeedsServed(this.layout);
-    return this.subscribeTo(feedSource(tag), fromId, sink);
+  subscribeFeed(tag: string | undefined, fromCursor: string, sink: Sink): Subscription {
+    const parts = feedCursorParts(fromCursor);
+    if (parts.length === 1) return this.subscribeTo(feedSource(this.feeds, this.layout.partitions[0]!, tag), fromCursor, sink);
+    let failed = false;
+    const subs: Subscription[] = [];
+    const closeAll = () => subs.forEach((s) => s.close());
+    const fail = (err: Error) => {
+      if (failed) return;
+      failed = true;
+      closeAll();
+      if (!(err instanceof FeedGap)) return sink.error(err);
+      this.feeds.head(tag).then((end) => sink.error(new FeedGap(end)), (e: Error) => sink.error(e));
+    };
+    for (const p of this.layout.partitions) {
+      subs.push(this.subscribeTo(feedSource(this.feeds, p, tag), parts[p.index]!, {
+        event: (entry) => {
+          if (failed) return;
+          parts[p.index] = entry.id;
+          sink.event(withId(entry, parts.join(FEED_CURSOR_SEPARATOR)));
+        },
+        error: fail,
+      }));
+    }
+    return { close: closeAll };
   }
 
   private subscribeTo(source: StreamSource, fromId: string, sink: Sink): Subscription {
@@ -55,4 +82,10 @@ export class Hub {
     this.closed = true;
     await Promise.all(this.lanes.map((lane) => lane.close()));
   }
+}
+
+/** A feed entry (wireFeedEntry: its JSON starts with its id) with another id. */
+function withId(entry: WireEvent, id: string): WireEvent {
+  const head = `{"id":${JSON.stringify(entry.id)}`;
+  return { ...entry, id, json: `{"id":${JSON.stringify(id)}${entry.json.slice(head.length)}` };
 }

@@ -1,8 +1,9 @@
 import { compareEventIds, ZERO_ID } from '../wire/event-id.js';
 import type { Entry } from './event-reads.js';
 import type { WireEvent } from './events.js';
-import { feedKey } from './keys.js';
-import { layoutOf, type Layout } from './layout.js';
+import { FEED_CURSOR_SEPARATOR, feedCursorParts, parseFeedCursor } from '../wire/feed-cursor.js';
+import { feedKey, keyIn } from './keys.js';
+import { layoutOf, type Layout, type Partition } from './layout.js';
 import type { Redis } from './redis.js';
 
 /**
@@ -16,22 +17,6 @@ export class FeedGap extends Error {
     super(`feed cursor expired; continue from ${continueFrom}`);
     this.name = 'FeedGap';
   }
-}
-
-/**
- * A feed is one stream per deployment; a cluster deployment (src/store/layout.ts) writes one per
- * partition and has no single feed to read: its feed routes and subscriptions answer this.
- */
-export class FeedsUnavailable extends Error {
-  constructor() {
-    super('the task feeds are not available in cluster mode (README "Redis Cluster")');
-    this.name = 'FeedsUnavailable';
-  }
-}
-
-/** Throws FeedsUnavailable for a cluster deployment. */
-export function assertFeedsServed(layout: Layout): void {
-  if (layout.cluster) throw new FeedsUnavailable();
 }
 
 const NUMERIC = new Set(['progress', 'ts']);
@@ -91,31 +76,65 @@ function assertContiguous(info: FeedInfo, cursor: string): void {
 
 /**
  * Reads of the feeds (`tasks:feed`, `tasks:feed:tag:<tag>`; `tag` undefined is the all-tasks
- * feed). Each read checks, in the same MULTI, that nothing after its cursor was trimmed, so a
- * reader is never handed a silent gap: it gets FeedGap instead.
+ * feed; on a cluster one of each per partition, read together under one cursor, see
+ * src/wire/feed-cursor.ts). Each read checks, in the same MULTI, that nothing after its cursor was
+ * trimmed, so a reader is never handed a silent gap: it gets FeedGap instead.
  */
 export class FeedStore {
-  constructor(private readonly redis: Redis) {}
+  readonly layout: Layout;
 
-  /** FeedsUnavailable unless feeds can be read here. */
-  assertServed(): void {
-    assertFeedsServed(layoutOf(this.redis));
+  constructor(private readonly redis: Redis) {
+    this.layout = layoutOf(redis);
   }
 
-  /** The feed's last id (0-0 for a feed with no entry yet): where a feed opened without a cursor starts. */
+  /**
+   * A client-supplied cursor in canonical form, or null when it is none of this deployment's feeds
+   * (one id per partition); `0` is the start of every partition's feed.
+   */
+  checkCursor(raw: string): string | null {
+    const cursor = parseFeedCursor(raw);
+    const count = this.layout.partitions.length;
+    if (cursor === ZERO_ID) return Array<string>(count).fill(ZERO_ID).join(FEED_CURSOR_SEPARATOR);
+    return cursor !== null && feedCursorParts(cursor).length === count ? cursor : null;
+  }
+
+  /** The feed's end (0-0 per partition with no entry yet): where a feed opened without a cursor starts. */
   async head(tag: string | undefined): Promise<string> {
-    const [[err, reply]] = (await this.redis.multi().xinfo('STREAM', feedKey(tag)).exec()) as [[Error | null, unknown]];
-    return feedInfo(err, reply).lastId;
+    const ids = await Promise.all(this.layout.partitions.map(async (p) => {
+      const [[err, reply]] = (await this.redis.multi().xinfo('STREAM', keyIn(p, feedKey(tag))).exec()) as [[Error | null, unknown]];
+      return feedInfo(err, reply).lastId;
+    }));
+    return ids.join(FEED_CURSOR_SEPARATOR);
   }
 
-  /** At most `count` entries after `afterId` (a canonical id), in wire form; FeedGap as above. */
-  async page(tag: string | undefined, afterId: string, count: number): Promise<WireEvent[]> {
-    return (await this.range(tag, afterId, '+', count)).map(([id, fields]) => wireFeedEntry(id, fields));
+  /**
+   * At most `count` entries after `cursor` (a canonical cursor of this deployment), in wire form,
+   * each with the cursor that follows it as its id; FeedGap (continue from the feed's end) when
+   * entries after the cursor were trimmed.
+   */
+  async page(tag: string | undefined, cursor: string, count: number): Promise<WireEvent[]> {
+    const parts = feedCursorParts(cursor);
+    let pages: Entry[][];
+    try {
+      pages = await Promise.all(this.layout.partitions.map((p) => this.range(p, tag, parts[p.index]!, '+', count)));
+    } catch (err) {
+      if (err instanceof FeedGap && parts.length > 1) throw new FeedGap(await this.head(tag));
+      throw err;
+    }
+    const out: WireEvent[] = [];
+    pages.forEach((entries, i) => {
+      for (const [id, fields] of entries) {
+        if (out.length === count) return;
+        parts[i] = id;
+        out.push(wireFeedEntry(parts.join(FEED_CURSOR_SEPARATOR), fields));
+      }
+    });
+    return out;
   }
 
-  /** The entries in (afterId, upTo], at most `count` when given; FeedGap as above. */
-  async range(tag: string | undefined, afterId: string, upTo: string, count?: number): Promise<Entry[]> {
-    const key = feedKey(tag);
+  /** The entries of partition `p`'s feed in (afterId, upTo], at most `count` when given; FeedGap as above. */
+  async range(p: Partition, tag: string | undefined, afterId: string, upTo: string, count?: number): Promise<Entry[]> {
+    const key = keyIn(p, feedKey(tag));
     const multi = this.redis.multi().xinfo('STREAM', key);
     if (count === undefined) multi.xrange(key, `(${afterId}`, upTo);
     else multi.xrange(key, `(${afterId}`, upTo, 'COUNT', count);
@@ -126,12 +145,13 @@ export class FeedStore {
   }
 
   /**
-   * For a live read that came back full (it may have fallen behind the trimming): FeedGap when
-   * entries after `cursor` have been trimmed. It may also answer FeedGap when the trimming only
-   * reached entries that read returned: a reload the client did not strictly need, never a gap.
+   * For a live read of partition `p`'s feed that came back full (it may have fallen behind the
+   * trimming): FeedGap when entries after `cursor` have been trimmed. It may also answer FeedGap
+   * when the trimming only reached entries that read returned: a reload the client did not
+   * strictly need, never a gap.
    */
-  async checkLive(tag: string | undefined, cursor: string): Promise<void> {
-    const [[err, reply]] = (await this.redis.multi().xinfo('STREAM', feedKey(tag)).exec()) as [[Error | null, unknown]];
+  async checkLive(p: Partition, tag: string | undefined, cursor: string): Promise<void> {
+    const [[err, reply]] = (await this.redis.multi().xinfo('STREAM', keyIn(p, feedKey(tag))).exec()) as [[Error | null, unknown]];
     assertContiguous(feedInfo(err, reply), cursor);
   }
 }

@@ -3,7 +3,7 @@ import { eventRange, type Entry } from './event-reads.js';
 import { wireEvent, type WireEvent } from './events.js';
 import { FeedStore, wireFeedEntry } from './feed-store.js';
 import { eventsKey, feedKey, keyIn } from './keys.js';
-import { SINGLE_LAYOUT, type Layout, type Partition } from './layout.js';
+import type { Layout, Partition } from './layout.js';
 import type { Redis } from './redis.js';
 
 /**
@@ -44,17 +44,17 @@ export function taskSource(layout: Layout, taskId: string): StreamSource {
   };
 }
 
-/** The all-tasks feed (`tag` undefined) or one tag's feed, of a single-node deployment. */
-export function feedSource(tag: string | undefined): StreamSource {
-  const key = feedKey(tag);
+/** Partition `p`'s part of the all-tasks feed (`tag` undefined) or of one tag's feed. */
+export function feedSource(feeds: FeedStore, p: Partition, tag: string | undefined): StreamSource {
+  const key = keyIn(p, feedKey(tag));
   return {
     key,
-    partition: SINGLE_LAYOUT.partitions[0]!,
+    partition: p,
     about: { feed: tag ?? '*' },
     trimmed: true,
     wire: wireFeedEntry,
-    range: (redis, afterId, upTo) => new FeedStore(redis).range(tag, afterId, upTo),
-    checkLive: (redis, cursor) => new FeedStore(redis).checkLive(tag, cursor),
+    range: (_redis, afterId, upTo) => feeds.range(p, tag, afterId, upTo),
+    checkLive: (_redis, cursor) => feeds.checkLive(p, tag, cursor),
     corrupted: (type) => new Error(`WRONGTYPE ${key} holds a ${type}, not a stream`),
   };
 }

@@ -1,3 +1,5 @@
+import { parseFeedCursor } from './feed-cursor.js';
+
 /**
  * The feeds of task changes as clients see them (GET /ws/feed, GET /sse/feed; README "Feed of
  * task changes"). Server, docs and clients import these; nothing here may import server code.
@@ -44,15 +46,23 @@ export interface FeedReset {
   continue_from: string;
 }
 
-/** The message (and WebSocket close reason) of FEED_CURSOR_EXPIRED; at most 123 bytes. */
+/**
+ * The message (and `ended` reason) of FEED_CURSOR_EXPIRED. On a single Redis it fits a WebSocket
+ * close reason (123 bytes); a cluster's cursor does not, and `/ws/feed` closes with
+ * FEED_RESET_SHORT_REASON instead.
+ */
 export function feedResetMessage(continueFrom: string): string {
   return `entries after the cursor are gone: reload the list, then continue from ${continueFrom}`;
 }
 
-/** The id to continue from in a 4410 close reason, or null when the reason holds none. */
+/** The cursor to continue from in a 4410 close reason (or `ended` reason), or null when the reason holds none. */
 export function continueFromReason(reason: string): string | null {
-  return /continue from (\d+-\d+)$/.exec(reason)?.[1] ?? null;
+  const raw = /continue from (\S+)$/.exec(reason)?.[1];
+  return raw === undefined ? null : parseFeedCursor(raw);
 }
+
+/** The 4410 close reason of `/ws/feed` when the cursor to continue from does not fit a close reason (a cluster's). */
+export const FEED_RESET_SHORT_REASON = 'entries after the cursor are gone: reload the list, then open the feed again without a cursor';
 
 /** A feed token as POST /feed-tokens answers it; token and expires_at are null with auth off (none needed). */
 export interface FeedGrant {

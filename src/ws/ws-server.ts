@@ -12,7 +12,8 @@ import { openFeed } from '../hub/feed.js';
 import { openWatch, type Watch, type WatchSink } from '../hub/watch.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { MUX_MAX_MESSAGE_BYTES, MUX_PATH } from '../wire/mux.js';
-import { closeReason } from './close-reason.js';
+import { closeReason, fitsCloseReason } from './close-reason.js';
+import { FEED_RESET_SHORT_REASON } from '../wire/feed.js';
 import { MuxConnection, type MuxDeps } from './mux-connection.js';
 import { UpgradeGuard, type UpgradeGuardDeps } from './upgrade-guard.js';
 
@@ -191,9 +192,11 @@ export class WsServer {
       error: (err) => {
         log().warn({ err: err.message }, 'live feed broke');
         // A corrupted task closes with its own code (no resume can help), a feed gap with 4410 and
-        // the id to continue from; any other break asks to resume.
+        // the cursor to continue from (a cluster's does not fit: open again without one); any
+        // other break asks to resume.
         const appErr = toAppError(err);
-        if (appErr.code === 'TASK_CORRUPTED' || appErr.code === 'FEED_CURSOR_EXPIRED') close(appErr.closeCode, appErr.message);
+        if (appErr.code === 'TASK_CORRUPTED') close(appErr.closeCode, appErr.message);
+        else if (appErr.code === 'FEED_CURSOR_EXPIRED') close(appErr.closeCode, fitsCloseReason(appErr.message) ? appErr.message : FEED_RESET_SHORT_REASON);
         else close(this.closed ? CloseCode.GOING_AWAY : CloseCode.TRY_AGAIN, 'feed interrupted, resume with lastEventId');
       },
     }).then(

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { keyIn, taskKey } from '../../src/store/keys.js';
-import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
+import { feedKey, keyIn, taskKey } from '../../src/store/keys.js';
+import { CLUSTER_LAYOUT, CLUSTER_PARTITIONS } from '../../src/store/layout.js';
 import { closeRedis, createRedis, ensureConnected } from '../../src/store/redis.js';
 import { startTask, request } from '../helpers/http.js';
 import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
@@ -9,6 +9,8 @@ import { clusterClient, startRedisCluster, type RedisCluster } from '../helpers/
 import { eventIds, keysOfTask, pendingCount, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
+import { feedUrl, followFeed } from '../helpers/feed-client.js';
+import type { FeedEntry } from '../../src/wire/feed.js';
 
 let cluster: Promise<RedisCluster> | undefined;
 
@@ -89,10 +91,36 @@ test('cluster: a type with a concurrency limit is pinned to one partition, and i
   assert.ok(most <= 2, `at most 2 ran at once (saw ${most})`);
 });
 
-test('cluster: feeds answer 501 FEEDS_UNAVAILABLE', async (t) => {
+test('cluster: a tag feed merges every partition under one cursor; a follower that drops and resumes gets exactly each task\'s entries of XRANGE', async (t) => {
   const c = await testCluster();
+  const redis = await clusterClient(t, c);
   const gateway = await startGatewayInProcess(t, c);
-  const res = await request(`${gateway.url}/sse/feed`);
-  assert.equal(res.status, 501);
-  assert.equal((res.body as { error: { code: string } }).error.code, 'FEEDS_UNAVAILABLE');
+  await startWorkerInProcess(t, c, { WORKER_CONCURRENCY: '32' });
+  let marked!: (id: string) => void;
+  const mark = new Promise<string>((resolve) => (marked = resolve));
+  const first = followFeed(feedUrl(gateway.url, { tag: 'batch' }), { take: 5, onMark: marked, timeoutMs: 20_000 });
+  assert.equal((await mark).split('_').length, CLUSTER_PARTITIONS, 'a cluster\'s cursor has one id per partition');
+  const ids = await Promise.all(Array.from({ length: 24 }, () => startTask(gateway.url, { stage_ms: 50, tags: ['batch'] })));
+  const entries: FeedEntry[] = [...(await first).entries];
+  const ended = () => ids.every((id) => entries.some((e) => e.task_id === id && e.status === 'COMPLETED'));
+  for (let attempt = 0; attempt < 100 && !ended(); attempt++) {
+    // Each connection drops after 7 entries (a broken network), or ends once every task has ended.
+    let done!: () => void;
+    const stop = new Promise<void>((resolve) => (done = resolve));
+    await followFeed(feedUrl(gateway.url, { tag: 'batch', lastEventId: entries.at(-1)!.id }), {
+      take: 7,
+      stop,
+      timeoutMs: 20_000,
+      onEntry: (e) => {
+        entries.push(e);
+        if (ended()) done();
+      },
+    });
+  }
+  assert.ok(ended(), 'every task\'s COMPLETED came');
+  for (const id of ids) {
+    const stored = await redis.xrange(keyIn(CLUSTER_LAYOUT.of(id), feedKey('batch')), '-', '+');
+    const expected = stored.map(([, f]) => f).filter((f) => f[f.indexOf('task_id') + 1] === id).map((f) => f[f.indexOf('status') + 1]);
+    assert.deepEqual(entries.filter((e) => e.task_id === id).map((e) => e.status), expected, id);
+  }
 });
