@@ -6,6 +6,11 @@
  * `--only starts` (start throughput, plain and with Idempotency-Key, `--starts N` per round);
  * `--cpu-prof DIR` writes gateway, worker and ceiling-server CPU profiles, `--heap-prof DIR` their
  * allocation profiles (scripts/bench/heap-sampler.ts); both are summarized at the end.
+ * `--cluster` runs only the Redis Cluster comparison (with `--only`, beside those): the throughput
+ * load on one redis-server beside a local cluster of 3 masters with a replica each, in interleaved
+ * rounds (`--tasks`, `--in-flight`, `--rounds`); tasks/s, Redis CPU and commands per task, each
+ * master's share of the commands and the gateway's and worker's Redis connections
+ * (scripts/bench/cluster-measures.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -25,6 +30,7 @@ import { longReplay, outputThroughput, type OutputRun, type OutputSystem } from 
 import { fanout, storm } from './bench/watch-measures.js';
 import { startThroughput } from './bench/start-measures.js';
 import { muxFanout } from './bench/mux-measures.js';
+import { clusterVsSingle } from './bench/cluster-measures.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -46,6 +52,7 @@ const { values: a } = parseArgs({
     'replay-events': { type: 'string' },
     starts: { type: 'string' },
     only: { type: 'string' },
+    cluster: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
     'heap-prof': { type: 'string' },
   },
@@ -69,7 +76,8 @@ const opt = {
   replayEvents: Number(a['replay-events'] ?? (q ? 20_000 : 100_000)),
   starts: Number(a.starts ?? (q ? 2000 : 10_000)),
 };
-const only = new Set((a.only ?? 'throughput,scheduled,latency,output,fanout,storm,mux,replay,starts,ceiling,bullmq,script').split(','));
+const only = new Set((a.only ?? (a.cluster ? 'cluster' : 'throughput,scheduled,latency,output,fanout,storm,mux,replay,starts,ceiling,bullmq,script')).split(','));
+if (a.cluster) only.add('cluster');
 const results: Record<string, Record<string, unknown>> = {};
 const emit = (measure: string, data: Record<string, unknown>) => {
   results[measure] = data;
@@ -105,6 +113,7 @@ try {
   stops.push(worker.stop);
   await waitForClient(admin, 'taskcast:worker-reader', worker);
 
+  if (only.has('cluster')) emit('cluster', await clusterVsSingle({ gateway, worker, redisUrl: redisServer.url }, env, profArgs, opt));
   if (only.has('throughput')) await compareThroughput(gateway, worker);
   if (only.has('scheduled')) await compareScheduled(gateway, worker);
   if (only.has('latency')) {

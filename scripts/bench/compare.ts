@@ -15,6 +15,12 @@ export interface System {
   /** Its start body and the events a task then has, when not the load's (e.g. a scheduled start). */
   body?: string;
   expectEvents?: number;
+  /**
+   * Called just before each of its measured rounds (warm-up excluded); the function it resolves
+   * is called just after that round, with the round's result: for counters of its own (e.g. each
+   * node of a Redis Cluster).
+   */
+  sample?: () => Promise<(run: ThroughputResult) => Promise<void>>;
 }
 
 export interface SystemResult {
@@ -70,7 +76,10 @@ export async function interleaved(
       const ioBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, syscalls(pid)]));
       const gcBefore = Object.fromEntries(Object.entries(s.gc).map(([k, gc]) => [k, gc()]));
       const before = s.redisCost ? await redisCounters(admin) : undefined;
-      a.runs.push(await throughput(s.port, opt.tasks, opt.inFlight, s.body ?? opt.body, s.expectEvents));
+      const sampled = await s.sample?.();
+      const run = await throughput(s.port, opt.tasks, opt.inFlight, s.body ?? opt.body, s.expectEvents);
+      a.runs.push(run);
+      await sampled?.(run);
       if (before) a.redis = add(a.redis, costDelta(before, await redisCounters(admin)));
       for (const [k, pid] of Object.entries(pids)) {
         a.cpu[k] = (a.cpu[k] ?? 0) + cpuMs(pid) - cpuBefore[k]!;

@@ -36,8 +36,9 @@ process.once('exit', () => {
  * JavaScript first as production runs it (the image runs tsc's build; here esbuild's, see
  * test/helpers/built-src.ts), on `port` when it serves one, with V8's GC trace on (one line per collection: its pause and the bytes allocated
  * since the one before). `nodeArgs` carries e.g. --cpu-prof. Stderr is kept for the error message.
+ * An `env` value of undefined unsets that variable of this process's environment.
  */
-export function spawnTs(name: string, file: string, env: Record<string, string>, nodeArgs: string[] = []): Service & { port: number } {
+export function spawnTs(name: string, file: string, env: Record<string, string | undefined>, nodeArgs: string[] = []): Service & { port: number } {
   const child = spawn(process.execPath, ['--trace-gc-nvp', ...nodeArgs, compiled(file)], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
@@ -79,7 +80,7 @@ export function compiled(file: string): string {
 }
 
 /** A service on a fresh port, resolved once it accepts connections. */
-export async function startServer(name: string, file: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<Service> {
+export async function startServer(name: string, file: string, env: Record<string, string | undefined>, nodeArgs: string[] = []): Promise<Service> {
   const port = await freePort();
   const service = spawnTs(name, file, { ...env, PORT: String(port) }, nodeArgs);
   const deadline = Date.now() + 30_000;

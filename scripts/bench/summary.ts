@@ -90,5 +90,33 @@ export function summary(results: Record<string, Record<string, unknown>>, rounds
         `CPU per event ${m.mux.cpu_us_per_event} us vs ${m.socket.cpu_us_per_event} us (ratio ${m.cpu_per_event_ratio})`,
     );
   }
+  const cl = results.cluster;
+  if (cl) lines.push(...clusterLines(cl));
   return `${lines.join('\n')}\n`;
+}
+
+/** The cluster comparison (scripts/bench/cluster-measures.ts): single node first, then the cluster. */
+function clusterLines(cl: Record<string, unknown>): string[] {
+  type Side = {
+    tasks_per_s: number;
+    incomplete: number;
+    redis_cpu_us_per_task: { total: number; masters: number; replicas: number };
+    redis_commands_per_task: { masters: number; replicas: number };
+    gateway_redis_connections: { total: number; by_name: Record<string, number> };
+    worker_redis_connections: { total: number; by_name: Record<string, number> };
+  };
+  const s = cl.single as Side;
+  const c = cl.cluster as Side;
+  const share = cl.master_command_share as { master_ports: number[]; shares: number[]; max_min: number; target_max_min: number };
+  const names = (x: Record<string, number>) => Object.entries(x).map(([k, v]) => `${v} ${k.replace(/^taskcast:/, '')}`).join(', ');
+  return [
+    `redis cluster (${cl.masters} masters x ${cl.replicas_per_master} replica, medians of ${cl.rounds} interleaved rounds of ${cl.tasks} tasks): ` +
+      `${c.tasks_per_s} tasks/s vs ${s.tasks_per_s} on one node = ${(cl.cluster_vs_single as { median: number }).median}x (${c.incomplete} and ${s.incomplete} incomplete)`,
+    `  redis CPU per task: cluster ${c.redis_cpu_us_per_task.total} us (masters ${c.redis_cpu_us_per_task.masters}, replicas ${c.redis_cpu_us_per_task.replicas}) vs ${s.redis_cpu_us_per_task.total} us; ` +
+      `commands per task: ${c.redis_commands_per_task.masters} on the masters (+${c.redis_commands_per_task.replicas} replicated) vs ${s.redis_commands_per_task.masters}`,
+    `  per-master command share: ${share.shares.map((x, i) => `${x} (:${share.master_ports[i]})`).join(', ')}; max/min ${share.max_min} ` +
+      `(target <= ${share.target_max_min}: within 20% of each other) ${share.max_min <= share.target_max_min ? 'MET' : 'NOT MET'}`,
+    `  redis connections: gateway ${c.gateway_redis_connections.total} (${names(c.gateway_redis_connections.by_name)}) vs ${s.gateway_redis_connections.total} on one node; ` +
+      `worker ${c.worker_redis_connections.total} (${names(c.worker_redis_connections.by_name)}) vs ${s.worker_redis_connections.total}`,
+  ];
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
 import { withTimeout } from '../helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -71,4 +72,51 @@ test('npm run bench: a scaled-down run prints every measure as JSON, then the su
   assert.deepEqual([mux.socket.all_delivered, mux.socket.sockets, mux.socket.subscriptions, mux.socket.delivered], [true, 30, 30, 150]);
   assert.ok(mux.cpu_per_event_ratio > 0);
   assert.match(out, /multiplexed fan-out: 10 clients x 3 tasks, all delivered: true/);
+});
+
+test('npm run bench -- --cluster: one node beside a 3-master cluster, each master\'s command share and the Redis connections', async () => {
+  const args = ['--cluster', '--tasks', '60', '--rounds', '1', '--in-flight', '10'];
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
+  const code = await withTimeout(new Promise<number | null>((resolve) => child.once('exit', resolve)), 'the bench run', 100_000);
+  assert.equal(code, 0, `${out}\n${err}`);
+
+  const lines = out.split('\n').filter((l) => l.startsWith('{'));
+  assert.deepEqual(lines.map((l) => (JSON.parse(l) as { measure: string }).measure), ['cluster']);
+  const m = JSON.parse(lines[0]!) as Record<string, any>;
+  assert.deepEqual([m.masters, m.replicas_per_master, m.tasks, m.rounds], [3, 1, 60, 1]);
+  for (const side of ['single', 'cluster']) {
+    const s = m[side];
+    assert.equal(s.incomplete, 0, side);
+    assert.ok(s.tasks_per_s > 0, side);
+    assert.ok(s.redis_cpu_us_per_task.masters > 0, side);
+    const { total, masters, replicas } = s.redis_cpu_us_per_task;
+    assert.ok(Math.abs(total - masters - replicas) <= 0.02, side);
+    assert.ok(s.redis_commands_per_task.masters > 0, side);
+    assert.ok(s.cpu_us_per_task.gateway > 0 && s.cpu_us_per_task.worker > 0, side);
+  }
+  assert.deepEqual([m.single.redis_cpu_us_per_task.replicas, m.single.redis_commands_per_task.replicas], [0, 0]);
+  // The replicas replay their masters' writes.
+  assert.ok(m.cluster.redis_cpu_us_per_task.replicas > 0);
+  assert.ok(m.cluster.redis_commands_per_task.replicas > 0);
+  assert.ok(m.cluster_vs_single.median > 0);
+
+  const share = m.master_command_share;
+  assert.equal(share.shares.length, 3);
+  assert.ok(share.shares.every((x: number) => x > 0), JSON.stringify(share));
+  assert.ok(Math.abs(share.shares.reduce((a: number, b: number) => a + b, 0) - 1) < 0.01, JSON.stringify(share));
+  assert.ok(share.max_min >= 1);
+  assert.equal(share.target_max_min, 1.2);
+
+  // One node: the gateway's client and hub reader; the cluster: a hub reader and a command reader per partition.
+  assert.deepEqual(m.single.gateway_redis_connections.by_name, { 'taskcast:gateway': 1, 'taskcast:hub-reader': 1 });
+  assert.equal(m.cluster.gateway_redis_connections.by_name['taskcast:hub-reader'], CLUSTER_LAYOUT.partitions.length);
+  assert.equal(m.cluster.worker_redis_connections.by_name['taskcast:worker-reader'], CLUSTER_LAYOUT.partitions.length);
+  assert.ok(m.cluster.gateway_redis_connections.by_name['taskcast:gateway'] >= 3);
+
+  assert.match(out, /redis cluster \(3 masters x 1 replica, medians of 1 interleaved rounds of 60 tasks\): [\d.]+ tasks\/s vs [\d.]+ on one node/);
+  assert.match(out, /per-master command share: [\d.]+ \(:\d+\), [\d.]+ \(:\d+\), [\d.]+ \(:\d+\); max\/min [\d.]+ \(target <= 1\.2: within 20% of each other\)/);
 });
