@@ -124,3 +124,21 @@ test('cluster: a tag feed merges every partition under one cursor; a follower th
     assert.deepEqual(entries.filter((e) => e.task_id === id).map((e) => e.status), expected, id);
   }
 });
+
+test('cluster: a gateway\'s Redis connections depend on the cluster, not on how many tasks are watched', async (t) => {
+  const c = await testCluster();
+  const redis = await clusterClient(t, c);
+  const gateway = await startGatewayInProcess(t, c);
+  await startWorkerInProcess(t, c, { WORKER_CONCURRENCY: '64' });
+  const count = async () => (await c.clientNames()).filter((n) => n.startsWith('taskcast:gateway') || n.startsWith('taskcast:hub-reader')).length;
+  // One watched task per round: the gateway's cluster client has met every node it reads from.
+  const first = await Promise.all(Array.from({ length: 24 }, () => startTask(gateway.url, { stage_ms: 10 })));
+  await Promise.all(first.map((id) => watchTask(wsUrl(gateway.url, id))));
+  const few = await count();
+  const ids = await Promise.all(Array.from({ length: 40 }, () => startTask(gateway.url, { stage_ms: 1000 })));
+  const watchers = ids.map((id) => watchTask(wsUrl(gateway.url, id), { timeoutMs: 30_000 }));
+  await waitFor(async () => (await Promise.all(ids.map((id) => eventIds(redis, id)))).every((e) => e.length >= 3), 'every watched task running');
+  assert.equal(await count(), few, 'the same connections with 40 watched tasks');
+  assert.ok(few <= CLUSTER_PARTITIONS + 6, `${few} connections: one hub reader per partition and the client's one per node`);
+  for (const w of await Promise.all(watchers)) assert.equal(w.code, 1000);
+});

@@ -28,6 +28,8 @@ export interface RedisCluster {
   nodes: RedisClusterNode[];
   /** The live masters now (CLUSTER NODES of a live node), in `nodes` order. */
   masters(): Promise<RedisClusterNode[]>;
+  /** The names of the clients connected to every live node (CLIENT LIST), one per connection. */
+  clientNames(): Promise<string[]>;
   /** The indexes of the partitions (src/store/layout.ts) whose slot `master` serves now. */
   partitionsOf(master: RedisClusterNode): Promise<number[]>;
   /** A live replica of `master` now, if it has one. */
@@ -157,6 +159,10 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
           const v = view.find((x) => x.id === n.id);
           return v !== undefined && v.flags.includes('master') && !isFailed(v);
         });
+      },
+      async clientNames() {
+        const lists = await Promise.all(live().map((n) => onNode(n.port, (c) => c.call('CLIENT', 'LIST'))));
+        return lists.flatMap((text) => String(text).trim().split('\n').map((line) => /(?:^| )name=(\S*)/.exec(line)?.[1] ?? ''));
       },
       async partitionsOf(master) {
         const ranges = (await currentView()).find((v) => v.id === master.id)?.slots ?? [];
