@@ -1,5 +1,6 @@
 import type { Redis } from '../store/redis.js';
-import { COMMANDS_STREAM, WORKER_GROUP } from '../store/keys.js';
+import { COMMANDS_STREAM, WORKER_GROUP, keyIn } from '../store/keys.js';
+import { layoutOf } from '../store/layout.js';
 
 /** What a probe answers: an HTTP status and a small JSON body. */
 export interface ProbeReply {
@@ -29,7 +30,8 @@ export const PROBE_PATHS = ['/livez', '/readyz', '/healthz'] as const;
 
 /**
  * Liveness and readiness of one process. Live: the process answers. Ready: Redis answers PING,
- * the `workers` group exists on `tasks:commands`, and the process is not draining for shutdown.
+ * the `workers` group exists on `tasks:commands` (every partition's, in cluster mode), and the
+ * process is not draining for shutdown.
  */
 export class HealthProbes {
   private draining = false;
@@ -79,17 +81,24 @@ export class HealthProbes {
 }
 
 /**
- * PINGs, then tells whether the consumer group exists (false also when the stream is missing) and
- * why Redis would refuse writes now, if it would (writeRefusal).
+ * PINGs, then tells whether the consumer group exists on the commands stream of every partition
+ * (false also when a stream is missing) and why Redis would refuse writes now, if it would
+ * (writeRefusal).
  */
 async function inspect(redis: Redis): Promise<{ group: boolean; refused: string | undefined }> {
   await redis.ping();
   const refused = writeRefusal(await redis.info());
+  const streams = layoutOf(redis).partitions.map((p) => keyIn(p, COMMANDS_STREAM));
+  const found = await Promise.all(streams.map((stream) => hasGroup(redis, stream)));
+  return { group: found.every(Boolean), refused };
+}
+
+async function hasGroup(redis: Redis, stream: string): Promise<boolean> {
   try {
-    const groups = (await redis.xinfo('GROUPS', COMMANDS_STREAM)) as unknown[][];
-    return { group: groups.some((g) => g[g.indexOf('name') + 1] === WORKER_GROUP), refused };
+    const groups = (await redis.xinfo('GROUPS', stream)) as unknown[][];
+    return groups.some((g) => g[g.indexOf('name') + 1] === WORKER_GROUP);
   } catch (err) {
-    if (/no such key/i.test(String(err))) return { group: false, refused };
+    if (/no such key/i.test(String(err))) return false;
     throw err;
   }
 }

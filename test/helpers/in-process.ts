@@ -2,8 +2,10 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { redisTarget, runGateway, runWorker } from '../../src/runtime/services.js';
-import type { Scope } from './processes.js';
+import { redisEnv, type ClusterSeeds, type Scope } from './processes.js';
 import { withTimeout } from './wait.js';
+
+export type { ClusterSeeds };
 
 type LogLine = Record<string, unknown>;
 
@@ -48,20 +50,12 @@ export async function startWorkerInProcess(t: Scope, redisUrl: string | ClusterS
   return Object.assign(service, { healthUrl: `http://127.0.0.1:${Number(health.port)}` });
 }
 
-/** A Redis Cluster's seed nodes, as REDIS_CLUSTER_NODES takes them (test/helpers/redis-cluster.ts). */
-export interface ClusterSeeds {
-  seeds: string;
-}
-
-const redisEnv = (redis: string | ClusterSeeds): Record<string, string> =>
-  typeof redis === 'string' ? { REDIS_URL: redis } : { REDIS_CLUSTER_NODES: redis.seeds };
-
 /** TASK_MODULES naming test/fixtures/test-tasks.ts, for services in this process (tsx loads it). */
 export function inProcessTestTasksEnv(): { TASK_MODULES: string } {
   return { TASK_MODULES: fileURLToPath(new URL('../fixtures/test-tasks.ts', import.meta.url)) };
 }
 
-async function start(t: Scope, name: 'gateway' | 'worker', env: Record<string, string>): Promise<InProcessService> {
+async function start(t: Scope, name: 'gateway' | 'worker', env: Record<string, string | undefined>): Promise<InProcessService> {
   const config = loadConfig({ ...process.env, LOG_LEVEL: 'info', ...env });
   const logs: LogLine[] = [];
   const waiters = new Set<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();

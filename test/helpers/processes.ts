@@ -89,9 +89,19 @@ export function testTasksEnv(): { TASK_MODULES: string } {
   return { TASK_MODULES: join(builtSrc(), 'test/fixtures/test-tasks.js') };
 }
 
-/** A gateway process on a free port; killed when the test ends. */
-export async function startGatewayProc(t: Scope, redisUrl: string, env: Record<string, string> = {}): Promise<ServiceProc> {
-  const proc = spawnEntry('gateway', { REDIS_URL: redisUrl, PORT: '0', ...env });
+/** A Redis Cluster's seed nodes, as REDIS_CLUSTER_NODES takes them (test/helpers/redis-cluster.ts). */
+export interface ClusterSeeds {
+  seeds: string;
+}
+
+/** REDIS_URL for a URL; for a cluster REDIS_CLUSTER_NODES, and no REDIS_URL (not even one this process has: both is an error). */
+export function redisEnv(redis: string | ClusterSeeds): Record<string, string | undefined> {
+  return typeof redis === 'string' ? { REDIS_URL: redis } : { REDIS_URL: undefined, REDIS_CLUSTER_NODES: redis.seeds };
+}
+
+/** A gateway process on a free port, on one Redis (its URL) or a cluster; killed when the test ends. */
+export async function startGatewayProc(t: Scope, redis: string | ClusterSeeds, env: Record<string, string> = {}): Promise<ServiceProc> {
+  const proc = spawnEntry('gateway', { ...redisEnv(redis), PORT: '0', ...env });
   t.after(() => stopProc(proc));
   const line = await proc.waitForLog((l) => l.msg === 'gateway listening', 'gateway listening', STARTUP_TIMEOUT_MS);
   const port = Number(line.port);
@@ -103,9 +113,9 @@ export interface WorkerProc extends Proc {
   healthUrl: string;
 }
 
-/** A worker process; killed when the test ends. */
-export async function startWorkerProc(t: Scope, redisUrl: string, env: Record<string, string> = {}): Promise<WorkerProc> {
-  const proc = spawnEntry('worker', { REDIS_URL: redisUrl, HEALTH_PORT: '0', ...env });
+/** A worker process, on one Redis (its URL) or a cluster; killed when the test ends. */
+export async function startWorkerProc(t: Scope, redis: string | ClusterSeeds, env: Record<string, string> = {}): Promise<WorkerProc> {
+  const proc = spawnEntry('worker', { ...redisEnv(redis), HEALTH_PORT: '0', ...env });
   t.after(() => stopProc(proc));
   const health = await proc.waitForLog((l) => l.msg === 'health listening', 'health listening', STARTUP_TIMEOUT_MS);
   await proc.waitForLog((l) => l.msg === 'worker started', 'worker started', STARTUP_TIMEOUT_MS);

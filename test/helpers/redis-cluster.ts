@@ -332,7 +332,7 @@ function redisCli(args: string[], timeoutMs: number): Promise<string> {
 }
 
 /** `count` distinct free ports of at most 55535 whose cluster bus ports (+10000) are free too and none of the others. */
-async function clusterPorts(count: number): Promise<number[]> {
+export async function clusterPorts(count: number): Promise<number[]> {
   const taken = new Set<number>();
   const ports: number[] = [];
   for (let tries = 0; ports.length < count; tries++) {

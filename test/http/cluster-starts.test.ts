@@ -1,0 +1,208 @@
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { SCHEDULED_SET, commandsStream, idempotencyKey, keyIn, PRIORITIES } from '../../src/store/keys.js';
+import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
+import { closeRedis, createRedis, ensureConnected, type Redis } from '../../src/store/redis.js';
+import { request } from '../helpers/http.js';
+import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
+import { clusterClient, startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
+import { REFERENCE_STATUSES, assertEventLog, keysOfTask, pendingCount, taskEvents, waitForEnd } from '../helpers/task-log.js';
+import { waitFor } from '../helpers/wait.js';
+
+let cluster: Promise<RedisCluster> | undefined;
+
+/** This file's cluster (3 masters, a replica each), flushed for each test. */
+async function testCluster(): Promise<RedisCluster> {
+  cluster ??= startRedisCluster();
+  const c = await cluster;
+  for (const master of await c.masters()) {
+    const admin = createRedis(master.url, { name: 'test-admin' });
+    await ensureConnected(admin);
+    await admin.flushall();
+    await closeRedis(admin);
+  }
+  return c;
+}
+after(async () => (await cluster)?.close());
+
+const post = (base: string, body: unknown, key?: string) =>
+  request(`${base}/tasks`, { method: 'POST', body, headers: key === undefined ? {} : { 'Idempotency-Key': key } });
+
+/** How many masters hold the partitions of `ids`. */
+async function mastersHolding(c: RedisCluster, ids: string[]): Promise<number> {
+  const partitions = new Set(ids.map((id) => CLUSTER_LAYOUT.of(id).index));
+  const held = await Promise.all((await c.masters()).map(async (m) => (await c.partitionsOf(m)).some((p) => partitions.has(p))));
+  return held.filter(Boolean).length;
+}
+
+/** Every commands stream entry (each partition's, each priority's) naming `taskId`, as `<partition> <priority>`. */
+async function commandsOf(redis: Redis, taskId: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const p of CLUSTER_LAYOUT.partitions) {
+    for (const priority of PRIORITIES) {
+      const entries = await redis.xrange(keyIn(p, commandsStream(priority)), '-', '+');
+      for (const [, fields] of entries) if (fields[fields.indexOf('task_id') + 1] === taskId) found.push(`${p.index} ${priority}`);
+    }
+  }
+  return found;
+}
+
+test('cluster: an Idempotency-Key retry answers 200 with the same task and Idempotent-Replayed, once for 20 at once; another body with the key is 422', async (t) => {
+  const c = await testCluster();
+  const redis = await clusterClient(t, c);
+  const gateway = await startGatewayInProcess(t, c);
+  const body = { stage_ms: 60_000, tags: ['order'] };
+  const answers = await Promise.all(Array.from({ length: 20 }, () => post(gateway.url, body, 'order-1')));
+  const created = answers.filter((a) => a.status === 202);
+  assert.equal(created.length, 1, JSON.stringify(answers.map((a) => a.status)));
+  const taskId = created[0]!.body.task_id as string;
+  assert.equal(created[0]!.headers.get('idempotent-replayed'), null);
+  for (const a of answers.filter((x) => x !== created[0])) {
+    assert.equal(a.status, 200);
+    assert.equal(a.headers.get('idempotent-replayed'), 'true');
+    assert.equal(a.body.task_id, taskId);
+    assert.equal(a.headers.get('location'), `/tasks/${taskId}`);
+  }
+  // The task lives in the key's partition, beside the key: a retry on any gateway finds it.
+  const partition = CLUSTER_LAYOUT.pinned('global:order-1');
+  assert.equal(CLUSTER_LAYOUT.of(taskId), partition);
+  assert.match(String(await redis.get(keyIn(partition, idempotencyKey('global', 'order-1')))), new RegExp(`:${taskId}$`));
+  assert.equal(await redis.hget(keysOfTask(redis, taskId).state, 'status'), 'PENDING');
+  assert.deepEqual(await commandsOf(redis, taskId), [`${partition.index} normal`], 'one command');
+
+  const later = await startGatewayInProcess(t, c);
+  const retry = await post(later.url, { tags: ['order'], stage_ms: 60_000 }, 'order-1');
+  assert.equal(retry.status, 200, 'another gateway replays it too');
+  assert.equal(retry.body.task_id, taskId);
+  for (const other of [
+    { stage_ms: 60_001, tags: ['order'] },
+    { stage_ms: 60_000 },
+    { stage_ms: 60_000, tags: ['order'], priority: 'high' },
+    { stage_ms: 60_000, tags: ['order'], delay_ms: 60_000 },
+    { type: 'typewriter', params: { words: 3 }, tags: ['order'] },
+  ]) {
+    const res = await post(gateway.url, other, 'order-1');
+    assert.equal(res.status, 422, JSON.stringify(other));
+    assert.equal(res.body.error.code, 'IDEMPOTENCY_KEY_REUSED');
+    assert.equal(res.body.error.details.task_id, taskId);
+  }
+  const listed = await request(`${gateway.url}/tasks?limit=100`);
+  assert.deepEqual(listed.body.tasks.map((x: { task_id: string }) => x.task_id), [taskId], 'one task in all');
+});
+
+// TODO: the key is looked up in the partition the start is placed in: the type's for a pinned start
+// (TaskStore.start: options.pin before the key), the key's otherwise, so this start finds no key
+// and starts a second task (202) under the same Idempotency-Key.
+test('cluster: an Idempotency-Key reused by a start pinned to its type\'s partition (a concurrency_key) is 422 too', {
+  todo: 'bug: a pinned start looks its Idempotency-Key up in the type\'s partition, not the key\'s',
+}, async (t) => {
+  const c = await testCluster();
+  const gateway = await startGatewayInProcess(t, c);
+  // A key whose partition is not the reference type's, where a start with a concurrency_key goes.
+  const key = Array.from({ length: 100 }, (_, i) => `pin-${i}`).find((k) => CLUSTER_LAYOUT.pinned(`global:${k}`) !== CLUSTER_LAYOUT.pinned('type:reference'))!;
+  const first = await post(gateway.url, { stage_ms: 60_000 }, key);
+  assert.equal(first.status, 202);
+  const reused = await post(gateway.url, { stage_ms: 60_000, concurrency_key: 'customer-1' }, key);
+  assert.equal(reused.status, 422, `answered ${reused.status} ${JSON.stringify(reused.body)}`);
+  assert.equal(reused.body.error.details.task_id, first.body.task_id);
+  const listed = await request(`${gateway.url}/tasks?limit=100`);
+  assert.equal(listed.body.tasks.length, 1, 'one task in all');
+});
+
+test('cluster: scheduled starts (delay_ms) on several partitions stay SCHEDULED until their time, then run; every partition\'s scheduled set ends empty', async (t) => {
+  const c = await testCluster();
+  const redis = await clusterClient(t, c);
+  const gateway = await startGatewayInProcess(t, c);
+  await startWorkerInProcess(t, c);
+  const tasks: { id: string; runAt: number }[] = [];
+  for (let i = 0; i < 8; i++) {
+    const res = await post(gateway.url, { stage_ms: 0, delay_ms: 2000 + 100 * i });
+    assert.equal(res.status, 202);
+    assert.equal(res.body.status, 'SCHEDULED');
+    tasks.push({ id: res.body.task_id, runAt: res.body.run_at });
+  }
+  assert.ok(new Set(tasks.map((x) => CLUSTER_LAYOUT.of(x.id).index)).size >= 2, 'several partitions');
+  for (const { id, runAt } of tasks) {
+    assert.ok(Date.now() < runAt, 'checked before its time');
+    assert.equal(await redis.hget(keysOfTask(redis, id).state, 'status'), 'SCHEDULED');
+    assert.equal(await redis.zscore(keyIn(CLUSTER_LAYOUT.of(id), SCHEDULED_SET), id), String(runAt));
+  }
+  for (const { id, runAt } of tasks) {
+    assert.equal(await waitForEnd(redis, id), 'COMPLETED', id);
+    await assertEventLog(redis, id, ['SCHEDULED', ...REFERENCE_STATUSES]);
+    const events = await taskEvents(redis, id);
+    assert.equal(events[0]!.run_at, runAt);
+    const [promoted, ran] = [events[1]!.ts, events[2]!.ts];
+    assert.ok(promoted >= runAt, `promoted ${promoted - runAt} ms after its time, not before`);
+    assert.ok(ran - runAt < 2000, `STARTED ${ran - runAt} ms after its time`);
+  }
+  for (const p of CLUSTER_LAYOUT.partitions) assert.equal(await redis.zcard(keyIn(p, SCHEDULED_SET)), 0, `partition ${p.index}`);
+  await waitFor(async () => (await pendingCount(redis)) === 0, 'XPENDING 0 on every partition');
+});
+
+test('cluster: cancelling running tasks on every master ends each CANCELLED at once (the cancel is published across the cluster)', async (t) => {
+  const c = await testCluster();
+  const redis = await clusterClient(t, c);
+  const gateway = await startGatewayInProcess(t, c);
+  // Heartbeats every 200 s: only the published cancel can stop a task within this test.
+  await startWorkerInProcess(t, c, { CLAIM_IDLE_MS: '600000' });
+  const ids: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    const res = await post(gateway.url, { stage_ms: 600_000 });
+    assert.equal(res.status, 202);
+    ids.push(res.body.task_id);
+  }
+  assert.equal(await mastersHolding(c, ids), 3, 'tasks on every master');
+  await waitFor(async () => (await Promise.all(ids.map((id) => redis.hget(keysOfTask(redis, id).state, 'lease')))).every(Boolean), 'every task claimed');
+  for (const id of ids) {
+    const res = await request(`${gateway.url}/tasks/${id}/cancel`, { method: 'POST' });
+    assert.equal(res.status, 202, id);
+  }
+  for (const id of ids) {
+    assert.equal(await waitForEnd(redis, id, 10_000), 'CANCELLED', id);
+    await assertEventLog(redis, id, ['PENDING', 'CANCELLED']);
+  }
+  await waitFor(async () => (await pendingCount(redis)) === 0, 'XPENDING 0 on every partition');
+  const again = await request(`${gateway.url}/tasks/${ids[0]}/cancel`, { method: 'POST' });
+  assert.equal(again.status, 409);
+  assert.equal(again.body.error.code, 'TASK_ALREADY_FINISHED');
+});
+
+test('cluster: a high-priority start queues on its partition\'s high commands stream and runs', async (t) => {
+  const c = await testCluster();
+  const redis = await clusterClient(t, c);
+  const gateway = await startGatewayInProcess(t, c);
+  const res = await post(gateway.url, { stage_ms: 0, priority: 'high' });
+  assert.equal(res.status, 202);
+  assert.equal(res.body.priority, 'high');
+  const taskId = res.body.task_id as string;
+  assert.deepEqual(await commandsOf(redis, taskId), [`${CLUSTER_LAYOUT.of(taskId).index} high`]);
+  await startWorkerInProcess(t, c);
+  assert.equal(await waitForEnd(redis, taskId), 'COMPLETED');
+  await assertEventLog(redis, taskId, REFERENCE_STATUSES);
+  assert.equal(await redis.hget(keysOfTask(redis, taskId).state, 'priority'), 'high');
+  await waitFor(async () => (await pendingCount(redis)) === 0, 'XPENDING 0 on every partition');
+});
+
+// TODO: CommandReader.read sweeps the partitions in turn and takes the highest priority waiting in
+// each, so a low command of one partition goes before a high one of the next.
+test('cluster: one worker of concurrency 1 runs every waiting high task before any normal one, and normal before low, whatever their partitions', {
+  todo: 'bug: priorities hold within a partition only',
+}, async (t) => {
+  const c = await testCluster();
+  const redis = await clusterClient(t, c);
+  const gateway = await startGatewayInProcess(t, c);
+  const started: { id: string; priority: string }[] = [];
+  for (const priority of ['low', 'normal', 'high', 'low', 'high', 'normal', 'normal', 'low', 'high', 'low', 'normal', 'high'] as const) {
+    const res = await post(gateway.url, { stage_ms: 10, priority });
+    assert.equal(res.status, 202);
+    started.push({ id: res.body.task_id, priority });
+  }
+  await startWorkerInProcess(t, c, { WORKER_CONCURRENCY: '1' });
+  for (const { id } of started) assert.equal(await waitForEnd(redis, id), 'COMPLETED');
+  // One run at a time: the order of their COMPLETED times is the run order.
+  const doneAt = new Map<string, number>();
+  for (const { id } of started) doneAt.set(id, (await taskEvents(redis, id)).at(-1)!.ts);
+  const ran = [...started].sort((a, b) => doneAt.get(a.id)! - doneAt.get(b.id)!).map((s) => s.priority);
+  assert.deepEqual(ran, ['high', 'high', 'high', 'high', 'normal', 'normal', 'normal', 'normal', 'low', 'low', 'low', 'low'], ran.join(' '));
+});
