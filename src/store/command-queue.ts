@@ -48,19 +48,14 @@ export class CommandQueue {
   }
 
   /**
-   * Up to `count` new commands of partition `p` on `reader` (a blocking reader's connection to
-   * it), every waiting one of a higher priority before any of a lower one, without blocking.
+   * Up to `count` (at least 1) new commands of `priority` in partition `p` on `reader` (a blocking
+   * reader's connection to it), without blocking.
    */
-  async take(reader: Redis, p: Partition, count: number): Promise<CommandEntry[]> {
-    const out: CommandEntry[] = [];
-    for (const priority of PRIORITIES) {
-      if (out.length >= count) return out;
-      const reply = (await reader.xreadgroup(
-        'GROUP', WORKER_GROUP, this.consumer, 'COUNT', count - out.length, 'STREAMS', keyIn(p, commandsStream(priority)), '>',
-      )) as [string, RawEntry[]][] | null;
-      out.push(...entries((reply ?? []).flatMap(([, e]) => e), priority, p));
-    }
-    return out;
+  async take(reader: Redis, p: Partition, priority: Priority, count: number): Promise<CommandEntry[]> {
+    const reply = (await reader.xreadgroup(
+      'GROUP', WORKER_GROUP, this.consumer, 'COUNT', count, 'STREAMS', keyIn(p, commandsStream(priority)), '>',
+    )) as [string, RawEntry[]][] | null;
+    return entries((reply ?? []).flatMap(([, e]) => e), priority, p);
   }
 
   /**

@@ -202,10 +202,49 @@ export class TaskStore {
    */
   async start(type: string, params: unknown, now = Date.now(), options: StartOptions = {}): Promise<StartedTask & { replayed: boolean }> {
     const { layout } = this;
-    const pin = options.pin ?? (options.idempotency && `${options.idempotency.scope}:${options.idempotency.key}`);
+    const { idempotency } = options;
+    const keyPin = idempotency && `${idempotency.scope}:${idempotency.key}`;
+    const pin = options.pin ?? keyPin;
     const fresh = uuidv4();
     const partition = pin === undefined ? layout.of(fresh) : layout.pinned(pin);
-    const taskId = idIn(partition, layout.partitions.length, fresh);
+    let taskId = idIn(partition, layout.partitions.length, fresh);
+    let guard = idempotency;
+    if (idempotency && options.pin !== undefined && layout.pinned(keyPin!) !== partition) {
+      // The key lives in its own partition, the task in its type's: the key is reserved first,
+      // then the task created under a guard of its own id, so that a retry completes a start
+      // interrupted between the two and nothing is started twice.
+      const held = await this.reserve(layout.pinned(keyPin!), idempotency, taskId);
+      if (held && held.fingerprint !== idempotency.fingerprint) throw new IdempotencyConflict('reused', held.taskId);
+      taskId = held?.taskId ?? taskId;
+      guard = { scope: 'task', key: taskId, fingerprint: idempotency.fingerprint };
+    }
+    return this.create(partition, taskId, type, params, now, { ...options, idempotency: guard });
+  }
+
+  /**
+   * Holds `idempotency`'s key in partition `p` for `taskId` unless it is held already: then the
+   * fingerprint and task it holds.
+   */
+  private async reserve(p: Partition, idempotency: NonNullable<StartOptions['idempotency']>, taskId: string): Promise<{ fingerprint: string; taskId: string } | null> {
+    const ttlS = Math.min(this.options.idempotencyTtlS ?? 86400, this.options.ttlS);
+    const held = (await this.redis.call(
+      'SET', keyIn(p, idempotencyKey(idempotency.scope, idempotency.key)), `${idempotency.fingerprint}:${taskId}`, 'EX', ttlS, 'NX', 'GET',
+    )) as string | null;
+    await awaitReplicas(this.redis, p);
+    if (held === null) return null;
+    const at = held.lastIndexOf(':');
+    return { fingerprint: held.slice(0, at), taskId: held.slice(at + 1) };
+  }
+
+  /** Creates task `taskId` in `partition` (start-tasks.lua), unless `options.idempotency` names a held key. */
+  private async create(
+    partition: Partition,
+    taskId: string,
+    type: string,
+    params: unknown,
+    now: number,
+    options: StartOptions,
+  ): Promise<StartedTask & { replayed: boolean }> {
     const tags = options.tags ?? [];
     const { runAt, concurrencyKey } = options;
     const priority = options.priority ?? 'normal';

@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
 import { BlockingReader } from '../store/blocking-reader.js';
 import type { CommandEntry, CommandQueue } from '../store/command-queue.js';
+import { PRIORITIES } from '../wire/events.js';
 import type { Redis } from '../store/redis.js';
 
 /** How long a read blocks when idle; bounds how late a lost wake-up could be noticed. */
@@ -34,27 +35,31 @@ export class CommandReader {
   }
 
   /**
-   * Up to `count` new commands: every partition's waiting ones without blocking, high priority
-   * before low within each; when none waits, the first to come on any partition (waiting at most
-   * READ_BLOCK_MS). That wait may return one per stream, more than `count` (the caller hands back
-   * what it cannot start). Rejects when every partition's read failed.
+   * Up to `count` new commands: every waiting one of a higher priority, on any partition, before
+   * any of a lower one, without blocking; when none waits, the first to come on any partition
+   * (waiting at most READ_BLOCK_MS). That wait may return one per stream, more than `count` (the
+   * caller hands back what it cannot start). Rejects when every partition's read failed.
    */
   async read(count: number): Promise<CommandEntry[]> {
     const { partitions } = this.queue.layout;
     const out: CommandEntry[] = [];
-    const errors: unknown[] = [];
-    for (let k = 0; k < partitions.length && out.length < count; k++) {
-      const i = (this.next + k) % partitions.length;
-      try {
-        await this.readers[i]!.settle(this.failing.has(i));
-        out.push(...(await this.queue.take(this.readers[i]!.client, partitions[i]!, count - out.length)));
-        this.failing.delete(i);
-      } catch (err) {
-        this.fail(i, err, errors);
+    const errors = new Map<number, unknown>();
+    for (const priority of PRIORITIES) {
+      for (let k = 0; k < partitions.length && out.length < count; k++) {
+        const i = (this.next + k) % partitions.length;
+        if (errors.has(i)) continue;
+        try {
+          await this.readers[i]!.settle(this.failing.has(i));
+          out.push(...(await this.queue.take(this.readers[i]!.client, partitions[i]!, priority, count - out.length)));
+          this.failing.delete(i);
+        } catch (err) {
+          errors.set(i, err);
+          this.fail(i, err);
+        }
       }
     }
     this.next = (this.next + 1) % partitions.length;
-    if (errors.length === partitions.length) throw errors[0];
+    if (errors.size === partitions.length) throw errors.values().next().value;
     if (out.length > 0) return out;
     return this.awaitAny();
   }
@@ -75,7 +80,8 @@ export class CommandReader {
         }
         return got;
       } catch (err) {
-        this.fail(p.index, err, errors);
+        errors.push(err);
+        this.fail(p.index, err);
         return [];
       }
     });
@@ -84,8 +90,7 @@ export class CommandReader {
     return got;
   }
 
-  private fail(index: number, err: unknown, errors: unknown[]): void {
-    errors.push(err);
+  private fail(index: number, err: unknown): void {
     if (this.queue.layout.cluster && !this.failing.has(index)) this.log.warn({ err, partition: index }, 'reading a partition\'s commands failed');
     this.failing.add(index);
   }

@@ -90,12 +90,7 @@ test('cluster: an Idempotency-Key retry answers 200 with the same task and Idemp
   assert.deepEqual(listed.body.tasks.map((x: { task_id: string }) => x.task_id), [taskId], 'one task in all');
 });
 
-// TODO: the key is looked up in the partition the start is placed in: the type's for a pinned start
-// (TaskStore.start: options.pin before the key), the key's otherwise, so this start finds no key
-// and starts a second task (202) under the same Idempotency-Key.
-test('cluster: an Idempotency-Key reused by a start pinned to its type\'s partition (a concurrency_key) is 422 too', {
-  todo: 'bug: a pinned start looks its Idempotency-Key up in the type\'s partition, not the key\'s',
-}, async (t) => {
+test('cluster: an Idempotency-Key reused by a start pinned to its type\'s partition (a concurrency_key) is 422 too', async (t) => {
   const c = await testCluster();
   const gateway = await startGatewayInProcess(t, c);
   // A key whose partition is not the reference type's, where a start with a concurrency_key goes.
@@ -105,8 +100,16 @@ test('cluster: an Idempotency-Key reused by a start pinned to its type\'s partit
   const reused = await post(gateway.url, { stage_ms: 60_000, concurrency_key: 'customer-1' }, key);
   assert.equal(reused.status, 422, `answered ${reused.status} ${JSON.stringify(reused.body)}`);
   assert.equal(reused.body.error.details.task_id, first.body.task_id);
+  // A pinned start with a key of its own: its retries, even at once, answer the one task it started.
+  const pinnedKey = Array.from({ length: 100 }, (_, i) => `pinned-${i}`).find((k) => CLUSTER_LAYOUT.pinned(`global:${k}`) !== CLUSTER_LAYOUT.pinned('type:reference'))!;
+  const body = { stage_ms: 60_000, concurrency_key: 'customer-2' };
+  const answers = await Promise.all(Array.from({ length: 10 }, () => post(gateway.url, body, pinnedKey)));
+  assert.deepEqual(answers.map((a) => a.status).sort(), [200, 200, 200, 200, 200, 200, 200, 200, 200, 202]);
+  assert.equal(new Set(answers.map((a) => a.body.task_id)).size, 1, 'one task');
+  const pinnedTask = answers[0]!.body.task_id as string;
+  assert.equal(CLUSTER_LAYOUT.of(pinnedTask), CLUSTER_LAYOUT.pinned('type:reference'), 'in its type\'s partition');
   const listed = await request(`${gateway.url}/tasks?limit=100`);
-  assert.equal(listed.body.tasks.length, 1, 'one task in all');
+  assert.deepEqual(new Set(listed.body.tasks.map((x: { task_id: string }) => x.task_id)), new Set([first.body.task_id, pinnedTask]), 'two tasks in all');
 });
 
 test('cluster: scheduled starts (delay_ms) on several partitions stay SCHEDULED until their time, then run; every partition\'s scheduled set ends empty', async (t) => {
@@ -184,11 +187,7 @@ test('cluster: a high-priority start queues on its partition\'s high commands st
   await waitFor(async () => (await pendingCount(redis)) === 0, 'XPENDING 0 on every partition');
 });
 
-// TODO: CommandReader.read sweeps the partitions in turn and takes the highest priority waiting in
-// each, so a low command of one partition goes before a high one of the next.
-test('cluster: one worker of concurrency 1 runs every waiting high task before any normal one, and normal before low, whatever their partitions', {
-  todo: 'bug: priorities hold within a partition only',
-}, async (t) => {
+test('cluster: one worker of concurrency 1 runs every waiting high task before any normal one, and normal before low, whatever their partitions', async (t) => {
   const c = await testCluster();
   const redis = await clusterClient(t, c);
   const gateway = await startGatewayInProcess(t, c);

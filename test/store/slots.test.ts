@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CommandQueue, type CommandEntry } from '../../src/store/command-queue.js';
-import { WORKER_GROUP, commandsStream, slotKeys, taskKey } from '../../src/store/keys.js';
+import { PRIORITIES, WORKER_GROUP, commandsStream, slotKeys, taskKey } from '../../src/store/keys.js';
 import type { Redis } from '../../src/store/redis.js';
 import { maintainSlots } from '../../src/store/slots.js';
 import { TaskStore, type StartOptions } from '../../src/store/task-store.js';
@@ -19,7 +19,13 @@ async function setup(redis: Redis) {
   const store = new TaskStore(redis);
   const writes = new TaskWrites(redis, { consumer: 'me', ttlS: 60, maxDeliveries: 5 });
   const start = async (options: StartOptions = {}) => (await store.start(TYPE, {}, Date.now(), options)).state.task_id;
-  const take = async (n: number): Promise<CommandEntry[]> => queue.take(redis, queue.layout.partitions[0]!, n);
+  const take = async (n: number): Promise<CommandEntry[]> => {
+    const out: CommandEntry[] = [];
+    for (const priority of PRIORITIES) {
+      if (out.length < n) out.push(...(await queue.take(redis, queue.layout.partitions[0]!, priority, n - out.length)));
+    }
+    return out;
+  };
   const claim = (c: CommandEntry, limit: number, keyLimit = 0) =>
     writes.claim({ taskId: c.fields.task_id!, lease: `L-${c.id}`, commandId: c.id, slots: { type: TYPE, limit, keyLimit } });
   const end = (c: CommandEntry) =>
