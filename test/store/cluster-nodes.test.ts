@@ -17,7 +17,7 @@ test('cluster resharding: slots of partitions move to another master while 50 wa
   const [from, to] = await cluster.masters();
   const before = await cluster.partitionsOf(from!);
 
-  const ids = await Promise.all(Array.from({ length: 50 }, () => startTask(gateway.url, { stage_ms: 1500 })));
+  const ids = await Promise.all(Array.from({ length: 50 }, () => startTask(gateway.url, { stage_ms: 4000 })));
   const watched = ids.map(async (taskId) => ({ taskId, seen: await watchToEnd(gateway.url, taskId) }));
   await waitFor(async () => (await Promise.all(ids.map((id) => eventIds(redis, id)))).every((e) => e.length >= 2), 'every task started');
   await cluster.moveSlots(from!, to!, 3000);
