@@ -19,6 +19,12 @@ export const eventIdSchema = z
   .regex(EVENT_ID_RE)
   .describe('Event id: the Redis stream entry id `<ms>-<seq>` (or `<ms>`, meaning `<ms>-0`), both unsigned 64-bit.');
 
+/** A feed cursor (src/wire/feed-cursor.ts): an entry id, or on a cluster one per partition joined by `_`. */
+export const feedCursorSchema = z
+  .string()
+  .regex(new RegExp(`^${EVENT_ID_RE.source.slice(1, -1)}(?:_${EVENT_ID_RE.source.slice(1, -1)})*$`))
+  .describe('Feed cursor: the entry id `<ms>-<seq>` on a single Redis; on a Redis Cluster one such id per partition, joined by `_`. Opaque: send it back as it came.');
+
 /** Tags of a start: at most MAX_TAGS, distinct, each 1 to 64 of `A-Z a-z 0-9 _ . : = @ / + -`. */
 export const MAX_TAGS = 10;
 export const tagSchema = z
@@ -178,7 +184,7 @@ export const watchQuerySchema = z.object({
 
 export const feedEntrySchema = z
   .object({
-    id: eventIdSchema.describe('The feed entry id: the cursor to resume after (lastEventId).'),
+    id: feedCursorSchema.describe('The feed entry id: the cursor to resume after (lastEventId).'),
     task_id: taskIdSchema,
     type: z.string().describe("The task's type."),
     status: z.string().describe("The task's status after the change."),
@@ -197,13 +203,13 @@ export const feedResetSchema = z
   .object({
     code: z.literal('FEED_CURSOR_EXPIRED'),
     message: z.string(),
-    continue_from: eventIdSchema.describe('Reload the task list, then continue the feed from this id.'),
+    continue_from: feedCursorSchema.describe('Reload the task list, then continue the feed from this cursor.'),
   })
   .meta({ id: 'FeedReset', description: 'The data of the SSE `reset` message: the cursor is older than the feed holds.' });
 
 export const feedQuerySchema = z.object({
   tag: tagSchema.optional().describe("Follow this tag's feed; absent: the feed of all tasks."),
-  lastEventId: eventIdSchema.optional().describe('Resume after this feed entry id; `0`: the whole retained feed; absent: live from now.'),
+  lastEventId: feedCursorSchema.optional().describe('Resume after this feed cursor; `0`: the whole retained feed; absent: live from now.'),
   token: z.string().optional().describe("With auth on: an API token, or a feed token for this feed (POST /feed-tokens)."),
 });
 

@@ -7,7 +7,7 @@ import {
   type FeedEndedMessage, type FeedSubscribeMessage, type FeedSubscribedMessage, type FeedUnsubscribeMessage, type FeedUnsubscribedMessage,
   type MuxFeedEntry,
 } from '../wire/mux.js';
-import { eventIdSchema, feedEntrySchema, taskIdSchema } from './api-schemas.js';
+import { eventIdSchema, feedCursorSchema, feedEntrySchema, taskIdSchema } from './api-schemas.js';
 
 /** The messages of the multiplexed `/ws` (src/wire/mux.ts) as zod schemas, for /openapi.json. */
 
@@ -43,7 +43,7 @@ export const feedSubscribeSchema = z
   .object({
     type: z.literal('subscribe'),
     feed,
-    lastEventId: eventIdSchema.optional().describe('Resume after this feed entry id; absent: live from now (`subscribed` names the cursor in `id`).'),
+    lastEventId: feedCursorSchema.optional().describe('Resume after this feed cursor; absent: live from now (`subscribed` names the cursor in `id`).'),
     token: z.string().optional().describe(
       'Auth on: an API token, or a feed token of this feed (POST /feed-tokens; a tag token for `tag:<tag>`); else the connection\'s counts. Never logged.',
     ),
@@ -60,7 +60,7 @@ export const feedSubscribedSchema = z
   .object({
     type: z.literal('subscribed'),
     feed: z.string(),
-    id: eventIdSchema.optional().describe('Only when subscribed without lastEventId: the cursor the feed goes on from (subscribe again with it: nothing missed).'),
+    id: feedCursorSchema.optional().describe('Only when subscribed without lastEventId: the cursor the feed goes on from (subscribe again with it: nothing missed).'),
   })
   .meta({ id: 'MuxFeedSubscribed', description: 'Server: the feed subscription is open; its entries (MuxFeedEntry) follow.' });
 

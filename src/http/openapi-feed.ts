@@ -1,6 +1,6 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { eventIdSchema, feedGrantSchema, feedQuerySchema } from './api-schemas.js';
+import { feedCursorSchema, feedGrantSchema, feedQuerySchema } from './api-schemas.js';
 import { feedTokenBody } from './feed-routes.js';
 import { closeCodeTable, errors, json, register } from './openapi-parts.js';
 
@@ -38,7 +38,7 @@ export function registerFeeds(api: OpenAPIRegistry): void {
       'reload the list; EventSource reconnects from that id by itself.',
     request: {
       query: feedQuerySchema,
-      headers: z.object({ 'Last-Event-ID': eventIdSchema.optional().describe('Resume after this entry id.') }),
+      headers: z.object({ 'Last-Event-ID': feedCursorSchema.optional().describe('Resume after this feed cursor.') }),
     },
     responses: {
       200: {
@@ -57,7 +57,8 @@ export function registerFeeds(api: OpenAPIRegistry): void {
     description:
       `${feedDescription} One text frame per entry (a FeedEntry as JSON); the feed never ends by itself. ` +
       'A cursor older than the feed holds closes with 4410 FEED_CURSOR_EXPIRED, the reason ending ' +
-      '`continue from <id>`. Other close codes as for /ws/task/{id}.',
+      '`continue from <cursor>` (a cluster\'s cursor does not fit a close reason: the reason then says to open ' +
+      'the feed again without a cursor). Other close codes as for /ws/task/{id}.',
     request: { query: feedQuerySchema },
     responses: {
       101: { description: 'Switching Protocols: the feed is open (a malformed tag or lastEventId then closes with 4400).' },

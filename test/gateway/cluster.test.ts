@@ -1,32 +1,18 @@
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { feedKey, keyIn, taskKey } from '../../src/store/keys.js';
 import { CLUSTER_LAYOUT, CLUSTER_PARTITIONS } from '../../src/store/layout.js';
 import { closeRedis, createRedis, ensureConnected } from '../../src/store/redis.js';
 import { startTask, request } from '../helpers/http.js';
 import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
-import { clusterClient, startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
+import { clusterClient, testCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { eventIds, keysOfTask, pendingCount, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
 import { feedUrl, followFeed } from '../helpers/feed-client.js';
+import { watchSse } from '../helpers/sse-client.js';
 import type { FeedEntry } from '../../src/wire/feed.js';
 
-let cluster: Promise<RedisCluster> | undefined;
-
-/** This file's cluster (3 masters, a replica each), flushed for each test. */
-async function testCluster(): Promise<RedisCluster> {
-  cluster ??= startRedisCluster();
-  const c = await cluster;
-  for (const master of await c.masters()) {
-    const admin = createRedis(master.url, { name: 'test-admin' });
-    await ensureConnected(admin);
-    await admin.flushall();
-    await closeRedis(admin);
-  }
-  return c;
-}
-after(async () => (await cluster)?.close());
 
 /** Per master: how many of `keys` it holds (another node's key answers MOVED). */
 async function keysPerMaster(c: RedisCluster, keys: string[]): Promise<number[]> {
@@ -118,10 +104,15 @@ test('cluster: a tag feed merges every partition under one cursor; a follower th
     });
   }
   assert.ok(ended(), 'every task\'s COMPLETED came');
+  // The same entries again over SSE, replayed from the first cursor (Last-Event-ID).
+  const replay = await watchSse(`${gateway.url}/sse/feed?tag=batch`, { lastEventId: await mark, take: entries.length });
+  const replayed = replay.events as unknown as FeedEntry[];
+  assert.equal(replay.ids.at(-1)!.split('_').length, CLUSTER_PARTITIONS);
   for (const id of ids) {
     const stored = await redis.xrange(keyIn(CLUSTER_LAYOUT.of(id), feedKey('batch')), '-', '+');
     const expected = stored.map(([, f]) => f).filter((f) => f[f.indexOf('task_id') + 1] === id).map((f) => f[f.indexOf('status') + 1]);
     assert.deepEqual(entries.filter((e) => e.task_id === id).map((e) => e.status), expected, id);
+    assert.deepEqual(replayed.filter((e) => e.task_id === id).map((e) => e.status), expected, `SSE ${id}`);
   }
 });
 

@@ -2,7 +2,7 @@ import { execFile, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { freePort } from '../../src/runtime/dev-redis.js';
@@ -225,6 +225,28 @@ function inRanges(slot: number, ranges: string[]): boolean {
     const [a, b = a] = r.split('-').map(Number);
     return slot >= a! && slot <= b!;
   });
+}
+
+let shared: Promise<RedisCluster> | undefined;
+
+/**
+ * This test file's cluster (3 masters, a replica each): started on first use, flushed at each
+ * call so that every test starts clean; its nodes are killed and its files removed when the file's
+ * process exits.
+ */
+export async function testCluster(): Promise<RedisCluster> {
+  shared ??= startRedisCluster().then((c) => {
+    process.once('exit', () => rmSync(dirname(c.nodes[0]!.dir), { recursive: true, force: true }));
+    return c;
+  });
+  const c = await shared;
+  for (const master of await c.masters()) {
+    const admin = createRedis(master.url, { name: 'test-admin' });
+    await ensureConnected(admin);
+    await admin.flushall();
+    await closeRedis(admin);
+  }
+  return c;
 }
 
 /** A client of `cluster` with our scripts (as gateway and worker make one), closed when the test ends. */

@@ -1,29 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { SCHEDULED_SET, commandsStream, idempotencyKey, keyIn, PRIORITIES } from '../../src/store/keys.js';
 import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
-import { closeRedis, createRedis, ensureConnected, type Redis } from '../../src/store/redis.js';
+import type { Redis } from '../../src/store/redis.js';
 import { request } from '../helpers/http.js';
 import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
-import { clusterClient, startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
+import { clusterClient, testCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { REFERENCE_STATUSES, assertEventLog, keysOfTask, pendingCount, taskEvents, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 
-let cluster: Promise<RedisCluster> | undefined;
-
-/** This file's cluster (3 masters, a replica each), flushed for each test. */
-async function testCluster(): Promise<RedisCluster> {
-  cluster ??= startRedisCluster();
-  const c = await cluster;
-  for (const master of await c.masters()) {
-    const admin = createRedis(master.url, { name: 'test-admin' });
-    await ensureConnected(admin);
-    await admin.flushall();
-    await closeRedis(admin);
-  }
-  return c;
-}
-after(async () => (await cluster)?.close());
 
 const post = (base: string, body: unknown, key?: string) =>
   request(`${base}/tasks`, { method: 'POST', body, headers: key === undefined ? {} : { 'Idempotency-Key': key } });

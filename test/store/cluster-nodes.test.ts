@@ -17,10 +17,10 @@ test('cluster resharding: slots of partitions move to another master while 50 wa
   const [from, to] = await cluster.masters();
   const before = await cluster.partitionsOf(from!);
 
-  const ids = await Promise.all(Array.from({ length: 50 }, () => startTask(gateway.url, { stage_ms: 4000 })));
+  const ids = await Promise.all(Array.from({ length: 50 }, () => startTask(gateway.url, { stage_ms: 5000 })));
   const watched = ids.map(async (taskId) => ({ taskId, seen: await watchToEnd(gateway.url, taskId) }));
   await waitFor(async () => (await Promise.all(ids.map((id) => eventIds(redis, id)))).every((e) => e.length >= 2), 'every task started');
-  await cluster.moveSlots(from!, to!, 3000);
+  await cluster.moveSlots(from!, to!, 1200);
   const after = await cluster.partitionsOf(to!);
   assert.ok(before.some((p) => after.includes(p)), `a partition moved: ${JSON.stringify({ before, after })}`);
   const movedTasks = ids.filter((id) => after.includes(CLUSTER_LAYOUT.of(id).index) && before.includes(CLUSTER_LAYOUT.of(id).index));

@@ -1,28 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
-import { closeRedis, createRedis, ensureConnected, type Redis } from '../../src/store/redis.js';
+import type { Redis } from '../../src/store/redis.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc, type WorkerProc } from '../helpers/processes.js';
-import { clusterClient, startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
+import { clusterClient, testCluster } from '../helpers/redis-cluster.js';
 import { REFERENCE_STATUSES, assertEventLog, keysOfTask, pendingCount, taskEvents, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 
-let cluster: Promise<RedisCluster> | undefined;
-
-/** This file's cluster (3 masters, a replica each), flushed for each test. */
-async function testCluster(): Promise<RedisCluster> {
-  cluster ??= startRedisCluster();
-  const c = await cluster;
-  for (const master of await c.masters()) {
-    const admin = createRedis(master.url, { name: 'test-admin' });
-    await ensureConnected(admin);
-    await admin.flushall();
-    await closeRedis(admin);
-  }
-  return c;
-}
-after(async () => (await cluster)?.close());
 
 /** Small CLAIM_IDLE_MS, so that a dead worker's commands are reclaimed within a second or so. */
 const FAST_RECLAIM = { CLAIM_IDLE_MS: '1000', WORKER_CONCURRENCY: '32' };
@@ -67,7 +52,7 @@ test('cluster: a worker process SIGKILLed mid-task; a running worker takes over 
   const gateway = await startGatewayProc(t, c);
   const doomed = await startWorkerProc(t, c, FAST_RECLAIM);
   // Long stages: the survivor starts while every task is still running on the doomed worker.
-  const ids = await tasksRunningOn(redis, gateway.url, doomed, 24, 1500);
+  const ids = await tasksRunningOn(redis, gateway.url, doomed, 24, 4000);
   const partitions = new Set(ids.map((id) => CLUSTER_LAYOUT.of(id).index));
   assert.ok(partitions.size >= 4, `24 tasks in ${partitions.size} of 12 partitions`);
   const masters = await c.masters();
@@ -103,7 +88,7 @@ test('cluster: a worker that stops answering (as one of another host that died) 
   const redis = await clusterClient(t, c);
   const gateway = await startGatewayProc(t, c);
   const stalled = await startWorkerProc(t, c, FAST_RECLAIM);
-  const ids = await tasksRunningOn(redis, gateway.url, stalled, 12, 1500);
+  const ids = await tasksRunningOn(redis, gateway.url, stalled, 12, 4000);
   const survivor = await startWorkerProc(t, c, FAST_RECLAIM);
   await assertRunning(redis, ids);
   // Its pid lives on, so no worker judges it dead: only the idle time tells.
