@@ -1,6 +1,5 @@
 import type { Redis } from '../store/redis.js';
-import { COMMANDS_STREAM, WORKER_GROUP, keyIn } from '../store/keys.js';
-import { layoutOf } from '../store/layout.js';
+import { inspect } from '../store/health-reads.js';
 
 /** What a probe answers: an HTTP status and a small JSON body. */
 export interface ProbeReply {
@@ -78,42 +77,4 @@ export class HealthProbes {
     if (path === '/readyz' || path === '/healthz') return this.ready();
     return undefined;
   }
-}
-
-/**
- * PINGs, then tells whether the consumer group exists on the commands stream of every partition
- * (false also when a stream is missing) and why Redis would refuse writes now, if it would
- * (writeRefusal).
- */
-async function inspect(redis: Redis): Promise<{ group: boolean; refused: string | undefined }> {
-  await redis.ping();
-  const refused = writeRefusal(await redis.info());
-  const streams = layoutOf(redis).partitions.map((p) => keyIn(p, COMMANDS_STREAM));
-  const found = await Promise.all(streams.map((stream) => hasGroup(redis, stream)));
-  return { group: found.every(Boolean), refused };
-}
-
-async function hasGroup(redis: Redis, stream: string): Promise<boolean> {
-  try {
-    const groups = (await redis.xinfo('GROUPS', stream)) as unknown[][];
-    return groups.some((g) => g[g.indexOf('name') + 1] === WORKER_GROUP);
-  } catch (err) {
-    if (/no such key/i.test(String(err))) return false;
-    throw err;
-  }
-}
-
-/**
- * Why Redis refuses writes now, from INFO: LOADING (loading its data set), READONLY (a replica),
- * MISCONF (the last RDB save failed while stop-writes-on-bgsave-error is on, or the AOF write
- * failed), OOM (used memory at maxmemory with the noeviction policy); undefined when it takes them.
- */
-export function writeRefusal(info: string): string | undefined {
-  const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
-  if (field('loading') === '1') return 'LOADING';
-  if (field('role') === 'slave') return 'READONLY';
-  if (field('aof_last_write_status') === 'err' || field('rdb_last_bgsave_status') === 'err') return 'MISCONF';
-  const max = Number(field('maxmemory') ?? 0);
-  if (max > 0 && field('maxmemory_policy') === 'noeviction' && Number(field('used_memory') ?? 0) >= max) return 'OOM';
-  return undefined;
 }

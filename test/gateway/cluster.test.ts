@@ -133,3 +133,24 @@ test('cluster: a gateway\'s Redis connections depend on the cluster, not on how 
   assert.ok(few <= CLUSTER_PARTITIONS + 6, `${few} connections: one hub reader per partition and the client's one per node`);
   for (const w of await Promise.all(watchers)) assert.equal(w.code, 1000);
 });
+
+test('cluster: /readyz reports refused writes when any master refuses them (OOM on one of three)', async (t) => {
+  const c = await testCluster();
+  const gateway = await startGatewayInProcess(t, c);
+  assert.equal((await request(`${gateway.url}/readyz`)).status, 200);
+  const last = (await c.masters()).at(-1)!;
+  const node = createRedis(last.url, { name: 'test-admin' });
+  t.after(async () => {
+    await node.config('SET', 'maxmemory', '0');
+    await closeRedis(node);
+  });
+  await ensureConnected(node);
+  await node.config('SET', 'maxmemory', '1');
+  const refused = await waitFor(async () => {
+    const res = await request(`${gateway.url}/readyz`);
+    return res.status === 503 ? res.body : undefined;
+  }, '/readyz to answer 503');
+  assert.deepEqual({ writes: refused.checks.writes, refused: refused.checks.refused }, { writes: 'refused', refused: 'OOM' });
+  await node.config('SET', 'maxmemory', '0');
+  await waitFor(async () => (await request(`${gateway.url}/readyz`)).status === 200, '/readyz to answer 200 again');
+});
