@@ -90,3 +90,25 @@ export function byPartition<T>(items: readonly T[], partitionOf: (item: T) => Pa
   });
   return groups;
 }
+
+/**
+ * A batch's items sent per partition (a script or pipeline touches one slot), the partitions'
+ * calls at once; the replies in the order of `items` (a partition's failed call fails its items).
+ */
+export async function sendByPartition<I, R>(
+  items: I[],
+  partitionOf: (item: I) => Partition,
+  send: (p: Partition, group: I[]) => Promise<(R | Error)[]>,
+): Promise<(R | Error | undefined)[]> {
+  const out = new Array<R | Error | undefined>(items.length);
+  await Promise.all([...byPartition(items, partitionOf)].map(async ([p, group]) => {
+    let replies: (R | Error)[];
+    try {
+      replies = await send(p, group.map((g) => g.item));
+    } catch (err) {
+      replies = group.map(() => (err instanceof Error ? err : new Error(String(err))));
+    }
+    group.forEach((g, j) => (out[g.at] = replies[j]));
+  }));
+  return out;
+}
