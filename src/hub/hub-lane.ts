@@ -88,7 +88,7 @@ export class HubLane {
   }
 
   /** Feeds `sink` every entry of `source` after `fromId` (a canonical id), then live ones. */
-  subscribe(source: StreamSource, fromId: string, sink: Sink): Subscription {
+  follow(source: StreamSource, fromId: string, sink: Sink): Subscription {
     let stream = this.streams.get(source.key);
     if (!stream) {
       stream = { source, cursor: fromId, subs: new Set() };
@@ -98,10 +98,10 @@ export class HubLane {
     const sub: Sub = { sink, cursor: fromId, backlog: null, closed: false };
     stream.subs.add(sub);
     if (compareEventIds(fromId, stream.cursor) < 0) void this.catchUp(stream, sub, stream.cursor);
-    return { close: () => this.unsubscribe(stream, sub) };
+    return { close: () => this.unfollow(stream, sub) };
   }
 
-  private unsubscribe(stream: Stream, sub: Sub): void {
+  private unfollow(stream: Stream, sub: Sub): void {
     sub.closed = true;
     stream.subs.delete(sub);
     if (stream.subs.size === 0 && this.streams.get(stream.source.key) === stream) this.streams.delete(stream.source.key);
@@ -124,13 +124,13 @@ export class HubLane {
   private deliver(stream: Stream, sub: Sub, event: WireEvent): void {
     if (sub.closed || compareEventIds(event.id, sub.cursor) <= 0) return;
     sub.cursor = event.id;
-    if (event.terminal) this.unsubscribe(stream, sub);
+    if (event.terminal) this.unfollow(stream, sub);
     sub.sink.event(event);
   }
 
   private fail(stream: Stream, sub: Sub, err: unknown): void {
     if (sub.closed) return;
-    this.unsubscribe(stream, sub);
+    this.unfollow(stream, sub);
     sub.sink.error(err instanceof Error ? err : new Error(String(err)));
   }
 

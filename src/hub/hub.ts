@@ -73,7 +73,7 @@ export class Hub {
 
   private subscribeTo(source: StreamSource, fromId: string, sink: Sink): Subscription {
     if (this.closed) throw new Error('hub is closed');
-    return this.lanes[source.partition.index]!.subscribe(source, fromId, sink);
+    return this.lanes[source.partition.index]!.follow(source, fromId, sink);
   }
 
   /** Stops reading and ends every subscription with an error, so watchers resume elsewhere. */
