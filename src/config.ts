@@ -49,6 +49,8 @@ export const configSchema = z.object({
    * one Redis at REDIS_URL. Setting both is an error.
    */
   REDIS_CLUSTER_NODES: nodes.optional(),
+  /** How long a start waits for a cluster's seed nodes to answer before it exits naming REDIS_CLUSTER_NODES. */
+  REDIS_CLUSTER_CONNECT_TIMEOUT_MS: int(100, 600_000).default(30_000),
   /**
    * Cluster mode: a start, cancel or event counts as written once this many replicas of its
    * master have it (WAIT), so a failover cannot lose it; 0 turns the wait, and the gateway's reads

@@ -24,7 +24,7 @@ export async function runGateway(config: Config, logger: Logger, redisUrl: Redis
     { name: 'gateway', offlineQueue: false, logger, ...storeSettings(config), readFromReplicas: config.REDIS_CLUSTER_WAIT_REPLICAS > 0 },
     { enableAutoPipelining: true },
   );
-  await connect(redis, redisUrl, logger);
+  await connect(redis, redisUrl, logger, config.REDIS_CLUSTER_CONNECT_TIMEOUT_MS);
   const gateway = await startGateway({ redis, logger, config, registry, metrics });
   return async () => {
     await gateway.close();
@@ -49,7 +49,7 @@ export async function runWorker(
   const limits = new ConcurrencyLimits(registry, config.TASK_CONCURRENCY);
   const metrics = options.metrics ?? new Metrics();
   const redis = createRedis(redisUrl, { name: 'worker', logger, ...storeSettings(config) }, { enableAutoPipelining: true });
-  await connect(redis, redisUrl, logger);
+  await connect(redis, redisUrl, logger, config.REDIS_CLUSTER_CONNECT_TIMEOUT_MS);
   const probes = new HealthProbes({ redis });
   const health =
     options.healthServer === false
@@ -88,15 +88,13 @@ export function redisTarget(config: Config): RedisTarget {
 
 /** While Redis does not answer: a first warn line after 1 s, then one every WAIT_LOG_EVERY_MS. */
 const WAIT_LOG_EVERY_MS = 5000;
-/** How long a start waits for a cluster's seed nodes before it exits naming REDIS_CLUSTER_NODES. */
-const CLUSTER_CONNECT_TIMEOUT_MS = 30_000;
 
 /**
  * Waits for Redis, saying so in the log (with the last connection error): as long as it takes for
  * one server (it may come later, e.g. under docker compose); a cluster whose seeds do not answer
- * within CLUSTER_CONNECT_TIMEOUT_MS is a configuration error.
+ * within `clusterTimeoutMs` (REDIS_CLUSTER_CONNECT_TIMEOUT_MS) is a configuration error.
  */
-async function connect(redis: ReturnType<typeof createRedis>, target: RedisTarget, logger: Logger): Promise<void> {
+async function connect(redis: ReturnType<typeof createRedis>, target: RedisTarget, logger: Logger, clusterTimeoutMs: number): Promise<void> {
   const since = Date.now();
   let lastError: string | undefined;
   const onError = (err: Error) => (lastError = err.message);
@@ -117,8 +115,8 @@ async function connect(redis: ReturnType<typeof createRedis>, target: RedisTarge
       new Promise<never>((_, reject) => {
         giveUp = setTimeout(() => {
           redis.disconnect();
-          reject(new ConfigError(`REDIS_CLUSTER_NODES=${JSON.stringify(where)}: no cluster answered within ${CLUSTER_CONNECT_TIMEOUT_MS / 1000} s (${lastError ?? 'no reply'})`));
-        }, CLUSTER_CONNECT_TIMEOUT_MS);
+          reject(new ConfigError(`REDIS_CLUSTER_NODES=${JSON.stringify(where)}: no cluster answered within ${clusterTimeoutMs} ms (${lastError ?? 'no reply'})`));
+        }, clusterTimeoutMs);
       }),
     ]);
   } finally {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { spawnEntry } from '../helpers/processes.js';
+import { freePort } from '../../src/runtime/dev-redis.js';
 
 test('defaults', () => {
   const c = loadConfig({});
@@ -57,6 +58,15 @@ test('an entry point with a bad value exits non-zero with a message naming the v
   proc.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   assert.equal(await proc.exited, 2);
   assert.match(stderr, /STAGE_MS="soon"/);
+});
+
+test('seed nodes that do not answer: the gateway exits 2 naming REDIS_CLUSTER_NODES once REDIS_CLUSTER_CONNECT_TIMEOUT_MS is over', async () => {
+  const port = await freePort();
+  const proc = spawnEntry('gateway', { REDIS_CLUSTER_NODES: `127.0.0.1:${port}`, REDIS_CLUSTER_CONNECT_TIMEOUT_MS: '1000', PORT: '0' });
+  let stderr = '';
+  proc.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  assert.equal(await proc.exited, 2);
+  assert.match(stderr, new RegExp(`REDIS_CLUSTER_NODES="127\\.0\\.0\\.1:${port}": no cluster answered within 1000 ms`));
 });
 
 test('a worker whose TASK_CONCURRENCY names an unknown task type exits 2 naming the variable and the type', async () => {
