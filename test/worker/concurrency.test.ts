@@ -37,8 +37,9 @@ test('a type\'s concurrency caps its running tasks across the worker; the others
   const gw = await startGatewayInProcess(scope, url, FIXTURES);
   await startWorkerInProcess(scope, url, { ...FIXTURES, WORKER_CONCURRENCY: '10' });
   const ids: string[] = [];
+  // Stages long enough that three run at once however slowly a loaded machine takes the starts.
   for (let i = 0; i < 8; i++) {
-    const res = await request(`${gw.url}/tasks`, { body: { type: 'limited', params: { stage_ms: 150 } } });
+    const res = await request(`${gw.url}/tasks`, { body: { type: 'limited', params: { stage_ms: 1000 } } });
     assert.equal(res.status, 202);
     ids.push(res.body.task_id);
   }
