@@ -4,7 +4,7 @@ import { BlockingReader } from '../store/blocking-reader.js';
 import { isWrongType } from '../store/corrupted.js';
 import type { Entry } from '../store/event-reads.js';
 import type { WireEvent } from '../store/events.js';
-import type { Redis } from '../store/redis.js';
+import { reconnectDelayMs, type Redis } from '../store/redis.js';
 import type { Partition } from '../store/layout.js';
 import { readsFromReplicas } from '../store/replication.js';
 import { readStreams, wrongTypes, type StreamSource } from '../store/stream-source.js';
@@ -165,7 +165,7 @@ export class HubLane {
         if (isWrongType(err) && (await this.isolate(snapshot))) continue;
         failures += 1;
         this.log.error({ err }, 'hub read failed; backing off');
-        await delay(Math.min(50 * 2 ** failures, 2000));
+        await delay(reconnectDelayMs(failures));
       }
     }
   }

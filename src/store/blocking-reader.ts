@@ -2,7 +2,7 @@ import { Redis as NodeClient } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { connectionTo, nodeKey, nodeServing, refreshSlots } from './cluster-nodes.js';
 import type { Partition } from './layout.js';
-import { closeRedis, duplicateForBlocking, ensureConnected, logConnectionErrors, type Redis } from './redis.js';
+import { closeRedis, duplicateForBlocking, ensureConnected, logConnectionErrors, reconnectDelayMs, type Redis } from './redis.js';
 
 /**
  * A connection of its own for one blocking reader (the hub's XREAD, a worker's XREADGROUP), with
@@ -107,7 +107,7 @@ export class BlockingReader {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       enableAutoPipelining: false,
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+      retryStrategy: reconnectDelayMs,
     });
     logConnectionErrors(client, this.name, this.log);
     client.on('end', () => (this.stale = true));

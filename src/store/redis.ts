@@ -124,7 +124,7 @@ function clientOptions(options: RedisClientOptions, extra: RedisOptions): RedisO
     connectionName: `taskcast:${options.name}`,
     enableOfflineQueue: options.offlineQueue ?? true,
     maxRetriesPerRequest: options.offlineQueue === false ? 0 : null,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    retryStrategy: reconnectDelayMs,
     ...extra,
   };
 }
@@ -165,25 +165,19 @@ export function itemReplies<R>(raw: string[][], taskIds: string[]): (R | Error)[
 }
 
 /**
- * A second connection to the same server (a second Cluster client for a cluster), for a blocking
- * reader or a subscriber that must not hold up others.
+ * A second connection to the same server, for a blocking reader or a subscriber that must not
+ * hold up others. Single node only: in cluster mode those hold plain connections to the node they
+ * need (blocking-reader.ts, cancel-channel.ts).
  */
 export function duplicateForBlocking(client: Redis, name: string, logger?: Logger): Redis {
-  const options = {
+  const reader = client.duplicate({
     connectionName: `taskcast:${name}`,
     enableOfflineQueue: true,
     maxRetriesPerRequest: null,
     // A blocking reader has one command in flight: batching gains nothing, and deferring the
     // next read to the end of the event-loop turn leaves the reader unparked for that long.
     enableAutoPipelining: false,
-  };
-  const reader = client.isCluster
-    ? ((client as unknown as Cluster).duplicate(undefined, {
-        enableOfflineQueue: true,
-        enableAutoPipelining: false,
-        redisOptions: { ...(client as unknown as Cluster).options.redisOptions, connectionName: options.connectionName, maxRetriesPerRequest: null },
-      }) as unknown as Redis)
-    : client.duplicate(options);
+  });
   logConnectionErrors(reader, name, logger);
   return reader;
 }
@@ -219,12 +213,24 @@ export async function ensureConnected(client: Redis): Promise<void> {
   });
 }
 
-/** Closes a client politely, falling back to a hard disconnect when the server is gone. */
+/** How long closeRedis waits for QUIT's answer before it drops the connection, ms. */
+const QUIT_TIMEOUT_MS = 1000;
+
+/**
+ * Closes a client politely (QUIT), falling back to a hard disconnect when the server is gone or
+ * does not answer within QUIT_TIMEOUT_MS (a cluster client's QUIT to a node that died waits in its
+ * offline queue otherwise). Resolves within QUIT_TIMEOUT_MS.
+ */
 export async function closeRedis(client: Redis): Promise<void> {
   if (client.status === 'end') return;
   if (client.status !== 'ready') {
     client.disconnect();
     return;
   }
-  await client.quit().catch(() => client.disconnect());
+  const quit = client.quit().then(() => true, () => false);
+  const timer = new Promise<false>((resolve) => setTimeout(resolve, QUIT_TIMEOUT_MS, false).unref());
+  if (!(await Promise.race([quit, timer]))) client.disconnect();
 }
+
+/** Wait before reconnect attempt `times` (1 for the first) of a lost connection, ms: 100 doubling, at most 2000. */
+export const reconnectDelayMs = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000);

@@ -41,6 +41,11 @@ export interface RedisCluster {
    * SLOTS lists every live node.
    */
   killAndFailover(node: RedisClusterNode): Promise<void>;
+  /**
+   * Moves `count` slots (with their keys) from master `from` to master `to` with
+   * `redis-cli --cluster reshard`; resolves once every live node agrees on the new owners.
+   */
+  moveSlots(from: RedisClusterNode, to: RedisClusterNode, count: number): Promise<void>;
   /** Kills every node and removes the temp dir; idempotent. */
   close(): Promise<void>;
 }
@@ -174,6 +179,16 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         dead.add(node.id);
         await stop(node.process, 'SIGKILL');
         await settle(`the cluster to settle without ${node.port}`);
+      },
+      async moveSlots(from, to, count) {
+        await redisCli(
+          [
+            '--cluster', 'reshard', `127.0.0.1:${from.port}`, '--cluster-from', from.id, '--cluster-to', to.id,
+            '--cluster-slots', String(count), '--cluster-yes',
+          ],
+          60_000,
+        );
+        await settle(`every node to see ${count} slots moved from ${from.port} to ${to.port}`);
       },
       close,
     };
@@ -325,7 +340,7 @@ async function onNode<T>(port: number, use: (client: Redis) => Promise<T>): Prom
 
 function assertRedisCliBinary(): void {
   if (spawnSync('redis-cli', ['--version']).error) {
-    throw new Error('redis-cli is not on PATH: the cluster tests need it to create clusters (apt-get install -y redis-tools).');
+    throw new Error('redis-cli is not on PATH: the cluster tests need it to create and reshard clusters (apt-get install -y redis-tools).');
   }
 }
 
