@@ -41,6 +41,9 @@ interface Stream {
   subs: Set<Sub>;
 }
 
+/** HubDeps.blockMs when not given, ms. */
+const DEFAULT_BLOCK_MS = 10_000;
+
 export interface HubDeps {
   redis: Redis;
   logger: Logger;
@@ -75,7 +78,7 @@ export class HubLane {
     name: string,
   ) {
     this.log = deps.logger.child({ component: 'hub', partition: partition.index });
-    this.reader = new BlockingReader(deps.redis, name, deps.logger, partition, readsFromReplicas(deps.redis));
+    this.reader = new BlockingReader(deps.redis, name, deps.logger, partition, readsFromReplicas(deps.redis), deps.blockMs ?? DEFAULT_BLOCK_MS);
   }
 
   async start(): Promise<void> {
@@ -135,7 +138,7 @@ export class HubLane {
   }
 
   private async readLoop(): Promise<void> {
-    const { batch = 100, blockMs = 10_000 } = this.deps;
+    const { batch = 100, blockMs = DEFAULT_BLOCK_MS } = this.deps;
     let failures = 0;
     while (!this.closed) {
       if (this.streams.size === 0) {

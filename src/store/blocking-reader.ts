@@ -13,7 +13,7 @@ import { closeRedis, duplicateForBlocking, ensureConnected, logConnectionErrors,
  * master of the partition's slot (or, with `replica`, to its first replica, READONLY), pointed
  * again (settle) after a failover or a slot move, and unblocked through `main`'s connection to
  * that node. It fails its commands at once while disconnected, so a read on a dead node errs
- * instead of waiting for it.
+ * instead of waiting for it, and a read that a hung node leaves unanswered times out.
  */
 export class BlockingReader {
   private current: Redis;
@@ -30,6 +30,8 @@ export class BlockingReader {
     logger: Logger,
     partition?: Partition,
     private readonly replica = false,
+    /** The longest BLOCK of its reads, ms: in cluster mode a read unanswered 5 s longer fails (a hung node). */
+    private readonly maxBlockMs = 10_000,
   ) {
     this.log = logger;
     this.partition = main.isCluster ? partition : undefined;
@@ -107,6 +109,7 @@ export class BlockingReader {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       enableAutoPipelining: false,
+      commandTimeout: this.maxBlockMs + 5000,
       retryStrategy: reconnectDelayMs,
     });
     logConnectionErrors(client, this.name, this.log);

@@ -15,8 +15,11 @@ export const slotOf = (p: Partition): number => calculateSlot(p.prefix);
  */
 export function nodeServing(cluster: Redis, p: Partition, replica = false): string {
   const nodes = (cluster as unknown as Cluster).slots[slotOf(p)];
-  // A replica the cluster client cannot reach (failed, or gone with its master) serves nothing.
-  const live = replica ? nodes?.slice(1).find((n) => connectionTo(cluster, n)?.status === 'ready') : undefined;
+  // A replica the cluster client failed to reach (failed, or gone with its master) serves nothing;
+  // one it has not used yet (its connections are lazy: 'wait') may, so that readers go back to a
+  // replica that joined after a failover.
+  const usable = (n: string) => ['ready', 'wait'].includes(connectionTo(cluster, n)?.status ?? 'none');
+  const live = replica ? nodes?.slice(1).find(usable) : undefined;
   const node = live ?? nodes?.[0];
   if (node === undefined) throw new Error(`no node serves slot ${slotOf(p)} yet: connect the cluster client first`);
   return node;

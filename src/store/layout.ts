@@ -1,4 +1,5 @@
 import calculateSlot from 'cluster-key-slot';
+import type { Batcher } from './batcher.js';
 import type { Redis } from './redis.js';
 
 /** Hash slots of Redis Cluster. */
@@ -79,36 +80,16 @@ export function idIn(partition: Partition, count: number, uuid: string): string 
   return value.toString(16).padStart(8, '0') + uuid.slice(8);
 }
 
-/** `items` grouped by partition, each group in the order of `items`, with each item's position. */
-export function byPartition<T>(items: readonly T[], partitionOf: (item: T) => Partition): Map<Partition, { item: T; at: number }[]> {
-  const groups = new Map<Partition, { item: T; at: number }[]>();
-  items.forEach((item, at) => {
-    const p = partitionOf(item);
-    let group = groups.get(p);
-    if (!group) groups.set(p, (group = []));
-    group.push({ item, at });
-  });
-  return groups;
-}
-
 /**
- * A batch's items sent per partition (a script or pipeline touches one slot), the partitions'
- * calls at once; the replies in the order of `items` (a partition's failed call fails its items).
+ * One group commit (Batcher) per partition of `layout`, each with its own batches in flight, so
+ * that a partition whose master is slow, hung or failing over holds up its own items only.
+ * Returns the function that adds an item to its partition's batcher.
  */
-export async function sendByPartition<I, R>(
-  items: I[],
+export function batchPerPartition<I, R>(
+  layout: Layout,
   partitionOf: (item: I) => Partition,
-  send: (p: Partition, group: I[]) => Promise<(R | Error)[]>,
-): Promise<(R | Error | undefined)[]> {
-  const out = new Array<R | Error | undefined>(items.length);
-  await Promise.all([...byPartition(items, partitionOf)].map(async ([p, group]) => {
-    let replies: (R | Error)[];
-    try {
-      replies = await send(p, group.map((g) => g.item));
-    } catch (err) {
-      replies = group.map(() => (err instanceof Error ? err : new Error(String(err))));
-    }
-    group.forEach((g, j) => (out[g.at] = replies[j]));
-  }));
-  return out;
+  make: (p: Partition) => Batcher<I, R>,
+): (item: I) => Promise<R> {
+  const batchers = layout.partitions.map(make);
+  return (item) => batchers[partitionOf(item).index]!.add(item);
 }

@@ -1,5 +1,5 @@
 import type { Cluster } from 'ioredis';
-import { connectionTo, nodeServing } from './cluster-nodes.js';
+import { connectionTo, nodeKey, nodeServing, slotOf } from './cluster-nodes.js';
 import type { Partition } from './layout.js';
 import type { Redis } from './redis.js';
 
@@ -36,7 +36,9 @@ export class NotReplicated extends Error {
  * Waits until the writes sent so far to the master of partition `p`, on `redis`'s connection to
  * it, are on the replicas the write confirmation asks for (WAIT), or on every replica the master
  * has when it has fewer (none, after its replica was promoted away: then the write stands
- * unconfirmed, as on a single node). At once for a single node, or without confirmation.
+ * unconfirmed, as on a single node, unless the master had replicas before and another master
+ * says it no longer serves the slot: a stale master, whose write is refused with NotReplicated).
+ * At once for a single node, or without confirmation.
  */
 export async function awaitReplicas(redis: Redis, p: Partition): Promise<void> {
   const wait = waits.get(redis);
@@ -45,7 +47,12 @@ export async function awaitReplicas(redis: Redis, p: Partition): Promise<void> {
   const connection = connectionTo(redis, node);
   if (!connection) throw new NotReplicated(0, wait.replicas);
   const wanted = Math.min(wait.replicas, await attachedReplicas(connection, node));
-  if (wanted === 0) return;
+  if (wanted === 0) {
+    // A master that had replicas and has none now may be a stale one, back from a pause after its
+    // replica took over: what it takes now is lost when it learns that and resyncs.
+    if (hadReplicas.has(node) && !(await othersAgree(redis, node, p))) throw new NotReplicated(0, 1);
+    return;
+  }
   const got = Number(await connection.call('WAIT', wanted, wait.timeoutMs));
   if (got < wanted) {
     attached.delete(node);
@@ -67,7 +74,24 @@ async function attachedReplicas(connection: Redis, node: string): Promise<number
   const role = (await connection.call('ROLE')) as [string, number, unknown[]];
   const count = role[0] === 'master' ? role[2].length : 0;
   attached.set(node, { count, at: Date.now() });
+  if (count > 0) hadReplicas.add(node);
   return count;
+}
+
+/** Masters seen with replicas attached (by `host:port`). */
+const hadReplicas = new Set<string>();
+
+/**
+ * Whether another master of the cluster (the first that `redis` reaches) also says that `node`
+ * serves partition `p`'s slot (CLUSTER SLOTS); true when no other master answers.
+ */
+async function othersAgree(redis: Redis, node: string, p: Partition): Promise<boolean> {
+  const other = (redis as unknown as Cluster).nodes('master').find((n) => nodeKey(n as unknown as Redis) !== node && n.status === 'ready');
+  if (!other) return true;
+  const slot = slotOf(p);
+  const ranges = (await other.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, ...unknown[]], ...unknown[]][];
+  const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+  return range !== undefined && `${range[2][0]}:${range[2][1]}` === node;
 }
 
 /** Whether `redis` is a Cluster client that reads from replicas (RedisClientOptions.readFromReplicas). */

@@ -2,7 +2,7 @@ import { v4 as uuidv4 } from 'uuid';
 import type { TaskState } from '../wire/task-state.js';
 import { Batcher } from './batcher.js';
 import { COMMANDS_STREAM, SCHEDULED_SET, TASKS_INDEX, commandsStream, eventsKey, idempotencyKey, keyIn, tagKey, taskKey, type Priority } from './keys.js';
-import { idIn, layoutOf, sendByPartition, type Layout, type Partition } from './layout.js';
+import { batchPerPartition, idIn, layoutOf, type Layout, type Partition } from './layout.js';
 import { itemReplies, type Redis } from './redis.js';
 import { awaitReplicas } from './replication.js';
 
@@ -70,7 +70,7 @@ type StartReply = ['OK', string, string] | ['REPLAY' | 'REUSED', string];
  * per round trip), with idempotency keys. Holds no connection of its own.
  */
 export class TaskStarts {
-  private readonly batcher: Batcher<StartItem, StartReply>;
+  private readonly add: (item: StartItem) => Promise<StartReply>;
   private readonly idemTtlS: number;
 
   /** `read`: a task's state and start command id, or null (TaskStore's). */
@@ -80,7 +80,7 @@ export class TaskStarts {
     private readonly read: (taskId: string) => Promise<StartedTask | null>,
   ) {
     this.idemTtlS = Math.min(options.idempotencyTtlS ?? 86400, options.ttlS);
-    this.batcher = new Batcher((items) => sendByPartition(items, (i) => i.partition, (p, group) => this.startAll(p, group)));
+    this.add = batchPerPartition(layoutOf(redis), (i) => i.partition, (p) => new Batcher((items) => this.startAll(p, items)));
   }
 
   private get layout(): Layout {
@@ -149,7 +149,7 @@ export class TaskStarts {
     const tags = options.tags ?? [];
     const { runAt, concurrencyKey } = options;
     const priority = options.priority ?? 'normal';
-    const reply = await this.batcher.add({
+    const reply = await this.add({
       partition, taskId, type, paramsJson: JSON.stringify(params), now, tags, idempotency: options.idempotency, priority, runAt, concurrencyKey,
     });
     if (reply[0] === 'REUSED') throw new IdempotencyConflict('reused', reply[1]);

@@ -1,7 +1,7 @@
 import { Batcher } from './batcher.js';
 import type { Redis } from './redis.js';
 import { CANCEL_CHANNEL, COMMANDS_STREAM, SCHEDULED_SET, WORKER_GROUP, eventsKey, keyIn, taskKey, type Priority } from './keys.js';
-import { layoutOf, sendByPartition, type Layout, type Partition } from './layout.js';
+import { batchPerPartition, layoutOf, type Layout, type Partition } from './layout.js';
 import { TaskStarts, type StartOptions, type StartedTask } from './task-starts.js';
 import { awaitReplicas } from './replication.js';
 import { decodeEvent, wireEvent, type WireEvent } from './events.js';
@@ -57,7 +57,7 @@ export class TaskStore {
    * Replays, likewise: the XRANGEs of one round trip go in one pipeline. Reads need no bound for
    * atomicity's sake, so a reconnect storm's replays go in a few large pipelines.
    */
-  private readonly ranges: Batcher<RangeItem, [string, string[]][]>;
+  private readonly ranges: (item: RangeItem) => Promise<[string, string[]][]>;
 
   /**
    * `ttlS` is TASK_TTL_S: how long a task cancelled before it started keeps its keys, and how long
@@ -70,11 +70,7 @@ export class TaskStore {
     private readonly options: { ttlS: number; idempotencyTtlS?: number } = { ttlS: 86400 },
   ) {
     this.starts = new TaskStarts(redis, options, (taskId) => this.read(taskId));
-    this.ranges = new Batcher(
-      (items) => sendByPartition(items, (i) => i.partition, (_, group) => this.rangeAll(group)),
-      REPLAY_BATCH,
-      REPLAY_IN_FLIGHT,
-    );
+    this.ranges = batchPerPartition(layoutOf(redis), (i) => i.partition, () => new Batcher((items) => this.rangeAll(items), REPLAY_BATCH, REPLAY_IN_FLIGHT));
   }
 
   private get layout(): Layout {
@@ -186,7 +182,7 @@ export class TaskStore {
     if (afterId === MAX_EVENT_ID) return Promise.resolve([]);
     const start = afterId === undefined ? '-' : `(${afterId}`;
     const { events, partition } = this.keysOf(taskId);
-    return aboutTask(taskId, this.ranges.add({ partition, key: events, start, end: toId, count }), events);
+    return aboutTask(taskId, this.ranges({ partition, key: events, start, end: toId, count }), events);
   }
 }
 

@@ -1,6 +1,6 @@
 import { Batcher } from './batcher.js';
 import { COMMANDS_STREAM, DEAD_LETTER_STREAM, WORKER_GROUP, commandsStream, eventsKey, keyIn, taskKey, type Priority } from './keys.js';
-import { byPartition, layoutOf, type Partition } from './layout.js';
+import { batchPerPartition, layoutOf, type Partition } from './layout.js';
 import { awaitReplicas } from './replication.js';
 import { itemReplies, type Redis } from './redis.js';
 import { slotArgs, type SlotLimits } from './slots.js';
@@ -74,14 +74,15 @@ type Write = { kind: 'claim'; input: ClaimInput } | { kind: 'append'; input: App
  * connection of its own.
  */
 export class TaskWrites {
-  private readonly batcher: Batcher<Write, ClaimReply | AppendReply>;
+  private readonly add: (write: Write) => Promise<ClaimReply | AppendReply>;
 
   constructor(
     private readonly redis: Redis,
     private readonly options: TaskWritesOptions,
   ) {
     const weight = (w: Write) => (w.kind === 'append' ? w.input.events.length : 1);
-    this.batcher = new Batcher((items) => this.send(items), options.maxBatch ?? 512, 1, weight);
+    const layout = layoutOf(redis);
+    this.add = batchPerPartition(layout, (w) => layout.of(w.input.taskId), (p) => new Batcher((items) => this.sendIn(p, items), options.maxBatch ?? 512, 1, weight));
   }
 
   /**
@@ -89,7 +90,7 @@ export class TaskWrites {
    * not, why. Rejects with TaskCorrupted when the task's keys hold the wrong type.
    */
   append(item: AppendItem): Promise<AppendReply> {
-    return this.batcher.add({ kind: 'append', input: item }) as Promise<AppendReply>;
+    return this.add({ kind: 'append', input: item }) as Promise<AppendReply>;
   }
 
   /** Acknowledges a command whose task has ended: it leaves the group's pending list. */
@@ -122,21 +123,10 @@ export class TaskWrites {
 
   /** Takes a task's lease for the command this worker holds; TaskCorrupted as append(). */
   claim(input: ClaimInput): Promise<ClaimReply> {
-    return this.batcher.add({ kind: 'claim', input }) as Promise<ClaimReply>;
+    return this.add({ kind: 'claim', input }) as Promise<ClaimReply>;
   }
 
-  /** Per partition (a script touches one slot), the partitions' calls at once. */
-  private async send(items: Write[]): Promise<(ClaimReply | AppendReply | Error | undefined)[]> {
-    const layout = layoutOf(this.redis);
-    const groups = byPartition(items, (w) => layout.of(w.input.taskId));
-    const out = new Array<ClaimReply | AppendReply | Error | undefined>(items.length);
-    await Promise.all([...groups].map(async ([p, group]) => {
-      const replies = await this.sendIn(p, group.map((g) => g.item));
-      group.forEach((g, j) => (out[g.at] = replies[j]));
-    }));
-    return out;
-  }
-
+  /** One partition's batch (a script touches one slot). */
   private async sendIn(p: Partition, items: Write[]): Promise<(ClaimReply | AppendReply | Error | undefined)[]> {
     const claims = items.flatMap((w) => (w.kind === 'claim' ? [w.input] : []));
     const appends = items.flatMap((w) => (w.kind === 'append' ? [w.input] : []));

@@ -1,6 +1,7 @@
 /**
  * The one classifier of Redis trouble, for gateway and worker alike:
- * - `down`: no answer (connection refused, reset or closed, or ioredis gave up on the command);
+ * - `down`: no answer (connection refused, reset or closed, ioredis gave up on the command, or
+ *   the command timed out: a cluster node that hangs, see redis.ts);
  * - `refused`: Redis answered but refuses to serve for now: out of memory (OOM), a replica
  *   (READONLY), loading its data (LOADING), failing to persist (MISCONF), busy with a script
  *   (BUSY), a cluster in transition (TRYAGAIN, CLUSTERDOWN, MASTERDOWN), or a write not confirmed
@@ -10,7 +11,7 @@
  */
 export type RedisTrouble = 'down' | 'refused';
 
-const DOWN = /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|enableOfflineQueue|Connection ended/i;
+const DOWN = /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|enableOfflineQueue|Connection ended|Command timed out/i;
 /** Redis's error words, as replies start with them (inside a script's error too). */
 const REFUSED = /\b(OOM|READONLY|LOADING|MISCONF|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|NOREPLICAS) /;
 

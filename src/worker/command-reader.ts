@@ -27,7 +27,7 @@ export class CommandReader {
     name: string,
     private readonly log: Logger,
   ) {
-    this.readers = queue.layout.partitions.map((p) => new BlockingReader(redis, queue.layout.cluster ? `${name}:${p.index}` : name, log, p));
+    this.readers = queue.layout.partitions.map((p) => new BlockingReader(redis, queue.layout.cluster ? `${name}:${p.index}` : name, log, p, false, READ_BLOCK_MS));
   }
 
   async start(): Promise<void> {

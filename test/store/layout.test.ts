@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import calculateSlot from 'cluster-key-slot';
 import { v4 as uuidv4 } from 'uuid';
-import { CLUSTER_LAYOUT, CLUSTER_PARTITIONS, SINGLE_LAYOUT, byPartition, idIn } from '../../src/store/layout.js';
+import { Batcher } from '../../src/store/batcher.js';
+import { CLUSTER_LAYOUT, CLUSTER_PARTITIONS, SINGLE_LAYOUT, batchPerPartition, idIn } from '../../src/store/layout.js';
 import { eventsKey, keyIn, taskKey } from '../../src/store/keys.js';
 
 test('single node: one partition with the empty prefix, so key names are the README\'s', () => {
@@ -44,6 +45,23 @@ test('cluster: random ids spread over all partitions; a pin always picks the sam
   for (let i = 0; i < 12_000; i++) counts[CLUSTER_LAYOUT.of(uuidv4()).index]! += 1;
   for (const c of counts) assert.ok(c > 800 && c < 1200, `share ${c} of 12000`);
   assert.equal(CLUSTER_LAYOUT.pinned('type:report'), CLUSTER_LAYOUT.pinned('type:report'));
-  const groups = byPartition(['a', 'b', 'c'], (x) => CLUSTER_LAYOUT.partitions[x === 'b' ? 1 : 0]!);
-  assert.deepEqual([...groups.values()].map((g) => g.map((e) => [e.item, e.at])), [[['a', 0], ['c', 2]], [['b', 1]]]);
+});
+
+test('batchPerPartition: each partition batches its own items; one whose calls never answer holds up only its own', async () => {
+  const sent: [number, string[]][] = [];
+  const add = batchPerPartition(
+    CLUSTER_LAYOUT,
+    (item: string) => CLUSTER_LAYOUT.partitions[Number(item.split(':')[0])]!,
+    (p) => new Batcher((items: string[]) => {
+      sent.push([p.index, items]);
+      // Partition 1's master hangs: its call never answers.
+      return p.index === 1 ? new Promise<string[]>(() => undefined) : Promise.resolve(items.map((i) => `ok ${i}`));
+    }),
+  );
+  const hung = add('1:a');
+  void hung.then(() => assert.fail('a call that never answers resolved'));
+  assert.deepEqual(await Promise.all([add('0:b'), add('2:c'), add('0:d')]), ['ok 0:b', 'ok 2:c', 'ok 0:d']);
+  // Later items of the healthy partitions go on, in batches of their own.
+  assert.deepEqual(await add('2:e'), 'ok 2:e');
+  assert.deepEqual(sent, [[1, ['1:a']], [0, ['0:b', '0:d']], [2, ['2:c']], [2, ['2:e']]]);
 });

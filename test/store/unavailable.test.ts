@@ -13,6 +13,7 @@ describe('Redis trouble', () => {
       ['Connection is closed.', 'down'],
       ['connect ECONNREFUSED 127.0.0.1:6379', 'down'],
       ["Stream isn't writeable and enableOfflineQueue options is false", 'down'],
+      ['Command timed out', 'down'],
       ['Reached the max retries per request limit (which is 0). Refer to "maxRetriesPerRequest" option for details.', 'down'],
       ["OOM command not allowed when used memory > 'maxmemory'.", 'refused'],
       ["ERR Error running script (call to f_1): @user_script:12: OOM command not allowed when used memory > 'maxmemory'.", 'refused'],
