@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
 import { BlockingReader } from '../store/blocking-reader.js';
+import { isSlotMoving } from '../store/cluster-nodes.js';
 import { isWrongType } from '../store/corrupted.js';
 import type { Entry } from '../store/event-reads.js';
 import type { WireEvent } from '../store/events.js';
@@ -167,7 +168,10 @@ export class HubLane {
         // One stream of the wrong type fails the whole read: it leaves, the others are read at once.
         if (isWrongType(err) && (await this.isolate(snapshot))) continue;
         failures += 1;
-        this.log.error({ err }, 'hub read failed; backing off');
+        // The partition moves to another node (a slot move or a failover): the next reads follow
+        // it (BlockingReader.settle). Anything else is trouble.
+        if (isSlotMoving(err)) this.log.info({ err: String(err) }, 'hub read found its partition moving; following it');
+        else this.log.error({ err }, 'hub read failed; backing off');
         await delay(reconnectDelayMs(failures));
       }
     }

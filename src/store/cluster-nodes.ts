@@ -34,3 +34,11 @@ export function connectionTo(cluster: Redis, node: string): Redis | undefined {
 export function refreshSlots(cluster: Redis): Promise<void> {
   return new Promise<void>((resolve) => (cluster as unknown as Cluster).refreshSlotsCache(() => resolve()));
 }
+
+/**
+ * Whether `err` says a read's slot is moving or moved to another node: MOVED, ASK (mid-migration),
+ * or a blocked read ended because its key left the node (UNBLOCKED). A reader follows it after
+ * reading the slot map again (BlockingReader.settle).
+ */
+export const isSlotMoving = (err: unknown): boolean =>
+  err instanceof Error && /^(MOVED |ASK |UNBLOCKED the stream key no longer exists)/.test(err.message);

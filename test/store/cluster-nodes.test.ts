@@ -48,6 +48,11 @@ test('cluster resharding: slots of partitions move to another master while 50 wa
     assert.deepEqual(seen, await eventIds(redis, taskId), `watcher of ${taskId} (partition ${CLUSTER_LAYOUT.of(taskId).index})`);
   }
   await waitFor(async () => (await pendingCount(redis)) === 0, 'XPENDING 0 on every partition', 30_000);
+  // The hub's readers of the moved partitions were told (MOVED, ASK, or their blocked read ended
+  // as the keys left) and followed: the expected path, not logged as a failure.
+  assert.ok(gateway.logs.some((l) => l.msg === 'hub read found its partition moving; following it'), 'a hub reader followed a moved partition');
+  const failed = gateway.logs.filter((l) => l.msg === 'hub read failed; backing off' && /MOVED|ASK|UNBLOCKED/.test(JSON.stringify(l.err)));
+  assert.deepEqual(failed, [], 'a moving partition is not logged as a failure');
   // Tasks started after the move land on its new owner too.
   const late = await startTask(gateway.url, { stage_ms: 10 });
   assert.equal(await waitForEnd(redis, late), 'COMPLETED');
