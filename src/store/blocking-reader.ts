@@ -1,8 +1,12 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { Redis as NodeClient } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { connectionTo, nodeKey, nodeServing, refreshSlots } from './cluster-nodes.js';
 import type { Partition } from './layout.js';
 import { closeRedis, duplicateForBlocking, ensureConnected, logConnectionErrors, reconnectDelayMs, type Redis } from './redis.js';
+
+/** How long settle() waits for the connection to a partition's new node, ms. */
+const CONNECT_WAIT_MS = 2000;
 
 /**
  * A connection of its own for one blocking reader (the hub's XREAD, a worker's XREADGROUP), with
@@ -67,7 +71,10 @@ export class BlockingReader {
     this.current = this.connectTo(owner);
     this.id = undefined;
     old.disconnect();
-    await ensureConnected(this.current).catch(() => (this.stale = true));
+    // Bounded: a node that refuses connections keeps the client reconnecting (it never ends), and a
+    // read on it fails at once anyway (no offline queue); the next settle looks again.
+    const connected = ensureConnected(this.current).then(() => true, () => false);
+    if (!(await Promise.race([connected, delay(CONNECT_WAIT_MS, false, { ref: false })]))) this.stale = true;
   }
 
   /**

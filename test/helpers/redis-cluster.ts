@@ -30,8 +30,6 @@ export interface RedisCluster {
   masters(): Promise<RedisClusterNode[]>;
   /** The names of the clients connected to every live node (CLIENT LIST), one per connection. */
   clientNames(): Promise<string[]>;
-  /** The names of the clients connected to `node` (CLIENT LIST). */
-  clientNamesOn(node: RedisClusterNode): Promise<string[]>;
   /** The indexes of the partitions (src/store/layout.ts) whose slot `master` serves now. */
   partitionsOf(master: RedisClusterNode): Promise<number[]>;
   /** A live replica of `master` now, if it has one. */
@@ -43,13 +41,6 @@ export interface RedisCluster {
    * SLOTS lists every live node.
    */
   killAndFailover(node: RedisClusterNode): Promise<void>;
-  /**
-   * SIGSTOPs `node` (it neither answers nor closes its connections, as a paused VM) and resolves
-   * once the cluster has settled without it, as killAndFailover.
-   */
-  freezeAndFailover(node: RedisClusterNode): Promise<void>;
-  /** SIGCONTs a frozen `node` and resolves once the cluster has settled with it back (a replica now). */
-  thaw(node: RedisClusterNode): Promise<void>;
   /**
    * Moves `count` slots (with their keys) from master `from` to master `to` with
    * `redis-cli --cluster reshard`; resolves once every live node agrees on the new owners.
@@ -173,10 +164,6 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         const lists = await Promise.all(live().map((n) => onNode(n.port, (c) => c.call('CLIENT', 'LIST'))));
         return lists.flatMap((text) => String(text).trim().split('\n').map((line) => /(?:^| )name=(\S*)/.exec(line)?.[1] ?? ''));
       },
-      async clientNamesOn(node) {
-        const text = String(await onNode(node.port, (c) => c.call('CLIENT', 'LIST')));
-        return text.trim().split('\n').map((line) => /(?:^| )name=(\S*)/.exec(line)?.[1] ?? '');
-      },
       async partitionsOf(master) {
         const ranges = (await currentView()).find((v) => v.id === master.id)?.slots ?? [];
         return CLUSTER_LAYOUT.partitions.filter((p) => inRanges(calculateSlot(p.prefix), ranges)).map((p) => p.index);
@@ -192,16 +179,6 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         dead.add(node.id);
         await stop(node.process, 'SIGKILL');
         await settle(`the cluster to settle without ${node.port}`);
-      },
-      async freezeAndFailover(node) {
-        dead.add(node.id);
-        node.process.kill('SIGSTOP');
-        await settle(`the cluster to settle without frozen ${node.port}`);
-      },
-      async thaw(node) {
-        node.process.kill('SIGCONT');
-        dead.delete(node.id);
-        await settle(`the cluster to settle with ${node.port} back`);
       },
       async moveSlots(from, to, count) {
         await redisCli(
