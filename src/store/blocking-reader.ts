@@ -1,7 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { Redis as NodeClient } from 'ioredis';
 import type { Logger } from '../logger.js';
-import { connectionTo, nodeKey, nodeServing, refreshSlots } from './cluster-nodes.js';
+import { connectionTo, nodeConnection, nodeKey, nodeServing, refreshSlots } from './cluster-nodes.js';
 import type { Partition } from './layout.js';
 import { closeRedis, duplicateForBlocking, ensureConnected, logConnectionErrors, reconnectDelayMs, type Redis } from './redis.js';
 
@@ -106,15 +105,8 @@ export class BlockingReader {
   }
 
   private connectTo(node: string): Redis {
-    const at = node.lastIndexOf(':');
-    const client = new NodeClient({
-      host: node.slice(0, at),
-      port: Number(node.slice(at + 1)),
-      lazyConnect: true,
+    const client = nodeConnection(node, this.name, {
       readOnly: this.replica,
-      connectionName: `taskcast:${this.name}`,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
       enableAutoPipelining: false,
       commandTimeout: this.maxBlockMs + 5000,
       retryStrategy: reconnectDelayMs,

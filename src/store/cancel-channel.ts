@@ -1,6 +1,6 @@
-import { Redis as NodeClient } from 'ioredis';
+import type { Redis as NodeClient } from 'ioredis';
 import type { Logger } from '../logger.js';
-import { nodeServing, refreshSlots } from './cluster-nodes.js';
+import { nodeConnection, nodeServing, refreshSlots } from './cluster-nodes.js';
 import { CANCEL_CHANNEL } from './keys.js';
 import { CLUSTER_LAYOUT } from './layout.js';
 import { closeRedis, duplicateForBlocking, ensureConnected, reconnectDelayMs, type Redis } from './redis.js';
@@ -59,16 +59,7 @@ class ClusterCancelSubscriber implements CancelSubscription {
   private async subscribe(): Promise<void> {
     if (this.closed) return;
     const node = nodeServing(this.main, CLUSTER_LAYOUT.partitions[0]!);
-    const at = node.lastIndexOf(':');
-    const connection = new NodeClient({
-      host: node.slice(0, at),
-      port: Number(node.slice(at + 1)),
-      lazyConnect: true,
-      connectionName: `taskcast:${this.name}`,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
+    const connection = nodeConnection(node, this.name, { retryStrategy: () => null });
     this.connection = connection;
     // Every failure ends the connection, and its end schedules the next try (logged there).
     connection.on('error', () => undefined);

@@ -1,5 +1,5 @@
 import calculateSlot from 'cluster-key-slot';
-import type { Cluster } from 'ioredis';
+import { Redis as NodeClient, type Cluster, type RedisOptions } from 'ioredis';
 import type { Partition } from './layout.js';
 import type { Redis } from './redis.js';
 
@@ -28,6 +28,24 @@ export function nodeServing(cluster: Redis, p: Partition, replica = false): stri
 /** `cluster`'s own connection to `node`, which carries the commands it routes there. */
 export function connectionTo(cluster: Redis, node: string): Redis | undefined {
   return (cluster as unknown as Cluster).nodes('all').find((n) => nodeKey(n) === node) as Redis | undefined;
+}
+
+/**
+ * A plain connection of its own to one node of a cluster (`host:port`), named `taskcast:<name>`
+ * in CLIENT LIST, lazy (connect() it), failing its commands at once while disconnected (no
+ * offline queue, no retries per command); `options` add to or override that.
+ */
+export function nodeConnection(node: string, name: string, options: RedisOptions): NodeClient {
+  const at = node.lastIndexOf(':');
+  return new NodeClient({
+    host: node.slice(0, at),
+    port: Number(node.slice(at + 1)),
+    lazyConnect: true,
+    connectionName: `taskcast:${name}`,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    ...options,
+  });
 }
 
 /** Refreshes `cluster`'s slot map (after a failover or a slot move showed it stale). */
