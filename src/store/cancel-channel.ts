@@ -89,7 +89,7 @@ class ClusterCancelSubscriber implements CancelSubscription {
           // A failure before a new connection was made (the slot map): no end event will follow.
           if (this.connection === ended) this.resubscribeLater(ended);
         });
-    }, reconnectDelayMs(this.failures));
+    }, reconnectDelayMs(this.failures)).unref();
   }
 
   async close(): Promise<void> {

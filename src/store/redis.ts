@@ -129,11 +129,11 @@ function clientOptions(options: RedisClientOptions, extra: RedisOptions): RedisO
   };
 }
 
-/** Cluster mode: how often clients read the slot map again, ms. */
-const CLUSTER_SLOTS_REFRESH_MS = 5000;
 /**
  * Cluster mode: a command without an answer this long (plus the WAIT timeout) fails as `down`
- * (unavailable.ts) and is retried by its caller, ms. No store command blocks on these clients.
+ * (unavailable.ts) and is retried by its caller, ms: a node that hangs (a paused VM) neither
+ * answers nor closes. The blocking readers' own timeouts read the slot map again (settle), so
+ * retries go to the replica that took over. No store command blocks on these clients.
  */
 const CLUSTER_COMMAND_TIMEOUT_MS = 10_000;
 
@@ -153,10 +153,6 @@ function createCluster(seeds: { host: string; port: number }[], options: RedisCl
     retryDelayOnFailover: 200,
     retryDelayOnClusterDown: 200,
     maxRedirections: 64,
-    // A node that hangs (a paused VM, a black-holed network) neither answers nor closes: its
-    // commands time out, and the slot map is read again regularly, so that once its replica has
-    // taken over, retries go there instead of waiting for it.
-    slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS,
     scaleReads: options.readFromReplicas ? 'slave' : 'master',
     redisOptions: { ...redisOptions, commandTimeout: CLUSTER_COMMAND_TIMEOUT_MS + (options.replicaWait?.timeoutMs ?? 0) },
   });
