@@ -96,6 +96,8 @@ describe('the page with auth on (API_TOKENS), in chromium', () => {
     assert.equal(await page.getAttribute('#api-token', 'aria-invalid'), 'true');
     assert.equal(await stored(), null, 'a refused token is not kept');
     assert.equal(await page.locator('#app').isHidden(), true);
+    // Test 2 checks that the list's feed, asked for now without a token (and refused), is asked for again once signed in.
+    await waitFor(() => framesSent.some((f) => (JSON.parse(f) as { feed?: string }).feed !== undefined), 'the list feed\'s first subscribe message', WAIT.timeout);
   });
 
   test('2. signed in: start, watch to COMPLETED, each event once; one socket for the cards and the list\'s feed, the API token rides in their subscribe messages, no URL has it; the token is in sessionStorage only', async () => {
