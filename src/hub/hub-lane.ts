@@ -253,14 +253,7 @@ export class HubLane {
   private async unblock(): Promise<void> {
     this.unblocking = true;
     try {
-      for (let attempt = 0; this.inFlight && this.wakeWanted && !this.closed; attempt++) {
-        try {
-          if (await this.reader.unblock()) return;
-        } catch (err) {
-          this.log.warn({ err }, 'CLIENT UNBLOCK failed');
-        }
-        await delay(Math.min(attempt, 20));
-      }
+      await this.reader.interrupt(() => this.inFlight && this.wakeWanted && !this.closed, (err) => this.log.warn({ err }, 'CLIENT UNBLOCK failed'));
     } finally {
       this.unblocking = false;
     }

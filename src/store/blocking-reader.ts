@@ -87,6 +87,23 @@ export class BlockingReader {
     return (await via.client('UNBLOCK', this.id)) === 1;
   }
 
+  /**
+   * The one way to interrupt a read: unblock() until it unblocks one, or until `wanted()` turns
+   * false (e.g. the read returned by itself). CLIENT UNBLOCK answers 0 while the read is still on
+   * the wire, so it is sent again after min(attempt, 20) ms; one that fails goes to `onError` and
+   * is sent again too.
+   */
+  async interrupt(wanted: () => boolean, onError: (err: unknown) => void = () => undefined): Promise<void> {
+    for (let attempt = 0; wanted(); attempt++) {
+      try {
+        if (await this.unblock()) return;
+      } catch (err) {
+        onError(err);
+      }
+      await delay(Math.min(attempt, 20));
+    }
+  }
+
   /** Drops the connection at once: a blocked read fails, and no reconnect follows. */
   disconnect(): void {
     this.closed = true;

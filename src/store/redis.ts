@@ -240,5 +240,8 @@ export async function closeRedis(client: Redis): Promise<void> {
   if (!(await Promise.race([quit, timer]))) client.disconnect();
 }
 
-/** Wait before reconnect attempt `times` (1 for the first) of a lost connection, ms: 100 doubling, at most 2000. */
+/**
+ * The one backoff while Redis is unavailable, ms: before reconnect attempt `times` of a lost
+ * connection, or after the `times`-th failed try of a loop (1 for the first): 100 doubling, at most 2000.
+ */
 export const reconnectDelayMs = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000);

@@ -1,4 +1,3 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
 import { BlockingReader } from '../store/blocking-reader.js';
 import type { CommandEntry, CommandQueue } from '../store/command-queue.js';
@@ -95,14 +94,11 @@ export class CommandReader {
     this.failing.add(index);
   }
 
-  /** Unblocks `reader` until its read `pending` returns (CLIENT UNBLOCK answers 0 while the read is still on the wire). */
+  /** Unblocks `reader` until its read `pending` (which never rejects) returns. */
   private async interrupt(reader: BlockingReader, pending: Promise<unknown>): Promise<void> {
     let done = false;
     void pending.finally(() => (done = true));
-    for (let attempt = 0; !done; attempt++) {
-      if (await reader.unblock().catch(() => false)) return;
-      await delay(Math.min(attempt, 20));
-    }
+    await reader.interrupt(() => !done);
   }
 
   /** Makes blocked reads return empty (no entry is lost); false when one could not be unblocked. */

@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
+import { reconnectDelayMs } from '../store/redis.js';
 import { redisTrouble } from '../store/unavailable.js';
 
 /**
@@ -23,7 +24,7 @@ export async function retryWhileDown<T>(call: () => Promise<T>, stop: AbortSigna
     } catch (err) {
       if (redisTrouble(err) === null || stop.aborted) throw err;
       log().warn({ err: err instanceof Error ? err.message : String(err), attempt }, 'redis unavailable; retrying');
-      await delay(Math.min(100 * 2 ** attempt, 2000), undefined, { signal: stop });
+      await delay(reconnectDelayMs(attempt + 1), undefined, { signal: stop });
     }
   }
 }

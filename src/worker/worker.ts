@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { subscribeCancels, type CancelSubscription } from '../store/cancel-channel.js';
 import { CommandQueue, type CommandEntry } from '../store/command-queue.js';
-import type { Redis } from '../store/redis.js';
+import { reconnectDelayMs, type Redis } from '../store/redis.js';
 import { TaskWrites } from '../store/task-writes.js';
 import { TaskCorrupted } from '../store/corrupted.js';
 import { promoteDue } from '../store/schedule.js';
@@ -159,7 +159,7 @@ export class Worker {
         failures += 1;
         if (String(err).includes('NOGROUP')) await this.queue.ensureGroup().catch(() => undefined);
         this.log.error({ err }, 'reading commands failed; backing off');
-        await delay(Math.min(100 * 2 ** failures, 5000));
+        await delay(reconnectDelayMs(failures));
       }
     }
   }
