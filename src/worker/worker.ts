@@ -9,14 +9,13 @@ import { CommandQueue, type CommandEntry } from '../store/command-queue.js';
 import { reconnectDelayMs, type Redis } from '../store/redis.js';
 import { TaskWrites } from '../store/task-writes.js';
 import { TaskCorrupted } from '../store/corrupted.js';
-import { promoteDue } from '../store/schedule.js';
 import { isGoneConsumer } from './consumer-name.js';
 import { ConcurrencyLimits } from '../tasks/concurrency.js';
-import { maintainSlots } from '../store/slots.js';
 import type { TaskRegistry } from '../tasks/registry.js';
 import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded } from './stops.js';
 import { runCommand, type RunDeps } from './task-run.js';
 import { CommandReader } from './command-reader.js';
+import { Upkeep } from './upkeep.js';
 
 export interface WorkerDeps {
   redis: Redis;
@@ -44,9 +43,9 @@ interface Running {
  * runs up to WORKER_CONCURRENCY commands at once.
  * Heartbeats its commands so no one reclaims them; takes commands due for reclaim (their worker
  * died or stalled: idle over CLAIM_IDLE_MS) before new ones, and at start those of a worker of
- * this host that died; promotes due scheduled tasks every SCHEDULE_POLL_MS; passes its types'
- * concurrency limits to its claims and frees leaked slots; trims the commands streams; aborts a run at once when its cancel is
- * published on `tasks:cancel` (the heartbeat catches a missed message).
+ * this host that died; passes its types' concurrency limits to its claims; aborts a run at once
+ * when its cancel is published on `tasks:cancel` (the heartbeat catches a missed message). Its
+ * Upkeep promotes due scheduled tasks, trims the commands streams and frees leaked slots.
  */
 export class Worker {
   readonly consumer = `${hostname()}-${process.pid}-${uuidv4().slice(0, 8)}`;
@@ -60,9 +59,7 @@ export class Worker {
   private cancels: CancelSubscription | undefined;
   private loop: Promise<void> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  private maintainTimer: NodeJS.Timeout | undefined;
-  private promoteTimer: NodeJS.Timeout | undefined;
-  private promoting: Promise<void> | undefined;
+  private readonly upkeep: Upkeep;
   /** When the read loop next checks for commands due for reclaim, epoch ms. */
   private reclaimDueAt = 0;
   private reclaiming: Promise<void> | undefined;
@@ -76,6 +73,13 @@ export class Worker {
     this.queue = new CommandQueue(deps.redis, this.consumer);
     this.limits = deps.limits ?? new ConcurrencyLimits(deps.registry, deps.config.TASK_CONCURRENCY);
     this.reader = new CommandReader(deps.redis, this.queue, `worker-reader:${this.consumer}`, deps.logger);
+    this.upkeep = new Upkeep({
+      redis: deps.redis, log: this.log, queue: this.queue, limits: this.limits, config: deps.config,
+      recover: async () => {
+        await this.reclaim();
+        await this.takeOver();
+      },
+    });
   }
 
   async start(): Promise<void> {
@@ -84,8 +88,7 @@ export class Worker {
     this.cancels = await subscribeCancels(this.deps.redis, `worker-cancel:${this.consumer}`, this.deps.logger, (id) => this.cancel(id));
     const { CLAIM_IDLE_MS } = this.deps.config;
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), Math.max(50, Math.floor(CLAIM_IDLE_MS / 3)));
-    this.maintainTimer = setInterval(() => void this.maintain(), Math.max(50, Math.floor(CLAIM_IDLE_MS / 2)));
-    this.promoteTimer = setInterval(() => void this.promote(), this.deps.config.SCHEDULE_POLL_MS);
+    this.upkeep.start();
     await this.takeOver();
     this.loop = this.readLoop();
     this.log.info('worker started');
@@ -98,10 +101,7 @@ export class Worker {
   }
 
   private async shutdown(): Promise<void> {
-    clearInterval(this.maintainTimer);
-    clearInterval(this.promoteTimer);
-    // A promotion left pending is harmless (the script is atomic and the next worker's poll redoes it).
-    await Promise.race([this.promoting, delay(1000, undefined, { ref: false })]);
+    await this.upkeep.stop();
     await this.stopReading();
     await this.reclaiming;
     const all = Promise.all([...this.running.values()].map((r) => r.done));
@@ -232,35 +232,6 @@ export class Worker {
     await this.queue
       .handBack(commands, this.deps.config.CLAIM_IDLE_MS)
       .catch((err) => this.log.warn({ err }, 'could not hand back commands; they are reclaimed after CLAIM_IDLE_MS'));
-  }
-
-  /** Reclaims idle commands, then trims the stream, prunes the index and the consumers of workers that are gone. */
-  private async maintain(): Promise<void> {
-    if (this.closing) return;
-    await this.reclaim();
-    await this.takeOver();
-    const { COMMANDS_MAXLEN, TASK_TTL_S, CONSUMER_PRUNE_IDLE_MS } = this.deps.config;
-    try {
-      const removed = await this.queue.maintain({ maxLen: COMMANDS_MAXLEN, ttlS: TASK_TTL_S, pruneIdleMs: CONSUMER_PRUNE_IDLE_MS });
-      if (removed.length > 0) this.log.info({ removed }, 'removed the consumers of workers that are gone');
-      for (const [type, limits] of this.limits.all()) {
-        const freed = await maintainSlots(this.deps.redis, type, limits);
-        if (freed.length > 0) this.log.warn({ type, freed }, 'freed the concurrency slots of tasks that were gone or ended');
-      }
-    } catch (err) {
-      this.log.warn({ err }, 'maintenance of the commands stream, task index, consumers or concurrency slots failed');
-    }
-  }
-
-  /** Promotes the scheduled tasks that are due (every SCHEDULE_POLL_MS); one pass at a time. */
-  private promote(): Promise<void> {
-    this.promoting ??= promoteDue(this.deps.redis)
-      .then((n) => {
-        if (n > 0) this.log.info({ promoted: n }, 'promoted due scheduled tasks');
-      })
-      .catch((err) => this.log.warn({ err }, 'promoting scheduled tasks failed'))
-      .finally(() => (this.promoting = undefined));
-    return this.promoting;
   }
 
   /** Takes over commands idle longer than CLAIM_IDLE_MS, into free slots; one pass at a time. */
