@@ -27,6 +27,12 @@ export interface ServiceProc extends Proc {
   url: string;
 }
 
+const alive = new Set<ChildProcess>();
+// Spawned services live as long as the test process at most, whatever ends it (one listener for all).
+process.once('exit', () => {
+  for (const child of alive) child.kill('SIGKILL');
+});
+
 /** Runs an entry point of src/bin as its own process, as in production: compiled, without a loader (see builtSrc); an undefined `env` value unsets it. */
 export function spawnEntry(entry: 'gateway' | 'worker' | 'start', env: Record<string, string | undefined>): Proc {
   const child = spawn(process.execPath, [join(builtSrc(), `src/bin/${entry}.js`)], {
@@ -34,7 +40,8 @@ export function spawnEntry(entry: 'gateway' | 'worker' | 'start', env: Record<st
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  process.once('exit', () => child.kill('SIGKILL'));
+  alive.add(child);
+  child.once('exit', () => alive.delete(child));
   const logs: Record<string, unknown>[] = [];
   const waiters = new Set<{ match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }>();
   let buffer = '';
