@@ -51,8 +51,8 @@ export class Upkeep {
   private async maintain(): Promise<void> {
     if (this.stopped) return;
     const { queue, limits, log, config } = this.deps;
-    await this.deps.recover();
     try {
+      await this.deps.recover();
       const removed = await queue.maintain({ maxLen: config.COMMANDS_MAXLEN, ttlS: config.TASK_TTL_S, pruneIdleMs: config.CONSUMER_PRUNE_IDLE_MS });
       if (removed.length > 0) log.info({ removed }, 'removed the consumers of workers that are gone');
       for (const [type, typeLimits] of limits.all()) {
