@@ -1,5 +1,5 @@
 import { cpus, totalmem } from 'node:os';
-import { round } from './load.js';
+import { round, type LatencyResult } from './load.js';
 
 /** The short human summary printed after the JSON lines. */
 export function summary(results: Record<string, Record<string, unknown>>, rounds: number): string {
@@ -25,6 +25,8 @@ export function summary(results: Record<string, Record<string, unknown>>, rounds
   }
   const l = results.latency;
   if (l) lines.push(`latency at ${l.offered_per_s} tasks/s, ${l.samples} live events: p50 ${l.p50_ms} ms, p99 ${l.p99_ms} ms, max ${l.max_ms} ms; longest GC pause ms ${JSON.stringify(l.gc_max_pause_ms)}`);
+  const sp = l?.split as LatencyResult['split'];
+  if (sp) lines.push(`  of which ts to XADD (worker, group commit, script) p50 ${sp.to_redis_p50_ms} ms, p99 ${sp.to_redis_p99_ms} ms; XADD to watcher (hub read, gateway, socket) p50 ${sp.from_redis_p50_ms} ms, p99 ${sp.from_redis_p99_ms} ms (each +-1 ms: entry ids have whole ms)`);
   const bl = results.bullmq_latency;
   if (l && bl) lines.push(`  BullMQ at the same rate: p50 ${bl.p50_ms} ms, p99 ${bl.p99_ms} ms, max ${bl.max_ms} ms; longest GC pause ms ${JSON.stringify(bl.gc_max_pause_ms)} (target: taskcast's p50 and p99 no worse)`);
   const rc = results.redis_cost;

@@ -50,6 +50,9 @@ test('npm run bench: a scaled-down run prints every measure as JSON, then the su
   assert.ok(Number(m.redis_cost!.commands_per_task) > 0);
   assert.equal(m.latency!.incomplete, 0);
   assert.ok(Number(m.latency!.samples) > 0);
+  const split = m.latency!.split as Record<string, number>;
+  assert.deepEqual(Object.keys(split).sort(), ['from_redis_p50_ms', 'from_redis_p99_ms', 'to_redis_p50_ms', 'to_redis_p99_ms']);
+  assert.ok(Object.values(split).every(Number.isFinite), `latency split: ${JSON.stringify(split)}`);
   assert.deepEqual(
     [m.fanout!.all_delivered, m.fanout!.gaps, m.fanout!.duplicates, m.fanout!.closed_1000, m.fanout!.gateway_redis_connections],
     [true, 0, 0, 100, 2],
