@@ -21,20 +21,28 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const DURATIONS = join(ROOT, 'node_modules', '.cache', 'taskcast-test', 'durations.json');
 
-/** Seconds, roughly, each file alone on a 2-core machine: the order for a fresh checkout (no recorded durations yet). */
+/** Seconds each of the longest files took in a full run on a 2-core machine (CI, a fresh clone): the order for a checkout with no recorded durations yet. */
 const SLOW_FILES: Record<string, number> = {
-  'test/web/page-output.test.ts': 40,
-  'test/scripts/bench.test.ts': 35,
-  'test/security/bad-input.test.ts': 34,
-  'test/worker/reclaim.test.ts': 26,
-  'test/web/page.test.ts': 25,
-  'test/runtime/shutdown.test.ts': 20,
-  'test/worker/worker.test.ts': 18,
-  'test/worker/output-exactly-once.test.ts': 17,
-  'test/worker/redis-restart.test.ts': 15,
-  'test/sse/sse-route.test.ts': 14,
-  'test/worker/shutdown.test.ts': 14,
-  'test/worker/task-context.test.ts': 13,
+  'test/scripts/bench.test.ts': 111,
+  'test/cli/taskcast.test.ts': 92,
+  'test/web/page.test.ts': 87,
+  'test/worker/reclaim.test.ts': 73,
+  'test/worker/cluster-reclaim.test.ts': 69,
+  'test/web/page-output.test.ts': 68,
+  'test/runtime/shutdown.test.ts': 45,
+  'test/security/bad-input.test.ts': 42,
+  'test/client/task-watchers.test.ts': 41,
+  'test/worker/output-exactly-once.test.ts': 39,
+  'test/web/page-gateway-changes.test.ts': 35,
+  'test/deploy/compose.test.ts': 34,
+  'test/cli/watch-output.test.ts': 32,
+  'test/gateway/cluster.test.ts': 30,
+  'test/web/page-task-list.test.ts': 25,
+  'test/client/task-watcher.test.ts': 24,
+  'test/http/cluster-starts.test.ts': 21,
+  'test/hub/feed.test.ts': 21,
+  'test/worker/redis-restart.test.ts': 20,
+  'test/worker/shutdown.test.ts': 18,
 };
 
 const concurrency = Number(process.env.TEST_CONCURRENCY ?? 2 * availableParallelism() + 1);
