@@ -5,6 +5,7 @@ import { TaskWrites, type EventInput } from '../../src/store/task-writes.js';
 import { benchChunk } from './bench-tasks.js';
 import { LiteHttp } from './http-lite.js';
 import { nowMs, round, watch, type Watched } from './load.js';
+import { openLiteWs } from './ws-lite.js';
 import { costDelta, cpuMs, redisCounters, rssBytes, type Service } from './procs.js';
 
 /** How long no watcher may get a message before a run is taken as stalled, ms. */
@@ -102,15 +103,20 @@ export async function longReplay(admin: Redis, gateway: Service, events: number)
     const w = watch(gateway.port, taskId);
     await w.closed;
     w.ws.destroy();
-    return w.messages.length;
+    return { count: w.messages.length };
   });
-  const sse = await sampled(pid, () => sseCount(gateway.port, taskId));
+  const mux = await sampled(pid, () => muxBatchedCount(gateway.port, taskId));
+  const sse = await sampled(pid, async () => ({ count: await sseCount(gateway.port, taskId) }));
   const total = events + 2;
   return {
     events: total,
     ws_received: ws.count,
     ws_events_per_s: round((ws.count / ws.ms) * 1000),
     ws_rss_growth_mb: round(ws.growth / 2 ** 20),
+    mux_batched_received: mux.count,
+    mux_batched_events_per_s: round((mux.count / mux.ms) * 1000),
+    mux_batched_frames_per_event: round(mux.frames / mux.count),
+    mux_batched_rss_growth_mb: round(mux.growth / 2 ** 20),
     sse_received: sse.count,
     sse_events_per_s: round((sse.count / sse.ms) * 1000),
     sse_rss_growth_mb: round(sse.growth / 2 ** 20),
@@ -137,15 +143,38 @@ async function recordHistory(admin: Redis, events: number): Promise<string> {
   return taskId;
 }
 
+/** Subscribes to the task on `/ws?batch=1` and reads it to its `ended`; its events and the frames that brought them. */
+function muxBatchedCount(port: number, taskId: string): Promise<{ count: number; frames: number }> {
+  return new Promise((resolve, reject) => {
+    let count = 0;
+    let frames = 0;
+    const ws = openLiteWs(port, '/ws?batch=1', {
+      open: () => ws.send(JSON.stringify({ type: 'subscribe', task: taskId })),
+      text: (data) => {
+        frames += 1;
+        for (const m of JSON.parse(data) as { id?: string; type?: string; code?: number }[]) {
+          if (m.id !== undefined) count += 1;
+          else if (m.type === 'ended') {
+            ws.destroy();
+            if (m.code === 1000) resolve({ count, frames });
+            else reject(new Error(`long replay over /ws ended with ${m.code}`));
+          }
+        }
+      },
+      close: (code) => reject(new Error(`long replay over /ws closed with ${code}`)),
+    });
+  });
+}
+
 /** Runs `replay`, sampling the gateway's RSS every 20 ms; returns what it counted, its time and the RSS growth. */
-async function sampled(pid: number, replay: () => Promise<number>): Promise<{ count: number; ms: number; growth: number; before: number }> {
+async function sampled<T extends { count: number }>(pid: number, replay: () => Promise<T>): Promise<T & { ms: number; growth: number; before: number }> {
   const before = rssBytes(pid);
   let peak = before;
   const timer = setInterval(() => (peak = Math.max(peak, rssBytes(pid))), 20);
   const started = nowMs();
   try {
-    const count = await replay();
-    return { count, ms: nowMs() - started, growth: Math.max(0, peak - before), before };
+    const counted = await replay();
+    return { ...counted, ms: nowMs() - started, growth: Math.max(0, peak - before), before };
   } finally {
     clearInterval(timer);
   }

@@ -65,6 +65,7 @@ export function summary(results: Record<string, Record<string, unknown>>, rounds
   if (r) {
     lines.push(
       `long replay of ${r.events} events: WebSocket ${r.ws_events_per_s} events/s (+${r.ws_rss_growth_mb} MB gateway RSS), ` +
+        `/ws?batch=1 ${r.mux_batched_events_per_s} events/s (${r.mux_batched_frames_per_event} frames per event, +${r.mux_batched_rss_growth_mb} MB), ` +
         `SSE ${r.sse_events_per_s} events/s (+${r.sse_rss_growth_mb} MB); target >= 50000 events/s`,
     );
   }

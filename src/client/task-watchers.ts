@@ -4,8 +4,8 @@ import { compareEventIds } from '../wire/event-id.js';
 import { isTerminal, type Json, type TaskEvent } from '../wire/events.js';
 import { continueFromReason } from '../wire/feed.js';
 import {
-  MUX_PATH, encodeClientMessage, feedName, feedNameTag, parseServerMessage, subjectKey, type MuxClientMessage,
-  type MuxControlMessage,
+  MUX_BATCH_PARAM, MUX_PATH, encodeClientMessage, feedName, feedNameTag, parseServerFrame, subjectKey, type MuxClientMessage,
+  type MuxControlMessage, type ServerMessage,
 } from '../wire/mux.js';
 import { TaskOutput, type OutputChange } from '../wire/output.js';
 import { FeedFollow, type FollowOptions } from './feed-follow.js';
@@ -51,9 +51,9 @@ export interface WatchOptions {
   onState?: ((state: WatchState) => void) | undefined;
 }
 
-/** The multiplexed endpoint's URL on the gateway's host, ws for http, wss for https. */
+/** The multiplexed endpoint's URL on the gateway's host, ws for http, wss for https, asking for batches. */
 function muxUrl(baseUrl: string): string {
-  return socketUrl(baseUrl, MUX_PATH);
+  return socketUrl(baseUrl, MUX_PATH, { [MUX_BATCH_PARAM]: '1' });
 }
 
 /** A running or ended watch of one task over the shared connection. */
@@ -209,7 +209,7 @@ export class TaskWatchers {
       for (const sub of this.subs.values()) if (sub.timer === undefined) this.sendSubscribe(sub);
     };
     socket.onmessage = (message) => {
-      if (this.socket === socket) this.onMessage(message.data);
+      if (this.socket === socket) this.onFrame(message.data);
     };
     socket.onerror = () => undefined;
     socket.onclose = (event) => {
@@ -234,13 +234,17 @@ export class TaskWatchers {
     this.socket?.send(encodeClientMessage(message));
   }
 
-  private onMessage(data: unknown): void {
-    const message = parseServerMessage(data);
-    if (!message) {
+  private onFrame(data: unknown): void {
+    const messages = parseServerFrame(data);
+    if (!messages) {
       const reason = 'the gateway sent a malformed message';
       for (const sub of [...this.subs.values()]) this.finish(sub, { state: 'failed', code: 1002, reason });
       return;
     }
+    for (const message of messages) this.onMessage(message);
+  }
+
+  private onMessage(message: ServerMessage): void {
     if ('control' in message) return this.onControl(message.control);
     const key = 'entry' in message ? subjectKey({ feed: message.entry.feed }) : subjectKey({ task: message.event.task_id });
     if (this.closing.has(key)) return;

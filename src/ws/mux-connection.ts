@@ -17,7 +17,7 @@ import type { TaskStore } from '../store/task-store.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { parseTaskId } from '../wire/task-id.js';
 import {
-  MUX_MAX_STRIKES, MUX_STRIKE_WINDOW_MS, SubscriptionCode, feedNameTag, parseClientMessage, subjectKey,
+  MUX_BATCH_MAX_BYTES, MUX_MAX_STRIKES, MUX_STRIKE_WINDOW_MS, SubscriptionCode, feedNameTag, parseClientMessage, subjectKey,
   type MuxControlMessage, type MuxSubject,
 } from '../wire/mux.js';
 import { closeReason } from './close-reason.js';
@@ -61,6 +61,9 @@ export class MuxConnection {
   private readonly outbox: Outbox;
   private corked = false;
   private stopped = false;
+  /** With batches (`?batch=1`): this turn's messages, not yet framed, and their length in bytes. */
+  private readonly batch: string[] | undefined;
+  private batchBytes = 0;
 
   constructor(
     private readonly ws: WebSocket,
@@ -69,9 +72,12 @@ export class MuxConnection {
     /** The connection's own token (`?token=` or Authorization), used by subscribes that carry none. */
     private readonly connToken: string | undefined,
     private readonly log: () => Logger,
+    /** Frames are JSON arrays of the turn's messages (MUX_BATCH_PARAM). */
+    batched = false,
   ) {
     this.rate = new RateLimiter({ burst: deps.config.WS_MESSAGE_BURST, refillPerS: deps.config.WS_MESSAGES_PER_S, maxKeys: 1 });
-    this.outbox = { buffered: () => ws.bufferedAmount, gone: () => ws.readyState !== ws.OPEN, drains: socket, closes: ws };
+    this.batch = batched ? [] : undefined;
+    this.outbox = { buffered: () => ws.bufferedAmount + this.batchBytes, gone: () => ws.readyState !== ws.OPEN, drains: socket, closes: ws };
     ws.on('message', (data, isBinary) => {
       if (this.stopped || ws.readyState !== ws.OPEN) return;
       if (isBinary) return this.refuse('messages must be JSON text frames');
@@ -83,10 +89,11 @@ export class MuxConnection {
     return this.subs.size;
   }
 
-  /** Ends every subscription's watch; the socket is closing or closed. Idempotent. */
+  /** Ends every subscription's watch, after sending what this turn holds; the socket is closing or closed. Idempotent. */
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.sendBatch();
     for (const sub of this.subs.values()) this.deactivate(sub);
     this.subs.clear();
   }
@@ -241,7 +248,10 @@ export class MuxConnection {
     this.send(JSON.stringify(message));
   }
 
-  /** The frames of one event-loop turn are corked into one write (as on /ws/task). */
+  /**
+   * The frames of one event-loop turn are corked into one write (as on /ws/task); with batches,
+   * the turn's messages go in as few frames as MUX_BATCH_MAX_BYTES allows.
+   */
   private send(text: string): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     if (!this.corked) {
@@ -249,14 +259,28 @@ export class MuxConnection {
       this.socket.cork();
       process.nextTick(() => {
         this.corked = false;
+        this.sendBatch();
         this.socket.uncork();
       });
     }
-    this.ws.send(text);
+    if (!this.batch) return this.ws.send(text);
+    this.batch.push(text);
+    this.batchBytes += text.length;
+    if (this.batchBytes >= MUX_BATCH_MAX_BYTES) this.sendBatch();
+  }
+
+  /** Frames the messages held for a batch. */
+  private sendBatch(): void {
+    if (!this.batch || this.batch.length === 0) return;
+    const frame = `[${this.batch.join(',')}]`;
+    this.batch.length = 0;
+    this.batchBytes = 0;
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(frame);
   }
 
   /** Hands the turn's frames to the kernel and corks again for the rest of the turn. */
   private recork(): void {
+    this.sendBatch();
     this.socket.uncork();
     this.socket.cork();
   }

@@ -11,7 +11,7 @@ import { overLimit, waitForRoom } from '../hub/room.js';
 import { openFeed } from '../hub/feed.js';
 import { openWatch, type Watch, type WatchSink } from '../hub/watch.js';
 import { CloseCode } from '../wire/close-codes.js';
-import { MUX_MAX_MESSAGE_BYTES, MUX_PATH } from '../wire/mux.js';
+import { MUX_BATCH_PARAM, MUX_MAX_MESSAGE_BYTES, MUX_PATH, parseBatchParam } from '../wire/mux.js';
 import { closeReason, fitsCloseReason } from './close-reason.js';
 import { FEED_RESET_SHORT_REASON } from '../wire/feed.js';
 import { MuxConnection, type MuxDeps } from './mux-connection.js';
@@ -108,11 +108,13 @@ export class WsServer {
    */
   private onMuxUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
     if (this.closed) return endWithError(socket, new AppError('SHUTTING_DOWN', 'server shutting down'));
+    const batched = parseBatchParam(url.searchParams.get(MUX_BATCH_PARAM));
+    if (batched === null) return endWithError(socket, new AppError('INVALID_QUERY', `${MUX_BATCH_PARAM} must be 1, true, 0 or false`));
     if (!this.admit(req, socket, undefined, url)) return;
     const token = bearerToken(req.headers.authorization) ?? (url.searchParams.get('token') || undefined);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const log = lazyChild(this.deps.logger, () => ({ connId: uuidv4().slice(0, 8), mux: true }));
-      const mux = new MuxConnection(ws, socket, this.deps, token, log);
+      const mux = new MuxConnection(ws, socket, this.deps, token, log, batched);
       const conn: Conn = { alive: true, watch: { close: () => mux.stop() } };
       this.conns.set(ws, conn);
       this.deps.metrics.connectionOpened('ws');

@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import type { TaskEvent } from '../../src/wire/events.js';
-import { parseServerMessage, type MuxClientMessage, type MuxControlMessage, type MuxFeedEntry } from '../../src/wire/mux.js';
+import { MUX_BATCH_PARAM, parseServerFrame, type MuxClientMessage, type MuxControlMessage, type MuxFeedEntry, type ServerMessage } from '../../src/wire/mux.js';
 import {
   endedSchema, feedEndedSchema, feedSubscribedSchema, feedUnsubscribedSchema, muxErrorSchema, muxFeedEntrySchema, subscribedSchema,
   unsubscribedSchema,
@@ -11,7 +11,7 @@ import { waitFor, withTimeout } from './wait.js';
 const CONTROL_SCHEMAS = { subscribed: subscribedSchema, ended: endedSchema, unsubscribed: unsubscribedSchema, error: muxErrorSchema };
 const FEED_CONTROL_SCHEMAS = { subscribed: feedSubscribedSchema, ended: feedEndedSchema, unsubscribed: feedUnsubscribedSchema };
 
-type Message = { event: TaskEvent } | { entry: MuxFeedEntry } | { control: MuxControlMessage };
+type Message = ServerMessage;
 type FeedControl = Extract<MuxControlMessage, { feed: string }>;
 
 /**
@@ -20,28 +20,37 @@ type FeedControl = Extract<MuxControlMessage, { feed: string }>;
  */
 export class MuxClient {
   readonly messages: Message[] = [];
+  /** Each frame received, in order: its messages (more than one only with `?batch=1`), its length and its longest message's, in characters. */
+  readonly frames: { messages: number; length: number; longest: number }[] = [];
   /** Resolves with the close code and reason the client saw. */
   readonly closed: Promise<{ code: number; reason: string }>;
 
-  private constructor(readonly ws: WebSocket) {
+  private constructor(readonly ws: WebSocket, batched: boolean) {
     ws.on('message', (data) => {
-      const message = parseServerMessage(String(data));
-      if (!message) throw new Error(`the gateway sent a malformed message: ${String(data).slice(0, 200)}`);
-      // Every control message matches its documented schema (/openapi.json).
-      if ('control' in message) {
-        const c = message.control;
-        if ('feed' in c) FEED_CONTROL_SCHEMAS[c.type].strict().parse(c);
-        else CONTROL_SCHEMAS[c.type].parse(c);
+      const frame = String(data);
+      const messages = parseServerFrame(frame);
+      if (!messages) throw new Error(`the gateway sent a malformed message: ${frame.slice(0, 200)}`);
+      if (batched !== frame.startsWith('[')) throw new Error(`a frame ${batched ? 'without' : 'with'} a batch: ${frame.slice(0, 200)}`);
+      const longest = Math.max(...messages.map((m) => JSON.stringify('control' in m ? m.control : 'entry' in m ? m.entry : m.event).length));
+      this.frames.push({ messages: messages.length, length: frame.length, longest });
+      for (const message of messages) {
+        // Every control message matches its documented schema (/openapi.json).
+        if ('control' in message) {
+          const c = message.control;
+          if ('feed' in c) FEED_CONTROL_SCHEMAS[c.type].strict().parse(c);
+          else CONTROL_SCHEMAS[c.type].parse(c);
+        }
+        if ('entry' in message) muxFeedEntrySchema.strict().parse(message.entry);
+        this.messages.push(message);
       }
-      if ('entry' in message) muxFeedEntrySchema.strict().parse(message.entry);
-      this.messages.push(message);
     });
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   }
 
   static async open(scope: Scope, baseUrl: string, options: { query?: string; headers?: Record<string, string> } = {}): Promise<MuxClient> {
-    const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/ws${options.query ?? ''}`, { headers: options.headers });
-    const client = new MuxClient(ws);
+    const query = options.query ?? '';
+    const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/ws${query}`, { headers: options.headers });
+    const client = new MuxClient(ws, new URLSearchParams(query).get(MUX_BATCH_PARAM) === '1');
     scope.after(() => ws.terminate());
     await withTimeout(new Promise((resolve, reject) => {
       ws.once('open', resolve);

@@ -42,7 +42,8 @@ test('npm run bench: a scaled-down run prints every measure as JSON, then the su
   assert.ok(Number(m.output!.chunks_per_s) > 0);
   assert.ok(Number(m.output!.redis_cpu_us_per_event) > 0);
   assert.ok(Number((m.bullmq_output!.taskcast_vs_bullmq as { median: number }).median) > 0);
-  assert.deepEqual([m.long_replay!.events, m.long_replay!.ws_received, m.long_replay!.sse_received], [502, 502, 502]);
+  assert.deepEqual([m.long_replay!.events, m.long_replay!.ws_received, m.long_replay!.sse_received, m.long_replay!.mux_batched_received], [502, 502, 502, 502]);
+  assert.ok(Number(m.long_replay!.mux_batched_frames_per_event) < 0.1);
   assert.equal(m.throughput!.tasks, 100);
   assert.equal(m.throughput!.incomplete, 0);
   assert.ok(Number(m.throughput!.tasks_per_s) > 0);

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { before, describe, test } from 'node:test';
 import { eventsKey } from '../../src/store/keys.js';
-import { MUX_MAX_MESSAGE_BYTES, MUX_MAX_STRIKES } from '../../src/wire/mux.js';
+import { MUX_BATCH_MAX_BYTES, MUX_MAX_MESSAGE_BYTES, MUX_MAX_STRIKES } from '../../src/wire/mux.js';
 import { request, startTask } from '../helpers/http.js';
 import { startGatewayInProcess, startWorkerInProcess, type InProcessGateway } from '../helpers/in-process.js';
 import { MuxClient } from '../helpers/mux-client.js';
+import { upgrade } from '../helpers/raw.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { suiteScope, testScope } from '../helpers/scope.js';
 import { eventIds, waitForEnd } from '../helpers/task-log.js';
@@ -154,6 +155,50 @@ describe('multiplexed /ws against a gateway and a worker', () => {
     const closed = await client.closed;
     assert.deepEqual(closed, { code: 4400, reason: 'too many invalid or over-rate messages' });
     assert.equal(client.errors().length, MUX_MAX_STRIKES);
+  });
+
+  test('?batch=1: every frame is an array of messages, together exactly those of a connection without batches; a replay goes in few frames, each cut after MUX_BATCH_MAX_BYTES', async (t) => {
+    const redis = await redisFor(t, redisUrl);
+    const long = await startTask(gateway.url, { type: 'typewriter', params: { words: 2000, words_per_s: 100_000 } });
+    await waitForEnd(redis, long);
+    const longIds = await eventIds(redis, long);
+    const running = await Promise.all([0, 1].map(() => startTask(gateway.url, { stage_ms: 60 })));
+    const batched = await MuxClient.open(testScope(t), gateway.url, { query: '?batch=1' });
+    const plain = await MuxClient.open(testScope(t), gateway.url);
+    for (const client of [batched, plain]) {
+      for (const task of [long, ...running]) client.send({ type: 'subscribe', task });
+      client.send({ type: 'unsubscribe', task: UNKNOWN });
+    }
+    for (const client of [batched, plain]) for (const task of [long, ...running]) assert.equal((await client.ended(task)).code, 1000, task);
+    for (const client of [batched, plain]) {
+      await client.waitFor(() => client.controls(UNKNOWN).length === 1, 'unsubscribed');
+      assert.deepEqual(client.controls(UNKNOWN), [{ type: 'unsubscribed', task: UNKNOWN }]);
+    }
+    for (const task of [long, ...running]) {
+      const ids = task === long ? longIds : await eventIds(redis, task);
+      for (const client of [batched, plain]) {
+        assert.deepEqual(client.events(task).map((e) => e.id), ids, task);
+        assert.deepEqual(client.trace(task), ['subscribed', ...client.events(task).map((e) => `event ${e.status}`), 'ended 1000']);
+      }
+      assert.deepEqual(batched.events(task), plain.events(task));
+    }
+    assert.ok(plain.frames.every((f) => f.messages === 1));
+    const messages = batched.frames.reduce((sum, f) => sum + f.messages, 0);
+    assert.equal(messages, batched.messages.length);
+    // The replay's pages of 100 events come in a frame or two each, not one frame per event.
+    assert.ok(batched.frames.length < longIds.length / 10, `${batched.frames.length} frames for ${messages} messages`);
+    for (const f of batched.frames) assert.ok(f.length < MUX_BATCH_MAX_BYTES + f.longest + f.messages + 1, JSON.stringify(f));
+  });
+
+  test('?batch= other than 1, true, 0 or false is refused before the upgrade with 400 INVALID_QUERY', async () => {
+    for (const value of ['yes', '2', '']) {
+      const refused = await upgrade(`${gateway.url.replace(/^http/, 'ws')}/ws?batch=${value}`);
+      assert.equal(refused.status, 400, value);
+      assert.deepEqual(refused.body, { error: { code: 'INVALID_QUERY', message: 'batch must be 1, true, 0 or false' } });
+    }
+    const accepted = await upgrade(`${gateway.url.replace(/^http/, 'ws')}/ws?batch=false`);
+    assert.equal(accepted.status, 101);
+    accepted.ws!.terminate();
   });
 
   test(`a message over ${MUX_MAX_MESSAGE_BYTES} bytes closes the connection with 1009`, async (t) => {

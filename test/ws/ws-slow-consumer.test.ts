@@ -85,7 +85,7 @@ test('a replay far larger than WS_MAX_BUFFERED_BYTES waits for the reader: a fas
   assert.deepEqual([rest.code, [...got, ...rest.events.map((e) => e.id)]], [1000, all]);
 });
 
-test('multiplexed /ws: the whole connection is judged; a client that stops reading is closed with 4008 and each subscription resumes exactly from its cursor', async (t) => {
+for (const path of ['/ws', '/ws?batch=1']) test(`multiplexed ${path}: the whole connection is judged; a client that stops reading is closed with 4008 and each subscription resumes exactly from its cursor`, async (t) => {
   const url = await testRedisUrl();
   const redis = await redisFor(t, url);
   const gateway = await startGatewayProc(t, url, { WS_MAX_BUFFERED_BYTES: '65536' });
@@ -93,13 +93,12 @@ test('multiplexed /ws: the whole connection is judged; a client that stops readi
   const got = new Map<string, string[]>(tasks.map((id) => [id, []]));
   let closed!: (c: { code: number; reason: string }) => void;
   const closing = new Promise<{ code: number; reason: string }>((resolve) => (closed = resolve));
-  const slow = openLiteWs(gateway.port, '/ws', {
+  const slow = openLiteWs(gateway.port, path, {
     open: () => {
       for (const task of tasks) slow.send(JSON.stringify({ type: 'subscribe', task }));
     },
     text: (d) => {
-      const m = JSON.parse(d) as { id?: string; task_id?: string };
-      if (m.id !== undefined) got.get(m.task_id!)!.push(m.id);
+      for (const m of [JSON.parse(d) as unknown].flat() as { id?: string; task_id?: string }[]) if (m.id !== undefined) got.get(m.task_id!)!.push(m.id);
     },
     close: (code, reason) => closed({ code, reason }),
   });
