@@ -1,4 +1,4 @@
-import { parseJsonObject } from '../wire/frames.js';
+import { BATCH_PARAM, parseJsonObjects } from '../wire/frames.js';
 import { socketUrl } from './socket-url.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { feedCursorCovers, parseFeedCursor } from '../wire/feed-cursor.js';
@@ -45,7 +45,7 @@ export interface FeedWatcherOptions {
 
 /** The feed URL: `/ws/feed?tag=&lastEventId=&token=` on the gateway's host, ws for http, wss for https. */
 export function feedUrl(baseUrl: string, query: { tag?: string | undefined; lastEventId?: string | undefined; token?: string | undefined }): string {
-  return socketUrl(baseUrl, '/ws/feed', query);
+  return socketUrl(baseUrl, '/ws/feed', { ...query, [BATCH_PARAM]: '1' });
 }
 
 /**
@@ -130,7 +130,7 @@ export class FeedWatcher {
       this.setState({ state: 'live' });
     };
     socket.onmessage = (message) => {
-      if (mine()) this.onMessage(message.data);
+      if (mine()) this.onFrame(message.data);
     };
     socket.onerror = () => undefined;
     socket.onclose = (event) => {
@@ -140,12 +140,17 @@ export class FeedWatcher {
     };
   }
 
-  private onMessage(data: unknown): void {
-    const message = parseMessage(data);
-    if (!message) {
+  /** A frame of feed messages (a batch of them, see src/wire/frames.ts). */
+  private onFrame(data: unknown): void {
+    const messages = parseJsonObjects(data)?.map(parseMessage);
+    if (!messages || messages.includes(null)) {
       this.finish({ state: 'failed', code: 1002, reason: 'the gateway sent a malformed feed message' });
       return;
     }
+    for (const message of messages as (FeedEntry | { id: string })[]) if (!this.isFinal) this.onMessage(message);
+  }
+
+  private onMessage(message: FeedEntry | { id: string }): void {
     if (this.cursor !== undefined && feedCursorCovers(this.cursor, message.id)) return;
     this.cursor = message.id;
     if ('task_id' in message) this.options.onEntry?.(message);
@@ -183,10 +188,9 @@ export class FeedWatcher {
   }
 }
 
-/** A feed entry or a cursor mark (`{ id }`), or null when the frame is neither. */
-function parseMessage(data: unknown): FeedEntry | { id: string } | null {
-  const message = parseJsonObject(data) as Partial<FeedEntry> | null;
-  if (message === null) return null;
+/** A feed entry or a cursor mark (`{ id }`), or null when the message is neither. */
+function parseMessage(object: Record<string, unknown>): FeedEntry | { id: string } | null {
+  const message = object as Partial<FeedEntry>;
   if (typeof message.id !== 'string' || parseFeedCursor(message.id) !== message.id) return null;
   if (message.task_id === undefined) return { id: message.id };
   if (typeof message.task_id !== 'string' || typeof message.status !== 'string' || typeof message.progress !== 'number') return null;

@@ -1,4 +1,4 @@
-import { parseJsonObject } from '../wire/frames.js';
+import { BATCH_PARAM, parseJsonObjects } from '../wire/frames.js';
 import { socketUrl } from './socket-url.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { compareEventIds, parseEventId } from '../wire/event-id.js';
@@ -71,7 +71,7 @@ export interface TaskWatcherOptions extends WatchCredentials {
 
 /** The watch URL: `/ws/task/<id>?lastEventId=<id>` on the gateway's host, ws for http, wss for https. */
 function watchUrl(baseUrl: string, taskId: string, lastEventId?: string, watchToken?: string): string {
-  return socketUrl(baseUrl, `/ws/task/${encodeURIComponent(taskId)}`, { lastEventId, token: watchToken });
+  return socketUrl(baseUrl, `/ws/task/${encodeURIComponent(taskId)}`, { lastEventId, token: watchToken, [BATCH_PARAM]: '1' });
 }
 
 /**
@@ -181,7 +181,7 @@ export class TaskWatcher {
       this.setState({ state: 'live' });
     };
     socket.onmessage = (message) => {
-      if (this.socket === socket && !this.isFinal) this.onMessage(message.data);
+      if (this.socket === socket && !this.isFinal) this.onFrame(message.data);
     };
     socket.onerror = () => undefined;
     socket.onclose = (event) => {
@@ -191,12 +191,17 @@ export class TaskWatcher {
     };
   }
 
-  private onMessage(data: unknown): void {
-    const event = parseEvent(data);
-    if (!event) {
+  /** A frame of events (a batch of them, see src/wire/frames.ts); after the terminal one nothing counts. */
+  private onFrame(data: unknown): void {
+    const events = parseJsonObjects(data)?.map(parseEvent);
+    if (!events || events.includes(null)) {
       this.finish({ state: 'failed', code: 1002, reason: 'the gateway sent a malformed event' });
       return;
     }
+    for (const event of events as TaskEvent[]) if (!this.isFinal) this.onEvent(event);
+  }
+
+  private onEvent(event: TaskEvent): void {
     if (this.lastId !== undefined && compareEventIds(event.id, this.lastId) <= 0) return;
     this.lastId = event.id;
     if (event.result !== undefined) this.finalResult = event.result;
@@ -248,10 +253,9 @@ export class TaskWatcher {
   }
 }
 
-/** An event frame, or null when it is not one (it must carry a valid id and a status). */
-function parseEvent(data: unknown): TaskEvent | null {
-  const event = parseJsonObject(data) as Partial<TaskEvent> | null;
-  if (event === null) return null;
+/** An event, or null when the message is not one (it must carry a valid id and a status). */
+function parseEvent(message: Record<string, unknown>): TaskEvent | null {
+  const event = message as Partial<TaskEvent>;
   if (typeof event.id !== 'string' || parseEventId(event.id) !== event.id || typeof event.status !== 'string') return null;
   event.type ??= 'stage';
   return event as TaskEvent;

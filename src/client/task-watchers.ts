@@ -3,8 +3,9 @@ import { CloseCode } from '../wire/close-codes.js';
 import { compareEventIds } from '../wire/event-id.js';
 import { isTerminal, type Json, type TaskEvent } from '../wire/events.js';
 import { continueFromReason } from '../wire/feed.js';
+import { BATCH_PARAM } from '../wire/frames.js';
 import {
-  MUX_BATCH_PARAM, MUX_PATH, encodeClientMessage, feedName, feedNameTag, parseServerFrame, subjectKey, type MuxClientMessage,
+  MUX_PATH, encodeClientMessage, feedName, feedNameTag, parseServerFrame, subjectKey, type MuxClientMessage,
   type MuxControlMessage, type ServerMessage,
 } from '../wire/mux.js';
 import { TaskOutput, type OutputChange } from '../wire/output.js';
@@ -53,7 +54,7 @@ export interface WatchOptions {
 
 /** The multiplexed endpoint's URL on the gateway's host, ws for http, wss for https, asking for batches. */
 function muxUrl(baseUrl: string): string {
-  return socketUrl(baseUrl, MUX_PATH, { [MUX_BATCH_PARAM]: '1' });
+  return socketUrl(baseUrl, MUX_PATH, { [BATCH_PARAM]: '1' });
 }
 
 /** A running or ended watch of one task over the shared connection. */

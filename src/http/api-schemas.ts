@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { errorTable, type ErrorCode } from '../errors.js';
 import { EVENT_ID_RE } from '../wire/event-id.js';
+import { BATCH_MAX_BYTES, BATCH_PARAM } from '../wire/frames.js';
 import type { ProbeReply } from '../health/probes.js';
 import { EVENT_TYPES, PRIORITIES, type Json, type TaskEvent } from '../wire/events.js';
 import { TAG_RE, type FeedEntry, type FeedGrant, type FeedReset } from '../wire/feed.js';
@@ -180,6 +181,15 @@ export const watchQuerySchema = z.object({
   lastEventId: eventIdSchema.optional().describe('Resume after this event id; absent: from the first event.'),
   token: z.string().optional().describe('With auth on: a watch token or API token (browsers cannot set headers here).'),
 });
+
+/** The WebSocket endpoints' `?batch=` (src/wire/frames.ts). */
+export const batchQuery = {
+  [BATCH_PARAM]: z.enum(['1', 'true', '0', 'false']).optional().describe(
+    `\`1\` or \`true\`: every frame the server sends is a JSON array of one or more messages, in order (those of one turn of the ` +
+    `gateway, cut after ${BATCH_MAX_BYTES} bytes): a browser takes a long replay many times faster. Absent, \`0\` or \`false\`: one ` +
+    'message per frame. Any other value is refused with 400 INVALID_QUERY.',
+  ),
+};
 
 
 export const feedEntrySchema = z

@@ -2,12 +2,12 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { CloseCode } from '../wire/close-codes.js';
 import {
-  FEED_NAME_RE, MUX_BATCH_MAX_BYTES, MUX_BATCH_PARAM, MUX_MAX_MESSAGE_BYTES, MUX_MAX_STRIKES, MUX_PATH, MUX_STRIKE_WINDOW_MS, SubscriptionCode,
+  FEED_NAME_RE, MUX_MAX_MESSAGE_BYTES, MUX_MAX_STRIKES, MUX_PATH, MUX_STRIKE_WINDOW_MS, SubscriptionCode,
   type EndedMessage, type ErrorMessage, type SubscribeMessage, type SubscribedMessage, type UnsubscribeMessage, type UnsubscribedMessage,
   type FeedEndedMessage, type FeedSubscribeMessage, type FeedSubscribedMessage, type FeedUnsubscribeMessage, type FeedUnsubscribedMessage,
   type MuxFeedEntry,
 } from '../wire/mux.js';
-import { eventIdSchema, feedCursorSchema, feedEntrySchema, taskIdSchema } from './api-schemas.js';
+import { batchQuery, eventIdSchema, feedCursorSchema, feedEntrySchema, taskIdSchema } from './api-schemas.js';
 
 /** The messages of the multiplexed `/ws` (src/wire/mux.ts) as zod schemas, for /openapi.json. */
 
@@ -139,19 +139,17 @@ export function registerMux(api: OpenAPIRegistry): void {
       'changes as /ws/feed does (exact resume from lastEventId; without it `subscribed` carries the cursor `id`); ' +
       'its entries carry `feed`; a cursor older than the feed holds ends it with 4410 and the id to continue from. ' +
       'Limits: WS_MAX_SUBSCRIPTIONS (tasks and feeds) per connection, WS_MESSAGE_BURST / WS_MESSAGES_PER_S ' +
-      `subscribes, ${MUX_MAX_MESSAGE_BYTES} bytes per message. With \`?${MUX_BATCH_PARAM}=1\` every server frame is a JSON ` +
-      'array of one or more of the server messages, in order (the messages of one turn of the gateway, cut after ' +
-      `${MUX_BATCH_MAX_BYTES} bytes): a browser takes a long replay many times faster than one message per frame.`,
+      `subscribes, ${MUX_MAX_MESSAGE_BYTES} bytes per message. With \`?batch=1\` every server frame is a JSON array of ` +
+      'server messages.',
     request: {
       query: z.object({
-        [MUX_BATCH_PARAM]: z.enum(['1', 'true', '0', 'false']).optional()
-          .describe('`1` or `true`: every server frame is a JSON array of server messages (a batch); absent, `0` or `false`: one message per frame.'),
+        ...batchQuery,
         token: z.string().optional().describe('With auth on: the token of subscribes that carry none (a watch, feed or API token).'),
       }),
     },
     responses: {
       101: { description: 'Switching Protocols: the connection is open.' },
-      400: { description: `\`${MUX_BATCH_PARAM}\` is not one of 1, true, 0, false (INVALID_QUERY, JSON error body).` },
+      400: { description: '`batch` is not one of 1, true, 0, false (INVALID_QUERY, JSON error body).' },
       403: { description: 'Origin not allowed (FORBIDDEN_ORIGIN, JSON error body).' },
       503: { description: 'The gateway is shutting down, or WS_MAX_PER_IP / WS_MAX_TOTAL is reached (TOO_MANY_CONNECTIONS).' },
     },

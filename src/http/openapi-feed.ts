@@ -1,6 +1,6 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { feedCursorSchema, feedGrantSchema, feedQuerySchema } from './api-schemas.js';
+import { batchQuery, feedCursorSchema, feedGrantSchema, feedQuerySchema } from './api-schemas.js';
 import { feedTokenBody } from './feed-routes.js';
 import { closeCodeTable, errors, json, register } from './openapi-parts.js';
 
@@ -55,13 +55,14 @@ export function registerFeeds(api: OpenAPIRegistry): void {
     tags: ['watch'],
     summary: 'Follow the feed of task changes over WebSocket',
     description:
-      `${feedDescription} One text frame per entry (a FeedEntry as JSON); the feed never ends by itself. ` +
+      `${feedDescription} One text frame per entry (a FeedEntry as JSON; with \`?batch=1\` a JSON array of them); the feed never ends by itself. ` +
       'A cursor older than the feed holds closes with 4410 FEED_CURSOR_EXPIRED, the reason ending ' +
       '`continue from <cursor>` (a cluster\'s cursor does not fit a close reason: the reason then says to open ' +
       'the feed again without a cursor). Other close codes as for /ws/task/{id}.',
-    request: { query: feedQuerySchema },
+    request: { query: feedQuerySchema.extend(batchQuery) },
     responses: {
       101: { description: 'Switching Protocols: the feed is open (a malformed tag or lastEventId then closes with 4400).' },
+      400: { description: '`batch` is not one of 1, true, 0, false (INVALID_QUERY, JSON error body).' },
       401: { description: 'Auth on: missing, invalid or expired token, or a feed token of another feed (UNAUTHORIZED).' },
       403: { description: 'Origin not allowed (FORBIDDEN_ORIGIN, JSON error body).' },
       503: { description: 'The gateway is shutting down, or WS_MAX_PER_IP / WS_MAX_TOTAL is reached (TOO_MANY_CONNECTIONS).' },

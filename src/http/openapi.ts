@@ -13,6 +13,7 @@ import {
   startedTaskSchema,
   taskPageSchema,
   taskStateSchema,
+  batchQuery,
   watchQuerySchema,
   watchTokenSchema,
 } from './api-schemas.js';
@@ -214,16 +215,18 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     tags: ['watch'],
     summary: 'Watch a task over WebSocket',
     description:
-      'Upgrade to a WebSocket. The server sends one text frame per event (a TaskEvent as JSON): every event ' +
+      'Upgrade to a WebSocket. The server sends one text frame per event (a TaskEvent as JSON; with `?batch=1` a ' +
+      'JSON array of them): every event ' +
       'after `lastEventId`, then live ones, and closes with 1000 after the terminal event. Clients send ' +
       'nothing. On any other close, reconnect with the id of the last event received to resume with no gap ' +
       'and no duplicate. Close codes:\n\n' +
       closeCodeTable()
         .map((c) => `- ${c.code} ${c.name}: ${c.meaning}${c.errors.length ? ` (${c.errors.join(', ')})` : ''}`)
         .join('\n'),
-    request: { params: idParams, query: watchQuerySchema },
+    request: { params: idParams, query: watchQuerySchema.extend(batchQuery) },
     responses: {
       101: { description: 'Switching Protocols: the watch is open.' },
+      400: { description: '`batch` is not one of 1, true, 0, false (INVALID_QUERY, JSON error body).' },
       401: { description: 'Auth on: missing, invalid or expired token (UNAUTHORIZED, JSON error body).' },
       403: { description: 'Origin not allowed (FORBIDDEN_ORIGIN, JSON error body).' },
       404: { description: 'Not a watch path.' },

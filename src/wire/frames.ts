@@ -1,5 +1,27 @@
+/**
+ * WebSocket frames of every endpoint (`/ws/task/<id>`, `/ws/feed`, `/ws`). By default a text frame
+ * holds one JSON message. With batches (the upgrade's `?batch=1`) every text frame is a JSON array
+ * of one or more messages, in the order they would have come one per frame: the messages of one
+ * turn of the gateway's event loop for that connection (a replay page, a read's live events, the
+ * control messages among them), cut once they reach BATCH_MAX_BYTES. A browser pays for each frame
+ * about as much as for the message in it, so it takes a long replay many times faster in batches.
+ */
+
+/** The upgrade's query parameter that asks for batches: `1` or `true` (absent, `0`, `false`: one message per frame). */
+export const BATCH_PARAM = 'batch';
+
+/** A batch is cut once its messages reach this many bytes of JSON; one larger message gets a frame alone. */
+export const BATCH_MAX_BYTES = 64 * 1024;
+
+/** The values of `?batch=`: true for `1` or `true`, false when absent, `0` or `false`, else null (refused with 400). */
+export function parseBatchParam(value: string | null): boolean | null {
+  if (value === null || value === '0' || value === 'false') return false;
+  if (value === '1' || value === 'true') return true;
+  return null;
+}
+
 /** The JSON object a text frame holds, or null when the frame is binary, not JSON, or not an object. */
-export function parseJsonObject(data: unknown): Record<string, unknown> | null {
+function parseJsonObject(data: unknown): Record<string, unknown> | null {
   if (typeof data !== 'string') return null;
   let value: unknown;
   try {
@@ -7,5 +29,28 @@ export function parseJsonObject(data: unknown): Record<string, unknown> | null {
   } catch {
     return null;
   }
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  return isObject(value) ? value : null;
+}
+
+/**
+ * The JSON objects of one text frame, in order: a batch's (a JSON array of objects) or the one a
+ * frame without batches holds; null when the frame is binary, not JSON, an empty array, or holds
+ * anything but objects.
+ */
+export function parseJsonObjects(data: unknown): Record<string, unknown>[] | null {
+  if (typeof data !== 'string' || !data.startsWith('[')) {
+    const one = parseJsonObject(data);
+    return one === null ? null : [one];
+  }
+  let values: unknown;
+  try {
+    values = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  return Array.isArray(values) && values.length > 0 && values.every(isObject) ? values : null;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

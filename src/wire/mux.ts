@@ -1,4 +1,4 @@
-import { parseJsonObject } from './frames.js';
+import { parseJsonObjects } from './frames.js';
 import { CloseCode } from './close-codes.js';
 import { EVENT_TYPES, type TaskEvent } from './events.js';
 import { TAG_RE, type FeedEntry } from './feed.js';
@@ -239,52 +239,22 @@ export function parseClientMessage(text: string): MuxClientMessage | { error: st
   };
 }
 
-/**
- * The upgrade's query parameter that asks for batches (`/ws?batch=1`): every server frame is then a
- * JSON array of one or more server messages, in the order they would have come one per frame.
- * A frame holds the messages of one turn of the gateway's event loop (a replay page, a read's live
- * events, the control messages among them), cut after MUX_BATCH_MAX_BYTES. A browser pays for each
- * frame about as much as for the message in it: it takes a long replay batched many times faster.
- * Without it (or `batch=0`) every frame holds one message.
- */
-export const MUX_BATCH_PARAM = 'batch';
-
-/** A batch frame is cut once its messages reach this many bytes of JSON; one larger message gets a frame alone. */
-export const MUX_BATCH_MAX_BYTES = 64 * 1024;
-
-/** The values of `?batch=`: true for `1` or `true`, false when absent, `0` or `false`, else null (refused with 400). */
-export function parseBatchParam(value: string | null): boolean | null {
-  if (value === null || value === '0' || value === 'false') return false;
-  if (value === '1' || value === 'true') return true;
-  return null;
-}
-
 export type ServerMessage = { event: TaskEvent } | { entry: MuxFeedEntry } | { control: MuxControlMessage };
 
 const EVENT_TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);
 
 /**
- * The server messages of one text frame, in order: a batch's (`?batch=1`, a JSON array) or the one
- * a frame without batches holds; null when the frame or any message in it is malformed. A message
- * is an event (a TaskEvent, as `/ws/task` sends it: it has `id` and `task_id`), a feed entry (it
- * also has `feed`) or a control message.
+ * The server messages of one text frame, in order (a batch's, see frames.ts, or the one message of
+ * a frame without batches); null when the frame or any message in it is malformed. A message is an
+ * event (a TaskEvent, as `/ws/task` sends it: it has `id` and `task_id`), a feed entry (it also has
+ * `feed`) or a control message.
  */
 export function parseServerFrame(data: unknown): ServerMessage[] | null {
-  if (typeof data !== 'string' || !data.startsWith('[')) {
-    const m = parseJsonObject(data);
-    const one = m === null ? null : classify(m);
-    return one === null ? null : [one];
-  }
-  let values: unknown;
-  try {
-    values = JSON.parse(data);
-  } catch {
-    return null;
-  }
-  if (!Array.isArray(values) || values.length === 0) return null;
+  const objects = parseJsonObjects(data);
+  if (objects === null) return null;
   const messages: ServerMessage[] = [];
-  for (const value of values) {
-    const message = typeof value === 'object' && value !== null && !Array.isArray(value) ? classify(value as Record<string, unknown>) : null;
+  for (const m of objects) {
+    const message = classify(m);
     if (message === null) return null;
     messages.push(message);
   }

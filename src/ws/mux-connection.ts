@@ -17,10 +17,11 @@ import type { TaskStore } from '../store/task-store.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { parseTaskId } from '../wire/task-id.js';
 import {
-  MUX_BATCH_MAX_BYTES, MUX_MAX_STRIKES, MUX_STRIKE_WINDOW_MS, SubscriptionCode, feedNameTag, parseClientMessage, subjectKey,
+  MUX_MAX_STRIKES, MUX_STRIKE_WINDOW_MS, SubscriptionCode, feedNameTag, parseClientMessage, subjectKey,
   type MuxControlMessage, type MuxSubject,
 } from '../wire/mux.js';
 import { closeReason } from './close-reason.js';
+import type { FrameWriter } from './frame-writer.js';
 
 export interface MuxDeps {
   hub: Hub;
@@ -59,25 +60,20 @@ export class MuxConnection {
   private readonly rate: RateLimiter;
   private readonly strikes: number[] = [];
   private readonly outbox: Outbox;
-  private corked = false;
   private stopped = false;
-  /** With batches (`?batch=1`): this turn's messages, not yet framed, and their length in bytes. */
-  private readonly batch: string[] | undefined;
-  private batchBytes = 0;
 
   constructor(
     private readonly ws: WebSocket,
-    private readonly socket: Duplex,
+    /** Writes this connection's frames (with batches when the upgrade asked for them). */
+    private readonly writer: FrameWriter,
+    socket: Duplex,
     private readonly deps: MuxDeps,
     /** The connection's own token (`?token=` or Authorization), used by subscribes that carry none. */
     private readonly connToken: string | undefined,
     private readonly log: () => Logger,
-    /** Frames are JSON arrays of the turn's messages (MUX_BATCH_PARAM). */
-    batched = false,
   ) {
     this.rate = new RateLimiter({ burst: deps.config.WS_MESSAGE_BURST, refillPerS: deps.config.WS_MESSAGES_PER_S, maxKeys: 1 });
-    this.batch = batched ? [] : undefined;
-    this.outbox = { buffered: () => ws.bufferedAmount + this.batchBytes, gone: () => ws.readyState !== ws.OPEN, drains: socket, closes: ws };
+    this.outbox = { buffered: () => this.writer.buffered, gone: () => ws.readyState !== ws.OPEN, drains: socket, closes: ws };
     ws.on('message', (data, isBinary) => {
       if (this.stopped || ws.readyState !== ws.OPEN) return;
       if (isBinary) return this.refuse('messages must be JSON text frames');
@@ -93,7 +89,7 @@ export class MuxConnection {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    this.sendBatch();
+    this.writer.endBatch();
     for (const sub of this.subs.values()) this.deactivate(sub);
     this.subs.clear();
   }
@@ -153,9 +149,9 @@ export class MuxConnection {
       event: (event: WireEvent, replayed) => {
         if (!sub.active) return;
         this.ack(sub);
-        this.send(prefix === undefined ? event.json : prefix + event.json.slice(1));
+        this.writer.send(prefix === undefined ? event.json : prefix + event.json.slice(1));
         this.deps.metrics.eventSent('ws', event, replayed);
-        if (!sub.replaying && overLimit(this.outbox, limit, () => this.recork())) this.slow(sub.replaying);
+        if (!sub.replaying && overLimit(this.outbox, limit, () => this.writer.flush())) this.slow(sub.replaying);
       },
       end: () => {
         if (!sub.active) return;
@@ -245,44 +241,7 @@ export class MuxConnection {
   }
 
   private control(message: MuxControlMessage): void {
-    this.send(JSON.stringify(message));
-  }
-
-  /**
-   * The frames of one event-loop turn are corked into one write (as on /ws/task); with batches,
-   * the turn's messages go in as few frames as MUX_BATCH_MAX_BYTES allows.
-   */
-  private send(text: string): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.sendBatch();
-        this.socket.uncork();
-      });
-    }
-    if (!this.batch) return this.ws.send(text);
-    this.batch.push(text);
-    this.batchBytes += text.length;
-    if (this.batchBytes >= MUX_BATCH_MAX_BYTES) this.sendBatch();
-  }
-
-  /** Frames the messages held for a batch. */
-  private sendBatch(): void {
-    if (!this.batch || this.batch.length === 0) return;
-    const frame = `[${this.batch.join(',')}]`;
-    this.batch.length = 0;
-    this.batchBytes = 0;
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(frame);
-  }
-
-  /** Hands the turn's frames to the kernel and corks again for the rest of the turn. */
-  private recork(): void {
-    this.sendBatch();
-    this.socket.uncork();
-    this.socket.cork();
+    this.writer.send(JSON.stringify(message));
   }
 
   private slow(replaying: boolean): void {

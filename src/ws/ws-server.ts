@@ -11,9 +11,11 @@ import { overLimit, waitForRoom } from '../hub/room.js';
 import { openFeed } from '../hub/feed.js';
 import { openWatch, type Watch, type WatchSink } from '../hub/watch.js';
 import { CloseCode } from '../wire/close-codes.js';
-import { MUX_BATCH_PARAM, MUX_MAX_MESSAGE_BYTES, MUX_PATH, parseBatchParam } from '../wire/mux.js';
+import { BATCH_PARAM, parseBatchParam } from '../wire/frames.js';
+import { MUX_MAX_MESSAGE_BYTES, MUX_PATH } from '../wire/mux.js';
 import { closeReason, fitsCloseReason } from './close-reason.js';
 import { FEED_RESET_SHORT_REASON } from '../wire/feed.js';
+import { FrameWriter } from './frame-writer.js';
 import { MuxConnection, type MuxDeps } from './mux-connection.js';
 import { UpgradeGuard, type UpgradeGuardDeps } from './upgrade-guard.js';
 
@@ -31,6 +33,7 @@ interface Conn {
   alive: boolean;
   /** The task's watch, or (on /ws) every subscription of the connection. */
   watch: Watch | undefined;
+  writer: FrameWriter;
 }
 
 /** What a connection streams: a task watch or a feed, opened on the sink the connection builds. */
@@ -70,20 +73,24 @@ export class WsServer {
       endWithError(socket, new AppError('BAD_REQUEST', 'malformed request target'));
       return;
     }
-    if (url.pathname === MUX_PATH) return this.onMuxUpgrade(req, socket, head, url);
     const match = PATH_RE.exec(url.pathname);
     const feed = url.pathname === FEED_PATH;
-    if (!match && !feed) return endWithError(socket, new AppError('NOT_FOUND', `no route for ${url.pathname}`));
+    const mux = url.pathname === MUX_PATH;
+    if (!match && !feed && !mux) return endWithError(socket, new AppError('NOT_FOUND', `no route for ${url.pathname}`));
     if (this.closed) return endWithError(socket, new AppError('SHUTTING_DOWN', 'server shutting down'));
+    const batched = parseBatchParam(url.searchParams.get(BATCH_PARAM));
+    if (batched === null) return endWithError(socket, new AppError('INVALID_QUERY', `${BATCH_PARAM} must be 1, true, 0 or false`));
+    if (mux) return this.onMuxUpgrade(req, socket, head, url, batched);
     const lastEventId = url.searchParams.get('lastEventId') ?? undefined;
     const tag = url.searchParams.get('tag') ?? undefined;
     if (!this.admit(req, socket, match ? { taskId: match[1]! } : { tag }, url)) return;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const writer = new FrameWriter(ws, socket, batched);
       if (match) {
         const taskId = match[1]!;
-        this.onConnection(ws, socket, { taskId }, lastEventId, (sink) => openWatch(this.deps, { taskId, lastEventId }, sink));
+        this.onConnection(ws, socket, writer, { taskId }, lastEventId, (sink) => openWatch(this.deps, { taskId, lastEventId }, sink));
       } else {
-        this.onConnection(ws, socket, { feed: tag ?? '*' }, lastEventId, (sink) => openFeed(this.deps, { tag, lastEventId }, sink));
+        this.onConnection(ws, socket, writer, { feed: tag ?? '*' }, lastEventId, (sink) => openFeed(this.deps, { tag, lastEventId }, sink));
       }
     });
   };
@@ -106,16 +113,14 @@ export class WsServer {
    * `/ws`: admitted as any socket (Origin, WS_MAX_PER_IP, WS_MAX_TOTAL) but with no token check:
    * each subscription is checked on its own, with its token or the connection's.
    */
-  private onMuxUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
-    if (this.closed) return endWithError(socket, new AppError('SHUTTING_DOWN', 'server shutting down'));
-    const batched = parseBatchParam(url.searchParams.get(MUX_BATCH_PARAM));
-    if (batched === null) return endWithError(socket, new AppError('INVALID_QUERY', `${MUX_BATCH_PARAM} must be 1, true, 0 or false`));
+  private onMuxUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, batched: boolean): void {
     if (!this.admit(req, socket, undefined, url)) return;
     const token = bearerToken(req.headers.authorization) ?? (url.searchParams.get('token') || undefined);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const log = lazyChild(this.deps.logger, () => ({ connId: uuidv4().slice(0, 8), mux: true }));
-      const mux = new MuxConnection(ws, socket, this.deps, token, log, batched);
-      const conn: Conn = { alive: true, watch: { close: () => mux.stop() } };
+      const writer = new FrameWriter(ws, socket, batched);
+      const mux = new MuxConnection(ws, writer, socket, this.deps, token, log);
+      const conn: Conn = { alive: true, watch: { close: () => mux.stop() }, writer };
       this.conns.set(ws, conn);
       this.deps.metrics.connectionOpened('ws');
       ws.on('pong', () => (conn.alive = true));
@@ -129,17 +134,18 @@ export class WsServer {
   }
 
   /** `about`: what the connection's log lines name (its task, or its feed). */
-  private onConnection(ws: WebSocket, socket: Duplex, about: Record<string, string>, lastEventId: string | undefined, open: Opener): void {
+  private onConnection(ws: WebSocket, socket: Duplex, writer: FrameWriter, about: Record<string, string>, lastEventId: string | undefined, open: Opener): void {
     // Most watches log nothing at LOG_LEVEL info or above.
     const log = lazyChild(this.deps.logger, () => ({ ...about, connId: uuidv4().slice(0, 8) }));
     const debug = this.deps.logger.isLevelEnabled('debug');
-    const conn: Conn = { alive: true, watch: undefined };
+    const conn: Conn = { alive: true, watch: undefined, writer };
     this.conns.set(ws, conn);
     this.deps.metrics.connectionOpened('ws');
     if (debug) log().debug({ lastEventId }, 'watch connected');
 
     const close = (code: number, reason: string) => {
       conn.watch?.close();
+      writer.endBatch();
       if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, closeReason(reason));
     };
     ws.on('pong', () => (conn.alive = true));
@@ -154,40 +160,22 @@ export class WsServer {
       if (debug) log().debug({ code }, 'watch closed');
     });
 
-    // The frames of one event-loop turn (a replay page, a read's batch, the last event and the
-    // close) are corked into one write. Live events are judged as they are written (overLimit);
-    // a replay is not judged by its backlog: it waits for room instead (see room below).
+    // Live events are judged as they are written (overLimit); a replay is not judged by its
+    // backlog: it waits for room instead (see room below).
     const limit = this.deps.config.WS_MAX_BUFFERED_BYTES;
-    let corked = false;
     let replaying = true;
     const slow = () => {
       log().info({ buffered: ws.bufferedAmount, replaying }, 'slow consumer; closing with 4008');
       close(CloseCode.SLOW_CONSUMER, 'slow consumer');
     };
-    const flush = () => {
-      corked = false;
-      socket.uncork();
-    };
-    const outbox = { buffered: () => ws.bufferedAmount, gone: () => ws.readyState !== ws.OPEN, drains: socket, closes: ws };
-    // Hands the turn's frames to the kernel and corks again for the rest of the turn (flush uncorks).
-    const recork = () => {
-      socket.uncork();
-      socket.cork();
-    };
+    const outbox = { buffered: () => writer.buffered, gone: () => ws.readyState !== ws.OPEN, drains: socket, closes: ws };
     open({
-      start: (cursor) => {
-        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ id: cursor }));
-      },
+      start: (cursor) => writer.send(JSON.stringify({ id: cursor })),
       event: (event, replayed) => {
         if (ws.readyState !== ws.OPEN) return;
-        if (!corked) {
-          corked = true;
-          socket.cork();
-          process.nextTick(flush);
-        }
-        ws.send(event.json);
+        writer.send(event.json);
         this.deps.metrics.eventSent('ws', event, replayed);
-        if (!replaying && overLimit(outbox, limit, recork)) slow();
+        if (!replaying && overLimit(outbox, limit, () => writer.flush())) slow();
       },
       end: () => close(CloseCode.DONE, 'task finished'),
       room: () => waitForRoom(outbox, limit, this.deps.config.WS_REPLAY_STALL_MS, slow),
@@ -237,7 +225,9 @@ export class WsServer {
       (ws) =>
         new Promise<void>((resolve) => {
           ws.once('close', () => resolve());
-          this.conns.get(ws)?.watch?.close();
+          const conn = this.conns.get(ws);
+          conn?.watch?.close();
+          conn?.writer.endBatch();
           ws.close(CloseCode.GOING_AWAY, 'server shutting down');
           setTimeout(() => ws.terminate(), 2000).unref();
         }),

@@ -111,5 +111,6 @@ test('FeedWatcher with auth on: a feed token bought before each connection (urlT
   assert.equal(bought, 1, 'one token per connection');
   assert.equal(urls.length, 1);
   assert.match(urls[0]!, /[?&]token=\d+\./, 'a feed token in the URL');
+  assert.match(urls[0]!, /[?&]batch=1(&|$)/, 'in batches');
   assert.ok(!urls[0]!.includes(API), 'never the API token');
 });

@@ -283,7 +283,7 @@ const ev = (n: number, status = 'PROCESSING') =>
   JSON.stringify({ id: `100-${n}`, task_id: 't', status, progress: n * 10, ts: 1 });
 
 describe('TaskWatcher rules, against a scripted peer', () => {
-  test('drops replayed events, resumes with the last id, resets the backoff after a connect', async (t) => {
+  test('drops replayed events, resumes with the last id, resets the backoff after a connect; frames of one event or batches', async (t) => {
     const peer = await scriptedPeer(t, [
       (ws) => {
         ws.send(ev(1));
@@ -299,19 +299,20 @@ describe('TaskWatcher rules, against a scripted peer', () => {
         ws.close(1013, 'try again');
       },
       (ws) => {
-        ws.send(ev(3));
-        ws.send(ev(4, 'COMPLETED'));
+        ws.send(`[${ev(3)}]`);
+        // Nothing after the terminal event counts, in its batch or after it.
+        ws.send(`[${ev(4, 'COMPLETED')},${ev(5)}]`);
       },
     ]);
     const r = recorded({ baseUrl: peer.url, taskId: 't', backoff: { initialMs: 40, maxMs: 1000 }, random: () => 0 });
     assert.deepEqual(await run(r.watcher), { state: 'finished', status: 'COMPLETED' });
     assert.deepEqual(r.events.map((e) => e.id), ['100-1', '100-2', '100-3', '100-4']);
     assert.deepEqual(peer.urls, [
-      '/ws/task/t',
-      '/ws/task/t?lastEventId=100-2',
-      '/ws/task/t?lastEventId=100-2',
-      '/ws/task/t?lastEventId=100-2',
-      '/ws/task/t?lastEventId=100-3',
+      '/ws/task/t?batch=1',
+      '/ws/task/t?lastEventId=100-2&batch=1',
+      '/ws/task/t?lastEventId=100-2&batch=1',
+      '/ws/task/t?lastEventId=100-2&batch=1',
+      '/ws/task/t?lastEventId=100-3&batch=1',
     ]);
     const delays = r.states.flatMap((s) => (s.state === 'reconnecting' ? [s.delayMs] : []));
     assert.deepEqual(delays, [20, 40, 80, 20], 'doubles while attempts fail, back to the first delay after a connect');
@@ -334,10 +335,13 @@ describe('TaskWatcher rules, against a scripted peer', () => {
     }
   });
 
-  test('a malformed frame fails the watch; close() stops a reconnecting watch', async (t) => {
-    const bad = await scriptedPeer(t, [(ws) => ws.send('{"nope":1}')]);
-    const r = recorded({ baseUrl: bad.url, taskId: 't' });
-    assert.deepEqual(await run(r.watcher), { state: 'failed', code: 1002, reason: 'the gateway sent a malformed event' });
+  test('a malformed frame (or batch) fails the watch; close() stops a reconnecting watch', async (t) => {
+    for (const frame of ['{"nope":1}', `[${ev(1)},{"nope":1}]`, '[]']) {
+      const bad = await scriptedPeer(t, [(ws) => ws.send(frame)]);
+      const r = recorded({ baseUrl: bad.url, taskId: 't' });
+      assert.deepEqual(await run(r.watcher), { state: 'failed', code: 1002, reason: 'the gateway sent a malformed event' }, frame);
+      assert.deepEqual(r.events, [], frame);
+    }
 
     const down = await scriptedPeer(t, ['refuse']);
     const r2 = recorded({ baseUrl: down.url, taskId: 't', backoff: { initialMs: 60_000, maxMs: 60_000 } });

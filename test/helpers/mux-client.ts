@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import type { TaskEvent } from '../../src/wire/events.js';
-import { MUX_BATCH_PARAM, parseServerFrame, type MuxClientMessage, type MuxControlMessage, type MuxFeedEntry, type ServerMessage } from '../../src/wire/mux.js';
+import { BATCH_PARAM } from '../../src/wire/frames.js';
+import { parseServerFrame, type MuxClientMessage, type MuxControlMessage, type MuxFeedEntry, type ServerMessage } from '../../src/wire/mux.js';
 import {
   endedSchema, feedEndedSchema, feedSubscribedSchema, feedUnsubscribedSchema, muxErrorSchema, muxFeedEntrySchema, subscribedSchema,
   unsubscribedSchema,
@@ -50,7 +51,7 @@ export class MuxClient {
   static async open(scope: Scope, baseUrl: string, options: { query?: string; headers?: Record<string, string> } = {}): Promise<MuxClient> {
     const query = options.query ?? '';
     const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/ws${query}`, { headers: options.headers });
-    const client = new MuxClient(ws, new URLSearchParams(query).get(MUX_BATCH_PARAM) === '1');
+    const client = new MuxClient(ws, new URLSearchParams(query).get(BATCH_PARAM) === '1');
     scope.after(() => ws.terminate());
     await withTimeout(new Promise((resolve, reject) => {
       ws.once('open', resolve);

@@ -103,8 +103,9 @@ test('OpenAPI: the feed routes, their entry and reset schemas, 4410, and POST /f
   const ws = doc.paths['/ws/feed'].get;
   assert.equal(ws['x-websocket'].message.$ref, '#/components/schemas/FeedEntry');
   assert.ok(ws['x-websocket'].closeCodes.some((c: { code: number; errors: string[] }) => c.code === CloseCode.FEED_CURSOR_EXPIRED && c.errors.includes('FEED_CURSOR_EXPIRED')));
-  assert.deepEqual(ws.parameters.map((p: any) => [p.in, p.name]), [['query', 'tag'], ['query', 'lastEventId'], ['query', 'token']]);
+  assert.deepEqual(ws.parameters.map((p: any) => [p.in, p.name]), [['query', 'tag'], ['query', 'lastEventId'], ['query', 'token'], ['query', 'batch']]);
   const sse = doc.paths['/sse/feed'].get;
+  assert.deepEqual(sse.parameters.map((p: any) => [p.in, p.name]), [['query', 'tag'], ['query', 'lastEventId'], ['query', 'token'], ['header', 'Last-Event-ID']]);
   assert.equal(sse['x-sse'].reset.$ref, '#/components/schemas/FeedReset');
   assert.deepEqual(Object.keys(doc.components.schemas.FeedEntry.properties), Object.keys(feedEntrySchema.shape));
   assert.equal(doc.paths['/feed-tokens'].post.responses['200'].content['application/json'].schema.$ref, '#/components/schemas/FeedGrant');

@@ -106,7 +106,12 @@ describe('/openapi.json, generated from the zod schemas', () => {
     const codes = ws['x-websocket'].closeCodes.map((c: { code: number }) => c.code).sort();
     assert.deepEqual(codes, Object.values(CloseCode).sort());
     for (const code of Object.values(CloseCode)) assert.match(ws.description, new RegExp(`- ${code} `));
-    assert.deepEqual(ws.parameters.map((p: any) => [p.in, p.name]), [['path', 'id'], ['query', 'lastEventId'], ['query', 'token']]);
+    assert.deepEqual(ws.parameters.map((p: any) => [p.in, p.name]), [['path', 'id'], ['query', 'lastEventId'], ['query', 'token'], ['query', 'batch']]);
+    for (const path of ['/ws/task/{id}', '/ws/feed', '/ws']) {
+      const batch = document.paths[path].get.parameters.find((p: any) => p.name === 'batch');
+      assert.deepEqual([...batch.schema.enum].sort(), ['0', '1', 'false', 'true'], path);
+      assert.ok(document.paths[path].get.responses[400], path);
+    }
   });
 
   test('the multiplexed endpoint /ws: its messages are components, every subscription code is described', () => {

@@ -6,7 +6,11 @@ import { request, startTask } from '../helpers/http.js';
 import { startGatewayInProcess, startWorkerInProcess, type InProcessGateway } from '../helpers/in-process.js';
 import { suiteScope } from '../helpers/scope.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
-import { waitFor } from '../helpers/wait.js';
+import WebSocket from 'ws';
+import type { FeedEntry } from '../../src/wire/feed.js';
+import { feedUrl, followFeed } from '../helpers/feed-client.js';
+import { upgrade } from '../helpers/raw.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
 import { eventIds } from '../helpers/task-log.js';
 
@@ -148,8 +152,49 @@ describe('WebSocket watch, against a gateway and a worker', () => {
     }
   });
 
+  test('?batch=1 on /ws/task and /ws/feed: every frame is a JSON array, the messages together exactly those one per frame; a bad value is 400', async (t) => {
+    const redis = await redisFor(t, redisUrl);
+    const taskId = await startTask(gateway.url, { type: 'typewriter', params: { words: 600, words_per_s: 100_000 } });
+    await waitFor(async () => (await redis.hget(taskKey(taskId), 'status')) === 'COMPLETED', 'completion');
+    const all = await eventIds(redis, taskId);
+    const batched = await frames(`${wsUrl(gateway.url, taskId)}?batch=1`);
+    assert.equal(batched.code, 1000);
+    assert.ok(batched.frames.every((f) => f.startsWith('[')));
+    const events = batched.frames.flatMap((f) => JSON.parse(f) as TaskEvent[]);
+    assert.deepEqual(events.map((e) => e.id), all);
+    assert.deepEqual(events, (await watchTask(wsUrl(gateway.url, taskId))).events);
+    assert.ok(batched.frames.length < all.length / 10, `${batched.frames.length} frames for ${all.length} events`);
+
+    const plain = await followFeed(feedUrl(gateway.url, { lastEventId: '0' }), { take: 20 });
+    const feed = await frames(`${feedUrl(gateway.url, { lastEventId: '0' })}&batch=true`, 20);
+    assert.ok(feed.frames.every((f) => f.startsWith('[')));
+    assert.deepEqual(feed.frames.flatMap((f) => JSON.parse(f) as FeedEntry[]).slice(0, 20), plain.entries);
+
+    for (const path of [`/ws/task/${taskId}?batch=yes`, '/ws/feed?batch=']) {
+      const refused = await upgrade(`${gateway.url.replace(/^http/, 'ws')}${path}`);
+      assert.deepEqual([refused.status, refused.body], [400, { error: { code: 'INVALID_QUERY', message: 'batch must be 1, true, 0 or false' } }], path);
+    }
+  });
+
   test('a path that is not a watch endpoint is refused at the upgrade with 404', async () => {
     const res = await request(`${gateway.url}/ws/nope`);
     assert.equal(res.status, 404);
   });
 });
+
+/** The text frames a socket gets until the server closes it, or until `messages` messages came in them. */
+function frames(url: string, messages?: number): Promise<{ frames: string[]; code: number }> {
+  const ws = new WebSocket(url);
+  const got: string[] = [];
+  let count = 0;
+  const done = new Promise<{ frames: string[]; code: number }>((resolve, reject) => {
+    ws.on('message', (data) => {
+      got.push(String(data));
+      count += (JSON.parse(String(data)) as unknown[]).length;
+      if (messages !== undefined && count >= messages) resolve({ frames: got, code: 0 });
+    });
+    ws.on('close', (code) => resolve({ frames: got, code }));
+    ws.on('error', reject);
+  });
+  return withTimeout(done, `frames of ${url}`).finally(() => ws.terminate());
+}
