@@ -186,7 +186,7 @@ export const watchQuerySchema = z.object({
 export const batchQuery = {
   [BATCH_PARAM]: z.enum(['1', 'true', '0', 'false']).optional().describe(
     `\`1\` or \`true\`: every frame the server sends is a JSON array of one or more messages, in order (those of one turn of the ` +
-    `gateway, cut after ${BATCH_MAX_BYTES} bytes): a browser takes a long replay many times faster. Absent, \`0\` or \`false\`: one ` +
+    `gateway, at most ${BATCH_MAX_BYTES} bytes of messages per frame, a larger message alone): a browser takes a long replay many times faster. Absent, \`0\` or \`false\`: one ` +
     'message per frame. Any other value is refused with 400 INVALID_QUERY.',
   ),
 };

@@ -3,14 +3,15 @@
  * holds one JSON message. With batches (the upgrade's `?batch=1`) every text frame is a JSON array
  * of one or more messages, in the order they would have come one per frame: the messages of one
  * turn of the gateway's event loop for that connection (a replay page, a read's live events, the
- * control messages among them), cut once they reach BATCH_MAX_BYTES. A browser pays for each frame
+ * control messages among them), at most BATCH_MAX_BYTES of messages per frame (a larger message
+ * goes alone). A browser pays for each frame
  * about as much as for the message in it, so it takes a long replay many times faster in batches.
  */
 
 /** The upgrade's query parameter that asks for batches: `1` or `true` (absent, `0`, `false`: one message per frame). */
 export const BATCH_PARAM = 'batch';
 
-/** A batch is cut once its messages reach this many bytes of JSON; one larger message gets a frame alone. */
+/** The most bytes of messages (their JSON) one batch frame holds; a larger message gets a frame alone. */
 export const BATCH_MAX_BYTES = 64 * 1024;
 
 /** The values of `?batch=`: true for `1` or `true`, false when absent, `0` or `false`, else null (refused with 400). */

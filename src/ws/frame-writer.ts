@@ -5,12 +5,13 @@ import { BATCH_MAX_BYTES } from '../wire/frames.js';
 /**
  * What a connection sends, written so that one event-loop turn costs one write to the kernel: the
  * frames of a turn (a replay page, a read's live events, the close) are corked together and handed
- * over after it. With batches (src/wire/frames.ts) the turn's messages go in as few frames as
- * BATCH_MAX_BYTES allows, each a JSON array.
+ * over after it. With batches (src/wire/frames.ts) the turn's messages go in order in as few
+ * frames as BATCH_MAX_BYTES allows, each a JSON array of messages that together hold at most that
+ * many bytes, or of one larger message alone.
  */
 export class FrameWriter {
   private corked = false;
-  /** With batches: the messages gathered for the next frame, and their length. */
+  /** With batches: the messages gathered for the next frame, and their size in bytes. */
   private readonly batch: string[] | undefined;
   private batchBytes = 0;
 
@@ -40,8 +41,10 @@ export class FrameWriter {
       });
     }
     if (!this.batch) return this.ws.send(text);
+    const bytes = Buffer.byteLength(text);
+    if (this.batchBytes + bytes > BATCH_MAX_BYTES) this.endBatch();
     this.batch.push(text);
-    this.batchBytes += text.length;
+    this.batchBytes += bytes;
     if (this.batchBytes >= BATCH_MAX_BYTES) this.endBatch();
   }
 

@@ -21,8 +21,8 @@ type FeedControl = Extract<MuxControlMessage, { feed: string }>;
  */
 export class MuxClient {
   readonly messages: Message[] = [];
-  /** Each frame received, in order: its messages (more than one only with `?batch=1`), its length and its longest message's, in characters. */
-  readonly frames: { messages: number; length: number; longest: number }[] = [];
+  /** Each frame received, in order: its messages (more than one only with `?batch=1`) and its size in bytes. */
+  readonly frames: { messages: number; bytes: number }[] = [];
   /** Resolves with the close code and reason the client saw. */
   readonly closed: Promise<{ code: number; reason: string }>;
 
@@ -32,8 +32,7 @@ export class MuxClient {
       const messages = parseServerFrame(frame);
       if (!messages) throw new Error(`the gateway sent a malformed message: ${frame.slice(0, 200)}`);
       if (batched !== frame.startsWith('[')) throw new Error(`a frame ${batched ? 'without' : 'with'} a batch: ${frame.slice(0, 200)}`);
-      const longest = Math.max(...messages.map((m) => JSON.stringify('control' in m ? m.control : 'entry' in m ? m.entry : m.event).length));
-      this.frames.push({ messages: messages.length, length: frame.length, longest });
+      this.frames.push({ messages: messages.length, bytes: Buffer.byteLength(frame) });
       for (const message of messages) {
         // Every control message matches its documented schema (/openapi.json).
         if ('control' in message) {
