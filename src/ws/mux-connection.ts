@@ -53,7 +53,10 @@ interface Sub {
  * One connection of the multiplexed `/ws` (protocol: src/wire/mux.ts). Every task subscription is
  * an openWatch and every feed subscription an openFeed over the shared hub, so their guarantees
  * are those of `/ws/task/<id>` and `/ws/feed`, and Redis connections do not grow with subscriptions. Slow-consumer rules apply to the whole connection:
- * its send buffer is shared by every subscription.
+ * its send buffer is shared by every subscription. While any subscription replays, the replay
+ * fills the buffer up to WS_MAX_BUFFERED_BYTES as fast as the client reads, so live events of the
+ * others are judged against twice that: a client reading slower than a replay, but keeping up
+ * with the live events, is not cut.
  */
 export class MuxConnection {
   private readonly subs = new Map<string, Sub>();
@@ -61,6 +64,8 @@ export class MuxConnection {
   private readonly strikes: number[] = [];
   private readonly outbox: Outbox;
   private stopped = false;
+  /** Subscriptions whose replay is being written. */
+  private replays = 0;
 
   constructor(
     private readonly ws: WebSocket,
@@ -130,6 +135,7 @@ export class MuxConnection {
       return this.end(subject, appErr.closeCode, appErr.message);
     }
     const sub: Sub = { subject, key, active: true, acked: false, replaying: true, watch: undefined };
+    this.replays += 1;
     this.subs.set(key, sub);
     const sink = this.sink(sub);
     const opened = 'task' in subject
@@ -151,7 +157,9 @@ export class MuxConnection {
         this.ack(sub);
         this.writer.send(prefix === undefined ? event.json : prefix + event.json.slice(1));
         this.deps.metrics.eventSent('ws', event, replayed);
-        if (!sub.replaying && overLimit(this.outbox, limit, () => this.writer.flush())) this.slow(sub.replaying);
+        if (sub.replaying) return;
+        // A replay keeps up to the limit waiting (room below); live events get as much again beside it.
+        if (overLimit(this.outbox, this.replays > 0 ? 2 * limit : limit, () => this.writer.flush())) this.slow(false);
       },
       end: () => {
         if (!sub.active) return;
@@ -173,19 +181,24 @@ export class MuxConnection {
   private track(sub: Sub, opened: Promise<Watch>): void {
     opened.then(
       (watch) => {
-        sub.replaying = false;
+        this.replayed(sub);
         if (!sub.active) return watch.close();
         sub.watch = watch;
         this.ack(sub);
       },
       (err: unknown) => {
-        sub.replaying = false;
+        this.replayed(sub);
         if (!sub.active) return;
         const appErr = toAppError(err);
         if (!appErr.exposed) this.log().error({ err, ...sub.subject }, 'subscription failed');
         this.finish(sub, appErr.closeCode, appErr.exposed ? appErr.message : 'internal error');
       },
     );
+  }
+
+  private replayed(sub: Sub): void {
+    sub.replaying = false;
+    this.replays -= 1;
   }
 
   private unsubscribe(subject: MuxSubject, key: string): void {

@@ -47,7 +47,7 @@ describe('TaskWatchers against a real gateway and worker', () => {
     await startWorkerProc(t, redisUrl, { WORKER_CONCURRENCY: '500' });
     const tasks: string[] = [];
     for (let i = 0; i < 500; i += 50) {
-      const page = await Promise.all(Array.from({ length: 50 }, () => request(`${gateway.url}/tasks`, { method: 'POST', body: { stage_ms: 6000 } })));
+      const page = await Promise.all(Array.from({ length: 50 }, () => request(`${gateway.url}/tasks`, { method: 'POST', body: { stage_ms: 9000 } })));
       for (const res of page) {
         assert.equal(res.status, 202);
         tasks.push(res.body.task_id as string);

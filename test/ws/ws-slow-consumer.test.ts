@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openLiteWs } from '../../scripts/bench/ws-lite.js';
 import type { TaskEvent } from '../../src/wire/events.js';
-import { appendEvent, burstUntil } from '../helpers/append.js';
+import { appendEvent, appendHistory, burstUntil } from '../helpers/append.js';
 import { bigReplay } from '../helpers/big-replay.js';
 import { liveBurst } from '../helpers/live-burst.js';
 import { startTask } from '../helpers/http.js';
@@ -118,4 +118,45 @@ for (const path of ['/ws', '/ws?batch=1']) test(`multiplexed ${path}: the whole 
     assert.equal(rest.code, 1000);
     assert.deepEqual([...got.get(task)!, ...rest.events.map((e) => e.id)], await eventIds(redis, task));
   }
+});
+
+test('multiplexed /ws: live events of one task while another replays into a reader slower than the replay (but far faster than the live events) do not close it', async (t) => {
+  const url = await testRedisUrl();
+  const redis = await redisFor(t, url);
+  const gateway = await startGatewayProc(t, url, { WS_MAX_BUFFERED_BYTES: '262144', WS_REPLAY_STALL_MS: '5000' });
+  const [long, live] = [await startTask(gateway.url), await startTask(gateway.url)];
+  // 20 MB of history: more than loopback's socket buffers hold, so the replay fills the gateway's side.
+  await appendHistory(redis, long, 1200, { note: 'x'.repeat(16 * 1024) });
+  const got = new Map<string, string[]>([[long, []], [live, []]]);
+  const ended = new Map<string, number>();
+  let closed: { code: number; reason: string } | undefined;
+  const reader = openLiteWs(gateway.port, '/ws?batch=1', {
+    open: () => {
+      for (const task of [live, long]) reader.send(JSON.stringify({ type: 'subscribe', task }));
+    },
+    text: (d) => {
+      for (const m of JSON.parse(d) as { id?: string; task_id?: string; type?: string; task?: string; code?: number }[]) {
+        if (m.id !== undefined) got.get(m.task_id!)!.push(m.id);
+        else if (m.type === 'ended') ended.set(m.task!, m.code!);
+      }
+    },
+    close: (code, reason) => (closed = { code, reason }),
+  });
+  t.after(() => reader.destroy());
+  // Reads in bursts: 10 ms of every 50.
+  const pacing = setInterval(() => {
+    reader.socket.resume();
+    setTimeout(() => reader.socket.pause(), 10);
+  }, 50);
+  t.after(() => clearInterval(pacing));
+  await waitFor(() => got.get(live)!.length === 1 && got.get(long)!.length > 0, 'both subscriptions under way');
+  while (!ended.has(long) && closed === undefined) {
+    await appendEvent(redis, live, { status: 'PROCESSING', progress: 50 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await appendEvent(redis, live, { status: 'COMPLETED', progress: 100, terminal: true });
+  await waitFor(() => ended.size === 2 || closed !== undefined, 'both subscriptions ended', 60_000);
+  assert.equal(closed, undefined, `the connection was closed: ${JSON.stringify(closed)}`);
+  assert.deepEqual([ended.get(long), ended.get(live)], [1000, 1000]);
+  for (const task of [long, live]) assert.deepEqual(got.get(task), await eventIds(redis, task));
 });
