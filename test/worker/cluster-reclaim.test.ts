@@ -52,7 +52,7 @@ test('cluster: a worker process SIGKILLed mid-task; a running worker takes over 
   const gateway = await startGatewayProc(t, c);
   const doomed = await startWorkerProc(t, c, FAST_RECLAIM);
   // Long stages: the survivor starts while every task is still running on the doomed worker.
-  const ids = await tasksRunningOn(redis, gateway.url, doomed, 24, 4000);
+  const ids = await tasksRunningOn(redis, gateway.url, doomed, 24, 6000);
   const partitions = new Set(ids.map((id) => CLUSTER_LAYOUT.of(id).index));
   assert.ok(partitions.size >= 4, `24 tasks in ${partitions.size} of 12 partitions`);
   const masters = await c.masters();
