@@ -4,8 +4,8 @@
  * of one or more messages, in the order they would have come one per frame: the messages of one
  * turn of the gateway's event loop for that connection (a replay page, a read's live events, the
  * control messages among them), at most BATCH_MAX_BYTES of messages per frame (a larger message
- * goes alone). A browser pays for each frame
- * about as much as for the message in it, so it takes a long replay many times faster in batches.
+ * goes alone). A browser pays for each frame about as much as for the message in it, so it takes a
+ * long replay many times faster in batches.
  */
 
 /** The upgrade's query parameter that asks for batches: `1` or `true` (absent, `0`, `false`: one message per frame). */
@@ -21,8 +21,12 @@ export function parseBatchParam(value: string | null): boolean | null {
   return null;
 }
 
-/** The JSON object a text frame holds, or null when the frame is binary, not JSON, or not an object. */
-function parseJsonObject(data: unknown): Record<string, unknown> | null {
+/**
+ * The JSON objects of one text frame, in order: a batch's (a JSON array of objects) or the one a
+ * frame without batches holds; null when the frame is binary, not JSON, an empty array, or holds
+ * anything but objects.
+ */
+export function parseJsonObjects(data: unknown): Record<string, unknown>[] | null {
   if (typeof data !== 'string') return null;
   let value: unknown;
   try {
@@ -30,26 +34,8 @@ function parseJsonObject(data: unknown): Record<string, unknown> | null {
   } catch {
     return null;
   }
-  return isObject(value) ? value : null;
-}
-
-/**
- * The JSON objects of one text frame, in order: a batch's (a JSON array of objects) or the one a
- * frame without batches holds; null when the frame is binary, not JSON, an empty array, or holds
- * anything but objects.
- */
-export function parseJsonObjects(data: unknown): Record<string, unknown>[] | null {
-  if (typeof data !== 'string' || !data.startsWith('[')) {
-    const one = parseJsonObject(data);
-    return one === null ? null : [one];
-  }
-  let values: unknown;
-  try {
-    values = JSON.parse(data);
-  } catch {
-    return null;
-  }
-  return Array.isArray(values) && values.length > 0 && values.every(isObject) ? values : null;
+  if (isObject(value)) return [value];
+  return Array.isArray(value) && value.length > 0 && value.every(isObject) ? value : null;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

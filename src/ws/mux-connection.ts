@@ -196,6 +196,7 @@ export class MuxConnection {
     );
   }
 
+  /** `sub`'s replay is over: written, or failed. */
   private replayed(sub: Sub): void {
     sub.replaying = false;
     this.replays -= 1;
