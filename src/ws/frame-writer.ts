@@ -56,8 +56,14 @@ export class FrameWriter {
     this.socket.cork();
   }
 
-  /** Sends the batch being gathered as a frame: before a close frame, which must follow it. */
-  endBatch(): void {
+  /** Closes the connection (unless it is closing already) after the batch being gathered. */
+  close(code: number, reason: string): void {
+    this.endBatch();
+    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code, reason);
+  }
+
+  /** Sends the batch being gathered as a frame. */
+  private endBatch(): void {
     if (!this.batch || this.batch.length === 0) return;
     const frame = `[${this.batch.join(',')}]`;
     this.batch.length = 0;

@@ -90,11 +90,10 @@ export class MuxConnection {
     return this.subs.size;
   }
 
-  /** Ends every subscription's watch, after sending what this turn holds; the socket is closing or closed. Idempotent. */
+  /** Ends every subscription's watch; the socket is closing or closed. Idempotent. */
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    this.writer.endBatch();
     for (const sub of this.subs.values()) this.deactivate(sub);
     this.subs.clear();
   }
@@ -265,6 +264,6 @@ export class MuxConnection {
 
   private close(code: number, reason: string): void {
     this.stop();
-    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code, closeReason(reason));
+    this.writer.close(code, closeReason(reason));
   }
 }

@@ -145,8 +145,7 @@ export class WsServer {
 
     const close = (code: number, reason: string) => {
       conn.watch?.close();
-      writer.endBatch();
-      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, closeReason(reason));
+      writer.close(code, closeReason(reason));
     };
     ws.on('pong', () => (conn.alive = true));
     ws.on('message', () => close(CloseCode.BAD_REQUEST, 'clients must not send messages'));
@@ -225,10 +224,9 @@ export class WsServer {
       (ws) =>
         new Promise<void>((resolve) => {
           ws.once('close', () => resolve());
-          const conn = this.conns.get(ws);
-          conn?.watch?.close();
-          conn?.writer.endBatch();
-          ws.close(CloseCode.GOING_AWAY, 'server shutting down');
+          const conn = this.conns.get(ws)!;
+          conn.watch?.close();
+          conn.writer.close(CloseCode.GOING_AWAY, 'server shutting down');
           setTimeout(() => ws.terminate(), 2000).unref();
         }),
     );

@@ -12,7 +12,6 @@ import { waitFor, withTimeout } from './wait.js';
 const CONTROL_SCHEMAS = { subscribed: subscribedSchema, ended: endedSchema, unsubscribed: unsubscribedSchema, error: muxErrorSchema };
 const FEED_CONTROL_SCHEMAS = { subscribed: feedSubscribedSchema, ended: feedEndedSchema, unsubscribed: feedUnsubscribedSchema };
 
-type Message = ServerMessage;
 type FeedControl = Extract<MuxControlMessage, { feed: string }>;
 
 /**
@@ -20,7 +19,7 @@ type FeedControl = Extract<MuxControlMessage, { feed: string }>;
  * everything the gateway sends, in order. Terminated when the scope ends.
  */
 export class MuxClient {
-  readonly messages: Message[] = [];
+  readonly messages: ServerMessage[] = [];
   /** Each frame received, in order: its messages (more than one only with `?batch=1`) and its size in bytes. */
   readonly frames: { messages: number; bytes: number }[] = [];
   /** Resolves with the close code and reason the client saw. */

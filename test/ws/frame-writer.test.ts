@@ -54,14 +54,13 @@ test('batched: one turn\'s messages go in order in frames of at most BATCH_MAX_B
   for (const f of frames) assert.ok(sizes([f])[0] === 1 || Buffer.byteLength(f) <= BATCH_MAX_BYTES + sizes([f])[0]! + 1, `a frame of ${f.length}`);
 });
 
-test('batched: flush() sends the turn\'s batch so far; endBatch() before a close puts the last batch ahead of the close frame', async (t) => {
+test('batched: flush() sends the turn\'s batch so far; close() puts the last batch ahead of the close frame', async (t) => {
   const { writer, ws, frames, closed } = await pair(t, true);
   writer.send('{"n":1}');
   writer.send('{"n":2}');
   writer.flush();
   writer.send('{"n":3}');
-  writer.endBatch();
-  ws.close(1000, 'done');
+  writer.close(1000, 'done');
   assert.equal(await withTimeout(closed, 'the close'), 1000);
   assert.deepEqual(frames, ['[{"n":1},{"n":2}]', '[{"n":3}]']);
   writer.send('{"n":4}');
@@ -73,7 +72,6 @@ test('without batches every message is a frame of its own, not an array', async 
   const sent = ['{"a":1}', message(100 * 1024), '{"b":2}'];
   for (const m of sent) writer.send(m);
   writer.flush();
-  writer.endBatch();
   await waitFor(() => frames.length === 3, 'three frames');
   assert.deepEqual(frames, sent);
 });
