@@ -21,10 +21,10 @@ import { connectRedis } from '../test/helpers/redis.js';
 import { closeRedis } from '../src/store/redis.js';
 import { gcDelta, interleaved, ratios, type System } from './bench/compare.js';
 import { fixedRate, round, STAGE0, STAGE10 } from './bench/load.js';
-import { compiled, spawnTs, startServer, waitForClient, type RedisCost, type Service } from './bench/procs.js';
+import { compiled, costDelta, redisCounters, spawnTs, startServer, waitForClient, type RedisCost, type Service } from './bench/procs.js';
 import { summarizeHeapProfiles, summarizeProfiles } from './bench/profile.js';
 import { scriptCost } from './bench/script-cost.js';
-import { summary } from './bench/summary.js';
+import { summary, type RedisPerTask } from './bench/summary.js';
 import { median } from './bench/compare.js';
 import { longReplay, outputThroughput, type OutputRun, type OutputSystem } from './bench/output-measures.js';
 import { fanout, storm } from './bench/watch-measures.js';
@@ -118,7 +118,7 @@ try {
   if (only.has('scheduled')) await compareScheduled(gateway, worker);
   if (only.has('latency')) {
     // stage_ms 10: the watcher is connected before the stages are appended, so each is a live event.
-    emit('latency', await withGc({ gateway, worker }, () => fixedRate(gateway.port, opt.rate, opt.rateSeconds, STAGE10)));
+    emit('latency', await withGc({ gateway, worker }, () => withRedisCost(() => fixedRate(gateway.port, opt.rate, opt.rateSeconds, STAGE10))));
   }
   if (only.has('output')) await compareOutput(gateway, worker);
 
@@ -193,7 +193,7 @@ async function compareThroughput(gateway: Service, worker: Service): Promise<voi
       const port = systems.find((s) => s.name === 'bullmq')!.port;
       if (only.has('latency')) {
         const [server, bullWorker] = extra.slice(-2) as [Service, Service];
-        emit('bullmq_latency', await withGc({ server, worker: bullWorker }, () => fixedRate(port, opt.rate, opt.rateSeconds, STAGE10)));
+        emit('bullmq_latency', await withGc({ server, worker: bullWorker }, () => withRedisCost(() => fixedRate(port, opt.rate, opt.rateSeconds, STAGE10))));
       }
     }
   } finally {
@@ -277,6 +277,13 @@ async function compareOutput(gateway: Service, worker: Service): Promise<void> {
   }
 }
 
+/** A measure with the Redis work done meanwhile (commands and Redis CPU per task, by command), as `redis`. */
+async function withRedisCost<T extends { tasks: number }>(measure: () => Promise<T>): Promise<T & { redis: RedisPerTask }> {
+  const before = await redisCounters(admin);
+  const result = await measure();
+  return { ...result, redis: redisCost(costDelta(before, await redisCounters(admin)), result.tasks) };
+}
+
 /** A measure with the GC pauses its Node processes had meanwhile: total and longest, ms, by role. */
 async function withGc<T extends object>(services: Record<string, Service>, measure: () => Promise<T>): Promise<T & Record<string, unknown>> {
   const before = Object.fromEntries(Object.entries(services).map(([k, s]) => [k, s.gc()]));
@@ -289,7 +296,7 @@ async function withGc<T extends object>(services: Record<string, Service>, measu
   };
 }
 
-function redisCost(cost: RedisCost, tasks: number): Record<string, unknown> {
+function redisCost(cost: RedisCost, tasks: number): RedisPerTask {
   return {
     tasks,
     commands_per_task: round(cost.commands / tasks),

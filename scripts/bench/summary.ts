@@ -1,6 +1,15 @@
 import { cpus, totalmem } from 'node:os';
 import { round, type LatencyResult } from './load.js';
 
+/** Redis's work per task over a measure (scripts/bench.ts redisCost). */
+export type RedisPerTask = {
+  tasks: number;
+  commands_per_task: number;
+  cpu_us_per_task: number;
+  by_command_per_task: Record<string, number>;
+  command_us_per_task: Record<string, number>;
+};
+
 /** The short human summary printed after the JSON lines. */
 export function summary(results: Record<string, Record<string, unknown>>, rounds: number): string {
   const t = results.throughput?.tasks_per_s as number | undefined;
@@ -29,6 +38,12 @@ export function summary(results: Record<string, Record<string, unknown>>, rounds
   if (sp) lines.push(`  of which ts to XADD (worker, group commit, script) p50 ${sp.to_redis_p50_ms} ms, p99 ${sp.to_redis_p99_ms} ms; XADD to watcher (hub read, gateway, socket) p50 ${sp.from_redis_p50_ms} ms, p99 ${sp.from_redis_p99_ms} ms (each +-1 ms: entry ids have whole ms)`);
   const bl = results.bullmq_latency;
   if (l && bl) lines.push(`  BullMQ at the same rate: p50 ${bl.p50_ms} ms, p99 ${bl.p99_ms} ms, max ${bl.max_ms} ms; longest GC pause ms ${JSON.stringify(bl.gc_max_pause_ms)} (target: taskcast's p50 and p99 no worse)`);
+  const lr = l?.redis as RedisPerTask | undefined;
+  const blr = bl?.redis as RedisPerTask | undefined;
+  if (lr) {
+    const reads = (r: RedisPerTask) => `${r.commands_per_task} commands (xread ${r.by_command_per_task.xread ?? 0}, client|unblock ${r.by_command_per_task['client|unblock'] ?? 0}), ${r.cpu_us_per_task} us CPU`;
+    lines.push(`  Redis per task at that rate: taskcast ${reads(lr)}${blr ? `; BullMQ ${reads(blr)}` : ''}`);
+  }
   const rc = results.redis_cost;
   const brc = results.bullmq_redis_cost;
   if (rc) lines.push(`redis per task: ${rc.commands_per_task} commands (target <= 20), ${rc.cpu_us_per_task} us CPU (target <= 60)`);

@@ -54,6 +54,13 @@ test('npm run bench: a scaled-down run prints every measure as JSON, then the su
   const split = m.latency!.split as Record<string, number>;
   assert.deepEqual(Object.keys(split).sort(), ['from_redis_p50_ms', 'from_redis_p99_ms', 'to_redis_p50_ms', 'to_redis_p99_ms']);
   assert.ok(Object.values(split).every(Number.isFinite), `latency split: ${JSON.stringify(split)}`);
+  // The Redis work of the latency load, for both systems: their watchers' live reads among it.
+  for (const name of ['latency', 'bullmq_latency']) {
+    const redis = m[name]!.redis as { commands_per_task: number; cpu_us_per_task: number; by_command_per_task: Record<string, number> };
+    assert.ok(redis.commands_per_task > 0 && redis.cpu_us_per_task > 0, `${name}: ${JSON.stringify(redis)}`);
+    assert.ok(redis.by_command_per_task.xread! > 0, `${name}: ${JSON.stringify(redis)}`);
+  }
+  assert.match(out, /Redis per task at that rate: taskcast [\d.]+ commands \(xread [\d.]+, client\|unblock [\d.]+\), [\d.]+ us CPU; BullMQ /);
   assert.deepEqual(
     [m.fanout!.all_delivered, m.fanout!.gaps, m.fanout!.duplicates, m.fanout!.closed_1000, m.fanout!.gateway_redis_connections],
     [true, 0, 0, 100, 2],
