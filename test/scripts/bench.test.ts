@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { RedisPerTask } from '../../scripts/bench/summary.js';
 import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
 import { withTimeout } from '../helpers/wait.js';
 
@@ -56,7 +57,7 @@ test('npm run bench: a scaled-down run prints every measure as JSON, then the su
   assert.ok(Object.values(split).every(Number.isFinite), `latency split: ${JSON.stringify(split)}`);
   // The Redis work of the latency load, for both systems: their watchers' live reads among it.
   for (const name of ['latency', 'bullmq_latency']) {
-    const redis = m[name]!.redis as { commands_per_task: number; cpu_us_per_task: number; by_command_per_task: Record<string, number> };
+    const redis = m[name]!.redis as RedisPerTask;
     assert.ok(redis.commands_per_task > 0 && redis.cpu_us_per_task > 0, `${name}: ${JSON.stringify(redis)}`);
     assert.ok(redis.by_command_per_task.xread! > 0, `${name}: ${JSON.stringify(redis)}`);
   }
