@@ -61,6 +61,7 @@ test('npm run bench: a scaled-down run prints every measure as JSON, then the su
     assert.ok(redis.commands_per_task > 0 && redis.cpu_us_per_task > 0, `${name}: ${JSON.stringify(redis)}`);
     assert.ok(redis.by_command_per_task.xread! > 0, `${name}: ${JSON.stringify(redis)}`);
   }
+  assert.match(out, /taskcast\/BullMQ [\d.]+ in commands and [\d.]+ in Redis CPU \(target <= 0\.5\)/);
   assert.match(out, /Redis per task at that rate: taskcast [\d.]+ commands \(xread [\d.]+, client\|unblock [\d.]+\), [\d.]+ us CPU; BullMQ /);
   assert.deepEqual(
     [m.fanout!.all_delivered, m.fanout!.gaps, m.fanout!.duplicates, m.fanout!.closed_1000, m.fanout!.gateway_redis_connections],
