@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import type { Outbox } from '../hub/room.js';
 import { BATCH_MAX_BYTES } from '../wire/frames.js';
 
 /**
@@ -7,9 +8,10 @@ import { BATCH_MAX_BYTES } from '../wire/frames.js';
  * frames of a turn (a replay page, a read's live events, the close) are corked together and handed
  * over after it. With batches (src/wire/frames.ts) the turn's messages go in order in as few
  * frames as BATCH_MAX_BYTES allows, each a JSON array of messages that together hold at most that
- * many bytes, or of one larger message alone.
+ * many bytes, or of one larger message alone. It is the connection's Outbox for the slow-consumer
+ * rules (src/hub/room.ts).
  */
-export class FrameWriter {
+export class FrameWriter implements Outbox {
   private corked = false;
   /** With batches: the messages gathered for the next frame, and their size in bytes. */
   private readonly batch: string[] | undefined;
@@ -23,9 +25,21 @@ export class FrameWriter {
     this.batch = batched ? [] : undefined;
   }
 
+  get drains(): Duplex {
+    return this.socket;
+  }
+
+  get closes(): WebSocket {
+    return this.ws;
+  }
+
   /** Bytes written and not yet handed to the kernel: the socket's, and the batch being gathered. */
-  get buffered(): number {
+  buffered(): number {
     return this.ws.bufferedAmount + this.batchBytes;
+  }
+
+  gone(): boolean {
+    return this.ws.readyState !== this.ws.OPEN;
   }
 
   /** Sends one JSON message (dropped once the socket is not open). */

@@ -1,4 +1,3 @@
-import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Auth } from '../auth/auth.js';
 import type { Config } from '../config.js';
@@ -6,7 +5,7 @@ import { AppError, toAppError } from '../errors.js';
 import { RateLimiter } from '../http/rate-limit.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { overLimit, waitForRoom, type Outbox } from '../hub/room.js';
+import { overLimit, waitForRoom } from '../hub/room.js';
 import { checkTaskId } from '../checked-ids.js';
 import { openFeed } from '../hub/feed.js';
 import { openWatch, type Watch, type WatchSink } from '../hub/watch.js';
@@ -62,7 +61,6 @@ export class MuxConnection {
   private readonly subs = new Map<string, Sub>();
   private readonly rate: RateLimiter;
   private readonly strikes: number[] = [];
-  private readonly outbox: Outbox;
   private stopped = false;
   /** Subscriptions whose replay is being written. */
   private replays = 0;
@@ -71,14 +69,12 @@ export class MuxConnection {
     private readonly ws: WebSocket,
     /** Writes this connection's frames (with batches when the upgrade asked for them). */
     private readonly writer: FrameWriter,
-    socket: Duplex,
     private readonly deps: MuxDeps,
     /** The connection's own token (`?token=` or Authorization), used by subscribes that carry none. */
     private readonly connToken: string | undefined,
     private readonly log: () => Logger,
   ) {
     this.rate = new RateLimiter({ burst: deps.config.WS_MESSAGE_BURST, refillPerS: deps.config.WS_MESSAGES_PER_S, maxKeys: 1 });
-    this.outbox = { buffered: () => this.writer.buffered, gone: () => ws.readyState !== ws.OPEN, drains: socket, closes: ws };
     ws.on('message', (data, isBinary) => {
       if (this.stopped || ws.readyState !== ws.OPEN) return;
       if (isBinary) return this.refuse('messages must be JSON text frames');
@@ -158,14 +154,14 @@ export class MuxConnection {
         this.deps.metrics.eventSent('ws', event, replayed);
         if (sub.replaying) return;
         // A replay keeps up to the limit waiting (room below); live events get as much again beside it.
-        if (overLimit(this.outbox, this.replays > 0 ? 2 * limit : limit, () => this.writer.flush())) this.slow(false);
+        if (overLimit(this.writer, this.replays > 0 ? 2 * limit : limit, () => this.writer.flush())) this.slow(false);
       },
       end: () => {
         if (!sub.active) return;
         this.ack(sub);
         this.finish(sub, SubscriptionCode.DONE, 'task finished');
       },
-      room: () => (sub.active ? waitForRoom(this.outbox, limit, this.deps.config.WS_REPLAY_STALL_MS, () => this.slow(true)) : Promise.resolve(false)),
+      room: () => (sub.active ? waitForRoom(this.writer, limit, this.deps.config.WS_REPLAY_STALL_MS, () => this.slow(true)) : Promise.resolve(false)),
       error: (err) => {
         if (!sub.active) return;
         this.log().warn({ ...sub.subject, err: err.message }, 'live feed of a subscription broke');

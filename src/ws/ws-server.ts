@@ -88,9 +88,9 @@ export class WsServer {
       const writer = new FrameWriter(ws, socket, batched);
       if (match) {
         const taskId = match[1]!;
-        this.onConnection(ws, socket, writer, { taskId }, lastEventId, (sink) => openWatch(this.deps, { taskId, lastEventId }, sink));
+        this.onConnection(ws, writer, { taskId }, lastEventId, (sink) => openWatch(this.deps, { taskId, lastEventId }, sink));
       } else {
-        this.onConnection(ws, socket, writer, { feed: tag ?? '*' }, lastEventId, (sink) => openFeed(this.deps, { tag, lastEventId }, sink));
+        this.onConnection(ws, writer, { feed: tag ?? '*' }, lastEventId, (sink) => openFeed(this.deps, { tag, lastEventId }, sink));
       }
     });
   };
@@ -119,7 +119,7 @@ export class WsServer {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const log = lazyChild(this.deps.logger, () => ({ connId: uuidv4().slice(0, 8), mux: true }));
       const writer = new FrameWriter(ws, socket, batched);
-      const mux = new MuxConnection(ws, writer, socket, this.deps, token, log);
+      const mux = new MuxConnection(ws, writer, this.deps, token, log);
       const conn: Conn = { alive: true, watch: { close: () => mux.stop() }, writer };
       this.conns.set(ws, conn);
       this.deps.metrics.connectionOpened('ws');
@@ -134,7 +134,7 @@ export class WsServer {
   }
 
   /** `about`: what the connection's log lines name (its task, or its feed). */
-  private onConnection(ws: WebSocket, socket: Duplex, writer: FrameWriter, about: Record<string, string>, lastEventId: string | undefined, open: Opener): void {
+  private onConnection(ws: WebSocket, writer: FrameWriter, about: Record<string, string>, lastEventId: string | undefined, open: Opener): void {
     // Most watches log nothing at LOG_LEVEL info or above.
     const log = lazyChild(this.deps.logger, () => ({ ...about, connId: uuidv4().slice(0, 8) }));
     const debug = this.deps.logger.isLevelEnabled('debug');
@@ -164,20 +164,19 @@ export class WsServer {
     const limit = this.deps.config.WS_MAX_BUFFERED_BYTES;
     let replaying = true;
     const slow = () => {
-      log().info({ buffered: ws.bufferedAmount, replaying }, 'slow consumer; closing with 4008');
+      log().info({ buffered: writer.buffered(), replaying }, 'slow consumer; closing with 4008');
       close(CloseCode.SLOW_CONSUMER, 'slow consumer');
     };
-    const outbox = { buffered: () => writer.buffered, gone: () => ws.readyState !== ws.OPEN, drains: socket, closes: ws };
     open({
       start: (cursor) => writer.send(JSON.stringify({ id: cursor })),
       event: (event, replayed) => {
-        if (ws.readyState !== ws.OPEN) return;
+        if (writer.gone()) return;
         writer.send(event.json);
         this.deps.metrics.eventSent('ws', event, replayed);
-        if (!replaying && overLimit(outbox, limit, () => writer.flush())) slow();
+        if (!replaying && overLimit(writer, limit, () => writer.flush())) slow();
       },
       end: () => close(CloseCode.DONE, 'task finished'),
-      room: () => waitForRoom(outbox, limit, this.deps.config.WS_REPLAY_STALL_MS, slow),
+      room: () => waitForRoom(writer, limit, this.deps.config.WS_REPLAY_STALL_MS, slow),
       error: (err) => {
         log().warn({ err: err.message }, 'live feed broke');
         // A corrupted task closes with its own code (no resume can help), a feed gap with 4410 and

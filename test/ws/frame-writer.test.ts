@@ -39,7 +39,7 @@ test('batched: one turn\'s messages go in order in frames of at most BATCH_MAX_B
   const ten = message(10 * 1024);
   const sent = [...Array<string>(10).fill(ten), message(100 * 1024), '{"a":1}', '{"b":2}', '{"c":3}'];
   for (const m of sent) writer.send(m);
-  assert.equal(writer.buffered >= 3 * 10 * 1024, true, 'the batch being gathered counts as buffered');
+  assert.equal(writer.buffered() >= 3 * 10 * 1024, true, 'the batch being gathered counts as buffered');
   await waitFor(() => frames.length === 4, 'four frames');
   // 6 x 10 KiB fit in 64 KiB, a 7th would not; the 100 KiB message alone; the rest of the turn.
   assert.deepEqual(sizes(frames), [6, 4, 1, 3]);
@@ -64,7 +64,7 @@ test('batched: flush() sends the turn\'s batch so far; close() puts the last bat
   assert.equal(await withTimeout(closed, 'the close'), 1000);
   assert.deepEqual(frames, ['[{"n":1},{"n":2}]', '[{"n":3}]']);
   writer.send('{"n":4}');
-  assert.equal(writer.buffered, ws.bufferedAmount, 'nothing is gathered once the socket is not open');
+  assert.equal(writer.buffered(), ws.bufferedAmount, 'nothing is gathered once the socket is not open');
 });
 
 test('without batches every message is a frame of its own, not an array', async (t) => {
