@@ -1,4 +1,4 @@
-import { BATCH_PARAM, parseJsonObjects } from '../wire/frames.js';
+import { BATCH_PARAM, parseFrame } from '../wire/frames.js';
 import { socketUrl } from './socket-url.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { feedCursorCovers, parseFeedCursor } from '../wire/feed-cursor.js';
@@ -142,12 +142,12 @@ export class FeedWatcher {
 
   /** A frame of feed messages (a batch of them, see src/wire/frames.ts). */
   private onFrame(data: unknown): void {
-    const messages = parseJsonObjects(data)?.map(parseMessage);
-    if (!messages || messages.includes(null)) {
+    const messages = parseFrame(data, parseMessage);
+    if (!messages) {
       this.finish({ state: 'failed', code: 1002, reason: 'the gateway sent a malformed feed message' });
       return;
     }
-    for (const message of messages as (FeedEntry | { id: string })[]) if (!this.isFinal) this.onMessage(message);
+    for (const message of messages) if (!this.isFinal) this.onMessage(message);
   }
 
   private onMessage(message: FeedEntry | { id: string }): void {

@@ -1,4 +1,4 @@
-import { BATCH_PARAM, parseJsonObjects } from '../wire/frames.js';
+import { BATCH_PARAM, parseFrame } from '../wire/frames.js';
 import { socketUrl } from './socket-url.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { compareEventIds, parseEventId } from '../wire/event-id.js';
@@ -193,12 +193,12 @@ export class TaskWatcher {
 
   /** A frame of events (a batch of them, see src/wire/frames.ts); after the terminal one nothing counts. */
   private onFrame(data: unknown): void {
-    const events = parseJsonObjects(data)?.map(parseEvent);
-    if (!events || events.includes(null)) {
+    const events = parseFrame(data, parseEvent);
+    if (!events) {
       this.finish({ state: 'failed', code: 1002, reason: 'the gateway sent a malformed event' });
       return;
     }
-    for (const event of events as TaskEvent[]) if (!this.isFinal) this.onEvent(event);
+    for (const event of events) if (!this.isFinal) this.onEvent(event);
   }
 
   private onEvent(event: TaskEvent): void {

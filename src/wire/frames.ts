@@ -38,6 +38,19 @@ export function parseJsonObjects(data: unknown): Record<string, unknown>[] | nul
   return Array.isArray(value) && value.length > 0 && value.every(isObject) ? value : null;
 }
 
+/** The messages of one text frame as `parse` reads each of its objects; null when the frame or any message is malformed (`parse` gives null). */
+export function parseFrame<T>(data: unknown, parse: (object: Record<string, unknown>) => T | null): T[] | null {
+  const objects = parseJsonObjects(data);
+  if (objects === null) return null;
+  const messages: T[] = [];
+  for (const object of objects) {
+    const message = parse(object);
+    if (message === null) return null;
+    messages.push(message);
+  }
+  return messages;
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

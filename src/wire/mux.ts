@@ -1,4 +1,4 @@
-import { parseJsonObjects } from './frames.js';
+import { parseFrame } from './frames.js';
 import { CloseCode } from './close-codes.js';
 import { EVENT_TYPES, type TaskEvent } from './events.js';
 import { TAG_RE, type FeedEntry } from './feed.js';
@@ -250,15 +250,7 @@ const EVENT_TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);
  * `feed`) or a control message.
  */
 export function parseServerFrame(data: unknown): ServerMessage[] | null {
-  const objects = parseJsonObjects(data);
-  if (objects === null) return null;
-  const messages: ServerMessage[] = [];
-  for (const m of objects) {
-    const message = classify(m);
-    if (message === null) return null;
-    messages.push(message);
-  }
-  return messages;
+  return parseFrame(data, classify);
 }
 
 /** The server message `m` is, or null when it is none. */
