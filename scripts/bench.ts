@@ -6,6 +6,8 @@
  * `--only starts` (start throughput, plain and with Idempotency-Key, `--starts N` per round);
  * `--cpu-prof DIR` writes gateway, worker and ceiling-server CPU profiles, `--heap-prof DIR` their
  * allocation profiles (scripts/bench/heap-sampler.ts); both are summarized at the end.
+ * `--node-args='<flags>'` starts taskcast's gateways and workers with those Node flags (e.g.
+ * `--max-semi-space-size=8`), so that a runtime setting shows in the same figures as the peers'.
  * `--cluster` runs only the Redis Cluster comparison (with `--only`, beside those): the throughput
  * load on one redis-server beside a local cluster of 3 masters with a replica each, in interleaved
  * rounds (`--tasks`, `--in-flight`, `--rounds`); tasks/s, Redis CPU and commands per task, each
@@ -55,6 +57,7 @@ const { values: a } = parseArgs({
     cluster: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
     'heap-prof': { type: 'string' },
+    'node-args': { type: 'string' },
   },
 });
 const q = a.quick;
@@ -88,6 +91,8 @@ const profArgs = [
   ...(a['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', a['cpu-prof']] : []),
   ...(a['heap-prof'] ? ['--import', compiled('scripts/bench/heap-sampler.ts')] : []),
 ];
+/** Node flags of taskcast's own gateways and workers. */
+const taskcastArgs = [...(a['node-args']?.split(/\s+/).filter(Boolean) ?? []), ...profArgs];
 for (const dir of [a['cpu-prof'], a['heap-prof']]) if (dir) mkdirSync(dir, { recursive: true });
 if (a['heap-prof']) process.env.HEAP_PROFILE_DIR = resolve(a['heap-prof']);
 
@@ -107,13 +112,13 @@ try {
     REDIS_URL: redisServer.url, WORKER_CONCURRENCY: '256', STAGE_MS: '0', HEALTH_PORT: '0',
     TASK_MODULES: compiled('scripts/bench/bench-tasks.ts'), ...limits,
   };
-  const gateway = await startServer('gateway', 'src/bin/gateway.ts', env, profArgs);
+  const gateway = await startServer('gateway', 'src/bin/gateway.ts', env, taskcastArgs);
   stops.push(gateway.stop);
-  const worker: Service = spawnTs('worker', 'src/bin/worker.ts', env, profArgs);
+  const worker: Service = spawnTs('worker', 'src/bin/worker.ts', env, taskcastArgs);
   stops.push(worker.stop);
   await waitForClient(admin, 'taskcast:worker-reader', worker);
 
-  if (only.has('cluster')) emit('cluster', await clusterVsSingle({ gateway, worker, redisUrl: redisServer.url }, env, profArgs, opt));
+  if (only.has('cluster')) emit('cluster', await clusterVsSingle({ gateway, worker, redisUrl: redisServer.url }, env, taskcastArgs, opt));
   if (only.has('throughput')) await compareThroughput(gateway, worker);
   if (only.has('scheduled')) await compareScheduled(gateway, worker);
   if (only.has('latency')) {
@@ -127,13 +132,13 @@ try {
     // A new gateway in place of the first: its RSS per watcher must not depend on what the
     // measures before left in the heap, and its Redis connections are the only gateway ones.
     await gateway.stop();
-    watching = await startServer('gateway', 'src/bin/gateway.ts', env, profArgs);
+    watching = await startServer('gateway', 'src/bin/gateway.ts', env, taskcastArgs);
     stops.push(watching.stop);
   }
   if (only.has('fanout')) emit('fanout', await fanout({ port: watching.port, gateway: watching, worker, admin }, opt));
   if (only.has('storm')) emit('storm', await storm({ port: watching.port, admin }, opt));
   if (only.has('mux')) {
-    const startGateway = () => startServer('gateway', 'src/bin/gateway.ts', env, profArgs);
+    const startGateway = () => startServer('gateway', 'src/bin/gateway.ts', env, taskcastArgs);
     emit('mux', await muxFanout({ startGateway, worker, admin }, opt));
   }
 
@@ -151,7 +156,7 @@ try {
 } finally {
   await cleanup();
 }
-process.stdout.write(summary(results, opt.rounds));
+process.stdout.write(summary(results, opt.rounds, a['node-args']));
 if (a['cpu-prof']) process.stdout.write(summarizeProfiles(a['cpu-prof']));
 if (a['heap-prof']) process.stdout.write(summarizeHeapProfiles(a['heap-prof']));
 
@@ -284,7 +289,7 @@ async function withRedisCost<T extends { tasks: number }>(measure: () => Promise
   return { ...result, redis: redisCost(costDelta(before, await redisCounters(admin)), result.tasks) };
 }
 
-/** A measure with the GC pauses its Node processes had meanwhile: total and longest, ms, by role. */
+/** A measure with the GC its Node processes had meanwhile, by role: total and longest pause (ms), MB promoted. */
 async function withGc<T extends object>(services: Record<string, Service>, measure: () => Promise<T>): Promise<T & Record<string, unknown>> {
   const before = Object.fromEntries(Object.entries(services).map(([k, s]) => [k, s.gc()]));
   const result = await measure();
@@ -293,6 +298,7 @@ async function withGc<T extends object>(services: Record<string, Service>, measu
     ...result,
     gc_pause_ms: Object.fromEntries(gc.map(([k, d]) => [k, round(d.pauseMs)])),
     gc_max_pause_ms: Object.fromEntries(gc.map(([k, d]) => [k, round(d.maxPauseMs)])),
+    gc_promoted_mb: Object.fromEntries(gc.map(([k, d]) => [k, round(d.promotedBytes / 2 ** 20)])),
   };
 }
 

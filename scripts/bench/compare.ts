@@ -33,6 +33,8 @@ export interface SystemResult {
   rw_syscalls_per_task: Record<string, number>;
   /** V8 heap allocation per task, KB, by Node process role. */
   alloc_kb_per_task: Record<string, number>;
+  /** Of that, KB per task the young-generation GC promoted to the old generation, by role. */
+  promoted_kb_per_task: Record<string, number>;
   /** Total GC pause per 1000 tasks and the longest single pause, ms, by role. */
   gc_pause_ms_per_1000_tasks: Record<string, number>;
   gc_max_pause_ms: Record<string, number>;
@@ -60,13 +62,14 @@ export async function interleaved(
     cpu: Record<string, number>;
     io: Record<string, number>;
     alloc: Record<string, number>;
+    promoted: Record<string, number>;
     pause: Record<string, number>;
     maxPause: Record<string, number>;
     redis?: RedisCost;
   }>();
   for (const s of systems) {
     await throughput(s.port, Math.min(500, opt.tasks), opt.inFlight, s.body ?? opt.body, s.expectEvents);
-    acc.set(s.name, { runs: [], cpu: {}, io: {}, alloc: {}, pause: {}, maxPause: {} });
+    acc.set(s.name, { runs: [], cpu: {}, io: {}, alloc: {}, promoted: {}, pause: {}, maxPause: {} });
   }
   for (let r = 0; r < opt.rounds; r++) {
     for (const s of systems) {
@@ -88,6 +91,7 @@ export async function interleaved(
       for (const [k, gc] of Object.entries(s.gc)) {
         const d = gcDelta(gcBefore[k]!, gc());
         a.alloc[k] = (a.alloc[k] ?? 0) + d.allocatedBytes;
+        a.promoted[k] = (a.promoted[k] ?? 0) + d.promotedBytes;
         a.pause[k] = (a.pause[k] ?? 0) + d.pauseMs;
         a.maxPause[k] = Math.max(a.maxPause[k] ?? 0, d.maxPauseMs);
       }
@@ -106,6 +110,7 @@ export async function interleaved(
       cpu_us_per_task: per(a.cpu, 1000),
       rw_syscalls_per_task: per(a.io, 1),
       alloc_kb_per_task: per(a.alloc, 1 / 1024),
+      promoted_kb_per_task: per(a.promoted, 1 / 1024),
       gc_pause_ms_per_1000_tasks: per(a.pause, 1000),
       gc_max_pause_ms: Object.fromEntries(Object.entries(a.maxPause).map(([k, v]) => [k, round(v)])),
       ...(a.redis ? { redis: a.redis } : {}),
@@ -114,11 +119,12 @@ export async function interleaved(
   return out;
 }
 
-/** The collections between two snapshots of one process: bytes allocated, total and longest pause (ms). */
-export function gcDelta(before: GcTotals, after: GcTotals): { allocatedBytes: number; pauseMs: number; maxPauseMs: number } {
+/** The collections between two snapshots of one process: bytes allocated and promoted, total and longest pause (ms). */
+export function gcDelta(before: GcTotals, after: GcTotals): { allocatedBytes: number; promotedBytes: number; pauseMs: number; maxPauseMs: number } {
   const pauses = after.pausesMs.slice(before.pausesMs.length);
   return {
     allocatedBytes: after.allocatedBytes - before.allocatedBytes,
+    promotedBytes: after.promotedBytes - before.promotedBytes,
     pauseMs: pauses.reduce((x, y) => x + y, 0),
     maxPauseMs: Math.max(0, ...pauses),
   };

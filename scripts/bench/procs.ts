@@ -22,6 +22,11 @@ export interface Service {
 export interface GcTotals {
   /** Bytes allocated on the V8 heap (the sum of each collection's `allocated`). */
   allocatedBytes: number;
+  /**
+   * Bytes moved into the old generation by young-generation collections (the sum of `promoted`):
+   * objects that outlived two of them. Copying them is most of a scavenge's pause.
+   */
+  promotedBytes: number;
   /** Each collection's pause, ms, in order. */
   pausesMs: number[];
 }
@@ -45,13 +50,14 @@ export function spawnTs(name: string, file: string, env: Record<string, string |
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
-  const gc: GcTotals = { allocatedBytes: 0, pausesMs: [] };
+  const gc: GcTotals = { allocatedBytes: 0, promotedBytes: 0, pausesMs: [] };
   createInterface({ input: child.stdout! }).on('line', (line) => {
     const pause = /\bpause=([\d.]+)/.exec(line);
     const allocated = /\ballocated=(\d+)/.exec(line);
     if (!pause || !allocated) return;
     gc.pausesMs.push(Number(pause[1]));
     gc.allocatedBytes += Number(allocated[1]);
+    gc.promotedBytes += Number(/\bpromoted=(\d+)/.exec(line)?.[1] ?? 0);
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
@@ -63,7 +69,7 @@ export function spawnTs(name: string, file: string, env: Record<string, string |
     name,
     child,
     port: Number(env.PORT ?? 0),
-    gc: () => ({ allocatedBytes: gc.allocatedBytes, pausesMs: [...gc.pausesMs] }),
+    gc: () => ({ allocatedBytes: gc.allocatedBytes, promotedBytes: gc.promotedBytes, pausesMs: [...gc.pausesMs] }),
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();

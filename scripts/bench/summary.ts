@@ -11,7 +11,7 @@ export type RedisPerTask = {
 };
 
 /** The short human summary printed after the JSON lines. */
-export function summary(results: Record<string, Record<string, unknown>>, rounds: number): string {
+export function summary(results: Record<string, Record<string, unknown>>, rounds: number, nodeArgs?: string): string {
   const t = results.throughput?.tasks_per_s as number | undefined;
   const c = results.ceiling?.tasks_per_s as number | undefined;
   const b = results.bullmq?.tasks_per_s as number | undefined;
@@ -19,7 +19,7 @@ export function summary(results: Record<string, Record<string, unknown>>, rounds
   const vsB = (results.bullmq?.vs_taskcast as { median: number } | undefined)?.median;
   const lines = [
     '',
-    `taskcast benchmark: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${round(totalmem() / 2 ** 30, 1)} GiB, node ${process.version}`,
+    `taskcast benchmark: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${round(totalmem() / 2 ** 30, 1)} GiB, node ${process.version}${nodeArgs ? `; taskcast's gateways and workers run with ${nodeArgs}` : ''}`,
   ];
   const ratio = (x?: number, y?: number) => (x && y ? round(x / y, 2) : NaN);
   if (t) {
@@ -29,15 +29,15 @@ export function summary(results: Record<string, Record<string, unknown>>, rounds
     );
     for (const name of ['throughput', 'bullmq', 'ceiling']) {
       const r = results[name];
-      if (r) lines.push(`  ${name === 'throughput' ? 'taskcast' : name} per task: CPU us ${JSON.stringify(r.cpu_us_per_task)}, allocated KB ${JSON.stringify(r.alloc_kb_per_task)}, GC pause ms per 1000 tasks ${JSON.stringify(r.gc_pause_ms_per_1000_tasks)}`);
+      if (r) lines.push(`  ${name === 'throughput' ? 'taskcast' : name} per task: CPU us ${JSON.stringify(r.cpu_us_per_task)}, allocated KB ${JSON.stringify(r.alloc_kb_per_task)} (promoted to the old generation ${JSON.stringify(r.promoted_kb_per_task)}), GC pause ms per 1000 tasks ${JSON.stringify(r.gc_pause_ms_per_1000_tasks)}`);
     }
   }
   const l = results.latency;
-  if (l) lines.push(`latency at ${l.offered_per_s} tasks/s, ${l.samples} live events: p50 ${l.p50_ms} ms, p99 ${l.p99_ms} ms, max ${l.max_ms} ms; longest GC pause ms ${JSON.stringify(l.gc_max_pause_ms)}`);
+  if (l) lines.push(`latency at ${l.offered_per_s} tasks/s, ${l.samples} live events: p50 ${l.p50_ms} ms, p99 ${l.p99_ms} ms, max ${l.max_ms} ms; longest GC pause ms ${JSON.stringify(l.gc_max_pause_ms)}, MB promoted ${JSON.stringify(l.gc_promoted_mb)}`);
   const sp = l?.split as LatencyResult['split'];
   if (sp) lines.push(`  of which ts to XADD (worker, group commit, script) p50 ${sp.to_redis_p50_ms} ms, p99 ${sp.to_redis_p99_ms} ms; XADD to watcher (hub read, gateway, socket) p50 ${sp.from_redis_p50_ms} ms, p99 ${sp.from_redis_p99_ms} ms (each +-1 ms: entry ids have whole ms)`);
   const bl = results.bullmq_latency;
-  if (l && bl) lines.push(`  BullMQ at the same rate: p50 ${bl.p50_ms} ms, p99 ${bl.p99_ms} ms, max ${bl.max_ms} ms; longest GC pause ms ${JSON.stringify(bl.gc_max_pause_ms)} (target: taskcast's p50 and p99 no worse)`);
+  if (l && bl) lines.push(`  BullMQ at the same rate: p50 ${bl.p50_ms} ms, p99 ${bl.p99_ms} ms, max ${bl.max_ms} ms; longest GC pause ms ${JSON.stringify(bl.gc_max_pause_ms)}, MB promoted ${JSON.stringify(bl.gc_promoted_mb)} (target: taskcast's p50 and p99 no worse)`);
   const lr = l?.redis as RedisPerTask | undefined;
   const blr = bl?.redis as RedisPerTask | undefined;
   if (lr) {

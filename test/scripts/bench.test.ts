@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { RedisPerTask } from '../../scripts/bench/summary.js';
@@ -7,6 +10,18 @@ import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
 import { withTimeout } from '../helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Runs `npm run bench -- <args>` (as scripts/bench.ts through tsx); resolves with its stdout once it exited 0. */
+async function runBench(args: string[], timeoutMs: number): Promise<string> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
+  const code = await withTimeout(new Promise<number | null>((resolve) => child.once('exit', resolve)), 'the bench run', timeoutMs);
+  assert.equal(code, 0, `${out}\n${err}`);
+  return out;
+}
 
 // Speed is the benchmark's business, not this test's: it checks that every measure runs end to
 // end and reports exact delivery, at a scale small enough for CI.
@@ -17,13 +32,7 @@ test('npm run bench: a scaled-down run prints every measure as JSON, then the su
     '--output-tasks', '4', '--output-chunks', '100', '--replay-events', '500', '--starts', '100',
     '--mux-clients', '10', '--mux-per-client', '3', '--mux-tasks', '5',
   ];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
-  const code = await withTimeout(new Promise<number | null>((resolve) => child.once('exit', resolve)), 'the bench run', 110_000);
-  assert.equal(code, 0, `${out}\n${err}`);
+  const out = await runBench(args, 110_000);
 
   const lines = out.split('\n').filter((l) => l.startsWith('{'));
   const m = Object.fromEntries(lines.map((l) => JSON.parse(l) as { measure: string }).map((r) => [r.measure, r])) as Record<string, Record<string, unknown>>;
@@ -48,6 +57,12 @@ test('npm run bench: a scaled-down run prints every measure as JSON, then the su
   assert.equal(m.throughput!.tasks, 100);
   assert.equal(m.throughput!.incomplete, 0);
   assert.ok(Number(m.throughput!.tasks_per_s) > 0);
+  // What the young-generation GC promoted, per process: the objects whose copying makes its pauses long.
+  const promoted = m.throughput!.promoted_kb_per_task as Record<string, number>;
+  assert.deepEqual(Object.keys(promoted).sort(), ['gateway', 'worker']);
+  assert.ok(Object.values(promoted).every((kb) => Number.isFinite(kb) && kb >= 0), JSON.stringify(promoted));
+  assert.ok(promoted.gateway! <= Number((m.throughput!.alloc_kb_per_task as Record<string, number>).gateway), JSON.stringify(m.throughput));
+  assert.match(out, /taskcast per task: CPU us \{.*\}, allocated KB \{.*\} \(promoted to the old generation \{"gateway":[\d.]+,"worker":[\d.]+\}\)/);
   assert.ok(Number((m.ceiling!.vs_taskcast as { median: number }).median) > 0);
   assert.ok(Number(m.redis_cost!.commands_per_task) > 0);
   assert.equal(m.latency!.incomplete, 0);
@@ -55,6 +70,9 @@ test('npm run bench: a scaled-down run prints every measure as JSON, then the su
   const split = m.latency!.split as Record<string, number>;
   assert.deepEqual(Object.keys(split).sort(), ['from_redis_p50_ms', 'from_redis_p99_ms', 'to_redis_p50_ms', 'to_redis_p99_ms']);
   assert.ok(Object.values(split).every(Number.isFinite), `latency split: ${JSON.stringify(split)}`);
+  assert.deepEqual(Object.keys(m.latency!.gc_promoted_mb as object).sort(), ['gateway', 'worker']);
+  assert.deepEqual(Object.keys(m.bullmq_latency!.gc_promoted_mb as object).sort(), ['server', 'worker']);
+  assert.match(out, /longest GC pause ms \{"gateway":[\d.]+,"worker":[\d.]+\}, MB promoted \{"gateway":[\d.]+,"worker":[\d.]+\}/);
   // The Redis work of the latency load, for both systems: their watchers' live reads among it.
   for (const name of ['latency', 'bullmq_latency']) {
     const redis = m[name]!.redis as RedisPerTask;
@@ -89,13 +107,7 @@ test('npm run bench: a scaled-down run prints every measure as JSON, then the su
 
 test('npm run bench -- --cluster: one node beside a 3-master cluster, each master\'s command share and the Redis connections', async () => {
   const args = ['--cluster', '--tasks', '60', '--rounds', '1', '--in-flight', '10'];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
-  const code = await withTimeout(new Promise<number | null>((resolve) => child.once('exit', resolve)), 'the bench run', 100_000);
-  assert.equal(code, 0, `${out}\n${err}`);
+  const out = await runBench(args, 100_000);
 
   const lines = out.split('\n').filter((l) => l.startsWith('{'));
   assert.deepEqual(lines.map((l) => (JSON.parse(l) as { measure: string }).measure), ['cluster']);
@@ -132,4 +144,20 @@ test('npm run bench -- --cluster: one node beside a 3-master cluster, each maste
 
   assert.match(out, /redis cluster \(3 masters x 1 replica, medians of 1 interleaved rounds of 60 tasks\): [\d.]+ tasks\/s vs [\d.]+ on one node/);
   assert.match(out, /per-master command share: [\d.]+ \(:\d+\), [\d.]+ \(:\d+\), [\d.]+ \(:\d+\); max\/min [\d.]+ \(target <= 1\.2: within 20% of each other\)/);
+});
+
+test('npm run bench -- --node-args: taskcast\'s gateway and worker start with those Node flags, and the summary says so', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-node-args-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // A preload that records each process it runs in: which script it started, and its V8 flags.
+  const marker = join(dir, 'marker.mjs');
+  writeFileSync(marker, `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(join(dir, 'seen'))}, JSON.stringify({ script: process.argv[1], execArgv: process.execArgv }) + '\\n');\n`);
+  const flags = `--import ${marker} --max-semi-space-size=4`;
+  const out = await runBench(['--only', 'latency', '--rate', '50', '--rate-seconds', '1', `--node-args=${flags}`], 60_000);
+
+  const seen = readFileSync(join(dir, 'seen'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { script: string; execArgv: string[] });
+  assert.deepEqual(seen.map((p) => p.script.replace(/^.*\/src\//, 'src/')).sort(), ['src/bin/gateway.js', 'src/bin/worker.js']);
+  for (const p of seen) assert.ok(p.execArgv.includes('--max-semi-space-size=4'), JSON.stringify(p));
+  assert.match(out, /node v[\d.]+; taskcast's gateways and workers run with --import \S+ --max-semi-space-size=4\n/);
+  assert.match(out, /latency at 50 tasks\/s/);
 });
