@@ -1,16 +1,14 @@
 import { socketUrl } from './socket-url.js';
 import { CloseCode } from '../wire/close-codes.js';
-import { compareEventIds } from '../wire/event-id.js';
-import { isTerminal, type Json, type TaskEvent } from '../wire/events.js';
 import { continueFromReason } from '../wire/feed.js';
 import { BATCH_PARAM } from '../wire/frames.js';
 import {
   MUX_PATH, encodeClientMessage, feedName, feedNameTag, parseServerFrame, subjectKey, type MuxClientMessage,
   type MuxControlMessage, type ServerMessage,
 } from '../wire/mux.js';
-import { TaskOutput, type OutputChange } from '../wire/output.js';
 import { FeedFollow, type FollowOptions } from './feed-follow.js';
-import { MuxSubscription, checkedCursor } from './mux-subscription.js';
+import { TaskWatch, type WatchOptions } from './task-watch.js';
+import type { MuxSubscription } from './mux-subscription.js';
 import { DEFAULT_BACKOFF, TERMINAL_CLOSE_CODES, backoffDelay, closeOutcome, type BackoffOptions } from './reconnect-policy.js';
 import type { FinalState, WatchState, WebSocketLike } from './task-watcher.js';
 
@@ -40,58 +38,9 @@ export interface TaskWatchersOptions {
   onError?: ((reason: string) => void) | undefined;
 }
 
-/** One task's watch: TaskWatcher's options without the connection's. */
-export interface WatchOptions {
-  /** Resume after this event id (it and everything before it are never delivered). */
-  lastEventId?: string | undefined;
-  /** A watch token of this task (or an API token); overrides the connection's `token`. */
-  token?: string | undefined;
-  onEvent?: ((event: TaskEvent) => void) | undefined;
-  /** As TaskWatcher's onOutput: the output rule's changes, after onEvent for the same event. */
-  onOutput?: ((change: OutputChange) => void) | undefined;
-  onState?: ((state: WatchState) => void) | undefined;
-}
-
 /** The multiplexed endpoint's URL on the gateway's host, ws for http, wss for https, asking for batches. */
 function muxUrl(baseUrl: string): string {
   return socketUrl(baseUrl, MUX_PATH, { [BATCH_PARAM]: '1' });
-}
-
-/** A running or ended watch of one task over the shared connection. */
-export class TaskWatch extends MuxSubscription {
-  readonly output = new TaskOutput();
-  private finalResult: Json | undefined;
-
-  /** @internal Created by TaskWatchers.watch. */
-  constructor(
-    readonly taskId: string,
-    private readonly options: WatchOptions,
-    private readonly owner: TaskWatchers,
-  ) {
-    super({ task: taskId }, checkedCursor(options.lastEventId), options.token, options.onState);
-  }
-
-  /** The COMPLETED event's result, once it has arrived. */
-  get result(): Json | undefined {
-    return this.finalResult;
-  }
-
-  /** Stops this watch (unsubscribes); the connection stays for the others. */
-  close(): Promise<FinalState> {
-    this.owner.unwatch(this.taskId);
-    return this.done;
-  }
-
-  /** @internal Delivers an event unless it is not after the last one; true when it was terminal. */
-  deliver(event: TaskEvent): boolean {
-    if (this.cursor !== undefined && compareEventIds(event.id, this.cursor) <= 0) return false;
-    this.cursor = event.id;
-    if (event.result !== undefined) this.finalResult = event.result;
-    this.options.onEvent?.(event);
-    const change = this.output.apply(event);
-    if (change) this.options.onOutput?.(change);
-    return isTerminal(event);
-  }
 }
 
 /**
