@@ -1,9 +1,9 @@
-/** Pieces shared by the OpenAPI document's modules: the close-code table, response shapes, route registration. */
+/** Pieces shared by the OpenAPI document's modules: the close-code table, response shapes, the task id parameter, route registration. */
 import type { OpenAPIRegistry, ResponseConfig, RouteConfig } from '@asteasolutions/zod-to-openapi';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { errorTable } from '../errors.js';
 import { CloseCode } from '../wire/close-codes.js';
-import { errorBodySchema } from './api-schemas.js';
+import { errorBodySchema, taskIdSchema } from './api-schemas.js';
 
 /** What each close code means to a client; a code added to CloseCode must be described here. */
 const closeCodeMeaning = {
@@ -36,6 +36,9 @@ export function closeCodeTable(): { code: number; name: string; meaning: string;
       .map(([code]) => code),
   }));
 }
+
+/** The `{id}` path parameter of the task routes. */
+export const idParams = z.object({ id: taskIdSchema });
 
 export const json = (schema: z.ZodType, description: string): ResponseConfig => ({
   description,

@@ -1,29 +1,23 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { PROBE_PATHS } from '../health/probes.js';
 import type { TaskRegistry } from '../tasks/registry.js';
 import {
-  eventIdSchema,
   feedEntrySchema,
   feedResetSchema,
   eventListSchema,
   eventsQuerySchema,
-  probeReplySchema,
-  taskIdSchema,
   startedTaskSchema,
   taskPageSchema,
   taskStateSchema,
-  batchQuery,
-  watchQuerySchema,
   watchTokenSchema,
 } from './api-schemas.js';
 import { registerMux } from './mux-schemas.js';
 import { registerFeeds } from './openapi-feed.js';
-import { closeCodeTable, errors, json, register } from './openapi-parts.js';
+import { registerMeta } from './openapi-meta.js';
+import { registerTaskWatches } from './openapi-watch.js';
+import { errors, idParams, json, register } from './openapi-parts.js';
 import { listTasksQuery, startTaskBody } from './tasks-routes.js';
 import { LIST_SCAN_MAX } from '../store/task-store.js';
-
-const idParams = z.object({ id: taskIdSchema });
 
 /**
  * The OpenAPI 3.1 document of the gateway, generated from the zod schemas the routes validate
@@ -177,122 +171,10 @@ export function buildOpenApiDocument(registry: TaskRegistry): ReturnType<OpenApi
     },
   });
 
-  register(api, {
-    method: 'get',
-    path: '/sse/task/{id}',
-    tags: ['watch'],
-    summary: 'Watch a task over Server-Sent Events',
-    description:
-      'A `text/event-stream`: each message is `id: <event id>` and `data: <TaskEvent as JSON>` (the same JSON as ' +
-      'over WebSocket); events other than stages are named after their type (`event: progress`, `event: output`, ' +
-      '`event: restart`), so stage events reach `onmessage` and the others `addEventListener(type)`. Every event ' +
-      'after the resume point, then live ones; the stream ends after the terminal ' +
-      'event. The resume point is the `Last-Event-ID` header (what EventSource sends on reconnect), else ' +
-      '`?lastEventId`. A stream that ends before the terminal event (shutdown, broken feed, slow reader) is ' +
-      'resumed by reconnecting. Errors found before the stream starts are JSON error answers.',
-    request: {
-      params: idParams,
-      query: watchQuerySchema,
-      headers: z.object({ 'Last-Event-ID': eventIdSchema.optional().describe('Resume after this event id.') }),
-    },
-    responses: {
-      200: {
-        description: 'The event stream.',
-        content: { 'text/event-stream': { schema: { type: 'string', description: 'SSE messages; data is a TaskEvent.' } } },
-      },
-      204: {
-        description:
-          'The task had ended at the resume point: nothing more will come. EventSource stops reconnecting on a 204.',
-      },
-      ...errors(400, 401, 404, 409, 500, 503),
-    },
-    'x-sse': { message: { $ref: '#/components/schemas/TaskEvent' } },
-  });
-
-  register(api, {
-    method: 'get',
-    path: '/ws/task/{id}',
-    tags: ['watch'],
-    summary: 'Watch a task over WebSocket',
-    description:
-      'Upgrade to a WebSocket. The server sends one text frame per event (a TaskEvent as JSON; with `?batch=1` a ' +
-      'JSON array of them): every event ' +
-      'after `lastEventId`, then live ones, and closes with 1000 after the terminal event. Clients send ' +
-      'nothing. On any other close, reconnect with the id of the last event received to resume with no gap ' +
-      'and no duplicate. Close codes:\n\n' +
-      closeCodeTable()
-        .map((c) => `- ${c.code} ${c.name}: ${c.meaning}${c.errors.length ? ` (${c.errors.join(', ')})` : ''}`)
-        .join('\n'),
-    request: { params: idParams, query: watchQuerySchema.extend(batchQuery) },
-    responses: {
-      101: { description: 'Switching Protocols: the watch is open.' },
-      400: { description: '`batch` is not one of 1, true, 0, false (INVALID_QUERY, JSON error body).' },
-      401: { description: 'Auth on: missing, invalid or expired token (UNAUTHORIZED, JSON error body).' },
-      403: { description: 'Origin not allowed (FORBIDDEN_ORIGIN, JSON error body).' },
-      404: { description: 'Not a watch path.' },
-      503: { description: 'The gateway is shutting down, or WS_MAX_PER_IP / WS_MAX_TOTAL is reached (TOO_MANY_CONNECTIONS).' },
-    },
-    'x-websocket': {
-      message: { $ref: '#/components/schemas/TaskEvent' },
-      closeCodes: closeCodeTable(),
-    },
-  }, false);
-
+  registerTaskWatches(api);
   registerFeeds(api);
   registerMux(api);
-
-  for (const path of PROBE_PATHS) {
-    const live = path === '/livez';
-    register(api, {
-      method: 'get',
-      path,
-      tags: ['meta'],
-      summary: live ? 'Liveness: the process answers' : `Readiness${path === '/healthz' ? ' (alias of /readyz)' : ''}`,
-      description: live
-        ? 'Always 200 while the process runs.'
-        : 'Ready: Redis answers PING, the `workers` consumer group exists, and the process is not draining for ' +
-          'shutdown. Workers serve the same probes on HEALTH_PORT.',
-      responses: {
-        200: json(probeReplySchema, live ? 'Alive.' : 'Ready.'),
-        ...(live ? {} : { 503: json(probeReplySchema, 'Not ready; `checks` says why.') }),
-      },
-    }, false);
-  }
-
-  register(api, {
-    method: 'get',
-    path: '/openapi.json',
-    tags: ['meta'],
-    summary: 'This document',
-    responses: { 200: { description: 'OpenAPI 3.1 document.', content: { 'application/json': { schema: { type: 'object' } } } } },
-  });
-  register(api, {
-    method: 'get',
-    path: '/docs',
-    tags: ['meta'],
-    summary: 'Interactive API documentation (Swagger UI, served locally)',
-    responses: { 200: { description: 'HTML page.', content: { 'text/html': { schema: { type: 'string' } } } } },
-  });
-  register(api, {
-    method: 'get',
-    path: '/docs/{file}',
-    tags: ['meta'],
-    summary: 'Assets of the documentation page',
-    request: { params: z.object({ file: z.string() }) },
-    responses: {
-      200: { description: 'A script, style sheet or image of the page.' },
-      ...errors(404),
-    },
-  });
-  register(api, {
-    method: 'get',
-    path: '/metrics',
-    tags: ['meta'],
-    summary: 'Prometheus metrics',
-    responses: {
-      200: { description: 'Prometheus text exposition format 0.0.4.', content: { 'text/plain': { schema: { type: 'string' } } } },
-    },
-  });
+  registerMeta(api);
 
   // Referenced from the SSE and WebSocket extensions only: components through their meta ids.
   const extensionSchemas = [feedEntrySchema, feedResetSchema].map((schema) => ({ type: 'schema' as const, schema }));
