@@ -8,6 +8,7 @@ import {
   type MuxFeedEntry,
 } from '../wire/mux.js';
 import { batchQuery, eventIdSchema, feedCursorSchema, feedEntrySchema, taskIdSchema } from './api-schemas.js';
+import { upgradeRefusals } from './openapi-parts.js';
 
 /** The messages of the multiplexed `/ws` (src/wire/mux.ts) as zod schemas, for /openapi.json. */
 
@@ -149,9 +150,7 @@ export function registerMux(api: OpenAPIRegistry): void {
     },
     responses: {
       101: { description: 'Switching Protocols: the connection is open.' },
-      400: { description: '`batch` is not one of 1, true, 0, false (INVALID_QUERY, JSON error body).' },
-      403: { description: 'Origin not allowed (FORBIDDEN_ORIGIN, JSON error body).' },
-      503: { description: 'The gateway is shutting down, or WS_MAX_PER_IP / WS_MAX_TOTAL is reached (TOO_MANY_CONNECTIONS).' },
+      ...upgradeRefusals,
     },
     'x-websocket': {
       clientMessages: [subscribeSchema, unsubscribeSchema, feedSubscribeSchema, feedUnsubscribeSchema].map((s) => ({ $ref: `#/components/schemas/${s.meta()!.id}` })),

@@ -2,7 +2,7 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { batchQuery, feedCursorSchema, feedGrantSchema, feedQuerySchema } from './api-schemas.js';
 import { feedTokenBody } from './feed-routes.js';
-import { closeCodeTable, errors, json, register } from './openapi-parts.js';
+import { closeCodeTable, errors, json, register, upgradeRefusals } from './openapi-parts.js';
 
 /** The feed routes in the OpenAPI document: POST /feed-tokens, GET /sse/feed, the /ws/feed upgrade. */
 export function registerFeeds(api: OpenAPIRegistry): void {
@@ -62,10 +62,8 @@ export function registerFeeds(api: OpenAPIRegistry): void {
     request: { query: feedQuerySchema.extend(batchQuery) },
     responses: {
       101: { description: 'Switching Protocols: the feed is open (a malformed tag or lastEventId then closes with 4400).' },
-      400: { description: '`batch` is not one of 1, true, 0, false (INVALID_QUERY, JSON error body).' },
+      ...upgradeRefusals,
       401: { description: 'Auth on: missing, invalid or expired token, or a feed token of another feed (UNAUTHORIZED).' },
-      403: { description: 'Origin not allowed (FORBIDDEN_ORIGIN, JSON error body).' },
-      503: { description: 'The gateway is shutting down, or WS_MAX_PER_IP / WS_MAX_TOTAL is reached (TOO_MANY_CONNECTIONS).' },
     },
     'x-websocket': {
       message: { $ref: '#/components/schemas/FeedEntry' },

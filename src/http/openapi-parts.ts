@@ -40,6 +40,13 @@ export function closeCodeTable(): { code: number; name: string; meaning: string;
 /** The `{id}` path parameter of the task routes. */
 export const idParams = z.object({ id: taskIdSchema });
 
+/** What every WebSocket route answers when it refuses the upgrade for these reasons (JSON error bodies). */
+export const upgradeRefusals: Record<number, ResponseConfig> = {
+  400: { description: '`batch` is not one of 1, true, 0, false (INVALID_QUERY, JSON error body).' },
+  403: { description: 'Origin not allowed (FORBIDDEN_ORIGIN, JSON error body).' },
+  503: { description: 'The gateway is shutting down, or WS_MAX_PER_IP / WS_MAX_TOTAL is reached (TOO_MANY_CONNECTIONS).' },
+};
+
 export const json = (schema: z.ZodType, description: string): ResponseConfig => ({
   description,
   content: { 'application/json': { schema } },

@@ -1,7 +1,7 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { batchQuery, eventIdSchema, watchQuerySchema } from './api-schemas.js';
-import { closeCodeTable, errors, idParams, register } from './openapi-parts.js';
+import { closeCodeTable, errors, idParams, register, upgradeRefusals } from './openapi-parts.js';
 
 /** A task's watch routes in the OpenAPI document: GET /sse/task/{id} and the /ws/task/{id} upgrade. */
 export function registerTaskWatches(api: OpenAPIRegistry): void {
@@ -54,11 +54,9 @@ export function registerTaskWatches(api: OpenAPIRegistry): void {
     request: { params: idParams, query: watchQuerySchema.extend(batchQuery) },
     responses: {
       101: { description: 'Switching Protocols: the watch is open.' },
-      400: { description: '`batch` is not one of 1, true, 0, false (INVALID_QUERY, JSON error body).' },
+      ...upgradeRefusals,
       401: { description: 'Auth on: missing, invalid or expired token (UNAUTHORIZED, JSON error body).' },
-      403: { description: 'Origin not allowed (FORBIDDEN_ORIGIN, JSON error body).' },
       404: { description: 'Not a watch path.' },
-      503: { description: 'The gateway is shutting down, or WS_MAX_PER_IP / WS_MAX_TOTAL is reached (TOO_MANY_CONNECTIONS).' },
     },
     'x-websocket': {
       message: { $ref: '#/components/schemas/TaskEvent' },
