@@ -17,13 +17,13 @@ import type { Stop } from './main.js';
 /** A gateway with its own Redis client; the returned Stop closes both, in reverse order. */
 export async function runGateway(config: Config, logger: Logger, redisUrl: RedisTarget, metrics = new Metrics()): Promise<Stop> {
   const registry = await loadTaskModules(createRegistry(config), config.TASK_MODULES);
-  // Auto-pipelining: the commands of one event-loop turn go out in one write and come back in one
-  // read, which under load saves most of the syscalls on both sides (Redis included).
-  const redis = createRedis(
-    redisUrl,
-    { name: 'gateway', offlineQueue: false, logger, ...storeSettings(config), readFromReplicas: config.REDIS_CLUSTER_WAIT_REPLICAS > 0 },
-    { enableAutoPipelining: true },
-  );
+  const redis = createRedis(redisUrl, {
+    name: 'gateway',
+    offlineQueue: false,
+    logger,
+    ...storeSettings(config),
+    readFromReplicas: config.REDIS_CLUSTER_WAIT_REPLICAS > 0,
+  });
   await connect(redis, redisUrl, logger, config.REDIS_CLUSTER_CONNECT_TIMEOUT_MS);
   const gateway = await startGateway({ redis, logger, config, registry, metrics });
   return async () => {
@@ -48,7 +48,7 @@ export async function runWorker(
   // Before connecting: a TASK_CONCURRENCY naming an unknown type is a configuration error.
   const limits = new ConcurrencyLimits(registry, config.TASK_CONCURRENCY);
   const metrics = options.metrics ?? new Metrics();
-  const redis = createRedis(redisUrl, { name: 'worker', logger, ...storeSettings(config) }, { enableAutoPipelining: true });
+  const redis = createRedis(redisUrl, { name: 'worker', logger, ...storeSettings(config) });
   await connect(redis, redisUrl, logger, config.REDIS_CLUSTER_CONNECT_TIMEOUT_MS);
   const probes = new HealthProbes({ redis });
   const health =

@@ -124,7 +124,6 @@ export class BlockingReader {
   private connectTo(node: string): Redis {
     const client = nodeConnection(node, this.name, {
       readOnly: this.replica,
-      enableAutoPipelining: false,
       commandTimeout: this.maxBlockMs + 5000,
       retryStrategy: reconnectDelayMs,
     });

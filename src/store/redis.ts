@@ -106,9 +106,13 @@ export type RedisTarget = string | { cluster: { host: string; port: number }[] }
  * the node of their slot (the store's commands and scripts each touch one slot, see layout.ts),
  * and layoutOf() tells it apart (`isCluster`). Keyless commands go to some node: the store sends
  * those (CLIENT UNBLOCK) to a node it picks itself (blocking-reader.ts).
+ *
+ * Without ioredis auto-pipelining: the store batches where a round trip carries many calls (group
+ * commits, replay pipelines), and auto-pipelining's map of pipelines, changed on every event-loop
+ * turn, kept finished commands and their callers alive through young-generation GCs.
  */
-export function createRedis(target: RedisTarget, options: RedisClientOptions, extra: RedisOptions = {}): Redis {
-  const client = typeof target === 'string' ? new Redis(target, clientOptions(options, extra)) : createCluster(target.cluster, options, extra);
+export function createRedis(target: RedisTarget, options: RedisClientOptions): Redis {
+  const client = typeof target === 'string' ? new Redis(target, clientOptions(options)) : createCluster(target.cluster, options);
   const feed = options.feed ?? DEFAULT_FEED_SETTINGS;
   for (const s of scripts) {
     const source = lua(s.file, feed);
@@ -118,14 +122,13 @@ export function createRedis(target: RedisTarget, options: RedisClientOptions, ex
   return client;
 }
 
-function clientOptions(options: RedisClientOptions, extra: RedisOptions): RedisOptions {
+function clientOptions(options: RedisClientOptions): RedisOptions {
   return {
     lazyConnect: true,
     connectionName: `taskcast:${options.name}`,
     enableOfflineQueue: options.offlineQueue ?? true,
     maxRetriesPerRequest: options.offlineQueue === false ? 0 : null,
     retryStrategy: reconnectDelayMs,
-    ...extra,
   };
 }
 
@@ -137,15 +140,11 @@ function clientOptions(options: RedisClientOptions, extra: RedisOptions): RedisO
  */
 const CLUSTER_COMMAND_TIMEOUT_MS = 10_000;
 
-function createCluster(seeds: { host: string; port: number }[], options: RedisClientOptions, extra: RedisOptions): Redis {
-  const { enableAutoPipelining: _pipelining, ...node } = { ...clientOptions(options, {}), ...extra };
-  const { lazyConnect, enableOfflineQueue, retryStrategy, ...redisOptions } = node;
+function createCluster(seeds: { host: string; port: number }[], options: RedisClientOptions): Redis {
+  const { lazyConnect, enableOfflineQueue, retryStrategy, ...redisOptions } = clientOptions(options);
   const cluster = new Cluster(seeds, {
     lazyConnect,
     enableOfflineQueue,
-    // Off: ioredis groups auto-pipelined commands by their first key, which for our scripts (key
-    // count first) is not a key. The store's group commits batch per round trip anyway.
-    enableAutoPipelining: false,
     clusterRetryStrategy: retryStrategy,
     // While a failover or a slot move is under way, commands wait for the new owner this long
     // between tries, at most `maxRedirections` times: about 13 s, more than a failover takes
@@ -182,9 +181,6 @@ export function duplicateForBlocking(client: Redis, name: string, logger?: Logge
     connectionName: `taskcast:${name}`,
     enableOfflineQueue: true,
     maxRetriesPerRequest: null,
-    // A blocking reader has one command in flight: batching gains nothing, and deferring the
-    // next read to the end of the event-loop turn leaves the reader unparked for that long.
-    enableAutoPipelining: false,
   });
   logConnectionErrors(reader, name, logger);
   return reader;

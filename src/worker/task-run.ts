@@ -107,10 +107,14 @@ class TaskRun {
   private readonly taskId: string;
   private readonly log: () => Logger;
   private readonly events: RunLog;
-  /** Aborted by the run's own log when it can record nothing more. */
+  /**
+   * Aborts the handler's signal with the first reason: the worker's (cancel, shutdown, heartbeat),
+   * followed from the run's control signal, or the run's own log's when it can record nothing more.
+   * Not AbortSignal.any: Node holds a composite signal that has listeners in one process-wide Set,
+   * and that Set's churn keeps finished runs alive through young-generation GCs.
+   */
   private readonly own = new AbortController();
-  /** The handler's signal: the worker's reasons (cancel, shutdown, heartbeat) or the log's. */
-  private readonly signal: AbortSignal;
+  private readonly signal = this.own.signal;
   /** The handler ignored its signal past its grace: the run went on without it. */
   private abandoned = false;
 
@@ -122,7 +126,9 @@ class TaskRun {
   ) {
     this.taskId = command.fields.task_id!;
     this.log = task.log;
-    this.signal = AbortSignal.any([control.signal, this.own.signal]);
+    const follow = () => this.own.abort(control.signal.reason);
+    if (control.signal.aborted) follow();
+    else control.signal.addEventListener('abort', follow, { once: true });
     this.events = new RunLog({
       writes: deps.writes,
       taskId: this.taskId,
