@@ -1,9 +1,9 @@
 /**
  * `npm test [-- test/<area>/<file>.test.ts ...]`: runs the test files (by default every
  * test/<area>/*.test.ts) with node:test, each in its own process (which inherits this one's
- * `--import tsx`), TEST_CONCURRENCY at a time (default: twice the available parallelism plus one,
- * 5 on 2 cores: most files spend most of their time waiting on processes, Redis, a browser or a
- * task's stages), each test bounded by 120 s. Exit code 1 when any test fails.
+ * `--import tsx`), TEST_CONCURRENCY at a time (default: three times the available parallelism
+ * plus one, 7 on 2 cores: most files spend most of their time waiting on processes, Redis, a
+ * browser or a task's stages), each test bounded by 120 s. Exit code 1 when any test fails.
  *
  * Longest first: a file's duration in the last run (recorded under node_modules/.cache/) or, when
  * there is none, its estimate in SLOW_FILES decides when it starts, so that the long files (a
@@ -45,7 +45,7 @@ const SLOW_FILES: Record<string, number> = {
   'test/worker/shutdown.test.ts': 18,
 };
 
-const concurrency = Number(process.env.TEST_CONCURRENCY ?? 2 * availableParallelism() + 1);
+const concurrency = Number(process.env.TEST_CONCURRENCY ?? 3 * availableParallelism() + 1);
 if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`TEST_CONCURRENCY must be a positive integer, not ${process.env.TEST_CONCURRENCY}`);
 
 const args = process.argv.slice(2).map((f) => relative(ROOT, resolve(f)));
