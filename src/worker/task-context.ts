@@ -42,21 +42,7 @@ export class Attempt {
 
   constructor(private readonly deps: AttemptDeps) {
     this.done = deps.recorded;
-    const { signal } = deps;
-    this.context = {
-      taskId: deps.taskId,
-      params: deps.params,
-      signal,
-      completedStages: deps.recorded,
-      attempt: deps.attempt,
-      get logger() {
-        return deps.logger();
-      },
-      sleep: (ms) => (ms <= 0 ? Promise.resolve() : delay(ms, undefined, { signal })),
-      stage: (status, progress, work) => this.stage(status, progress, work),
-      progress: (percent, message) => this.progress(percent, message),
-      output: (chunk) => this.output(chunk),
-    };
+    this.context = new Context(this, deps);
   }
 
   /** Stages recorded so far, this attempt's included. */
@@ -75,7 +61,8 @@ export class Attempt {
     this.ended = true;
   }
 
-  private stage(status: string, progress: number, work?: () => Promise<void>): Promise<void> {
+  /** The handler's `ctx.stage` (see TaskContext). */
+  stage(status: string, progress: number, work?: () => Promise<void>): Promise<void> {
     if (typeof status !== 'string' || !STATUS_RE.test(status) || RESERVED_STATUSES.has(status)) {
       throw new TaskUsageError(
         'INVALID_STATUS',
@@ -106,7 +93,8 @@ export class Attempt {
     this.deps.onStage(status, step, eventId, Number(process.hrtime.bigint() - started) / 1e9);
   }
 
-  private progress(percent: number, message?: string): Promise<void> {
+  /** The handler's `ctx.progress` (see TaskContext). */
+  progress(percent: number, message?: string): Promise<void> {
     checkPercent(percent, 'progress');
     if (message !== undefined) {
       if (typeof message !== 'string') throw new TaskUsageError('INVALID_MESSAGE', 'a progress message must be a string');
@@ -120,7 +108,8 @@ export class Attempt {
     return settled(this.deps.log.write({ kind: 'progress', percent, message }));
   }
 
-  private output(chunk: Json): Promise<void> {
+  /** The handler's `ctx.output` (see TaskContext). */
+  output(chunk: Json): Promise<void> {
     let kind: 'text' | 'json' = 'text';
     let value: string;
     if (typeof chunk === 'string') {
@@ -167,4 +156,40 @@ function settled(write: Promise<string | null>): Promise<void> {
   const result = write.then(() => undefined);
   result.catch(() => undefined);
   return result;
+}
+
+/**
+ * What a handler is given. Its functions are own properties bound to the attempt, so a handler
+ * may destructure them; `logger` is made on first use. A class rather than an object literal: a
+ * literal with a getter is a dictionary-mode object, slow to build and to read.
+ */
+class Context implements TaskContext<unknown> {
+  readonly taskId: string;
+  readonly params: unknown;
+  readonly signal: AbortSignal;
+  readonly completedStages: number;
+  readonly attempt: number;
+  readonly #logger: () => Logger;
+  readonly sleep: TaskContext<unknown>['sleep'];
+  readonly stage: TaskContext<unknown>['stage'];
+  readonly progress: TaskContext<unknown>['progress'];
+  readonly output: TaskContext<unknown>['output'];
+
+  constructor(run: Attempt, deps: AttemptDeps) {
+    const { signal } = deps;
+    this.taskId = deps.taskId;
+    this.params = deps.params;
+    this.signal = signal;
+    this.completedStages = deps.recorded;
+    this.attempt = deps.attempt;
+    this.#logger = deps.logger;
+    this.sleep = (ms) => (ms <= 0 ? Promise.resolve() : delay(ms, undefined, { signal }));
+    this.stage = (status, progress, work) => run.stage(status, progress, work);
+    this.progress = (percent, message) => run.progress(percent, message);
+    this.output = (chunk) => run.output(chunk);
+  }
+
+  get logger(): Logger {
+    return this.#logger();
+  }
 }
