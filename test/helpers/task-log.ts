@@ -35,11 +35,16 @@ export async function eventIds(redis: Redis, taskId: string): Promise<string[]> 
 }
 
 /** Waits for the task's terminal status (from its hash) and returns it. */
-export function waitForEnd(redis: Redis, taskId: string, timeoutMs = 30_000): Promise<string> {
-  return waitFor(async () => {
-    const status = await redis.hget(keysOfTask(redis, taskId).state, 'status');
-    return status && TERMINAL.has(status) ? status : undefined;
-  }, `task ${taskId} to end`, timeoutMs);
+export async function waitForEnd(redis: Redis, taskId: string, timeoutMs = 30_000): Promise<string> {
+  let status: string | null = null;
+  try {
+    return await waitFor(async () => {
+      status = await redis.hget(keysOfTask(redis, taskId).state, 'status');
+      return status && TERMINAL.has(status) ? status : undefined;
+    }, `task ${taskId} to end`, timeoutMs);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; its status was ${status}`, { cause: err });
+  }
 }
 
 /**
