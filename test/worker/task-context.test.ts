@@ -75,6 +75,29 @@ test('progress messages, text and record output and the result are recorded in c
   assert.equal(final?.message, undefined, 'the terminal stage clears the message');
 });
 
+test('a handler may take its context apart: stage, progress, output and sleep work unbound, and logger is bound to the task', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  let bindings: Record<string, unknown> | undefined;
+  const store = await runner(t, redis, async (ctx) => {
+    const { stage, progress, output, sleep, logger: log } = ctx;
+    bindings = log.bindings();
+    await stage('STARTED', 10);
+    await sleep(1);
+    await progress(20, 'half');
+    await output('x');
+  });
+  const { state } = await store.start('t', {});
+  assert.equal(await waitForEnd(redis, state.task_id), 'COMPLETED');
+  assert.deepEqual(compact(await taskEvents(redis, state.task_id)), [
+    'stage PENDING 0',
+    'stage STARTED 10',
+    'progress STARTED 20 "half"',
+    'output STARTED 20 "x"',
+    'stage COMPLETED 100',
+  ]);
+  assert.equal(bindings?.taskId, state.task_id);
+});
+
 test('the hash keeps the latest progress message of the current stage', async (t) => {
   const redis = await redisFor(t, await testRedisUrl());
   let release!: () => void;
