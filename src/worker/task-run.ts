@@ -1,16 +1,12 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { v4 as uuidv4 } from 'uuid';
-import { parseTaskId } from '../wire/task-id.js';
 import type { Config } from '../config.js';
-import { lazyChild, type Logger } from '../logger.js';
+import type { Logger } from '../logger.js';
 import type { FinalStatus, Metrics } from '../metrics/metrics.js';
 import type { Redis } from '../store/redis.js';
 import type { TaskWrites } from '../store/task-writes.js';
 import type { CommandEntry } from '../store/command-queue.js';
-import { TaskCorrupted } from '../store/corrupted.js';
 import { jsonText } from './json-value.js';
 import { abandonable } from './abandon.js';
-import { checkCommand } from './check-command.js';
 import type { TaskRegistry, TaskType } from '../tasks/registry.js';
 import { backoffMs, retryWhileDown } from './retry.js';
 import { RunLog, type NewEvent } from './run-log.js';
@@ -18,7 +14,7 @@ import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded, isStop } from './s
 import { Attempt } from './task-context.js';
 import type { ConcurrencyLimits } from '../tasks/concurrency.js';
 
-type Command = CommandEntry;
+export type Command = CommandEntry;
 
 export interface RunDeps {
   redis: Redis;
@@ -47,63 +43,8 @@ export interface RunControl {
   onLease(lease: string): void;
 }
 
-/**
- * Runs one command to its end, at most once per stage whatever crashes: writes are fenced by a
- * lease and deduplicated by stage and sequence number, so a reclaimed command resumes after its
- * last recorded stage. The command is acked by the script that records the terminal event (or
- * dead-letters it), and only then. A task whose keys hold the wrong type (TaskCorrupted, from a
- * claim, an append or the heartbeat) is dead-lettered at once.
- */
-export async function runCommand(deps: RunDeps, command: Command, control: RunControl): Promise<void> {
-  const taskId = command.fields.task_id ?? '';
-  const log = lazyChild(deps.logger, () => ({ taskId, commandId: command.id }));
-  const retry = <T>(call: () => Promise<T>) => retryWhileDown(call, control.hardStop, log);
-  const deadLetter = async (reason: string) => {
-    const [deadId, outcome] = await retry(() =>
-      deps.writes.deadLetter(command, taskId, parseTaskId(taskId) !== null, reason, { maxLen: deps.config.DEAD_LETTER_MAXLEN, ttlS: deps.config.TASK_TTL_S }),
-    );
-    log().warn({ reason, deadId, task: outcome }, 'poison command dead-lettered');
-    const type = deps.registry.get(command.fields.type ?? '') ? command.fields.type! : '(unknown)';
-    if (outcome === 'FAILED') deps.metrics?.taskFinished(type, 'FAILED', startedAt(command));
-  };
-
-  const checked = checkCommand(deps.registry, command.fields);
-  if ('reason' in checked) return deadLetter(checked.reason);
-  try {
-    const lease = `${deps.consumer}/${uuidv4()}`;
-    const limits = deps.limits.of(checked.type.name, command.fields.concurrency_key);
-    const slots = limits && { type: checked.type.name, ...limits };
-    const [claim, recorded = '0', attempt = '1'] = await retry(() => deps.writes.claim({ taskId, lease, commandId: command.id, slots }));
-    switch (claim) {
-      case 'GONE':
-        return await deadLetter('task not found');
-      case 'POISON':
-        return await deadLetter(`delivered ${recorded} times, more than MAX_DELIVERIES (${deps.config.MAX_DELIVERIES})`);
-      case 'TERMINAL':
-        log().info({ status: recorded }, 'task already ended; acknowledging its command');
-        await retry(() => deps.writes.ack(command));
-        return;
-      case 'LOST':
-        log().info('command is acked or held by another worker; skipping it');
-        return;
-      case 'WAIT':
-        log().info({ waitingFor: recorded }, 'over its concurrency limit; the task waits for a slot');
-        return;
-    }
-    control.onLease(lease);
-    const run = new TaskRun(deps, command, control, { lease, log, type: checked.type, params: checked.params });
-    await run.execute(Number(recorded), Number(attempt), claim === 'CANCEL');
-  } catch (err) {
-    // Bad data, which no redelivery heals: dead-lettered at once (the script says why the task
-    // could not be ended FAILED), not after MAX_DELIVERIES.
-    if (!(err instanceof TaskCorrupted)) throw err;
-    log().error({ err: err.message }, 'task keys hold the wrong type');
-    await deadLetter('corrupted task data');
-  }
-}
-
-/** One owned run of a task: attempts with backoff, then a terminal event. */
-class TaskRun {
+/** One owned run of a task (its claim taken, see runCommand): attempts with backoff, then a terminal event. */
+export class TaskRun {
   private readonly taskId: string;
   private readonly log: () => Logger;
   private readonly events: RunLog;
@@ -223,8 +164,6 @@ class TaskRun {
     }
   }
 
-
-
   /** The COMPLETED event's fields for a handler's return value, or why the value is refused. */
   private result(value: unknown): { fields: (string | number)[] } | { error: string } {
     if (value === undefined) return { fields: [] };
@@ -279,7 +218,7 @@ class TaskRun {
 }
 
 /** When the task was started: the time part of its command's id, so no extra read is needed. */
-function startedAt(command: Command): number {
+export function startedAt(command: Command): number {
   return Number(command.id.split('-')[0]);
 }
 

@@ -13,7 +13,8 @@ import { isGoneConsumer } from './consumer-name.js';
 import { ConcurrencyLimits } from '../tasks/concurrency.js';
 import type { TaskRegistry } from '../tasks/registry.js';
 import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded } from './stops.js';
-import { runCommand, type RunDeps } from './task-run.js';
+import { runCommand } from './run-command.js';
+import type { RunDeps } from './task-run.js';
 import { CommandReader } from './command-reader.js';
 import { Upkeep } from './upkeep.js';
 

@@ -56,7 +56,7 @@ describe('/metrics of a process running gateway and worker (npm start)', () => {
   test('a task that fails counts as failed; a refused start is a 400 request, not a task', async (t) => {
     const redis = await redisFor(t, redisUrl);
     const before = await scrape(app.url);
-    // A command naming a type this deployment does not run fails its task (see worker/task-run.ts).
+    // A command naming a type this deployment does not run fails its task (see worker/run-command.ts).
     const store = new TaskStore(redis);
     const { state } = await store.start('retired-type', {});
     await waitFor(async () => (await redis.hget(taskKey(state.task_id), 'status')) === 'FAILED', 'failure');
