@@ -79,18 +79,11 @@ export class TaskStore {
 
   private async rangeAll(items: RangeItem[]): Promise<([string, string[]][] | Error)[]> {
     // One read goes as a plain command: an ioredis pipeline object costs more than the read.
-    if (items.length === 1) return [await this.readRange(items[0]!).catch((err: Error) => err)];
+    if (items.length === 1) return [await this.redis.call('XRANGE', rangeArgs(items[0]!)).then((r) => r as [string, string[]][], (err: Error) => err)];
     const pipeline = this.redis.pipeline();
-    for (const i of items) {
-      if (i.count === undefined) pipeline.xrange(i.key, i.start, i.end);
-      else pipeline.xrange(i.key, i.start, i.end, 'COUNT', i.count);
-    }
+    for (const i of items) pipeline.call('XRANGE', rangeArgs(i));
     const replies = (await pipeline.exec()) ?? [];
     return replies.map(([err, entries]) => err ?? (entries as [string, string[]][]));
-  }
-
-  private readRange(i: RangeItem): Promise<[string, string[]][]> {
-    return i.count === undefined ? this.redis.xrange(i.key, i.start, i.end) : this.redis.xrange(i.key, i.start, i.end, 'COUNT', i.count);
   }
 
   /** A task's state hash and event stream, in its partition. */
@@ -192,6 +185,11 @@ export class TaskStore {
   }
 }
 
+
+/** XRANGE's arguments for one replay read. */
+function rangeArgs(i: RangeItem): (string | number)[] {
+  return i.count === undefined ? [i.key, i.start, i.end] : [i.key, i.start, i.end, 'COUNT', i.count];
+}
 
 /** A task's state from its hash (HGETALL reply with a status). */
 function stateOf(taskId: string, h: Record<string, string>): TaskState {

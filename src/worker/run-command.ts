@@ -4,7 +4,8 @@ import { lazyChild } from '../logger.js';
 import { TaskCorrupted } from '../store/corrupted.js';
 import { checkCommand } from './check-command.js';
 import { retryWhileDown } from './retry.js';
-import { TaskRun, startedAt, type Command, type RunControl, type RunDeps } from './task-run.js';
+import type { CommandEntry } from '../store/command-queue.js';
+import { TaskRun, startedAt, type RunControl, type RunDeps } from './task-run.js';
 
 /**
  * Runs one command to its end, at most once per stage whatever crashes: writes are fenced by a
@@ -13,7 +14,7 @@ import { TaskRun, startedAt, type Command, type RunControl, type RunDeps } from 
  * dead-letters it), and only then. A task whose keys hold the wrong type (TaskCorrupted, from a
  * claim, an append or the heartbeat) is dead-lettered at once.
  */
-export async function runCommand(deps: RunDeps, command: Command, control: RunControl): Promise<void> {
+export async function runCommand(deps: RunDeps, command: CommandEntry, control: RunControl): Promise<void> {
   const taskId = command.fields.task_id ?? '';
   const log = lazyChild(deps.logger, () => ({ taskId, commandId: command.id }));
   const retry = <T>(call: () => Promise<T>) => retryWhileDown(call, control.hardStop, log);

@@ -14,7 +14,7 @@ import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded, isStop } from './s
 import { Attempt } from './task-context.js';
 import type { ConcurrencyLimits } from '../tasks/concurrency.js';
 
-export type Command = CommandEntry;
+type Command = CommandEntry;
 
 export interface RunDeps {
   redis: Redis;
@@ -35,7 +35,7 @@ export interface RunDeps {
 
 /** How the worker steers one run. */
 export interface RunControl {
-  /** Aborted with the reason the run must stop: one of the Stop classes below. */
+  /** Aborted with the reason the run must stop: one of the Stop classes (stops.ts). */
   signal: AbortSignal;
   /** Aborted when the worker stops waiting altogether: Redis calls stop retrying. */
   hardStop: AbortSignal;
