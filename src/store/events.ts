@@ -40,11 +40,6 @@ function parseJson(text: string): unknown {
   }
 }
 
-/**
- * The wire form of a stream entry, with the JSON written straight from its fields: the same text
- * as JSON.stringify(decodeEvent(...)), without building the event (the hub and replays serialize
- * every event they serve, output bursts included).
- */
 /** JSON text as the workers wrote it; a value altered by hand in Redis is served as its text. */
 function rawJson(text: string): string {
   try {
@@ -55,6 +50,11 @@ function rawJson(text: string): string {
   }
 }
 
+/**
+ * The wire form of a stream entry, with the JSON written straight from its fields: the same text
+ * as JSON.stringify(decodeEvent(...)), without building the event (the hub and replays serialize
+ * every event they serve, output bursts included).
+ */
 export function wireEvent(taskId: string, id: string, fields: string[]): WireEvent {
   let type = 'stage';
   let status = '';
