@@ -235,7 +235,13 @@ export class Worker {
       .catch((err) => this.log.warn({ err }, 'could not hand back commands; they are reclaimed after CLAIM_IDLE_MS'));
   }
 
-  /** Takes over commands idle longer than CLAIM_IDLE_MS, into free slots; one pass at a time. */
+  /**
+   * Takes over commands idle longer than CLAIM_IDLE_MS, into free slots; one pass at a time. Each
+   * pass heartbeats first: after a pause longer than CLAIM_IDLE_MS (a stopped VM, a long GC, a
+   * handler that blocks the event loop) this worker's own running commands are idle too, and
+   * XAUTOCLAIM would take them again, adding a delivery each time, so that a task that never
+   * crashed a worker could count as poison (MAX_DELIVERIES) at its next takeover.
+   */
   private reclaim(): Promise<void> {
     this.reclaiming ??= this.reclaimOnce().finally(() => (this.reclaiming = undefined));
     return this.reclaiming;
@@ -246,6 +252,7 @@ export class Worker {
     this.reclaimDueAt = Date.now() + Math.max(50, Math.floor(CLAIM_IDLE_MS / 4));
     const free = WORKER_CONCURRENCY - this.running.size;
     if (free <= 0 || this.closing) return;
+    await this.heartbeat();
     try {
       const { entries, deleted } = await this.queue.reclaim(CLAIM_IDLE_MS, free);
       if (deleted.length > 0) this.log.warn({ deleted }, 'pending commands were trimmed away; dropped from the group');
