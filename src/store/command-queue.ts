@@ -100,6 +100,23 @@ export class CommandQueue {
   }
 
   /**
+   * Undoes the delivery that `reclaim` counted for commands this worker was still running (it took
+   * them back after its own heartbeats came late): each one's count goes down by one while we hold
+   * it. Our XAUTOCLAIM left them idle for 0 ms, so no other worker takes them in between.
+   */
+  async undoDelivery(commands: Pick<CommandEntry, 'id' | 'priority' | 'partition'>[]): Promise<void> {
+    await Promise.all([...byStream(commands)].map(async ([stream, { at }]) => {
+      for (const i of at) {
+        const id = commands[i]!.id;
+        const [held] = (await this.redis.xpending(stream, WORKER_GROUP, id, id, 1)) as [string, string, number, number][];
+        if (held && held[1] === this.consumer && held[3] > 1) {
+          await this.redis.xclaim(stream, WORKER_GROUP, this.consumer, 0, id, 'RETRYCOUNT', held[3] - 1, 'JUSTID');
+        }
+      }
+    }));
+  }
+
+  /**
    * Takes up to `count` commands idle longer than `minIdleMs` (their worker died or stalled), of a
    * higher priority first, each stream's pending list scanned on from where the last call stopped.
    * `deleted`: pending ids whose entry was trimmed away.

@@ -166,7 +166,7 @@ export class Worker {
   }
 
   private dispatch(command: CommandEntry): void {
-    const ref = `${command.partition.index} ${command.priority} ${command.id}`;
+    const ref = refOf(command);
     if (this.running.has(ref)) return;
     const abort = new AbortController();
     const run: Running = { command, taskId: command.fields.task_id ?? '', lease: '', abort, done: Promise.resolve() };
@@ -196,9 +196,10 @@ export class Worker {
    * and aborts runs that lost their lease, whose task ended or is corrupted (the run dead-letters
    * it), or whose cancel we missed.
    */
-  private async heartbeat(): Promise<void> {
+  /** False when it could not be sent (Redis trouble, logged). */
+  private async heartbeat(): Promise<boolean> {
     const runs = [...this.running.values()];
-    if (runs.length === 0) return;
+    if (runs.length === 0) return true;
     try {
       const verdicts = await this.keep(runs, 0);
       for (const [i, verdict] of verdicts.entries()) {
@@ -208,8 +209,10 @@ export class Worker {
         else if (verdict === 'CANCEL') run?.abort.abort(new CancelRequested('cancel requested'));
         else if (verdict === 'CORRUPTED' && run) run.abort.abort(new TaskCorrupted(run.taskId, 'its state hash holds the wrong type'));
       }
+      return true;
     } catch (err) {
       this.log.warn({ err }, 'heartbeat failed');
+      return false;
     }
   }
 
@@ -236,11 +239,13 @@ export class Worker {
   }
 
   /**
-   * Takes over commands idle longer than CLAIM_IDLE_MS, into free slots; one pass at a time. Each
-   * pass heartbeats first: after a pause longer than CLAIM_IDLE_MS (a stopped VM, a long GC, a
-   * handler that blocks the event loop) this worker's own running commands are idle too, and
-   * XAUTOCLAIM would take them again, adding a delivery each time, so that a task that never
-   * crashed a worker could count as poison (MAX_DELIVERIES) at its next takeover.
+   * Takes over commands idle longer than CLAIM_IDLE_MS, into free slots; one pass at a time.
+   * After a pause longer than CLAIM_IDLE_MS (a stopped VM, a long GC, a handler that blocks the
+   * event loop) this worker's own running commands are idle too, and XAUTOCLAIM would take them
+   * again, each time adding a delivery, so that a task that never crashed a worker could count as
+   * poison (MAX_DELIVERIES) at its next takeover. So a pass heartbeats first (and is skipped when
+   * that fails), and gives back the delivery of any own command it still took (its process was
+   * held up for CLAIM_IDLE_MS between the two).
    */
   private reclaim(): Promise<void> {
     this.reclaiming ??= this.reclaimOnce().finally(() => (this.reclaiming = undefined));
@@ -251,12 +256,16 @@ export class Worker {
     const { CLAIM_IDLE_MS, WORKER_CONCURRENCY } = this.deps.config;
     this.reclaimDueAt = Date.now() + Math.max(50, Math.floor(CLAIM_IDLE_MS / 4));
     const free = WORKER_CONCURRENCY - this.running.size;
-    if (free <= 0 || this.closing) return;
-    await this.heartbeat();
+    if (free <= 0 || this.closing || !(await this.heartbeat())) return;
     try {
       const { entries, deleted } = await this.queue.reclaim(CLAIM_IDLE_MS, free);
       if (deleted.length > 0) this.log.warn({ deleted }, 'pending commands were trimmed away; dropped from the group');
-      this.dispatchAll(entries, 'reclaimed an idle command');
+      const own = entries.filter((e) => this.running.has(refOf(e)));
+      if (own.length > 0) {
+        this.log.warn({ commandIds: own.map((e) => e.id) }, 'took back commands it is running (its heartbeat came late); their deliveries are not counted');
+        await this.queue.undoDelivery(own);
+      }
+      this.dispatchAll(entries.filter((e) => !own.includes(e)), 'reclaimed an idle command');
     } catch (err) {
       this.log.warn({ err }, 'reclaim failed');
     }
@@ -280,4 +289,9 @@ export class Worker {
       this.dispatch(entry);
     }
   }
+}
+
+/** The key of a command in `running`: its id is unique per stream (partition and priority). */
+function refOf(command: CommandEntry): string {
+  return `${command.partition.index} ${command.priority} ${command.id}`;
 }
