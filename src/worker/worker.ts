@@ -194,9 +194,8 @@ export class Worker {
   /**
    * Resets the idle time of our commands (those whose task we still lease, or not yet claimed),
    * and aborts runs that lost their lease, whose task ended or is corrupted (the run dead-letters
-   * it), or whose cancel we missed.
+   * it), or whose cancel we missed. False when it could not be sent (Redis trouble, logged).
    */
-  /** False when it could not be sent (Redis trouble, logged). */
   private async heartbeat(): Promise<boolean> {
     const runs = [...this.running.values()];
     if (runs.length === 0) return true;
@@ -261,11 +260,11 @@ export class Worker {
       const { entries, deleted } = await this.queue.reclaim(CLAIM_IDLE_MS, free);
       if (deleted.length > 0) this.log.warn({ deleted }, 'pending commands were trimmed away; dropped from the group');
       const own = entries.filter((e) => this.running.has(refOf(e)));
+      this.dispatchAll(entries.filter((e) => !own.includes(e)), 'reclaimed an idle command');
       if (own.length > 0) {
         this.log.warn({ commandIds: own.map((e) => e.id) }, 'took back commands it is running (its heartbeat came late); their deliveries are not counted');
         await this.queue.undoDelivery(own);
       }
-      this.dispatchAll(entries.filter((e) => !own.includes(e)), 'reclaimed an idle command');
     } catch (err) {
       this.log.warn({ err }, 'reclaim failed');
     }
