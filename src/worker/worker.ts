@@ -8,14 +8,13 @@ import { subscribeCancels, type CancelSubscription } from '../store/cancel-chann
 import { CommandQueue, type CommandEntry } from '../store/command-queue.js';
 import { reconnectDelayMs, type Redis } from '../store/redis.js';
 import { TaskWrites } from '../store/task-writes.js';
-import { TaskCorrupted } from '../store/corrupted.js';
-import { isGoneConsumer } from './consumer-name.js';
 import { ConcurrencyLimits } from '../tasks/concurrency.js';
 import type { TaskRegistry } from '../tasks/registry.js';
-import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded } from './stops.js';
+import { CancelRequested, ShuttingDown } from './stops.js';
 import { runCommand } from './run-command.js';
 import type { RunDeps } from './task-run.js';
 import { CommandReader } from './command-reader.js';
+import { Recovery, refOf, type Running } from './recovery.js';
 import { Upkeep } from './upkeep.js';
 
 export interface WorkerDeps {
@@ -30,23 +29,15 @@ export interface WorkerDeps {
   limits?: ConcurrencyLimits;
 }
 
-interface Running {
-  command: CommandEntry;
-  taskId: string;
-  /** Set once the run holds the task's lease; '' before (the heartbeat then keeps the command only). */
-  lease: string;
-  abort: AbortController;
-  done: Promise<void>;
-}
-
 /**
  * Reads the commands streams in the `workers` group (see CommandReader), high priority before normal before low, and
  * runs up to WORKER_CONCURRENCY commands at once.
- * Heartbeats its commands so no one reclaims them; takes commands due for reclaim (their worker
- * died or stalled: idle over CLAIM_IDLE_MS) before new ones, and at start those of a worker of
- * this host that died; passes its types' concurrency limits to its claims; aborts a run at once
- * when its cancel is published on `tasks:cancel` (the heartbeat catches a missed message). Its
- * Upkeep promotes due scheduled tasks, trims the commands streams and frees leaked slots.
+ * Its Recovery heartbeats its commands so no one reclaims them, and takes commands due for
+ * reclaim (their worker died or stalled: idle over CLAIM_IDLE_MS) before new ones, and at start
+ * those of a worker of this host that died. It passes its types' concurrency limits to its claims
+ * and aborts a run at once when its cancel is published on `tasks:cancel` (the heartbeat catches a
+ * missed message). Its Upkeep promotes due scheduled tasks, trims the commands streams and frees
+ * leaked slots.
  */
 export class Worker {
   readonly consumer = `${hostname()}-${process.pid}-${uuidv4().slice(0, 8)}`;
@@ -61,9 +52,7 @@ export class Worker {
   private loop: Promise<void> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly upkeep: Upkeep;
-  /** When the read loop next checks for commands due for reclaim, epoch ms. */
-  private reclaimDueAt = 0;
-  private reclaiming: Promise<void> | undefined;
+  private readonly recovery: Recovery;
   private slotFreed: (() => void) | undefined;
   private closing: Promise<void> | undefined;
 
@@ -74,11 +63,16 @@ export class Worker {
     this.queue = new CommandQueue(deps.redis, this.consumer);
     this.limits = deps.limits ?? new ConcurrencyLimits(deps.registry, deps.config.TASK_CONCURRENCY);
     this.reader = new CommandReader(deps.redis, this.queue, `worker-reader:${this.consumer}`, deps.logger);
+    this.recovery = new Recovery({
+      redis: deps.redis, queue: this.queue, log: this.log, config: deps.config, running: this.running,
+      dispatch: (command) => this.dispatch(command),
+      closing: () => this.closing !== undefined,
+    });
     this.upkeep = new Upkeep({
       redis: deps.redis, log: this.log, queue: this.queue, limits: this.limits, config: deps.config,
       recover: async () => {
-        await this.reclaim();
-        await this.takeOver();
+        await this.recovery.reclaim();
+        await this.recovery.takeOver();
       },
     });
   }
@@ -88,9 +82,9 @@ export class Worker {
     await this.reader.start();
     this.cancels = await subscribeCancels(this.deps.redis, `worker-cancel:${this.consumer}`, this.deps.logger, (id) => this.cancel(id));
     const { CLAIM_IDLE_MS } = this.deps.config;
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), Math.max(50, Math.floor(CLAIM_IDLE_MS / 3)));
+    this.heartbeatTimer = setInterval(() => void this.recovery.heartbeat(), Math.max(50, Math.floor(CLAIM_IDLE_MS / 3)));
     this.upkeep.start();
-    await this.takeOver();
+    await this.recovery.takeOver();
     this.loop = this.readLoop();
     this.log.info('worker started');
   }
@@ -104,7 +98,7 @@ export class Worker {
   private async shutdown(): Promise<void> {
     await this.upkeep.stop();
     await this.stopReading();
-    await this.reclaiming;
+    await this.recovery.inFlight;
     const all = Promise.all([...this.running.values()].map((r) => r.done));
     const grace = delay(this.deps.config.SHUTDOWN_GRACE_MS, 'timeout' as const, { ref: false });
     if ((await Promise.race([all.then(() => 'done' as const), grace])) === 'timeout') {
@@ -113,7 +107,7 @@ export class Worker {
       for (const r of left) r.abort.abort(new ShuttingDown('worker shutting down'));
       this.hardStop.abort();
       await all;
-      await this.release(left);
+      await this.recovery.release(left);
     }
     clearInterval(this.heartbeatTimer);
     await this.cancels?.close();
@@ -142,8 +136,8 @@ export class Worker {
         continue;
       }
       // Work due for reclaim goes before new work, so recovery does not wait for the queue to drain.
-      if (Date.now() >= this.reclaimDueAt) {
-        await this.reclaim();
+      if (this.recovery.due) {
+        await this.recovery.reclaim();
         continue;
       }
       try {
@@ -151,10 +145,10 @@ export class Worker {
         failures = 0;
         const start = this.closing ? [] : entries.slice(0, free);
         const rest = entries.slice(start.length);
-        await this.handBack(rest);
+        await this.recovery.handBack(rest);
         for (const entry of start) this.dispatch(entry);
         // Handed back while running: taken again (by any worker) at the next reclaim pass, now.
-        if (rest.length > 0) this.reclaimDueAt = 0;
+        if (rest.length > 0) this.recovery.soon();
       } catch (err) {
         if (this.closing) break;
         failures += 1;
@@ -190,107 +184,4 @@ export class Worker {
       if (run.taskId === taskId) run.abort.abort(new CancelRequested('cancel requested'));
     }
   }
-
-  /**
-   * Resets the idle time of our commands (those whose task we still lease, or not yet claimed),
-   * and aborts runs that lost their lease, whose task ended or is corrupted (the run dead-letters
-   * it), or whose cancel we missed. False when it could not be sent (Redis trouble, logged).
-   */
-  private async heartbeat(): Promise<boolean> {
-    const runs = [...this.running.values()];
-    if (runs.length === 0) return true;
-    try {
-      const verdicts = await this.keep(runs, 0);
-      for (const [i, verdict] of verdicts.entries()) {
-        const run = runs[i];
-        if (verdict === 'LOST') run?.abort.abort(new LeaseLost('lease lost to a newer run'));
-        else if (verdict === 'ENDED') run?.abort.abort(new TaskEnded('task ended'));
-        else if (verdict === 'CANCEL') run?.abort.abort(new CancelRequested('cancel requested'));
-        else if (verdict === 'CORRUPTED' && run) run.abort.abort(new TaskCorrupted(run.taskId, 'its state hash holds the wrong type'));
-      }
-      return true;
-    } catch (err) {
-      this.log.warn({ err }, 'heartbeat failed');
-      return false;
-    }
-  }
-
-  private keep(runs: Running[], idleMs: number) {
-    return this.queue.heartbeat(runs, idleMs);
-  }
-
-  /** Marks commands we stopped at shutdown as idle for CLAIM_IDLE_MS, so others reclaim them now. */
-  private async release(runs: Running[]): Promise<void> {
-    if (runs.length === 0 || this.deps.redis.status !== 'ready') return;
-    try {
-      await Promise.race([this.keep(runs, this.deps.config.CLAIM_IDLE_MS), delay(1000, undefined, { ref: false })]);
-    } catch (err) {
-      this.log.warn({ err }, 'could not release commands; they are reclaimed after CLAIM_IDLE_MS');
-    }
-  }
-
-  /** Commands read but not started (closing, or more than free slots): hand them to other workers at once. */
-  private async handBack(commands: CommandEntry[]): Promise<void> {
-    if (commands.length === 0) return;
-    await this.queue
-      .handBack(commands, this.deps.config.CLAIM_IDLE_MS)
-      .catch((err) => this.log.warn({ err }, 'could not hand back commands; they are reclaimed after CLAIM_IDLE_MS'));
-  }
-
-  /**
-   * Takes over commands idle longer than CLAIM_IDLE_MS, into free slots; one pass at a time.
-   * After a pause longer than CLAIM_IDLE_MS (a stopped VM, a long GC, a handler that blocks the
-   * event loop) this worker's own running commands are idle too, and XAUTOCLAIM would take them
-   * again, each time adding a delivery, so that a task that never crashed a worker could count as
-   * poison (MAX_DELIVERIES) at its next takeover. So a pass heartbeats first (and is skipped when
-   * that fails), and gives back the delivery of any own command it still took (its process was
-   * held up for CLAIM_IDLE_MS between the two).
-   */
-  private reclaim(): Promise<void> {
-    this.reclaiming ??= this.reclaimOnce().finally(() => (this.reclaiming = undefined));
-    return this.reclaiming;
-  }
-
-  private async reclaimOnce(): Promise<void> {
-    const { CLAIM_IDLE_MS, WORKER_CONCURRENCY } = this.deps.config;
-    this.reclaimDueAt = Date.now() + Math.max(50, Math.floor(CLAIM_IDLE_MS / 4));
-    const free = WORKER_CONCURRENCY - this.running.size;
-    if (free <= 0 || this.closing || !(await this.heartbeat())) return;
-    try {
-      const { entries, deleted } = await this.queue.reclaim(CLAIM_IDLE_MS, free);
-      if (deleted.length > 0) this.log.warn({ deleted }, 'pending commands were trimmed away; dropped from the group');
-      const own = entries.filter((e) => this.running.has(refOf(e)));
-      this.dispatchAll(entries.filter((e) => !own.includes(e)), 'reclaimed an idle command');
-      if (own.length > 0) {
-        this.log.warn({ commandIds: own.map((e) => e.id) }, 'took back commands it is running (its heartbeat came late); their deliveries are not counted');
-        await this.queue.undoDelivery(own);
-      }
-    } catch (err) {
-      this.log.warn({ err }, 'reclaim failed');
-    }
-  }
-
-  /** Takes the commands of this host's workers that died (a crash before this worker started). */
-  private async takeOver(): Promise<void> {
-    const free = this.deps.config.WORKER_CONCURRENCY - this.running.size;
-    if (free <= 0 || this.closing) return;
-    try {
-      this.dispatchAll(await this.queue.takeOver((name) => isGoneConsumer(name, this.consumer), free), 'took over the command of a dead worker');
-    } catch (err) {
-      this.log.warn({ err }, 'taking over the commands of dead workers failed');
-    }
-  }
-
-  private dispatchAll(entries: CommandEntry[], why: string): void {
-    for (const entry of entries) {
-      if (this.closing) return;
-      this.log.info({ commandId: entry.id }, why);
-      this.dispatch(entry);
-    }
-  }
-}
-
-/** The key of a command in `running`: its id is unique per stream (partition and priority). */
-function refOf(command: CommandEntry): string {
-  return `${command.partition.index} ${command.priority} ${command.id}`;
 }

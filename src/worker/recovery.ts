@@ -1,0 +1,161 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { CommandEntry, CommandQueue } from '../store/command-queue.js';
+import { TaskCorrupted } from '../store/corrupted.js';
+import type { Redis } from '../store/redis.js';
+import { isGoneConsumer } from './consumer-name.js';
+import { CancelRequested, LeaseLost, TaskEnded } from './stops.js';
+
+/** A command the worker runs. */
+export interface Running {
+  command: CommandEntry;
+  taskId: string;
+  /** Set once the run holds the task's lease; '' before (the heartbeat then keeps the command only). */
+  lease: string;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+/** The key of a command in the worker's running map: its id is unique per stream (partition and priority). */
+export function refOf(command: CommandEntry): string {
+  return `${command.partition.index} ${command.priority} ${command.id}`;
+}
+
+export interface RecoveryDeps {
+  redis: Redis;
+  queue: CommandQueue;
+  log: Logger;
+  config: Pick<Config, 'CLAIM_IDLE_MS' | 'WORKER_CONCURRENCY'>;
+  /** The worker's running commands, by refOf. */
+  running: ReadonlyMap<string, Running>;
+  /** Starts a command taken over (it is not running yet). */
+  dispatch(command: CommandEntry): void;
+  /** True once the worker is closing: nothing more is taken over. */
+  closing(): boolean;
+}
+
+/**
+ * The worker's share of recovery: heartbeats that keep its commands from being reclaimed, and the
+ * takeover of commands whose worker died or stalled (idle over CLAIM_IDLE_MS, or held by a worker
+ * of this host that is gone), into free slots.
+ *
+ * After a pause longer than CLAIM_IDLE_MS (a stopped VM, a long GC, a handler that blocks the
+ * event loop) the worker's own running commands are idle too, and XAUTOCLAIM would take them
+ * again, each time adding a delivery, so that a task that never crashed a worker could count as
+ * poison (MAX_DELIVERIES) at its next takeover. So a reclaim pass heartbeats first (and is skipped
+ * when that fails), and gives back the delivery of any own command it still took (the process
+ * held up for CLAIM_IDLE_MS between the two).
+ */
+export class Recovery {
+  /** When the read loop next checks for commands due for reclaim, epoch ms. */
+  private dueAt = 0;
+  private pass: Promise<void> | undefined;
+
+  constructor(private readonly deps: RecoveryDeps) {}
+
+  /** A reclaim pass is due (every CLAIM_IDLE_MS / 4, at least 50 ms, or now after soon()). */
+  get due(): boolean {
+    return Date.now() >= this.dueAt;
+  }
+
+  /** Makes the next pass due now (commands were handed back: any worker may take them again). */
+  soon(): void {
+    this.dueAt = 0;
+  }
+
+  /** The reclaim pass under way, if any. */
+  get inFlight(): Promise<void> | undefined {
+    return this.pass;
+  }
+
+  /**
+   * Resets the idle time of our commands (those whose task we still lease, or not yet claimed),
+   * and aborts runs that lost their lease, whose task ended or is corrupted (the run dead-letters
+   * it), or whose cancel we missed. False when it could not be sent (Redis trouble, logged).
+   */
+  async heartbeat(): Promise<boolean> {
+    const runs = [...this.deps.running.values()];
+    if (runs.length === 0) return true;
+    try {
+      const verdicts = await this.deps.queue.heartbeat(runs, 0);
+      for (const [i, verdict] of verdicts.entries()) {
+        const run = runs[i];
+        if (verdict === 'LOST') run?.abort.abort(new LeaseLost('lease lost to a newer run'));
+        else if (verdict === 'ENDED') run?.abort.abort(new TaskEnded('task ended'));
+        else if (verdict === 'CANCEL') run?.abort.abort(new CancelRequested('cancel requested'));
+        else if (verdict === 'CORRUPTED' && run) run.abort.abort(new TaskCorrupted(run.taskId, 'its state hash holds the wrong type'));
+      }
+      return true;
+    } catch (err) {
+      this.deps.log.warn({ err }, 'heartbeat failed');
+      return false;
+    }
+  }
+
+  /** Takes over commands idle longer than CLAIM_IDLE_MS; one pass at a time. */
+  reclaim(): Promise<void> {
+    this.pass ??= this.reclaimOnce().finally(() => (this.pass = undefined));
+    return this.pass;
+  }
+
+  /** Takes the commands of this host's workers that died (a crash before this worker started). */
+  async takeOver(): Promise<void> {
+    const free = this.free();
+    if (free <= 0 || this.deps.closing()) return;
+    try {
+      this.start(await this.deps.queue.takeOver((name) => isGoneConsumer(name, this.deps.queue.consumer), free), 'took over the command of a dead worker');
+    } catch (err) {
+      this.deps.log.warn({ err }, 'taking over the commands of dead workers failed');
+    }
+  }
+
+  /** Commands read but not started (closing, or more than free slots): hand them to other workers at once. */
+  async handBack(commands: CommandEntry[]): Promise<void> {
+    if (commands.length === 0) return;
+    await this.deps.queue
+      .handBack(commands, this.deps.config.CLAIM_IDLE_MS)
+      .catch((err) => this.deps.log.warn({ err }, 'could not hand back commands; they are reclaimed after CLAIM_IDLE_MS'));
+  }
+
+  /** Marks commands we stopped at shutdown as idle for CLAIM_IDLE_MS, so others reclaim them now. */
+  async release(runs: Running[]): Promise<void> {
+    if (runs.length === 0 || this.deps.redis.status !== 'ready') return;
+    try {
+      await Promise.race([this.deps.queue.heartbeat(runs, this.deps.config.CLAIM_IDLE_MS), delay(1000, undefined, { ref: false })]);
+    } catch (err) {
+      this.deps.log.warn({ err }, 'could not release commands; they are reclaimed after CLAIM_IDLE_MS');
+    }
+  }
+
+  private async reclaimOnce(): Promise<void> {
+    const { CLAIM_IDLE_MS } = this.deps.config;
+    this.dueAt = Date.now() + Math.max(50, Math.floor(CLAIM_IDLE_MS / 4));
+    const free = this.free();
+    if (free <= 0 || this.deps.closing() || !(await this.heartbeat())) return;
+    try {
+      const { entries, deleted } = await this.deps.queue.reclaim(CLAIM_IDLE_MS, free);
+      if (deleted.length > 0) this.deps.log.warn({ deleted }, 'pending commands were trimmed away; dropped from the group');
+      const own = entries.filter((e) => this.deps.running.has(refOf(e)));
+      this.start(entries.filter((e) => !own.includes(e)), 'reclaimed an idle command');
+      if (own.length > 0) {
+        this.deps.log.warn({ commandIds: own.map((e) => e.id) }, 'took back commands it is running (its heartbeat came late); their deliveries are not counted');
+        await this.deps.queue.undoDelivery(own);
+      }
+    } catch (err) {
+      this.deps.log.warn({ err }, 'reclaim failed');
+    }
+  }
+
+  private free(): number {
+    return this.deps.config.WORKER_CONCURRENCY - this.deps.running.size;
+  }
+
+  private start(entries: CommandEntry[], why: string): void {
+    for (const entry of entries) {
+      if (this.deps.closing()) return;
+      this.deps.log.info({ commandId: entry.id }, why);
+      this.deps.dispatch(entry);
+    }
+  }
+}
