@@ -43,9 +43,10 @@ export interface RecoveryDeps {
  * After a pause longer than CLAIM_IDLE_MS (a stopped VM, a long GC, a handler that blocks the
  * event loop) the worker's own running commands are idle too, and XAUTOCLAIM would take them
  * again, each time adding a delivery, so that a task that never crashed a worker could count as
- * poison (MAX_DELIVERIES) at its next takeover. So a reclaim pass heartbeats first (and is skipped
- * when that fails), and gives back the delivery of any own command it still took (the process
- * held up for CLAIM_IDLE_MS between the two).
+ * poison (MAX_DELIVERIES) at its next takeover. So a reclaim pass heartbeats first, and gives
+ * back the delivery of any own command it still took (the heartbeat failed, or the process was
+ * held up for CLAIM_IDLE_MS between the two). A failed heartbeat does not hold the pass back: the
+ * commands of dead workers on the partitions that answer are taken all the same.
  */
 export class Recovery {
   /** When the read loop next checks for commands due for reclaim, epoch ms. */
@@ -72,11 +73,11 @@ export class Recovery {
   /**
    * Resets the idle time of our commands (those whose task we still lease, or not yet claimed),
    * and aborts runs that lost their lease, whose task ended or is corrupted (the run dead-letters
-   * it), or whose cancel we missed. False when it could not be sent (Redis trouble, logged).
+   * it), or whose cancel we missed. A failure (Redis trouble) is logged.
    */
-  async heartbeat(): Promise<boolean> {
+  async heartbeat(): Promise<void> {
     const runs = [...this.deps.running.values()];
-    if (runs.length === 0) return true;
+    if (runs.length === 0) return;
     try {
       const verdicts = await this.deps.queue.heartbeat(runs, 0);
       for (const [i, verdict] of verdicts.entries()) {
@@ -86,10 +87,8 @@ export class Recovery {
         else if (verdict === 'CANCEL') run?.abort.abort(new CancelRequested('cancel requested'));
         else if (verdict === 'CORRUPTED' && run) run.abort.abort(new TaskCorrupted(run.taskId, 'its state hash holds the wrong type'));
       }
-      return true;
     } catch (err) {
       this.deps.log.warn({ err }, 'heartbeat failed');
-      return false;
     }
   }
 
@@ -132,7 +131,8 @@ export class Recovery {
     const { CLAIM_IDLE_MS } = this.deps.config;
     this.dueAt = Date.now() + Math.max(50, Math.floor(CLAIM_IDLE_MS / 4));
     const free = this.free();
-    if (free <= 0 || this.deps.closing() || !(await this.heartbeat())) return;
+    if (free <= 0 || this.deps.closing()) return;
+    await this.heartbeat();
     try {
       const { entries, deleted } = await this.deps.queue.reclaim(CLAIM_IDLE_MS, free);
       if (deleted.length > 0) this.deps.log.warn({ deleted }, 'pending commands were trimmed away; dropped from the group');
