@@ -35,8 +35,12 @@ export interface RunDeps {
 
 /** How the worker steers one run. */
 export interface RunControl {
-  /** Aborted with the reason the run must stop: one of the Stop classes (stops.ts). */
-  signal: AbortSignal;
+  /**
+   * The run's stop, and its handler's signal: aborted with the first reason the run must stop, one
+   * of the Stop classes (stops.ts), by the worker (cancel, shutdown, heartbeat) or by the run's own
+   * log when it can record nothing more.
+   */
+  abort: AbortController;
   /** Aborted when the worker stops waiting altogether: Redis calls stop retrying. */
   hardStop: AbortSignal;
   /** Called once the run holds the task's lease (the heartbeat sends it). */
@@ -48,14 +52,8 @@ export class TaskRun {
   private readonly taskId: string;
   private readonly log: () => Logger;
   private readonly events: RunLog;
-  /**
-   * Aborts the handler's signal with the first reason: the worker's (cancel, shutdown, heartbeat),
-   * followed from the run's control signal, or the run's own log's when it can record nothing more.
-   * Not AbortSignal.any: Node holds a composite signal that has listeners in one process-wide Set,
-   * and that Set's churn keeps finished runs alive through young-generation GCs.
-   */
-  private readonly own = new AbortController();
-  private readonly signal = this.own.signal;
+  /** The handler's signal (RunControl.abort's). */
+  private readonly signal: AbortSignal;
   /** The handler ignored its signal past its grace: the run went on without it. */
   private abandoned = false;
 
@@ -67,16 +65,14 @@ export class TaskRun {
   ) {
     this.taskId = command.fields.task_id!;
     this.log = task.log;
-    const follow = () => this.own.abort(control.signal.reason);
-    if (control.signal.aborted) follow();
-    else control.signal.addEventListener('abort', follow, { once: true });
+    this.signal = control.abort.signal;
     this.events = new RunLog({
       writes: deps.writes,
       taskId: this.taskId,
       lease: task.lease,
       commandId: command.id,
       retry: (call) => retryWhileDown(call, control.hardStop, this.log),
-      onStop: (reason) => this.own.abort(reason),
+      onStop: (reason) => control.abort.abort(reason),
     });
   }
 

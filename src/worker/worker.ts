@@ -165,7 +165,7 @@ export class Worker {
     const abort = new AbortController();
     const run: Running = { command, taskId: command.fields.task_id ?? '', lease: '', abort, done: Promise.resolve() };
     run.done = runCommand({ ...this.deps, consumer: this.consumer, writes: this.writes, limits: this.limits }, command, {
-      signal: abort.signal,
+      abort,
       hardStop: this.hardStop.signal,
       onLease: (lease) => (run.lease = lease),
     })
