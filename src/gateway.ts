@@ -16,7 +16,7 @@ import { FeedStore } from './store/feed-store.js';
 import { ConcurrencyLimits } from './tasks/concurrency.js';
 import { TaskStore } from './store/task-store.js';
 import type { TaskRegistry } from './tasks/registry.js';
-import { SseStreams } from './sse/sse-route.js';
+import { SseStreams, sseRouter } from './sse/sse-route.js';
 import { WsServer } from './ws/ws-server.js';
 
 export interface GatewayDeps {
@@ -61,7 +61,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const sse = new SseStreams();
   const app = createApp({
     store, registry: deps.registry, logger, health, metrics, guards, scheduleMaxAheadS: config.SCHEDULE_MAX_AHEAD_S,
-    limits: new ConcurrencyLimits(deps.registry, config.TASK_CONCURRENCY), sse: { hub, store, feeds, logger, metrics, config, streams: sse },
+    limits: new ConcurrencyLimits(deps.registry, config.TASK_CONCURRENCY), streams: [sseRouter({ hub, store, feeds, logger, metrics, config, streams: sse }, guards)],
   });
   const server = createHttpServer(app.callback(), config, logger);
   const ws = new WsServer({ server, hub, store, feeds, logger, metrics, config, auth });

@@ -13,11 +13,10 @@ import { errorsAndLogging } from './middleware.js';
 import { securityHeaders } from './security-headers.js';
 import { staticFiles } from './static-files.js';
 import { opsRouter } from './ops-routes.js';
-import { assertAccessDeclared } from './route-access.js';
+import { assertAccessDeclared, type AccessRouter } from './route-access.js';
 import { tasksRouter } from './tasks-routes.js';
 import type { ConcurrencyLimits } from '../tasks/concurrency.js';
 import { feedRouter } from './feed-routes.js';
-import { sseRouter, type SseDeps } from '../sse/sse-route.js';
 
 export const WEB_ROOT = fileURLToPath(new URL('../../web/', import.meta.url));
 /** The page's script bundle, built by `npm run build:web` (scripts/build-web.ts). */
@@ -30,8 +29,8 @@ export interface AppDeps {
   metrics: Metrics;
   /** Probes served at /livez, /readyz, /healthz (ahead of logging: probes are frequent). */
   health?: HealthProbes;
-  /** Serves GET /sse/task/<id> and /sse/feed when given (the gateway always gives it). */
-  sse?: SseDeps;
+  /** Routes mounted beside the API's, each with its declared access: the gateway gives SSE's (src/sse). */
+  streams?: AccessRouter[];
   /** Authentication, start rate limit and proxy trust (README "Threat model"). */
   guards: GuardDeps;
   /** SCHEDULE_MAX_AHEAD_S (default 30 days). */
@@ -46,7 +45,7 @@ export interface AppDeps {
  */
 export function createRouter(deps: Omit<AppDeps, 'health'>): Router {
   const router = new Router();
-  const routers = [tasksRouter(deps), feedRouter(deps.guards), opsRouter(deps), ...(deps.sse ? [sseRouter(deps.sse, deps.guards)] : [])];
+  const routers = [tasksRouter(deps), feedRouter(deps.guards), opsRouter(deps), ...(deps.streams ?? [])];
   for (const routes of routers) router.use(routes.routes());
   assertAccessDeclared(router);
   return router;

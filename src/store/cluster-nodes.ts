@@ -1,7 +1,7 @@
 import calculateSlot from 'cluster-key-slot';
 import { Redis as NodeClient, type Cluster, type RedisOptions } from 'ioredis';
 import type { Partition } from './layout.js';
-import type { Redis } from './redis.js';
+import type { Redis } from './client.js';
 
 /** `host:port` of a node connection, as Cluster.slots names nodes. */
 export const nodeKey = (client: Redis): string => `${client.options.host}:${client.options.port}`;

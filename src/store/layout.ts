@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot';
 import type { Batcher } from './batcher.js';
-import type { Redis } from './redis.js';
+import type { Redis } from './client.js';
 
 /** Hash slots of Redis Cluster. */
 const SLOTS = 16_384;

@@ -1,28 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { Cluster, Redis, type RedisOptions, type Result } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { corruptedOr } from './corrupted.js';
 import { FEED_STREAM, FEED_TAG_PREFIX, TASK_KEY_PREFIX } from './keys.js';
 import { confirmWrites, type ReplicaWait } from './replication.js';
 
-type Arg = string | number;
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    startTasks(...args: Arg[]): Result<string[][], Context>;
-    appendEvents(...args: Arg[]): Result<string[][], Context>;
-    claimTasks(...args: Arg[]): Result<string[][], Context>;
-    cancelTask(...args: Arg[]): Result<string[], Context>;
-    deadLetter(...args: Arg[]): Result<[string, 'FAILED' | 'CORRUPTED' | 'UNTOUCHED'], Context>;
-    heartbeat(...args: Arg[]): Result<string[], Context>;
-    trimCommands(...args: Arg[]): Result<number, Context>;
-    pruneConsumers(...args: Arg[]): Result<string[], Context>;
-    promoteScheduled(...args: Arg[]): Result<string[][], Context>;
-    maintainSlots(...args: Arg[]): Result<string[], Context>;
-  }
-}
-
-export type { Redis };
+/** The client type, with the script commands below typed on it: src/store/client.ts. */
+export type { Redis } from './client.js';
 
 /** `varying`: the key count depends on the number of items, and the first argument gives it. */
 const scripts: { name: string; file: string; keys: number | 'varying' }[] = [

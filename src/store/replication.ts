@@ -1,7 +1,7 @@
 import type { Cluster } from 'ioredis';
 import { connectionTo, nodeKey, nodeServing, slotOf } from './cluster-nodes.js';
 import type { Partition } from './layout.js';
-import type { Redis } from './redis.js';
+import type { Redis } from './client.js';
 
 /**
  * Cluster mode's write confirmation (REDIS_CLUSTER_WAIT_REPLICAS, REDIS_CLUSTER_WAIT_TIMEOUT_MS):

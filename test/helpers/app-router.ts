@@ -5,7 +5,7 @@ import { RateLimiter } from '../../src/http/rate-limit.js';
 import { Hub } from '../../src/hub/hub.js';
 import { createLogger } from '../../src/logger.js';
 import { Metrics } from '../../src/metrics/metrics.js';
-import { SseStreams } from '../../src/sse/sse-route.js';
+import { SseStreams, sseRouter } from '../../src/sse/sse-route.js';
 import { closeRedis, createRedis } from '../../src/store/redis.js';
 import { FeedStore } from '../../src/store/feed-store.js';
 import { TaskStore } from '../../src/store/task-store.js';
@@ -24,5 +24,6 @@ export function appRouter(t: Scope, registry: TaskRegistry): Router {
   t.after(() => hub.close());
   const auth = new Auth({ API_TOKENS: [], TOKEN_SECRET: undefined, WATCH_TOKEN_TTL_S: 60 });
   const guards = { auth, startLimiter: new RateLimiter({ burst: 1, refillPerS: 1 }), trustProxyHops: 0 };
-  return createRouter({ store, registry, logger, metrics, guards, sse: { hub, store, feeds: new FeedStore(redis), logger, metrics, config, streams: new SseStreams() } });
+  const sse = sseRouter({ hub, store, feeds: new FeedStore(redis), logger, metrics, config, streams: new SseStreams() }, guards);
+  return createRouter({ store, registry, logger, metrics, guards, streams: [sse] });
 }
