@@ -87,6 +87,29 @@ test('appends made in one turn go in one script call; each is fenced and dedupli
   assert.ok((await redis.ttl(eventsKey(a!.taskId))) > 0, 'a terminal event sets the TTL');
 });
 
+test('a claim that takes a task over records restart, unless a cancel was requested: then only the new run\'s CANCELLED', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  const [a, b] = await readTasks(redis, 2, 'me');
+  const writes = writesFor(redis, 'me');
+  for (const task of [a!, b!]) {
+    assert.deepEqual(await writes.claim({ taskId: task.taskId, lease: 'first', commandId: task.commandId }), ['OK', '0', '1']);
+    assert.equal((await writes.append(item(task.taskId, 'first', { text: 'tentative' })))[0], 'OK');
+  }
+  // Cancel requested while the first run was stalled (as cancel-task.lua records it).
+  await redis.hset(taskKey(b!.taskId), 'cancel_requested', Date.now());
+
+  assert.deepEqual(await writes.claim({ taskId: a!.taskId, lease: 'second', commandId: a!.commandId }), ['OK', '0', '1']);
+  assert.deepEqual(await writes.claim({ taskId: b!.taskId, lease: 'second', commandId: b!.commandId }), ['CANCEL', '0', '1']);
+  const types = async (taskId: string) => (await redis.xrange(eventsKey(taskId), '-', '+')).map(([, f]) => f[1]);
+  assert.deepEqual(await types(a!.taskId), ['stage', 'output', 'restart']);
+  assert.deepEqual(await types(b!.taskId), ['stage', 'output'], 'no restart after the cancel request');
+  assert.deepEqual(await writes.append(item(b!.taskId, 'first', { status: 'CANCELLED', progress: '', terminal: true })), ['FENCED']);
+  const [result] = await writes.append(item(b!.taskId, 'second', { status: 'CANCELLED', progress: '', terminal: true, commandId: b!.commandId }));
+  assert.equal(result, 'OK');
+  assert.deepEqual(await types(b!.taskId), ['stage', 'output', 'stage']);
+  assert.equal(await redis.hget(taskKey(b!.taskId), 'status'), 'CANCELLED');
+});
+
 test('an item that hits a Redis error fails alone; the rest of its batch is recorded', async (t) => {
   const redis = await redisFor(t, await testRedisUrl());
   const [a, b] = await readTasks(redis, 2, 'me');

@@ -4,7 +4,9 @@
 -- XAUTOCLAIM cannot take it back. Stores the caller's lease token: any earlier run is fenced off
 -- from appending events, and the new run numbers its events from 1 (`seq`). A claim that takes
 -- the task over from an earlier run (the hash held a lease) records a `restart` event: the output
--- that run recorded since its last stage event is void (see src/wire/output.ts).
+-- that run recorded since its last stage event is void (see src/wire/output.ts). Unless a cancel
+-- was requested: then the only event left to record is CANCELLED (the caller's), which commits that
+-- output as any cancel does.
 --
 -- KEYS[1]      tasks:commands     commands stream of the tasks whose hash names none (`queue`: the
 --                                 stream of the task's priority, where its command is pending)
@@ -70,7 +72,7 @@ local function claim(hash, events, lease, command_id, holders, key_counts, waiti
       return { 'WAIT', reason }
     end
   end
-  if previous and previous ~= '' then
+  if previous and previous ~= '' and not cancel then
     local id = redis.call('XADD', events, '*', 'type', 'restart', 'status', status, 'progress', state[6] or '0', 'ts', now)
     redis.call('HSET', hash, 'lease', lease, 'seq', '0', 'last_event_id', id, 'updated_at', now)
     redis.call('HDEL', hash, 'message')
