@@ -154,8 +154,11 @@ export function tasksRouter({ store, registry, metrics, guards, scheduleMaxAhead
     const { limit } = parsed.data;
     const head = await store.head(taskId);
     if (!head) throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
-    const events = await store.events(taskId, afterId, '+', limit);
-    ctx.body = { events, next_cursor: events.length === limit ? events.at(-1)!.id : null };
+    // One event more than the page tells whether another page follows.
+    const events = await store.events(taskId, afterId, '+', limit + 1);
+    const more = events.length > limit;
+    if (more) events.pop();
+    ctx.body = { events, next_cursor: more ? events.at(-1)!.id : null };
   });
 
   // The output as the exactly-once rule rebuilds it (src/wire/output.ts), up to the event named

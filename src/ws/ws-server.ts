@@ -36,6 +36,15 @@ interface Conn {
   writer: FrameWriter;
 }
 
+/**
+ * A handshake `ws` refuses (not GET, no or bad Upgrade, Sec-WebSocket-Key or -Version, ...), answered
+ * as every other refusal: a JSON error, 405 with Allow for a method, 400 with `ws`'s reason otherwise.
+ */
+function onHandshakeError(err: Error, socket: Duplex, req: IncomingMessage): void {
+  if (req.method !== 'GET') endWithError(socket, new AppError('METHOD_NOT_ALLOWED', `${req.method} cannot open a WebSocket; use GET`, undefined, { Allow: 'GET' }));
+  else endWithError(socket, new AppError('BAD_REQUEST', err.message, undefined, /Version/.test(err.message) ? { 'Sec-WebSocket-Version': '13, 8' } : {}));
+}
+
 /** What a connection streams: a task watch or a feed, opened on the sink the connection builds. */
 type Opener = (sink: WatchSink & { start(cursor: string): void }) => Promise<Watch>;
 
@@ -55,6 +64,7 @@ export class WsServer {
 
   constructor(private readonly deps: WsDeps) {
     this.guard = new UpgradeGuard({ auth: deps.auth, config: deps.config });
+    this.wss.on('wsClientError', onHandshakeError);
     deps.server.on('upgrade', this.onUpgrade);
     this.pinger = setInterval(() => this.ping(), deps.config.WS_PING_MS);
   }

@@ -144,6 +144,11 @@ describe('output exactly once, whatever stops a run', () => {
     }
     assert.deepEqual(pages.flat(), all);
     assert.deepEqual(pages.map((p) => p.length), [10, 10, 10, all.length - 30]);
+    // A page that holds exactly the events left is the last one.
+    const exact = await request(`${gateway.url}/tasks/${taskId}/events?limit=${all.length - 10}&after=${pages[0]!.at(-1)}`);
+    assert.deepEqual([exact.body.events.length, exact.body.next_cursor], [all.length - 10, null]);
+    const whole = await request(`${gateway.url}/tasks/${taskId}/events?limit=${all.length}`);
+    assert.deepEqual([whole.body.events.length, whole.body.next_cursor], [all.length, null]);
     const bad = await request(`${gateway.url}/tasks/${taskId}/events?limit=0`);
     assert.equal(bad.status, 400);
     assert.equal(bad.body.error.code, 'INVALID_QUERY');

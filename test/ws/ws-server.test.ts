@@ -9,7 +9,7 @@ import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import WebSocket from 'ws';
 import type { FeedEntry } from '../../src/wire/feed.js';
 import { feedUrl, followFeed } from '../helpers/feed-client.js';
-import { upgrade } from '../helpers/raw.js';
+import { rawHttp, upgrade, upgradeRequest } from '../helpers/raw.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
 import { eventIds } from '../helpers/task-log.js';
@@ -174,6 +174,25 @@ describe('WebSocket watch, against a gateway and a worker', () => {
       const refused = await upgrade(`${gateway.url.replace(/^http/, 'ws')}${path}`);
       assert.deepEqual([refused.status, refused.body], [400, { error: { code: 'INVALID_QUERY', message: 'batch must be 1, true, 0 or false' } }], path);
     }
+  });
+
+  test('a malformed handshake is refused with a JSON error: 405 with Allow for a method, 400 naming the header otherwise', async () => {
+    const path = '/ws/task/00000000-0000-4000-8000-000000000000';
+    const cases: [string, number, string, string][] = [
+      [upgradeRequest(gateway.port, path).replace('GET', 'POST'), 405, 'METHOD_NOT_ALLOWED', 'POST cannot open a WebSocket; use GET'],
+      [upgradeRequest(gateway.port, path, { 'Sec-WebSocket-Key': 'short' }), 400, 'BAD_REQUEST', 'Missing or invalid Sec-WebSocket-Key header'],
+      [upgradeRequest(gateway.port, path, { 'Sec-WebSocket-Version': '99' }), 400, 'BAD_REQUEST', 'Missing or invalid Sec-WebSocket-Version header'],
+      [upgradeRequest(gateway.port, path, { Upgrade: 'foo' }), 400, 'BAD_REQUEST', 'Invalid Upgrade header'],
+    ];
+    for (const [raw, status, code, message] of cases) {
+      const res = await rawHttp(gateway.port, raw);
+      assert.deepEqual([res.status, res.body], [status, { error: { code, message } }], raw);
+      assert.match(res.headers['content-type']!, /^application\/json/);
+    }
+    assert.equal((await rawHttp(gateway.port, cases[0]![0])).headers.allow, 'GET');
+    assert.equal((await rawHttp(gateway.port, cases[2]![0])).headers['sec-websocket-version'], '13, 8');
+    const next = await watchTask(wsUrl(gateway.url, await startTask(gateway.url, { stage_ms: 0 })));
+    assert.deepEqual([summary(next.events), next.code], [STAGES, 1000], 'the next client is served');
   });
 
   test('a path that is not a watch endpoint is refused at the upgrade with 404', async () => {
