@@ -1,5 +1,5 @@
 import { redisTrouble, refusalReason } from './store/unavailable.js';
-import { TaskCorrupted } from './store/corrupted.js';
+import { TaskCorrupted, TaskGone } from './store/corrupted.js';
 import { FeedGap } from './store/feed-store.js';
 import { feedResetMessage } from './wire/feed.js';
 import { CloseCode as C } from './wire/close-codes.js';
@@ -89,6 +89,7 @@ export class AppError extends Error {
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof TaskCorrupted) return new AppError('TASK_CORRUPTED', err.message, { task_id: err.taskId });
+  if (err instanceof TaskGone) return new AppError('TASK_NOT_FOUND', err.message, { task_id: err.taskId });
   if (err instanceof FeedGap) {
     return new AppError('FEED_CURSOR_EXPIRED', feedResetMessage(err.continueFrom), { continue_from: err.continueFrom });
   }

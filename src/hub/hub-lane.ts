@@ -8,7 +8,7 @@ import type { WireEvent } from '../store/events.js';
 import { reconnectDelayMs, type Redis } from '../store/redis.js';
 import type { Partition } from '../store/layout.js';
 import { readsFromReplicas } from '../store/replication.js';
-import { readStreams, wrongTypes, type StreamSource } from '../store/stream-source.js';
+import { auditStreams, readStreams, wrongTypes, type StreamSource } from '../store/stream-source.js';
 import { compareEventIds } from '../wire/event-id.js';
 
 /** Receives one stream's entries (a task's events, or a feed's), in order, each exactly once. */
@@ -40,6 +40,8 @@ interface Stream {
   /** Every event up to this id has been read and handed to this stream's watchers. */
   cursor: string;
   subs: Set<Sub>;
+  /** When it joined the read set, epoch ms. */
+  since: number;
 }
 
 /** HubDeps.blockMs when not given, ms. */
@@ -50,7 +52,14 @@ export interface HubDeps {
   logger: Logger;
   /** Events read per stream per XREAD. */
   batch?: number;
-  /** Upper bound of one blocking read; wake-ups normally come sooner through CLIENT UNBLOCK. */
+  /**
+   * Upper bound of one blocking read; wake-ups normally come sooner through CLIENT UNBLOCK. Also
+   * how often the watched tasks' keys are audited: a task whose keys are gone (deleted, or lost by
+   * a Redis restarted without its data) or hold the wrong type ends its watchers (TaskGone,
+   * TaskCorrupted) instead of leaving them waiting for events that cannot come. A stream is judged
+   * once it was in the read set at the audit before, so a replica that lags a new task's writes by
+   * less than that does not end it.
+   */
   blockMs?: number;
 }
 
@@ -69,6 +78,7 @@ export class HubLane {
   private wakeWanted = false;
   private unblocking = false;
   private idle: (() => void) | undefined;
+  private auditedAt = 0;
   private loop: Promise<void> | undefined;
   private closed = false;
 
@@ -84,6 +94,7 @@ export class HubLane {
 
   async start(): Promise<void> {
     await this.reader.start();
+    this.auditedAt = Date.now();
     this.loop = this.readLoop();
   }
 
@@ -95,7 +106,7 @@ export class HubLane {
   follow(source: StreamSource, fromId: string, sink: Sink): Subscription {
     let stream = this.streams.get(source.key);
     if (!stream) {
-      stream = { source, cursor: fromId, subs: new Set() };
+      stream = { source, cursor: fromId, subs: new Set(), since: Date.now() };
       this.streams.set(source.key, stream);
       this.wake();
     }
@@ -151,6 +162,7 @@ export class HubLane {
       this.wakeWanted = false;
       try {
         await this.reader.settle(failures > 0);
+        if (Date.now() - this.auditedAt >= blockMs) await this.audit();
         const keys = snapshot.map((s) => s.source.key);
         const reply = await readStreams(this.reader.client, keys, snapshot.map((s) => s.cursor), batch, blockMs);
         failures = 0;
@@ -195,10 +207,35 @@ export class HubLane {
       if (!stream || !snapshot.includes(stream)) continue;
       const err = stream.source.corrupted(type);
       this.log.warn({ ...stream.source.about, err: err.message }, 'corrupted stream left the read set; its watchers are ended');
-      this.streams.delete(key);
-      for (const sub of [...stream.subs]) this.fail(stream, sub, err);
+      this.drop(stream, err);
     }
     return corrupted.size > 0;
+  }
+
+  /** Ends the watchers of tasks whose keys are gone or corrupted (see HubDeps.blockMs); a failed check waits for the next. */
+  private async audit(): Promise<void> {
+    const since = this.auditedAt;
+    this.auditedAt = Date.now();
+    const judged = [...this.streams.values()].filter((s) => s.since <= since);
+    let ended: Map<StreamSource, Error>;
+    try {
+      ended = await auditStreams(this.reader.client, judged.map((s) => s.source));
+    } catch (err) {
+      this.log.warn({ err }, 'could not audit the watched tasks\' keys');
+      return;
+    }
+    for (const stream of judged) {
+      const err = ended.get(stream.source);
+      if (!err || this.streams.get(stream.source.key) !== stream) continue;
+      this.log.warn({ ...stream.source.about, err: err.message }, 'watched task is gone or corrupted; its watchers are ended');
+      this.drop(stream, err);
+    }
+  }
+
+  /** Takes `stream` out of the read set and ends its watchers with `err`. */
+  private drop(stream: Stream, err: unknown): void {
+    if (this.streams.get(stream.source.key) === stream) this.streams.delete(stream.source.key);
+    for (const sub of [...stream.subs]) this.fail(stream, sub, err);
   }
 
   /**
@@ -212,8 +249,7 @@ export class HubLane {
       await stream.source.checkLive(this.reader.client, stream.cursor);
       return true;
     } catch (err) {
-      if (this.streams.get(stream.source.key) === stream) this.streams.delete(stream.source.key);
-      for (const sub of [...stream.subs]) this.fail(stream, sub, err);
+      this.drop(stream, err);
       return false;
     }
   }

@@ -13,6 +13,17 @@ export class TaskCorrupted extends Error {
   }
 }
 
+/**
+ * A watched task whose keys are gone while it had not ended: deleted, or lost by a Redis that
+ * restarted without its data. The error table maps it to TASK_NOT_FOUND, as a new watch of it gets.
+ */
+export class TaskGone extends Error {
+  constructor(readonly taskId: string) {
+    super(`task ${taskId} not found: its keys are gone`);
+    this.name = 'TaskGone';
+  }
+}
+
 /** True for Redis's WRONGTYPE error, raw or from one of our scripts' checks. */
 export function isWrongType(err: unknown): err is Error {
   return err instanceof Error && /\bWRONGTYPE\b/.test(err.message);

@@ -1,8 +1,8 @@
-import { TaskCorrupted } from './corrupted.js';
+import { TaskCorrupted, TaskGone } from './corrupted.js';
 import { eventRange, type Entry } from './event-reads.js';
 import { wireEvent, type WireEvent } from './events.js';
 import { FeedStore, wireFeedEntry } from './feed-store.js';
-import { eventsKey, feedKey, keyIn } from './keys.js';
+import { eventsKey, feedKey, keyIn, taskKey } from './keys.js';
 import type { Layout, Partition } from './layout.js';
 import type { Redis } from './redis.js';
 
@@ -27,11 +27,19 @@ export interface StreamSource {
   checkLive(redis: Redis, cursor: string): Promise<void>;
   /** What ends this stream's watchers when its key holds `type` instead of a stream. */
   corrupted(type: string): Error;
+  /**
+   * The keys whose loss or corruption ends the stream's watchers, checked now and then (see
+   * auditStreams): a task's hash and events. None for a feed, which may be absent.
+   */
+  readonly vital: readonly string[];
+  /** Given the TYPE of each vital key, in order: what ends the watchers (TaskGone, TaskCorrupted), or undefined. */
+  audit(types: readonly string[]): Error | undefined;
 }
 
 export function taskSource(layout: Layout, taskId: string): StreamSource {
   const partition = layout.of(taskId);
   const key = keyIn(partition, eventsKey(taskId));
+  const hash = keyIn(partition, taskKey(taskId));
   return {
     key,
     partition,
@@ -41,6 +49,13 @@ export function taskSource(layout: Layout, taskId: string): StreamSource {
     range: (redis, afterId, upTo) => eventRange(redis, taskId, afterId, upTo),
     checkLive: () => Promise.resolve(),
     corrupted: (type) => new TaskCorrupted(taskId, `WRONGTYPE ${key} holds a ${type}, not a stream`),
+    vital: [hash, key],
+    audit: ([hashType, eventsType]) => {
+      if (hashType === 'none' || eventsType === 'none') return new TaskGone(taskId);
+      if (hashType !== 'hash') return new TaskCorrupted(taskId, `WRONGTYPE ${hash} holds a ${hashType}, not a hash`);
+      if (eventsType !== 'stream') return new TaskCorrupted(taskId, `WRONGTYPE ${key} holds a ${eventsType}, not a stream`);
+      return undefined;
+    },
   };
 }
 
@@ -56,6 +71,8 @@ export function feedSource(feeds: FeedStore, p: Partition, tag: string | undefin
     range: (_redis, afterId, upTo) => feeds.range(p, tag, afterId, upTo),
     checkLive: (_redis, cursor) => feeds.checkLive(p, tag, cursor),
     corrupted: (type) => new Error(`WRONGTYPE ${key} holds a ${type}, not a stream`),
+    vital: [],
+    audit: () => undefined,
   };
 }
 
@@ -77,13 +94,33 @@ export async function readStreams(
 
 /** The keys among `keys` that hold something other than a stream (an absent key is fine), with that type. */
 export async function wrongTypes(redis: Redis, keys: string[]): Promise<Map<string, string>> {
+  const types = await keyTypes(redis, keys);
+  return new Map(types.flatMap((type, i) => (type !== 'stream' && type !== 'none' ? [[keys[i]!, type] as const] : [])));
+}
+
+/**
+ * The sources among `sources` whose vital keys are gone or hold the wrong type, each with what
+ * ends its watchers (StreamSource.audit): one pipeline of TYPE, on `redis` (a reader's connection).
+ */
+export async function auditStreams(redis: Redis, sources: StreamSource[]): Promise<Map<StreamSource, Error>> {
+  const audited = sources.filter((s) => s.vital.length > 0);
+  const types = await keyTypes(redis, audited.flatMap((s) => s.vital));
+  const out = new Map<StreamSource, Error>();
+  let at = 0;
+  for (const source of audited) {
+    const err = source.audit(types.slice(at, (at += source.vital.length)));
+    if (err) out.set(source, err);
+  }
+  return out;
+}
+
+/** The TYPE of each key, in order, in one round trip. */
+async function keyTypes(redis: Redis, keys: string[]): Promise<string[]> {
+  if (keys.length === 0) return [];
   const pipeline = redis.pipeline();
   for (const key of keys) pipeline.type(key);
-  const replies = (await pipeline.exec()) ?? [];
-  const out = new Map<string, string>();
-  replies.forEach(([err, type], i) => {
+  return ((await pipeline.exec()) ?? []).map(([err, type]) => {
     if (err) throw err;
-    if (type !== 'stream' && type !== 'none') out.set(keys[i]!, String(type));
+    return String(type);
   });
-  return out;
 }

@@ -189,11 +189,11 @@ export class WsServer {
       room: () => waitForRoom(writer, limit, this.deps.config.WS_REPLAY_STALL_MS, slow),
       error: (err) => {
         log().warn({ err: err.message }, 'live feed broke');
-        // A corrupted task closes with its own code (no resume can help), a feed gap with 4410 and
+        // A corrupted or vanished task closes with its own code (no resume can help), a feed gap with 4410 and
         // the cursor to continue from (a cluster's does not fit: open again without one); any
         // other break asks to resume.
         const appErr = toAppError(err);
-        if (appErr.code === 'TASK_CORRUPTED') close(appErr.closeCode, appErr.message);
+        if (appErr.code === 'TASK_CORRUPTED' || appErr.code === 'TASK_NOT_FOUND') close(appErr.closeCode, appErr.message);
         else if (appErr.code === 'FEED_CURSOR_EXPIRED') close(appErr.closeCode, fitsCloseReason(appErr.message) ? appErr.message : FEED_RESET_SHORT_REASON);
         else close(this.closed ? CloseCode.GOING_AWAY : CloseCode.TRY_AGAIN, 'feed interrupted, resume with lastEventId');
       },
