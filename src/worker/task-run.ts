@@ -145,7 +145,9 @@ export class TaskRun {
         graceMs: (reason) => (reason instanceof CancelRequested ? this.deps.config.CANCEL_GRACE_MS : 0),
         onAbandon: (reason, graceMs) => {
           this.abandoned = true;
-          this.log().warn({ reason: String(reason), graceMs }, 'the handler ignored its abort signal; the run goes on without it');
+          // Without a grace (lease lost, shutdown) the run never waited: the handler ignored nothing.
+          if (graceMs > 0) this.log().warn({ reason: String(reason), graceMs }, 'the handler ignored its abort signal; the run goes on without it');
+          else this.log().info({ reason: String(reason) }, 'the run stops without waiting for its handler');
         },
         onLateSettle: (err) => this.log().info(err === undefined ? {} : { err: err instanceof Error ? err.message : String(err) }, 'an abandoned handler settled'),
       });

@@ -75,6 +75,10 @@ describe('graceful shutdown under load', () => {
     leaving.kill('SIGTERM');
     assert.equal(await leaving.exited, 0);
     assert.ok(!leaving.logs.some((l) => l.msg === 'shutdown took too long; exiting'));
+    // A shutdown's abort gives no grace: the run stops at once, which is not the handler ignoring a grace.
+    const stops = leaving.logs.filter((l) => l.msg === 'the run stops without waiting for its handler');
+    assert.deepEqual(stops.map((l) => [l.taskId, l.level]), [[taskId, 30]]);
+    assert.ok(!leaving.logs.some((l) => String(l.msg).startsWith('the handler ignored its abort signal')));
     // Handed back: idle for CLAIM_IDLE_MS at once, so another worker reclaims it now, not in a minute.
     const [, , idle] = ((await redis.xpending(COMMANDS_STREAM, WORKER_GROUP, '-', '+', 10)) as [string, string, number, number][])[0]!;
     assert.ok(idle >= 60_000, `handed back with idle ${idle} ms`);
