@@ -1,6 +1,7 @@
 import { ApiClient } from '../client/api-client.js';
 import { TaskWatcher } from '../client/task-watcher.js';
 import { CloseCode } from '../wire/close-codes.js';
+import { parseTaskId } from '../wire/task-id.js';
 import { EXIT, UNAUTHORIZED_HINT, UsageError, type CliIo } from './io.js';
 import { jsonView, pipeView, terminalView } from './watch-views.js';
 
@@ -13,9 +14,10 @@ export interface WatchOptions {
   json: boolean;
 }
 
+/** Ids are checked before connecting (EXIT.USAGE), so a 4400 refuses a well-formed request, e.g. a resume point beyond the end. */
 const EXIT_BY_CLOSE_CODE: Record<number, number> = {
   [CloseCode.NOT_FOUND]: EXIT.NOT_FOUND,
-  [CloseCode.BAD_REQUEST]: EXIT.USAGE,
+  [CloseCode.BAD_REQUEST]: EXIT.NOT_FOUND,
   [CloseCode.UNAUTHORIZED]: EXIT.UNAUTHORIZED,
 };
 
@@ -29,6 +31,7 @@ export async function watchTask(io: CliIo, options: WatchOptions): Promise<numbe
   const { taskId } = options;
   const view = options.json ? jsonView(io, taskId) : io.stdout.isTTY === true ? terminalView(io, taskId) : pipeView(io, taskId);
   let watcher: TaskWatcher;
+  if (parseTaskId(taskId) === null) throw new UsageError(`invalid task id ${JSON.stringify(taskId)}: a UUID`);
   try {
     watcher = new TaskWatcher({
       baseUrl: options.baseUrl,

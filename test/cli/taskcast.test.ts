@@ -114,6 +114,9 @@ describe('taskcast CLI against a real gateway and worker', () => {
     assert.match(again.stderr, /TASK_ALREADY_FINISHED, HTTP 409/);
     assert.equal((await taskcast(['watch', 'not-a-uuid', '--url', url])).code, 2);
     assert.equal((await taskcast(['watch', UNKNOWN, '--last-event-id', 'abc', '--url', url])).code, 2);
+    const beyond = await taskcast(['watch', cancelled, '--last-event-id', '99999999999999-0', '--url', url]);
+    assert.equal(beyond.code, 4, 'a well-formed resume point the server refuses (4400) is a refused request');
+    assert.match(beyond.stderr, /beyond the task's last event/);
     assert.equal((await taskcast(['start', '--params', '{bad', '--url', url])).code, 2);
     assert.equal((await taskcast(['start', '--bogus', '--url', url])).code, 2);
     assert.equal((await taskcast(['nope'])).code, 2);
