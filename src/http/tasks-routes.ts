@@ -64,6 +64,9 @@ export function tasksRouter({ store, registry, metrics, guards, scheduleMaxAhead
         known: registry.names(),
       });
     }
+    if (body.stage_ms !== undefined && body.params !== undefined && Object.hasOwn(body.params, 'stage_ms')) {
+      throw new AppError('INVALID_BODY', 'stage_ms is given twice: at the top level (the shorthand) and in params; send one');
+    }
     const raw = { ...body.params, ...(body.stage_ms === undefined ? {} : { stage_ms: body.stage_ms }) };
     const params = type.params.safeParse(raw);
     if (!params.success) throw new AppError('INVALID_PARAMS', 'invalid task params', params.error.issues);

@@ -48,6 +48,8 @@ describe('HTTP API', () => {
       ['string stage_ms', { body: { stage_ms: '100' } }, 400, 'INVALID_PARAMS'],
       ['unknown param', { body: { params: { nope: 1 } } }, 400, 'INVALID_PARAMS'],
       ['unknown field', { body: { stage_ms: 1, extra: true } }, 400, 'INVALID_BODY'],
+      ['stage_ms twice', { body: { stage_ms: 2, params: { stage_ms: 1 } } }, 400, 'INVALID_BODY'],
+      ['stage_ms twice, equal', { body: { stage_ms: 1, params: { stage_ms: 1 } } }, 400, 'INVALID_BODY'],
       ['array body', { body: [1] }, 400, 'INVALID_BODY'],
       ['unknown type', { body: { type: 'nope' } }, 400, 'UNKNOWN_TASK_TYPE'],
       ['malformed JSON', { raw: '{"stage_ms":', headers: { 'content-type': 'application/json' } }, 400, 'INVALID_BODY'],
