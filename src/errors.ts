@@ -1,5 +1,5 @@
 import { redisTrouble, refusalReason } from './store/unavailable.js';
-import { TaskCorrupted, TaskGone } from './store/corrupted.js';
+import { KeyCorrupted, TaskCorrupted, TaskGone } from './store/corrupted.js';
 import { FeedGap } from './store/feed-store.js';
 import { feedResetMessage } from './wire/feed.js';
 import { CloseCode as C } from './wire/close-codes.js';
@@ -29,6 +29,8 @@ export const errorTable = {
    * neither read nor run, and retrying cannot help. Its worker dead-letters its command.
    */
   TASK_CORRUPTED: { status: 409, close: C.TASK_CORRUPTED },
+  /** A key of no one task (a tag's index, a feed) holds the wrong type. */
+  DATA_CORRUPTED: { status: 409, close: C.TASK_CORRUPTED },
   /** A start whose Idempotency-Key was used, within IDEMPOTENCY_TTL_S, for a different request. */
   IDEMPOTENCY_KEY_REUSED: { status: 422, close: C.BAD_REQUEST },
   /**
@@ -89,6 +91,7 @@ export class AppError extends Error {
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof TaskCorrupted) return new AppError('TASK_CORRUPTED', err.message, { task_id: err.taskId });
+  if (err instanceof KeyCorrupted) return new AppError('DATA_CORRUPTED', err.message, { key: err.key });
   if (err instanceof TaskGone) return new AppError('TASK_NOT_FOUND', err.message, { task_id: err.taskId });
   if (err instanceof FeedGap) {
     return new AppError('FEED_CURSOR_EXPIRED', feedResetMessage(err.continueFrom), { continue_from: err.continueFrom });

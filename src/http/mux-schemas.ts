@@ -107,7 +107,7 @@ const subscriptionCodeMeaning = {
   BAD_REQUEST: 'Task id not a UUID, feed not `all` or `tag:<tag>`, lastEventId malformed or beyond the task\'s last event.',
   UNAUTHORIZED: 'Auth on: no token, or one that does not allow watching this task (or following this feed).',
   NOT_FOUND: 'Unknown task (never created, or expired).',
-  TASK_CORRUPTED: 'The task\'s keys in Redis hold the wrong type; retrying cannot help.',
+  TASK_CORRUPTED: 'The task\'s keys in Redis (or the feed\'s key) hold the wrong type; retrying cannot help.',
   FEED_CURSOR_EXPIRED: 'A feed subscription\'s cursor is older than the feed holds: reload the list, subscribe again from the id after `continue from` in the reason.',
   TOO_MANY_SUBSCRIPTIONS: 'The connection already holds WS_MAX_SUBSCRIPTIONS subscriptions (tasks and feeds together).',
 } satisfies Record<keyof typeof SubscriptionCode, string>;

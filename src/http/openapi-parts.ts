@@ -14,7 +14,7 @@ const closeCodeMeaning = {
   TRY_AGAIN: 'Temporarily unable to serve (e.g. Redis is down); resume with lastEventId after a backoff.',
   BAD_REQUEST: 'Malformed task id, malformed or out-of-range lastEventId, or the client sent a message.',
   NOT_FOUND: 'Unknown task (never created, or expired after TASK_TTL_S).',
-  TASK_CORRUPTED: "The task's keys in Redis hold the wrong type (bad data); retrying cannot help.",
+  TASK_CORRUPTED: "The task's keys in Redis (or a feed's key) hold the wrong type (bad data); retrying cannot help.",
   SLOW_CONSUMER: 'The client read too slowly; resume with lastEventId.',
   PROTOCOL_ERROR: 'The client sent a malformed frame (e.g. unmasked); sent without a reason.',
   INVALID_PAYLOAD: 'The client sent a text frame that is not UTF-8; sent without a reason.',

@@ -24,6 +24,36 @@ export class TaskGone extends Error {
   }
 }
 
+/**
+ * A key that belongs to no one task holds the wrong type: the task list's index of a tag, or a
+ * feed (e.g. `tasks:tag:<tag>` overwritten with a string). The error table maps it to DATA_CORRUPTED.
+ */
+export class KeyCorrupted extends Error {
+  constructor(
+    readonly key: string,
+    detail: string,
+  ) {
+    super(`${key} is corrupted: ${detail}`);
+    this.name = 'KeyCorrupted';
+  }
+}
+
+/** Rethrows what `call` rejects with, as KeyCorrupted when it is a WRONGTYPE about `key`. */
+export async function aboutKey<T>(key: string, call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    throw keyCorruptedOr(err, key);
+  }
+}
+
+/** `err` as KeyCorrupted when it is a WRONGTYPE (about `key`), else `err` unchanged. */
+export function keyCorruptedOr(err: unknown, key: string): unknown {
+  if (!isWrongType(err)) return err;
+  const detail = err.message.replace(/^.*?(WRONGTYPE)/, '$1');
+  return new KeyCorrupted(key, detail === RAW_WRONGTYPE ? `WRONGTYPE ${key} holds the wrong kind of value` : detail);
+}
+
 /** True for Redis's WRONGTYPE error, raw or from one of our scripts' checks. */
 export function isWrongType(err: unknown): err is Error {
   return err instanceof Error && /\bWRONGTYPE\b/.test(err.message);
@@ -39,6 +69,9 @@ const RAW_WRONGTYPE = 'WRONGTYPE Operation against a key holding the wrong kind 
 export function corruptedOr(err: unknown, taskId: string, key?: string): unknown {
   if (err instanceof TaskCorrupted || !isWrongType(err)) return err;
   const detail = err.message.replace(/^.*?(WRONGTYPE)/, '$1');
+  // A script's check names the key: one that is not the task's own (a tag's index) is no task's corruption.
+  const named = /^WRONGTYPE (\S+) holds/.exec(detail)?.[1];
+  if (named !== undefined && !named.includes(taskId)) return new KeyCorrupted(named, detail);
   return new TaskCorrupted(taskId, key !== undefined && detail === RAW_WRONGTYPE ? `WRONGTYPE ${key} holds the wrong kind of value` : detail);
 }
 

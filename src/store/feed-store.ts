@@ -2,6 +2,7 @@ import { compareEventIds, ZERO_ID } from '../wire/event-id.js';
 import type { Entry } from './event-reads.js';
 import type { WireEvent } from './events.js';
 import { FEED_CURSOR_SEPARATOR, feedCursorParts, parseFeedCursor } from '../wire/feed-cursor.js';
+import { keyCorruptedOr } from './corrupted.js';
 import { feedKey, keyIn } from './keys.js';
 import { layoutOf, type Layout, type Partition } from './layout.js';
 import type { Redis } from './redis.js';
@@ -58,10 +59,10 @@ interface FeedInfo {
 }
 
 /** XINFO STREAM's reply (flat name, value list), or the error of an absent feed. */
-function feedInfo(err: Error | null, reply: unknown): FeedInfo {
+function feedInfo(key: string, err: Error | null, reply: unknown): FeedInfo {
   if (err) {
     if (/no such key/i.test(err.message)) return { lastId: ZERO_ID, maxDeleted: ZERO_ID };
-    throw err;
+    throw keyCorruptedOr(err, key);
   }
   const flat = reply as unknown[];
   const info: Record<string, unknown> = {};
@@ -101,8 +102,9 @@ export class FeedStore {
   /** The feed's end (0-0 per partition with no entry yet): where a feed opened without a cursor starts. */
   async head(tag: string | undefined): Promise<string> {
     const ids = await Promise.all(this.layout.partitions.map(async (p) => {
-      const [[err, reply]] = (await this.redis.multi().xinfo('STREAM', keyIn(p, feedKey(tag))).exec()) as [[Error | null, unknown]];
-      return feedInfo(err, reply).lastId;
+      const key = keyIn(p, feedKey(tag));
+      const [[err, reply]] = (await this.redis.multi().xinfo('STREAM', key).exec()) as [[Error | null, unknown]];
+      return feedInfo(key, err, reply).lastId;
     }));
     return ids.join(FEED_CURSOR_SEPARATOR);
   }
@@ -139,8 +141,8 @@ export class FeedStore {
     if (count === undefined) multi.xrange(key, `(${afterId}`, upTo);
     else multi.xrange(key, `(${afterId}`, upTo, 'COUNT', count);
     const [[infoErr, info], [rangeErr, entries]] = (await multi.exec()) as [[Error | null, unknown], [Error | null, unknown]];
-    assertContiguous(feedInfo(infoErr, info), afterId);
-    if (rangeErr) throw rangeErr;
+    assertContiguous(feedInfo(key, infoErr, info), afterId);
+    if (rangeErr) throw keyCorruptedOr(rangeErr, key);
     return entries as Entry[];
   }
 
@@ -151,7 +153,8 @@ export class FeedStore {
    * strictly need, never a gap.
    */
   async checkLive(p: Partition, tag: string | undefined, cursor: string): Promise<void> {
-    const [[err, reply]] = (await this.redis.multi().xinfo('STREAM', keyIn(p, feedKey(tag))).exec()) as [[Error | null, unknown]];
-    assertContiguous(feedInfo(err, reply), cursor);
+    const key = keyIn(p, feedKey(tag));
+    const [[err, reply]] = (await this.redis.multi().xinfo('STREAM', key).exec()) as [[Error | null, unknown]];
+    assertContiguous(feedInfo(key, err, reply), cursor);
   }
 }

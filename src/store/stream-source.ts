@@ -1,4 +1,4 @@
-import { TaskCorrupted, TaskGone } from './corrupted.js';
+import { KeyCorrupted, TaskCorrupted, TaskGone } from './corrupted.js';
 import { eventRange, type Entry } from './event-reads.js';
 import { wireEvent, type WireEvent } from './events.js';
 import { FeedStore, wireFeedEntry } from './feed-store.js';
@@ -70,7 +70,7 @@ export function feedSource(feeds: FeedStore, p: Partition, tag: string | undefin
     wire: wireFeedEntry,
     range: (_redis, afterId, upTo) => feeds.range(p, tag, afterId, upTo),
     checkLive: (_redis, cursor) => feeds.checkLive(p, tag, cursor),
-    corrupted: (type) => new Error(`WRONGTYPE ${key} holds a ${type}, not a stream`),
+    corrupted: (type) => new KeyCorrupted(key, `WRONGTYPE ${key} holds a ${type}, not a stream`),
     vital: [],
     audit: () => undefined,
   };

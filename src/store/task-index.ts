@@ -1,5 +1,6 @@
 import { TASKS_INDEX, keyIn, tagKey } from './keys.js';
 import { layoutOf, type Partition } from './layout.js';
+import { aboutKey } from './corrupted.js';
 import type { Redis } from './redis.js';
 
 /** A position in the recent-tasks index: the last entry of the previous page. */
@@ -64,15 +65,15 @@ async function readPartitionPage(redis: Redis, p: Partition, limit: number, afte
   let max = range.beforeMs === undefined ? '+inf' : `(${range.beforeMs}`;
   if (after && (range.beforeMs === undefined || after.createdAt < range.beforeMs)) {
     if (range.fromMs === undefined || after.createdAt >= range.fromMs) {
-      const ties = (await redis.call('ZRANGE', key, after.createdAt, after.createdAt, 'BYSCORE', 'REV')) as string[];
+      const ties = (await aboutKey(key, redis.call('ZRANGE', key, after.createdAt, after.createdAt, 'BYSCORE', 'REV'))) as string[];
       for (const id of ties) if (id < after.taskId) entries.push({ taskId: id, createdAt: after.createdAt });
     }
     max = `(${after.createdAt}`;
   }
   if (entries.length <= limit) {
-    const reply = (await redis.call(
+    const reply = (await aboutKey(key, redis.call(
       'ZRANGE', key, max, min, 'BYSCORE', 'REV', 'LIMIT', 0, limit + 1 - entries.length, 'WITHSCORES',
-    )) as (string | [string, string])[];
+    ))) as (string | [string, string])[];
     entries.push(...scoredMembers(reply));
   }
 

@@ -32,8 +32,9 @@ export const CloseCode = {
    */
   FEED_CURSOR_EXPIRED: 4410,
   /**
-   * The task's keys in Redis hold the wrong type (TASK_CORRUPTED, HTTP 409): at the start of the
-   * watch, or later when the task's stream is found corrupted while watched. Retrying cannot help.
+   * The task's keys in Redis hold the wrong type (TASK_CORRUPTED, HTTP 409), or a feed's key does
+   * (DATA_CORRUPTED): at the start of the watch, or later when found corrupted while watched.
+   * Retrying cannot help.
    */
   TASK_CORRUPTED: 4409,
   /**

@@ -166,7 +166,7 @@ export class MuxConnection {
         if (!sub.active) return;
         this.log().warn({ ...sub.subject, err: err.message }, 'live feed of a subscription broke');
         const appErr = toAppError(err);
-        if (['TASK_CORRUPTED', 'TASK_NOT_FOUND', 'FEED_CURSOR_EXPIRED'].includes(appErr.code)) this.finish(sub, appErr.closeCode, appErr.message);
+        if (['TASK_CORRUPTED', 'DATA_CORRUPTED', 'TASK_NOT_FOUND', 'FEED_CURSOR_EXPIRED'].includes(appErr.code)) this.finish(sub, appErr.closeCode, appErr.message);
         else this.finish(sub, SubscriptionCode.TRY_AGAIN, 'feed interrupted, subscribe again with lastEventId');
       },
     };

@@ -193,7 +193,7 @@ export class WsServer {
         // the cursor to continue from (a cluster's does not fit: open again without one); any
         // other break asks to resume.
         const appErr = toAppError(err);
-        if (appErr.code === 'TASK_CORRUPTED' || appErr.code === 'TASK_NOT_FOUND') close(appErr.closeCode, appErr.message);
+        if (['TASK_CORRUPTED', 'DATA_CORRUPTED', 'TASK_NOT_FOUND'].includes(appErr.code)) close(appErr.closeCode, appErr.message);
         else if (appErr.code === 'FEED_CURSOR_EXPIRED') close(appErr.closeCode, fitsCloseReason(appErr.message) ? appErr.message : FEED_RESET_SHORT_REASON);
         else close(this.closed ? CloseCode.GOING_AWAY : CloseCode.TRY_AGAIN, 'feed interrupted, resume with lastEventId');
       },

@@ -187,7 +187,7 @@ describe('tags on POST /tasks', () => {
     const before = await redis.dbsize();
     const res = await request(`${gateway.url}/tasks`, { method: 'POST', body: { tags: ['fine', 'broken'] } });
     assert.equal(res.status, 409);
-    assert.equal(res.body.error.code, 'TASK_CORRUPTED');
+    assert.deepEqual([res.body.error.code, res.body.error.details], ['DATA_CORRUPTED', { key: tagKey('broken') }]);
     assert.equal(await redis.dbsize(), before);
     assert.equal((await request(`${gateway.url}/tasks`, { method: 'POST', body: { tags: ['fine'] } })).status, 202);
   });
