@@ -37,9 +37,11 @@ export interface FeedWatcherOptions {
   onEntry?: ((entry: FeedEntry) => void) | undefined;
   /**
    * The feed no longer held every entry after the cursor (close 4410): entries were missed.
-   * Reload the task list; the watcher goes on from `continueFrom` at once.
+   * Reload the task list; the watcher goes on from `continueFrom` at once, or, when the gateway
+   * could not name it (undefined: a cluster's cursor does not fit a close reason), from the feed's
+   * end, opening it again without a cursor.
    */
-  onReset?: ((continueFrom: string) => void) | undefined;
+  onReset?: ((continueFrom: string | undefined) => void) | undefined;
   onState?: ((state: FeedState) => void) | undefined;
 }
 
@@ -158,8 +160,7 @@ export class FeedWatcher {
 
   private onClose(code: number, reason: string): void {
     if (code === CloseCode.FEED_CURSOR_EXPIRED) {
-      const continueFrom = continueFromReason(reason);
-      if (continueFrom === null) return this.finish({ state: 'failed', code, reason });
+      const continueFrom = continueFromReason(reason) ?? undefined;
       this.cursor = continueFrom;
       this.options.onReset?.(continueFrom);
       if (!this.isFinal) this.connect();

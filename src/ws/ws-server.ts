@@ -45,6 +45,16 @@ function onHandshakeError(err: Error, socket: Duplex, req: IncomingMessage): voi
   else endWithError(socket, new AppError('BAD_REQUEST', err.message, undefined, /Version/.test(err.message) ? { 'Sec-WebSocket-Version': '13, 8' } : {}));
 }
 
+/**
+ * The close reason of an error: its message when exposed, else 'internal error'; a feed reset
+ * whose cursor does not fit a close reason (a cluster's) says to open the feed again without one.
+ */
+function refusalReason(appErr: AppError): string {
+  if (!appErr.exposed) return 'internal error';
+  if (appErr.code === 'FEED_CURSOR_EXPIRED' && !fitsCloseReason(appErr.message)) return FEED_RESET_SHORT_REASON;
+  return appErr.message;
+}
+
 /** What a connection streams: a task watch or a feed, opened on the sink the connection builds. */
 type Opener = (sink: WatchSink & { start(cursor: string): void }) => Promise<Watch>;
 
@@ -194,7 +204,7 @@ export class WsServer {
         // other break asks to resume.
         const appErr = toAppError(err);
         if (['TASK_CORRUPTED', 'DATA_CORRUPTED', 'TASK_NOT_FOUND'].includes(appErr.code)) close(appErr.closeCode, appErr.message);
-        else if (appErr.code === 'FEED_CURSOR_EXPIRED') close(appErr.closeCode, fitsCloseReason(appErr.message) ? appErr.message : FEED_RESET_SHORT_REASON);
+        else if (appErr.code === 'FEED_CURSOR_EXPIRED') close(appErr.closeCode, refusalReason(appErr));
         else close(this.closed ? CloseCode.GOING_AWAY : CloseCode.TRY_AGAIN, 'feed interrupted, resume with lastEventId');
       },
     }).then(
@@ -207,7 +217,7 @@ export class WsServer {
         replaying = false;
         const appErr = toAppError(err);
         if (!appErr.exposed) log().error({ err }, 'watch failed');
-        close(appErr.closeCode, appErr.exposed ? appErr.message : 'internal error');
+        close(appErr.closeCode, refusalReason(appErr));
       },
     );
   }

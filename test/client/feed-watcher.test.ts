@@ -52,7 +52,7 @@ test('FeedWatcher: a cursor older than the feed holds is reported, and the feed 
   const last = (await redis.xrange(FEED_STREAM, '-', '+')).at(-1)![0];
 
   const reset = oneShot();
-  const resets: string[] = [];
+  const resets: (string | undefined)[] = [];
   const entries: FeedEntry[] = [];
   const watcher = new FeedWatcher({
     baseUrl: gateway.url,

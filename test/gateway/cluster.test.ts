@@ -7,11 +7,12 @@ import { startTask, request } from '../helpers/http.js';
 import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
 import { clusterClient, testCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { eventIds, keysOfTask, pendingCount, waitForEnd } from '../helpers/task-log.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
 import { feedUrl, followFeed } from '../helpers/feed-client.js';
 import { watchSse } from '../helpers/sse-client.js';
-import type { FeedEntry } from '../../src/wire/feed.js';
+import { FEED_RESET_SHORT_REASON, type FeedEntry } from '../../src/wire/feed.js';
+import { FeedWatcher } from '../../src/client/feed-watcher.js';
 
 
 /** Per master: how many of `keys` it holds (another node's key answers MOVED). */
@@ -114,6 +115,39 @@ test('cluster: a tag feed merges every partition under one cursor; a follower th
     assert.deepEqual(entries.filter((e) => e.task_id === id).map((e) => e.status), expected, id);
     assert.deepEqual(replayed.filter((e) => e.task_id === id).map((e) => e.status), expected, `SSE ${id}`);
   }
+});
+
+test('cluster: a feed cursor behind the trimming closes /ws/feed with 4410 and the short reason; FeedWatcher opens the feed again from its end', async (t) => {
+  const c = await testCluster();
+  const redis = await clusterClient(t, c);
+  const gateway = await startGatewayInProcess(t, c);
+  // Partition 0's feed as its trimming leaves it (XDEL): a cursor from 0 is behind it.
+  const key = keyIn(CLUSTER_LAYOUT.partitions[0]!, feedKey());
+  await redis.xdel(key, (await redis.xadd(key, '*', 'task_id', 'trimmed'))!);
+  const ws = await followFeed(feedUrl(gateway.url, { lastEventId: '0' }));
+  assert.deepEqual([ws.code, ws.reason], [4410, FEED_RESET_SHORT_REASON], 'a cluster cursor does not fit a close reason');
+
+  const resets: (string | undefined)[] = [];
+  const entries: FeedEntry[] = [];
+  let live!: () => void;
+  const liveAgain = new Promise<void>((resolve) => (live = resolve));
+  const watcher = new FeedWatcher({
+    baseUrl: gateway.url,
+    lastEventId: '0',
+    backoff: { initialMs: 50, maxMs: 400 },
+    onEntry: (e) => entries.push(e),
+    onReset: (continueFrom) => resets.push(continueFrom),
+    onState: (state) => {
+      if (state.state === 'live' && resets.length > 0) live();
+    },
+  });
+  t.after(() => watcher.close());
+  watcher.start();
+  await withTimeout(liveAgain, 'the feed live again after its reset');
+  assert.deepEqual(resets, [undefined], 'reset without a cursor: the feed is opened again from its end');
+  const taskId = await startTask(gateway.url, { stage_ms: 0 });
+  await waitFor(() => entries.some((e) => e.task_id === taskId), 'the new task\'s entry');
+  assert.equal(watcher.lastEventId?.split('_').length, CLUSTER_PARTITIONS);
 });
 
 test('cluster: a gateway\'s Redis connections depend on the cluster, not on how many tasks are watched', async (t) => {
