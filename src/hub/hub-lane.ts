@@ -8,6 +8,7 @@ import type { WireEvent } from '../store/events.js';
 import { reconnectDelayMs, type Redis } from '../store/redis.js';
 import type { Partition } from '../store/layout.js';
 import { readsFromReplicas } from '../store/replication.js';
+import { redisTrouble } from '../store/unavailable.js';
 import { auditStreams, readStreams, wrongTypes, type StreamSource } from '../store/stream-source.js';
 import { compareEventIds } from '../wire/event-id.js';
 
@@ -181,8 +182,10 @@ export class HubLane {
         if (isWrongType(err) && (await this.isolate(snapshot))) continue;
         failures += 1;
         // The partition moves to another node (a slot move or a failover): the next reads follow
-        // it (BlockingReader.settle). Anything else is trouble.
+        // it (BlockingReader.settle). Redis down or refusing (CLUSTERDOWN while a master fails
+        // over) is an outage: warned once per streak, without a stack. Anything else is a bug.
         if (isSlotMoving(err)) this.log.info({ err: String(err) }, 'hub read found its partition moving; following it');
+        else if (redisTrouble(err)) this.log[failures === 1 ? 'warn' : 'debug']({ err: String(err), failures }, 'hub read failed; backing off');
         else this.log.error({ err }, 'hub read failed; backing off');
         await delay(reconnectDelayMs(failures));
       }

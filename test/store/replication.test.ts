@@ -29,4 +29,8 @@ test('cluster failover: a master SIGKILLed while 50 watched tasks run; every tas
     assert.deepEqual(seen, await eventIds(redis, taskId), `watcher of ${taskId} (partition ${CLUSTER_LAYOUT.of(taskId).index})`);
   }
   await waitFor(async () => (await pendingCount(redis)) === 0, 'XPENDING 0 on every partition', 30_000);
+  // The failover is an outage of the hub's reads on that master (CLUSTERDOWN, closed connections):
+  // warned once per streak, without a stack, never an error.
+  const failed = gateway.logs.filter((l) => l.msg === 'hub read failed; backing off');
+  assert.deepEqual(failed.map((l) => [l.level, l.failures, typeof l.err]), failed.map(() => [40, 1, 'string']), JSON.stringify(failed.slice(0, 3)));
 });
