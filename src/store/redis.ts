@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../logger.js';
+import { refreshSlots } from './cluster-nodes.js';
 import { corruptedOr } from './corrupted.js';
 import { FEED_STREAM, FEED_TAG_PREFIX, TASK_KEY_PREFIX } from './keys.js';
 import { confirmWrites, type ReplicaWait } from './replication.js';
@@ -119,10 +120,23 @@ function clientOptions(options: RedisClientOptions): RedisOptions {
 /**
  * Cluster mode: a command without an answer this long (plus the WAIT timeout) fails as `down`
  * (unavailable.ts) and is retried by its caller, ms: a node that hangs (a paused VM) neither
- * answers nor closes. The blocking readers' own timeouts read the slot map again (settle), so
- * retries go to the replica that took over. No store command blocks on these clients.
+ * answers nor closes. No store command blocks on these clients.
  */
 const CLUSTER_COMMAND_TIMEOUT_MS = 10_000;
+
+/**
+ * Cluster mode: the client reads the slot map again this often, ms, whatever its callers do. A
+ * hung master answers nothing, so no reply tells the client that its replica took over: the
+ * CLUSTERDOWN replies of the failover make ioredis read the map again, but the last such read
+ * may come before the promotion (or from a node that has not heard of it yet), and the blocking
+ * readers read it only when their worker reads. A map that names the new master moves the slot's
+ * commands there, and drops the connection to the hung node (its pending commands fail as
+ * `down` and are retried there). Each read is one CLUSTER SLOTS on a short connection of its own,
+ * at most `slotsRefreshTimeout` (1 s) per node that does not answer. Not ioredis's own
+ * `slotsRefreshInterval`: a quit() during one of its reads re-arms its timer for good, which
+ * keeps the process alive.
+ */
+const CLUSTER_SLOTS_REFRESH_MS = 1000;
 
 function createCluster(seeds: { host: string; port: number }[], options: RedisClientOptions): Redis {
   const { lazyConnect, enableOfflineQueue, retryStrategy, ...redisOptions } = clientOptions(options);
@@ -140,6 +154,8 @@ function createCluster(seeds: { host: string; port: number }[], options: RedisCl
     redisOptions: { ...redisOptions, commandTimeout: CLUSTER_COMMAND_TIMEOUT_MS + (options.replicaWait?.timeoutMs ?? 0) },
   });
   if (options.replicaWait) confirmWrites(cluster as unknown as Redis, options.replicaWait);
+  const refresh = setInterval(() => void refreshSlots(cluster as unknown as Redis), CLUSTER_SLOTS_REFRESH_MS).unref();
+  cluster.once('end', () => clearInterval(refresh));
   return cluster as unknown as Redis;
 }
 

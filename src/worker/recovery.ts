@@ -55,7 +55,11 @@ export class Recovery {
 
   constructor(private readonly deps: RecoveryDeps) {}
 
-  /** A reclaim pass is due (every CLAIM_IDLE_MS / 4, at least 50 ms, or now after soon()). */
+  /**
+   * A reclaim pass is due (CLAIM_IDLE_MS / 4, at least 50 ms, after the last one ended, or now after
+   * soon()). Counted from the end, so that a pass held up by a hung node (its commands time out)
+   * leaves the read loop a turn before the next one, and the other partitions' commands are read.
+   */
   get due(): boolean {
     return Date.now() >= this.dueAt;
   }
@@ -94,7 +98,11 @@ export class Recovery {
 
   /** Takes over commands idle longer than CLAIM_IDLE_MS; one pass at a time. */
   reclaim(): Promise<void> {
-    this.pass ??= this.reclaimOnce().finally(() => (this.pass = undefined));
+    this.pass ??= this.reclaimOnce().finally(() => {
+      this.pass = undefined;
+      // Unless soon() asked for the next pass meanwhile.
+      if (this.dueAt !== 0) this.dueAt = Date.now() + this.interval();
+    });
     return this.pass;
   }
 
@@ -129,7 +137,7 @@ export class Recovery {
 
   private async reclaimOnce(): Promise<void> {
     const { CLAIM_IDLE_MS } = this.deps.config;
-    this.dueAt = Date.now() + Math.max(50, Math.floor(CLAIM_IDLE_MS / 4));
+    this.dueAt = Date.now() + this.interval();
     const free = this.free();
     if (free <= 0 || this.deps.closing()) return;
     await this.heartbeat();
@@ -145,6 +153,10 @@ export class Recovery {
     } catch (err) {
       this.deps.log.warn({ err }, 'reclaim failed');
     }
+  }
+
+  private interval(): number {
+    return Math.max(50, Math.floor(this.deps.config.CLAIM_IDLE_MS / 4));
   }
 
   private free(): number {

@@ -57,6 +57,11 @@ export interface RedisClusterOptions {
   replicasPerMaster?: number;
   /** cluster-node-timeout: how long a node may not answer before a failover starts. Default 2000 ms. */
   nodeTimeoutMs?: number;
+  /**
+   * cluster-require-full-coverage (default true). False: the other masters serve on while a slot
+   * has no master, so clients get no CLUSTERDOWN (that would make them read the slot map again).
+   */
+  requireFullCoverage?: boolean;
 }
 
 /** The Redis Cluster hash slots. */
@@ -81,7 +86,7 @@ export interface ClusterNodeView {
  * the slots, like ioredis with scaleReads, knows the replicas).
  */
 export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisCluster> {
-  const { masters: masterCount = 3, replicasPerMaster = 1, nodeTimeoutMs = 2000 } = options;
+  const { masters: masterCount = 3, replicasPerMaster = 1, nodeTimeoutMs = 2000, requireFullCoverage = true } = options;
   assertRedisServerBinary();
   assertRedisCliBinary();
   const root = mkdtempSync(join(tmpdir(), 'taskcast-cluster-'));
@@ -107,6 +112,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
           '--maxmemory-policy', 'noeviction',
           '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
           '--cluster-node-timeout', String(nodeTimeoutMs),
+          '--cluster-require-full-coverage', requireFullCoverage ? 'yes' : 'no',
           // A replica may take over however long it was cut off from its master.
           '--cluster-replica-validity-factor', '0',
           // A replica's first full sync starts at once (7.0 waits 5 s for more replicas by default).
