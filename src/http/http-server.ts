@@ -20,6 +20,9 @@ export function createHttpServer(listener: RequestListener, config: TimeoutConfi
       requestTimeout: Math.max(config.HTTP_REQUEST_TIMEOUT_MS, config.HTTP_HEADERS_TIMEOUT_MS),
       // Timeouts are enforced by a periodic sweep (30 s by default); sweep often enough to honour them.
       connectionsCheckingInterval: Math.min(1000, Math.ceil(config.HTTP_HEADERS_TIMEOUT_MS / 2)),
+      // Only a WebSocket upgrade goes to the WebSocket server; any other (h2c, as `curl --http2`
+      // asks for) is served as the plain HTTP/1.1 request it also is.
+      shouldUpgradeCallback: (req) => req.headers.upgrade?.toLowerCase() === 'websocket',
     },
     listener,
   );

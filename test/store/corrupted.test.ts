@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { feedKey, tagKey } from '../../src/store/keys.js';
+import { feedKey, idempotencyKey, tagKey } from '../../src/store/keys.js';
 import { feedUrl, followFeed } from '../helpers/feed-client.js';
 import { request, startTask } from '../helpers/http.js';
 import { startGatewayInProcess } from '../helpers/in-process.js';
@@ -36,6 +36,12 @@ test('a tag index or a feed that holds the wrong type answers 409 DATA_CORRUPTED
   const mux = await MuxClient.open(t, gateway.url);
   mux.send({ type: 'subscribe', feed: 'tag:wt2', lastEventId: '0' });
   assert.equal((await mux.feedEnded('tag:wt2')).code, 4409);
+
+  await redis.hset(idempotencyKey('global', 'bad'), 'a', 'b');
+  const idem = await request(`${gateway.url}/tasks`, { method: 'POST', body: { stage_ms: 0 }, headers: { 'idempotency-key': 'bad' } });
+  assert.deepEqual([idem.status, idem.body.error.code, idem.body.error.details], [409, 'DATA_CORRUPTED', { key: idempotencyKey('global', 'bad') }]);
+  assert.match(idem.body.error.message, /holds a hash, not a string$/);
+  assert.deepEqual(await redis.keys('task:*'), [], 'nothing was created');
 
   // A start with the corrupted feed's tag is recorded (the feeds are a view and never stop a task's writes).
   assert.equal((await request(`${gateway.url}/tasks`, { method: 'POST', body: { stage_ms: 0, tags: ['wt2'] } })).status, 202);

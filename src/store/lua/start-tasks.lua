@@ -48,7 +48,9 @@ local function start(k, a, tags)
   local first_tag = k + 2
   if fp ~= '' then
     first_tag = k + 3
-    local held = redis.call('GET', KEYS[k + 2])
+    local held = redis.pcall('GET', KEYS[k + 2])
+    -- A key of another type: reported as it names itself (not as this task's corruption).
+    if type(held) == 'table' and held.err then return { 'ERR', wrong_type(KEYS[k + 2], 'string') or held.err } end
     if held then
       local held_fp, held_id = string.match(held, '^(.*):([^:]*)$')
       return { held_fp == fp and 'REPLAY' or 'REUSED', held_id }
