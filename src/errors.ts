@@ -55,6 +55,13 @@ export const errorTable = {
 
 export type ErrorCode = keyof typeof errorTable;
 
+/**
+ * The errors that end a live watch (or subscription) with their own close code: resuming cannot
+ * help (a corrupted or vanished task, a corrupted key), or the error says where to go on (a feed
+ * gap). Any other break asks the client to resume.
+ */
+export const FINAL_WATCH_ERRORS: ReadonlySet<ErrorCode> = new Set(['TASK_CORRUPTED', 'DATA_CORRUPTED', 'TASK_NOT_FOUND', 'FEED_CURSOR_EXPIRED']);
+
 export class AppError extends Error {
   constructor(
     readonly code: ErrorCode,

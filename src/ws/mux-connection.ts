@@ -1,7 +1,7 @@
 import type { WebSocket } from 'ws';
 import type { Auth } from '../auth/auth.js';
 import type { Config } from '../config.js';
-import { AppError, toAppError } from '../errors.js';
+import { AppError, FINAL_WATCH_ERRORS, toAppError } from '../errors.js';
 import { RateLimiter } from '../http/rate-limit.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -166,7 +166,7 @@ export class MuxConnection {
         if (!sub.active) return;
         this.log().warn({ ...sub.subject, err: err.message }, 'live feed of a subscription broke');
         const appErr = toAppError(err);
-        if (['TASK_CORRUPTED', 'DATA_CORRUPTED', 'TASK_NOT_FOUND', 'FEED_CURSOR_EXPIRED'].includes(appErr.code)) this.finish(sub, appErr.closeCode, appErr.message);
+        if (FINAL_WATCH_ERRORS.has(appErr.code)) this.finish(sub, appErr.closeCode, appErr.message);
         else this.finish(sub, SubscriptionCode.TRY_AGAIN, 'feed interrupted, subscribe again with lastEventId');
       },
     };

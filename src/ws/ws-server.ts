@@ -4,7 +4,7 @@ import { v4 as uuidv4 } from 'uuid';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { bearerToken } from '../auth/auth.js';
 import type { Config } from '../config.js';
-import { AppError, toAppError } from '../errors.js';
+import { AppError, FINAL_WATCH_ERRORS, toAppError } from '../errors.js';
 import { endWithError } from '../http/raw-response.js';
 import { lazyChild } from '../logger.js';
 import { overLimit, waitForRoom } from '../hub/room.js';
@@ -199,12 +199,8 @@ export class WsServer {
       room: () => waitForRoom(writer, limit, this.deps.config.WS_REPLAY_STALL_MS, slow),
       error: (err) => {
         log().warn({ err: err.message }, 'live feed broke');
-        // A corrupted or vanished task closes with its own code (no resume can help), a feed gap with 4410 and
-        // the cursor to continue from (a cluster's does not fit: open again without one); any
-        // other break asks to resume.
         const appErr = toAppError(err);
-        if (['TASK_CORRUPTED', 'DATA_CORRUPTED', 'TASK_NOT_FOUND'].includes(appErr.code)) close(appErr.closeCode, appErr.message);
-        else if (appErr.code === 'FEED_CURSOR_EXPIRED') close(appErr.closeCode, refusalReason(appErr));
+        if (FINAL_WATCH_ERRORS.has(appErr.code)) close(appErr.closeCode, refusalReason(appErr));
         else close(this.closed ? CloseCode.GOING_AWAY : CloseCode.TRY_AGAIN, 'feed interrupted, resume with lastEventId');
       },
     }).then(
