@@ -49,9 +49,7 @@ export async function aboutKey<T>(key: string, call: Promise<T>): Promise<T> {
 
 /** `err` as KeyCorrupted when it is a WRONGTYPE (about `key`), else `err` unchanged. */
 export function keyCorruptedOr(err: unknown, key: string): unknown {
-  if (!isWrongType(err)) return err;
-  const detail = err.message.replace(/^.*?(WRONGTYPE)/, '$1');
-  return new KeyCorrupted(key, detail === RAW_WRONGTYPE ? `WRONGTYPE ${key} holds the wrong kind of value` : detail);
+  return isWrongType(err) ? new KeyCorrupted(key, wrongTypeDetail(err, key)) : err;
 }
 
 /** True for Redis's WRONGTYPE error, raw or from one of our scripts' checks. */
@@ -62,17 +60,23 @@ export function isWrongType(err: unknown): err is Error {
 /** Redis's own WRONGTYPE message, which names no key. */
 const RAW_WRONGTYPE = 'WRONGTYPE Operation against a key holding the wrong kind of value';
 
+/** The WRONGTYPE part of `err`'s message; Redis's own, which names no key, names `key` when given. */
+function wrongTypeDetail(err: Error, key: string | undefined): string {
+  const detail = err.message.replace(/^.*?(WRONGTYPE)/, '$1');
+  return key !== undefined && detail === RAW_WRONGTYPE ? `WRONGTYPE ${key} holds the wrong kind of value` : detail;
+}
+
 /**
  * `err` as TaskCorrupted when it is a WRONGTYPE about `taskId`'s keys, else `err` unchanged. `key`
  * names the key for Redis's own message (our scripts' checks name it themselves).
  */
 export function corruptedOr(err: unknown, taskId: string, key?: string): unknown {
   if (err instanceof TaskCorrupted || !isWrongType(err)) return err;
-  const detail = err.message.replace(/^.*?(WRONGTYPE)/, '$1');
+  const detail = wrongTypeDetail(err, key);
   // A script's check names the key: one that is not the task's own (a tag's index) is no task's corruption.
   const named = /^WRONGTYPE (\S+) holds/.exec(detail)?.[1];
   if (named !== undefined && !named.includes(taskId)) return new KeyCorrupted(named, detail);
-  return new TaskCorrupted(taskId, key !== undefined && detail === RAW_WRONGTYPE ? `WRONGTYPE ${key} holds the wrong kind of value` : detail);
+  return new TaskCorrupted(taskId, detail);
 }
 
 /** Rethrows what `call` rejects with, as TaskCorrupted when it is a WRONGTYPE (see corruptedOr). */

@@ -37,19 +37,20 @@ interface Conn {
 }
 
 /**
- * A handshake `ws` refuses (not GET, no or bad Upgrade, Sec-WebSocket-Key or -Version, ...), answered
- * as every other refusal: a JSON error, 405 with Allow for a method, 400 with `ws`'s reason otherwise.
+ * A handshake `ws` refuses (not GET, no or bad Sec-WebSocket-Key or -Version, ...), answered as
+ * every other refusal: a JSON error, 405 with Allow for a method, else 400 with `ws`'s reason and
+ * the versions it speaks.
  */
 function onHandshakeError(err: Error, socket: Duplex, req: IncomingMessage): void {
   if (req.method !== 'GET') endWithError(socket, new AppError('METHOD_NOT_ALLOWED', `${req.method} cannot open a WebSocket; use GET`, undefined, { Allow: 'GET' }));
-  else endWithError(socket, new AppError('BAD_REQUEST', err.message, undefined, /Version/.test(err.message) ? { 'Sec-WebSocket-Version': '13, 8' } : {}));
+  else endWithError(socket, new AppError('BAD_REQUEST', err.message, undefined, { 'Sec-WebSocket-Version': '13, 8' }));
 }
 
 /**
  * The close reason of an error: its message when exposed, else 'internal error'; a feed reset
  * whose cursor does not fit a close reason (a cluster's) says to open the feed again without one.
  */
-function refusalReason(appErr: AppError): string {
+function closeReasonOf(appErr: AppError): string {
   if (!appErr.exposed) return 'internal error';
   if (appErr.code === 'FEED_CURSOR_EXPIRED' && !fitsCloseReason(appErr.message)) return FEED_RESET_SHORT_REASON;
   return appErr.message;
@@ -200,7 +201,7 @@ export class WsServer {
       error: (err) => {
         log().warn({ err: err.message }, 'live feed broke');
         const appErr = toAppError(err);
-        if (FINAL_WATCH_ERRORS.has(appErr.code)) close(appErr.closeCode, refusalReason(appErr));
+        if (FINAL_WATCH_ERRORS.has(appErr.code)) close(appErr.closeCode, closeReasonOf(appErr));
         else close(this.closed ? CloseCode.GOING_AWAY : CloseCode.TRY_AGAIN, 'feed interrupted, resume with lastEventId');
       },
     }).then(
@@ -213,7 +214,7 @@ export class WsServer {
         replaying = false;
         const appErr = toAppError(err);
         if (!appErr.exposed) log().error({ err }, 'watch failed');
-        close(appErr.closeCode, refusalReason(appErr));
+        close(appErr.closeCode, closeReasonOf(appErr));
       },
     );
   }
