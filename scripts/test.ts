@@ -3,7 +3,9 @@
  * test/<area>/*.test.ts) with node:test, each in its own process (which inherits this one's
  * `--import tsx`), TEST_CONCURRENCY at a time (default: three times the available parallelism
  * plus one, 7 on 2 cores: most files spend most of their time waiting on processes, Redis, a
- * browser or a task's stages), each test bounded by 120 s. Exit code 1 when any test fails.
+ * browser or a task's stages), each test bounded by 120 s. Exit code 1 when any test fails. A
+ * file whose test timed out is ended once its tests are done (forceExit), even if the abandoned
+ * test left timers or sockets behind, so that it cannot hold up the suite.
  *
  * Longest first: a file's duration in the last run (recorded under node_modules/.cache/) or, when
  * there is none, its estimate in SLOW_FILES decides when it starts, so that the long files (a
@@ -56,7 +58,7 @@ const ordered = [...files].sort((a, b) => estimate(b) - estimate(a) || a.localeC
 
 /** Seconds per file in this run: its top-level tests run one after another, so their sum. */
 const measured: Record<string, number> = {};
-const stream = run({ files: ordered.map((f) => join(ROOT, f)), concurrency, timeout: 120_000 });
+const stream = run({ files: ordered.map((f) => join(ROOT, f)), concurrency, timeout: 120_000, forceExit: true });
 stream.on('test:fail', (data) => {
   if (!data.todo && !data.skip) process.exitCode = 1;
 });
