@@ -22,6 +22,8 @@ export const errorTable = {
   TASK_NOT_FOUND: { status: 404, close: C.NOT_FOUND },
   NOT_FOUND: { status: 404, close: C.NOT_FOUND },
   METHOD_NOT_ALLOWED: { status: 405, close: C.BAD_REQUEST },
+  /** A plain GET of a WebSocket endpoint (no `Upgrade: websocket`); never sent over WebSocket. */
+  UPGRADE_REQUIRED: { status: 426, close: C.BAD_REQUEST },
   /** Cancel of a task that already ended (COMPLETED, FAILED, CANCELLED); never sent over WebSocket. */
   TASK_ALREADY_FINISHED: { status: 409, close: C.BAD_REQUEST },
   /**

@@ -1,5 +1,6 @@
 import { BATCH_PARAM, parseFrame } from '../wire/frames.js';
 import { socketUrl } from './socket-url.js';
+import { FEED_WS_PATH } from '../wire/ws-paths.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { feedCursorCovers, parseFeedCursor } from '../wire/feed-cursor.js';
 import { continueFromReason, type FeedEntry } from '../wire/feed.js';
@@ -47,7 +48,7 @@ export interface FeedWatcherOptions {
 
 /** The feed URL: `/ws/feed?tag=&lastEventId=&token=` on the gateway's host, ws for http, wss for https. */
 export function feedUrl(baseUrl: string, query: { tag?: string | undefined; lastEventId?: string | undefined; token?: string | undefined }): string {
-  return socketUrl(baseUrl, '/ws/feed', { ...query, [BATCH_PARAM]: '1' });
+  return socketUrl(baseUrl, FEED_WS_PATH, { ...query, [BATCH_PARAM]: '1' });
 }
 
 /**

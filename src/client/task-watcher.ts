@@ -1,5 +1,6 @@
 import { BATCH_PARAM, parseFrame } from '../wire/frames.js';
 import { socketUrl } from './socket-url.js';
+import { taskWsPath } from '../wire/ws-paths.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { compareEventIds, parseEventId } from '../wire/event-id.js';
 import { isTerminal, type Json, type TaskEvent } from '../wire/events.js';
@@ -71,7 +72,7 @@ export interface TaskWatcherOptions extends WatchCredentials {
 
 /** The watch URL: `/ws/task/<id>?lastEventId=<id>` on the gateway's host, ws for http, wss for https. */
 function watchUrl(baseUrl: string, taskId: string, lastEventId?: string, watchToken?: string): string {
-  return socketUrl(baseUrl, `/ws/task/${encodeURIComponent(taskId)}`, { lastEventId, token: watchToken, [BATCH_PARAM]: '1' });
+  return socketUrl(baseUrl, taskWsPath(taskId), { lastEventId, token: watchToken, [BATCH_PARAM]: '1' });
 }
 
 /**

@@ -15,6 +15,7 @@ import { staticFiles } from './static-files.js';
 import { opsRouter } from './ops-routes.js';
 import { assertAccessDeclared, type AccessRouter } from './route-access.js';
 import { tasksRouter } from './tasks-routes.js';
+import { upgradeRouter } from './upgrade-routes.js';
 import type { ConcurrencyLimits } from '../tasks/concurrency.js';
 import { feedRouter } from './feed-routes.js';
 
@@ -45,7 +46,7 @@ export interface AppDeps {
  */
 export function createRouter(deps: Omit<AppDeps, 'health'>): Router {
   const router = new Router();
-  const routers = [tasksRouter(deps), feedRouter(deps.guards), opsRouter(deps), ...(deps.streams ?? [])];
+  const routers = [tasksRouter(deps), feedRouter(deps.guards), opsRouter(deps), upgradeRouter(deps.guards), ...(deps.streams ?? [])];
   for (const routes of routers) router.use(routes.routes());
   assertAccessDeclared(router);
   return router;

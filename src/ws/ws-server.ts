@@ -12,7 +12,8 @@ import { openFeed } from '../hub/feed.js';
 import { openWatch, type Watch, type WatchSink } from '../hub/watch.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { BATCH_PARAM, parseBatchParam } from '../wire/frames.js';
-import { MUX_MAX_MESSAGE_BYTES, MUX_PATH } from '../wire/mux.js';
+import { MUX_MAX_MESSAGE_BYTES } from '../wire/mux.js';
+import { FEED_WS_PATH, MUX_PATH, taskIdOfWsPath } from '../wire/ws-paths.js';
 import { closeReason, fitsCloseReason } from './close-reason.js';
 import { FEED_RESET_SHORT_REASON } from '../wire/feed.js';
 import { FrameWriter } from './frame-writer.js';
@@ -24,8 +25,6 @@ export interface WsDeps extends Omit<MuxDeps, 'config'> {
   config: Pick<Config, 'WS_PING_MS' | 'WS_MAX_BUFFERED_BYTES' | 'WS_REPLAY_STALL_MS'> & MuxDeps['config'] & UpgradeGuardDeps['config'];
 }
 
-const PATH_RE = /^\/ws\/task\/([^/]*)$/;
-const FEED_PATH = '/ws/feed';
 /** Clients of /ws/task have nothing to send; any message larger than this (either endpoint) is refused with 1009. */
 const MAX_PAYLOAD_BYTES = MUX_MAX_MESSAGE_BYTES;
 
@@ -94,21 +93,20 @@ export class WsServer {
       endWithError(socket, new AppError('BAD_REQUEST', 'malformed request target'));
       return;
     }
-    const match = PATH_RE.exec(url.pathname);
-    const feed = url.pathname === FEED_PATH;
+    const taskId = taskIdOfWsPath(url.pathname);
+    const feed = url.pathname === FEED_WS_PATH;
     const mux = url.pathname === MUX_PATH;
-    if (!match && !feed && !mux) return endWithError(socket, new AppError('NOT_FOUND', `no route for ${url.pathname}`));
+    if (taskId === undefined && !feed && !mux) return endWithError(socket, new AppError('NOT_FOUND', `no route for ${url.pathname}`));
     if (this.closed) return endWithError(socket, new AppError('SHUTTING_DOWN', 'server shutting down'));
     const batched = parseBatchParam(url.searchParams.get(BATCH_PARAM));
     if (batched === null) return endWithError(socket, new AppError('INVALID_QUERY', `${BATCH_PARAM} must be 1, true, 0 or false`));
     if (mux) return this.onMuxUpgrade(req, socket, head, url, batched);
     const lastEventId = url.searchParams.get('lastEventId') ?? undefined;
     const tag = url.searchParams.get('tag') ?? undefined;
-    if (!this.admit(req, socket, match ? { taskId: match[1]! } : { tag }, url)) return;
+    if (!this.admit(req, socket, taskId !== undefined ? { taskId } : { tag }, url)) return;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const writer = new FrameWriter(ws, socket, batched);
-      if (match) {
-        const taskId = match[1]!;
+      if (taskId !== undefined) {
         this.onConnection(ws, writer, { taskId }, lastEventId, (sink) => openWatch(this.deps, { taskId, lastEventId }, sink));
       } else {
         this.onConnection(ws, writer, { feed: tag ?? '*' }, lastEventId, (sink) => openFeed(this.deps, { tag, lastEventId }, sink));

@@ -28,6 +28,10 @@ const EXPECTED: Record<string, Access> = {
   'GET /tasks/:id/output': 'watch',
   'GET /sse/task/:id': 'watch-stream',
   'GET /sse/feed': 'feed-stream',
+  // A plain GET of a WebSocket endpoint (426), with the access of its handshake.
+  'GET /ws/task/:id': 'watch-stream',
+  'GET /ws/feed': 'feed-stream',
+  'GET /ws': 'public',
   'POST /feed-tokens': 'api',
   'GET /openapi.json': 'public',
   'GET /docs': 'public',

@@ -202,9 +202,9 @@ describe('WebSocket watch, against a gateway and a worker', () => {
     assert.deepEqual([list.status, Array.isArray(list.body.tasks)], [200, true]);
     const started = await rawHttp(gateway.port, h2c('POST', '/tasks', JSON.stringify({ stage_ms: 0 })));
     assert.deepEqual([started.status, started.body.status], [202, 'PENDING']);
-    // Not a WebSocket upgrade, so not one to refuse: a GET of a watch path as any other.
+    // Not a WebSocket upgrade: a plain GET of a watch path, told to use a WebSocket client.
     const watchPath = await rawHttp(gateway.port, h2c('GET', `/ws/task/${started.body.task_id}`));
-    assert.deepEqual([watchPath.status, watchPath.body.error.code], [404, 'NOT_FOUND']);
+    assert.deepEqual([watchPath.status, watchPath.body.error.code], [426, 'UPGRADE_REQUIRED']);
   });
 
   test('a path that is not a watch endpoint is refused at the upgrade with 404', async () => {
