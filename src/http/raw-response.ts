@@ -8,8 +8,10 @@ import { SECURITY_HEADERS } from './security-headers.js';
  * Node's parser rejected or timed out): the same JSON error body and headers as any other
  * response, then the socket is destroyed once the response is written: Node's HTTP server is
  * half-open, so ending alone would keep the socket until a peer that never sends FIN goes away.
+ * The answer to a HEAD request (`method`, when the request was parsed) has no body, only its
+ * Content-Length.
  */
-export function endWithError(socket: Duplex, err: AppError): void {
+export function endWithError(socket: Duplex, err: AppError, method?: string): void {
   if (!socket.writable) {
     socket.destroy();
     return;
@@ -26,5 +28,5 @@ export function endWithError(socket: Duplex, err: AppError): void {
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');
   socket.once('finish', () => socket.destroy());
-  socket.end(`HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? ''}\r\n${head}\r\n${body}`);
+  socket.end(`HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? ''}\r\n${head}\r\n${method === 'HEAD' ? '' : body}`);
 }

@@ -41,8 +41,8 @@ interface Conn {
  * the versions it speaks.
  */
 function onHandshakeError(err: Error, socket: Duplex, req: IncomingMessage): void {
-  if (req.method !== 'GET') endWithError(socket, new AppError('METHOD_NOT_ALLOWED', `${req.method} cannot open a WebSocket; use GET`, undefined, { Allow: 'GET' }));
-  else endWithError(socket, new AppError('BAD_REQUEST', err.message, undefined, { 'Sec-WebSocket-Version': '13, 8' }));
+  if (req.method !== 'GET') endWithError(socket, new AppError('METHOD_NOT_ALLOWED', `${req.method} cannot open a WebSocket; use GET`, undefined, { Allow: 'GET' }), req.method);
+  else endWithError(socket, new AppError('BAD_REQUEST', err.message, undefined, { 'Sec-WebSocket-Version': '13, 8' }), req.method);
 }
 
 /**
@@ -90,16 +90,16 @@ export class WsServer {
     try {
       url = new URL(req.url ?? '/', 'http://gateway');
     } catch {
-      endWithError(socket, new AppError('BAD_REQUEST', 'malformed request target'));
+      endWithError(socket, new AppError('BAD_REQUEST', 'malformed request target'), req.method);
       return;
     }
     const taskId = taskIdOfWsPath(url.pathname);
     const feed = url.pathname === FEED_WS_PATH;
     const mux = url.pathname === MUX_PATH;
-    if (taskId === undefined && !feed && !mux) return endWithError(socket, new AppError('NOT_FOUND', `no route for ${url.pathname}`));
-    if (this.closed) return endWithError(socket, new AppError('SHUTTING_DOWN', 'server shutting down'));
+    if (taskId === undefined && !feed && !mux) return endWithError(socket, new AppError('NOT_FOUND', `no route for ${url.pathname}`), req.method);
+    if (this.closed) return endWithError(socket, new AppError('SHUTTING_DOWN', 'server shutting down'), req.method);
     const batched = parseBatchParam(url.searchParams.get(BATCH_PARAM));
-    if (batched === null) return endWithError(socket, new AppError('INVALID_QUERY', `${BATCH_PARAM} must be 1, true, 0 or false`));
+    if (batched === null) return endWithError(socket, new AppError('INVALID_QUERY', `${BATCH_PARAM} must be 1, true, 0 or false`), req.method);
     if (mux) return this.onMuxUpgrade(req, socket, head, url, batched);
     const lastEventId = url.searchParams.get('lastEventId') ?? undefined;
     const tag = url.searchParams.get('tag') ?? undefined;
@@ -123,7 +123,7 @@ export class WsServer {
     } catch (err) {
       const appErr = toAppError(err);
       this.deps.logger.debug({ code: appErr.code, path: url.pathname }, 'upgrade refused');
-      endWithError(socket, appErr);
+      endWithError(socket, appErr, req.method);
       return false;
     }
   }

@@ -42,6 +42,15 @@ describe('raw responses, to a peer that never closes', () => {
     ['upgrade of an unknown path', () => upgradeRequest(gw.port, '/ws/nope'), 404, 'NOT_FOUND'],
     ['a request that is not HTTP', () => 'NOT HTTP AT ALL\r\n\r\n', 400, 'BAD_REQUEST'],
   ];
+  test('a HEAD upgrade is refused with the status and headers alone: no body, its Content-Length kept', async () => {
+    for (const [path, status] of [[`/ws/task/${taskId}`, 401], ['/ws/nope', 404]] as const) {
+      const res = await rawHttpNeverClosing(gw.port, upgradeRequest(gw.port, path).replace(/^GET /, 'HEAD '));
+      assert.equal(res.status, status, path);
+      assert.equal(res.body, '', path);
+      assert.ok(Number(res.headers['content-length']) > 0, path);
+    }
+  });
+
   for (const [name, build, status, code] of cases) {
     test(`${name}: ${status} ${code}, then the server closes the connection`, async () => {
       const res = await rawHttpNeverClosing(gw.port, build());

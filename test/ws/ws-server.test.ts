@@ -190,6 +190,8 @@ describe('WebSocket watch, against a gateway and a worker', () => {
     }
     assert.equal((await rawHttp(gateway.port, cases[0]![0])).headers.allow, 'GET');
     assert.equal((await rawHttp(gateway.port, cases[2]![0])).headers['sec-websocket-version'], '13, 8');
+    const head = await rawHttp(gateway.port, upgradeRequest(gateway.port, path).replace('GET', 'HEAD'));
+    assert.deepEqual([head.status, head.headers.allow, head.body], [405, 'GET', ''], 'a HEAD is answered without a body');
     const next = await watchTask(wsUrl(gateway.url, await startTask(gateway.url, { stage_ms: 0 })));
     assert.deepEqual([summary(next.events), next.code], [STAGES, 1000], 'the next client is served');
   });
