@@ -161,6 +161,7 @@ export class HubLane {
       const snapshot = [...this.streams.values()];
       this.inFlight = true;
       this.wakeWanted = false;
+      const moves = this.reader.moves;
       try {
         await this.reader.settle(failures > 0);
         if (Date.now() - this.auditedAt >= blockMs) await this.audit();
@@ -178,6 +179,8 @@ export class HubLane {
       } catch (err) {
         this.inFlight = false;
         if (this.closed) break;
+        // The reader followed its partition to another node (BlockingReader): read there at once.
+        if (this.reader.moves !== moves) continue;
         // One stream of the wrong type fails the whole read: it leaves, the others are read at once.
         if (isWrongType(err) && (await this.isolate(snapshot))) continue;
         failures += 1;

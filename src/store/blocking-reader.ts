@@ -14,15 +14,21 @@ const CONNECT_WAIT_MS = 2000;
  *
  * With a Cluster client as `main`, the reader serves one partition: a plain connection to the
  * master of the partition's slot (or, with `replica`, to its first replica, READONLY), pointed
- * again (settle) after a failover or a slot move, and unblocked through `main`'s connection to
- * that node. It fails its commands at once while disconnected, so a read on a dead node errs
- * instead of waiting for it, and a read that a hung node leaves unanswered times out.
+ * again after a failover or a slot move, and unblocked through `main`'s connection to that node.
+ * It follows as soon as `main` reads a slot map that names another node for the partition (each
+ * second, see createCluster): the connection to the old node is dropped, so a read that a hung
+ * node leaves unanswered fails then instead of when it times out (`moves` tells the caller that
+ * its read failed because the reader moved). It fails its commands at once while disconnected,
+ * so a read on a dead node errs instead of waiting for it.
  */
 export class BlockingReader {
   private current: Redis;
   private id: number | undefined;
   private stale = false;
   private closed = false;
+  private followed = 0;
+  /** The connection to the node last followed to, until settle() waited for it. */
+  private connecting: Promise<boolean> | undefined;
   private readonly log: Logger;
   /** The partition served, in cluster mode. */
   private readonly partition: Partition | undefined;
@@ -39,6 +45,12 @@ export class BlockingReader {
     this.log = logger;
     this.partition = main.isCluster ? partition : undefined;
     this.current = this.partition === undefined ? this.watch(duplicateForBlocking(main, name, logger)) : this.connectTo(this.owner());
+    if (this.partition !== undefined) main.on('refresh', this.onSlotMap);
+  }
+
+  /** How many times it followed its partition to another node: a read that failed while this changed failed because of it. */
+  get moves(): number {
+    return this.followed;
   }
 
   /** The connection to read on; call settle() before each read. */
@@ -64,16 +76,35 @@ export class BlockingReader {
       await refreshSlots(this.main);
     }
     const owner = this.owner();
-    if (owner === nodeKey(this.current)) return;
+    if (owner !== nodeKey(this.current)) this.follow(owner);
+    const connecting = this.connecting;
+    this.connecting = undefined;
+    // Bounded: a node that refuses connections keeps the client reconnecting (it never ends), and a
+    // read on it fails at once anyway (no offline queue); the next settle looks again.
+    if (connecting && !(await Promise.race([connecting, delay(CONNECT_WAIT_MS, false, { ref: false })]))) this.stale = true;
+  }
+
+  /** `main` read the slot map: follows the partition at once if another node serves it now. */
+  private readonly onSlotMap = (): void => {
+    if (this.closed) return;
+    let owner: string;
+    try {
+      owner = this.owner();
+    } catch {
+      return;
+    }
+    if (owner !== nodeKey(this.current)) this.follow(owner);
+  };
+
+  /** Points the reader at `owner`; a read in flight on the old node fails now. */
+  private follow(owner: string): void {
     this.log.info({ reader: this.name, node: owner }, 'blocking reader follows its partition to another node');
     const old = this.current;
     this.current = this.connectTo(owner);
     this.id = undefined;
+    this.followed += 1;
+    this.connecting = ensureConnected(this.current).then(() => true, () => false);
     old.disconnect();
-    // Bounded: a node that refuses connections keeps the client reconnecting (it never ends), and a
-    // read on it fails at once anyway (no offline queue); the next settle looks again.
-    const connected = ensureConnected(this.current).then(() => true, () => false);
-    if (!(await Promise.race([connected, delay(CONNECT_WAIT_MS, false, { ref: false })]))) this.stale = true;
   }
 
   /**
@@ -107,12 +138,14 @@ export class BlockingReader {
   /** Drops the connection at once: a blocked read fails, and no reconnect follows. */
   disconnect(): void {
     this.closed = true;
+    this.main.off('refresh', this.onSlotMap);
     this.current.disconnect();
   }
 
   /** Idempotent. */
   close(): Promise<void> {
     this.closed = true;
+    this.main.off('refresh', this.onSlotMap);
     return closeRedis(this.current);
   }
 

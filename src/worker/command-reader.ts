@@ -47,13 +47,14 @@ export class CommandReader {
       for (let k = 0; k < partitions.length && out.length < count; k++) {
         const i = (this.next + k) % partitions.length;
         if (errors.has(i)) continue;
+        const moves = this.readers[i]!.moves;
         try {
           await this.readers[i]!.settle(this.failing.has(i));
           out.push(...(await this.queue.take(this.readers[i]!.client, partitions[i]!, priority, count - out.length)));
           this.failing.delete(i);
         } catch (err) {
           errors.set(i, err);
-          this.fail(i, err);
+          this.fail(i, err, moves);
         }
       }
     }
@@ -71,6 +72,7 @@ export class CommandReader {
     let answered = false;
     const errors: unknown[] = [];
     const reads = waiting.map(async (p) => {
+      const moves = this.readers[p.index]!.moves;
       try {
         const got = await this.queue.await(this.readers[p.index]!.client, p, blockMs);
         if (got.length > 0 && !answered) {
@@ -80,7 +82,7 @@ export class CommandReader {
         return got;
       } catch (err) {
         errors.push(err);
-        this.fail(p.index, err);
+        this.fail(p.index, err, moves);
         return [];
       }
     });
@@ -89,8 +91,10 @@ export class CommandReader {
     return got;
   }
 
-  private fail(index: number, err: unknown): void {
-    if (this.queue.layout.cluster && !this.failing.has(index)) this.log.warn({ err, partition: index }, 'reading a partition\'s commands failed');
+  /** A read of partition `index` failed; `moves` is its reader's count from before the read (a read cut by a move is no failure to warn of). */
+  private fail(index: number, err: unknown, moves: number): void {
+    const moved = this.readers[index]!.moves !== moves;
+    if (this.queue.layout.cluster && !moved && !this.failing.has(index)) this.log.warn({ err, partition: index }, 'reading a partition\'s commands failed');
     this.failing.add(index);
   }
 
