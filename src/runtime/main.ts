@@ -3,6 +3,11 @@ import { createLogger, settleLogs, type Logger } from '../logger.js';
 
 export type Stop = () => Promise<void>;
 
+/** How long a stop may take before the process gives up on it and exits 1, ms: the grace periods plus a margin. */
+export function stopDeadlineMs(config: Pick<Config, 'SHUTDOWN_READY_DELAY_MS' | 'SHUTDOWN_GRACE_MS'>): number {
+  return config.SHUTDOWN_READY_DELAY_MS + config.SHUTDOWN_GRACE_MS + 5000;
+}
+
 /**
  * The shared shape of our entry points: parse config once (a bad value exits 2 naming the
  * variable), start, and on SIGTERM/SIGINT stop gracefully within SHUTDOWN_READY_DELAY_MS +
@@ -33,7 +38,7 @@ export function runMain(name: string, start: (ctx: { config: Config; logger: Log
     setTimeout(() => {
       logger.error('shutdown took too long; exiting');
       exit(1);
-    }, config.SHUTDOWN_READY_DELAY_MS + config.SHUTDOWN_GRACE_MS + 5000).unref();
+    }, stopDeadlineMs(config)).unref();
     void (stop ?? (async () => undefined))().then(
       () => exit(0),
       (err) => {

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
+import { stopDeadlineMs } from '../../src/runtime/main.js';
 import { redisTarget, runGateway, runWorker } from '../../src/runtime/services.js';
 import { redisEnv, type ClusterSeeds, type Scope } from './processes.js';
 import { withTimeout } from './wait.js';
@@ -76,7 +77,8 @@ async function start(t: Scope, name: 'gateway' | 'worker', env: Record<string, s
   });
   const run = name === 'gateway' ? runGateway : runWorker;
   const stop = await run(config, logger, redisTarget(config));
-  t.after(stop);
+  // As the process would give up on a stop that takes too long, a test fails on it.
+  t.after(() => withTimeout(stop(), `${name} to stop`, stopDeadlineMs(config)));
   return {
     logs,
     waitForLog(match, what, timeoutMs = 15_000) {

@@ -5,21 +5,31 @@ import { releaseHeld } from '../fixtures/test-tasks.js';
 import { startTask } from '../helpers/http.js';
 import { inProcessTestTasksEnv, startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
 import { clusterClient, startRedisCluster } from '../helpers/redis-cluster.js';
+import { testScope } from '../helpers/scope.js';
 import { eventIds, keysOfTask, pendingCount, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 import { watchToEnd } from '../helpers/ws-client.js';
 
-test('cluster resharding: slots of partitions move to another master while 50 watched tasks write output; every task completes, every watcher gets exactly XRANGE', async (t) => {
+test('cluster resharding: slots of partitions move to another master while 50 or more watched tasks write output; every task completes, every watcher gets exactly XRANGE', async (t) => {
+  // Torn down in reverse: the services stop while the cluster still runs.
+  const scope = testScope(t);
   const cluster = await startRedisCluster();
-  t.after(() => cluster.close());
-  const redis = await clusterClient(t, cluster);
-  const gateway = await startGatewayInProcess(t, cluster, inProcessTestTasksEnv());
-  await startWorkerInProcess(t, cluster, { ...inProcessTestTasksEnv(), WORKER_CONCURRENCY: '64' });
+  scope.after(() => cluster.close());
+  const redis = await clusterClient(scope, cluster);
+  const gateway = await startGatewayInProcess(scope, cluster, inProcessTestTasksEnv());
+  await startWorkerInProcess(scope, cluster, { ...inProcessTestTasksEnv(), WORKER_CONCURRENCY: '200' });
+  scope.after(releaseHeld);
   const [from, to] = await cluster.masters();
   const before = await cluster.partitionsOf(from!);
 
-  // Held tasks write a line every 100 ms until released: they run through the whole move.
-  const ids = await Promise.all(Array.from({ length: 50 }, () => startTask(gateway.url, { type: 'held', params: { line_ms: 100 } })));
+  // Held tasks write a line every 100 ms until released: they run through the whole move. At
+  // least 50, and two in each partition of the master that gives slots, whichever of them move.
+  const ids: string[] = [];
+  const inPartition = (p: number) => ids.filter((id) => CLUSTER_LAYOUT.of(id).index === p).length;
+  while (ids.length < 50 || before.some((p) => inPartition(p) < 2)) {
+    assert.ok(ids.length < 150, 'task ids land on every partition');
+    ids.push(...(await Promise.all(Array.from({ length: 10 }, () => startTask(gateway.url, { type: 'held', params: { line_ms: 100 } })))));
+  }
   const watched = ids.map(async (taskId) => ({ taskId, seen: await watchToEnd(gateway.url, taskId, { timeoutMs: 100_000 }) }));
   const lengths = (of: string[]) => Promise.all(of.map((id) => redis.xlen(keysOfTask(redis, id).events)));
   await waitFor(async () => (await lengths(ids)).every((n) => n >= 4), 'every task writing output', 60_000);

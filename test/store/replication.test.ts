@@ -4,16 +4,19 @@ import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
 import { clusterClient, startRedisCluster } from '../helpers/redis-cluster.js';
+import { testScope } from '../helpers/scope.js';
 import { eventIds, pendingCount, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 import { watchToEnd } from '../helpers/ws-client.js';
 
 test('cluster failover: a master SIGKILLed while 50 watched tasks run; every task completes, every watcher gets exactly XRANGE, nothing stays pending', async (t) => {
+  // Torn down in reverse: the services stop while the cluster still runs.
+  const scope = testScope(t);
   const cluster = await startRedisCluster();
-  t.after(() => cluster.close());
-  const redis = await clusterClient(t, cluster);
-  const gateway = await startGatewayInProcess(t, cluster);
-  await startWorkerInProcess(t, cluster, { WORKER_CONCURRENCY: '64' });
+  scope.after(() => cluster.close());
+  const redis = await clusterClient(scope, cluster);
+  const gateway = await startGatewayInProcess(scope, cluster);
+  await startWorkerInProcess(scope, cluster, { WORKER_CONCURRENCY: '64' });
 
   const ids = await Promise.all(Array.from({ length: 50 }, () => startTask(gateway.url, { stage_ms: 600 })));
   const watched = ids.map(async (taskId) => ({ taskId, seen: await watchToEnd(gateway.url, taskId) }));

@@ -4,6 +4,7 @@ import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
 import { clusterClient, clusterView, startRedisCluster } from '../helpers/redis-cluster.js';
+import { testScope } from '../helpers/scope.js';
 import { REFERENCE_STATUSES, assertEventLog, eventIds, keysOfTask, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 import { watchToEnd } from '../helpers/ws-client.js';
@@ -15,11 +16,13 @@ import { watchToEnd } from '../helpers/ws-client.js';
 // of new commands follow the new slot map at once: one left unanswered by the hung node is
 // dropped then, not when it times out (which held up every partition's reads).
 test('cluster: a master that hangs (SIGSTOP) mid-task: once its replica took over, its tasks go on there, new and queued ones start, and their watchers get every event, while it still hangs', async (t) => {
+  // Torn down in reverse: the services stop while the cluster still runs (the old master woken).
+  const scope = testScope(t);
   const c = await startRedisCluster({ requireFullCoverage: false });
-  t.after(() => c.close());
-  const redis = await clusterClient(t, c);
-  const gateway = await startGatewayInProcess(t, c);
-  const worker = await startWorkerInProcess(t, c, { WORKER_CONCURRENCY: '8', CLAIM_IDLE_MS: '4000' });
+  scope.after(() => c.close());
+  const redis = await clusterClient(scope, c);
+  const gateway = await startGatewayInProcess(scope, c);
+  const worker = await startWorkerInProcess(scope, c, { WORKER_CONCURRENCY: '8', CLAIM_IDLE_MS: '4000' });
 
   // Six run when their master hangs; each takes four stages of 700 ms. The worker has room for
   // more, so its readers wait for commands on every partition, the hung master's too.
@@ -35,7 +38,7 @@ test('cluster: a master that hangs (SIGSTOP) mid-task: once its replica took ove
   const watched = running.map((id) => watchToEnd(gateway.url, id, { timeoutMs: 40_000 }));
 
   victim.process.kill('SIGSTOP');
-  t.after(() => victim.process.kill('SIGCONT'));
+  scope.after(() => victim.process.kill('SIGCONT'));
   await waitFor(async () => (await clusterView(replica.port)).find((n) => n.id === replica.id)!.flags.includes('master'), 'the replica to take over', 30_000);
 
   // Started while it hangs, some on its partitions, more than the worker has room for: some wait.
