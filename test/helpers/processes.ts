@@ -6,6 +6,13 @@ import { withTimeout } from './wait.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
+/**
+ * A port nothing listens on, for a Redis that does not answer: below the ephemeral range that
+ * freePort and every server of the suite draw from (a port freed for one test can be taken by
+ * another's gateway meanwhile, which answers HTTP).
+ */
+export const CLOSED_PORT = 1;
+
 /** Where cleanup is registered: a TestContext (`t`), or `{ after }` from node:test for a whole file. */
 export interface Scope {
   after(fn: () => unknown): void;

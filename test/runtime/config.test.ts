@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.js';
-import { spawnEntry } from '../helpers/processes.js';
-import { freePort } from '../../src/runtime/dev-redis.js';
+import { CLOSED_PORT, spawnEntry } from '../helpers/processes.js';
 
 test('defaults', () => {
   const c = loadConfig({});
@@ -61,7 +60,7 @@ test('an entry point with a bad value exits non-zero with a message naming the v
 });
 
 test('seed nodes that do not answer: the gateway exits 2 naming REDIS_CLUSTER_NODES once REDIS_CLUSTER_CONNECT_TIMEOUT_MS is over', async () => {
-  const port = await freePort();
+  const port = CLOSED_PORT;
   const proc = spawnEntry('gateway', { REDIS_CLUSTER_NODES: `127.0.0.1:${port}`, REDIS_CLUSTER_CONNECT_TIMEOUT_MS: '1000', PORT: '0' });
   let stderr = '';
   proc.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { freePort } from '../../src/runtime/dev-redis.js';
-import { spawnEntry, stopProc } from '../helpers/processes.js';
+import { CLOSED_PORT, spawnEntry, stopProc } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
 test('REDIS_URL at a closed port: npm start says every 5 s what it waits for, password redacted', async (t) => {
-  const port = await freePort();
+  const port = CLOSED_PORT;
   const proc = spawnEntry('start', { REDIS_URL: `redis://user:hunter2-secret@127.0.0.1:${port}`, PORT: '0' });
   t.after(() => stopProc(proc));
   const waiting = () => proc.logs.filter((l) => l.msg === 'waiting for Redis');
