@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
-import { connectionTo, nodeConnection, nodeKey, nodeServing, refreshSlots } from './cluster-nodes.js';
+import { connectionTo, nodeConnection, nodeKey, nodeServing, onSlotMap, refreshSlots } from './cluster-nodes.js';
 import type { Partition } from './layout.js';
 import { closeRedis, duplicateForBlocking, ensureConnected, logConnectionErrors, reconnectDelayMs, type Redis } from './redis.js';
 
@@ -29,6 +29,7 @@ export class BlockingReader {
   private followed = 0;
   /** The connection to the node last followed to, until settle() waited for it. */
   private connecting: Promise<boolean> | undefined;
+  private stopWatchingSlots: () => void = () => undefined;
   private readonly log: Logger;
   /** The partition served, in cluster mode. */
   private readonly partition: Partition | undefined;
@@ -45,7 +46,7 @@ export class BlockingReader {
     this.log = logger;
     this.partition = main.isCluster ? partition : undefined;
     this.current = this.partition === undefined ? this.watch(duplicateForBlocking(main, name, logger)) : this.connectTo(this.owner());
-    if (this.partition !== undefined) main.on('refresh', this.onSlotMap);
+    if (this.partition !== undefined) this.stopWatchingSlots = onSlotMap(main, this.onSlotMap);
   }
 
   /** How many times it followed its partition to another node: a read that failed while this changed failed because of it. */
@@ -138,14 +139,14 @@ export class BlockingReader {
   /** Drops the connection at once: a blocked read fails, and no reconnect follows. */
   disconnect(): void {
     this.closed = true;
-    this.main.off('refresh', this.onSlotMap);
+    this.stopWatchingSlots();
     this.current.disconnect();
   }
 
   /** Idempotent. */
   close(): Promise<void> {
     this.closed = true;
-    this.main.off('refresh', this.onSlotMap);
+    this.stopWatchingSlots();
     return closeRedis(this.current);
   }
 

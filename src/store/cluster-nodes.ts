@@ -53,6 +53,27 @@ export function refreshSlots(cluster: Redis): Promise<void> {
   return new Promise<void>((resolve) => (cluster as unknown as Cluster).refreshSlotsCache(() => resolve()));
 }
 
+const slotMapWatchers = new WeakMap<Redis, Set<() => void>>();
+
+/**
+ * Calls `watcher` each time `cluster` has read the slot map (at least every second, see
+ * createCluster); returns the way to stop. One 'refresh' listener per client, however many watch.
+ */
+export function onSlotMap(cluster: Redis, watcher: () => void): () => void {
+  let watchers = slotMapWatchers.get(cluster);
+  if (!watchers) {
+    const all = new Set<() => void>();
+    cluster.on('refresh', () => {
+      for (const w of all) w();
+    });
+    slotMapWatchers.set(cluster, all);
+    watchers = all;
+  }
+  watchers.add(watcher);
+  const of = watchers;
+  return () => void of.delete(watcher);
+}
+
 /**
  * Whether `err` says a read's slot is moving or moved to another node: MOVED, ASK (mid-migration),
  * or a blocked read ended because its key left the node (UNBLOCKED). A reader follows it after
