@@ -30,6 +30,13 @@ export interface WorkerDeps {
 }
 
 /**
+ * How long a stop waits, at each of its steps, for work that waits on Redis (the read loop in a
+ * reclaim pass, a pass in flight, runs after the grace period), ms. Redis gone, such work never
+ * ends: it is left behind, and ends with the connection (closed after the stop).
+ */
+const STOP_REDIS_WAIT_MS = 1000;
+
+/**
  * Reads the commands streams in the `workers` group (see CommandReader), high priority before normal before low, and
  * runs up to WORKER_CONCURRENCY commands at once.
  * Its Recovery heartbeats its commands so no one reclaims them, and takes commands due for
@@ -98,7 +105,7 @@ export class Worker {
   private async shutdown(): Promise<void> {
     await this.upkeep.stop();
     await this.stopReading();
-    await this.recovery.inFlight;
+    await Promise.race([this.recovery.inFlight, delay(STOP_REDIS_WAIT_MS, undefined, { ref: false })]);
     const all = Promise.all([...this.running.values()].map((r) => r.done));
     const grace = delay(this.deps.config.SHUTDOWN_GRACE_MS, 'timeout' as const, { ref: false });
     if ((await Promise.race([all.then(() => 'done' as const), grace])) === 'timeout') {
@@ -106,7 +113,7 @@ export class Worker {
       this.log.warn({ running: left.length }, 'grace period over; leaving running commands pending');
       for (const r of left) r.abort.abort(new ShuttingDown('worker shutting down'));
       this.hardStop.abort();
-      await all;
+      await Promise.race([all, delay(STOP_REDIS_WAIT_MS, undefined, { ref: false })]);
       await this.recovery.release(left);
     }
     clearInterval(this.heartbeatTimer);
@@ -123,7 +130,7 @@ export class Worker {
     const stopped = await Promise.race([this.loop.then(() => true), delay(1500, false, { ref: false })]);
     if (!stopped) {
       this.reader.disconnect();
-      await this.loop;
+      await Promise.race([this.loop, delay(STOP_REDIS_WAIT_MS, undefined, { ref: false })]);
     }
   }
 

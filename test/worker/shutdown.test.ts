@@ -6,6 +6,8 @@ import { startTask } from '../helpers/http.js';
 import { inProcessTestTasksEnv, startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
 import { startGatewayProc, startWorkerProc, testTasksEnv } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
+import { startRedisServer } from '../helpers/redis-server.js';
+import { testScope } from '../helpers/scope.js';
 import { REFERENCE_STATUSES, assertEventLog, assertNothingPending, taskEvents, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
@@ -110,4 +112,30 @@ describe('graceful shutdown under load', () => {
     }
     await assertNothingPending(redis);
   });
+});
+
+// The process gives up on a stop after SHUTDOWN_GRACE_MS + 5 s (exit 1): a worker whose Redis is
+// gone must not need that. Its reads, heartbeats and reclaims wait on a Redis that will not answer,
+// so it stops without them, leaves its running tasks pending for others, and exits 0.
+test('SIGTERM to a worker while its Redis is down: it stops within its grace period and exits 0; its tasks complete once Redis is back', async (t) => {
+  const server = await startRedisServer({ appendonly: true });
+  const scope = testScope(t);
+  scope.after(() => server.close());
+  const gateway = await startGatewayInProcess(scope, server.url);
+  // Reclaim passes every 500 ms: one is likely waiting on Redis when the signal comes.
+  const leaving = await startWorkerProc(scope, server.url, { WORKER_CONCURRENCY: '4', SHUTDOWN_GRACE_MS: '2000', CLAIM_IDLE_MS: '2000' });
+  const ids = await Promise.all([1, 2].map(() => startTask(gateway.url, { stage_ms: 1500 })));
+  await leaving.waitForLog((l) => l.msg === 'event recorded' && l.status === 'STARTED' && l.taskId === ids[1], 'a task started');
+  await server.kill('SIGKILL');
+  await leaving.waitForLog((l) => l.msg === 'redis connection error; reconnecting', 'the worker to see Redis gone');
+  leaving.kill('SIGTERM');
+  assert.equal(await leaving.exited, 0);
+  assert.ok(leaving.logs.some((l) => l.msg === 'worker stopped'), 'a clean stop');
+  assert.ok(!leaving.logs.some((l) => l.msg === 'shutdown took too long; exiting'));
+
+  await server.restart();
+  const redis = await redisFor(t, server.url);
+  await startWorkerInProcess(scope, server.url, { CLAIM_IDLE_MS: '2000' });
+  for (const id of ids) assert.equal(await waitForEnd(redis, id), 'COMPLETED', id);
+  for (const id of ids) await assertEventLog(redis, id, REFERENCE_STATUSES);
 });
