@@ -307,6 +307,8 @@ function redisCost(cost: RedisCost, tasks: number): RedisPerTask {
     tasks,
     commands_per_task: round(cost.commands / tasks),
     cpu_us_per_task: round(cost.cpu_us / tasks),
+    aof_bytes_per_task: round(cost.aof_bytes / tasks),
+    forks: cost.forks,
     by_command_per_task: perTask(cost.by_command, tasks),
     command_us_per_task: perTask(cost.usec_by_command, tasks),
   };

@@ -148,5 +148,7 @@ function add(x: RedisCost | undefined, y: RedisCost): RedisCost {
     by_command: sum(x.by_command, y.by_command),
     usec_by_command: sum(x.usec_by_command, y.usec_by_command),
     cpu_us: x.cpu_us + y.cpu_us,
+    aof_bytes: x.aof_bytes + y.aof_bytes,
+    forks: x.forks + y.forks,
   };
 }

@@ -151,6 +151,10 @@ export interface RedisCost {
   /** Time inside each command (INFO commandstats usec), excluding I/O and event-loop overhead. */
   usec_by_command: Record<string, number>;
   cpu_us: number;
+  /** What the AOF grew by (INFO persistence aof_current_size; 0 with AOF off). A rewrite shrinks it: see forks. */
+  aof_bytes: number;
+  /** Forks (INFO stats total_forks): an AOF rewrite or a snapshot, whose copy of the dataset costs Redis CPU. */
+  forks: number;
 }
 
 /** Server-side counters: every command (those run by Lua scripts included) and CPU time. */
@@ -164,9 +168,16 @@ export async function redisCounters(redis: Redis): Promise<RedisCost> {
     usecByCommand[m[1]!] = Number(m[3]);
     commands += Number(m[2]);
   }
-  const cpu = await redis.info('cpu');
-  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? 0);
-  return { commands, by_command: byCommand, usec_by_command: usecByCommand, cpu_us: (field('used_cpu_sys') + field('used_cpu_user')) * 1e6 };
+  const info = (await Promise.all([redis.info('cpu'), redis.info('persistence'), redis.info('stats')])).join('\n');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return {
+    commands,
+    by_command: byCommand,
+    usec_by_command: usecByCommand,
+    cpu_us: (field('used_cpu_sys') + field('used_cpu_user')) * 1e6,
+    aof_bytes: field('aof_current_size'),
+    forks: field('total_forks'),
+  };
 }
 
 /** The change of the counters between two snapshots (the snapshot commands themselves excluded). */
@@ -181,5 +192,12 @@ export function costDelta(before: RedisCost, after: RedisCost): RedisCost {
     }
   }
   const commands = Object.values(byCommand).reduce((a, b) => a + b, 0);
-  return { commands, by_command: byCommand, usec_by_command: usecByCommand, cpu_us: after.cpu_us - before.cpu_us };
+  return {
+    commands,
+    by_command: byCommand,
+    usec_by_command: usecByCommand,
+    cpu_us: after.cpu_us - before.cpu_us,
+    aof_bytes: after.aof_bytes - before.aof_bytes,
+    forks: after.forks - before.forks,
+  };
 }

@@ -6,6 +6,10 @@ export type RedisPerTask = {
   tasks: number;
   commands_per_task: number;
   cpu_us_per_task: number;
+  /** Bytes the AOF grew by per task (appendfsync everysec: the bench's Redis runs with AOF, as production should). */
+  aof_bytes_per_task: number;
+  /** Forks during the measure (an AOF rewrite): 0 when the AOF figure is whole. */
+  forks: number;
   by_command_per_task: Record<string, number>;
   command_us_per_task: Record<string, number>;
 };
@@ -44,13 +48,14 @@ export function summary(results: Record<string, Record<string, unknown>>, rounds
     const reads = (r: RedisPerTask) => `${r.commands_per_task} commands (xread ${r.by_command_per_task.xread ?? 0}, client|unblock ${r.by_command_per_task['client|unblock'] ?? 0}), ${r.cpu_us_per_task} us CPU`;
     lines.push(`  Redis per task at that rate: taskcast ${reads(lr)}${blr ? `; BullMQ ${reads(blr)}` : ''}`);
   }
-  const rc = results.redis_cost;
-  const brc = results.bullmq_redis_cost;
-  if (rc) lines.push(`redis per task: ${rc.commands_per_task} commands, ${rc.cpu_us_per_task} us CPU`);
+  const rc = results.redis_cost as RedisPerTask | undefined;
+  const brc = results.bullmq_redis_cost as RedisPerTask | undefined;
+  const aof = (r: RedisPerTask) => `${r.aof_bytes_per_task} bytes of AOF${r.forks > 0 ? ` (${r.forks} forks: an AOF rewrite)` : ''}`;
+  if (rc) lines.push(`redis per task: ${rc.commands_per_task} commands, ${rc.cpu_us_per_task} us CPU, ${aof(rc)}`);
   if (rc && brc) {
     const x = (a: unknown, b: unknown) => round(Number(a) / Number(b), 2);
     lines.push(
-      `  BullMQ: ${brc.commands_per_task} commands, ${brc.cpu_us_per_task} us CPU; ` +
+      `  BullMQ: ${brc.commands_per_task} commands, ${brc.cpu_us_per_task} us CPU, ${aof(brc)}; ` +
         `taskcast/BullMQ ${x(rc.commands_per_task, brc.commands_per_task)} in commands and ${x(rc.cpu_us_per_task, brc.cpu_us_per_task)} in Redis CPU (target <= 0.5)`,
     );
   }

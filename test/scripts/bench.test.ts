@@ -70,6 +70,12 @@ test('npm run bench: a scaled-down run of the comparisons prints each measure as
   assert.match(out, /taskcast per task: CPU us \{.*\}, allocated KB \{.*\} \(promoted to the old generation \{"gateway":[\d.]+,"worker":[\d.]+\}\)/);
   assert.ok(Number((m.ceiling!.vs_taskcast as { median: number }).median) > 0);
   assert.ok(Number(m.redis_cost!.commands_per_task) > 0);
+  // The bench's Redis runs with AOF, as production should: what each task adds to it, for both systems.
+  for (const name of ['redis_cost', 'bullmq_redis_cost']) {
+    assert.ok(Number(m[name]!.aof_bytes_per_task) > 0, `${name}: ${JSON.stringify(m[name])}`);
+    assert.ok(Number.isInteger(m[name]!.forks), `${name}: forks`);
+  }
+  assert.match(out, /redis per task: [\d.]+ commands, [\d.]+ us CPU, [\d.]+ bytes of AOF/);
   assert.equal(m.latency!.incomplete, 0);
   assert.ok(Number(m.latency!.samples) > 0);
   const split = m.latency!.split as Record<string, number>;
