@@ -27,14 +27,20 @@ export function assertRedisServerBinary(): void {
   }
 }
 
-/** Spawns a private redis-server on a free port in a temp dir (AOF on by default). */
-export async function startRedisServer(options: { appendonly?: boolean } = {}): Promise<RedisServer> {
+/**
+ * Spawns a private redis-server on a free port in a temp dir (AOF on by default). `fsyncAlways`
+ * for a test that kills it (-9) and counts on every acknowledged write: with `appendfsync
+ * everysec` Redis may hold writes back from the AOF for up to 2 s while an fsync is slow (a busy
+ * disk), replying meanwhile, and a kill then loses them.
+ */
+export async function startRedisServer(options: { appendonly?: boolean; fsyncAlways?: boolean } = {}): Promise<RedisServer> {
   assertRedisServerBinary();
   const dir = mkdtempSync(join(tmpdir(), 'taskcast-redis-'));
   const port = await freePort();
   const args = [
     '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
     '--appendonly', options.appendonly === false ? 'no' : 'yes', '--maxmemory-policy', 'noeviction',
+    ...(options.fsyncAlways ? ['--appendfsync', 'always'] : []),
   ];
   let child = await launch(args, port);
   const server: RedisServer = {

@@ -10,7 +10,7 @@ import { waitFor, withTimeout } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
 
 test('kill -9 of Redis under load, restart with AOF: every accepted task completes exactly once', async (t) => {
-  const server = await startRedisServer({ appendonly: true });
+  const server = await startRedisServer({ appendonly: true, fsyncAlways: true });
   t.after(() => server.close());
   const gateway = await startGatewayProc(t, server.url);
   const workers = [await startWorkerProc(t, server.url), await startWorkerProc(t, server.url)];

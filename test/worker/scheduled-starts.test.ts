@@ -12,7 +12,7 @@ import { waitFor } from '../helpers/wait.js';
 import { REFERENCE_STATUSES, assertNothingPending, taskEvents, waitForEnd } from '../helpers/task-log.js';
 
 test('scheduled tasks due in about 3 s run within 1 s of their time after a worker SIGKILL and a Redis restart (AOF)', async (t) => {
-  const server = await startRedisServer({ appendonly: true });
+  const server = await startRedisServer({ appendonly: true, fsyncAlways: true });
   t.after(() => server.close());
   const scope = testScope(t);
   const gw = await startGatewayInProcess(scope, server.url);

@@ -118,7 +118,7 @@ describe('graceful shutdown under load', () => {
 // gone must not need that. Its reads, heartbeats and reclaims wait on a Redis that will not answer,
 // so it stops without them, leaves its running tasks pending for others, and exits 0.
 test('SIGTERM to a worker while its Redis is down: it stops within its grace period and exits 0; its tasks complete once Redis is back', async (t) => {
-  const server = await startRedisServer({ appendonly: true });
+  const server = await startRedisServer({ appendonly: true, fsyncAlways: true });
   const scope = testScope(t);
   scope.after(() => server.close());
   const gateway = await startGatewayInProcess(scope, server.url);
