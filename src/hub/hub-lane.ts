@@ -7,7 +7,7 @@ import type { Entry } from '../store/event-reads.js';
 import type { WireEvent } from '../store/events.js';
 import { reconnectDelayMs, type Redis } from '../store/redis.js';
 import type { Partition } from '../store/layout.js';
-import { readsFromReplicas } from '../store/replication.js';
+import { masterOf, readsFromReplicas } from '../store/replication.js';
 import { redisTrouble } from '../store/unavailable.js';
 import { auditStreams, readStreams, wrongTypes, type StreamSource } from '../store/stream-source.js';
 import { compareEventIds } from '../wire/event-id.js';
@@ -85,7 +85,7 @@ export class HubLane {
 
   constructor(
     private readonly deps: HubDeps,
-    partition: Partition,
+    private readonly partition: Partition,
     /** The reader's connection name (CLIENT LIST): `hub-reader`, with the partition in cluster mode. */
     name: string,
   ) {
@@ -226,6 +226,9 @@ export class HubLane {
     let ended: Map<StreamSource, Error>;
     try {
       ended = await auditStreams(this.reader.client, judged.map((s) => s.source));
+      // A replica that is behind (resyncing) lacks keys that exist: the master says whether they are gone.
+      const master = ended.size > 0 ? masterOf(this.deps.redis, this.partition) : undefined;
+      if (master) ended = await auditStreams(master, [...ended.keys()]);
     } catch (err) {
       this.log.warn({ err }, 'could not audit the watched tasks\' keys');
       return;

@@ -57,7 +57,7 @@ export async function openWatch(
   // An event after `from` proves the task exists and `from` is in range; only an empty replay
   // needs the state hash (most watches start from 0 or from behind, so this saves a command).
   if (page.length === 0) {
-    const head = await deps.store.head(taskId);
+    const head = await deps.store.head(taskId, from);
     if (!head) throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
     if (compareEventIds(from, head.lastEventId) > 0) {
       throw new AppError('EVENT_ID_OUT_OF_RANGE', `${name} is beyond the task's last event ${head.lastEventId}`);

@@ -94,6 +94,24 @@ async function othersAgree(redis: Redis, node: string, p: Partition): Promise<bo
   return range !== undefined && `${range[2][0]}:${range[2][1]}` === node;
 }
 
+/**
+ * `redis`'s connection to the master of partition `p` when `redis` reads from replicas, for a read
+ * whose answer must not come from a replica that is behind: one that is resyncing after a
+ * failover or a slot move serves what it had (an empty dataset, even) for seconds. Undefined when
+ * reads go to the masters anyway, or the master's connection is not up.
+ */
+export function masterOf(redis: Redis, p: Partition): Redis | undefined {
+  if (!readsFromReplicas(redis)) return undefined;
+  let node: string;
+  try {
+    node = nodeServing(redis, p);
+  } catch {
+    return undefined;
+  }
+  const connection = connectionTo(redis, node);
+  return connection?.status === 'ready' ? connection : undefined;
+}
+
 /** Whether `redis` is a Cluster client that reads from replicas (RedisClientOptions.readFromReplicas). */
 export function readsFromReplicas(redis: Redis): boolean {
   return redis.isCluster && (redis as unknown as Cluster).options.scaleReads === 'slave';

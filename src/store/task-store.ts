@@ -3,11 +3,11 @@ import type { Redis } from './redis.js';
 import { CANCEL_CHANNEL, COMMANDS_STREAM, SCHEDULED_SET, WORKER_GROUP, eventsKey, keyIn, taskKey, type Priority } from './keys.js';
 import { batchPerPartition, layoutOf, type Layout, type Partition } from './layout.js';
 import { TaskStarts, type StartOptions, type StartedTask } from './task-starts.js';
-import { awaitReplicas } from './replication.js';
+import { awaitReplicas, masterOf } from './replication.js';
 import { decodeEvent, wireEvent, type WireEvent } from './events.js';
 import type { Json, TaskEvent } from '../wire/events.js';
 import type { TaskState } from '../wire/task-state.js';
-import { MAX_EVENT_ID } from '../wire/event-id.js';
+import { MAX_EVENT_ID, compareEventIds } from '../wire/event-id.js';
 import { readIndexPage, type IndexCursor } from './task-index.js';
 import { TaskCorrupted, aboutTask } from './corrupted.js';
 
@@ -120,10 +120,15 @@ export class TaskStore {
     return (await this.read(taskId))?.state ?? null;
   }
 
-  /** The state and the start command's id, or null for an unknown task. */
+  /**
+   * The state and the start command's id, or null for an unknown task. A replica's "unknown" is
+   * asked again of the master (masterOf): that replica may be behind.
+   */
   private async read(taskId: string): Promise<StartedTask | null> {
-    const { state } = this.keysOf(taskId);
-    const h = await aboutTask(taskId, this.redis.hgetall(state), state);
+    const { state, partition } = this.keysOf(taskId);
+    let h = await aboutTask(taskId, this.redis.hgetall(state), state);
+    const master = h.status ? undefined : masterOf(this.redis, partition);
+    if (master) h = await aboutTask(taskId, master.hgetall(state), state);
     if (!h.status) return null;
     return { commandId: h.command_id ?? '', state: stateOf(taskId, h) };
   }
@@ -156,10 +161,18 @@ export class TaskStore {
     }
   }
 
-  /** Just what a watcher needs to start: status and last event id, or null for an unknown task. */
-  async head(taskId: string): Promise<{ status: string; lastEventId: string } | null> {
-    const { state } = this.keysOf(taskId);
-    const [status, lastEventId] = await aboutTask(taskId, this.redis.hmget(state, 'status', 'last_event_id'), state);
+  /**
+   * Just what a watcher needs to start: status and last event id, or null for an unknown task. A
+   * replica's answer that the task is unknown, or that its last event is before `atLeast`, is
+   * asked again of the master (masterOf): that replica may be behind.
+   */
+  async head(taskId: string, atLeast?: string): Promise<{ status: string; lastEventId: string } | null> {
+    const { state, partition } = this.keysOf(taskId);
+    const read = (redis: Redis) => aboutTask(taskId, redis.hmget(state, 'status', 'last_event_id'), state);
+    let [status, lastEventId] = await read(this.redis);
+    const behind = !status || !lastEventId || (atLeast !== undefined && compareEventIds(atLeast, lastEventId) > 0);
+    const master = behind ? masterOf(this.redis, partition) : undefined;
+    if (master) [status, lastEventId] = await read(master);
     if (!status || !lastEventId) return null;
     return { status, lastEventId };
   }

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { feedKey, keyIn, taskKey } from '../../src/store/keys.js';
-import { CLUSTER_LAYOUT, CLUSTER_PARTITIONS } from '../../src/store/layout.js';
+import { CLUSTER_LAYOUT, CLUSTER_PARTITIONS, idIn } from '../../src/store/layout.js';
+import { randomUUID } from 'node:crypto';
 import { closeRedis, createRedis, ensureConnected } from '../../src/store/redis.js';
 import { startTask, request } from '../helpers/http.js';
 import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
+import { testScope } from '../helpers/scope.js';
 import { clusterClient, testCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { eventIds, keysOfTask, pendingCount, waitForEnd } from '../helpers/task-log.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
@@ -187,4 +189,69 @@ test('cluster: /readyz reports refused writes when any master refuses them (OOM 
   assert.deepEqual({ writes: refused.checks.writes, refused: refused.checks.refused }, { writes: 'refused', refused: 'OOM' });
   await node.config('SET', 'maxmemory', '0');
   await waitFor(async () => (await request(`${gateway.url}/readyz`)).status === 200, '/readyz to answer 200 again');
+});
+
+// A replica that is behind (resyncing after a failover or a slot move, for seconds) serves what it
+// had, an empty dataset even. The gateway reads from replicas (REDIS_CLUSTER_WAIT_REPLICAS > 0), so
+// such a replica's "no such task" is asked again of the master before it is an answer. Here a task
+// exists on its master alone: its keys are copied there by a script that does not replicate
+// (redis.set_repl), until a RESTORE of them on the master reaches the replica.
+test('cluster: a task its replica lacks (behind) gets no 404, no 4404 at resume or from the hub\'s audit: the master is asked', async (t) => {
+  const c = await testCluster();
+  const redis = await clusterClient(t, c);
+  const scope = testScope(t);
+  const gateway = await startGatewayInProcess(scope, c, { HUB_BLOCK_MS: '200' });
+  await startWorkerInProcess(scope, c);
+  const done = await startTask(gateway.url, { stage_ms: 0 });
+  assert.equal(await waitForEnd(redis, done), 'COMPLETED');
+  const node = async (url: string) => {
+    const client = createRedis(url, { name: 'test-node' });
+    await ensureConnected(client);
+    scope.after(() => closeRedis(client));
+    return client;
+  };
+  /** A copy of `taskId`'s keys under a new id of its partition, on its master alone; with that master and its replica. */
+  const ghostOf = async (taskId: string) => {
+    const partition = CLUSTER_LAYOUT.of(taskId);
+    const masters = await c.masters();
+    const owner = masters[(await Promise.all(masters.map((m) => c.partitionsOf(m)))).findIndex((ps) => ps.includes(partition.index))]!;
+    const master = await node(owner.url);
+    const replica = await node((await c.replicaOf(owner))!.url);
+    await replica.call('READONLY');
+    const ghost = idIn(partition, CLUSTER_PARTITIONS, randomUUID());
+    const [from, to] = [keysOfTask(redis, taskId), keysOfTask(redis, ghost)];
+    await master.eval(
+      "redis.set_repl(redis.REPL_NONE) redis.call('COPY', KEYS[1], KEYS[3]) redis.call('COPY', KEYS[2], KEYS[4])",
+      4, from.state, from.events, to.state, to.events,
+    );
+    assert.equal(await replica.exists(to.state, to.events), 0, 'the replica lacks the task');
+    return { ghost, keys: to, ids: await eventIds(redis, ghost), master, replica };
+  };
+
+  // Ended: its state, and a resume from its last event, come from the master.
+  const ended = await ghostOf(done);
+  assert.equal(ended.ids.length, 5);
+  const state = await request(`${gateway.url}/tasks/${ended.ghost}`);
+  assert.deepEqual([state.status, state.body.status], [200, 'COMPLETED']);
+  const resumed = await watchTask(wsUrl(gateway.url, ended.ghost, ended.ids.at(-1)));
+  assert.deepEqual([resumed.code, resumed.events], [1000, []], 'a resume from its last event ends at once');
+
+  // Running (a copy taken mid-run, which no worker runs): a resume from its last event waits in
+  // the hub for live events, and the hub's audits (every HUB_BLOCK_MS, each a TYPE of the task's two
+  // keys on the replica) do not end it. Its terminal event, appended on the master, reaches the
+  // replica and the watcher.
+  const running = await startTask(gateway.url, { stage_ms: 5000 });
+  await waitFor(async () => (await eventIds(redis, running)).length >= 2, 'the task running');
+  const live = await ghostOf(running);
+  const audits = async () => Number(/cmdstat_type:calls=(\d+)/.exec(await live.replica.info('commandstats'))?.[1] ?? 0);
+  const before = await audits();
+  let closed = false;
+  const watching = watchTask(wsUrl(gateway.url, live.ghost, live.ids.at(-1)), { timeoutMs: 30_000 });
+  void watching.finally(() => (closed = true));
+  await waitFor(async () => closed || (await audits()) >= before + 6, 'three audits of the watched task on the replica');
+  assert.equal(closed, false, `the watch ended: ${JSON.stringify(closed && (await watching))}`);
+  await live.master.xadd(live.keys.events, '*', 'type', 'stage', 'status', 'COMPLETED', 'progress', '100', 'ts', String(Date.now()));
+  const watched = await watching;
+  assert.equal(watched.code, 1000, `closed ${watched.code} ${watched.reason}`);
+  assert.deepEqual(watched.events.map((e) => [e.id, e.status]), [[(await eventIds(redis, live.ghost)).at(-1), 'COMPLETED']]);
 });
