@@ -1,5 +1,6 @@
 import type { Logger } from '../logger.js';
 import { BlockingReader } from '../store/blocking-reader.js';
+import { isSlotMoving } from '../store/cluster-nodes.js';
 import type { CommandEntry, CommandQueue } from '../store/command-queue.js';
 import { PRIORITIES } from '../wire/events.js';
 import type { Redis } from '../store/redis.js';
@@ -91,11 +92,17 @@ export class CommandReader {
     return got;
   }
 
-  /** A read of partition `index` failed; `moves` is its reader's count from before the read (a read cut by a move is no failure to warn of). */
+  /**
+   * A read of partition `index` failed; `moves` is its reader's count from before the read. A read
+   * cut by the reader's move, or told that the partition moves (MOVED, ASK, UNBLOCKED), is no
+   * failure to warn of: the next read follows it.
+   */
   private fail(index: number, err: unknown, moves: number): void {
-    const moved = this.readers[index]!.moves !== moves;
-    if (this.queue.layout.cluster && !moved && !this.failing.has(index)) this.log.warn({ err, partition: index }, 'reading a partition\'s commands failed');
+    const first = this.queue.layout.cluster && !this.failing.has(index);
     this.failing.add(index);
+    if (!first || this.readers[index]!.moves !== moves) return;
+    if (isSlotMoving(err)) this.log.info({ err: String(err), partition: index }, 'a partition\'s commands move to another node; following them');
+    else this.log.warn({ err, partition: index }, 'reading a partition\'s commands failed');
   }
 
   /** Unblocks `reader` until its read `pending` (which never rejects) returns. */

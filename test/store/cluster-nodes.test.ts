@@ -17,7 +17,7 @@ test('cluster resharding: slots of partitions move to another master while 50 or
   scope.after(() => cluster.close());
   const redis = await clusterClient(scope, cluster);
   const gateway = await startGatewayInProcess(scope, cluster, inProcessTestTasksEnv());
-  await startWorkerInProcess(scope, cluster, { ...inProcessTestTasksEnv(), WORKER_CONCURRENCY: '200' });
+  const worker = await startWorkerInProcess(scope, cluster, { ...inProcessTestTasksEnv(), WORKER_CONCURRENCY: '200' });
   scope.after(releaseHeld);
   const [from, to] = await cluster.masters();
   const before = await cluster.partitionsOf(from!);
@@ -63,6 +63,9 @@ test('cluster resharding: slots of partitions move to another master while 50 or
   assert.ok(gateway.logs.some((l) => l.msg === 'hub read found its partition moving; following it'), 'a hub reader followed a moved partition');
   const failed = gateway.logs.filter((l) => l.msg === 'hub read failed; backing off' && /MOVED|ASK|UNBLOCKED/.test(JSON.stringify(l.err)));
   assert.deepEqual(failed, [], 'a moving partition is not logged as a failure');
+  // Nor by the worker, whose command readers wait on the moving partitions too.
+  const workerFailed = worker.logs.filter((l) => l.level !== 30 && /MOVED|ASK|UNBLOCKED/.test(JSON.stringify(l.err)));
+  assert.deepEqual(workerFailed.map((l) => l.msg), [], 'a moving partition is not a worker failure either');
   // Tasks started after the move land on its new owner too.
   const late = await startTask(gateway.url, { stage_ms: 10 });
   assert.equal(await waitForEnd(redis, late), 'COMPLETED');
