@@ -44,7 +44,13 @@ export const idParams = z.object({ id: taskIdSchema });
 export const upgradeRefusals: Record<number, ResponseConfig> = {
   400: { description: '`batch` is not one of 1, true, 0, false (INVALID_QUERY, JSON error body).' },
   403: { description: 'Origin not allowed (FORBIDDEN_ORIGIN, JSON error body).' },
-  426: { description: 'A GET without `Upgrade: websocket` (UPGRADE_REQUIRED, JSON error body, `Upgrade: websocket`).' },
+  426: {
+    description: 'A GET without `Upgrade: websocket` (UPGRADE_REQUIRED, JSON error body).',
+    headers: {
+      Upgrade: { description: 'The protocol to switch to.', schema: { type: 'string', enum: ['websocket'] } },
+      Connection: { description: 'Names `Upgrade`.', schema: { type: 'string', enum: ['Upgrade'] } },
+    },
+  },
   503: { description: 'The gateway is shutting down, or WS_MAX_PER_IP / WS_MAX_TOTAL is reached (TOO_MANY_CONNECTIONS).' },
 };
 

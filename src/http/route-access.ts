@@ -6,9 +6,15 @@ import { accessOf, guardFor, type Access, type GuardDeps } from './guards.js';
  * runs before its handlers. It offers no way to add a route without one.
  */
 export class AccessRouter {
-  private readonly router = new Router();
+  private readonly router: Router;
 
-  constructor(private readonly guards: GuardDeps) {}
+  /** `options.strict` (a trailing slash counts) and `options.sensitive` (case counts) as @koa/router's. */
+  constructor(
+    private readonly guards: GuardDeps,
+    options: { strict?: boolean; sensitive?: boolean } = {},
+  ) {
+    this.router = new Router(options);
+  }
 
   get(path: string, access: Access, ...handlers: RouterMiddleware[]): this {
     this.router.get(path, guardFor(access, this.guards), ...handlers);

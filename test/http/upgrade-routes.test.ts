@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { API_TOKEN, AUTH_ENV } from '../helpers/auth.js';
 import { request, startTask } from '../helpers/http.js';
 import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
+import { rawHttp, upgrade } from '../helpers/raw.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { eventIds } from '../helpers/task-log.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
@@ -21,8 +22,15 @@ test('a plain GET of a WebSocket endpoint answers 426 UPGRADE_REQUIRED with Upgr
     assert.equal(res.body.error.code, 'UPGRADE_REQUIRED', path);
     assert.match(res.body.error.message, /WebSocket endpoint: open it with a WebSocket client \(wscat -c ws:\/\/<gateway>\/ws/, path);
   }
-  // Paths that are no endpoint stay 404; another method is 405 naming GET.
-  for (const path of ['/ws/task', '/ws/task/a/b', '/ws/feeds', '/wss']) assert.equal((await request(`${gateway.url}${path}`)).status, 404, path);
+  const raw = await rawHttp(gateway.port, `GET /ws/feed HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+  assert.deepEqual([raw.status, raw.headers.upgrade, raw.headers.connection], [426, 'websocket', 'Upgrade']);
+  // Paths that are no endpoint stay 404, matched as the WebSocket server matches them (exactly: a
+  // trailing slash or another case is another path); another method is 405 naming GET.
+  const notEndpoints = ['/ws/task', '/ws/task/a/b', '/ws/feeds', '/wss', '/ws/', '/WS', '/ws/Feed', '/ws/feed/', `/ws/task/${TASK_ID}/`, `/Ws/Task/${TASK_ID}`];
+  for (const path of notEndpoints) {
+    assert.equal((await request(`${gateway.url}${path}`)).status, 404, path);
+    assert.equal((await upgrade(`${gateway.url.replace('http', 'ws')}${path}`)).status, 404, `${path} (handshake)`);
+  }
   const post = await request(`${gateway.url}/ws`, { method: 'POST', body: {} });
   assert.equal(post.status, 405);
   assert.match(post.headers.get('allow') ?? '', /\bGET\b/);
