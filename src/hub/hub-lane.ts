@@ -230,7 +230,9 @@ export class HubLane {
       const master = ended.size > 0 ? masterOf(this.deps.redis, this.partition) : undefined;
       if (master) ended = await auditStreams(master, [...ended.keys()]);
     } catch (err) {
-      this.log.warn({ err }, 'could not audit the watched tasks\' keys');
+      // An outage is the read loop's to report; the audit waits for the next round.
+      if (redisTrouble(err)) this.log.debug({ err: String(err) }, 'could not audit the watched tasks\' keys');
+      else this.log.warn({ err }, 'could not audit the watched tasks\' keys');
       return;
     }
     for (const stream of judged) {

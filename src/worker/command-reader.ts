@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.js';
 import { BlockingReader } from '../store/blocking-reader.js';
 import { isSlotMoving } from '../store/cluster-nodes.js';
+import { redisTrouble } from '../store/unavailable.js';
 import type { CommandEntry, CommandQueue } from '../store/command-queue.js';
 import { PRIORITIES } from '../wire/events.js';
 import type { Redis } from '../store/redis.js';
@@ -102,7 +103,7 @@ export class CommandReader {
     this.failing.add(index);
     if (!first || this.readers[index]!.moves !== moves) return;
     if (isSlotMoving(err)) this.log.info({ err: String(err), partition: index }, 'a partition\'s commands move to another node; following them');
-    else this.log.warn({ err, partition: index }, 'reading a partition\'s commands failed');
+    else this.log.warn({ err: redisTrouble(err) ? String(err) : err, partition: index }, 'reading a partition\'s commands failed');
   }
 
   /** Unblocks `reader` until its read `pending` (which never rejects) returns. */

@@ -8,6 +8,7 @@ import { subscribeCancels, type CancelSubscription } from '../store/cancel-chann
 import { CommandQueue, type CommandEntry } from '../store/command-queue.js';
 import { reconnectDelayMs, type Redis } from '../store/redis.js';
 import { TaskWrites } from '../store/task-writes.js';
+import { redisTrouble } from '../store/unavailable.js';
 import { ConcurrencyLimits } from '../tasks/concurrency.js';
 import type { TaskRegistry } from '../tasks/registry.js';
 import { CancelRequested, ShuttingDown } from './stops.js';
@@ -160,7 +161,10 @@ export class Worker {
         if (this.closing) break;
         failures += 1;
         if (String(err).includes('NOGROUP')) await this.queue.ensureGroup().catch(() => undefined);
-        this.log.error({ err }, 'reading commands failed; backing off');
+        // Redis down or refusing (CLUSTERDOWN during a failover) is an outage: warned once per
+        // streak, without a stack, as the hub does. Anything else is a bug.
+        if (redisTrouble(err)) this.log[failures === 1 ? 'warn' : 'debug']({ err: String(err), failures }, 'reading commands failed; backing off');
+        else this.log.error({ err }, 'reading commands failed; backing off');
         await delay(reconnectDelayMs(failures));
       }
     }

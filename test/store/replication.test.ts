@@ -16,7 +16,7 @@ test('cluster failover: a master SIGKILLed while 50 watched tasks run; every tas
   scope.after(() => cluster.close());
   const redis = await clusterClient(scope, cluster);
   const gateway = await startGatewayInProcess(scope, cluster);
-  await startWorkerInProcess(scope, cluster, { WORKER_CONCURRENCY: '64' });
+  const worker = await startWorkerInProcess(scope, cluster, { WORKER_CONCURRENCY: '64' });
 
   const ids = await Promise.all(Array.from({ length: 50 }, () => startTask(gateway.url, { stage_ms: 600 })));
   const watched = ids.map(async (taskId) => ({ taskId, seen: await watchToEnd(gateway.url, taskId) }));
@@ -36,4 +36,9 @@ test('cluster failover: a master SIGKILLed while 50 watched tasks run; every tas
   // warned once per streak, without a stack, never an error.
   const failed = gateway.logs.filter((l) => l.msg === 'hub read failed; backing off');
   assert.deepEqual(failed.map((l) => [l.level, l.failures, typeof l.err]), failed.map(() => [40, 1, 'string']), JSON.stringify(failed.slice(0, 3)));
+  // Likewise in the worker and in the hub's audits: no error, no stack for the outage.
+  for (const [name, service] of [['gateway', gateway], ['worker', worker]] as const) {
+    const loud = service.logs.filter((l) => Number(l.level) >= 40 && typeof l.err === 'object');
+    assert.deepEqual(loud.map((l) => l.msg), [], `${name}: ${JSON.stringify(loud.slice(0, 2))}`);
+  }
 });
