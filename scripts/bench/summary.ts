@@ -50,7 +50,7 @@ export function summary(results: Record<string, Record<string, unknown>>, rounds
   }
   const rc = results.redis_cost as RedisPerTask | undefined;
   const brc = results.bullmq_redis_cost as RedisPerTask | undefined;
-  const aof = (r: RedisPerTask) => `${r.aof_bytes_per_task} bytes of AOF${r.forks > 0 ? ` (${r.forks} forks: an AOF rewrite)` : ''}`;
+  const aof = (r: RedisPerTask) => (r.forks > 0 ? `AOF bytes not known (${r.forks} forks: an AOF rewrite)` : `${r.aof_bytes_per_task} bytes of AOF`);
   if (rc) lines.push(`redis per task: ${rc.commands_per_task} commands, ${rc.cpu_us_per_task} us CPU, ${aof(rc)}`);
   if (rc && brc) {
     const x = (a: unknown, b: unknown) => round(Number(a) / Number(b), 2);
