@@ -76,8 +76,7 @@ export class BlockingReader {
       this.stale = false;
       await refreshSlots(this.main);
     }
-    const owner = this.owner();
-    if (owner !== nodeKey(this.current)) this.follow(owner);
+    this.followOwner();
     const connecting = this.connecting;
     this.connecting = undefined;
     // Bounded: a node that refuses connections keeps the client reconnecting (it never ends), and a
@@ -88,14 +87,18 @@ export class BlockingReader {
   /** `main` read the slot map: follows the partition at once if another node serves it now. */
   private readonly onSlotMap = (): void => {
     if (this.closed) return;
-    let owner: string;
     try {
-      owner = this.owner();
+      this.followOwner();
     } catch {
-      return;
+      // No node serves the partition in this map (a failover under way): a later map will name one.
     }
-    if (owner !== nodeKey(this.current)) this.follow(owner);
   };
+
+  /** Follows the partition when another node than the current one serves it, as `main` last learnt the slot map. */
+  private followOwner(): void {
+    const owner = this.owner();
+    if (owner !== nodeKey(this.current)) this.follow(owner);
+  }
 
   /** Points the reader at `owner`; a read in flight on the old node fails now. */
   private follow(owner: string): void {

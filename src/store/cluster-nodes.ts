@@ -60,18 +60,18 @@ const slotMapWatchers = new WeakMap<Redis, Set<() => void>>();
  * createCluster); returns the way to stop. One 'refresh' listener per client, however many watch.
  */
 export function onSlotMap(cluster: Redis, watcher: () => void): () => void {
-  let watchers = slotMapWatchers.get(cluster);
-  if (!watchers) {
-    const all = new Set<() => void>();
-    cluster.on('refresh', () => {
-      for (const w of all) w();
-    });
-    slotMapWatchers.set(cluster, all);
-    watchers = all;
-  }
+  const watchers = slotMapWatchers.get(cluster) ?? listenForSlotMaps(cluster);
   watchers.add(watcher);
-  const of = watchers;
-  return () => void of.delete(watcher);
+  return () => void watchers.delete(watcher);
+}
+
+function listenForSlotMaps(cluster: Redis): Set<() => void> {
+  const watchers = new Set<() => void>();
+  cluster.on('refresh', () => {
+    for (const w of watchers) w();
+  });
+  slotMapWatchers.set(cluster, watchers);
+  return watchers;
 }
 
 /**

@@ -112,6 +112,16 @@ export function masterOf(redis: Redis, p: Partition): Redis | undefined {
   return connection?.status === 'ready' ? connection : undefined;
 }
 
+/**
+ * `read` on `redis`, and once more on the master of `p` when its answer is one that a replica that
+ * is behind could give (`doubtful`) and `redis` reads from replicas (masterOf).
+ */
+export async function readOrMaster<T>(redis: Redis, p: Partition, read: (client: Redis) => Promise<T>, doubtful: (answer: T) => boolean): Promise<T> {
+  const answer = await read(redis);
+  const master = doubtful(answer) ? masterOf(redis, p) : undefined;
+  return master ? read(master) : answer;
+}
+
 /** Whether `redis` is a Cluster client that reads from replicas (RedisClientOptions.readFromReplicas). */
 export function readsFromReplicas(redis: Redis): boolean {
   return redis.isCluster && (redis as unknown as Cluster).options.scaleReads === 'slave';

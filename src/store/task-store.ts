@@ -3,7 +3,7 @@ import type { Redis } from './redis.js';
 import { CANCEL_CHANNEL, COMMANDS_STREAM, SCHEDULED_SET, WORKER_GROUP, eventsKey, keyIn, taskKey, type Priority } from './keys.js';
 import { batchPerPartition, layoutOf, type Layout, type Partition } from './layout.js';
 import { TaskStarts, type StartOptions, type StartedTask } from './task-starts.js';
-import { awaitReplicas, masterOf } from './replication.js';
+import { awaitReplicas, readOrMaster } from './replication.js';
 import { decodeEvent, wireEvent, type WireEvent } from './events.js';
 import type { Json, TaskEvent } from '../wire/events.js';
 import type { TaskState } from '../wire/task-state.js';
@@ -122,13 +122,11 @@ export class TaskStore {
 
   /**
    * The state and the start command's id, or null for an unknown task. A replica's "unknown" is
-   * asked again of the master (masterOf): that replica may be behind.
+   * asked again of the master (readOrMaster): that replica may be behind.
    */
   private async read(taskId: string): Promise<StartedTask | null> {
     const { state, partition } = this.keysOf(taskId);
-    let h = await aboutTask(taskId, this.redis.hgetall(state), state);
-    const master = h.status ? undefined : masterOf(this.redis, partition);
-    if (master) h = await aboutTask(taskId, master.hgetall(state), state);
+    const h = await readOrMaster(this.redis, partition, (redis) => aboutTask(taskId, redis.hgetall(state), state), (found) => !found.status);
     if (!h.status) return null;
     return { commandId: h.command_id ?? '', state: stateOf(taskId, h) };
   }
@@ -164,15 +162,16 @@ export class TaskStore {
   /**
    * Just what a watcher needs to start: status and last event id, or null for an unknown task. A
    * replica's answer that the task is unknown, or that its last event is before `atLeast`, is
-   * asked again of the master (masterOf): that replica may be behind.
+   * asked again of the master (readOrMaster): that replica may be behind.
    */
   async head(taskId: string, atLeast?: string): Promise<{ status: string; lastEventId: string } | null> {
     const { state, partition } = this.keysOf(taskId);
-    const read = (redis: Redis) => aboutTask(taskId, redis.hmget(state, 'status', 'last_event_id'), state);
-    let [status, lastEventId] = await read(this.redis);
-    const behind = !status || !lastEventId || (atLeast !== undefined && compareEventIds(atLeast, lastEventId) > 0);
-    const master = behind ? masterOf(this.redis, partition) : undefined;
-    if (master) [status, lastEventId] = await read(master);
+    const [status, lastEventId] = await readOrMaster(
+      this.redis,
+      partition,
+      (redis) => aboutTask(taskId, redis.hmget(state, 'status', 'last_event_id'), state),
+      ([s, last]) => !s || !last || (atLeast !== undefined && compareEventIds(atLeast, last) > 0),
+    );
     if (!status || !lastEventId) return null;
     return { status, lastEventId };
   }
