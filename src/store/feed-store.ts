@@ -79,7 +79,8 @@ function assertContiguous(info: FeedInfo, cursor: string): void {
  * Reads of the feeds (`tasks:feed`, `tasks:feed:tag:<tag>`; `tag` undefined is the all-tasks
  * feed; on a cluster one of each per partition, read together under one cursor, see
  * src/wire/feed-cursor.ts). Each read checks, in the same MULTI, that nothing after its cursor was
- * trimmed, so a reader is never handed a silent gap: it gets FeedGap instead.
+ * trimmed, so a reader is never handed a silent gap: it gets FeedGap instead. A MULTI goes to the
+ * master, so a replica that is behind a cursor cannot answer FeedGap for it.
  */
 export class FeedStore {
   readonly layout: Layout;

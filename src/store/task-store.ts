@@ -79,6 +79,9 @@ export class TaskStore {
 
   private async rangeAll(items: RangeItem[]): Promise<([string, string[]][] | Error)[]> {
     // One read goes as a plain command: an ioredis pipeline object costs more than the read.
+    // Replays are read on the masters, so a replica that is behind cannot answer one short: a
+    // Cluster client reading from replicas sends there only the commands it finds (by their lower-
+    // case name) among the read-only ones, and 'XRANGE' is not found (test/gateway/cluster.test.ts).
     if (items.length === 1) return [await this.redis.call('XRANGE', rangeArgs(items[0]!)).then((r) => r as [string, string[]][], (err: Error) => err)];
     const pipeline = this.redis.pipeline();
     for (const i of items) pipeline.call('XRANGE', rangeArgs(i));

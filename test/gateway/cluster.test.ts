@@ -3,10 +3,11 @@ import { test } from 'node:test';
 import { feedKey, keyIn, taskKey } from '../../src/store/keys.js';
 import { CLUSTER_LAYOUT, CLUSTER_PARTITIONS, idIn } from '../../src/store/layout.js';
 import { randomUUID } from 'node:crypto';
-import { closeRedis, createRedis, ensureConnected } from '../../src/store/redis.js';
+import { closeRedis, createRedis, ensureConnected, type Redis } from '../../src/store/redis.js';
 import { startTask, request } from '../helpers/http.js';
 import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
 import { testScope } from '../helpers/scope.js';
+import type { Scope } from '../helpers/processes.js';
 import { clusterClient, testCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { eventIds, keysOfTask, pendingCount, waitForEnd } from '../helpers/task-log.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
@@ -191,11 +192,40 @@ test('cluster: /readyz reports refused writes when any master refuses them (OOM 
   await waitFor(async () => (await request(`${gateway.url}/readyz`)).status === 200, '/readyz to answer 200 again');
 });
 
+/** A connection of its own to one node, closed with `scope`. */
+async function nodeClient(scope: Scope, url: string): Promise<Redis> {
+  const client = createRedis(url, { name: 'test-node' });
+  await ensureConnected(client);
+  scope.after(() => closeRedis(client));
+  return client;
+}
+
+/**
+ * A copy of `taskId`'s keys under a new id of its partition, on its master alone (a script that
+ * does not replicate, redis.set_repl), as a replica that is behind lacks a task; with that master
+ * and its replica.
+ */
+async function ghostOf(c: RedisCluster, redis: Redis, scope: Scope, taskId: string) {
+  const partition = CLUSTER_LAYOUT.of(taskId);
+  const masters = await c.masters();
+  const owner = masters[(await Promise.all(masters.map((m) => c.partitionsOf(m)))).findIndex((ps) => ps.includes(partition.index))]!;
+  const master = await nodeClient(scope, owner.url);
+  const replica = await nodeClient(scope, (await c.replicaOf(owner))!.url);
+  await replica.call('READONLY');
+  const ghost = idIn(partition, CLUSTER_PARTITIONS, randomUUID());
+  const [from, to] = [keysOfTask(redis, taskId), keysOfTask(redis, ghost)];
+  await master.eval(
+    "redis.set_repl(redis.REPL_NONE) redis.call('COPY', KEYS[1], KEYS[3]) redis.call('COPY', KEYS[2], KEYS[4])",
+    4, from.state, from.events, to.state, to.events,
+  );
+  assert.equal(await replica.exists(to.state, to.events), 0, 'the replica lacks the task');
+  return { ghost, partition, keys: to, ids: await eventIds(redis, ghost), master, replica };
+}
+
 // A replica that is behind (resyncing after a failover or a slot move, for seconds) serves what it
 // had, an empty dataset even. The gateway reads from replicas (REDIS_CLUSTER_WAIT_REPLICAS > 0), so
 // such a replica's "no such task" is asked again of the master before it is an answer. Here a task
-// exists on its master alone: its keys are copied there by a script that does not replicate
-// (redis.set_repl), until a RESTORE of them on the master reaches the replica.
+// exists on its master alone (ghostOf).
 test('cluster: a task its replica lacks (behind) gets no 404, no 4404 at resume or from the hub\'s audit: the master is asked', async (t) => {
   const c = await testCluster();
   const redis = await clusterClient(t, c);
@@ -204,32 +234,8 @@ test('cluster: a task its replica lacks (behind) gets no 404, no 4404 at resume 
   await startWorkerInProcess(scope, c);
   const done = await startTask(gateway.url, { stage_ms: 0 });
   assert.equal(await waitForEnd(redis, done), 'COMPLETED');
-  const node = async (url: string) => {
-    const client = createRedis(url, { name: 'test-node' });
-    await ensureConnected(client);
-    scope.after(() => closeRedis(client));
-    return client;
-  };
-  /** A copy of `taskId`'s keys under a new id of its partition, on its master alone; with that master and its replica. */
-  const ghostOf = async (taskId: string) => {
-    const partition = CLUSTER_LAYOUT.of(taskId);
-    const masters = await c.masters();
-    const owner = masters[(await Promise.all(masters.map((m) => c.partitionsOf(m)))).findIndex((ps) => ps.includes(partition.index))]!;
-    const master = await node(owner.url);
-    const replica = await node((await c.replicaOf(owner))!.url);
-    await replica.call('READONLY');
-    const ghost = idIn(partition, CLUSTER_PARTITIONS, randomUUID());
-    const [from, to] = [keysOfTask(redis, taskId), keysOfTask(redis, ghost)];
-    await master.eval(
-      "redis.set_repl(redis.REPL_NONE) redis.call('COPY', KEYS[1], KEYS[3]) redis.call('COPY', KEYS[2], KEYS[4])",
-      4, from.state, from.events, to.state, to.events,
-    );
-    assert.equal(await replica.exists(to.state, to.events), 0, 'the replica lacks the task');
-    return { ghost, keys: to, ids: await eventIds(redis, ghost), master, replica };
-  };
-
   // Ended: its state, and a resume from its last event, come from the master.
-  const ended = await ghostOf(done);
+  const ended = await ghostOf(c, redis, scope, done);
   assert.equal(ended.ids.length, 5);
   const state = await request(`${gateway.url}/tasks/${ended.ghost}`);
   assert.deepEqual([state.status, state.body.status], [200, 'COMPLETED']);
@@ -242,7 +248,7 @@ test('cluster: a task its replica lacks (behind) gets no 404, no 4404 at resume 
   // replica and the watcher.
   const running = await startTask(gateway.url, { stage_ms: 5000 });
   await waitFor(async () => (await eventIds(redis, running)).length >= 2, 'the task running');
-  const live = await ghostOf(running);
+  const live = await ghostOf(c, redis, scope, running);
   const audits = async () => Number(/cmdstat_type:calls=(\d+)/.exec(await live.replica.info('commandstats'))?.[1] ?? 0);
   const before = await audits();
   let closed = false;
@@ -254,4 +260,48 @@ test('cluster: a task its replica lacks (behind) gets no 404, no 4404 at resume 
   const watched = await watching;
   assert.equal(watched.code, 1000, `closed ${watched.code} ${watched.reason}`);
   assert.deepEqual(watched.events.map((e) => [e.id, e.status]), [[(await eventIds(redis, live.ghost)).at(-1), 'COMPLETED']]);
+});
+
+// The gateway reads task state from the replicas, but replays, event pages, the output and feed
+// pages from the masters (TaskStore.rangeAll, FeedStore): a replica that is behind would answer
+// them short, or take a cursor from the master for one beyond its feed.
+test('cluster: what a replica that is behind would answer short is read on the master: an events page, the output, a watch from the start, a feed cursor', async (t) => {
+  const c = await testCluster();
+  const redis = await clusterClient(t, c);
+  const scope = testScope(t);
+  const gateway = await startGatewayInProcess(scope, c);
+  await startWorkerInProcess(scope, c);
+  const done = await startTask(gateway.url, { type: 'typewriter', params: { words: 12, words_per_s: 1000 } });
+  assert.equal(await waitForEnd(redis, done), 'COMPLETED');
+  const { ghost, partition, ids, master } = await ghostOf(c, redis, scope, done);
+
+  const pages: string[] = [];
+  for (let after = ''; ;) {
+    const page = await request(`${gateway.url}/tasks/${ghost}/events?limit=5${after ? `&after=${after}` : ''}`);
+    assert.equal(page.status, 200);
+    pages.push(...(page.body.events as { id: string }[]).map((e) => e.id));
+    if (page.body.next_cursor === null) break;
+    after = page.body.next_cursor as string;
+  }
+  assert.deepEqual(pages, ids, 'the pages hold every event of the master\'s XRANGE');
+
+  const [output, original] = [await fetch(`${gateway.url}/tasks/${ghost}/output`), await fetch(`${gateway.url}/tasks/${done}/output`)];
+  assert.equal(output.headers.get('taskcast-last-event-id'), ids.at(-1));
+  const text = await output.text();
+  assert.equal(text, await original.text());
+  assert.equal(text.split(' ').length, 12);
+
+  const watched = await watchTask(wsUrl(gateway.url, ghost));
+  assert.equal(watched.code, 1000, `closed ${watched.code} ${watched.reason}`);
+  assert.deepEqual(watched.events.map((e) => e.id), ids, 'a watch from the start gets every event at once');
+
+  // A feed cursor from the master, past what its replica has of that partition's feed: followed,
+  // not closed as expired (4410).
+  const parts = await Promise.all(CLUSTER_LAYOUT.partitions.map(async (p) => (await redis.xrevrange(keyIn(p, feedKey()), '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0'));
+  parts[partition.index] = String(await master.eval("redis.set_repl(redis.REPL_NONE) return redis.call('XADD', KEYS[1], '*', 'task_id', ARGV[1])", 1, keyIn(partition, feedKey()), ghost));
+  const following = followFeed(feedUrl(gateway.url, { lastEventId: parts.join('_') }), { take: 1 });
+  const next = await startTask(gateway.url, { stage_ms: 0 });
+  const followed = await following;
+  assert.equal(followed.code, 1006, `closed ${followed.code} ${followed.reason}`);
+  assert.equal(followed.entries[0]?.task_id, next);
 });
