@@ -1,3 +1,4 @@
+import { nodeServing } from './cluster-nodes.js';
 import { ensureGroup, pruneConsumers } from './consumer-group.js';
 import { PRIORITIES, WORKER_GROUP, commandsStream, keyIn, taskKey, type Priority } from './keys.js';
 import { layoutOf, type Layout, type Partition } from './layout.js';
@@ -119,24 +120,44 @@ export class CommandQueue {
   /**
    * Takes up to `count` commands idle longer than `minIdleMs` (their worker died or stalled), of a
    * higher priority first, each stream's pending list scanned on from where the last call stopped.
-   * `deleted`: pending ids whose entry was trimmed away.
+   * `deleted`: pending ids whose entry was trimmed away. A partition whose read fails (its node is
+   * down, or hangs until the command timeout) is passed over, and so are the other partitions of
+   * its node, so the others' commands are taken all the same; `failed` holds one error per node.
+   * Rejects when no partition answered.
    */
-  async reclaim(minIdleMs: number, count: number): Promise<{ entries: CommandEntry[]; deleted: string[] }> {
+  async reclaim(minIdleMs: number, count: number): Promise<{ entries: CommandEntry[]; deleted: string[]; failed: unknown[] }> {
     const out: CommandEntry[] = [];
     const deleted: string[] = [];
+    const failed = new Map<string, unknown>();
+    let answered = false;
+    const nodeOf = (p: Partition) => {
+      try {
+        return this.layout.cluster ? nodeServing(this.redis, p) : '';
+      } catch {
+        // No node serves it in the client's slot map (a failover under way): judged on its own.
+        return `partition ${p.index}`;
+      }
+    };
     for (const priority of PRIORITIES) {
       for (const p of this.layout.partitions) {
-        if (out.length >= count) return { entries: out, deleted };
+        if (out.length >= count) break;
+        if (failed.has(nodeOf(p))) continue;
         const stream = keyIn(p, commandsStream(priority));
-        const [next, raw, gone] = (await this.redis.xautoclaim(
-          stream, WORKER_GROUP, this.consumer, minIdleMs, this.cursors.get(stream) ?? '0-0', 'COUNT', count - out.length,
-        )) as [string, RawEntry[], string[]];
-        this.cursors.set(stream, next);
-        out.push(...entries(raw, priority, p));
-        deleted.push(...gone);
+        try {
+          const [next, raw, gone] = (await this.redis.xautoclaim(
+            stream, WORKER_GROUP, this.consumer, minIdleMs, this.cursors.get(stream) ?? '0-0', 'COUNT', count - out.length,
+          )) as [string, RawEntry[], string[]];
+          this.cursors.set(stream, next);
+          answered = true;
+          out.push(...entries(raw, priority, p));
+          deleted.push(...gone);
+        } catch (err) {
+          failed.set(nodeOf(p), err);
+        }
       }
     }
-    return { entries: out, deleted };
+    if (!answered && failed.size > 0) throw failed.values().next().value;
+    return { entries: out, deleted, failed: [...failed.values()] };
   }
 
   /**

@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import type { CommandEntry, CommandQueue } from '../store/command-queue.js';
 import { TaskCorrupted } from '../store/corrupted.js';
 import type { Redis } from '../store/redis.js';
+import { redisTrouble } from '../store/unavailable.js';
 import { isGoneConsumer } from './consumer-name.js';
 import { CancelRequested, LeaseLost, TaskEnded } from './stops.js';
 
@@ -111,7 +112,7 @@ export class Recovery {
     const free = this.free();
     if (free <= 0 || this.deps.closing()) return;
     try {
-      this.start(await this.deps.queue.takeOver((name) => isGoneConsumer(name, this.deps.queue.consumer), free), 'took over the command of a dead worker');
+      await this.adopt(await this.deps.queue.takeOver((name) => isGoneConsumer(name, this.deps.queue.consumer), free), 'took over the command of a dead worker');
     } catch (err) {
       this.deps.log.warn({ err }, 'taking over the commands of dead workers failed');
     }
@@ -142,14 +143,10 @@ export class Recovery {
     if (free <= 0 || this.deps.closing()) return;
     await this.heartbeat();
     try {
-      const { entries, deleted } = await this.deps.queue.reclaim(CLAIM_IDLE_MS, free);
+      const { entries, deleted, failed } = await this.deps.queue.reclaim(CLAIM_IDLE_MS, free);
       if (deleted.length > 0) this.deps.log.warn({ deleted }, 'pending commands were trimmed away; dropped from the group');
-      const own = entries.filter((e) => this.deps.running.has(refOf(e)));
-      this.start(entries.filter((e) => !own.includes(e)), 'reclaimed an idle command');
-      if (own.length > 0) {
-        this.deps.log.warn({ commandIds: own.map((e) => e.id) }, 'took back commands it is running (its heartbeat came late); their deliveries are not counted');
-        await this.deps.queue.undoDelivery(own);
-      }
+      if (failed.length > 0) this.deps.log.warn({ err: redisTrouble(failed[0]) ? String(failed[0]) : failed[0], nodes: failed.length }, 'reclaim failed on some nodes; the others\' commands were taken');
+      await this.adopt(entries, 'reclaimed an idle command');
     } catch (err) {
       this.deps.log.warn({ err }, 'reclaim failed');
     }
@@ -163,11 +160,37 @@ export class Recovery {
     return this.deps.config.WORKER_CONCURRENCY - this.deps.running.size;
   }
 
-  private start(entries: CommandEntry[], why: string): void {
+  /**
+   * Starts commands taken over (`why` is logged for each), but for those this worker runs already
+   * (its heartbeat came late, or a reclaim pass and a takeover of the upkeep took the same one):
+   * their delivery is not counted.
+   */
+  private async adopt(entries: CommandEntry[], why: string): Promise<void> {
+    const own = entries.filter((e) => this.deps.running.has(refOf(e)));
+    await this.start(entries.filter((e) => !own.includes(e)), why);
+    if (own.length > 0) {
+      this.deps.log.warn({ commandIds: own.map((e) => e.id) }, 'took back commands it is running (its heartbeat came late); their deliveries are not counted');
+      await this.deps.queue.undoDelivery(own);
+    }
+  }
+
+  /**
+   * Dispatches commands taken over, into the slots free now (a pass may end after the read loop
+   * filled them, see Worker); the rest, and all of them once closing, are handed back at once,
+   * without the delivery their takeover counted.
+   */
+  private async start(entries: CommandEntry[], why: string): Promise<void> {
+    const rest: CommandEntry[] = [];
     for (const entry of entries) {
-      if (this.deps.closing()) return;
+      if (this.deps.closing() || this.free() <= 0) {
+        rest.push(entry);
+        continue;
+      }
       this.deps.log.info({ commandId: entry.id }, why);
       this.deps.dispatch(entry);
     }
+    if (rest.length === 0) return;
+    await this.deps.queue.undoDelivery(rest).catch((err) => this.deps.log.warn({ err }, 'could not undo the deliveries of commands handed back'));
+    await this.handBack(rest);
   }
 }

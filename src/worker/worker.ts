@@ -14,7 +14,7 @@ import type { TaskRegistry } from '../tasks/registry.js';
 import { CancelRequested, ShuttingDown } from './stops.js';
 import { runCommand } from './run-command.js';
 import type { RunDeps } from './task-run.js';
-import { CommandReader } from './command-reader.js';
+import { CommandReader, SLOW_NODE_MS } from './command-reader.js';
 import { Recovery, refOf, type Running } from './recovery.js';
 import { Upkeep } from './upkeep.js';
 
@@ -106,6 +106,7 @@ export class Worker {
   private async shutdown(): Promise<void> {
     await this.upkeep.stop();
     await this.stopReading();
+    await Promise.race([this.recovery.handBack(this.reader.drain()), delay(STOP_REDIS_WAIT_MS, undefined, { ref: false })]);
     await Promise.race([this.recovery.inFlight, delay(STOP_REDIS_WAIT_MS, undefined, { ref: false })]);
     const all = Promise.all([...this.running.values()].map((r) => r.done));
     const grace = delay(this.deps.config.SHUTDOWN_GRACE_MS, 'timeout' as const, { ref: false });
@@ -143,15 +144,17 @@ export class Worker {
         await new Promise<void>((resolve) => (this.slotFreed = resolve));
         continue;
       }
-      // Work due for reclaim goes before new work, so recovery does not wait for the queue to drain.
-      if (this.recovery.due) {
-        await this.recovery.reclaim();
+      // Work due for reclaim goes before new work, so recovery does not wait for the queue to drain;
+      // a pass that a node does not answer goes on by itself while the other partitions are read.
+      if (this.recovery.due && !this.recovery.inFlight) {
+        await Promise.race([this.recovery.reclaim(), delay(SLOW_NODE_MS, undefined, { ref: false })]);
         continue;
       }
       try {
         const entries = await this.reader.read(free);
         failures = 0;
-        const start = this.closing ? [] : entries.slice(0, free);
+        // A reclaim pass that ended meanwhile may have taken slots.
+        const start = this.closing ? [] : entries.slice(0, Math.max(0, this.deps.config.WORKER_CONCURRENCY - this.running.size));
         const rest = entries.slice(start.length);
         await this.recovery.handBack(rest);
         for (const entry of start) this.dispatch(entry);

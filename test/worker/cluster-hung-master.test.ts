@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
+import { TaskStore } from '../../src/store/task-store.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
 import { clusterClient, clusterView, startRedisCluster } from '../helpers/redis-cluster.js';
@@ -63,4 +65,42 @@ test('cluster: a master that hangs (SIGSTOP) mid-task: once its replica took ove
     const timedOut = service.logs.filter((l) => /timed out/i.test(JSON.stringify(l.err ?? '')));
     assert.deepEqual(timedOut.map((l) => l.msg), [], `${name}: no read waited for its timeout`);
   }
+});
+
+// A master that hangs with no replica to take over (or before one does, cluster-node-timeout):
+// the worker waits on every partition at once, and a read the hung node leaves unanswered (its
+// reads of new commands, its reclaim passes) must not hold up the others until it times out.
+// Full coverage not required, so the other masters serve on.
+test('cluster: while a master hangs (SIGSTOP) with no replica to take over, tasks of the other partitions are taken and run; none waits for a read of the hung node to time out', async (t) => {
+  const scope = testScope(t);
+  const c = await startRedisCluster({ replicasPerMaster: 0, requireFullCoverage: false });
+  scope.after(() => c.close());
+  const redis = await clusterClient(scope, c);
+  // Reclaim passes every 250 ms (CLAIM_IDLE_MS / 4): each one asks the hung master too.
+  const worker = await startWorkerInProcess(scope, c, { WORKER_CONCURRENCY: '8', CLAIM_IDLE_MS: '1000' });
+  const store = new TaskStore(redis);
+  const masters = await c.masters();
+  const partitionsOf = await Promise.all(masters.map((m) => c.partitionsOf(m)));
+  const hung = new Set(partitionsOf[0]!);
+  /** Starts a reference task of 0 ms stages in a partition the hung master does not serve. */
+  const startElsewhere = async () => {
+    for (let i = 0; ; i++) {
+      const pin = `pin-${randomUUID()}`;
+      if (!hung.has(CLUSTER_LAYOUT.pinned(pin).index)) return (await store.start('reference', { stage_ms: 0 }, Date.now(), { pin })).state.task_id;
+      assert.ok(i < 1000, 'a pin lands outside the hung partitions');
+    }
+  };
+  // Every partition's reader is waiting for commands once the first tasks ran.
+  for (const id of await Promise.all([1, 2, 3].map(startElsewhere))) assert.equal(await waitForEnd(redis, id), 'COMPLETED');
+
+  masters[0]!.process.kill('SIGSTOP');
+  scope.after(() => masters[0]!.process.kill('SIGCONT'));
+  const timedOut = () => worker.logs.filter((l) => /timed out/i.test(JSON.stringify(l.err ?? '')));
+  for (let round = 0; round < 3; round++) {
+    const ids = await Promise.all(Array.from({ length: 4 }, startElsewhere));
+    for (const id of ids) assert.equal(await waitForEnd(redis, id, 60_000), 'COMPLETED');
+    for (const id of ids) await assertEventLog(redis, id, REFERENCE_STATUSES);
+    assert.deepEqual(timedOut().map((l) => l.msg), [], `round ${round}: the tasks ended before any read of the hung node timed out`);
+  }
+  assert.equal(masters[0]!.process.exitCode, null, 'the master still hangs');
 });
