@@ -59,6 +59,11 @@ export class BlockingReader {
     return this.current;
   }
 
+  /** The node it reads on (`host:port`). */
+  get node(): string {
+    return nodeKey(this.current);
+  }
+
   /** Connects, however long Redis takes to appear. */
   async start(): Promise<void> {
     await this.settle();

@@ -72,14 +72,19 @@ export class CommandReader {
     const errors = new Map<number, unknown>();
     // With one partition, or all failing, there is no other to go on with: the read waits for them.
     const others = partitions.length > 1 && this.failing.size < partitions.length;
+    // Nodes that left a read of this sweep unanswered: their other partitions are not waited for.
+    const slow = new Set<string>();
     for (const priority of PRIORITIES) {
       for (let k = 0; k < partitions.length && out.length < count; k++) {
         const i = (this.next + k) % partitions.length;
         if (errors.has(i) || this.busy.has(i)) continue;
         const want = count - out.length;
+        const node = this.readers[i]!.node;
         const reading = this.run(i, async (client) => this.queue.take(client, partitions[i]!, priority, want));
         // A failing partition is probed without waiting: its node may be the one that hangs.
-        const outcome = !others ? await reading : this.failing.has(i) ? undefined : await this.within(reading);
+        const background = this.failing.has(i) || slow.has(node);
+        const outcome = !others ? await reading : background ? undefined : await this.within(reading);
+        if (outcome === undefined && !background) slow.add(node);
         if (outcome === undefined) this.leave(i, reading);
         else if (outcome.err !== undefined) errors.set(i, outcome.err);
         else out.push(...outcome.got);
