@@ -40,7 +40,7 @@ process.once('exit', () => {
  * Runs a TypeScript entry point (src/ or scripts/bench/) as its own Node process, compiled to
  * JavaScript first as production runs it (the image runs tsc's build; here esbuild's, see
  * test/helpers/built-src.ts), on `port` when it serves one, with V8's GC trace on (one line per collection: its pause and the bytes allocated
- * since the one before). `nodeArgs` carries e.g. --cpu-prof. Stderr is kept for the error message.
+ * since the one before). `nodeArgs` carries e.g. --cpu-prof. Its last log lines and stderr are kept for the error message.
  * An `env` value of undefined unsets that variable of this process's environment.
  */
 export function spawnTs(name: string, file: string, env: Record<string, string | undefined>, nodeArgs: string[] = []): Service & { port: number } {
@@ -51,7 +51,10 @@ export function spawnTs(name: string, file: string, env: Record<string, string |
   });
   running.add(child);
   const gc: GcTotals = { allocatedBytes: 0, promotedBytes: 0, pausesMs: [] };
+  // Its log lines (JSON, LOG_LEVEL warn), the last few kept for the error message.
+  let logged: string[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => {
+    if (line.startsWith('{')) logged = [...logged.slice(-9), line];
     const pause = /\bpause=([\d.]+)/.exec(line);
     const allocated = /\ballocated=(\d+)/.exec(line);
     if (!pause || !allocated) return;
@@ -63,7 +66,7 @@ export function spawnTs(name: string, file: string, env: Record<string, string |
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   child.once('exit', (code, signal) => {
     running.delete(child);
-    if (code !== 0 && signal === null) process.stderr.write(`${name} exited with ${code}\n${stderr}\n`);
+    if (code !== 0 && signal === null) process.stderr.write(`${name} exited with ${code}\n${logged.join('\n')}\n${stderr}\n`);
   });
   return {
     name,
