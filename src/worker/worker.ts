@@ -97,19 +97,23 @@ export class Worker {
     this.log.info('worker started');
   }
 
-  /** Stops reading, lets running commands finish within SHUTDOWN_GRACE_MS, hands the rest back. */
+  /**
+   * Stops reading, lets running commands finish within SHUTDOWN_GRACE_MS of the call (the steps
+   * before it count too: with a node that does not answer they take seconds), hands the rest back.
+   */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
   }
 
   private async shutdown(): Promise<void> {
+    const graceEnds = Date.now() + this.deps.config.SHUTDOWN_GRACE_MS;
     await this.upkeep.stop();
     await this.stopReading();
     await Promise.race([this.recovery.handBack(this.reader.drain()), delay(STOP_REDIS_WAIT_MS, undefined, { ref: false })]);
     await Promise.race([this.recovery.inFlight, delay(STOP_REDIS_WAIT_MS, undefined, { ref: false })]);
     const all = Promise.all([...this.running.values()].map((r) => r.done));
-    const grace = delay(this.deps.config.SHUTDOWN_GRACE_MS, 'timeout' as const, { ref: false });
+    const grace = delay(Math.max(0, graceEnds - Date.now()), 'timeout' as const, { ref: false });
     if ((await Promise.race([all.then(() => 'done' as const), grace])) === 'timeout') {
       const left = [...this.running.values()];
       this.log.warn({ running: left.length }, 'grace period over; leaving running commands pending');
@@ -119,8 +123,7 @@ export class Worker {
       await this.recovery.release(left);
     }
     clearInterval(this.heartbeatTimer);
-    await this.cancels?.close();
-    await this.reader.close();
+    await Promise.all([this.cancels?.close(), this.reader.close()]);
     this.log.info('worker stopped');
   }
 

@@ -5,6 +5,7 @@ import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
+import { startWorkerProc } from '../helpers/processes.js';
 import { clusterClient, clusterView, startRedisCluster } from '../helpers/redis-cluster.js';
 import { testScope } from '../helpers/scope.js';
 import { REFERENCE_STATUSES, assertEventLog, eventIds, keysOfTask, waitForEnd } from '../helpers/task-log.js';
@@ -103,4 +104,40 @@ test('cluster: while a master hangs (SIGSTOP) with no replica to take over, task
     assert.deepEqual(timedOut().map((l) => l.msg), [], `round ${round}: the tasks ended before any read of the hung node timed out`);
   }
   assert.equal(masters[0]!.process.exitCode, null, 'the master still hangs');
+});
+
+// Stopping a worker while a master hangs: its steps before the grace period wait up to a second
+// each on the hung node, and they count against SHUTDOWN_GRACE_MS, so it still stops in time (exit
+// 0, `worker stopped`) instead of being cut by the runtime's deadline (exit 1).
+test('cluster: a worker SIGTERMed while a master hangs stops in time with exit 0; another runs its tasks once the master is back', async (t) => {
+  const scope = testScope(t);
+  const c = await startRedisCluster({ replicasPerMaster: 0, requireFullCoverage: false });
+  scope.after(() => c.close());
+  const redis = await clusterClient(scope, c);
+  const env = { WORKER_CONCURRENCY: '16', CLAIM_IDLE_MS: '3000', SHUTDOWN_GRACE_MS: '4000', REDIS_CLUSTER_WAIT_REPLICAS: '0' };
+  const stopping = await startWorkerProc(scope, c, env);
+  const store = new TaskStore(redis);
+  const masters = await c.masters();
+  const hung = new Set(await c.partitionsOf(masters[0]!));
+  /** A reference task of 3 s stages pinned to a partition of the hung master (or not). */
+  const startPinned = async (onHung: boolean) => {
+    for (;;) {
+      const pin = `pin-${randomUUID()}`;
+      if (hung.has(CLUSTER_LAYOUT.pinned(pin).index) === onHung) return (await store.start('reference', { stage_ms: 3000 }, Date.now(), { pin })).state.task_id;
+    }
+  };
+  const ids = await Promise.all([...Array.from({ length: 4 }, () => startPinned(true)), ...Array.from({ length: 8 }, () => startPinned(false))]);
+  await waitFor(async () => (await Promise.all(ids.map((id) => redis.hget(keysOfTask(redis, id).state, 'step')))).every((s) => Number(s) >= 1), 'every task running');
+  const rescuer = await startWorkerProc(scope, c, env);
+
+  masters[0]!.process.kill('SIGSTOP');
+  scope.after(() => masters[0]!.process.kill('SIGCONT'));
+  stopping.kill('SIGTERM');
+  assert.equal(await stopping.exited, 0, `exit code; last log lines: ${JSON.stringify(stopping.logs.slice(-3).map((l) => l.msg))}`);
+  assert.ok(stopping.logs.some((l) => l.msg === 'worker stopped'), 'it logged `worker stopped`');
+
+  masters[0]!.process.kill('SIGCONT');
+  for (const id of ids) assert.equal(await waitForEnd(redis, id, 60_000), 'COMPLETED', `task of partition ${CLUSTER_LAYOUT.of(id).index}`);
+  for (const id of ids) await assertEventLog(redis, id, REFERENCE_STATUSES);
+  assert.ok(rescuer.logs.some((l) => l.msg === 'reclaimed an idle command'), 'the other worker took the tasks over');
 });
