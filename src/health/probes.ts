@@ -1,5 +1,6 @@
 import type { Redis } from '../store/redis.js';
 import { inspect } from '../store/health-reads.js';
+import { atMost } from '../at-most.js';
 
 /** What a probe answers: an HTTP status and a small JSON body. */
 export interface ProbeReply {
@@ -50,12 +51,9 @@ export class HealthProbes {
     const { redis } = this.deps;
     const checks: NonNullable<ProbeReply['body']['checks']> = { redis: 'down', group: 'unknown', draining: this.draining, writes: 'unknown' };
     if (redis.status === 'ready') {
-      const timeoutMs = this.deps.timeoutMs ?? 1000;
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
       try {
-        const result = await Promise.race([inspect(redis), timeout]);
-        if (result !== 'timeout') {
+        const result = await atMost(inspect(redis), this.deps.timeoutMs ?? 1000);
+        if (result !== undefined) {
           checks.redis = 'ok';
           checks.group = result.group ? 'ok' : 'missing';
           checks.writes = result.refused ? 'refused' : 'ok';
@@ -63,8 +61,6 @@ export class HealthProbes {
         }
       } catch {
         checks.redis = 'down';
-      } finally {
-        clearTimeout(timer);
       }
     }
     const ok = checks.redis === 'ok' && checks.group === 'ok' && checks.writes === 'ok' && !checks.draining;

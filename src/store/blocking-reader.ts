@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import { connectionTo, nodeConnection, nodeKey, nodeServing, onSlotMap, refreshSlots } from './cluster-nodes.js';
 import type { Partition } from './layout.js';
 import { closeRedis, duplicateForBlocking, ensureConnected, logConnectionErrors, reconnectDelayMs, type Redis } from './redis.js';
+import { atMost } from '../at-most.js';
 
 /** How long settle() waits for the connection to a partition's new node, ms. */
 const CONNECT_WAIT_MS = 2000;
@@ -86,7 +87,7 @@ export class BlockingReader {
     this.connecting = undefined;
     // Bounded: a node that refuses connections keeps the client reconnecting (it never ends), and a
     // read on it fails at once anyway (no offline queue); the next settle looks again.
-    if (connecting && !(await Promise.race([connecting, delay(CONNECT_WAIT_MS, false, { ref: false })]))) this.stale = true;
+    if (connecting && !(await atMost(connecting, CONNECT_WAIT_MS))) this.stale = true;
   }
 
   /** `main` read the slot map: follows the partition at once if another node serves it now. */

@@ -5,6 +5,7 @@ import { refreshSlots } from './cluster-nodes.js';
 import { corruptedOr } from './corrupted.js';
 import { FEED_STREAM, FEED_TAG_PREFIX, TASK_KEY_PREFIX } from './keys.js';
 import { confirmWrites, type ReplicaWait } from './replication.js';
+import { atMost } from '../at-most.js';
 
 /** The client type, with the script commands below typed on it: src/store/client.ts. */
 export type { Redis } from './client.js';
@@ -231,9 +232,7 @@ export async function closeRedis(client: Redis): Promise<void> {
     client.disconnect();
     return;
   }
-  const quit = client.quit().then(() => true, () => false);
-  const timer = new Promise<false>((resolve) => setTimeout(resolve, QUIT_TIMEOUT_MS, false).unref());
-  if (!(await Promise.race([quit, timer]))) client.disconnect();
+  if (!(await atMost(client.quit().then(() => true, () => false), QUIT_TIMEOUT_MS))) client.disconnect();
 }
 
 /**

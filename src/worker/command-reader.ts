@@ -6,6 +6,7 @@ import { redisTrouble } from '../store/unavailable.js';
 import type { CommandEntry, CommandQueue } from '../store/command-queue.js';
 import { PRIORITIES } from '../wire/events.js';
 import type { Redis } from '../store/redis.js';
+import { atMost } from '../at-most.js';
 
 /** How long a read blocks when idle; bounds how late a lost wake-up could be noticed. */
 const READ_BLOCK_MS = 5000;
@@ -83,7 +84,7 @@ export class CommandReader {
         const reading = this.run(i, async (client) => this.queue.take(client, partitions[i]!, priority, want));
         // A failing partition is probed without waiting: its node may be the one that hangs.
         const background = this.failing.has(i) || slow.has(node);
-        const outcome = !others ? await reading : background ? undefined : await this.within(reading);
+        const outcome = !others ? await reading : background ? undefined : await atMost(reading, SLOW_NODE_MS);
         if (outcome === undefined && !background) slow.add(node);
         if (outcome === undefined) this.leave(i, reading);
         else if (outcome.err !== undefined) errors.set(i, outcome.err);
@@ -134,7 +135,7 @@ export class CommandReader {
     // Ends the reads still blocked, unless one was answered (it interrupted the others) or all
     // ended. They end at once, but for one whose node hangs: it is left to end by itself.
     if (!answered && !ended) for (const [n, p] of waiting.entries()) void this.interrupt(this.readers[p.index]!, reads[n]!);
-    const outcomes = await Promise.all(reads.map((reading) => (partitions.length > 1 ? this.within(reading) : reading)));
+    const outcomes = await Promise.all(reads.map((reading) => (partitions.length > 1 ? atMost(reading, SLOW_NODE_MS) : reading)));
     const got = this.late.splice(0);
     outcomes.forEach((outcome, n) => {
       if (outcome === undefined) this.leave(waiting[n]!.index, reads[n]!);
@@ -158,16 +159,6 @@ export class CommandReader {
         return { got: [], err };
       }
     })();
-  }
-
-  /** The outcome of `reading`, or undefined when its node has not answered within SLOW_NODE_MS. */
-  private async within(reading: Promise<Outcome>): Promise<Outcome | undefined> {
-    const timer = new AbortController();
-    try {
-      return await Promise.race([reading, delay(SLOW_NODE_MS, undefined, { ref: false, signal: timer.signal })]);
-    } finally {
-      timer.abort();
-    }
   }
 
   /** Leaves `reading` on partition `i` to end by itself: the partition is busy until then, and its commands go to `late`. */

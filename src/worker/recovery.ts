@@ -1,4 +1,3 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { CommandEntry, CommandQueue } from '../store/command-queue.js';
@@ -7,6 +6,7 @@ import type { Redis } from '../store/redis.js';
 import { redisTrouble } from '../store/unavailable.js';
 import { isGoneConsumer } from './consumer-name.js';
 import { CancelRequested, LeaseLost, TaskEnded } from './stops.js';
+import { atMost } from '../at-most.js';
 
 /** A command the worker runs. */
 export interface Running {
@@ -130,7 +130,7 @@ export class Recovery {
   async release(runs: Running[]): Promise<void> {
     if (runs.length === 0 || this.deps.redis.status !== 'ready') return;
     try {
-      await Promise.race([this.deps.queue.heartbeat(runs, this.deps.config.CLAIM_IDLE_MS), delay(1000, undefined, { ref: false })]);
+      await atMost(this.deps.queue.heartbeat(runs, this.deps.config.CLAIM_IDLE_MS), 1000);
     } catch (err) {
       this.deps.log.warn({ err }, 'could not release commands; they are reclaimed after CLAIM_IDLE_MS');
     }

@@ -1,4 +1,3 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { CommandQueue } from '../store/command-queue.js';
@@ -6,6 +5,7 @@ import type { Redis } from '../store/redis.js';
 import { promoteDue } from '../store/schedule.js';
 import { maintainSlots } from '../store/slots.js';
 import type { ConcurrencyLimits } from '../tasks/concurrency.js';
+import { atMost } from '../at-most.js';
 
 export interface UpkeepDeps {
   redis: Redis;
@@ -45,7 +45,7 @@ export class Upkeep {
     this.stopped = true;
     clearInterval(this.maintainTimer);
     clearInterval(this.promoteTimer);
-    await Promise.race([this.promoting, delay(1000, undefined, { ref: false })]);
+    if (this.promoting) await atMost(this.promoting, 1000);
   }
 
   private async maintain(): Promise<void> {

@@ -17,6 +17,7 @@ import type { RunDeps } from './task-run.js';
 import { CommandReader, SLOW_NODE_MS } from './command-reader.js';
 import { Recovery, refOf, type Running } from './recovery.js';
 import { Upkeep } from './upkeep.js';
+import { atMost } from '../at-most.js';
 
 export interface WorkerDeps {
   redis: Redis;
@@ -110,16 +111,15 @@ export class Worker {
     const graceEnds = Date.now() + this.deps.config.SHUTDOWN_GRACE_MS;
     await this.upkeep.stop();
     await this.stopReading();
-    await Promise.race([this.recovery.handBack(this.reader.drain()), delay(STOP_REDIS_WAIT_MS, undefined, { ref: false })]);
-    await Promise.race([this.recovery.inFlight, delay(STOP_REDIS_WAIT_MS, undefined, { ref: false })]);
+    await atMost(this.recovery.handBack(this.reader.drain()), STOP_REDIS_WAIT_MS);
+    if (this.recovery.inFlight) await atMost(this.recovery.inFlight, STOP_REDIS_WAIT_MS);
     const all = Promise.all([...this.running.values()].map((r) => r.done));
-    const grace = delay(Math.max(0, graceEnds - Date.now()), 'timeout' as const, { ref: false });
-    if ((await Promise.race([all.then(() => 'done' as const), grace])) === 'timeout') {
+    if ((await atMost(all.then(() => 'done' as const), Math.max(0, graceEnds - Date.now()))) === undefined) {
       const left = [...this.running.values()];
       this.log.warn({ running: left.length }, 'grace period over; leaving running commands pending');
       for (const r of left) r.abort.abort(new ShuttingDown('worker shutting down'));
       this.hardStop.abort();
-      await Promise.race([all, delay(STOP_REDIS_WAIT_MS, undefined, { ref: false })]);
+      await atMost(all, STOP_REDIS_WAIT_MS);
       await this.recovery.release(left);
     }
     clearInterval(this.heartbeatTimer);
@@ -131,11 +131,11 @@ export class Worker {
   private async stopReading(): Promise<void> {
     this.slotFreed?.();
     if (!this.loop) return;
-    await Promise.race([this.reader.unblock().catch(() => false), delay(1000)]);
-    const stopped = await Promise.race([this.loop.then(() => true), delay(1500, false, { ref: false })]);
+    await atMost(this.reader.unblock().catch(() => false), 1000);
+    const stopped = await atMost(this.loop.then(() => true), 1500);
     if (!stopped) {
       this.reader.disconnect();
-      await Promise.race([this.loop, delay(STOP_REDIS_WAIT_MS, undefined, { ref: false })]);
+      await atMost(this.loop, STOP_REDIS_WAIT_MS);
     }
   }
 
@@ -150,7 +150,7 @@ export class Worker {
       // Work due for reclaim goes before new work, so recovery does not wait for the queue to drain;
       // a pass that a node does not answer goes on by itself while the other partitions are read.
       if (this.recovery.due && !this.recovery.inFlight) {
-        await Promise.race([this.recovery.reclaim(), delay(SLOW_NODE_MS, undefined, { ref: false })]);
+        await atMost(this.recovery.reclaim(), SLOW_NODE_MS);
         continue;
       }
       try {
