@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
+import { closeRedis, createRedis, ensureConnected } from '../../src/store/redis.js';
+import { TaskStore } from '../../src/store/task-store.js';
+import { quietHeld, releaseHeld } from '../fixtures/test-tasks.js';
 import { startTask } from '../helpers/http.js';
-import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
-import { clusterClient, startRedisCluster } from '../helpers/redis-cluster.js';
+import { inProcessTestTasksEnv, startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
+import { clusterClient, clusterView, startRedisCluster } from '../helpers/redis-cluster.js';
 import { testScope } from '../helpers/scope.js';
-import { eventIds, pendingCount, waitForEnd } from '../helpers/task-log.js';
+import { eventIds, keysOfTask, pendingCount, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 import { watchToEnd } from '../helpers/ws-client.js';
 
@@ -40,5 +44,83 @@ test('cluster failover: a master SIGKILLed while 50 watched tasks run; every tas
   for (const [name, service] of [['gateway', gateway], ['worker', worker]] as const) {
     const loud = service.logs.filter((l) => Number(l.level) >= 40 && typeof l.err === 'object');
     assert.deepEqual(loud.map((l) => l.msg), [], `${name}: ${JSON.stringify(loud.slice(0, 2))}`);
+  }
+});
+
+// A master paused (SIGSTOP: a stalled VM, a stopped container) until its replica took over wakes
+// up still a master for a moment, and first runs the commands its clients sent meanwhile (here the
+// worker's appends): writes that are in no task log, since the worker made them again on the new
+// master. It then turns into a replica of the new master, holding them until its full resync
+// replaces its data (which the new master starts after repl-diskless-sync-delay: 5 s, Redis's
+// default). The gateway's hub reads replicas; it must not read that one before the resync.
+test('cluster: a master paused until its replica took over wakes up with writes in no task log; until its resync, the hub reads none of them', async (t) => {
+  // Torn down in reverse: the services stop while the cluster still runs (the old master woken).
+  const scope = testScope(t);
+  const c = await startRedisCluster();
+  scope.after(() => c.close());
+  const redis = await clusterClient(scope, c);
+  const gateway = await startGatewayInProcess(scope, c, inProcessTestTasksEnv());
+  await startWorkerInProcess(scope, c, { ...inProcessTestTasksEnv(), WORKER_CONCURRENCY: '16' });
+  scope.after(releaseHeld);
+  const [victim] = await c.masters();
+  const frozen = new Set(await c.partitionsOf(victim!));
+  const replica = (await c.replicaOf(victim!))!;
+  // Tasks on the victim's partitions that append every 20 ms, so appends are on their way to it
+  // when it stops.
+  const store = new TaskStore(redis);
+  const ids: string[] = [];
+  while (ids.length < 8) {
+    const pin = `pin-${randomUUID()}`;
+    if (frozen.has(CLUSTER_LAYOUT.pinned(pin).index)) ids.push((await store.start('held', { line_ms: 20 }, Date.now(), { pin })).state.task_id);
+  }
+  const watched = ids.map((id) => watchToEnd(gateway.url, id, { timeoutMs: 90_000 }));
+  const lengths = () => Promise.all(ids.map((id) => redis.xlen(keysOfTask(redis, id).events)));
+  await waitFor(async () => (await lengths()).every((n) => n >= 5), 'every task writing');
+
+  const stoppedAt = Date.now();
+  victim!.process.kill('SIGSTOP');
+  scope.after(() => victim!.process.kill('SIGCONT'));
+  await waitFor(async () => (await clusterView(replica.port)).find((n) => n.id === replica.id)!.flags.includes('master'), 'the replica to take over', 30_000);
+  // The appends it left unanswered were made again on the new master (retried by the worker).
+  const newest = async (id: string) => Number((await redis.xrevrange(keysOfTask(redis, id).events, '+', '-', 'COUNT', 1))[0]![0].split('-')[0]);
+  await waitFor(async () => (await Promise.all(ids.map(newest))).every((ms) => ms > stoppedAt), 'every task appending on the new master', 30_000);
+  // Then they append nothing more, so the hub's cursors stay before the old master's waking.
+  quietHeld();
+  let last: number[] = [];
+  await waitFor(async () => {
+    const now = await lengths();
+    const still = now.every((n, i) => n === last[i]);
+    last = now;
+    return still;
+  }, 'the tasks to stop appending', 10_000, 200);
+  const promoted = createRedis(replica.url, { name: 'test-node' });
+  await ensureConnected(promoted);
+  scope.after(() => closeRedis(promoted));
+  await promoted.config('SET', 'repl-diskless-sync-delay', '5');
+
+  // Woken: what it holds of each task that the task's log (on the new master) lacks.
+  victim!.process.kill('SIGCONT');
+  const old = createRedis(victim!.url, { name: 'test-node' });
+  await ensureConnected(old);
+  scope.after(() => closeRedis(old));
+  await waitFor(async () => /^role:slave/m.test(await old.info('replication')), 'the old master to turn replica', 10_000);
+  await old.call('READONLY');
+  const strays: string[] = [];
+  for (const id of ids) {
+    const { events } = keysOfTask(redis, id);
+    const kept = new Set((await redis.xrange(events, '-', '+')).map(([eventId]) => eventId));
+    strays.push(...(await old.xrange(events, '-', '+')).map(([eventId]) => eventId).filter((eventId) => !kept.has(eventId)));
+  }
+  assert.ok(/^master_link_status:down/m.test(await old.info('replication')), 'read before its resync');
+  assert.ok(strays.length > 0, 'the woken master took writes that are in no task log');
+
+  await waitFor(async () => /^master_link_status:up/m.test(await old.info('replication')), 'its resync', 30_000);
+  releaseHeld();
+  for (const id of ids) assert.equal(await waitForEnd(redis, id, 30_000), 'COMPLETED', `${id}: ${JSON.stringify(await redis.hgetall(keysOfTask(redis, id).state))}`);
+  const seen = await Promise.all(watched);
+  for (const [i, id] of ids.entries()) {
+    const log = await eventIds(redis, id);
+    assert.deepEqual(seen[i], log, `watcher of ${id}`);
+    assert.deepEqual(seen[i]!.filter((eventId) => strays.includes(eventId)), [], `watcher of ${id}: no write of the woken master`);
   }
 });
