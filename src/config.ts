@@ -1,6 +1,11 @@
 import { z } from 'zod';
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** An integer in [min, max], from a string of digits: an empty value is an error, never 0. */
+const int = (min: number, max: number) =>
+  z.preprocess(
+    (value) => (typeof value === 'string' && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value),
+    z.number({ error: 'expected an integer' }).int().min(min).max(max),
+  );
 /** A comma-separated list; blanks around items and empty items are dropped. */
 const csv = z.string().transform((text) => text.split(',').map((item) => item.trim()).filter(Boolean));
 
@@ -43,7 +48,11 @@ const nodes = z.string().transform((text, ctx) => {
 
 /** Every setting, read from environment variables. Units are part of the names. */
 export const configSchema = z.object({
-  REDIS_URL: z.string().url().optional(),
+  REDIS_URL: z
+    .string()
+    .url()
+    .refine((url) => /^rediss?:\/\//.test(url), 'expected a redis:// or rediss:// URL')
+    .optional(),
   /**
    * Seed nodes of a Redis Cluster (`host:port,...`): cluster mode (README "Redis Cluster"). Unset:
    * one Redis at REDIS_URL. Setting both is an error.

@@ -42,7 +42,9 @@ test('a bad value throws a ConfigError naming the variable', () => {
     ['TASK_CONCURRENCY', 'report'], ['TASK_CONCURRENCY', 'report=0'], ['TASK_CONCURRENCY', 'report=2,email=x'], ['TASK_CONCURRENCY', 'report=2,report=3'],
     ['SCHEDULE_MAX_AHEAD_S', '0'], ['SCHEDULE_POLL_MS', '5'],
     ['REDIS_CLUSTER_NODES', 'localhost'], ['REDIS_CLUSTER_NODES', 'a:1,b:70000'], ['REDIS_CLUSTER_NODES', ' , '], ['REDIS_CLUSTER_NODES', 'a b:1'],
-    ['REDIS_CLUSTER_WAIT_REPLICAS', '-1']]) {
+    ['REDIS_CLUSTER_WAIT_REPLICAS', '-1'], ['REDIS_URL', 'http://127.0.0.1:6379'],
+    // An empty value (`PORT=${PORT}` in compose with PORT unset) is an error too, never 0.
+    ['PORT', ''], ['SHUTDOWN_GRACE_MS', ' '], ['REDIS_CLUSTER_WAIT_REPLICAS', ''], ['STAGE_MS', '1e3']]) {
     assert.throws(() => loadConfig({ [name!]: value }), (err: Error) => {
       assert.ok(err instanceof ConfigError);
       assert.match(err.message, new RegExp(`${name}=`));
