@@ -1,6 +1,7 @@
 import { redisTrouble, refusalReason } from './store/unavailable.js';
 import { KeyCorrupted, TaskCorrupted, TaskGone } from './store/corrupted.js';
 import { FeedGap } from './store/feed-store.js';
+import { StartUnconfirmed } from './store/task-starts.js';
 import { feedResetMessage } from './wire/feed.js';
 import { CloseCode as C } from './wire/close-codes.js';
 
@@ -51,6 +52,12 @@ export const errorTable = {
   REDIS_UNAVAILABLE: { status: 503, close: C.TRY_AGAIN },
   /** Redis answered but refused the command for now (OOM, READONLY, LOADING, MISCONF, BUSY, ...). */
   REDIS_WRITE_REFUSED: { status: 503, close: C.TRY_AGAIN },
+  /**
+   * A start that Redis made (the task exists and runs: details.task_id) but that no replica
+   * confirmed in time (cluster mode, REDIS_CLUSTER_WAIT_REPLICAS): it is lost only if its master
+   * fails first. A retry without the same Idempotency-Key starts another task.
+   */
+  START_UNCONFIRMED: { status: 503, close: C.TRY_AGAIN },
   SHUTTING_DOWN: { status: 503, close: C.GOING_AWAY },
   INTERNAL: { status: 500, close: C.INTERNAL },
 } as const satisfies Record<string, { status: number; close: number }>;
@@ -90,6 +97,7 @@ export class AppError extends Error {
       this.status < 500 ||
       this.code === 'REDIS_UNAVAILABLE' ||
       this.code === 'REDIS_WRITE_REFUSED' ||
+      this.code === 'START_UNCONFIRMED' ||
       this.code === 'SHUTTING_DOWN' ||
       this.code === 'TOO_MANY_CONNECTIONS'
     );
@@ -104,6 +112,13 @@ export function toAppError(err: unknown): AppError {
   if (err instanceof TaskGone) return new AppError('TASK_NOT_FOUND', err.message, { task_id: err.taskId });
   if (err instanceof FeedGap) {
     return new AppError('FEED_CURSOR_EXPIRED', feedResetMessage(err.continueFrom), { continue_from: err.continueFrom });
+  }
+  if (err instanceof StartUnconfirmed) {
+    const reason = redisTrouble(err.cause) === 'refused' ? refusalReason(err.cause as Error) : 'UNAVAILABLE';
+    const message =
+      `task ${err.taskId} was started and runs, but no replica confirmed it in time (${reason}): it is lost only if its ` +
+      `master fails first. GET /tasks/${err.taskId} shows it; retry with the same Idempotency-Key, or a retry starts another task`;
+    return new AppError('START_UNCONFIRMED', message, { task_id: err.taskId, reason }, { 'Retry-After': '5' });
   }
   const trouble = redisTrouble(err);
   if (trouble === 'down') return new AppError('REDIS_UNAVAILABLE', 'Redis is unavailable, try again shortly');

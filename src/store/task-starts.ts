@@ -50,6 +50,21 @@ export class IdempotencyConflict extends Error {
   }
 }
 
+/**
+ * A start that Redis made (the task exists and runs) but whose confirmation on the replicas
+ * failed (REDIS_CLUSTER_WAIT_REPLICAS: NotReplicated, or the connection failed during the WAIT): it
+ * is lost only if its master fails before a replica has it. `cause` is that failure.
+ */
+export class StartUnconfirmed extends Error {
+  constructor(
+    readonly taskId: string,
+    override readonly cause: unknown,
+  ) {
+    super(`task ${taskId} was started, but no replica confirmed it: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'StartUnconfirmed';
+  }
+}
+
 interface StartItem {
   partition: Partition;
   taskId: string;
@@ -186,8 +201,10 @@ export class TaskStarts {
       i.tags.length === 0 ? '' : JSON.stringify(i.tags), i.idempotency?.fingerprint ?? '', this.idemTtlS,
       i.priority, keyIn(p, commandsStream(i.priority)), i.runAt ?? '', keyIn(p, SCHEDULED_SET), i.concurrencyKey ?? '',
     ])];
-    const replies = await this.redis.startTasks(keys.length, ...keys, ...argv);
-    await awaitReplicas(this.redis, p);
-    return itemReplies(replies, items.map((i) => i.taskId));
+    const replies = itemReplies<StartReply>(await this.redis.startTasks(keys.length, ...keys, ...argv), items.map((i) => i.taskId));
+    const unconfirmed = await awaitReplicas(this.redis, p).then(() => undefined, (err: unknown) => err ?? new Error('WAIT failed'));
+    if (unconfirmed === undefined) return replies;
+    // The tasks it made exist: their starts say so, with their ids (a retry without an Idempotency-Key would make another).
+    return replies.map((r, i) => (!(r instanceof Error) && r[0] === 'OK' ? new StartUnconfirmed(items[i]!.taskId, unconfirmed) : r));
   }
 }

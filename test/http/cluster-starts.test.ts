@@ -5,7 +5,8 @@ import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
 import type { Redis } from '../../src/store/redis.js';
 import { request } from '../helpers/http.js';
 import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
-import { clusterClient, testCluster, type RedisCluster } from '../helpers/redis-cluster.js';
+import { clusterClient, startRedisCluster, testCluster, type RedisCluster } from '../helpers/redis-cluster.js';
+import { testScope } from '../helpers/scope.js';
 import { REFERENCE_STATUSES, assertEventLog, keysOfTask, pendingCount, taskEvents, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -190,4 +191,43 @@ test('cluster: one worker of concurrency 1 runs every waiting high task before a
   for (const { id } of started) doneAt.set(id, (await taskEvents(redis, id)).at(-1)!.ts);
   const ran = [...started].sort((a, b) => doneAt.get(a.id)! - doneAt.get(b.id)!).map((s) => s.priority);
   assert.deepEqual(ran, ['high', 'high', 'high', 'high', 'normal', 'normal', 'normal', 'normal', 'low', 'low', 'low', 'low'], ran.join(' '));
+});
+
+// REDIS_CLUSTER_WAIT_REPLICAS: a start is answered 202 once a replica has it. When none confirms
+// it in time (here every replica is paused), the task exists all the same and runs: the answer is
+// 503 START_UNCONFIRMED naming it, so that a client can find it, and a retry with the same
+// Idempotency-Key gets it instead of starting another.
+test('cluster: a start no replica confirms in time is 503 START_UNCONFIRMED naming the task, which runs; a retry with its Idempotency-Key gets that task', async (t) => {
+  const scope = testScope(t);
+  const c = await startRedisCluster();
+  scope.after(() => c.close());
+  const redis = await clusterClient(scope, c);
+  const gateway = await startGatewayInProcess(scope, c, { REDIS_CLUSTER_WAIT_TIMEOUT_MS: '300' });
+  await startWorkerInProcess(scope, c);
+  const replicas = c.nodes.filter((n) => !c.nodes.slice(0, 3).includes(n));
+  for (const r of replicas) {
+    r.process.kill('SIGSTOP');
+    scope.after(() => r.process.kill('SIGCONT'));
+  }
+  const keyed = await post(gateway.url, { stage_ms: 10 }, 'unconfirmed-1');
+  const plain = await post(gateway.url, { stage_ms: 10 });
+  for (const answer of [keyed, plain]) {
+    assert.equal(answer.status, 503, JSON.stringify(answer.body));
+    assert.equal(answer.body.error.code, 'START_UNCONFIRMED');
+    assert.equal(answer.body.error.details.reason, 'NOREPLICAS');
+    assert.match(answer.body.error.message, new RegExp(`task ${answer.body.error.details.task_id} was started`));
+    assert.equal(answer.headers.get('retry-after'), '5');
+  }
+  const ids = [keyed.body.error.details.task_id as string, plain.body.error.details.task_id as string];
+  for (const r of replicas) r.process.kill('SIGCONT');
+
+  for (const id of ids) {
+    assert.equal(await waitForEnd(redis, id, 60_000), 'COMPLETED', id);
+    await assertEventLog(redis, id, REFERENCE_STATUSES);
+  }
+  const retry = await post(gateway.url, { stage_ms: 10 }, 'unconfirmed-1');
+  assert.equal(retry.status, 200, JSON.stringify(retry.body));
+  assert.equal(retry.headers.get('idempotent-replayed'), 'true');
+  assert.equal(retry.body.task_id, ids[0]);
+  assert.deepEqual(await commandsOf(redis, ids[0]!), [`${CLUSTER_LAYOUT.of(ids[0]!).index} normal`], 'one task, one command');
 });
