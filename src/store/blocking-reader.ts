@@ -1,16 +1,14 @@
+import type { Cluster } from 'ioredis';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
-import { connectionTo, nodeConnection, nodeKey, nodeServing, onSlotMap, refreshSlots } from './cluster-nodes.js';
+import { connectionTo, nodeConnection, nodeKey, nodeServing, nodesOf, onSlotMap, refreshSlots } from './cluster-nodes.js';
 import type { Partition } from './layout.js';
 import { closeRedis, duplicateForBlocking, ensureConnected, logConnectionErrors, reconnectDelayMs, type Redis } from './redis.js';
 import { atMost } from '../at-most.js';
-import { replicaInSync } from './replication.js';
+import { replicaSyncOf } from './replica-sync.js';
 
 /** How long settle() waits for the connection to a partition's new node, ms. */
 const CONNECT_WAIT_MS = 2000;
-
-/** With `replica`: how often the replica read on is checked to be in sync, and how long a check may take, ms. */
-const SYNC_CHECK_MS = 1000;
 
 /**
  * A connection of its own for one blocking reader (the hub's XREAD, a worker's XREADGROUP), with
@@ -20,8 +18,8 @@ const SYNC_CHECK_MS = 1000;
  * With a Cluster client as `main`, the reader serves one partition: a plain connection to the
  * master of the partition's slot (or, with `replica`, to its first replica, READONLY), pointed
  * again after a failover or a slot move, and unblocked through `main`'s connection to that node.
- * A replica is read only while it is known to be in sync with its master (replicaInSync, checked
- * at most every SYNC_CHECK_MS): until then, and whenever a check fails, the master is read.
+ * A replica is read only while it is known to be in sync with its master (ReplicaSync, checked
+ * each second): until then, and whenever a check fails, the master is read.
  * It follows as soon as `main` reads a slot map that names another node for the partition (each
  * second, see createCluster): the connection to the old node is dropped, so a read that a hung
  * node leaves unanswered fails then instead of when it times out (`moves` tells the caller that
@@ -40,9 +38,6 @@ export class BlockingReader {
   private readonly log: Logger;
   /** The partition served, in cluster mode. */
   private readonly partition: Partition | undefined;
-  /** With `replica`: the last check of the partition's replica (`host:port`), epoch ms. */
-  private replicaState: { node: string; inSync: boolean; at: number } | undefined;
-  private checking: Promise<void> | undefined;
 
   constructor(
     private readonly main: Redis,
@@ -55,7 +50,8 @@ export class BlockingReader {
   ) {
     this.log = logger;
     this.partition = main.isCluster ? partition : undefined;
-    this.current = this.partition === undefined ? this.watch(duplicateForBlocking(main, name, logger)) : this.connectTo(this.owner());
+    // Cluster mode: connected by start(), once the replicas' sync is known (ReplicaSync).
+    this.current = this.partition === undefined ? this.watch(duplicateForBlocking(main, name, logger)) : this.connectTo(this.owner(), false);
     if (this.partition !== undefined) this.stopWatchingSlots = onSlotMap(main, this.onSlotMap);
   }
 
@@ -76,8 +72,15 @@ export class BlockingReader {
 
   /** Connects, however long Redis takes to appear. */
   async start(): Promise<void> {
-    // The first read goes to the replica when it is in sync already (the check the constructor began).
-    await this.checking;
+    if (this.partition !== undefined) {
+      const sync = this.replica ? replicaSyncOf(this.main) : undefined;
+      if (sync) {
+        await sync.checked(this.main as unknown as Cluster);
+        const owner = this.owner();
+        if (owner !== nodeKey(this.current)) this.current = this.connectTo(owner, false);
+      }
+      this.connecting = ensureConnected(this.current).then(() => true, () => false);
+    }
     await this.settle();
     await ensureConnected(this.current);
     await this.refreshId();
@@ -111,14 +114,25 @@ export class BlockingReader {
     }
   };
 
-  /** Follows the partition when another node than the current one serves it, as `main` last learnt the slot map. */
+  /**
+   * Follows the partition when another node than the current one serves it, as `main` last learnt
+   * the slot map; with `replica`, also from its master to its replica once that is in sync, and
+   * back once it is not.
+   */
   private followOwner(): void {
     const owner = this.owner();
-    if (owner !== nodeKey(this.current)) this.follow(owner);
+    const current = nodeKey(this.current);
+    if (owner === current) return;
+    const nodes = nodesOf(this.main, this.partition!);
+    let why = 'blocking reader follows its partition to another node';
+    if (nodes.includes(current)) {
+      why = owner === nodes[0] ? "blocking reader reads its partition's master: the replica is not in sync" : "blocking reader reads its partition's replica, in sync";
+    }
+    this.follow(owner, why);
   }
 
   /** Points the reader at `owner`; a read in flight on the old node fails now. */
-  private follow(owner: string, why = 'blocking reader follows its partition to another node'): void {
+  private follow(owner: string, why: string): void {
     this.log.info({ reader: this.name, node: owner }, why);
     const old = this.current;
     this.current = this.connectTo(owner);
@@ -172,50 +186,15 @@ export class BlockingReader {
 
   /**
    * The node to read on, as the main client (connected first) last learnt the slot map: with
-   * `replica`, the partition's replica once a check found it in sync, else its master.
+   * `replica`, the partition's first replica in sync (ReplicaSync), else its master.
    */
   private owner(): string {
-    const master = nodeServing(this.main, this.partition!);
-    if (!this.replica) return master;
-    const replica = nodeServing(this.main, this.partition!, true);
-    if (replica === master) return master;
-    this.checkReplica(replica);
-    const known = this.replicaState;
-    return known?.node === replica && known.inSync ? replica : master;
+    const sync = this.replica ? replicaSyncOf(this.main) : undefined;
+    return nodeServing(this.main, this.partition!, sync && ((node) => sync.inSync(node)));
   }
 
-  /** Checks whether `node` is in sync, unless one check is out or it was checked within SYNC_CHECK_MS; follows the answer. */
-  private checkReplica(node: string): void {
-    const known = this.replicaState;
-    if (this.checking || (known?.node === node && Date.now() - known.at < SYNC_CHECK_MS)) return;
-    this.checking = this.inSync(node).then((inSync) => {
-      this.checking = undefined;
-      const was = this.replicaState?.node === node && this.replicaState.inSync;
-      this.replicaState = { node, inSync, at: Date.now() };
-      if (inSync === was || this.closed) return;
-      try {
-        const owner = this.owner();
-        if (owner !== nodeKey(this.current)) {
-          this.follow(owner, inSync ? 'blocking reader reads its partition\'s replica, in sync' : 'blocking reader reads its partition\'s master: the replica is not in sync');
-        }
-      } catch {
-        // No node serves the partition in this map (a failover under way): a later map will name one.
-      }
-    });
-  }
-
-  /** replicaInSync on `main`'s connection to `node`; false when it fails or takes longer than SYNC_CHECK_MS. */
-  private async inSync(node: string): Promise<boolean> {
-    const connection = connectionTo(this.main, node);
-    if (!connection) return false;
-    try {
-      return (await atMost(replicaInSync(connection), SYNC_CHECK_MS)) === true;
-    } catch {
-      return false;
-    }
-  }
-
-  private connectTo(node: string): Redis {
+  /** A connection to `node`, connecting at once unless `now` is false. */
+  private connectTo(node: string, now = true): Redis {
     const client = nodeConnection(node, this.name, {
       readOnly: this.replica,
       commandTimeout: this.maxBlockMs + 5000,
@@ -223,7 +202,7 @@ export class BlockingReader {
     });
     logConnectionErrors(client, this.name, this.log);
     client.on('end', () => (this.stale = true));
-    client.connect().catch(() => (this.stale = true));
+    if (now) client.connect().catch(() => (this.stale = true));
     return this.watch(client);
   }
 

@@ -11,18 +11,24 @@ export const slotOf = (p: Partition): number => calculateSlot(p.prefix);
 
 /**
  * The node (`host:port`) that serves partition `p`, as `cluster` last learnt the slot map: its
- * master, or with `replica` its first replica that the client reaches, when it has one.
+ * master, or with `replica` its first replica that the client reaches and `replica` accepts,
+ * when it has one.
  */
-export function nodeServing(cluster: Redis, p: Partition, replica = false): string {
-  const nodes = (cluster as unknown as Cluster).slots[slotOf(p)];
+export function nodeServing(cluster: Redis, p: Partition, replica?: (node: string) => boolean): string {
+  const nodes = nodesOf(cluster, p);
   // A replica the cluster client failed to reach (failed, or gone with its master) serves nothing;
   // one it has not used yet (its connections are lazy: 'wait') may, so that readers go back to a
   // replica that joined after a failover.
   const usable = (n: string) => ['ready', 'wait'].includes(connectionTo(cluster, n)?.status ?? 'none');
-  const live = replica ? nodes?.slice(1).find(usable) : undefined;
-  const node = live ?? nodes?.[0];
+  const live = replica ? nodes.slice(1).find((n) => usable(n) && replica(n)) : undefined;
+  const node = live ?? nodes[0];
   if (node === undefined) throw new Error(`no node serves slot ${slotOf(p)} yet: connect the cluster client first`);
   return node;
+}
+
+/** The nodes (`host:port`) of partition `p`'s slot, its master first, as `cluster` last learnt the slot map. */
+export function nodesOf(cluster: Redis, p: Partition): string[] {
+  return (cluster as unknown as Cluster).slots[slotOf(p)] ?? [];
 }
 
 /** `cluster`'s own connection to `node`, which carries the commands it routes there. */

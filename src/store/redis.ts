@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import { refreshSlots } from './cluster-nodes.js';
 import { corruptedOr } from './corrupted.js';
 import { FEED_STREAM, FEED_TAG_PREFIX, TASK_KEY_PREFIX } from './keys.js';
+import { ReplicaSync, readFromSyncedReplicas } from './replica-sync.js';
 import { confirmWrites, type ReplicaWait } from './replication.js';
 import { atMost } from '../at-most.js';
 
@@ -75,8 +76,9 @@ export interface RedisClientOptions {
   /** Cluster mode: the write confirmation of the store's writes (replication.ts); none when absent. */
   replicaWait?: ReplicaWait;
   /**
-   * Cluster mode: reads go to replicas (ioredis `scaleReads: 'slave'`), and so do the hub's
-   * blocking reads, so that watchers are only shown what a replica has (README "Redis Cluster").
+   * Cluster mode: reads go to replicas that are in sync (ReplicaSync, the master's when none
+   * is), and so do the hub's blocking reads, so that watchers are only shown what a replica has
+   * (README "Redis Cluster").
    */
   readFromReplicas?: boolean;
 }
@@ -141,6 +143,7 @@ const CLUSTER_SLOTS_REFRESH_MS = 1000;
 
 function createCluster(seeds: { host: string; port: number }[], options: RedisClientOptions): Redis {
   const { lazyConnect, enableOfflineQueue, retryStrategy, ...redisOptions } = clientOptions(options);
+  const sync = options.readFromReplicas ? new ReplicaSync() : undefined;
   const cluster = new Cluster(seeds, {
     lazyConnect,
     enableOfflineQueue,
@@ -151,11 +154,13 @@ function createCluster(seeds: { host: string; port: number }[], options: RedisCl
     retryDelayOnFailover: 200,
     retryDelayOnClusterDown: 200,
     maxRedirections: 64,
-    scaleReads: options.readFromReplicas ? 'slave' : 'master',
+    scaleReads: sync ? sync.pick : 'master',
     redisOptions: { ...redisOptions, commandTimeout: CLUSTER_COMMAND_TIMEOUT_MS + (options.replicaWait?.timeoutMs ?? 0) },
   });
   if (options.replicaWait) confirmWrites(cluster as unknown as Redis, options.replicaWait);
-  const refresh = setInterval(() => void refreshSlots(cluster as unknown as Redis), CLUSTER_SLOTS_REFRESH_MS).unref();
+  if (sync) readFromSyncedReplicas(cluster as unknown as Redis, sync);
+  // Neither rejects: a failed read of the map keeps the last one, a failed check of a replica counts it out of sync.
+  const refresh = setInterval(() => void refreshSlots(cluster as unknown as Redis).then(() => sync?.check(cluster)), CLUSTER_SLOTS_REFRESH_MS).unref();
   cluster.once('end', () => clearInterval(refresh));
   return cluster as unknown as Redis;
 }

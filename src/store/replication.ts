@@ -2,6 +2,7 @@ import type { Cluster } from 'ioredis';
 import { connectionTo, nodeKey, nodeServing, slotOf } from './cluster-nodes.js';
 import type { Partition } from './layout.js';
 import type { Redis } from './client.js';
+import { replicaSyncOf } from './replica-sync.js';
 
 /**
  * Cluster mode's write confirmation (REDIS_CLUSTER_WAIT_REPLICAS, REDIS_CLUSTER_WAIT_TIMEOUT_MS):
@@ -122,20 +123,7 @@ export async function readOrMaster<T>(redis: Redis, p: Partition, read: (client:
   return master ? read(master) : answer;
 }
 
-/**
- * Whether the replica on `connection` holds its master's data, at most behind it and never ahead
- * (INFO replication: a replica whose link to its master is up, no sync under way). A master paused
- * while its replica took over comes back as a replica of the new master holding the writes it took
- * on waking (its clients' commands queued meanwhile), in no task log, until its full resync
- * replaces them: nothing may be read there before.
- */
-export async function replicaInSync(connection: Redis): Promise<boolean> {
-  const info = await connection.info('replication');
-  const field = (name: string) => new RegExp(`^${name}:(.*?)\\r?$`, 'm').exec(info)?.[1];
-  return field('role') === 'slave' && field('master_link_status') === 'up' && field('master_sync_in_progress') === '0';
-}
-
 /** Whether `redis` is a Cluster client that reads from replicas (RedisClientOptions.readFromReplicas). */
 export function readsFromReplicas(redis: Redis): boolean {
-  return redis.isCluster && (redis as unknown as Cluster).options.scaleReads === 'slave';
+  return replicaSyncOf(redis) !== undefined;
 }

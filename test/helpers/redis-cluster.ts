@@ -103,10 +103,12 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     })());
 
   try {
-    const started = await Promise.allSettled(
-      ports.map(async (port) => {
+    /** A node on `port`, or on another free pair when another process took it before redis-server bound it. */
+    const launchNode = async (i: number) => {
+      for (let attempt = 1; ; attempt++) {
+        const port = ports[i]!;
         const dir = join(root, String(port));
-        mkdirSync(dir);
+        mkdirSync(dir, { recursive: true });
         const args = [
           '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes',
           '--maxmemory-policy', 'noeviction',
@@ -121,11 +123,17 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
           // a write or the master's replication PING (every 10 s by default).
           '--repl-ping-replica-period', '1',
         ];
-        const node = { port, dir, process: await launch(args, port) };
-        launched.push(node);
-        return node;
-      }),
-    );
+        try {
+          const node = { port, dir, process: await launch(args, port) };
+          launched.push(node);
+          return node;
+        } catch (err) {
+          if (attempt >= 5 || !/exited with code/.test(String(err))) throw err;
+          ports[i] = (await clusterPorts(1, new Set(ports)))[0]!;
+        }
+      }
+    };
+    const started = await Promise.allSettled(ports.map((_, i) => launchNode(i)));
     const servers = started.map((s) => {
       if (s.status === 'rejected') throw s.reason;
       return s.value;
@@ -359,9 +367,9 @@ function redisCli(args: string[], timeoutMs: number): Promise<string> {
   });
 }
 
-/** `count` distinct free ports of at most 55535 whose cluster bus ports (+10000) are free too and none of the others. */
-export async function clusterPorts(count: number): Promise<number[]> {
-  const taken = new Set<number>();
+/** `count` distinct free ports of at most 55535 whose cluster bus ports (+10000) are free too, none of the others' nor of `avoid`'s pairs. */
+export async function clusterPorts(count: number, avoid: ReadonlySet<number> = new Set()): Promise<number[]> {
+  const taken = new Set<number>([...avoid].flatMap((p) => [p, p + 10000]));
   const ports: number[] = [];
   for (let tries = 0; ports.length < count; tries++) {
     if (tries > 1000) throw new Error(`found only ${ports.length} of ${count} free port pairs (port, port + 10000)`);

@@ -5,7 +5,7 @@ import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
 import { closeRedis, createRedis, ensureConnected } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { quietHeld, releaseHeld } from '../fixtures/test-tasks.js';
-import { startTask } from '../helpers/http.js';
+import { request, startTask } from '../helpers/http.js';
 import { inProcessTestTasksEnv, startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
 import { clusterClient, clusterView, startRedisCluster } from '../helpers/redis-cluster.js';
 import { testScope } from '../helpers/scope.js';
@@ -53,7 +53,7 @@ test('cluster failover: a master SIGKILLed while 50 watched tasks run; every tas
 // master. It then turns into a replica of the new master, holding them until its full resync
 // replaces its data (which the new master starts after repl-diskless-sync-delay: 5 s, Redis's
 // default). The gateway's hub reads replicas; it must not read that one before the resync.
-test('cluster: a master paused until its replica took over wakes up with writes in no task log; until its resync, the hub reads none of them', async (t) => {
+test('cluster: a master paused until its replica took over wakes up with writes in no task log; until its resync, neither the hub nor a GET reads any of them', async (t) => {
   // Torn down in reverse: the services stop while the cluster still runs (the old master woken).
   const scope = testScope(t);
   const c = await startRedisCluster();
@@ -65,8 +65,6 @@ test('cluster: a master paused until its replica took over wakes up with writes 
   const [victim] = await c.masters();
   const frozen = new Set(await c.partitionsOf(victim!));
   const replica = (await c.replicaOf(victim!))!;
-  // Tasks on the victim's partitions that append every 20 ms, so appends are on their way to it
-  // when it stops.
   const store = new TaskStore(redis);
   const ids: string[] = [];
   while (ids.length < 8) {
@@ -77,14 +75,31 @@ test('cluster: a master paused until its replica took over wakes up with writes 
   const lengths = () => Promise.all(ids.map((id) => redis.xlen(keysOfTask(redis, id).events)));
   await waitFor(async () => (await lengths()).every((n) => n >= 5), 'every task writing');
 
+  // Writes that reach it as it stops, as the worker's appends do; here made certain to run only
+  // once it wakes, and before it hears it was demoted: they wait behind a script that runs 1.5 s
+  // (busy-reply-threshold raised, so that it answers nothing, the cluster bus included, meanwhile).
+  const direct = createRedis(victim!.url, { name: 'test-node' });
+  await ensureConnected(direct);
+  scope.after(() => closeRedis(direct));
+  await direct.config('SET', 'busy-reply-threshold', '60000');
+  const busy = direct.eval("local t = redis.call('TIME') local until_us = t[1] * 1e6 + t[2] + 1.5e6 repeat t = redis.call('TIME') until t[1] * 1e6 + t[2] >= until_us", 0);
+  const woken = ids.map((id) => {
+    const k = keysOfTask(redis, id);
+    return direct.eval(
+      "local id = redis.call('XADD', KEYS[2], '*', 'type', 'progress', 'status', 'STARTED', 'progress', '99', 'ts', ARGV[1]) redis.call('HSET', KEYS[1], 'last_event_id', id, 'progress', '99') return id",
+      2, k.state, k.events, Date.now(),
+    );
+  });
   const stoppedAt = Date.now();
   victim!.process.kill('SIGSTOP');
   scope.after(() => victim!.process.kill('SIGCONT'));
   await waitFor(async () => (await clusterView(replica.port)).find((n) => n.id === replica.id)!.flags.includes('master'), 'the replica to take over', 30_000);
-  // The appends it left unanswered were made again on the new master (retried by the worker).
+  const promoted = createRedis(replica.url, { name: 'test-node' });
+  await ensureConnected(promoted);
+  scope.after(() => closeRedis(promoted));
   const newest = async (id: string) => Number((await redis.xrevrange(keysOfTask(redis, id).events, '+', '-', 'COUNT', 1))[0]![0].split('-')[0]);
   await waitFor(async () => (await Promise.all(ids.map(newest))).every((ms) => ms > stoppedAt), 'every task appending on the new master', 30_000);
-  // Then they append nothing more, so the hub's cursors stay before the old master's waking.
+  // The tasks append nothing more, so the hub's cursors stay before the old master's waking.
   quietHeld();
   let last: number[] = [];
   await waitFor(async () => {
@@ -92,14 +107,13 @@ test('cluster: a master paused until its replica took over wakes up with writes 
     const still = now.every((n, i) => n === last[i]);
     last = now;
     return still;
-  }, 'the tasks to stop appending', 10_000, 200);
-  const promoted = createRedis(replica.url, { name: 'test-node' });
-  await ensureConnected(promoted);
-  scope.after(() => closeRedis(promoted));
+  }, 'the tasks to stop appending', 30_000, 300);
   await promoted.config('SET', 'repl-diskless-sync-delay', '5');
 
   // Woken: what it holds of each task that the task's log (on the new master) lacks.
   victim!.process.kill('SIGCONT');
+  await busy;
+  const wokenIds = (await Promise.all(woken)) as string[];
   const old = createRedis(victim!.url, { name: 'test-node' });
   await ensureConnected(old);
   scope.after(() => closeRedis(old));
@@ -112,9 +126,15 @@ test('cluster: a master paused until its replica took over wakes up with writes 
     strays.push(...(await old.xrange(events, '-', '+')).map(([eventId]) => eventId).filter((eventId) => !kept.has(eventId)));
   }
   assert.ok(/^master_link_status:down/m.test(await old.info('replication')), 'read before its resync');
-  assert.ok(strays.length > 0, 'the woken master took writes that are in no task log');
+  assert.deepEqual(wokenIds.filter((eventId) => !strays.includes(eventId)), [], 'the woken master took writes that are in no task log');
 
-  await waitFor(async () => /^master_link_status:up/m.test(await old.info('replication')), 'its resync', 30_000);
+  // Until its resync, the gateway's reads of a task's state go to the master, not to that replica.
+  const shown: string[] = [];
+  await waitFor(async () => {
+    for (const id of ids) shown.push((await request(`${gateway.url}/tasks/${id}`)).body.last_event_id);
+    return /^master_link_status:up/m.test(await old.info('replication'));
+  }, 'its resync', 30_000);
+  assert.deepEqual(shown.filter((eventId) => strays.includes(eventId)), [], 'GET /tasks/<id> showed none of its writes');
   releaseHeld();
   for (const id of ids) assert.equal(await waitForEnd(redis, id, 30_000), 'COMPLETED', `${id}: ${JSON.stringify(await redis.hgetall(keysOfTask(redis, id).state))}`);
   const seen = await Promise.all(watched);
