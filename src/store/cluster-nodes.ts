@@ -4,7 +4,7 @@ import type { Partition } from './layout.js';
 import type { Redis } from './client.js';
 
 /** `host:port` of a node connection, as Cluster.slots names nodes. */
-export const nodeKey = (client: Redis): string => `${client.options.host}:${client.options.port}`;
+export const nodeKey = (client: { options: { host?: string | undefined; port?: number | undefined } }): string => `${client.options.host}:${client.options.port}`;
 
 /** The hash slot of a partition's keys. */
 export const slotOf = (p: Partition): number => calculateSlot(p.prefix);

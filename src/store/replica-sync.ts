@@ -15,7 +15,7 @@ const CHECK_MS = 1000;
  * on waking (its clients' commands queued meanwhile), in no task log, until its full resync
  * replaces them: nothing may be read there before.
  */
-export async function replicaInSync(connection: Redis | NodeClient): Promise<boolean> {
+async function replicaInSync(connection: NodeClient): Promise<boolean> {
   const info = await connection.info('replication');
   const field = (name: string) => new RegExp(`^${name}:(.*?)\\r?$`, 'm').exec(info)?.[1];
   return field('role') === 'slave' && field('master_link_status') === 'up' && field('master_sync_in_progress') === '0';
@@ -41,7 +41,7 @@ export class ReplicaSync {
 
   /** ioredis scaleReads for read-only commands: the slot's replicas in sync (one is taken at random), else its master (`nodes[0]`). */
   readonly pick = (nodes: NodeClient[]): NodeClient | NodeClient[] => {
-    const synced = nodes.slice(1).filter((n) => n !== undefined && this.inSync(nodeKey(n as unknown as Redis)));
+    const synced = nodes.slice(1).filter((n) => n !== undefined && this.inSync(nodeKey(n)));
     return synced.length > 0 ? synced : nodes[0]!;
   };
 
@@ -64,11 +64,11 @@ export class ReplicaSync {
 
   private async checkAll(cluster: Cluster): Promise<void> {
     const replicas = cluster.nodes('slave');
-    const keys = new Set(replicas.map((n) => nodeKey(n as unknown as Redis)));
+    const keys = new Set(replicas.map((n) => nodeKey(n)));
     for (const node of this.syncedAt.keys()) if (!keys.has(node)) this.syncedAt.delete(node);
     await Promise.all(
       replicas.map(async (connection) => {
-        const node = nodeKey(connection as unknown as Redis);
+        const node = nodeKey(connection);
         const inSync = await atMost(replicaInSync(connection), CHECK_MS).catch(() => false);
         if (inSync === true) this.syncedAt.set(node, Date.now());
         else this.syncedAt.delete(node);

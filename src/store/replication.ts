@@ -87,7 +87,7 @@ const hadReplicas = new Set<string>();
  * serves partition `p`'s slot (CLUSTER SLOTS); true when no other master answers.
  */
 async function othersAgree(redis: Redis, node: string, p: Partition): Promise<boolean> {
-  const other = (redis as unknown as Cluster).nodes('master').find((n) => nodeKey(n as unknown as Redis) !== node && n.status === 'ready');
+  const other = (redis as unknown as Cluster).nodes('master').find((n) => nodeKey(n) !== node && n.status === 'ready');
   if (!other) return true;
   const slot = slotOf(p);
   const ranges = (await other.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, ...unknown[]], ...unknown[]][];
