@@ -3,47 +3,14 @@ import type { Logger } from '../logger.js';
 import { BlockingReader } from '../store/blocking-reader.js';
 import { isSlotMoving } from '../store/cluster-nodes.js';
 import { isWrongType } from '../store/corrupted.js';
-import type { Entry } from '../store/event-reads.js';
-import type { WireEvent } from '../store/events.js';
 import { reconnectDelayMs, type Redis } from '../store/redis.js';
 import type { Partition } from '../store/layout.js';
 import { masterOf, readsFromReplicas } from '../store/replication.js';
 import { redisTrouble } from '../store/unavailable.js';
 import { auditStreams, readStreams, wrongTypes, type StreamSource } from '../store/stream-source.js';
-import { compareEventIds } from '../wire/event-id.js';
+import { WatchedStreams, type Sink, type Stream, type Subscription } from './watched-streams.js';
 
-/** Receives one stream's entries (a task's events, or a feed's), in order, each exactly once. */
-export interface Sink {
-  event(event: WireEvent): void;
-  /**
-   * The stream failed for good: the hub closed (the watcher should resume elsewhere), the task is
-   * corrupted (TaskCorrupted: its stream key holds another type; resuming cannot help), or a
-   * feed's entries after the watcher's cursor were trimmed (FeedGap: reload, then continue).
-   */
-  error(err: Error): void;
-}
-
-export interface Subscription {
-  close(): void;
-}
-
-interface Sub {
-  sink: Sink;
-  /** The last event id this watcher has been given. */
-  cursor: string;
-  /** Live events held back while the watcher catches up with XRANGE. */
-  backlog: WireEvent[] | null;
-  closed: boolean;
-}
-
-interface Stream {
-  source: StreamSource;
-  /** Every event up to this id has been read and handed to this stream's watchers. */
-  cursor: string;
-  subs: Set<Sub>;
-  /** When it joined the read set, epoch ms. */
-  since: number;
-}
+export type { Sink, Subscription } from './watched-streams.js';
 
 /** HubDeps.blockMs when not given, ms. */
 const DEFAULT_BLOCK_MS = 10_000;
@@ -67,12 +34,10 @@ export interface HubDeps {
 /**
  * The hub's reader of one partition (src/store/layout.ts): one blocking XREAD, on a connection of
  * its own, over every watched stream of the partition (task event streams and feeds, see
- * StreamSource). Watchers of the same stream share its read; a watcher that starts behind the
- * shared cursor catches up with XRANGE while live events queue for it, so replay hands over to
- * live with no gap or duplicate.
+ * StreamSource), which WatchedStreams hands to their watchers.
  */
 export class HubLane {
-  private readonly streams = new Map<string, Stream>();
+  private readonly streams: WatchedStreams;
   private readonly reader: BlockingReader;
   private readonly log: Logger;
   private inFlight = false;
@@ -90,6 +55,7 @@ export class HubLane {
     name: string,
   ) {
     this.log = deps.logger.child({ component: 'hub', partition: partition.index });
+    this.streams = new WatchedStreams(deps.redis, () => this.wake());
     this.reader = new BlockingReader(deps.redis, name, deps.logger, partition, readsFromReplicas(deps.redis), deps.blockMs ?? DEFAULT_BLOCK_MS);
   }
 
@@ -105,49 +71,7 @@ export class HubLane {
 
   /** Feeds `sink` every entry of `source` after `fromId` (a canonical id), then live ones. */
   follow(source: StreamSource, fromId: string, sink: Sink): Subscription {
-    let stream = this.streams.get(source.key);
-    if (!stream) {
-      stream = { source, cursor: fromId, subs: new Set(), since: Date.now() };
-      this.streams.set(source.key, stream);
-      this.wake();
-    }
-    const sub: Sub = { sink, cursor: fromId, backlog: null, closed: false };
-    stream.subs.add(sub);
-    if (compareEventIds(fromId, stream.cursor) < 0) void this.catchUp(stream, sub, stream.cursor);
-    return { close: () => this.unfollow(stream, sub) };
-  }
-
-  private unfollow(stream: Stream, sub: Sub): void {
-    sub.closed = true;
-    stream.subs.delete(sub);
-    if (stream.subs.size === 0 && this.streams.get(stream.source.key) === stream) this.streams.delete(stream.source.key);
-  }
-
-  /** Reads (sub.cursor, upTo] with XRANGE, then releases the live events queued meanwhile. */
-  private async catchUp(stream: Stream, sub: Sub, upTo: string): Promise<void> {
-    sub.backlog = [];
-    try {
-      const entries = await stream.source.range(this.deps.redis, sub.cursor, upTo);
-      for (const [id, fields] of entries) this.deliver(stream, sub, stream.source.wire(id, fields));
-      const backlog = sub.backlog;
-      sub.backlog = null;
-      for (const event of backlog) this.deliver(stream, sub, event);
-    } catch (err) {
-      this.fail(stream, sub, err);
-    }
-  }
-
-  private deliver(stream: Stream, sub: Sub, event: WireEvent): void {
-    if (sub.closed || compareEventIds(event.id, sub.cursor) <= 0) return;
-    sub.cursor = event.id;
-    if (event.terminal) this.unfollow(stream, sub);
-    sub.sink.event(event);
-  }
-
-  private fail(stream: Stream, sub: Sub, err: unknown): void {
-    if (sub.closed) return;
-    this.unfollow(stream, sub);
-    sub.sink.error(err instanceof Error ? err : new Error(String(err)));
+    return this.streams.follow(source, fromId, sink);
   }
 
   private async readLoop(): Promise<void> {
@@ -158,7 +82,7 @@ export class HubLane {
         await new Promise<void>((resolve) => (this.idle = resolve));
         continue;
       }
-      const snapshot = [...this.streams.values()];
+      const snapshot = this.streams.all();
       this.inFlight = true;
       this.wakeWanted = false;
       const moves = this.reader.moves;
@@ -174,7 +98,7 @@ export class HubLane {
           const stream = this.streams.get(key);
           if (!stream || !sent.has(stream)) continue;
           if (entries.length >= batch && stream.source.trimmed && !(await this.keptUp(stream))) continue;
-          this.dispatch(stream, entries);
+          this.streams.dispatch(stream, entries);
         }
       } catch (err) {
         this.inFlight = false;
@@ -213,7 +137,7 @@ export class HubLane {
       if (!stream || !snapshot.includes(stream)) continue;
       const err = stream.source.corrupted(type);
       this.log.warn({ ...stream.source.about, err: err.message }, 'corrupted stream left the read set; its watchers are ended');
-      this.drop(stream, err);
+      this.streams.drop(stream, err);
     }
     return corrupted.size > 0;
   }
@@ -222,7 +146,7 @@ export class HubLane {
   private async audit(): Promise<void> {
     const since = this.auditedAt;
     this.auditedAt = Date.now();
-    const judged = [...this.streams.values()].filter((s) => s.since <= since);
+    const judged = this.streams.all().filter((s) => s.since <= since);
     let ended: Map<StreamSource, Error>;
     try {
       ended = await auditStreams(this.reader.client, judged.map((s) => s.source));
@@ -237,16 +161,10 @@ export class HubLane {
     }
     for (const stream of judged) {
       const err = ended.get(stream.source);
-      if (!err || this.streams.get(stream.source.key) !== stream) continue;
+      if (!err || !this.streams.has(stream)) continue;
       this.log.warn({ ...stream.source.about, err: err.message }, 'watched task is gone or corrupted; its watchers are ended');
-      this.drop(stream, err);
+      this.streams.drop(stream, err);
     }
-  }
-
-  /** Takes `stream` out of the read set and ends its watchers with `err`. */
-  private drop(stream: Stream, err: unknown): void {
-    if (this.streams.get(stream.source.key) === stream) this.streams.delete(stream.source.key);
-    for (const sub of [...stream.subs]) this.fail(stream, sub, err);
   }
 
   /**
@@ -260,23 +178,8 @@ export class HubLane {
       await stream.source.checkLive(this.reader.client, stream.cursor);
       return true;
     } catch (err) {
-      this.drop(stream, err);
+      this.streams.drop(stream, err);
       return false;
-    }
-  }
-
-  /** Applies a read reply to `stream`. */
-  private dispatch(stream: Stream, entries: Entry[]): void {
-    const { key } = stream.source;
-    for (const [id, fields] of entries) {
-      if (compareEventIds(id, stream.cursor) <= 0) continue;
-      stream.cursor = id;
-      const event = stream.source.wire(id, fields);
-      for (const sub of [...stream.subs]) {
-        if (sub.backlog) sub.backlog.push(event);
-        else this.deliver(stream, sub, event);
-      }
-      if (event.terminal && this.streams.get(key) === stream) this.streams.delete(key);
     }
   }
 
@@ -313,8 +216,7 @@ export class HubLane {
     this.idle?.();
     this.reader.disconnect();
     await this.loop;
-    const err = new Error('hub closed');
-    for (const stream of [...this.streams.values()]) for (const sub of [...stream.subs]) this.fail(stream, sub, err);
+    this.streams.endAll(new Error('hub closed'));
     await this.reader.close();
   }
 }
