@@ -39,21 +39,26 @@ export function runMain(name: string, start: (ctx: { config: Config; logger: Log
       logger.error('shutdown took too long; exiting');
       exit(1);
     }, stopDeadlineMs(config)).unref();
-    void (stop ?? (async () => undefined))().then(
+    // Before start() resolved there is nothing to stop: exit at once.
+    if (stop) stopNow(stop);
+    else exit(0);
+  };
+  /** Exits 0 once `s` resolved, 1 when it rejected. */
+  const stopNow = (s: Stop) =>
+    void s().then(
       () => exit(0),
       (err) => {
         logger.error({ err }, 'shutdown failed');
         exit(1);
       },
     );
-  };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
   start({ config, logger }).then(
     (s) => {
       stop = s;
-      if (stopping) void s().then(() => exit(0));
+      if (stopping) stopNow(s);
     },
     (err) => {
       if (err instanceof ConfigError) {

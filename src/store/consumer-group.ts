@@ -16,6 +16,11 @@ export async function ensureGroup(redis: Redis): Promise<void> {
   }
 }
 
+/** The group (or its stream) is gone: the reply of a group read after the stream was deleted or Redis lost its data. */
+export function isNoGroup(err: unknown): boolean {
+  return String(err).includes('NOGROUP');
+}
+
 /**
  * Removes the consumers of `stream`'s group with no pending command unseen for more than `idleMs`
  * (never `keep`), in one atomic step (prune-consumers.lua). Returns their names.

@@ -7,6 +7,7 @@ import { redisTrouble } from '../store/unavailable.js';
 import { isGoneConsumer } from './consumer-name.js';
 import { CancelRequested, LeaseLost, TaskEnded } from './stops.js';
 import { atMost } from '../at-most.js';
+import { Periodic } from './periodic.js';
 
 /** A command the worker runs. */
 export interface Running {
@@ -53,8 +54,24 @@ export class Recovery {
   /** When the read loop next checks for commands due for reclaim, epoch ms. */
   private dueAt = 0;
   private pass: Promise<void> | undefined;
+  /**
+   * Every CLAIM_IDLE_MS / 3 (at least 50 ms), one at a time. Never backed off beyond that: the
+   * commands a late heartbeat leaves idle for CLAIM_IDLE_MS are reclaimed by other workers.
+   */
+  private readonly beats: Periodic;
 
-  constructor(private readonly deps: RecoveryDeps) {}
+  constructor(private readonly deps: RecoveryDeps) {
+    this.beats = new Periodic(deps.log, 'heartbeat failed', Math.max(50, Math.floor(deps.config.CLAIM_IDLE_MS / 3)), () => this.beat(), false);
+  }
+
+  startHeartbeats(): void {
+    this.beats.start();
+  }
+
+  /** Stops the heartbeats, without waiting for one under way. Idempotent. */
+  stopHeartbeats(): Promise<void> {
+    return this.beats.stop(0);
+  }
 
   /**
    * A reclaim pass is due (CLAIM_IDLE_MS / 4, at least 50 ms, after the last one ended, or now after
@@ -78,22 +95,23 @@ export class Recovery {
   /**
    * Resets the idle time of our commands (those whose task we still lease, or not yet claimed),
    * and aborts runs that lost their lease, whose task ended or is corrupted (the run dead-letters
-   * it), or whose cancel we missed. A failure (Redis trouble) is logged.
+   * it), or whose cancel we missed. Joins a heartbeat under way; a failure is logged (Periodic),
+   * never thrown.
    */
-  async heartbeat(): Promise<void> {
+  heartbeat(): Promise<void> {
+    return this.beats.tick();
+  }
+
+  private async beat(): Promise<void> {
     const runs = [...this.deps.running.values()];
     if (runs.length === 0) return;
-    try {
-      const verdicts = await this.deps.queue.heartbeat(runs, 0);
-      for (const [i, verdict] of verdicts.entries()) {
-        const run = runs[i];
-        if (verdict === 'LOST') run?.abort.abort(new LeaseLost('lease lost to a newer run'));
-        else if (verdict === 'ENDED') run?.abort.abort(new TaskEnded('task ended'));
-        else if (verdict === 'CANCEL') run?.abort.abort(new CancelRequested('cancel requested'));
-        else if (verdict === 'CORRUPTED' && run) run.abort.abort(new TaskCorrupted(run.taskId, 'its state hash holds the wrong type'));
-      }
-    } catch (err) {
-      this.deps.log.warn({ err }, 'heartbeat failed');
+    const verdicts = await this.deps.queue.heartbeat(runs, 0);
+    for (const [i, verdict] of verdicts.entries()) {
+      const run = runs[i];
+      if (verdict === 'LOST') run?.abort.abort(new LeaseLost('lease lost to a newer run'));
+      else if (verdict === 'ENDED') run?.abort.abort(new TaskEnded('task ended'));
+      else if (verdict === 'CANCEL') run?.abort.abort(new CancelRequested('cancel requested'));
+      else if (verdict === 'CORRUPTED' && run) run.abort.abort(new TaskCorrupted(run.taskId, 'its state hash holds the wrong type'));
     }
   }
 

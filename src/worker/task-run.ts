@@ -2,7 +2,6 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { FinalStatus, Metrics } from '../metrics/metrics.js';
-import type { Redis } from '../store/redis.js';
 import type { TaskWrites } from '../store/task-writes.js';
 import type { CommandEntry } from '../store/command-queue.js';
 import { jsonText } from './json-value.js';
@@ -17,7 +16,6 @@ import type { ConcurrencyLimits } from '../tasks/concurrency.js';
 type Command = CommandEntry;
 
 export interface RunDeps {
-  redis: Redis;
   logger: Logger;
   config: Pick<
     Config,

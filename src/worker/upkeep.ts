@@ -5,7 +5,7 @@ import type { Redis } from '../store/redis.js';
 import { promoteDue } from '../store/schedule.js';
 import { maintainSlots } from '../store/slots.js';
 import type { ConcurrencyLimits } from '../tasks/concurrency.js';
-import { atMost } from '../at-most.js';
+import { Periodic } from './periodic.js';
 
 export interface UpkeepDeps {
   redis: Redis;
@@ -21,56 +21,46 @@ export interface UpkeepDeps {
  * A worker's share of the upkeep of what all workers share, on timers. Every CLAIM_IDLE_MS / 2
  * (at least 50 ms): `recover`, then the commands streams trimmed to COMMANDS_MAXLEN, the recent-tasks
  * index pruned to TASK_TTL_S, the consumers of gone workers removed, leaked concurrency slots freed.
- * Every SCHEDULE_POLL_MS: the due scheduled tasks promoted, one pass at a time. Never throws: a
- * failure is logged and the next tick tries again.
+ * Every SCHEDULE_POLL_MS: the due scheduled tasks promoted. Each is a Periodic: one run at a time,
+ * a failure logged and backed off, never thrown.
  */
 export class Upkeep {
-  private maintainTimer: NodeJS.Timeout | undefined;
-  private promoteTimer: NodeJS.Timeout | undefined;
-  private promoting: Promise<void> | undefined;
-  private stopped = false;
+  private readonly maintenance: Periodic;
+  private readonly promotion: Periodic;
 
-  constructor(private readonly deps: UpkeepDeps) {}
+  constructor(private readonly deps: UpkeepDeps) {
+    const { log, config } = deps;
+    this.maintenance = new Periodic(log, 'maintenance of the commands stream, task index, consumers or concurrency slots failed',
+      Math.max(50, Math.floor(config.CLAIM_IDLE_MS / 2)), () => this.maintain());
+    this.promotion = new Periodic(log, 'promoting scheduled tasks failed', config.SCHEDULE_POLL_MS, () => this.promote());
+  }
 
   start(): void {
-    this.maintainTimer = setInterval(() => void this.maintain(), Math.max(50, Math.floor(this.deps.config.CLAIM_IDLE_MS / 2)));
-    this.promoteTimer = setInterval(() => void this.promote(), this.deps.config.SCHEDULE_POLL_MS);
+    this.maintenance.start();
+    this.promotion.start();
   }
 
   /**
-   * Stops the timers and waits at most 1 s for a promotion under way (one left pending is harmless:
-   * the script is atomic and the next worker's poll redoes it). Idempotent.
+   * Stops the timers and waits at most 1 s for each run under way (one left pending is harmless:
+   * each script is atomic, and the next worker's tick redoes what it did not). Idempotent.
    */
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.maintainTimer);
-    clearInterval(this.promoteTimer);
-    if (this.promoting) await atMost(this.promoting, 1000);
+    await Promise.all([this.maintenance.stop(1000), this.promotion.stop(1000)]);
   }
 
   private async maintain(): Promise<void> {
-    if (this.stopped) return;
     const { queue, limits, log, config } = this.deps;
-    try {
-      await this.deps.recover();
-      const removed = await queue.maintain({ maxLen: config.COMMANDS_MAXLEN, ttlS: config.TASK_TTL_S, pruneIdleMs: config.CONSUMER_PRUNE_IDLE_MS });
-      if (removed.length > 0) log.info({ removed }, 'removed the consumers of workers that are gone');
-      for (const [type, typeLimits] of limits.all()) {
-        const freed = await maintainSlots(this.deps.redis, type, typeLimits);
-        if (freed.length > 0) log.warn({ type, freed }, 'freed the concurrency slots of tasks that were gone or ended');
-      }
-    } catch (err) {
-      log.warn({ err }, 'maintenance of the commands stream, task index, consumers or concurrency slots failed');
+    await this.deps.recover();
+    const removed = await queue.maintain({ maxLen: config.COMMANDS_MAXLEN, ttlS: config.TASK_TTL_S, pruneIdleMs: config.CONSUMER_PRUNE_IDLE_MS });
+    if (removed.length > 0) log.info({ removed }, 'removed the consumers of workers that are gone');
+    for (const [type, typeLimits] of limits.all()) {
+      const freed = await maintainSlots(this.deps.redis, type, typeLimits);
+      if (freed.length > 0) log.warn({ type, freed }, 'freed the concurrency slots of tasks that were gone or ended');
     }
   }
 
-  private promote(): Promise<void> {
-    this.promoting ??= promoteDue(this.deps.redis)
-      .then((n) => {
-        if (n > 0) this.deps.log.info({ promoted: n }, 'promoted due scheduled tasks');
-      })
-      .catch((err) => this.deps.log.warn({ err }, 'promoting scheduled tasks failed'))
-      .finally(() => (this.promoting = undefined));
-    return this.promoting;
+  private async promote(): Promise<void> {
+    const n = await promoteDue(this.deps.redis);
+    if (n > 0) this.deps.log.info({ promoted: n }, 'promoted due scheduled tasks');
   }
 }

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { subscribeCancels, type CancelSubscription } from '../store/cancel-channel.js';
 import { CommandQueue, type CommandEntry } from '../store/command-queue.js';
+import { isNoGroup } from '../store/consumer-group.js';
 import { reconnectDelayMs, type Redis } from '../store/redis.js';
 import { TaskWrites } from '../store/task-writes.js';
 import { redisTrouble } from '../store/unavailable.js';
@@ -59,7 +60,6 @@ export class Worker {
   private readonly reader: CommandReader;
   private cancels: CancelSubscription | undefined;
   private loop: Promise<void> | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly upkeep: Upkeep;
   private readonly recovery: Recovery;
   private slotFreed: (() => void) | undefined;
@@ -90,8 +90,7 @@ export class Worker {
     await this.queue.ensureGroup();
     await this.reader.start();
     this.cancels = await subscribeCancels(this.deps.redis, `worker-cancel:${this.consumer}`, this.deps.logger, (id) => this.cancel(id));
-    const { CLAIM_IDLE_MS } = this.deps.config;
-    this.heartbeatTimer = setInterval(() => void this.recovery.heartbeat(), Math.max(50, Math.floor(CLAIM_IDLE_MS / 3)));
+    this.recovery.startHeartbeats();
     this.upkeep.start();
     await this.recovery.takeOver();
     this.loop = this.readLoop();
@@ -122,7 +121,7 @@ export class Worker {
       await atMost(all, STOP_REDIS_WAIT_MS);
       await this.recovery.release(left);
     }
-    clearInterval(this.heartbeatTimer);
+    await this.recovery.stopHeartbeats();
     await Promise.all([this.cancels?.close(), this.reader.close()]);
     this.log.info('worker stopped');
   }
@@ -166,7 +165,7 @@ export class Worker {
       } catch (err) {
         if (this.closing) break;
         failures += 1;
-        if (String(err).includes('NOGROUP')) await this.queue.ensureGroup().catch(() => undefined);
+        if (isNoGroup(err)) await this.queue.ensureGroup().catch((e: unknown) => this.log.warn({ err: String(e) }, 'could not create the workers group again'));
         // Redis down or refusing (CLUSTERDOWN during a failover) is an outage: warned once per
         // streak, without a stack, as the hub does. Anything else is a bug.
         if (redisTrouble(err)) this.log[failures === 1 ? 'warn' : 'debug']({ err: String(err), failures }, 'reading commands failed; backing off');

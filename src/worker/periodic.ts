@@ -1,0 +1,61 @@
+import { atMost } from '../at-most.js';
+import type { Logger } from '../logger.js';
+import { reconnectDelayMs } from '../store/redis.js';
+import { redisTrouble } from '../store/unavailable.js';
+
+/**
+ * A job run every `everyMs` on a timer, one run at a time: a tick while a run is under way does
+ * nothing. A run that rejects backs the job off, unless `backOff` is false (the ticks before
+ * reconnectDelayMs(failures) has passed do nothing), and is logged, as the read loops log theirs: Redis trouble (an outage) is
+ * warned once per streak of failures, without a stack, then logged at debug; anything else is an
+ * error, each time.
+ */
+export class Periodic {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private failures = 0;
+  private retryAt = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly log: Logger,
+    /** What the warning of a failed run says, e.g. 'heartbeat failed'. */
+    private readonly failed: string,
+    private readonly everyMs: number,
+    private readonly job: () => Promise<void>,
+    private readonly backOff = true,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.tick(), this.everyMs);
+  }
+
+  /** Runs the job now, or joins its run under way; nothing while backing off or once stopped. Never rejects. */
+  tick(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.running) return this.running;
+    if (Date.now() < this.retryAt) return Promise.resolve();
+    this.running = this.job()
+      .then(
+        () => {
+          this.failures = 0;
+          this.retryAt = 0;
+        },
+        (err: unknown) => {
+          this.failures += 1;
+          if (this.backOff) this.retryAt = Date.now() + reconnectDelayMs(this.failures);
+          if (redisTrouble(err)) this.log[this.failures === 1 ? 'warn' : 'debug']({ err: String(err), failures: this.failures }, this.failed);
+          else this.log.error({ err, failures: this.failures }, this.failed);
+        },
+      )
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  /** Stops the timer and waits at most `waitMs` for a run under way. Idempotent. */
+  async stop(waitMs: number): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    if (this.running) await atMost(this.running, waitMs);
+  }
+}
