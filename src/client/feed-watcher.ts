@@ -1,9 +1,9 @@
 import { BATCH_PARAM, parseFrame } from '../wire/frames.js';
 import { socketUrl } from './socket-url.js';
 import { FEED_WS_PATH } from '../wire/ws-paths.js';
-import { CloseCode } from '../wire/close-codes.js';
+import { CLIENT_DONE_CLOSE, CloseCode } from '../wire/close-codes.js';
 import { feedCursorCovers, parseFeedCursor } from '../wire/feed-cursor.js';
-import { continueFromReason, type FeedEntry } from '../wire/feed.js';
+import { continueFromReason, parseFeedEntry, type FeedEntry } from '../wire/feed.js';
 import { DEFAULT_BACKOFF, backoffDelay, closeOutcome, type BackoffOptions } from './reconnect-policy.js';
 import type { WebSocketFactory, WebSocketLike } from './task-watcher.js';
 
@@ -147,7 +147,7 @@ export class FeedWatcher {
   private onFrame(data: unknown): void {
     const messages = parseFrame(data, parseMessage);
     if (!messages) {
-      this.finish({ state: 'failed', code: 1002, reason: 'the gateway sent a malformed feed message' });
+      this.finish({ state: 'failed', code: CloseCode.PROTOCOL_ERROR, reason: 'the gateway sent a malformed feed message' });
       return;
     }
     for (const message of messages) if (!this.isFinal) this.onMessage(message);
@@ -180,7 +180,7 @@ export class FeedWatcher {
     this.timer = undefined;
     const socket = this.socket;
     this.socket = undefined;
-    socket?.close(1000, 'client done');
+    socket?.close(CLIENT_DONE_CLOSE, 'client done');
     this.setState(state);
   }
 
@@ -191,11 +191,8 @@ export class FeedWatcher {
 }
 
 /** A feed entry or a cursor mark (`{ id }`), or null when the message is neither. */
-function parseMessage(object: Record<string, unknown>): FeedEntry | { id: string } | null {
-  const message = object as Partial<FeedEntry>;
-  if (typeof message.id !== 'string' || parseFeedCursor(message.id) !== message.id) return null;
-  if (message.task_id === undefined) return { id: message.id };
-  if (typeof message.task_id !== 'string' || typeof message.status !== 'string' || typeof message.progress !== 'number') return null;
-  message.tags ??= [];
-  return message as FeedEntry;
+function parseMessage(message: Record<string, unknown>): FeedEntry | { id: string } | null {
+  const { id } = message;
+  if (message.task_id === undefined) return typeof id === 'string' && parseFeedCursor(id) === id ? { id } : null;
+  return parseFeedEntry(message);
 }

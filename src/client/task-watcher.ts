@@ -1,9 +1,9 @@
 import { BATCH_PARAM, parseFrame } from '../wire/frames.js';
 import { socketUrl } from './socket-url.js';
 import { taskWsPath } from '../wire/ws-paths.js';
-import { CloseCode } from '../wire/close-codes.js';
+import { CLIENT_DONE_CLOSE, CloseCode } from '../wire/close-codes.js';
 import { compareEventIds, parseEventId } from '../wire/event-id.js';
-import { isTerminal, type Json, type TaskEvent } from '../wire/events.js';
+import { isTerminal, parseTaskEvent, type Json, type TaskEvent } from '../wire/events.js';
 import { TaskOutput, type OutputChange } from '../wire/output.js';
 import { DEFAULT_BACKOFF, backoffDelay, closeOutcome, type BackoffOptions } from './reconnect-policy.js';
 import { checkWatchAccess, refusalOf, type WatchCredentials } from './watch-tokens.js';
@@ -194,9 +194,9 @@ export class TaskWatcher {
 
   /** A frame of events (a batch of them, see src/wire/frames.ts); after the terminal one nothing counts. */
   private onFrame(data: unknown): void {
-    const events = parseFrame(data, parseEvent);
+    const events = parseFrame(data, parseTaskEvent);
     if (!events) {
-      this.finish({ state: 'failed', code: 1002, reason: 'the gateway sent a malformed event' });
+      this.finish({ state: 'failed', code: CloseCode.PROTOCOL_ERROR, reason: 'the gateway sent a malformed event' });
       return;
     }
     for (const event of events) if (!this.isFinal) this.onEvent(event);
@@ -243,7 +243,7 @@ export class TaskWatcher {
     this.timer = undefined;
     const socket = this.socket;
     this.socket = undefined;
-    socket?.close(1000, 'client done');
+    socket?.close(CLIENT_DONE_CLOSE, 'client done');
     this.setState(state);
     this.resolveDone(state);
   }
@@ -252,12 +252,4 @@ export class TaskWatcher {
     this.current = state;
     this.options.onState?.(state);
   }
-}
-
-/** An event, or null when the message is not one (it must carry a valid id and a status). */
-function parseEvent(message: Record<string, unknown>): TaskEvent | null {
-  const event = message as Partial<TaskEvent>;
-  if (typeof event.id !== 'string' || parseEventId(event.id) !== event.id || typeof event.status !== 'string') return null;
-  event.type ??= 'stage';
-  return event as TaskEvent;
 }

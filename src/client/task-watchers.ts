@@ -1,5 +1,5 @@
 import { socketUrl } from './socket-url.js';
-import { CloseCode } from '../wire/close-codes.js';
+import { CLIENT_DONE_CLOSE, CloseCode } from '../wire/close-codes.js';
 import { continueFromReason } from '../wire/feed.js';
 import { BATCH_PARAM } from '../wire/frames.js';
 import {
@@ -188,7 +188,7 @@ export class TaskWatchers {
     const messages = parseServerFrame(data);
     if (!messages) {
       const reason = 'the gateway sent a malformed message';
-      for (const sub of [...this.subs.values()]) this.finish(sub, { state: 'failed', code: 1002, reason });
+      for (const sub of [...this.subs.values()]) this.finish(sub, { state: 'failed', code: CloseCode.PROTOCOL_ERROR, reason });
       return;
     }
     for (const message of messages) this.onMessage(message);
@@ -298,6 +298,6 @@ export class TaskWatchers {
     this.open = false;
     this.closing.clear();
     this.attempt = 0;
-    socket?.close(1000, 'client done');
+    socket?.close(CLIENT_DONE_CLOSE, 'client done');
   }
 }

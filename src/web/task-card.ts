@@ -182,9 +182,9 @@ export class TaskCard {
   }
 
   private describeFailure(code: number, reason: string): string {
-    if (code === 4404) return `Task ${this.taskId} was not found: it never existed or has expired.`;
-    if (code === 4400) return `Cannot watch ${this.taskId}: ${reason || 'bad request'}.`;
-    if (code === 4401) return `Not allowed to watch ${this.taskId}: ${reason || 'the token was refused'}.`;
+    if (code === CloseCode.NOT_FOUND) return `Task ${this.taskId} was not found: it never existed or has expired.`;
+    if (code === CloseCode.BAD_REQUEST) return `Cannot watch ${this.taskId}: ${reason || 'bad request'}.`;
+    if (code === CloseCode.UNAUTHORIZED) return `Not allowed to watch ${this.taskId}: ${reason || 'the token was refused'}.`;
     return `Stopped watching ${this.taskId}: ${reason || `connection closed with code ${code}`}.`;
   }
 

@@ -43,3 +43,6 @@ export const CloseCode = {
    */
   SLOW_CONSUMER: 4008,
 } as const;
+
+/** The close a client sends when it stops watching: RFC 6455's normal closure. */
+export const CLIENT_DONE_CLOSE = 1000;

@@ -1,3 +1,5 @@
+import { parseEventId } from './event-id.js';
+
 /**
  * The events of a task as clients see them (WebSocket frames, SSE data, GET /tasks/<id>/events).
  * Server, docs and clients import these; nothing here may import server code.
@@ -59,4 +61,17 @@ export interface TaskEvent {
 /** True for the event that ends a task's log. */
 export function isTerminal(event: Pick<TaskEvent, 'type' | 'status'>): boolean {
   return event.type === 'stage' && TERMINAL_STATUSES.has(event.status);
+}
+
+const EVENT_TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);
+
+/**
+ * A received message as a TaskEvent, or null when it is not one: it needs a canonical event id, a
+ * task id, a status and a known type (absent: a stage event). The message object becomes the event.
+ */
+export function parseTaskEvent(message: Record<string, unknown>): TaskEvent | null {
+  const { id, task_id: taskId, status } = message;
+  if (typeof id !== 'string' || parseEventId(id) !== id || typeof taskId !== 'string' || typeof status !== 'string') return null;
+  message.type ??= 'stage';
+  return EVENT_TYPE_SET.has(message.type as string) ? (message as unknown as TaskEvent) : null;
 }

@@ -24,6 +24,18 @@ export interface FeedEntry {
 }
 
 /**
+ * A received message as a FeedEntry, or null when it is not one: it needs a canonical feed cursor
+ * as its id, a task id, a status and a progress (`tags` absent: []). The message object becomes
+ * the entry.
+ */
+export function parseFeedEntry(message: Record<string, unknown>): FeedEntry | null {
+  const { id, task_id: taskId, status, progress } = message;
+  if (typeof id !== 'string' || parseFeedCursor(id) !== id || typeof taskId !== 'string' || typeof status !== 'string' || typeof progress !== 'number') return null;
+  message.tags ??= [];
+  return message as unknown as FeedEntry;
+}
+
+/**
  * The first message of a feed opened without a cursor: `{ "id": <cursor> }`, no `task_id`. The
  * feed goes on live from this id; a client that keeps it resumes from it with nothing missed. Over
  * SSE it is a message with an `id:` line and no data, which sets EventSource's lastEventId.

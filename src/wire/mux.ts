@@ -1,7 +1,7 @@
 import { parseFrame } from './frames.js';
 import { CloseCode } from './close-codes.js';
-import { EVENT_TYPES, type TaskEvent } from './events.js';
-import { TAG_RE, type FeedEntry } from './feed.js';
+import { parseTaskEvent, type TaskEvent } from './events.js';
+import { TAG_RE, parseFeedEntry, type FeedEntry } from './feed.js';
 
 /**
  * The multiplexed WebSocket `/ws`: one connection, many subscriptions, each with its own cursor.
@@ -241,8 +241,6 @@ export function parseClientMessage(text: string): MuxClientMessage | { error: st
 
 export type ServerMessage = { event: TaskEvent } | { entry: MuxFeedEntry } | { control: MuxControlMessage };
 
-const EVENT_TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);
-
 /**
  * The server messages of one text frame, in order (a batch's, see frames.ts, or the one message of
  * a frame without batches); null when the frame or any message in it is malformed. A message is an
@@ -256,14 +254,12 @@ export function parseServerFrame(data: unknown): ServerMessage[] | null {
 /** The server message `m` is, or null when it is none. */
 function classify(m: Record<string, unknown>): ServerMessage | null {
   if (typeof m.id === 'string' && typeof m.task_id === 'string' && 'feed' in m) {
-    if (typeof m.feed !== 'string' || typeof m.status !== 'string' || typeof m.progress !== 'number') return null;
-    m.tags ??= [];
-    return { entry: m as unknown as MuxFeedEntry };
+    const entry = typeof m.feed === 'string' ? parseFeedEntry(m) : null;
+    return entry ? { entry: entry as MuxFeedEntry } : null;
   }
   if (typeof m.id === 'string' && typeof m.task_id === 'string') {
-    if (typeof m.status !== 'string') return null;
-    m.type ??= 'stage';
-    return EVENT_TYPE_SET.has(m.type as string) ? { event: m as unknown as TaskEvent } : null;
+    const event = parseTaskEvent(m);
+    return event ? { event } : null;
   }
   const named = typeof m.task === 'string' || typeof m.feed === 'string';
   switch (m.type) {

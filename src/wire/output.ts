@@ -49,10 +49,9 @@ export class OutputRule {
   }
 }
 
-/** A task's output, rebuilt from its events by the rule above and kept whole. */
+/** A task's output text, rebuilt from its events by the rule above, with the chunks a restart may still void. */
 export class TaskOutput {
   private readonly rule = new OutputRule();
-  private readonly final: Json[] = [];
   private finalText = '';
   private pendingText = '';
 
@@ -62,7 +61,6 @@ export class TaskOutput {
     if (change?.kind === 'append') {
       this.pendingText += chunkText(change.chunk);
     } else if (change?.kind === 'commit') {
-      for (const chunk of change.chunks) this.final.push(chunk);
       this.finalText += this.pendingText;
       this.pendingText = '';
     } else if (change?.kind === 'discard') {
@@ -71,28 +69,13 @@ export class TaskOutput {
     return change;
   }
 
-  /** Chunks that count for good. */
-  get committed(): readonly Json[] {
-    return this.final;
-  }
-
   /** Chunks of the stage in progress, which a restart may still void. */
   get tentative(): readonly Json[] {
     return this.rule.tentative;
   }
 
-  /** Committed, then tentative chunks. */
-  get chunks(): Json[] {
-    return [...this.final, ...this.rule.tentative];
-  }
-
   /** The output text so far: every chunk's text form, committed then tentative. */
   get text(): string {
     return this.finalText + this.pendingText;
-  }
-
-  /** The text of the committed chunks alone. */
-  get committedText(): string {
-    return this.finalText;
   }
 }
