@@ -1,4 +1,4 @@
-import type { Redis } from '../store/redis.js';
+import { isReady, type Redis } from '../store/redis.js';
 import { inspect } from '../store/health-reads.js';
 import { atMost } from '../at-most.js';
 
@@ -50,7 +50,7 @@ export class HealthProbes {
   async ready(): Promise<ProbeReply> {
     const { redis } = this.deps;
     const checks: NonNullable<ProbeReply['body']['checks']> = { redis: 'down', group: 'unknown', draining: this.draining, writes: 'unknown' };
-    if (redis.status === 'ready') {
+    if (isReady(redis)) {
       try {
         const result = await atMost(inspect(redis), this.deps.timeoutMs ?? 1000);
         if (result !== undefined) {

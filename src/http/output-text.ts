@@ -13,7 +13,7 @@ const PAGE = 1000;
  */
 export async function outputText(store: TaskStore, taskId: string, upTo: string): Promise<Readable> {
   const rule = new OutputRule();
-  let page = await store.events(taskId, undefined, upTo, PAGE);
+  let page = await store.events(taskId, { upTo, count: PAGE });
   async function* text(): AsyncGenerator<string> {
     for (;;) {
       let committed = '';
@@ -24,7 +24,7 @@ export async function outputText(store: TaskStore, taskId: string, upTo: string)
       if (committed !== '') yield committed;
       const last = page.at(-1)?.id;
       if (page.length < PAGE || last === upTo || last === undefined) break;
-      page = await store.events(taskId, last, upTo, PAGE);
+      page = await store.events(taskId, { after: last, upTo, count: PAGE });
     }
     const tentative = rule.tentative.map(chunkText).join('');
     if (tentative !== '') yield tentative;

@@ -158,7 +158,7 @@ export function tasksRouter({ store, registry, metrics, guards, scheduleMaxAhead
     const head = await store.head(taskId);
     if (!head) throw new AppError('TASK_NOT_FOUND', `task ${taskId} not found`);
     // One event more than the page tells whether another page follows.
-    const events = await store.events(taskId, afterId, '+', limit + 1);
+    const events = await store.events(taskId, { after: afterId, count: limit + 1 });
     const more = events.length > limit;
     if (more) events.pop();
     ctx.body = { events, next_cursor: more ? events.at(-1)!.id : null };

@@ -53,7 +53,7 @@ export async function openWatch(
   const name = request.lastEventIdName ?? 'lastEventId';
   const from = request.lastEventId ? checkEventId(request.lastEventId, name) : ZERO_ID;
   // Events read here were in the log when the watch opened (`replayed`); the hub's are live.
-  let page = await deps.store.wireEvents(taskId, from, '+', REPLAY_PAGE);
+  let page = await deps.store.wireEvents(taskId, { after: from, count: REPLAY_PAGE });
   // An event after `from` proves the task exists and `from` is in range; only an empty replay
   // needs the state hash (most watches start from 0 or from behind, so this saves a command).
   if (page.length === 0) {
@@ -84,7 +84,7 @@ export async function openWatch(
     // The terminal event ends every task's stream, so a short page without it means the task
     // is still running: it goes on from the hub.
     if (page.length < REPLAY_PAGE) break;
-    page = await deps.store.wireEvents(taskId, cursor, '+', REPLAY_PAGE);
+    page = await deps.store.wireEvents(taskId, { after: cursor, count: REPLAY_PAGE });
   }
 
   return deps.hub.subscribe(taskId, cursor, {

@@ -6,11 +6,23 @@ import { pruneIndex } from './task-index.js';
 import type { Redis } from './redis.js';
 
 /** A command entry of the commands stream of `priority` in `partition`. */
+/**
+ * A command read from a commands stream, its fields decoded. Any field may be missing from a
+ * malformed entry (the worker dead-letters it, src/worker/check-command.ts).
+ */
 export interface CommandEntry {
   id: string;
   priority: Priority;
   partition: Partition;
-  fields: Record<string, string>;
+  taskId: string | undefined;
+  type: string | undefined;
+  /** The task's params, JSON text. */
+  params: string | undefined;
+  concurrencyKey: string | undefined;
+  /** When it was queued (the time part of its entry id), epoch ms. */
+  queuedAtMs: number;
+  /** Every field as stored: what a dead letter records (TaskWrites.deadLetter). */
+  stored: Record<string, string>;
 }
 
 /** What a heartbeat found for a command (heartbeat.lua). */
@@ -223,7 +235,12 @@ function entries(raw: RawEntry[], priority: Priority, partition: Partition): Com
     if (!fields) continue;
     const record: Record<string, string> = {};
     for (let i = 0; i + 1 < fields.length; i += 2) record[fields[i]!] = fields[i + 1]!;
-    out.push({ id, priority, partition, fields: record });
+    out.push({
+      id, priority, partition,
+      taskId: record.task_id, type: record.type, params: record.params, concurrencyKey: record.concurrency_key,
+      queuedAtMs: Number(id.slice(0, id.indexOf('-'))),
+      stored: record,
+    });
   }
   return out;
 }

@@ -205,6 +205,11 @@ export function logConnectionErrors(client: Redis, name: string, logger: Logger 
   });
 }
 
+/** Whether the client is connected and ready for commands now (not connecting, reconnecting or closed). */
+export function isReady(client: Redis): boolean {
+  return client.status === 'ready';
+}
+
 /** Resolves once the client is ready, however long Redis takes to appear. */
 export async function ensureConnected(client: Redis): Promise<void> {
   if (client.status === 'ready') return;

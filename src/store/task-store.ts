@@ -37,6 +37,16 @@ const REPLAY_BATCH = 1000;
 /** Pipelines of replays on their way at once: reads need no ordering between batches. */
 const REPLAY_IN_FLIGHT = 4;
 
+/** Which events of a task a read returns (TaskStore.events). */
+export interface EventRange {
+  /** Strictly after this canonical id; from the first event when absent. */
+  after?: string | undefined;
+  /** Up to this id, included; to the last event when absent. */
+  upTo?: string | undefined;
+  /** At most this many. */
+  count?: number | undefined;
+}
+
 interface RangeItem {
   partition: Partition;
   key: string;
@@ -179,24 +189,21 @@ export class TaskStore {
     return { status, lastEventId };
   }
 
-  /**
-   * Events strictly after `afterId` (a canonical id), oldest first; all of them when it is absent;
-   * at most `count` when given.
-   */
-  async events(taskId: string, afterId?: string, toId = '+', count?: number): Promise<TaskEvent[]> {
-    return (await this.range(taskId, afterId, toId, count)).map(([id, fields]) => decodeEvent(taskId, id, fields));
+  /** The task's events in `range`, oldest first. */
+  async events(taskId: string, range: EventRange = {}): Promise<TaskEvent[]> {
+    return (await this.range(taskId, range)).map(([id, fields]) => decodeEvent(taskId, id, fields));
   }
 
   /** As events(), in the wire form a watcher is sent (see wireEvent). */
-  async wireEvents(taskId: string, afterId?: string, toId = '+', count?: number): Promise<WireEvent[]> {
-    return (await this.range(taskId, afterId, toId, count)).map(([id, fields]) => wireEvent(taskId, id, fields));
+  async wireEvents(taskId: string, range: EventRange = {}): Promise<WireEvent[]> {
+    return (await this.range(taskId, range)).map(([id, fields]) => wireEvent(taskId, id, fields));
   }
 
-  private range(taskId: string, afterId: string | undefined, toId: string, count: number | undefined): Promise<[string, string[]][]> {
-    if (afterId === MAX_EVENT_ID) return Promise.resolve([]);
-    const start = afterId === undefined ? '-' : `(${afterId}`;
+  private range(taskId: string, { after, upTo, count }: EventRange): Promise<[string, string[]][]> {
+    if (after === MAX_EVENT_ID) return Promise.resolve([]);
+    const start = after === undefined ? '-' : `(${after}`;
     const { events, partition } = this.keysOf(taskId);
-    return aboutTask(taskId, this.ranges({ partition, key: events, start, end: toId, count }), events);
+    return aboutTask(taskId, this.ranges({ partition, key: events, start, end: upTo ?? '+', count }), events);
   }
 }
 

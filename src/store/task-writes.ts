@@ -1,4 +1,5 @@
 import { Batcher } from './batcher.js';
+import type { CommandEntry } from './command-queue.js';
 import { COMMANDS_STREAM, DEAD_LETTER_STREAM, WORKER_GROUP, commandsStream, eventsKey, keyIn, taskKey, type Priority } from './keys.js';
 import { batchPerPartition, layoutOf, type Partition } from './layout.js';
 import { awaitReplicas } from './replication.js';
@@ -105,7 +106,7 @@ export class TaskWrites {
    * happened to the task (see the script's header).
    */
   async deadLetter(
-    command: { id: string; priority: Priority; partition: Partition; fields: Record<string, string> },
+    command: Pick<CommandEntry, 'id' | 'priority' | 'partition' | 'stored'>,
     taskId: string,
     wellFormed: boolean,
     reason: string,
@@ -115,7 +116,7 @@ export class TaskWrites {
     const reply = await this.redis.deadLetter(
       keyIn(p, commandsStream(command.priority)), keyIn(p, DEAD_LETTER_STREAM), keyIn(p, taskKey(taskId)), keyIn(p, eventsKey(taskId)),
       WORKER_GROUP, command.id, reason, options.maxLen, Date.now(), options.ttlS,
-      wellFormed ? '1' : '0', JSON.stringify(command.fields),
+      wellFormed ? '1' : '0', JSON.stringify(command.stored),
     );
     await awaitReplicas(this.redis, p);
     return reply;

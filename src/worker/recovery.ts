@@ -2,7 +2,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { CommandEntry, CommandQueue } from '../store/command-queue.js';
 import { TaskCorrupted } from '../store/corrupted.js';
-import type { Redis } from '../store/redis.js';
+import { isReady, type Redis } from '../store/redis.js';
 import { redisTrouble } from '../store/unavailable.js';
 import { isGoneConsumer } from './consumer-name.js';
 import { CancelRequested, LeaseLost, TaskEnded } from './stops.js';
@@ -146,7 +146,7 @@ export class Recovery {
 
   /** Marks commands we stopped at shutdown as idle for CLAIM_IDLE_MS, so others reclaim them now. */
   async release(runs: Running[]): Promise<void> {
-    if (runs.length === 0 || this.deps.redis.status !== 'ready') return;
+    if (runs.length === 0 || !isReady(this.deps.redis)) return;
     try {
       await atMost(this.deps.queue.heartbeat(runs, this.deps.config.CLAIM_IDLE_MS), 1000);
     } catch (err) {

@@ -5,7 +5,7 @@ import { TaskCorrupted } from '../store/corrupted.js';
 import { checkCommand } from './check-command.js';
 import { retryWhileDown } from './retry.js';
 import type { CommandEntry } from '../store/command-queue.js';
-import { TaskRun, startedAt, type RunControl, type RunDeps } from './task-run.js';
+import { TaskRun, type RunControl, type RunDeps } from './task-run.js';
 
 /**
  * Runs one command to its end, at most once per stage whatever crashes: writes are fenced by a
@@ -15,7 +15,7 @@ import { TaskRun, startedAt, type RunControl, type RunDeps } from './task-run.js
  * claim, an append or the heartbeat) is dead-lettered at once.
  */
 export async function runCommand(deps: RunDeps, command: CommandEntry, control: RunControl): Promise<void> {
-  const taskId = command.fields.task_id ?? '';
+  const taskId = command.taskId ?? '';
   const log = lazyChild(deps.logger, () => ({ taskId, commandId: command.id }));
   const retry = <T>(call: () => Promise<T>) => retryWhileDown(call, control.hardStop, log);
   const deadLetter = async (reason: string) => {
@@ -23,15 +23,15 @@ export async function runCommand(deps: RunDeps, command: CommandEntry, control: 
       deps.writes.deadLetter(command, taskId, parseTaskId(taskId) !== null, reason, { maxLen: deps.config.DEAD_LETTER_MAXLEN, ttlS: deps.config.TASK_TTL_S }),
     );
     log().warn({ reason, deadId, task: outcome }, 'poison command dead-lettered');
-    const type = deps.registry.get(command.fields.type ?? '') ? command.fields.type! : '(unknown)';
-    if (outcome === 'FAILED') deps.metrics?.taskFinished(type, 'FAILED', startedAt(command));
+    const type = command.type !== undefined && deps.registry.get(command.type) ? command.type : '(unknown)';
+    if (outcome === 'FAILED') deps.metrics?.taskFinished(type, 'FAILED', command.queuedAtMs);
   };
 
-  const checked = checkCommand(deps.registry, command.fields);
+  const checked = checkCommand(deps.registry, command);
   if ('reason' in checked) return deadLetter(checked.reason);
   try {
     const lease = `${deps.consumer}/${uuidv4()}`;
-    const limits = deps.limits.of(checked.type.name, command.fields.concurrency_key);
+    const limits = deps.limits.of(checked.type.name, command.concurrencyKey);
     const slots = limits && { type: checked.type.name, ...limits };
     const [claim, recorded = '0', attempt = '1'] = await retry(() => deps.writes.claim({ taskId, lease, commandId: command.id, slots }));
     switch (claim) {

@@ -61,7 +61,7 @@ export class TaskRun {
     private readonly control: RunControl,
     private readonly task: { lease: string; log: () => Logger; type: TaskType<unknown>; params: unknown },
   ) {
-    this.taskId = command.fields.task_id!;
+    this.taskId = command.taskId!;
     this.log = task.log;
     this.signal = control.abort.signal;
     this.events = new RunLog({
@@ -208,14 +208,9 @@ export class TaskRun {
     const id = await this.events.write(event);
     if (this.deps.logger.isLevelEnabled('info')) this.log().info({ status: event.status, eventId: id }, 'event recorded');
     if (event.terminal && id !== null) {
-      this.deps.metrics?.taskFinished(this.task.type.name, event.status as FinalStatus, startedAt(this.command));
+      this.deps.metrics?.taskFinished(this.task.type.name, event.status as FinalStatus, this.command.queuedAtMs);
     }
   }
-}
-
-/** When the task was started: the time part of its command's id, so no extra read is needed. */
-export function startedAt(command: Command): number {
-  return Number(command.id.split('-')[0]);
 }
 
 function errorMessage(err: unknown): string {

@@ -179,7 +179,7 @@ export class Worker {
     const ref = refOf(command);
     if (this.running.has(ref)) return;
     const abort = new AbortController();
-    const run: Running = { command, taskId: command.fields.task_id ?? '', lease: '', abort, done: Promise.resolve() };
+    const run: Running = { command, taskId: command.taskId ?? '', lease: '', abort, done: Promise.resolve() };
     run.done = runCommand({ ...this.deps, consumer: this.consumer, writes: this.writes, limits: this.limits }, command, {
       abort,
       hardStop: this.hardStop.signal,

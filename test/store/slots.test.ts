@@ -27,9 +27,9 @@ async function setup(redis: Redis) {
     return out;
   };
   const claim = (c: CommandEntry, limit: number, keyLimit = 0) =>
-    writes.claim({ taskId: c.fields.task_id!, lease: `L-${c.id}`, commandId: c.id, slots: { type: TYPE, limit, keyLimit } });
+    writes.claim({ taskId: c.taskId!, lease: `L-${c.id}`, commandId: c.id, slots: { type: TYPE, limit, keyLimit } });
   const end = (c: CommandEntry) =>
-    writes.append(item(c.fields.task_id!, `L-${c.id}`, { status: 'COMPLETED', progress: 100, terminal: true, commandId: c.id }));
+    writes.append(item(c.taskId!, `L-${c.id}`, { status: 'COMPLETED', progress: 100, terminal: true, commandId: c.id }));
   return { store, writes, start, take, claim, end };
 }
 
@@ -44,7 +44,7 @@ test('over the limit a claim waits (command acked, in the waiting list); an end 
   assert.deepEqual(await claim(ca!, 1), ['OK', '0', '1']);
   assert.deepEqual(await claim(cc!, 1), ['WAIT', 'concurrency']);
   const [cb] = await take(1);
-  assert.equal(cb!.fields.task_id, b);
+  assert.equal(cb!.taskId, b);
   assert.deepEqual(await claim(cb!, 1), ['WAIT', 'concurrency']);
   assert.deepEqual(await redis.lrange(keys.waiting, 0, -1), [c, b]);
   assert.equal(await redis.hget(taskKey(c), 'waiting_for_slot'), 'concurrency');
@@ -56,13 +56,13 @@ test('over the limit a claim waits (command acked, in the waiting list); an end 
   assert.deepEqual(await redis.lrange(keys.waiting, 0, -1), [b]);
   assert.equal(await redis.hget(taskKey(c), 'waiting_for_slot'), null);
   const [again] = await take(5);
-  assert.equal(again!.fields.task_id, c, 'its command is queued again');
+  assert.equal(again!.taskId, c, 'its command is queued again');
   assert.deepEqual(await claim(again!, 1), ['OK', '0', '1']);
   assert.equal(await redis.hget(taskKey(c), 'command_id'), again!.id);
 
   await end(again!);
   const [last] = await take(5);
-  assert.deepEqual([last!.fields.task_id, last!.priority], [b, 'low'], 'a woken task goes back to its own priority\'s stream');
+  assert.deepEqual([last!.taskId, last!.priority], [b, 'low'], 'a woken task goes back to its own priority\'s stream');
   assert.deepEqual(await claim(last!, 1), ['OK', '0', '1']);
   await end(last!);
   for (const key of Object.values(keys)) assert.equal(await redis.exists(key), 0, `${key} is empty`);
@@ -75,7 +75,7 @@ test('per key: one of a key at once, other keys beside it; the key travels with 
   await start({ concurrencyKey: 'k1' });
   await start({ concurrencyKey: 'k2' });
   const [c1, c2, c3] = await take(3);
-  assert.equal(c1!.fields.concurrency_key, 'k1');
+  assert.equal(c1!.concurrencyKey, 'k1');
   assert.deepEqual(await claim(c1!, 0, 1), ['OK', '0', '1']);
   assert.deepEqual(await claim(c2!, 0, 1), ['WAIT', 'concurrency_key']);
   assert.deepEqual(await claim(c3!, 0, 1), ['OK', '0', '1']);
@@ -85,8 +85,8 @@ test('per key: one of a key at once, other keys beside it; the key travels with 
   assert.equal(await redis.llen(keys.waiting), 1);
   await end(c1!);
   const [woken] = await take(5);
-  assert.equal(woken!.fields.task_id, c2!.fields.task_id);
-  assert.equal(woken!.fields.concurrency_key, 'k1');
+  assert.equal(woken!.taskId, c2!.taskId);
+  assert.equal(woken!.concurrencyKey, 'k1');
 });
 
 test('a keyless task\'s end wakes a keyed task only within its own per-key limit', async (t) => {
@@ -107,11 +107,11 @@ test('a keyless task\'s end wakes a keyed task only within its own per-key limit
   assert.deepEqual(await redis.lrange(keys.waiting, 0, -1), [keyed[1]], 'the other waits for the key');
   assert.equal(await redis.hget(taskKey(keyed[1]!), 'waiting_for_slot'), 'concurrency');
   const [woken] = await take(5);
-  assert.equal(woken!.fields.task_id, keyed[0]);
+  assert.equal(woken!.taskId, keyed[0]);
   assert.deepEqual(await claim(woken!, 2, 1), ['OK', '0', '1']);
   await end(woken!);
   const [next] = await take(5);
-  assert.equal(next!.fields.task_id, keyed[1], 'the key\'s end wakes the next of the key');
+  assert.equal(next!.taskId, keyed[1], 'the key\'s end wakes the next of the key');
 });
 
 test('a dead letter and a cancel free slots; maintenance frees a leaked one (task gone) and wakes the next', async (t) => {
@@ -147,5 +147,5 @@ test('maintenance wakes waiting tasks that fit after a limit was raised', async 
   assert.deepEqual(await claim(cmds[2]!, 1), ['WAIT', 'concurrency']);
   await maintainSlots(redis, TYPE, { limit: 2, keyLimit: 1 });
   assert.equal(await redis.hlen(keys.holders), 2);
-  assert.deepEqual((await take(5)).map((c) => c.fields.task_id), [cmds[1]!.fields.task_id]);
+  assert.deepEqual((await take(5)).map((c) => c.taskId), [cmds[1]!.taskId]);
 });

@@ -69,8 +69,8 @@ test('events(after) is exclusive and head() reports status and last id', async (
   const store = new TaskStore(redis);
   const { state } = await store.start('reference', {});
   assert.deepEqual(await store.head(state.task_id), { status: 'PENDING', lastEventId: state.last_event_id });
-  assert.deepEqual(await store.events(state.task_id, state.last_event_id), []);
-  assert.equal((await store.events(state.task_id, '0-0')).length, 1);
+  assert.deepEqual(await store.events(state.task_id, { after: state.last_event_id }), []);
+  assert.equal((await store.events(state.task_id, { after: '0-0' })).length, 1);
   assert.equal(await store.head('00000000-0000-4000-8000-000000000000'), null);
   assert.equal(await store.get('00000000-0000-4000-8000-000000000000'), null);
 });

@@ -20,7 +20,7 @@ describe('task-run pure parts', () => {
     const registry = createRegistry({ STAGE_MS: 10 });
     const id = '0b7c2f3e-8a4d-4c36-9d8e-2f1a6b5c4d3e';
     const reason = (fields: Record<string, string>) => {
-      const checked = checkCommand(registry, fields);
+      const checked = checkCommand(registry, { taskId: fields.task_id, type: fields.type, params: fields.params });
       return 'reason' in checked ? checked.reason : undefined;
     };
     assert.equal(reason({}), 'malformed command: no task_id');
@@ -29,7 +29,7 @@ describe('task-run pure parts', () => {
     assert.equal(reason({ task_id: id }), 'unknown task type null');
     assert.equal(reason({ task_id: id, type: 'reference', params: '{' }), 'malformed command: params is not JSON');
     assert.equal(reason({ task_id: id, type: 'reference', params: '{"stage_ms":"x"}' }), 'invalid params: stage_ms: Invalid input: expected number, received string');
-    const ok = checkCommand(registry, { task_id: id, type: 'reference', params: '{}' });
+    const ok = checkCommand(registry, { taskId: id, type: 'reference', params: '{}' });
     assert.ok(!('reason' in ok));
     assert.deepEqual(ok.params, { stage_ms: 10 });
   });
