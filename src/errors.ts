@@ -102,7 +102,14 @@ export class AppError extends Error {
       this.code === 'TOO_MANY_CONNECTIONS'
     );
   }
+
+  /** What a client is told: the message when exposed, else 'internal error'. */
+  get publicMessage(): string {
+    return this.exposed ? this.message : INTERNAL_MESSAGE;
+  }
 }
+
+const INTERNAL_MESSAGE = 'internal error';
 
 /** The client-facing form of any thrown value. */
 export function toAppError(err: unknown): AppError {
@@ -128,10 +135,9 @@ export function toAppError(err: unknown): AppError {
       'Retry-After': '5',
     });
   }
-  return new AppError('INTERNAL', 'internal error');
+  return new AppError('INTERNAL', INTERNAL_MESSAGE);
 }
 
 export function errorBody(err: AppError): { error: { code: string; message: string; details?: unknown } } {
-  const message = err.exposed ? err.message : 'internal error';
-  return { error: { code: err.code, message, ...(err.details === undefined ? {} : { details: err.details }) } };
+  return { error: { code: err.code, message: err.publicMessage, ...(err.details === undefined ? {} : { details: err.details }) } };
 }

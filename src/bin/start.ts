@@ -2,7 +2,8 @@ import { resolve } from 'node:path';
 import { Metrics } from '../metrics/metrics.js';
 import { devRedis } from '../runtime/dev-redis.js';
 import { runMain } from '../runtime/main.js';
-import { describeTarget, redisTarget, runGateway, runWorker } from '../runtime/services.js';
+import { redisTarget, runGateway, runWorker } from '../runtime/services.js';
+import { describeTarget } from '../store/wait-for-redis.js';
 
 /**
  * Gateway and worker in one process; without REDIS_URL or REDIS_CLUSTER_NODES it finds or starts

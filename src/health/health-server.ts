@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { AppError, errorBody } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { HealthProbes } from './probes.js';
@@ -27,8 +28,9 @@ export async function startHealthServer(deps: {
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : JSON.stringify(body));
     };
+    const sendError = (err: AppError) => send(err.status, errorBody(err));
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      send(405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'probes answer GET and HEAD only' } });
+      sendError(new AppError('METHOD_NOT_ALLOWED', 'probes answer GET and HEAD only'));
       return;
     }
     if (path === '/metrics' && deps.metrics) {
@@ -37,13 +39,20 @@ export async function startHealthServer(deps: {
           res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
           res.end(req.method === 'HEAD' ? undefined : body);
         },
-        () => send(500, { error: { code: 'INTERNAL', message: 'internal error' } }),
+        (err: unknown) => {
+          deps.logger.error({ err }, 'could not render the metrics');
+          sendError(new AppError('INTERNAL', 'could not render the metrics'));
+        },
       );
       return;
     }
     deps.probes.probe(path).then(
-      (reply) => (reply ? send(reply.status, reply.body) : send(404, { error: { code: 'NOT_FOUND', message: `no probe at ${path}` } })),
-      () => send(503, { status: 'unavailable' }),
+      (reply) => (reply ? send(reply.status, reply.body) : sendError(new AppError('NOT_FOUND', `no probe at ${path}`))),
+      // A probe that fails is a probe that says no: the body is a probe's, as /readyz answers it.
+      (err: unknown) => {
+        deps.logger.warn({ err }, 'probe failed');
+        send(503, { status: 'unavailable' });
+      },
     );
   });
   await new Promise<void>((resolve, reject) => {

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
+import { answersPing } from '../store/ping.js';
 import { alive, DevRedisError, readRecord, recordPath, withRecordLock, writeRecord, type DevRedisRecord } from './dev-redis-record.js';
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -146,28 +147,6 @@ async function answersWithin(port: number, running: () => boolean): Promise<bool
     await delay(50);
   }
   return false;
-}
-
-/** True when a Redis on 127.0.0.1:`port` answers an inline PING with +PONG within 500 ms. */
-function answersPing(port: number): Promise<boolean> {
-  return new Promise((ok) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    let reply = '';
-    socket.setTimeout(500);
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (d: Buffer) => {
-      reply += d.toString('latin1');
-      if (!reply.includes('\r\n')) return;
-      socket.destroy();
-      ok(reply.startsWith('+PONG'));
-    });
-    socket.once('error', () => ok(false));
-    socket.once('close', () => ok(false));
-    socket.once('timeout', () => {
-      socket.destroy();
-      ok(false);
-    });
-  });
 }
 
 async function nextFreePort(first: number): Promise<number> {

@@ -4,9 +4,9 @@ import { startGateway } from '../gateway.js';
 import { startHealthServer } from '../health/health-server.js';
 import { HealthProbes } from '../health/probes.js';
 import { Metrics } from '../metrics/metrics.js';
-import { closeRedis, createRedis, ensureConnected, type FeedSettings, type RedisTarget } from '../store/redis.js';
+import { closeRedis, createRedis, type FeedSettings, type RedisTarget } from '../store/redis.js';
+import { waitForRedis } from '../store/wait-for-redis.js';
 import type { ReplicaWait } from '../store/replication.js';
-import { ConfigError } from '../config.js';
 import { DEFAULT_REDIS_URL } from './dev-redis.js';
 import { createRegistry } from '../tasks/builtin/index.js';
 import { loadTaskModules } from '../tasks/task-modules.js';
@@ -24,7 +24,7 @@ export async function runGateway(config: Config, logger: Logger, redisUrl: Redis
     ...storeSettings(config),
     readFromReplicas: config.REDIS_CLUSTER_WAIT_REPLICAS > 0,
   });
-  await connect(redis, redisUrl, logger, config.REDIS_CLUSTER_CONNECT_TIMEOUT_MS);
+  await waitForRedis(redis, redisUrl, logger, config.REDIS_CLUSTER_CONNECT_TIMEOUT_MS);
   const gateway = await startGateway({ redis, logger, config, registry, metrics });
   return async () => {
     await gateway.close();
@@ -49,7 +49,7 @@ export async function runWorker(
   const limits = new ConcurrencyLimits(registry, config.TASK_CONCURRENCY);
   const metrics = options.metrics ?? new Metrics();
   const redis = createRedis(redisUrl, { name: 'worker', logger, ...storeSettings(config) });
-  await connect(redis, redisUrl, logger, config.REDIS_CLUSTER_CONNECT_TIMEOUT_MS);
+  await waitForRedis(redis, redisUrl, logger, config.REDIS_CLUSTER_CONNECT_TIMEOUT_MS);
   const probes = new HealthProbes({ redis });
   const health =
     options.healthServer === false
@@ -84,55 +84,4 @@ function storeSettings(config: Config): { feed: FeedSettings; replicaWait: Repli
 /** Where the gateway and worker find Redis: the cluster of REDIS_CLUSTER_NODES, else REDIS_URL (default local). */
 export function redisTarget(config: Config): RedisTarget {
   return config.REDIS_CLUSTER_NODES ? { cluster: config.REDIS_CLUSTER_NODES } : (config.REDIS_URL ?? DEFAULT_REDIS_URL);
-}
-
-/** While Redis does not answer: a first warn line after 1 s, then one every WAIT_LOG_EVERY_MS. */
-const WAIT_LOG_EVERY_MS = 5000;
-
-/**
- * Waits for Redis, saying so in the log (with the last connection error): as long as it takes for
- * one server (it may come later, e.g. under docker compose); a cluster whose seeds do not answer
- * within `clusterTimeoutMs` (REDIS_CLUSTER_CONNECT_TIMEOUT_MS) is a configuration error.
- */
-async function connect(redis: ReturnType<typeof createRedis>, target: RedisTarget, logger: Logger, clusterTimeoutMs: number): Promise<void> {
-  const since = Date.now();
-  let lastError: string | undefined;
-  const onError = (err: Error) => (lastError = err.message);
-  redis.on('error', onError);
-  let repeat: NodeJS.Timeout | undefined;
-  let giveUp: NodeJS.Timeout | undefined;
-  const where = describeTarget(target);
-  const say = () => logger.warn({ url: where, waited_s: Math.round((Date.now() - since) / 1000), err: lastError }, 'waiting for Redis');
-  const first = setTimeout(() => {
-    say();
-    repeat = setInterval(say, WAIT_LOG_EVERY_MS);
-  }, 1000);
-  try {
-    const ready = ensureConnected(redis);
-    if (typeof target === 'string') return await ready;
-    await Promise.race([
-      ready,
-      new Promise<never>((_, reject) => {
-        giveUp = setTimeout(() => {
-          redis.disconnect();
-          reject(new ConfigError(`REDIS_CLUSTER_NODES=${JSON.stringify(where)}: no cluster answered within ${clusterTimeoutMs} ms (${lastError ?? 'no reply'})`));
-        }, clusterTimeoutMs);
-      }),
-    ]);
-  } finally {
-    clearTimeout(first);
-    clearTimeout(giveUp);
-    clearInterval(repeat);
-    redis.off('error', onError);
-  }
-}
-
-/** The target as logs show it: a URL without its password, or the seed list. */
-export function describeTarget(target: RedisTarget): string {
-  return typeof target === 'string' ? redactUrl(target) : target.cluster.map((n) => `${n.host}:${n.port}`).join(',');
-}
-
-/** Redis URLs may carry a password; logs never show it. */
-function redactUrl(url: string): string {
-  return url.replace(/\/\/([^@/]*)@/, '//***@');
 }

@@ -186,7 +186,7 @@ export class MuxConnection {
         if (!sub.active) return;
         const appErr = toAppError(err);
         if (!appErr.exposed) this.log().error({ err, ...sub.subject }, 'subscription failed');
-        this.finish(sub, appErr.closeCode, appErr.exposed ? appErr.message : 'internal error');
+        this.finish(sub, appErr.closeCode, appErr.publicMessage);
       },
     );
   }

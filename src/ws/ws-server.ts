@@ -46,13 +46,12 @@ function onHandshakeError(err: Error, socket: Duplex, req: IncomingMessage): voi
 }
 
 /**
- * The close reason of an error: its message when exposed, else 'internal error'; a feed reset
- * whose cursor does not fit a close reason (a cluster's) says to open the feed again without one.
+ * The close reason of an error: its public message; a feed reset whose cursor does not fit a
+ * close reason (a cluster's) says to open the feed again without one.
  */
 function closeReasonOf(appErr: AppError): string {
-  if (!appErr.exposed) return 'internal error';
   if (appErr.code === 'FEED_CURSOR_EXPIRED' && !fitsCloseReason(appErr.message)) return FEED_RESET_SHORT_REASON;
-  return appErr.message;
+  return appErr.publicMessage;
 }
 
 /** What a connection streams: a task watch or a feed, opened on the sink the connection builds. */

@@ -1,9 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../src/runtime/dev-redis.js';
+import { answersPing } from '../../src/store/ping.js';
 
 export interface RedisServer {
   url: string;
@@ -82,24 +82,6 @@ export async function launch(args: string[], port: number): Promise<ChildProcess
   }
   child.kill('SIGKILL');
   throw new Error('redis-server did not answer within 5 s');
-}
-
-/** True when a Redis on 127.0.0.1:`port` answers PING within 500 ms. */
-export function answersPing(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    socket.setTimeout(500);
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (d) => {
-      socket.destroy();
-      resolve(d.toString().startsWith('+PONG'));
-    });
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
 }
 
 /** Sends `signal` to `child` unless it has exited; resolves when it has. */

@@ -11,7 +11,8 @@ import { request } from '../helpers/http.js';
 import { connectRedis } from '../helpers/redis.js';
 import { spawnEntry, stopProc, type Scope } from '../helpers/processes.js';
 import { testScope } from '../helpers/scope.js';
-import { answersPing, killPid, redisServersIn, startRedisServer } from '../helpers/redis-server.js';
+import { answersPing } from '../../src/store/ping.js';
+import { killPid, redisServersIn, startRedisServer } from '../helpers/redis-server.js';
 
 const logger = createLogger('silent', 'test');
 
