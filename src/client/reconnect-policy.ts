@@ -33,9 +33,6 @@ export const TERMINAL_CLOSE_CODES: ReadonlySet<number> = new Set([
   CloseCode.BAD_REQUEST, CloseCode.UNAUTHORIZED, CloseCode.FORBIDDEN, CloseCode.NOT_FOUND, CloseCode.TASK_CORRUPTED,
 ]);
 
-/** The gateway closes with DONE only once the task's terminal event has been sent. */
-export const DONE_CLOSE_CODE = CloseCode.DONE;
-
 export type CloseOutcome = 'finished' | 'failed' | 'retry';
 
 /**
@@ -43,7 +40,8 @@ export type CloseOutcome = 'finished' | 'failed' | 'retry';
  * (1001 shutdown, 1006 dropped, 1011, 1013, 4008 slow consumer, ...): resume with lastEventId.
  */
 export function closeOutcome(code: number): CloseOutcome {
-  if (code === DONE_CLOSE_CODE) return 'finished';
+  // The gateway closes with DONE only once the task's terminal event has been sent.
+  if (code === CloseCode.DONE) return 'finished';
   if (TERMINAL_CLOSE_CODES.has(code)) return 'failed';
   return 'retry';
 }

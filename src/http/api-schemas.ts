@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { errorTable, type ErrorCode } from '../errors.js';
 import { EVENT_ID_RE } from '../wire/event-id.js';
+import { FEED_CURSOR_RE } from '../wire/feed-cursor.js';
 import { BATCH_MAX_BYTES, BATCH_PARAM } from '../wire/frames.js';
 import type { ProbeReply } from '../health/probes.js';
 import { EVENT_TYPES, PRIORITIES, type Json, type TaskEvent } from '../wire/events.js';
-import { TAG_RE, type FeedEntry, type FeedGrant, type FeedReset } from '../wire/feed.js';
+import { TAG_RE, TAG_RULE, type FeedEntry, type FeedGrant, type FeedReset } from '../wire/feed.js';
 import type { TaskState } from '../wire/task-state.js';
 
 /**
@@ -23,15 +24,15 @@ export const eventIdSchema = z
 /** A feed cursor (src/wire/feed-cursor.ts): an entry id, or on a cluster one per partition joined by `_`. */
 export const feedCursorSchema = z
   .string()
-  .regex(new RegExp(`^${EVENT_ID_RE.source.slice(1, -1)}(?:_${EVENT_ID_RE.source.slice(1, -1)})*$`))
+  .regex(FEED_CURSOR_RE)
   .describe('Feed cursor: the entry id `<ms>-<seq>` on a single Redis; on a Redis Cluster one such id per partition, joined by `_`. Opaque: send it back as it came.');
 
-/** Tags of a start: at most MAX_TAGS, distinct, each 1 to 64 of `A-Z a-z 0-9 _ . : = @ / + -`. */
+/** Tags of a start: at most MAX_TAGS, distinct, each TAG_RE. */
 export const MAX_TAGS = 10;
 export const tagSchema = z
   .string()
-  .regex(TAG_RE, 'a tag is 1 to 64 of the characters A-Z a-z 0-9 _ . : = @ / + -')
-  .describe('A tag: 1 to 64 of the characters `A-Z a-z 0-9 _ . : = @ / + -`, case-sensitive.');
+  .regex(TAG_RE, `a tag is ${TAG_RULE}`)
+  .describe(`A tag: ${TAG_RULE}, case-sensitive.`);
 export const tagsSchema = z
   .array(tagSchema)
   .max(MAX_TAGS)

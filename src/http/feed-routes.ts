@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AppError } from '../errors.js';
-import { TAG_RE } from '../wire/feed.js';
+import { TAG_RE, TAG_RULE } from '../wire/feed.js';
 import { readJsonBody } from './body.js';
 import type { GuardDeps } from './guards.js';
 import { AccessRouter } from './route-access.js';
@@ -11,7 +11,7 @@ export const feedTokenBody = z.strictObject({
     .string()
     .regex(TAG_RE)
     .optional()
-    .describe('The tag whose feed the token opens (a tag token); absent: the all-tasks feed. 1 to 64 of A-Z a-z 0-9 _ . : = @ / + -.'),
+    .describe(`The tag whose feed the token opens (a tag token); absent: the all-tasks feed. ${TAG_RULE}.`),
   ttl_s: z.number().int().min(1).max(365 * 86400).optional().describe('Seconds the token stays valid; default WATCH_TOKEN_TTL_S.'),
 });
 

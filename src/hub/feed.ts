@@ -1,6 +1,6 @@
 import { AppError } from '../errors.js';
 import type { FeedStore } from '../store/feed-store.js';
-import { TAG_RE } from '../wire/feed.js';
+import { TAG_RE, TAG_RULE } from '../wire/feed.js';
 import type { Watch, WatchSink } from './watch.js';
 import type { Hub } from './hub.js';
 
@@ -25,7 +25,7 @@ export interface FeedRequest {
 /** The tag of a feed request, or BAD_REQUEST; undefined for the all-tasks feed. */
 export function checkTag(raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined;
-  if (!TAG_RE.test(raw)) throw new AppError('INVALID_QUERY', 'tag must be 1 to 64 of the characters A-Z a-z 0-9 _ . : = @ / + -');
+  if (!TAG_RE.test(raw)) throw new AppError('INVALID_QUERY', `tag must be ${TAG_RULE}`);
   return raw;
 }
 

@@ -1,4 +1,4 @@
-import { compareEventIds, parseEventId } from './event-id.js';
+import { EVENT_ID_RE, compareEventIds, parseEventId } from './event-id.js';
 
 /**
  * A feed's cursor, as clients keep it and send it back: on a single Redis, the id of the last
@@ -7,6 +7,10 @@ import { compareEventIds, parseEventId } from './event-id.js';
  * entry's id with their cursor only through feedCursorCovers.
  */
 export const FEED_CURSOR_SEPARATOR = '_';
+
+const ID = EVENT_ID_RE.source.slice(1, -1);
+/** The form of a feed cursor: event ids (EVENT_ID_RE) joined by FEED_CURSOR_SEPARATOR; parseFeedCursor gives its canonical form. */
+export const FEED_CURSOR_RE = new RegExp(`^${ID}(?:${FEED_CURSOR_SEPARATOR}${ID})*$`);
 
 /** The canonical form of a client-supplied feed cursor, or null when it is not one. */
 export function parseFeedCursor(raw: string): string | null {

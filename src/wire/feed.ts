@@ -46,6 +46,8 @@ export interface FeedCursorMark {
 
 /** A tag: what a task may carry, a tag feed follows and a tag token grants (the starts' tag rule). */
 export const TAG_RE = /^[A-Za-z0-9_.:=@/+-]{1,64}$/;
+/** TAG_RE in words, for error messages and docs. */
+export const TAG_RULE = '1 to 64 of the characters A-Z a-z 0-9 _ . : = @ / + -';
 
 /** Name of the SSE message that tells the client its cursor is older than the feed holds. */
 export const FEED_RESET_EVENT = 'reset';

@@ -15,6 +15,7 @@ import type { WireEvent } from '../store/events.js';
 import type { TaskStore } from '../store/task-store.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { parseTaskId } from '../wire/task-id.js';
+import { TAG_RULE } from '../wire/feed.js';
 import {
   MUX_MAX_STRIKES, MUX_STRIKE_WINDOW_MS, SubscriptionCode, feedNameTag, parseClientMessage, subjectKey,
   type MuxControlMessage, type MuxSubject,
@@ -121,7 +122,7 @@ export class MuxConnection {
         this.deps.auth.requireWatch(subject.task, token);
       } else {
         const feed = feedNameTag(subject.feed);
-        if (feed === null) throw new AppError('BAD_REQUEST', 'feed must be "all" or "tag:<tag>" (a tag: 1 to 64 of A-Z a-z 0-9 _ . : = @ / + -)');
+        if (feed === null) throw new AppError('BAD_REQUEST', `feed must be "all" or "tag:<tag>" (a tag: ${TAG_RULE})`);
         tag = feed.tag;
         this.deps.auth.requireFeed(tag, token);
       }

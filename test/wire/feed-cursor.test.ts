@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { feedCursorCovers, parseFeedCursor } from '../../src/wire/feed-cursor.js';
+import { FEED_CURSOR_RE, feedCursorCovers, parseFeedCursor } from '../../src/wire/feed-cursor.js';
 import { continueFromReason, feedResetMessage } from '../../src/wire/feed.js';
 
 test('a feed cursor is one entry id (single Redis) or one per partition joined by _ (cluster), canonicalised', () => {
@@ -22,4 +22,9 @@ test('the reset reason names the cursor to continue from, a cluster\'s too', () 
   assert.equal(continueFromReason(feedResetMessage('12-3')), '12-3');
   assert.equal(continueFromReason(feedResetMessage('12-3_0-0_4-1')), '12-3_0-0_4-1');
   assert.equal(continueFromReason('feed interrupted, resume with lastEventId'), null);
+});
+
+test('FEED_CURSOR_RE: event ids joined by the separator, nothing else', () => {
+  for (const ok of ['1-2', '5', '1-2_3-4', '1-2_3-4_5-6']) assert.match(ok, FEED_CURSOR_RE, ok);
+  for (const bad of ['', '_', '1-2_', '_1-2', '1-2__3-4', '1-2,3-4', 'a-1']) assert.doesNotMatch(bad, FEED_CURSOR_RE, bad);
 });
