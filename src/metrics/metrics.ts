@@ -3,12 +3,12 @@ import type { Logger } from '../logger.js';
 import { groupLag, pendingCommands } from '../store/queue-stats.js';
 import type { Redis } from '../store/redis.js';
 import type { WireEvent } from '../store/events.js';
+import type { TerminalStatus } from '../wire/events.js';
 
 /** Names of the transports a watcher can use; the `transport` label takes only these values. */
 export type Transport = 'ws' | 'sse';
 
 /** Terminal statuses that have their own counter. */
-export type FinalStatus = 'COMPLETED' | 'FAILED' | 'CANCELLED';
 
 const PREFIX = 'taskcast_';
 /** Latencies on one host are sub-millisecond to a few seconds. */
@@ -26,7 +26,7 @@ export class Metrics {
   private queueSource: { redis: Redis; logger: Logger } | undefined;
   private hubSource: { readonly watchedStreams: number } | undefined;
 
-  private readonly finished: Record<FinalStatus, Counter<'type'>>;
+  private readonly finished: Record<TerminalStatus, Counter<'type'>>;
   private readonly tasksStarted: Counter<'type'>;
   private readonly taskDuration: Histogram<'type' | 'status'>;
   private readonly stageDuration: Histogram<'type' | 'stage'>;
@@ -158,7 +158,7 @@ export class Metrics {
   }
 
   /** A terminal event was recorded; `startedAtMs` is when the task was created. */
-  taskFinished(type: string, status: FinalStatus, startedAtMs: number, nowMs = Date.now()): void {
+  taskFinished(type: string, status: TerminalStatus, startedAtMs: number, nowMs = Date.now()): void {
     this.finished[status].inc({ type });
     this.taskDuration.observe({ type, status }, Math.max(0, nowMs - startedAtMs) / 1000);
   }

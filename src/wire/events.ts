@@ -6,7 +6,11 @@ import { parseEventId } from './event-id.js';
  */
 
 /** Terminal statuses: the last event of a task; after it, streams close and keys expire. */
-export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+export type TerminalStatus = 'COMPLETED' | 'FAILED' | 'CANCELLED';
+export const TERMINAL_STATUSES: ReadonlySet<string> = new Set<TerminalStatus>(['COMPLETED', 'FAILED', 'CANCELLED']);
+
+/** The status of the event that ends a failed attempt when another follows (it carries `attempt` and `error`). */
+export const RETRYING = 'RETRYING';
 
 /**
  * Statuses the system records before a task runs: SCHEDULED (a start with `run_at` or `delay_ms`,

@@ -1,4 +1,4 @@
-import type { Json, TaskEvent } from './events.js';
+import { RETRYING, type Json, type TaskEvent } from './events.js';
 
 /**
  * The exactly-once rule of a task's output, applied to its events in log order. The server
@@ -40,7 +40,7 @@ export class OutputRule {
     if (this.pending.length === 0 || (event.type !== 'stage' && event.type !== 'restart')) return null;
     const chunks = this.pending;
     this.pending = [];
-    return event.type === 'restart' || event.status === 'RETRYING' ? { kind: 'discard', chunks } : { kind: 'commit', chunks };
+    return event.type === 'restart' || event.status === RETRYING ? { kind: 'discard', chunks } : { kind: 'commit', chunks };
   }
 
   /** Chunks of the stage in progress, which a restart may still void. */

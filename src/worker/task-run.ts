@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import type { FinalStatus, Metrics } from '../metrics/metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { TaskWrites } from '../store/task-writes.js';
 import type { CommandEntry } from '../store/command-queue.js';
 import { jsonText } from './json-value.js';
@@ -12,6 +12,7 @@ import { RunLog, type NewEvent } from './run-log.js';
 import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded, isStop } from './stops.js';
 import { Attempt } from './task-context.js';
 import type { ConcurrencyLimits } from '../tasks/concurrency.js';
+import { RETRYING, type TerminalStatus } from '../wire/events.js';
 
 type Command = CommandEntry;
 
@@ -100,7 +101,7 @@ export class TaskRun {
           await this.append({ kind: 'stage', status: 'FAILED', progress: '', terminal: true, fields: ['error', error, 'attempt', attempt] });
           return;
         }
-        await this.append({ kind: 'stage', status: 'RETRYING', progress: '', fields: ['attempt', attempt + 1, 'error', error] });
+        await this.append({ kind: 'stage', status: RETRYING, progress: '', fields: ['attempt', attempt + 1, 'error', error] });
         await delay(backoffMs(attempt + 1, RETRY_BASE_MS, RETRY_MAX_MS), undefined, { signal: this.signal });
         continue;
       }
@@ -208,7 +209,7 @@ export class TaskRun {
     const id = await this.events.write(event);
     if (this.deps.logger.isLevelEnabled('info')) this.log().info({ status: event.status, eventId: id }, 'event recorded');
     if (event.terminal && id !== null) {
-      this.deps.metrics?.taskFinished(this.task.type.name, event.status as FinalStatus, this.command.queuedAtMs);
+      this.deps.metrics?.taskFinished(this.task.type.name, event.status as TerminalStatus, this.command.queuedAtMs);
     }
   }
 }
