@@ -2,10 +2,8 @@ import { socketUrl } from './socket-url.js';
 import { CLIENT_DONE_CLOSE, CloseCode } from '../wire/close-codes.js';
 import { continueFromReason } from '../wire/feed.js';
 import { BATCH_PARAM } from '../wire/frames.js';
-import {
-  MUX_PATH, encodeClientMessage, feedName, feedNameTag, parseServerFrame, subjectKey, type MuxClientMessage,
-  type MuxControlMessage, type ServerMessage,
-} from '../wire/mux.js';
+import { MUX_PATH, feedName, feedNameTag, subjectKey, type MuxClientMessage, type MuxControlMessage } from '../wire/mux.js';
+import { encodeClientMessage, parseServerFrame, type ServerMessage } from '../wire/mux-messages.js';
 import { FeedFollow, type FollowOptions } from './feed-follow.js';
 import { TaskWatch, type WatchOptions } from './task-watch.js';
 import type { MuxSubscription } from './mux-subscription.js';

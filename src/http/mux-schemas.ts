@@ -2,7 +2,7 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { CloseCode } from '../wire/close-codes.js';
 import {
-  FEED_NAME_RE, MUX_MAX_MESSAGE_BYTES, MUX_MAX_STRIKES, MUX_PATH, MUX_STRIKE_WINDOW_MS, SubscriptionCode,
+  FEED_NAME_RE, MUX_MAX_MESSAGE_BYTES, MUX_MAX_STRIKES, MUX_PATH, MUX_STRIKE_WINDOW_MS, SUBSCRIPTION_CODE_MEANINGS, SubscriptionCode,
   type EndedMessage, type ErrorMessage, type SubscribeMessage, type SubscribedMessage, type UnsubscribeMessage, type UnsubscribedMessage,
   type FeedEndedMessage, type FeedSubscribeMessage, type FeedSubscribedMessage, type FeedUnsubscribeMessage, type FeedUnsubscribedMessage,
   type MuxFeedEntry,
@@ -99,18 +99,6 @@ export const muxErrorSchema = z
   .object({ type: z.literal('error'), code: z.literal(CloseCode.BAD_REQUEST), reason: z.string() })
   .meta({ id: 'MuxError', description: 'Server: a client message that could not be acted on (malformed, or a duplicate subscribe); nothing changed.' });
 
-/** What each subscription code means to a client; a code added to SubscriptionCode must be described here. */
-const subscriptionCodeMeaning = {
-  DONE: 'The terminal event was sent (or the task had ended at the cursor).',
-  INTERNAL: 'Unexpected server error: subscribe again with the cursor after a backoff.',
-  TRY_AGAIN: 'Redis down, live feed broken, or the message rate exceeded: subscribe again with the cursor after a backoff.',
-  BAD_REQUEST: 'Task id not a UUID, feed not `all` or `tag:<tag>`, lastEventId malformed or beyond the task\'s last event.',
-  UNAUTHORIZED: 'Auth on: no token, or one that does not allow watching this task (or following this feed).',
-  NOT_FOUND: 'Unknown task (never created, or expired).',
-  TASK_CORRUPTED: 'The task\'s keys in Redis (or the feed\'s key) hold the wrong type; retrying cannot help.',
-  FEED_CURSOR_EXPIRED: 'A feed subscription\'s cursor is older than the feed holds: reload the list, subscribe again from the id after `continue from` in the reason.',
-  TOO_MANY_SUBSCRIPTIONS: 'The connection already holds WS_MAX_SUBSCRIPTIONS subscriptions (tasks and feeds together).',
-} satisfies Record<keyof typeof SubscriptionCode, string>;
 
 /** The codes that close a whole `/ws` connection. */
 const connectionCloseCodes = [
@@ -164,7 +152,7 @@ export function registerMux(api: OpenAPIRegistry): void {
       subscriptionCodes: (Object.keys(SubscriptionCode) as (keyof typeof SubscriptionCode)[]).map((name) => ({
         code: SubscriptionCode[name],
         name,
-        meaning: subscriptionCodeMeaning[name],
+        meaning: SUBSCRIPTION_CODE_MEANINGS[name],
       })),
       closeCodes: connectionCloseCodes,
     },

@@ -2,35 +2,16 @@
 import type { OpenAPIRegistry, ResponseConfig, RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { errorTable } from '../errors.js';
-import { CloseCode } from '../wire/close-codes.js';
+import { CLOSE_CODE_MEANINGS, CloseCode } from '../wire/close-codes.js';
 import { errorBodySchema, taskIdSchema } from './api-schemas.js';
 
-/** What each close code means to a client; a code added to CloseCode must be described here. */
-const closeCodeMeaning = {
-  DONE: 'The terminal event (COMPLETED, FAILED, CANCELLED) was sent; nothing more will come.',
-  GOING_AWAY: 'The gateway is shutting down; resume with lastEventId (on another gateway).',
-  TOO_BIG: 'The client sent a frame larger than the gateway accepts.',
-  INTERNAL: 'An unexpected server error; resume with lastEventId.',
-  TRY_AGAIN: 'Temporarily unable to serve (e.g. Redis is down); resume with lastEventId after a backoff.',
-  BAD_REQUEST: 'Malformed task id, malformed or out-of-range lastEventId, or the client sent a message.',
-  NOT_FOUND: 'Unknown task (never created, or expired after TASK_TTL_S).',
-  TASK_CORRUPTED: "The task's keys in Redis (or a feed's key) hold the wrong type (bad data); retrying cannot help.",
-  SLOW_CONSUMER: 'The client read too slowly; resume with lastEventId.',
-  PROTOCOL_ERROR: 'The client sent a malformed frame (e.g. unmasked); sent without a reason.',
-  INVALID_PAYLOAD: 'The client sent a text frame that is not UTF-8; sent without a reason.',
-  FEED_CURSOR_EXPIRED:
-    'A feed cursor older than the feed holds (or beyond its end): reload the task list, then reconnect with ' +
-    'lastEventId = the id that ends the reason (`... continue from <id>`).',
-  UNAUTHORIZED: 'Missing, invalid or expired token; the upgrade answers 401 first, so clients normally see that.',
-  FORBIDDEN: 'Origin not allowed; the upgrade answers 403 first, so clients normally see that.',
-} satisfies Record<keyof typeof CloseCode, string>;
 
 /** The close-code table: code, name, meaning and the error codes that close with it. */
 export function closeCodeTable(): { code: number; name: string; meaning: string; errors: string[] }[] {
   return (Object.keys(CloseCode) as (keyof typeof CloseCode)[]).map((name) => ({
     code: CloseCode[name],
     name,
-    meaning: closeCodeMeaning[name],
+    meaning: CLOSE_CODE_MEANINGS[name],
     errors: Object.entries(errorTable)
       .filter(([, row]) => row.close === CloseCode[name])
       .map(([code]) => code),

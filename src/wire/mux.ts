@@ -1,7 +1,5 @@
-import { parseFrame } from './frames.js';
 import { CloseCode } from './close-codes.js';
-import { parseTaskEvent, type TaskEvent } from './events.js';
-import { TAG_RE, parseFeedEntry, type FeedEntry } from './feed.js';
+import { TAG_RE, type FeedEntry } from './feed.js';
 
 /**
  * The multiplexed WebSocket `/ws`: one connection, many subscriptions, each with its own cursor.
@@ -162,31 +160,32 @@ export function feedNameTag(name: string): { tag: string | undefined } | null {
 
 /**
  * The codes of `ended`, the close codes of `/ws/task/<id>` for the same cases (see
- * close-codes.ts), plus TOO_MANY_SUBSCRIPTIONS.
+ * close-codes.ts), plus TOO_MANY_SUBSCRIPTIONS; each described in SUBSCRIPTION_CODE_MEANINGS.
  */
 export const SubscriptionCode = {
-  /** The terminal event was sent (or the task had ended at the cursor). */
   DONE: CloseCode.DONE,
-  /** Unexpected server error: subscribe again with the cursor after a backoff. */
   INTERNAL: CloseCode.INTERNAL,
-  /**
-   * Temporarily unable to serve (Redis down, the live feed broke, or the message rate was
-   * exceeded): subscribe again with the cursor after a backoff.
-   */
   TRY_AGAIN: CloseCode.TRY_AGAIN,
-  /** Task id not a UUID, feed name not `all` or `tag:<tag>`, lastEventId malformed or beyond the task's last event. */
   BAD_REQUEST: CloseCode.BAD_REQUEST,
-  /** Auth on: no token, or one that does not allow watching this task (or following this feed). */
   UNAUTHORIZED: CloseCode.UNAUTHORIZED,
-  /** Unknown task (never created, or expired). */
   NOT_FOUND: CloseCode.NOT_FOUND,
-  /** The task's keys in Redis hold the wrong type. */
   TASK_CORRUPTED: CloseCode.TASK_CORRUPTED,
-  /** A feed subscription's cursor is older than the feed holds: continue from the id in the reason. */
   FEED_CURSOR_EXPIRED: CloseCode.FEED_CURSOR_EXPIRED,
-  /** The connection already holds WS_MAX_SUBSCRIPTIONS subscriptions (tasks and feeds together). */
   TOO_MANY_SUBSCRIPTIONS: 4429,
 } as const;
+
+/** What each subscription code means to a client (the OpenAPI document's words); a code added to SubscriptionCode must be described here. */
+export const SUBSCRIPTION_CODE_MEANINGS = {
+  DONE: 'The terminal event was sent (or the task had ended at the cursor).',
+  INTERNAL: 'Unexpected server error: subscribe again with the cursor after a backoff.',
+  TRY_AGAIN: 'Redis down, live feed broken, or the message rate exceeded: subscribe again with the cursor after a backoff.',
+  BAD_REQUEST: 'Task id not a UUID, feed not `all` or `tag:<tag>`, lastEventId malformed or beyond the task\'s last event.',
+  UNAUTHORIZED: 'Auth on: no token, or one that does not allow watching this task (or following this feed).',
+  NOT_FOUND: 'Unknown task (never created, or expired).',
+  TASK_CORRUPTED: 'The task\'s keys in Redis (or the feed\'s key) hold the wrong type; retrying cannot help.',
+  FEED_CURSOR_EXPIRED: 'A feed subscription\'s cursor is older than the feed holds: reload the list, subscribe again from the id after `continue from` in the reason.',
+  TOO_MANY_SUBSCRIPTIONS: 'The connection already holds WS_MAX_SUBSCRIPTIONS subscriptions (tasks and feeds together).',
+} satisfies Record<keyof typeof SubscriptionCode, string>;
 
 /**
  * Limits of one connection. A message larger than MUX_MAX_MESSAGE_BYTES closes it with 1009 (the
@@ -198,81 +197,3 @@ export const SubscriptionCode = {
 export const MUX_MAX_MESSAGE_BYTES = 4096;
 export const MUX_MAX_STRIKES = 10;
 export const MUX_STRIKE_WINDOW_MS = 60_000;
-
-/** A client message as sent: JSON text. */
-export function encodeClientMessage(message: MuxClientMessage): string {
-  return JSON.stringify(message);
-}
-
-const SUBSCRIBE_FIELDS = new Set(['type', 'lastEventId', 'token']);
-const UNSUBSCRIBE_FIELDS = new Set(['type']);
-
-/** A client message, or the reason it is not one (the `error` the server answers). */
-export function parseClientMessage(text: string): MuxClientMessage | { error: string } {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { error: 'a message must be JSON' };
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { error: 'a message must be a JSON object' };
-  const m = value as Record<string, unknown>;
-  if (m.type !== 'subscribe' && m.type !== 'unsubscribe') {
-    return { error: 'type must be "subscribe" or "unsubscribe"' };
-  }
-  if ('task' in m && 'feed' in m) return { error: `${m.type} names either "task" or "feed", not both` };
-  const key = 'feed' in m ? 'feed' : 'task';
-  const subject = m[key];
-  if (typeof subject !== 'string') return { error: `${m.type} needs "task", a task id, or "feed", a feed name` };
-  const allowed = m.type === 'subscribe' ? SUBSCRIBE_FIELDS : UNSUBSCRIBE_FIELDS;
-  const unknown = Object.keys(m).find((k) => k !== key && !allowed.has(k));
-  if (unknown !== undefined) return { error: `unknown field ${JSON.stringify(unknown.slice(0, 40))} in ${m.type}` };
-  const about = key === 'feed' ? { feed: subject } : { task: subject };
-  if (m.type === 'unsubscribe') return { type: 'unsubscribe', ...about };
-  if (m.lastEventId !== undefined && typeof m.lastEventId !== 'string') return { error: 'lastEventId must be a string' };
-  if (m.token !== undefined && typeof m.token !== 'string') return { error: 'token must be a string' };
-  return {
-    type: 'subscribe',
-    ...about,
-    ...(m.lastEventId === undefined ? {} : { lastEventId: m.lastEventId }),
-    ...(m.token === undefined ? {} : { token: m.token }),
-  };
-}
-
-export type ServerMessage = { event: TaskEvent } | { entry: MuxFeedEntry } | { control: MuxControlMessage };
-
-/**
- * The server messages of one text frame, in order (a batch's, see frames.ts, or the one message of
- * a frame without batches); null when the frame or any message in it is malformed. A message is an
- * event (a TaskEvent, as `/ws/task` sends it: it has `id` and `task_id`), a feed entry (it also has
- * `feed`) or a control message.
- */
-export function parseServerFrame(data: unknown): ServerMessage[] | null {
-  return parseFrame(data, classify);
-}
-
-/** The server message `m` is, or null when it is none. */
-function classify(m: Record<string, unknown>): ServerMessage | null {
-  if (typeof m.id === 'string' && typeof m.task_id === 'string' && 'feed' in m) {
-    const entry = typeof m.feed === 'string' ? parseFeedEntry(m) : null;
-    return entry ? { entry: entry as MuxFeedEntry } : null;
-  }
-  if (typeof m.id === 'string' && typeof m.task_id === 'string') {
-    const event = parseTaskEvent(m);
-    return event ? { event } : null;
-  }
-  const named = typeof m.task === 'string' || typeof m.feed === 'string';
-  switch (m.type) {
-    case 'subscribed':
-      if (m.id !== undefined && typeof m.id !== 'string') return null;
-      return named ? { control: m as unknown as MuxControlMessage } : null;
-    case 'unsubscribed':
-      return named ? { control: m as unknown as MuxControlMessage } : null;
-    case 'ended':
-      return named && typeof m.code === 'number' ? { control: m as unknown as MuxControlMessage } : null;
-    case 'error':
-      return typeof m.code === 'number' ? { control: m as unknown as MuxControlMessage } : null;
-    default:
-      return null;
-  }
-}

@@ -16,10 +16,8 @@ import type { TaskStore } from '../store/task-store.js';
 import { CloseCode } from '../wire/close-codes.js';
 import { parseTaskId } from '../wire/task-id.js';
 import { TAG_RULE } from '../wire/feed.js';
-import {
-  MUX_MAX_STRIKES, MUX_STRIKE_WINDOW_MS, SubscriptionCode, feedNameTag, parseClientMessage, subjectKey,
-  type MuxControlMessage, type MuxSubject,
-} from '../wire/mux.js';
+import { MUX_MAX_STRIKES, MUX_STRIKE_WINDOW_MS, SubscriptionCode, feedNameTag, subjectKey, type MuxControlMessage, type MuxSubject } from '../wire/mux.js';
+import { parseClientMessage } from '../wire/mux-messages.js';
 import { closeReason } from './close-reason.js';
 import type { FrameWriter } from './frame-writer.js';
 

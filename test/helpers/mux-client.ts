@@ -1,7 +1,8 @@
 import WebSocket from 'ws';
 import type { TaskEvent } from '../../src/wire/events.js';
 import { BATCH_PARAM } from '../../src/wire/frames.js';
-import { parseServerFrame, type MuxClientMessage, type MuxControlMessage, type MuxFeedEntry, type ServerMessage } from '../../src/wire/mux.js';
+import type { MuxClientMessage, MuxControlMessage, MuxFeedEntry } from '../../src/wire/mux.js';
+import { parseServerFrame, type ServerMessage } from '../../src/wire/mux-messages.js';
 import {
   endedSchema, feedEndedSchema, feedSubscribedSchema, feedUnsubscribedSchema, muxErrorSchema, muxFeedEntrySchema, subscribedSchema,
   unsubscribedSchema,

@@ -1,64 +1,19 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { RedisPerTask } from '../../scripts/bench/summary.js';
 import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
-import { withTimeout } from '../helpers/wait.js';
+import { SCALED_DOWN, measures, runBench } from '../helpers/bench-run.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-/** Runs `npm run bench -- <args>` (as scripts/bench.ts through tsx); resolves with its stdout once it exited 0. */
-async function runBench(args: string[], timeoutMs: number): Promise<string> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
-  const code = await withTimeout(new Promise<number | null>((resolve) => child.once('exit', resolve)), 'the bench run', timeoutMs);
-  assert.equal(code, 0, `${out}\n${err}`);
-  return out;
-}
-
-// Speed is the benchmark's business, not this test's: it checks that every measure runs end to
-// end and reports exact delivery, at a scale small enough for CI. The measures run in two bench
-// runs (each within the per-test time limit on a slow machine): the comparisons with BullMQ and
-// the ceiling, then the fan-out and client measures.
-const SCALED_DOWN = [
-  '--quick', '--tasks', '100', '--rounds', '1', '--rate', '50', '--rate-seconds', '1',
-  '--watchers', '100', '--fanout-tasks', '4', '--storm', '50', '--storm-tasks', '2',
-  '--output-tasks', '4', '--output-chunks', '100', '--replay-events', '500', '--starts', '100',
-  '--mux-clients', '10', '--mux-per-client', '3', '--mux-tasks', '5',
-];
-
-/** The JSON line of each measure in a bench run's output, by its `measure`. */
-function measures(out: string): Record<string, Record<string, unknown>> {
-  const lines = out.split('\n').filter((l) => l.startsWith('{'));
-  return Object.fromEntries(lines.map((l) => JSON.parse(l) as { measure: string }).map((r) => [r.measure, r])) as Record<string, Record<string, unknown>>;
-}
-
-test('npm run bench: a scaled-down run of the comparisons prints each measure as JSON, then the summary', async () => {
-  const out = await runBench([...SCALED_DOWN, '--only', 'throughput,scheduled,latency,output,ceiling,bullmq,script'], 110_000);
+test('npm run bench: a scaled-down run of the comparisons with BullMQ and the ceiling prints each measure as JSON, then the summary', async () => {
+  const out = await runBench([...SCALED_DOWN, '--only', 'throughput,latency,ceiling,bullmq'], 110_000);
   const m = measures(out);
   assert.deepEqual(
     Object.keys(m).sort(),
-    [
-      'bullmq', 'bullmq_latency', 'bullmq_output', 'bullmq_redis_cost', 'ceiling', 'latency', 'output', 'redis_ceiling', 'redis_cost',
-      'scheduled_starts', 'script_cost', 'throughput',
-    ],
+    ['bullmq', 'bullmq_latency', 'bullmq_redis_cost', 'ceiling', 'latency', 'redis_ceiling', 'redis_cost', 'throughput'],
   );
-  const scheduled = m.scheduled_starts as Record<string, Record<string, unknown>>;
-  for (const kind of ['plain', 'scheduled']) {
-    assert.equal(scheduled[kind]!.incomplete, 0, `${kind} starts all completed`);
-    assert.ok(Number(scheduled[kind]!.commands_per_task) > 0);
-  }
-  assert.deepEqual(m.output!.inexact_watchers, [0]);
-  assert.ok(Number(m.output!.chunks_per_s) > 0);
-  assert.ok(Number(m.output!.redis_cpu_us_per_event) > 0);
-  assert.ok(Number((m.bullmq_output!.taskcast_vs_bullmq as { median: number }).median) > 0);
   assert.equal(m.throughput!.tasks, 100);
   assert.equal(m.throughput!.incomplete, 0);
   assert.ok(Number(m.throughput!.tasks_per_s) > 0);
@@ -93,36 +48,6 @@ test('npm run bench: a scaled-down run of the comparisons prints each measure as
   assert.match(out, /taskcast\/BullMQ [\d.]+ in commands and [\d.]+ in Redis CPU \(target <= 0\.5\)/);
   assert.match(out, /Redis per task at that rate: taskcast [\d.]+ commands \(xread [\d.]+, client\|unblock [\d.]+\), [\d.]+ us CPU; BullMQ /);
   assert.match(out, /taskcast benchmark: \d+ cores/);
-});
-
-test('npm run bench: a scaled-down run of the fan-out and client measures prints each measure as JSON, then the summary', async () => {
-  const out = await runBench([...SCALED_DOWN, '--only', 'fanout,storm,mux,replay,starts'], 110_000);
-  const m = measures(out);
-  assert.deepEqual(Object.keys(m).sort(), ['fanout', 'long_replay', 'mux', 'starts', 'storm']);
-  assert.deepEqual([m.long_replay!.events, m.long_replay!.ws_received, m.long_replay!.sse_received, m.long_replay!.mux_batched_received], [502, 502, 502, 502]);
-  assert.ok(Number(m.long_replay!.mux_batched_frames_per_event) < 0.1);
-  assert.deepEqual(
-    [m.fanout!.all_delivered, m.fanout!.gaps, m.fanout!.duplicates, m.fanout!.closed_1000, m.fanout!.gateway_redis_connections],
-    [true, 0, 0, 100, 2],
-  );
-  assert.deepEqual([m.storm!.gaps, m.storm!.duplicates, m.storm!.out_of_order], [0, 0, 0]);
-  assert.equal(m.storm!.delivered, m.storm!.expected);
-  const starts = m.starts as Record<string, Record<string, any>>;
-  for (const variant of ['plain', 'idempotency_key', 'idempotent_replay']) {
-    assert.equal(starts[variant]!.unexpected_status, 0, variant);
-    assert.ok(Number(starts[variant]!.starts_per_s) > 0, variant);
-  }
-  // The key costs the start script one GET and one SET; a replay writes nothing.
-  assert.deepEqual([starts.idempotency_key!.by_command_per_start.get, starts.idempotency_key!.by_command_per_start.set], [1, 1]);
-  assert.equal(starts.idempotent_replay!.by_command_per_start.xadd, undefined);
-  assert.ok(Number(starts.idempotency_key!.vs_plain.median) > 0);
-  assert.match(out, /taskcast benchmark: \d+ cores/);
-  assert.match(out, /fan-out: 100 watchers, all delivered: true/);
-  const mux = m.mux as { mux: Record<string, unknown>; socket: Record<string, unknown>; cpu_per_event_ratio: number };
-  assert.deepEqual([mux.mux.all_delivered, mux.mux.sockets, mux.mux.subscriptions, mux.mux.delivered], [true, 10, 30, 150]);
-  assert.deepEqual([mux.socket.all_delivered, mux.socket.sockets, mux.socket.subscriptions, mux.socket.delivered], [true, 30, 30, 150]);
-  assert.ok(mux.cpu_per_event_ratio > 0);
-  assert.match(out, /multiplexed fan-out: 10 clients x 3 tasks, all delivered: true/);
 });
 
 test('npm run bench -- --cluster: one node beside a 3-master cluster, each master\'s command share and the Redis connections', async () => {

@@ -85,7 +85,7 @@ describe('output exactly once, whatever stops a run', () => {
   test('a watcher that disconnects again and again during a 10,000-line output resumes exactly, over WebSocket and SSE', async (t) => {
     const redis = await redisFor(t, redisUrl);
     await startWorkerInProcess(t, redisUrl, IN_PROCESS_TASKS);
-    const taskId = await startTask(gateway.url, { type: 'chatter', params: { lines: 10_000 } });
+    const taskId = await startTask(gateway.url, { type: 'chatter', params: { lines: 10_000, window: 32 } });
     const resume = async (watch: (last: string | undefined) => Promise<{ ids: string[]; ended: boolean }>) => {
       const got: string[] = [];
       for (let round = 0; round < 500; round++) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseServerFrame } from '../../src/wire/mux.js';
+import { parseServerFrame } from '../../src/wire/mux-messages.js';
 
 const TASK = '5f0c1c1e-8a57-4d5b-9d5c-0a6b7e1f2a3b';
 const event = { id: '1-0', task_id: TASK, type: 'stage', status: 'PENDING', progress: 0, ts: 1 };
