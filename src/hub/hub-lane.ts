@@ -6,6 +6,7 @@ import { isWrongType } from '../store/corrupted.js';
 import { reconnectDelayMs, type Redis } from '../store/redis.js';
 import type { Partition } from '../store/layout.js';
 import { masterOf, readsFromReplicas } from '../store/replication.js';
+import { FailureStreak } from '../store/failure-streak.js';
 import { redisTrouble } from '../store/unavailable.js';
 import { auditStreams, readStreams, wrongTypes, type StreamSource } from '../store/stream-source.js';
 import { WatchedStreams, type Sink, type Stream, type Subscription } from './watched-streams.js';
@@ -40,6 +41,7 @@ export class HubLane {
   private readonly streams: WatchedStreams;
   private readonly reader: BlockingReader;
   private readonly log: Logger;
+  private readonly readFailures: FailureStreak;
   private inFlight = false;
   private wakeWanted = false;
   private unblocking = false;
@@ -56,6 +58,7 @@ export class HubLane {
   ) {
     this.log = deps.logger.child({ component: 'hub', partition: partition.index });
     this.streams = new WatchedStreams(deps.redis, () => this.wake());
+    this.readFailures = new FailureStreak(() => this.log, 'hub read failed; backing off');
     this.reader = new BlockingReader(deps.redis, name, deps.logger, partition, readsFromReplicas(deps.redis), deps.blockMs ?? DEFAULT_BLOCK_MS);
   }
 
@@ -92,6 +95,7 @@ export class HubLane {
         const keys = snapshot.map((s) => s.source.key);
         const reply = await readStreams(this.reader.client, keys, snapshot.map((s) => s.cursor), batch, blockMs);
         failures = 0;
+        this.readFailures.ok();
         this.inFlight = false;
         const sent = new Set(snapshot);
         for (const { key, entries } of reply) {
@@ -109,11 +113,9 @@ export class HubLane {
         if (isWrongType(err) && (await this.isolate(snapshot))) continue;
         failures += 1;
         // The partition moves to another node (a slot move or a failover): the next reads follow
-        // it (BlockingReader.settle). Redis down or refusing (CLUSTERDOWN while a master fails
-        // over) is an outage: warned once per streak, without a stack. Anything else is a bug.
+        // it (BlockingReader.settle). Anything else is an outage or a bug (FailureStreak).
         if (isSlotMoving(err)) this.log.info({ err: String(err) }, 'hub read found its partition moving; following it');
-        else if (redisTrouble(err)) this.log[failures === 1 ? 'warn' : 'debug']({ err: String(err), failures }, 'hub read failed; backing off');
-        else this.log.error({ err }, 'hub read failed; backing off');
+        else this.readFailures.failed(err);
         await delay(reconnectDelayMs(failures));
       }
     }

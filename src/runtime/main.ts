@@ -3,10 +3,16 @@ import { createLogger, settleLogs, type Logger } from '../logger.js';
 
 export type Stop = () => Promise<void>;
 
-/** How long a stop may take before the process gives up on it and exits 1, ms: the grace periods plus a margin. */
+/**
+ * How long a stop may take before the process gives up on it and exits 1, ms: the grace periods
+ * plus STOP_MARGIN_MS, which covers the bounded steps around a worker's grace when Redis hangs
+ * (ending its reads and handing back commands before it, releasing them and closing after it).
+ */
 export function stopDeadlineMs(config: Pick<Config, 'SHUTDOWN_READY_DELAY_MS' | 'SHUTDOWN_GRACE_MS'>): number {
-  return config.SHUTDOWN_READY_DELAY_MS + config.SHUTDOWN_GRACE_MS + 5000;
+  return config.SHUTDOWN_READY_DELAY_MS + config.SHUTDOWN_GRACE_MS + STOP_MARGIN_MS;
 }
+
+export const STOP_MARGIN_MS = 10_000;
 
 /**
  * The shared shape of our entry points: parse config once (a bad value exits 2 naming the

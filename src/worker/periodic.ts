@@ -1,7 +1,7 @@
 import { atMost } from '../at-most.js';
 import type { Logger } from '../logger.js';
 import { reconnectDelayMs } from '../store/redis.js';
-import { redisTrouble } from '../store/unavailable.js';
+import { FailureStreak } from '../store/failure-streak.js';
 
 /**
  * A job run every `everyMs` on a timer, one run at a time: a tick while a run is under way does
@@ -16,15 +16,18 @@ export class Periodic {
   private failures = 0;
   private retryAt = 0;
   private stopped = false;
+  private readonly streak: FailureStreak;
 
   constructor(
-    private readonly log: Logger,
-    /** What the warning of a failed run says, e.g. 'heartbeat failed'. */
-    private readonly failed: string,
+    log: Logger,
+    /** What the log line of a failed run says, e.g. 'heartbeat failed'. */
+    failed: string,
     private readonly everyMs: number,
     private readonly job: () => Promise<void>,
     private readonly backOff = true,
-  ) {}
+  ) {
+    this.streak = new FailureStreak(() => log, failed);
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.tick(), this.everyMs);
@@ -40,12 +43,12 @@ export class Periodic {
         () => {
           this.failures = 0;
           this.retryAt = 0;
+          this.streak.ok();
         },
         (err: unknown) => {
           this.failures += 1;
           if (this.backOff) this.retryAt = Date.now() + reconnectDelayMs(this.failures);
-          if (redisTrouble(err)) this.log[this.failures === 1 ? 'warn' : 'debug']({ err: String(err), failures: this.failures }, this.failed);
-          else this.log.error({ err, failures: this.failures }, this.failed);
+          this.streak.failed(err);
         },
       )
       .finally(() => (this.running = undefined));

@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import type { CommandEntry, CommandQueue } from '../store/command-queue.js';
 import { TaskCorrupted } from '../store/corrupted.js';
 import { isReady, type Redis } from '../store/redis.js';
+import { FailureStreak } from '../store/failure-streak.js';
 import { redisTrouble } from '../store/unavailable.js';
 import { isGoneConsumer } from './consumer-name.js';
 import { CancelRequested, LeaseLost, TaskEnded } from './stops.js';
@@ -59,8 +60,12 @@ export class Recovery {
    * commands a late heartbeat leaves idle for CLAIM_IDLE_MS are reclaimed by other workers.
    */
   private readonly beats: Periodic;
+  private readonly reclaims: FailureStreak;
+  private readonly takeOvers: FailureStreak;
 
   constructor(private readonly deps: RecoveryDeps) {
+    this.reclaims = new FailureStreak(() => deps.log, 'reclaim failed');
+    this.takeOvers = new FailureStreak(() => deps.log, 'taking over the commands of dead workers failed');
     this.beats = new Periodic(deps.log, 'heartbeat failed', Math.max(50, Math.floor(deps.config.CLAIM_IDLE_MS / 3)), () => this.beat(), false);
   }
 
@@ -131,8 +136,9 @@ export class Recovery {
     if (free <= 0 || this.deps.closing()) return;
     try {
       await this.adopt(await this.deps.queue.takeOver((name) => isGoneConsumer(name, this.deps.queue.consumer), free), 'took over the command of a dead worker');
+      this.takeOvers.ok();
     } catch (err) {
-      this.deps.log.warn({ err }, 'taking over the commands of dead workers failed');
+      this.takeOvers.failed(err);
     }
   }
 
@@ -165,8 +171,9 @@ export class Recovery {
       if (deleted.length > 0) this.deps.log.warn({ deleted }, 'pending commands were trimmed away; dropped from the group');
       if (failed.length > 0) this.deps.log.warn({ err: redisTrouble(failed[0]) ? String(failed[0]) : failed[0], nodes: failed.length }, 'reclaim failed on some nodes; the others\' commands were taken');
       await this.adopt(entries, 'reclaimed an idle command');
+      this.reclaims.ok();
     } catch (err) {
-      this.deps.log.warn({ err }, 'reclaim failed');
+      this.reclaims.failed(err);
     }
   }
 

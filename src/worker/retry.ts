@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
 import { reconnectDelayMs } from '../store/redis.js';
+import { FailureStreak } from '../store/failure-streak.js';
 import { redisTrouble } from '../store/unavailable.js';
 
 /**
@@ -14,16 +15,17 @@ export function backoffMs(attempt: number, baseMs: number, maxMs: number): numbe
 
 /**
  * Retries an idempotent Redis call while Redis is down or refuses writes for now (see
- * redisTrouble), so a Redis restart or a full memory does not fail the task. Stops when `stop`
- * is aborted.
+ * redisTrouble), so a Redis restart or a full memory does not fail the task: warned at its first
+ * failure, the retries logged at debug. Stops when `stop` is aborted.
  */
 export async function retryWhileDown<T>(call: () => Promise<T>, stop: AbortSignal, log: () => Logger): Promise<T> {
+  const streak = new FailureStreak(log, 'redis unavailable; retrying');
   for (let attempt = 0; ; attempt++) {
     try {
       return await call();
     } catch (err) {
       if (redisTrouble(err) === null || stop.aborted) throw err;
-      log().warn({ err: err instanceof Error ? err.message : String(err), attempt }, 'redis unavailable; retrying');
+      streak.failed(err, { attempt });
       await delay(reconnectDelayMs(attempt + 1), undefined, { signal: stop });
     }
   }

@@ -9,7 +9,7 @@ import { CommandQueue, type CommandEntry } from '../store/command-queue.js';
 import { isNoGroup } from '../store/consumer-group.js';
 import { reconnectDelayMs, type Redis } from '../store/redis.js';
 import { TaskWrites } from '../store/task-writes.js';
-import { redisTrouble } from '../store/unavailable.js';
+import { FailureStreak } from '../store/failure-streak.js';
 import { ConcurrencyLimits } from '../tasks/concurrency.js';
 import type { TaskRegistry } from '../tasks/registry.js';
 import { CancelRequested, ShuttingDown } from './stops.js';
@@ -108,10 +108,12 @@ export class Worker {
 
   private async shutdown(): Promise<void> {
     const graceEnds = Date.now() + this.deps.config.SHUTDOWN_GRACE_MS;
-    await this.upkeep.stop();
-    await this.stopReading();
-    await atMost(this.recovery.handBack(this.reader.drain()), STOP_REDIS_WAIT_MS);
-    if (this.recovery.inFlight) await atMost(this.recovery.inFlight, STOP_REDIS_WAIT_MS);
+    // Each step is bounded (a Redis that hangs answers none of them); independent ones overlap.
+    await Promise.all([this.upkeep.stop(), this.stopReading()]);
+    await Promise.all([
+      atMost(this.recovery.handBack(this.reader.drain()), STOP_REDIS_WAIT_MS),
+      this.recovery.inFlight && atMost(this.recovery.inFlight, STOP_REDIS_WAIT_MS),
+    ]);
     const all = Promise.all([...this.running.values()].map((r) => r.done));
     if ((await atMost(all.then(() => 'done' as const), Math.max(0, graceEnds - Date.now()))) === undefined) {
       const left = [...this.running.values()];
@@ -140,6 +142,7 @@ export class Worker {
 
   private async readLoop(): Promise<void> {
     let failures = 0;
+    const readFailures = new FailureStreak(() => this.log, 'reading commands failed; backing off');
     while (!this.closing) {
       const free = this.deps.config.WORKER_CONCURRENCY - this.running.size;
       if (free <= 0) {
@@ -155,6 +158,7 @@ export class Worker {
       try {
         const entries = await this.reader.read(free);
         failures = 0;
+        readFailures.ok();
         // A reclaim pass that ended meanwhile may have taken slots.
         const start = this.closing ? [] : entries.slice(0, Math.max(0, this.deps.config.WORKER_CONCURRENCY - this.running.size));
         const rest = entries.slice(start.length);
@@ -166,10 +170,7 @@ export class Worker {
         if (this.closing) break;
         failures += 1;
         if (isNoGroup(err)) await this.queue.ensureGroup().catch((e: unknown) => this.log.warn({ err: String(e) }, 'could not create the workers group again'));
-        // Redis down or refusing (CLUSTERDOWN during a failover) is an outage: warned once per
-        // streak, without a stack, as the hub does. Anything else is a bug.
-        if (redisTrouble(err)) this.log[failures === 1 ? 'warn' : 'debug']({ err: String(err), failures }, 'reading commands failed; backing off');
-        else this.log.error({ err }, 'reading commands failed; backing off');
+        readFailures.failed(err);
         await delay(reconnectDelayMs(failures));
       }
     }

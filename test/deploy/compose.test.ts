@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { configSchema } from '../../src/config.js';
+import { stopDeadlineMs } from '../../src/runtime/main.js';
 import { closeRedis } from '../../src/store/redis.js';
 import { builtSrc } from '../helpers/built-src.js';
 import { request, startTask } from '../helpers/http.js';
@@ -81,9 +82,9 @@ test('workers scale (no fixed name or host port); stop_grace_period outlasts the
   assert.equal(worker.ports, undefined);
   assert.equal(web.container_name, undefined);
   for (const [name, service] of Object.entries({ web, worker })) {
-    const graceS = Number(service.environment.SHUTDOWN_GRACE_MS) / 1000;
-    // runMain exits at SHUTDOWN_GRACE_MS + 5 s at the latest; docker must not SIGKILL before.
-    assert.ok(seconds(service.stop_grace_period) > graceS + 5, `${name}: stop_grace_period vs SHUTDOWN_GRACE_MS`);
+    // runMain exits at stopDeadlineMs at the latest; docker must not SIGKILL before.
+    const deadlineS = stopDeadlineMs(configSchema.parse(service.environment)) / 1000;
+    assert.ok(seconds(service.stop_grace_period) > deadlineS, `${name}: stop_grace_period vs SHUTDOWN_GRACE_MS`);
   }
 });
 

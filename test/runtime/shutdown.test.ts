@@ -132,7 +132,7 @@ test('a request still in flight after SHUTDOWN_GRACE_MS is cut, and the process 
   gateway.kill('SIGTERM');
   await withTimeout(inFlight.closed, 'the in-flight connection to be cut');
   await assert.rejects(inFlight.response);
-  // Exit code 1 would mean the hard backstop of runMain (grace + 5 s) fired instead.
+  // Exit code 1 would mean the hard backstop of runMain (grace + STOP_MARGIN_MS) fired instead.
   assert.equal(await withTimeout(gateway.exited, 'exit'), 0);
 });
 

@@ -34,7 +34,7 @@ describe('Redis trouble', () => {
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
     const gateway = await startGatewayProc(t, url);
-    const worker = await startWorkerProc(t, url, { CLAIM_IDLE_MS: '300' });
+    const worker = await startWorkerProc(t, url, { CLAIM_IDLE_MS: '300', LOG_LEVEL: 'debug' });
     const ids = await Promise.all([1, 2, 3].map(() => startTask(gateway.url, { stage_ms: 300 })));
     await waitFor(async () => (await Promise.all(ids.map((id) => redis.hget(`task:${id}`, 'step')))).every((s) => Number(s) >= 1), 'every task running');
 
@@ -53,6 +53,10 @@ describe('Redis trouble', () => {
 
     // Long past CLAIM_IDLE_MS several times over: the worker keeps its commands and retries.
     await worker.waitForLog((l) => l.msg === 'redis unavailable; retrying' && Number(l.attempt) >= 6, 'the worker to retry its writes a while');
+    // Each held-up write is warned once, at its first failure; its retries are debug lines.
+    const retries = worker.logs.filter((l) => l.msg === 'redis unavailable; retrying');
+    assert.deepEqual([...new Set(retries.filter((l) => l.level === 40).map((l) => l.attempt))], [0]);
+    assert.deepEqual([...new Set(retries.filter((l) => Number(l.attempt) > 0).map((l) => l.level))], [20]);
     await redis.config('SET', 'maxmemory', '0');
     for (const id of ids) assert.equal(await waitForEnd(redis, id), 'COMPLETED');
     for (const id of ids) {

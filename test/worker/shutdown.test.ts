@@ -70,7 +70,7 @@ describe('graceful shutdown under load', () => {
     const redis = await redisFor(t, url);
     const tasks = testTasksEnv();
     const gateway = await startGatewayInProcess(t, url, inProcessTestTasksEnv());
-    // The backstop would exit 1 after SHUTDOWN_GRACE_MS + 5 s; the handler holds on for a minute.
+    // The backstop would exit 1 after SHUTDOWN_GRACE_MS + STOP_MARGIN_MS; the handler holds on for a minute.
     const leaving = await startWorkerProc(t, url, { ...tasks, SHUTDOWN_GRACE_MS: '300', CLAIM_IDLE_MS: '60000' });
     const taskId = await startTask(gateway.url, { type: 'stubborn', params: { hold_ms: 60_000 } });
     await waitFor(async () => (await redis.hget(taskKey(taskId), 'status')) === 'STARTED', 'the stubborn task to start');
@@ -134,6 +134,30 @@ test('SIGTERM to a worker while its Redis is down: it stops within its grace per
   assert.ok(!leaving.logs.some((l) => l.msg === 'shutdown took too long; exiting'));
 
   await server.restart();
+  const redis = await redisFor(t, server.url);
+  await startWorkerInProcess(scope, server.url, { CLAIM_IDLE_MS: '2000' });
+  for (const id of ids) assert.equal(await waitForEnd(redis, id), 'COMPLETED', id);
+  for (const id of ids) await assertEventLog(redis, id, REFERENCE_STATUSES);
+});
+
+// A Redis that hangs (a stopped VM) answers nothing and closes nothing: every step of the stop
+// waits out its bound. With no grace at all, those bounds alone must fit before the backstop.
+test('SIGTERM to a worker while its Redis hangs (SIGSTOP), with SHUTDOWN_GRACE_MS=0: a clean stop, exit 0; its tasks complete once Redis wakes', async (t) => {
+  const server = await startRedisServer({ appendonly: true, fsyncAlways: true });
+  const scope = testScope(t);
+  scope.after(() => server.close());
+  scope.after(() => void server.process.kill('SIGCONT'));
+  const gateway = await startGatewayInProcess(scope, server.url);
+  const leaving = await startWorkerProc(scope, server.url, { WORKER_CONCURRENCY: '4', SHUTDOWN_GRACE_MS: '0', CLAIM_IDLE_MS: '2000' });
+  const ids = await Promise.all([1, 2].map(() => startTask(gateway.url, { stage_ms: 1500 })));
+  await leaving.waitForLog((l) => l.msg === 'event recorded' && l.status === 'STARTED' && l.taskId === ids[1], 'a task started');
+  server.process.kill('SIGSTOP');
+  leaving.kill('SIGTERM');
+  assert.equal(await leaving.exited, 0);
+  assert.ok(leaving.logs.some((l) => l.msg === 'worker stopped'), 'a clean stop');
+  assert.ok(!leaving.logs.some((l) => l.msg === 'shutdown took too long; exiting'));
+
+  server.process.kill('SIGCONT');
   const redis = await redisFor(t, server.url);
   await startWorkerInProcess(scope, server.url, { CLAIM_IDLE_MS: '2000' });
   for (const id of ids) assert.equal(await waitForEnd(redis, id), 'COMPLETED', id);
