@@ -5,28 +5,35 @@ import { FailureStreak } from '../store/failure-streak.js';
 
 /**
  * A job run every `everyMs` on a timer, one run at a time: a tick while a run is under way does
- * nothing. A run that rejects backs the job off, unless `backOff` is false (the ticks before
- * reconnectDelayMs(failures) has passed do nothing), and is logged, as the read loops log theirs: Redis trouble (an outage) is
- * warned once per streak of failures, without a stack, then logged at debug; anything else is an
- * error, each time.
+ * nothing, but a run still under way HUNG_AFTER_PERIODS periods (and HUNG_MIN_MS) after it began
+ * is warned once: Redis hangs, and answers nothing, not even an error. A run that rejects backs the job off, unless `backOff` is
+ * false (the ticks before reconnectDelayMs(failures) has passed do nothing), and is logged as a
+ * FailureStreak: `${name} failed`.
  */
+/** How long a run may take before it is warned as hung: this many periods, and at least HUNG_MIN_MS. */
+const HUNG_AFTER_PERIODS = 3;
+const HUNG_MIN_MS = 5000;
+
 export class Periodic {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private failures = 0;
   private retryAt = 0;
   private stopped = false;
+  /** When the run under way began, epoch ms; and whether it was warned as hung. */
+  private startedAt = 0;
+  private hung = false;
   private readonly streak: FailureStreak;
 
   constructor(
-    log: Logger,
-    /** What the log line of a failed run says, e.g. 'heartbeat failed'. */
-    failed: string,
+    private readonly log: Logger,
+    /** What the job is called in its log lines, e.g. 'heartbeat'. */
+    private readonly name: string,
     private readonly everyMs: number,
     private readonly job: () => Promise<void>,
     private readonly backOff = true,
   ) {
-    this.streak = new FailureStreak(() => log, failed);
+    this.streak = new FailureStreak(() => log, `${name} failed`);
   }
 
   start(): void {
@@ -36,8 +43,17 @@ export class Periodic {
   /** Runs the job now, or joins its run under way; nothing while backing off or once stopped. Never rejects. */
   tick(): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    if (this.running) return this.running;
+    if (this.running) {
+      const waitedMs = Date.now() - this.startedAt;
+      if (!this.hung && waitedMs >= Math.max(HUNG_AFTER_PERIODS * this.everyMs, HUNG_MIN_MS)) {
+        this.hung = true;
+        this.log.warn({ waited_ms: waitedMs }, `${this.name} is still waiting on Redis`);
+      }
+      return this.running;
+    }
     if (Date.now() < this.retryAt) return Promise.resolve();
+    this.startedAt = Date.now();
+    this.hung = false;
     this.running = this.job()
       .then(
         () => {

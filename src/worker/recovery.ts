@@ -66,7 +66,7 @@ export class Recovery {
   constructor(private readonly deps: RecoveryDeps) {
     this.reclaims = new FailureStreak(() => deps.log, 'reclaim failed');
     this.takeOvers = new FailureStreak(() => deps.log, 'taking over the commands of dead workers failed');
-    this.beats = new Periodic(deps.log, 'heartbeat failed', Math.max(50, Math.floor(deps.config.CLAIM_IDLE_MS / 3)), () => this.beat(), false);
+    this.beats = new Periodic(deps.log, 'heartbeat', Math.max(50, Math.floor(deps.config.CLAIM_IDLE_MS / 3)), () => this.beat(), false);
   }
 
   startHeartbeats(): void {

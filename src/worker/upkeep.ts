@@ -30,9 +30,9 @@ export class Upkeep {
 
   constructor(private readonly deps: UpkeepDeps) {
     const { log, config } = deps;
-    this.maintenance = new Periodic(log, 'maintenance of the commands stream, task index, consumers or concurrency slots failed',
+    this.maintenance = new Periodic(log, 'maintenance of the commands stream, task index, consumers or concurrency slots',
       Math.max(50, Math.floor(config.CLAIM_IDLE_MS / 2)), () => this.maintain());
-    this.promotion = new Periodic(log, 'promoting scheduled tasks failed', config.SCHEDULE_POLL_MS, () => this.promote());
+    this.promotion = new Periodic(log, 'promoting scheduled tasks', config.SCHEDULE_POLL_MS, () => this.promote());
   }
 
   start(): void {

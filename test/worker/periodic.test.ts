@@ -36,7 +36,7 @@ test('one run at a time: a tick while the job runs joins that run', async (t) =>
   const { logger } = capturingLogger();
   const release = oneShot();
   let runs = 0;
-  const job = new Periodic(logger, 'job failed', 60_000, async () => {
+  const job = new Periodic(logger, 'job', 60_000, async () => {
     runs += 1;
     await release.fired;
   });
@@ -56,7 +56,7 @@ test('Redis trouble is warned once per streak without a stack, then logged at de
   const ping = await unreachableRedis(t);
   let healthy = false;
   let runs = 0;
-  const job = new Periodic(logger, 'job failed', 60_000, async () => {
+  const job = new Periodic(logger, 'job', 60_000, async () => {
     runs += 1;
     if (!healthy) await ping();
   });
@@ -82,7 +82,7 @@ test('Redis trouble is warned once per streak without a stack, then logged at de
 test('any other failure is an error, with its stack, each time; without backOff the next tick runs at once', async (t) => {
   const { logger, lines } = capturingLogger();
   let runs = 0;
-  const job = new Periodic(logger, 'job failed', 60_000, async () => {
+  const job = new Periodic(logger, 'job', 60_000, async () => {
     runs += 1;
     JSON.parse('{');
   }, false);
@@ -98,7 +98,7 @@ test('any other failure is an error, with its stack, each time; without backOff 
 test('stop waits at most its time for a run under way; after it, a tick runs nothing', async (t) => {
   const { logger } = capturingLogger();
   let runs = 0;
-  const job = new Periodic(logger, 'job failed', 20, async () => {
+  const job = new Periodic(logger, 'job', 20, async () => {
     runs += 1;
     await new Promise(() => undefined);
   });
@@ -110,4 +110,18 @@ test('stop waits at most its time for a run under way; after it, a tick runs not
   await job.tick();
   assert.equal(runs, 1);
   t.after(() => job.stop(0));
+});
+
+test('a run that neither ends nor fails (Redis hangs) is warned once, after three periods and at least 5 s', async (t) => {
+  const { logger, lines } = capturingLogger();
+  const job = new Periodic(logger, 'job', 20, () => new Promise<void>(() => undefined));
+  t.after(() => job.stop(0));
+  const began = Date.now();
+  void job.tick();
+  await waitFor(() => (void job.tick(), lines.some((l) => l.msg === 'job is still waiting on Redis')), 'the hung run to be warned', 15_000);
+  assert.ok(Date.now() - began >= 5000, 'not before 5 s');
+  for (let i = 0; i < 10; i++) void job.tick();
+  const hung = lines.filter((l) => l.msg === 'job is still waiting on Redis') as (Line & { waited_ms?: number })[];
+  assert.deepEqual(hung.map((l) => l.level), [WARN], 'once per run');
+  assert.ok(Number(hung[0]!.waited_ms) >= 5000);
 });
