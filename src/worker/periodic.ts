@@ -3,17 +3,17 @@ import type { Logger } from '../logger.js';
 import { reconnectDelayMs } from '../store/redis.js';
 import { FailureStreak } from '../store/failure-streak.js';
 
-/**
- * A job run every `everyMs` on a timer, one run at a time: a tick while a run is under way does
- * nothing, but a run still under way HUNG_AFTER_PERIODS periods (and HUNG_MIN_MS) after it began
- * is warned once: Redis hangs, and answers nothing, not even an error. A run that rejects backs the job off, unless `backOff` is
- * false (the ticks before reconnectDelayMs(failures) has passed do nothing), and is logged as a
- * FailureStreak: `${name} failed`.
- */
 /** How long a run may take before it is warned as hung: this many periods, and at least HUNG_MIN_MS. */
 const HUNG_AFTER_PERIODS = 3;
 const HUNG_MIN_MS = 5000;
 
+/**
+ * A job run every `everyMs` on a timer, one run at a time: a tick while a run is under way does
+ * nothing, but a run still under way HUNG_AFTER_PERIODS periods (and HUNG_MIN_MS) after it began
+ * is warned once: Redis hangs, and answers nothing, not even an error. A run that rejects backs
+ * the job off, unless `backOff` is false (the ticks before reconnectDelayMs(failures) has passed
+ * do nothing), and is logged as a FailureStreak: `${name} failed`.
+ */
 export class Periodic {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
