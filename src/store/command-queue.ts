@@ -5,9 +5,8 @@ import { layoutOf, type Layout, type Partition } from './layout.js';
 import { pruneIndex } from './task-index.js';
 import type { Redis } from './redis.js';
 
-/** A command entry of the commands stream of `priority` in `partition`. */
 /**
- * A command read from a commands stream, its fields decoded. Any field may be missing from a
+ * A command read from the commands stream of `priority` in `partition`, its fields decoded. Any field may be missing from a
  * malformed entry (the worker dead-letters it, src/worker/check-command.ts).
  */
 export interface CommandEntry {
