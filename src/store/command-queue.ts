@@ -6,8 +6,8 @@ import { pruneIndex } from './task-index.js';
 import type { Redis } from './redis.js';
 
 /**
- * A command read from the commands stream of `priority` in `partition`, its fields decoded. Any field may be missing from a
- * malformed entry (the worker dead-letters it, src/worker/check-command.ts).
+ * A command read from the commands stream of `priority` in `partition`, its fields decoded. Any
+ * field may be missing from a malformed entry (the worker dead-letters it, check-command.ts).
  */
 export interface CommandEntry {
   id: string;
