@@ -65,7 +65,8 @@ type Opener = (sink: WatchSink & { start(cursor: string): void }) => Promise<Wat
  * Also serves the multiplexed `/ws` (src/ws/mux-connection.ts).
  */
 export class WsServer {
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD_BYTES });
+  /** Without ws's own client Set (clientTracking): `conns` tracks them, and one churned Set fewer holds less garbage through scavenges. */
+  private readonly wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: MAX_PAYLOAD_BYTES });
   private readonly conns = new Map<WebSocket, Conn>();
   private readonly pinger: NodeJS.Timeout;
   private readonly guard: UpgradeGuard;
