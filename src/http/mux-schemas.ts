@@ -99,7 +99,6 @@ export const muxErrorSchema = z
   .object({ type: z.literal('error'), code: z.literal(CloseCode.BAD_REQUEST), reason: z.string() })
   .meta({ id: 'MuxError', description: 'Server: a client message that could not be acted on (malformed, or a duplicate subscribe); nothing changed.' });
 
-
 /** The codes that close a whole `/ws` connection. */
 const connectionCloseCodes = [
   { code: CloseCode.GOING_AWAY, meaning: 'The gateway is shutting down: reconnect and subscribe again, each with its cursor.' },

@@ -5,7 +5,6 @@ import { errorTable } from '../errors.js';
 import { CLOSE_CODE_MEANINGS, CloseCode } from '../wire/close-codes.js';
 import { errorBodySchema, taskIdSchema } from './api-schemas.js';
 
-
 /** The close-code table: code, name, meaning and the error codes that close with it. */
 export function closeCodeTable(): { code: number; name: string; meaning: string; errors: string[] }[] {
   return (Object.keys(CloseCode) as (keyof typeof CloseCode)[]).map((name) => ({

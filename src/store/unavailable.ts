@@ -5,8 +5,8 @@
  * - `refused`: Redis answered but refuses to serve for now: out of memory (OOM), a replica
  *   (READONLY), loading its data (LOADING), failing to persist (MISCONF), busy with a script
  *   (BUSY), a cluster in transition (TRYAGAIN, CLUSTERDOWN, MASTERDOWN), a write not confirmed
- *   on replicas in time (NOREPLICAS, see replication.ts), or a blocked read ended because the
- *   server turned replica (UNBLOCKED).
+ *   on replicas in time (NOREPLICAS, see replication.ts), or a blocked read ended by the server
+ *   (UNBLOCKED: it turned replica, or the key left it in a slot move, see isSlotMoving).
  * Either way the same call may succeed later: callers answer 503 or retry; anything else is a bug
  * or bad data, and is not retried.
  */
