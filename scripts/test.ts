@@ -24,29 +24,30 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const DURATIONS = join(ROOT, 'node_modules', '.cache', 'taskcast-test', 'durations.json');
 
-/** Seconds each of the longest files took in a full run on a 2-core machine (CI, a fresh clone): the order for a checkout with no recorded durations yet. */
+/** Seconds each of the longest files took in a full run on a 2-core machine (fourteen files at a time, a fast hour): the order for a checkout with no recorded durations yet. */
 const SLOW_FILES: Record<string, number> = {
-  'test/scripts/bench.test.ts': 80,
-  'test/scripts/bench-output.test.ts': 60,
-  'test/cli/taskcast.test.ts': 92,
-  'test/web/page.test.ts': 87,
-  'test/worker/reclaim.test.ts': 73,
-  'test/worker/cluster-reclaim.test.ts': 69,
-  'test/runtime/shutdown.test.ts': 45,
-  'test/web/page-output.test.ts': 43,
-  'test/security/bad-input.test.ts': 42,
-  'test/client/task-watchers.test.ts': 41,
-  'test/worker/output-exactly-once.test.ts': 39,
-  'test/web/page-gateway-changes.test.ts': 35,
-  'test/deploy/compose.test.ts': 34,
-  'test/cli/watch-output.test.ts': 32,
-  'test/gateway/cluster.test.ts': 30,
-  'test/web/page-task-list.test.ts': 25,
-  'test/client/task-watcher.test.ts': 24,
-  'test/http/cluster-starts.test.ts': 21,
-  'test/hub/feed.test.ts': 21,
-  'test/worker/redis-restart.test.ts': 20,
-  'test/worker/shutdown.test.ts': 18,
+  'test/cli/taskcast.test.ts': 120,
+  'test/scripts/bench.test.ts': 101,
+  'test/worker/cluster-reclaim.test.ts': 100,
+  'test/worker/reclaim.test.ts': 88,
+  'test/scripts/bench-output.test.ts': 69,
+  'test/web/page.test.ts': 64,
+  'test/gateway/cluster.test.ts': 61,
+  'test/worker/shutdown.test.ts': 59,
+  'test/worker/cluster-hung-master.test.ts': 57,
+  'test/runtime/shutdown.test.ts': 56,
+  'test/client/task-watchers.test.ts': 56,
+  'test/worker/output-exactly-once.test.ts': 53,
+  'test/web/page-output.test.ts': 53,
+  'test/ws/ws-slow-consumer.test.ts': 50,
+  'test/store/cluster-nodes.test.ts': 48,
+  'test/deploy/compose.test.ts': 47,
+  'test/security/bad-input.test.ts': 44,
+  'test/store/replication.test.ts': 44,
+  'test/http/cluster-starts.test.ts': 41,
+  'test/cli/watch-output.test.ts': 41,
+  'test/hub/feed.test.ts': 39,
+  'test/metrics/metrics.test.ts': 38,
 };
 
 const concurrency = Number(process.env.TEST_CONCURRENCY ?? 5 * availableParallelism());
