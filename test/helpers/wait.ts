@@ -1,8 +1,13 @@
 import { setTimeout as delay } from 'node:timers/promises';
 
+/** waitFor's longest pause between checks, ms. */
+const MAX_INTERVAL_MS = 50;
+
 /**
- * Re-checks `check` every `intervalMs` until it returns a truthy value; fails after `timeoutMs`
- * with `what` and the last error `check` threw.
+ * Re-checks `check` until it returns a truthy value, `intervalMs` after the first check and each
+ * pause half again as long as the one before, up to MAX_INTERVAL_MS (or `intervalMs` if longer):
+ * a short wait ends as soon as before, a long one costs its test's processes and Redis a fifth of
+ * the checks. Fails after `timeoutMs` with `what` and the last error `check` threw.
  */
 export async function waitFor<T>(
   check: () => Promise<T> | T,
@@ -10,6 +15,8 @@ export async function waitFor<T>(
   timeoutMs = 10_000,
   intervalMs = 10,
 ): Promise<NonNullable<T>> {
+  const longest = Math.max(intervalMs, MAX_INTERVAL_MS);
+  let pause = intervalMs;
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -22,7 +29,8 @@ export async function waitFor<T>(
     if (Date.now() > deadline) {
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     }
-    await delay(intervalMs);
+    await delay(pause);
+    pause = Math.min(longest, pause * 1.5);
   }
 }
 
