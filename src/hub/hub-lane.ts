@@ -7,6 +7,7 @@ import { reconnectDelayMs, type Redis } from '../store/redis.js';
 import type { Partition } from '../store/layout.js';
 import { masterOf, readsFromReplicas } from '../store/replication.js';
 import { FailureStreak } from '../store/failure-streak.js';
+import { Overdue } from '../store/overdue.js';
 import { redisTrouble } from '../store/unavailable.js';
 import { auditStreams, readStreams, wrongTypes, type StreamSource } from '../store/stream-source.js';
 import { WatchedStreams, type Sink, type Stream, type Subscription } from './watched-streams.js';
@@ -15,6 +16,9 @@ export type { Sink, Subscription } from './watched-streams.js';
 
 /** HubDeps.blockMs when not given, ms. */
 const DEFAULT_BLOCK_MS = 10_000;
+/** A read still unanswered this long after its BLOCK ran out is warned (Redis hangs), ms; checked every OVERDUE_CHECK_MS. */
+const OVERDUE_AFTER_BLOCK_MS = 5000;
+const OVERDUE_CHECK_MS = 1000;
 
 export interface HubDeps {
   redis: Redis;
@@ -35,13 +39,16 @@ export interface HubDeps {
 /**
  * The hub's reader of one partition (src/store/layout.ts): one blocking XREAD, on a connection of
  * its own, over every watched stream of the partition (task event streams and feeds, see
- * StreamSource), which WatchedStreams hands to their watchers.
+ * StreamSource), which WatchedStreams hands to their watchers. A read still unanswered
+ * OVERDUE_AFTER_BLOCK_MS after its BLOCK ran out is warned once, and its answer logged (Overdue).
  */
 export class HubLane {
   private readonly streams: WatchedStreams;
   private readonly reader: BlockingReader;
   private readonly log: Logger;
   private readonly readFailures: FailureStreak;
+  private readonly overdue: Overdue;
+  private overdueChecks: NodeJS.Timeout | undefined;
   private inFlight = false;
   private wakeWanted = false;
   private unblocking = false;
@@ -59,12 +66,16 @@ export class HubLane {
     this.log = deps.logger.child({ component: 'hub', partition: partition.index });
     this.streams = new WatchedStreams(deps.redis, () => this.wake());
     this.readFailures = new FailureStreak(() => this.log, 'hub read failed; backing off');
+    this.overdue = new Overdue(() => this.log, 'hub read', (deps.blockMs ?? DEFAULT_BLOCK_MS) + OVERDUE_AFTER_BLOCK_MS);
     this.reader = new BlockingReader(deps.redis, name, deps.logger, partition, readsFromReplicas(deps.redis), deps.blockMs ?? DEFAULT_BLOCK_MS);
   }
 
   async start(): Promise<void> {
     await this.reader.start();
     this.auditedAt = Date.now();
+    this.overdueChecks = setInterval(() => {
+      if (this.inFlight) this.overdue.check();
+    }, OVERDUE_CHECK_MS).unref();
     this.loop = this.readLoop();
   }
 
@@ -87,6 +98,7 @@ export class HubLane {
       }
       const snapshot = this.streams.all();
       this.inFlight = true;
+      this.overdue.begin();
       this.wakeWanted = false;
       const moves = this.reader.moves;
       try {
@@ -97,6 +109,7 @@ export class HubLane {
         failures = 0;
         this.readFailures.ok();
         this.inFlight = false;
+        this.overdue.end();
         const sent = new Set(snapshot);
         for (const { key, entries } of reply) {
           const stream = this.streams.get(key);
@@ -106,6 +119,7 @@ export class HubLane {
         }
       } catch (err) {
         this.inFlight = false;
+        this.overdue.end();
         if (this.closed) break;
         // The reader followed its partition to another node (BlockingReader): read there at once.
         if (this.reader.moves !== moves) continue;
@@ -215,6 +229,7 @@ export class HubLane {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.overdueChecks);
     this.idle?.();
     this.reader.disconnect();
     await this.loop;

@@ -2,6 +2,7 @@ import { atMost } from '../at-most.js';
 import type { Logger } from '../logger.js';
 import { reconnectDelayMs } from '../store/redis.js';
 import { FailureStreak } from '../store/failure-streak.js';
+import { Overdue } from '../store/overdue.js';
 
 /** How long a run may take before it is warned as hung: this many periods, and at least HUNG_MIN_MS. */
 const HUNG_AFTER_PERIODS = 3;
@@ -10,7 +11,7 @@ const HUNG_MIN_MS = 5000;
 /**
  * A job run every `everyMs` on a timer, one run at a time: a tick while a run is under way does
  * nothing, but a run still under way HUNG_AFTER_PERIODS periods (and HUNG_MIN_MS) after it began
- * is warned once: Redis hangs, and answers nothing, not even an error. A run that rejects backs
+ * is warned once (Overdue): Redis hangs, and answers nothing, not even an error. A run that rejects backs
  * the job off, unless `backOff` is false (the ticks before reconnectDelayMs(failures) has passed
  * do nothing), and is logged as a FailureStreak: `${name} failed`.
  */
@@ -20,20 +21,19 @@ export class Periodic {
   private failures = 0;
   private retryAt = 0;
   private stopped = false;
-  /** When the run under way began, epoch ms; and whether it was warned as hung. */
-  private startedAt = 0;
-  private hung = false;
   private readonly streak: FailureStreak;
+  private readonly overdue: Overdue;
 
   constructor(
-    private readonly log: Logger,
+    log: Logger,
     /** What the job is called in its log lines, e.g. 'heartbeat'. */
-    private readonly name: string,
+    name: string,
     private readonly everyMs: number,
     private readonly job: () => Promise<void>,
     private readonly backOff = true,
   ) {
     this.streak = new FailureStreak(() => log, `${name} failed`);
+    this.overdue = new Overdue(() => log, name, Math.max(HUNG_AFTER_PERIODS * everyMs, HUNG_MIN_MS));
   }
 
   start(): void {
@@ -44,16 +44,11 @@ export class Periodic {
   tick(): Promise<void> {
     if (this.stopped) return Promise.resolve();
     if (this.running) {
-      const waitedMs = Date.now() - this.startedAt;
-      if (!this.hung && waitedMs >= Math.max(HUNG_AFTER_PERIODS * this.everyMs, HUNG_MIN_MS)) {
-        this.hung = true;
-        this.log.warn({ waited_ms: waitedMs }, `${this.name} is still waiting on Redis`);
-      }
+      this.overdue.check();
       return this.running;
     }
     if (Date.now() < this.retryAt) return Promise.resolve();
-    this.startedAt = Date.now();
-    this.hung = false;
+    this.overdue.begin();
     this.running = this.job()
       .then(
         () => {
@@ -67,7 +62,10 @@ export class Periodic {
           this.streak.failed(err);
         },
       )
-      .finally(() => (this.running = undefined));
+      .finally(() => {
+        this.overdue.end();
+        this.running = undefined;
+      });
     return this.running;
   }
 

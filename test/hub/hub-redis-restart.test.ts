@@ -41,3 +41,40 @@ test('watchers connected through a Redis restart get every event exactly once, i
     assert.ok(Number(results[i]!.events.at(-1)!.id.split('-')[0]) > downAt, `task ${i} went on after the restart`);
   }
 });
+
+test('a Redis that hangs (SIGSTOP) under watched tasks: the gateway warns once that its hub read waits, logs the answer, and every watcher gets XRANGE exactly', async (t) => {
+  const server = await startRedisServer();
+  t.after(() => server.close());
+  // A read is overdue 5 s after its BLOCK ran out: 5.5 s here.
+  const gateway = await startGatewayProc(t, server.url, { HUB_BLOCK_MS: '500' });
+  await startWorkerProc(t, server.url);
+  const redis = await connectRedis(server.url);
+  t.after(() => closeRedis(redis));
+
+  const tasks: string[] = [];
+  for (let i = 0; i < 3; i++) tasks.push(await startTask(gateway.url, { stage_ms: 300 }));
+  let started = 0;
+  const watches = tasks.map((id) =>
+    watchTask(wsUrl(gateway.url, id), { timeoutMs: 60_000, onEvent: (e) => void (e.status === 'STARTED' && started++) }),
+  );
+  await waitFor(() => started === tasks.length, 'every task to be STARTED', 20_000);
+  server.process.kill('SIGSTOP');
+  let warned: Record<string, unknown>;
+  try {
+    warned = await gateway.waitForLog((l) => l.msg === 'hub read is still waiting on Redis', 'the hub to warn of its unanswered read', 30_000);
+  } finally {
+    server.process.kill('SIGCONT');
+  }
+  assert.equal(warned.level, 40);
+  assert.ok(Number(warned.waited_ms) >= 5500, JSON.stringify(warned));
+  const answered = await gateway.waitForLog((l) => l.msg === "hub read got Redis's answer", 'the hub to log the answer', 30_000);
+  assert.ok(Number(answered.waited_ms) >= Number(warned.waited_ms), JSON.stringify(answered));
+  assert.equal(gateway.logs.filter((l) => l.msg === 'hub read is still waiting on Redis').length, 1, 'one warning for the hang');
+
+  const results = await Promise.all(watches);
+  for (const [i, id] of tasks.entries()) {
+    assert.equal(results[i]!.code, 1000, `task ${i} closed normally`);
+    assert.deepEqual(results[i]!.events.map((e) => e.status), REFERENCE_STATUSES, `task ${i}`);
+    assert.deepEqual(results[i]!.events.map((e) => e.id), await eventIds(redis, id), `task ${i} ids`);
+  }
+});

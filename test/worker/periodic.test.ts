@@ -13,6 +13,7 @@ interface Line {
   failures?: number;
 }
 
+const INFO = 30;
 const WARN = 40;
 const ERROR = 50;
 const DEBUG = 20;
@@ -112,9 +113,10 @@ test('stop waits at most its time for a run under way; after it, a tick runs not
   t.after(() => job.stop(0));
 });
 
-test('a run that neither ends nor fails (Redis hangs) is warned once, after three periods and at least 5 s', async (t) => {
+test('a run that neither ends nor fails (Redis hangs) is warned once, after three periods and at least 5 s; its late end is logged', async (t) => {
   const { logger, lines } = capturingLogger();
-  const job = new Periodic(logger, 'job', 20, () => new Promise<void>(() => undefined));
+  const answer = oneShot();
+  const job = new Periodic(logger, 'job', 20, () => answer.fired);
   t.after(() => job.stop(0));
   const began = Date.now();
   void job.tick();
@@ -124,4 +126,9 @@ test('a run that neither ends nor fails (Redis hangs) is warned once, after thre
   const hung = lines.filter((l) => l.msg === 'job is still waiting on Redis') as (Line & { waited_ms?: number })[];
   assert.deepEqual(hung.map((l) => l.level), [WARN], 'once per run');
   assert.ok(Number(hung[0]!.waited_ms) >= 5000);
+  answer.fire();
+  await job.tick();
+  const answered = lines.filter((l) => l.msg === "job got Redis's answer") as (Line & { waited_ms?: number })[];
+  assert.deepEqual(answered.map((l) => l.level), [INFO], 'its end, once');
+  assert.ok(Number(answered[0]!.waited_ms) >= Number(hung[0]!.waited_ms));
 });
