@@ -4,9 +4,9 @@
  * `--import tsx`), TEST_CONCURRENCY at a time (default: five times the available parallelism,
  * 10 on 2 cores: most files spend most of their time waiting on processes, Redis, a browser or a
  * task's stages), each test bounded by TEST_TIMEOUT_MS (a test with subtests: all of them
- * together). Exit code 1 when any test fails. A
- * file whose test timed out is ended once its tests are done (forceExit), even if the abandoned
- * test left timers or sockets behind, so that it cannot hold up the suite.
+ * together). Exit code 1 when any test fails. A file whose test timed out is ended once its tests
+ * are done (forceExit), even if the abandoned test left timers or sockets behind, so that it
+ * cannot hold up the suite.
  *
  * Longest first: a file's duration in the last run (recorded under node_modules/.cache/) or, when
  * there is none, its estimate in SLOW_FILES decides when it starts, so that the long files (a
