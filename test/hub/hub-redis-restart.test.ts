@@ -9,6 +9,18 @@ import { REFERENCE_STATUSES, eventIds } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
 
+/** Starts `count` reference tasks of `stageMs` stages, each watched over its own WebSocket; resolves once every watcher got STARTED. */
+async function watchedTasks(gatewayUrl: string, count: number, stageMs: number) {
+  const tasks: string[] = [];
+  for (let i = 0; i < count; i++) tasks.push(await startTask(gatewayUrl, { stage_ms: stageMs }));
+  let started = 0;
+  const watches = tasks.map((id) =>
+    watchTask(wsUrl(gatewayUrl, id), { timeoutMs: 60_000, onEvent: (e) => void (e.status === 'STARTED' && started++) }),
+  );
+  await waitFor(() => started === tasks.length, 'every task to be STARTED', 20_000);
+  return { tasks, results: Promise.all(watches) };
+}
+
 test('watchers connected through a Redis restart get every event exactly once, in order, on the same socket', async (t) => {
   const server = await startRedisServer();
   t.after(() => server.close());
@@ -17,13 +29,7 @@ test('watchers connected through a Redis restart get every event exactly once, i
   let redis: Redis | undefined = await connectRedis(server.url);
   t.after(() => (redis ? closeRedis(redis) : undefined));
 
-  const tasks: string[] = [];
-  for (let i = 0; i < 4; i++) tasks.push(await startTask(gateway.url, { stage_ms: 400 }));
-  let started = 0;
-  const watches = tasks.map((id) =>
-    watchTask(wsUrl(gateway.url, id), { timeoutMs: 60_000, onEvent: (e) => void (e.status === 'STARTED' && started++) }),
-  );
-  await waitFor(() => started === tasks.length, 'every task to be STARTED', 20_000);
+  const { tasks, results: watched } = await watchedTasks(gateway.url, 4, 400);
   // A clean shutdown writes the AOF out, so nothing acknowledged is lost: the log after the
   // restart is what every watcher must have got.
   await closeRedis(redis);
@@ -33,7 +39,7 @@ test('watchers connected through a Redis restart get every event exactly once, i
   await server.restart();
   redis = await connectRedis(server.url);
 
-  const results = await Promise.all(watches);
+  const results = await watched;
   for (const [i, id] of tasks.entries()) {
     assert.equal(results[i]!.code, 1000, `task ${i} closed normally`);
     assert.deepEqual(results[i]!.events.map((e) => e.status), REFERENCE_STATUSES, `task ${i}`);
@@ -51,13 +57,7 @@ test('a Redis that hangs (SIGSTOP) under watched tasks: the gateway warns once t
   const redis = await connectRedis(server.url);
   t.after(() => closeRedis(redis));
 
-  const tasks: string[] = [];
-  for (let i = 0; i < 3; i++) tasks.push(await startTask(gateway.url, { stage_ms: 300 }));
-  let started = 0;
-  const watches = tasks.map((id) =>
-    watchTask(wsUrl(gateway.url, id), { timeoutMs: 60_000, onEvent: (e) => void (e.status === 'STARTED' && started++) }),
-  );
-  await waitFor(() => started === tasks.length, 'every task to be STARTED', 20_000);
+  const { tasks, results: watched } = await watchedTasks(gateway.url, 3, 300);
   server.process.kill('SIGSTOP');
   let warned: Record<string, unknown>;
   try {
@@ -71,7 +71,7 @@ test('a Redis that hangs (SIGSTOP) under watched tasks: the gateway warns once t
   assert.ok(Number(answered.waited_ms) >= Number(warned.waited_ms), JSON.stringify(answered));
   assert.equal(gateway.logs.filter((l) => l.msg === 'hub read is still waiting on Redis').length, 1, 'one warning for the hang');
 
-  const results = await Promise.all(watches);
+  const results = await watched;
   for (const [i, id] of tasks.entries()) {
     assert.equal(results[i]!.code, 1000, `task ${i} closed normally`);
     assert.deepEqual(results[i]!.events.map((e) => e.status), REFERENCE_STATUSES, `task ${i}`);
