@@ -232,7 +232,8 @@ function entries(raw: RawEntry[], priority: Priority, partition: Partition): Com
   const out: CommandEntry[] = [];
   for (const [id, fields] of raw) {
     if (!fields) continue;
-    const record: Record<string, string> = {};
+    // No prototype: a field named __proto__ is a field like any other (it is recorded in dead letters).
+    const record: Record<string, string> = Object.create(null);
     for (let i = 0; i + 1 < fields.length; i += 2) record[fields[i]!] = fields[i + 1]!;
     out.push({
       id, priority, partition,

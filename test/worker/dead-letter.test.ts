@@ -25,7 +25,7 @@ describe('poison commands go to tasks:dead once, their task ends FAILED', () => 
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
     const store = new TaskStore(redis);
-    const noTaskId = await redis.xadd(COMMANDS_STREAM, '*', 'foo', 'bar');
+    const noTaskId = await redis.xadd(COMMANDS_STREAM, '*', 'foo', 'bar', '__proto__', 'x', 'constructor', 'y');
     const unknownType = (await store.start('nope', {})).state.task_id;
     const badParams = (await store.start('reference', { stage_ms: 'slow' })).state.task_id;
     const ghost = uuidv4();
@@ -42,7 +42,8 @@ describe('poison commands go to tasks:dead once, their task ends FAILED', () => 
     const dead = await deadLetters(redis);
     const byReason = new Map<string | null | undefined, (typeof dead)[number]>(dead.map((d) => [d.commandId, d]));
     assert.equal(byReason.get(noTaskId)?.reason, 'malformed command: no task_id');
-    assert.deepEqual(byReason.get(noTaskId)?.command, { foo: 'bar' });
+    // Every field as stored, those named like Object's own properties included.
+    assert.deepEqual(byReason.get(noTaskId)?.command, JSON.parse('{"foo":"bar","__proto__":"x","constructor":"y"}'));
     assert.equal(byReason.get(ghostCommand)?.reason, 'task not found');
     assert.equal(dead.find((d) => d.command.task_id === unknownType)?.reason, 'unknown task type "nope"');
     assert.equal(
