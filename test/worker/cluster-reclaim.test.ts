@@ -11,6 +11,12 @@ import { waitFor } from '../helpers/wait.js';
 
 /** Small CLAIM_IDLE_MS, so that a dead worker's commands are reclaimed within a second or so. */
 const FAST_RECLAIM = { CLAIM_IDLE_MS: '1000', WORKER_CONCURRENCY: '32' };
+/**
+ * A stage's length where a second worker process starts while the tasks run on the first, ms: the
+ * tasks must not end before it is up (a reference task ends four stage lengths after STARTED, 32 s),
+ * and in a slow hour, beside the rest of the suite, 16 s from the first task's STARTED was not enough.
+ */
+const LONG_STAGE_MS = 8000;
 const TOOK_OVER = new Set(['took over the command of a dead worker', 'reclaimed an idle command']);
 const leaseOf = (redis: Redis, id: string) => redis.hget(keysOfTask(redis, id).state, 'lease');
 /** A consumer name holds its worker's pid: `<host>-<pid>-<8 hex>`. */
@@ -51,8 +57,8 @@ test('cluster: a worker process SIGKILLed mid-task; a running worker takes over 
   const redis = await clusterClient(t, c);
   const gateway = await startGatewayProc(t, c);
   const doomed = await startWorkerProc(t, c, FAST_RECLAIM);
-  // Long stages: the survivor starts while every task is still running on the doomed worker.
-  const ids = await tasksRunningOn(redis, gateway.url, doomed, 24, 6000);
+  // Long stages (LONG_STAGE_MS): the survivor starts while every task is still running on the doomed worker.
+  const ids = await tasksRunningOn(redis, gateway.url, doomed, 24, LONG_STAGE_MS);
   const partitions = new Set(ids.map((id) => CLUSTER_LAYOUT.of(id).index));
   assert.ok(partitions.size >= 4, `24 tasks in ${partitions.size} of 12 partitions`);
   const masters = await c.masters();
@@ -88,7 +94,7 @@ test('cluster: a worker that stops answering (as one of another host that died) 
   const redis = await clusterClient(t, c);
   const gateway = await startGatewayProc(t, c);
   const stalled = await startWorkerProc(t, c, FAST_RECLAIM);
-  const ids = await tasksRunningOn(redis, gateway.url, stalled, 12, 4000);
+  const ids = await tasksRunningOn(redis, gateway.url, stalled, 12, LONG_STAGE_MS);
   const survivor = await startWorkerProc(t, c, FAST_RECLAIM);
   await assertRunning(redis, ids);
   // Its pid lives on, so no worker judges it dead: only the idle time tells.
