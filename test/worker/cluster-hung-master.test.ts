@@ -119,16 +119,22 @@ test('cluster: a worker SIGTERMed while a master hangs stops in time with exit 0
   const store = new TaskStore(redis);
   const masters = await c.masters();
   const hung = new Set(await c.partitionsOf(masters[0]!));
-  /** A reference task of 3 s stages pinned to a partition of the hung master (or not). */
+  /**
+   * A reference task pinned to a partition of the hung master (or not), of 8 s stages: it must still
+   * run when the second worker is up and the master hangs (four stages: 32 s), and in a slow hour,
+   * beside the rest of the suite, 3 s stages (12 s) were not enough.
+   */
   const startPinned = async (onHung: boolean) => {
     for (;;) {
       const pin = `pin-${randomUUID()}`;
-      if (hung.has(CLUSTER_LAYOUT.pinned(pin).index) === onHung) return (await store.start('reference', { stage_ms: 3000 }, Date.now(), { pin })).state.task_id;
+      if (hung.has(CLUSTER_LAYOUT.pinned(pin).index) === onHung) return (await store.start('reference', { stage_ms: 8000 }, Date.now(), { pin })).state.task_id;
     }
   };
   const ids = await Promise.all([...Array.from({ length: 4 }, () => startPinned(true)), ...Array.from({ length: 8 }, () => startPinned(false))]);
   await waitFor(async () => (await Promise.all(ids.map((id) => redis.hget(keysOfTask(redis, id).state, 'step')))).every((s) => Number(s) >= 1), 'every task running');
   const rescuer = await startWorkerProc(scope, c, env);
+  const statuses = await Promise.all(ids.map((id) => redis.hget(keysOfTask(redis, id).state, 'status')));
+  assert.ok(statuses.every((s) => s !== 'COMPLETED'), `every task still runs when the master hangs: ${statuses.join(', ')}`);
 
   masters[0]!.process.kill('SIGSTOP');
   scope.after(() => masters[0]!.process.kill('SIGCONT'));
