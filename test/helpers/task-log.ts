@@ -67,6 +67,12 @@ export async function assertEventLog(redis: Redis, taskId: string, statuses: str
   return events;
 }
 
+/** Asserts that none of the tasks has completed: a test's precondition before it stops or hangs what runs them. */
+export async function assertRunning(redis: Redis, ids: string[]): Promise<void> {
+  const statuses = await Promise.all(ids.map((id) => redis.hget(keysOfTask(redis, id).state, 'status')));
+  assert.ok(statuses.every((s) => s !== 'COMPLETED'), `every task still runs: ${statuses.join(', ')}`);
+}
+
 /** Pending commands of the group over every commands stream (each partition's, each priority's). */
 export async function pendingCount(redis: Redis): Promise<number> {
   const streams = layoutOf(redis).partitions.flatMap((p) => PRIORITIES.map((priority) => keyIn(p, commandsStream(priority))));

@@ -5,7 +5,7 @@ import type { Redis } from '../../src/store/redis.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc, type WorkerProc } from '../helpers/processes.js';
 import { clusterClient, testCluster } from '../helpers/redis-cluster.js';
-import { REFERENCE_STATUSES, assertEventLog, keysOfTask, pendingCount, taskEvents, waitForEnd } from '../helpers/task-log.js';
+import { REFERENCE_STATUSES, assertEventLog, assertRunning, keysOfTask, pendingCount, taskEvents, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 
 
@@ -30,12 +30,6 @@ async function tasksRunningOn(redis: Redis, gatewayUrl: string, worker: WorkerPr
     return states.every(([step, lease]) => Number(step) >= 1 && heldBy(lease, worker));
   }, `every task past STARTED on worker ${worker.child.pid}`, 30_000);
   return ids;
-}
-
-/** Asserts the tasks are all still running (none ended before the kill). */
-async function assertRunning(redis: Redis, ids: string[]): Promise<void> {
-  const statuses = await Promise.all(ids.map((id) => redis.hget(keysOfTask(redis, id).state, 'status')));
-  assert.ok(statuses.every((s) => s !== 'COMPLETED'), `killed mid-task: ${statuses.join(', ')}`);
 }
 
 /** Every task completed once per stage, after exactly one takeover by `rescuer`; XPENDING 0 on every partition. */

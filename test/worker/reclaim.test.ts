@@ -5,7 +5,7 @@ import { startTask } from '../helpers/http.js';
 import { startGatewayInProcess } from '../helpers/in-process.js';
 import { startWorkerProc } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
-import { REFERENCE_STATUSES, assertEventLog, assertNothingPending, taskEvents, waitForEnd } from '../helpers/task-log.js';
+import { REFERENCE_STATUSES, assertEventLog, assertNothingPending, assertRunning, taskEvents, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** Small CLAIM_IDLE_MS so that a dead or paused worker's commands are reclaimed within a second. */
@@ -25,8 +25,7 @@ describe('reclaim and fencing, with real worker processes', () => {
     }, 'every task past STARTED', 20_000);
     doomed.kill('SIGKILL');
     await doomed.exited;
-    const progressAtKill = await Promise.all(ids.map((id) => redis.hget(taskKey(id), 'status')));
-    assert.ok(progressAtKill.every((s) => s !== 'COMPLETED'), `killed mid-task: ${progressAtKill}`);
+    await assertRunning(redis, ids);
 
     const rescuer = await startWorkerProc(t, url, FAST_RECLAIM);
     for (const id of ids) assert.equal(await waitForEnd(redis, id), 'COMPLETED');
