@@ -1,13 +1,32 @@
 import { z } from 'zod';
 
-/** An integer in [min, max], from a string of digits: an empty value is an error, never 0. */
+/**
+ * An integer in [min, max], from a string of digits: an empty value is an error, never 0. Every
+ * error (not a number, a fraction, out of range) names the range.
+ */
 const int = (min: number, max: number) =>
   z.preprocess(
     (value) => (typeof value === 'string' && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value),
-    z.number({ error: 'expected an integer' }).int().min(min).max(max),
+    z.number({ error: `expected an integer from ${min} to ${max}` }).int().min(min).max(max),
   );
 /** A comma-separated list; blanks around items and empty items are dropped. */
 const csv = z.string().transform((text) => text.split(',').map((item) => item.trim()).filter(Boolean));
+
+/** Origins as browsers send them (`scheme://host[:port]`, a trailing `/` allowed), comma-separated. */
+const origins = csv.superRefine((items, ctx) => {
+  for (const item of items) {
+    if (!isOrigin(item)) ctx.addIssue({ code: 'custom', message: `expected origins (scheme://host[:port]), got ${JSON.stringify(item)}` });
+  }
+});
+
+function isOrigin(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.origin !== 'null' && url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password;
+  } catch {
+    return false;
+  }
+}
 
 /** `name=limit` pairs, comma-separated: task type name -> an integer of at least 1. */
 const limits = z.string().transform((text, ctx) => {
@@ -184,7 +203,7 @@ export const configSchema = z.object({
   /** How long a watch token returned by a start stays valid. */
   WATCH_TOKEN_TTL_S: int(1, 365 * 86400).default(86400),
   /** Extra origins (scheme://host[:port]) allowed to open WebSockets; empty = same-origin and localhost. */
-  ALLOWED_ORIGINS: csv.default([]),
+  ALLOWED_ORIGINS: origins.default([]),
   /** Open WebSockets per client address, and in all; the next one gets 503. */
   WS_MAX_PER_IP: int(1, 1_000_000).default(1000),
   WS_MAX_TOTAL: int(1, 10_000_000).default(10_000),
@@ -208,6 +227,21 @@ export type Config = z.infer<typeof configSchema>;
 
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
+}
+
+/** A ConfigError for `name`'s value `value`, in loadConfig's format. */
+export function configError(name: string, value: string, problem: string): ConfigError {
+  return new ConfigError(`invalid configuration:\n  ${name}=${JSON.stringify(value)}: ${problem}`);
+}
+
+/**
+ * What a failed listen on HOST means: HOST names no address of this machine (it does not resolve,
+ * or is not local) is a ConfigError naming it; any other error (e.g. the port is taken) is `err`.
+ */
+export function listenError(err: unknown, host: string): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== 'ENOTFOUND' && code !== 'EADDRNOTAVAIL') return err;
+  return configError('HOST', host, `cannot listen there (${(err as Error).message})`);
 }
 
 /** Parses the environment once; a bad value throws a ConfigError naming the variable. */

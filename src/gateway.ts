@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import { Auth } from './auth/auth.js';
-import type { Config } from './config.js';
+import { listenError, type Config } from './config.js';
 import type { Logger } from './logger.js';
 import { HealthProbes } from './health/probes.js';
 import { createApp } from './http/app.js';
@@ -79,7 +79,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     await ws.close();
     await sse.close();
     await hub.close();
-    throw err;
+    throw listenError(err, config.HOST);
   }
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;

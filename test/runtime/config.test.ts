@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { CLOSED_PORT, spawnEntry } from '../helpers/processes.js';
+import { startRedisServer } from '../helpers/redis-server.js';
 
 test('defaults', () => {
   const c = loadConfig({});
@@ -43,6 +44,7 @@ test('a bad value throws a ConfigError naming the variable', () => {
     ['SCHEDULE_MAX_AHEAD_S', '0'], ['SCHEDULE_POLL_MS', '5'],
     ['REDIS_CLUSTER_NODES', 'localhost'], ['REDIS_CLUSTER_NODES', 'a:1,b:70000'], ['REDIS_CLUSTER_NODES', ' , '], ['REDIS_CLUSTER_NODES', 'a b:1'],
     ['REDIS_CLUSTER_WAIT_REPLICAS', '-1'], ['REDIS_URL', 'http://127.0.0.1:6379'],
+    ['ALLOWED_ORIGINS', 'https://good.example/, notanorigin'], ['ALLOWED_ORIGINS', 'https://app.example/page'],
     // An empty value (`PORT=${PORT}` in compose with PORT unset) is an error too, never 0.
     ['PORT', ''], ['SHUTDOWN_GRACE_MS', ' '], ['REDIS_CLUSTER_WAIT_REPLICAS', ''], ['STAGE_MS', '1e3']]) {
     assert.throws(() => loadConfig({ [name!]: value }), (err: Error) => {
@@ -51,6 +53,37 @@ test('a bad value throws a ConfigError naming the variable', () => {
       return true;
     }, `${name}=${value}`);
   }
+});
+
+test('an integer out of its range, or not an integer, is told the range', () => {
+  for (const [name, value, range] of [['PORT', '70000', 'from 0 to 65535'], ['PORT', '-1', 'from 0 to 65535'], ['PORT', 'abc', 'from 0 to 65535'],
+    ['WORKER_CONCURRENCY', '0', 'from 1 to 10000'], ['STAGE_MS', '1.5', 'from 0 to'], ['FEED_MAXLEN', '5', 'from 100 to']]) {
+    assert.throws(() => loadConfig({ [name!]: value }), new RegExp(`${name}="${value!.replace('.', '\\.')}": expected an integer ${range}`), `${name}=${value}`);
+  }
+});
+
+test('ALLOWED_ORIGINS: origins as browsers send them, a trailing slash allowed; anything else names the entry', () => {
+  assert.deepEqual(loadConfig({ ALLOWED_ORIGINS: 'https://good.example/, http://localhost:5173' }).ALLOWED_ORIGINS, ['https://good.example/', 'http://localhost:5173']);
+  assert.throws(() => loadConfig({ ALLOWED_ORIGINS: 'https://good.example, notanorigin' }), /ALLOWED_ORIGINS=.*: expected origins \(scheme:\/\/host\[:port\]\), got "notanorigin"/);
+});
+
+test('TASK_MODULES naming no file: the gateway exits 2 naming the variable and the path, before it connects', async () => {
+  const proc = spawnEntry('gateway', { TASK_MODULES: '/nonexistent/tasks.js', REDIS_URL: `redis://127.0.0.1:${CLOSED_PORT}`, PORT: '0' });
+  let stderr = '';
+  proc.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  assert.equal(await proc.exited, 2);
+  assert.match(stderr, /TASK_MODULES="\/nonexistent\/tasks\.js": \/nonexistent\/tasks\.js does not exist/);
+});
+
+test('a HOST that is no address of this machine: the gateway exits 2 naming HOST', async (t) => {
+  const redis = await startRedisServer();
+  t.after(() => redis.close());
+  // 192.0.2.0/24 is TEST-NET-1: never a local address, and no name to resolve.
+  const proc = spawnEntry('gateway', { HOST: '192.0.2.1', REDIS_URL: redis.url, PORT: '0' });
+  let stderr = '';
+  proc.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  assert.equal(await proc.exited, 2);
+  assert.match(stderr, /HOST="192\.0\.2\.1": cannot listen there \(listen EADDRNOTAVAIL/);
 });
 
 test('an entry point with a bad value exits non-zero with a message naming the variable', async () => {
