@@ -79,8 +79,16 @@ export function tasksRouter({ store, registry, metrics, guards, scheduleMaxAhead
     const idempotency = key === undefined ? undefined : {
       scope: auth.idempotencyScope(ctx.state.principal),
       key,
-      // Defaults filled in and tags as a set: a retry that spells the same start otherwise is the same request.
-      fingerprint: requestFingerprint({ ...options, priority: options.priority ?? 'normal', type: typeName, params: params.data, tags: tags && [...tags].sort() }),
+      // Defaults filled in, tags as a set and run_at as the instant it names (RFC 3339 in any
+      // offset, or epoch ms): a retry that spells the same start otherwise is the same request.
+      fingerprint: requestFingerprint({
+        ...options,
+        priority: options.priority ?? 'normal',
+        run_at: typeof options.run_at === 'string' ? Date.parse(options.run_at) : options.run_at,
+        type: typeName,
+        params: params.data,
+        tags: tags && [...tags].sort(),
+      }),
     };
     const chosen = startOptions(body, now, scheduleMaxAheadS);
     // The slots of a limited type live in one partition, so its tasks must too (cluster mode).

@@ -85,6 +85,19 @@ describe('POST /tasks with Idempotency-Key', () => {
     const swapped = await post(gateway.url, 'tags-as-a-set', { tags: ['y', 'x'] });
     assert.equal(swapped.status, 200, 'tags in another order are the same request');
     assert.equal(swapped.body.task_id, tagged.body.task_id);
+    // run_at is the instant it names, however it is written; another instant is another request.
+    const due = Date.now() + 3_600_000;
+    const scheduled = await post(gateway.url, 'same-instant', { run_at: new Date(due).toISOString() });
+    assert.equal(scheduled.status, 202);
+    const offset = new Date(due + 3_600_000).toISOString().replace('Z', '+01:00');
+    for (const same of [{ run_at: offset }, { run_at: due }]) {
+      const res = await post(gateway.url, 'same-instant', same);
+      assert.equal(res.status, 200, JSON.stringify(same));
+      assert.equal(res.body.task_id, scheduled.body.task_id);
+    }
+    const later = await post(gateway.url, 'same-instant', { run_at: due + 1 });
+    assert.equal(later.status, 422);
+    assert.equal(later.body.error.code, 'IDEMPOTENCY_KEY_REUSED');
   });
 
   test('a replay answers the task as it is now; the legacy route shares the keys', async () => {
