@@ -29,6 +29,8 @@ export const startOptionFields = {
     .string()
     .min(1)
     .max(200)
+    // A lone surrogate would reach Redis as U+FFFD, so that distinct keys shared one limit.
+    .refine((key) => key.isWellFormed(), 'must be well-formed Unicode (no lone surrogate)')
     .optional()
     .describe(
       'E.g. a customer id: tasks of this type with the same key run at most `concurrencyPerKey` (default 1) at once; ' +

@@ -82,6 +82,7 @@ describe('start options: priority, run_at, delay_ms', () => {
       ['run_at not a time', { run_at: 'tomorrow' }, null],
       ['run_at without offset', { run_at: '2030-01-01T00:00:00' }, null],
       ['run_at a boolean', { run_at: true }, null],
+      ['concurrency_key with a lone surrogate', { concurrency_key: 'acme-\ud800' }, null],
     ];
     for (const [name, body, message] of cases) {
       const res = await request(`${gw.url}/tasks`, { body: { stage_ms: 0, ...(body as object) } });
@@ -90,6 +91,10 @@ describe('start options: priority, run_at, delay_ms', () => {
       if (message) assert.match(res.body.error.message, message, name);
     }
     assert.equal(await redis.dbsize(), keysBefore, 'no key written');
+    const lone = await request(`${gw.url}/tasks`, { body: { stage_ms: 0, concurrency_key: '\udc00' } });
+    assert.deepEqual(lone.body.error.details.map((i: { path: string[]; message: string }) => [i.path, i.message]), [
+      [['concurrency_key'], 'must be well-formed Unicode (no lone surrogate)'],
+    ]);
   });
 
   test('run_at up to a minute in the past is accepted (due at once)', async () => {
