@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { RETRYING, TERMINAL_STATUSES, WAITING_STATUSES, type Json } from '../wire/events.js';
+import { RETRYING, STATUS_RE, TERMINAL_STATUSES, WAITING_STATUSES, type Json } from '../wire/events.js';
 import type { Logger } from '../logger.js';
 import { jsonText } from './json-value.js';
 import type { TaskContext } from '../tasks/registry.js';
@@ -10,7 +10,6 @@ import { TaskUsageError } from './stops.js';
 export const MESSAGE_MAX_BYTES = 1024;
 /** Statuses the worker records itself; a stage may not take them. */
 const RESERVED_STATUSES = new Set([...TERMINAL_STATUSES, ...WAITING_STATUSES, RETRYING]);
-const STATUS_RE = /^[A-Za-z][A-Za-z0-9_ -]{0,63}$/;
 
 export interface AttemptDeps {
   taskId: string;
