@@ -4,7 +4,7 @@ import { listenError } from '../config.js';
 import { AppError, errorBody } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { HealthProbes } from './probes.js';
+import { PROBE_METHODS, type HealthProbes } from './probes.js';
 
 export interface HealthServer {
   readonly port: number;
@@ -25,13 +25,13 @@ export async function startHealthServer(deps: {
 }): Promise<HealthServer> {
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://health').pathname;
-    const send = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+    const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
       res.end(req.method === 'HEAD' ? undefined : JSON.stringify(body));
     };
     const sendError = (err: AppError) => send(err.status, errorBody(err));
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      sendError(new AppError('METHOD_NOT_ALLOWED', 'probes answer GET and HEAD only'));
+    if (!PROBE_METHODS.includes(req.method ?? '')) {
+      send(405, errorBody(new AppError('METHOD_NOT_ALLOWED', 'probes answer GET and HEAD only')), { allow: PROBE_METHODS.join(', ') });
       return;
     }
     if (path === '/metrics' && deps.metrics) {

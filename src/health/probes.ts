@@ -27,6 +27,8 @@ export interface HealthDeps {
 
 /** Probe paths, the same on the gateway and on the worker's health port. `/healthz` = `/readyz`. */
 export const PROBE_PATHS = ['/livez', '/readyz', '/healthz'] as const;
+/** The methods the probes answer; another is 405 with these in `Allow`. */
+export const PROBE_METHODS: readonly string[] = ['GET', 'HEAD'];
 
 /**
  * Liveness and readiness of one process. Live: the process answers. Ready: Redis answers PING,

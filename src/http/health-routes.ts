@@ -1,13 +1,25 @@
 import type { Middleware } from 'koa';
-import type { HealthProbes } from '../health/probes.js';
+import { AppError, errorBody } from '../errors.js';
+import { PROBE_METHODS, PROBE_PATHS, type HealthProbes } from '../health/probes.js';
 
-/** Serves GET/HEAD /livez, /readyz and /healthz before any other route (no auth, no body). */
+const PROBES: ReadonlySet<string> = new Set(PROBE_PATHS);
+
+/**
+ * Serves GET/HEAD /livez, /readyz and /healthz before any other route (no auth, no body, no log
+ * line); another method on them is 405 with `Allow`, as on a worker's health port.
+ */
 export function healthMiddleware(probes: HealthProbes): Middleware {
   return async (ctx, next) => {
-    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
+    if (!PROBES.has(ctx.path)) return next();
+    ctx.set('Cache-Control', 'no-store');
+    if (!PROBE_METHODS.includes(ctx.method)) {
+      ctx.set('Allow', PROBE_METHODS.join(', '));
+      ctx.status = 405;
+      ctx.body = errorBody(new AppError('METHOD_NOT_ALLOWED', 'probes answer GET and HEAD only'));
+      return;
+    }
     const reply = await probes.probe(ctx.path);
     if (!reply) return next();
-    ctx.set('Cache-Control', 'no-store');
     ctx.status = reply.status;
     ctx.body = reply.body;
   };

@@ -42,7 +42,12 @@ describe('health probes on the gateway and on the worker health port', () => {
     const head = await fetch(`${gateway.url}/readyz`, { method: 'HEAD' });
     assert.equal(head.status, 200);
     assert.equal((await request(`${worker.healthUrl}/nope`)).status, 404);
-    assert.equal((await request(`${worker.healthUrl}/readyz`, { method: 'POST', body: {} })).status, 405);
+    for (const base of [gateway.url, worker.healthUrl]) {
+      const post = await request(`${base}/readyz`, { method: 'POST', body: {} });
+      assert.equal(post.status, 405, base);
+      assert.equal(post.headers.get('allow'), 'GET, HEAD', base);
+      assert.equal(post.body.error.code, 'METHOD_NOT_ALLOWED', base);
+    }
   });
 
   test('readyz is 503 while Redis is down and 200 again once it is back; livez stays 200', async () => {
