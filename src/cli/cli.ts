@@ -163,6 +163,9 @@ Run \`taskcast <command> --help\` for a command's options.
 
 ${COMMON}`;
 
+/** The schemes of a gateway URL. */
+const URL_SCHEMES: ReadonlySet<string> = new Set(['http:', 'https:']);
+
 function onePositional(positionals: string[], what: string): string {
   if (positionals.length !== 1) throw new UsageError(`expected exactly one ${what}`);
   return positionals[0]!;
@@ -193,10 +196,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return EXIT.OK;
     }
     const baseUrl = (values.url as string | undefined) ?? (io.env.TASKCAST_URL || DEFAULT_URL);
-    try {
-      new URL(baseUrl);
-    } catch {
-      throw new UsageError(`invalid --url ${JSON.stringify(baseUrl)}`);
+    if (!URL.canParse(baseUrl) || !URL_SCHEMES.has(new URL(baseUrl).protocol)) {
+      throw new UsageError(`invalid --url ${JSON.stringify(baseUrl)}: expected an http:// or https:// URL`);
     }
     const token = (values.token as string | undefined) || io.env.TASKCAST_TOKEN || undefined;
     return await command.run(io, { api: new ApiClient(baseUrl, { token }), baseUrl, token, values, positionals });
@@ -207,6 +208,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     if (err instanceof ApiError) {
       io.stderr.write(`taskcast ${name}: ${err.message}${err.status ? ` (${err.code}, HTTP ${err.status})` : ''}\n`);
+      for (const line of detailLines(err.details)) io.stderr.write(`taskcast ${name}:   ${line}\n`);
       if (err.status === 401) {
         io.stderr.write(`taskcast ${name}: ${UNAUTHORIZED_HINT}\n`);
         return EXIT.UNAUTHORIZED;
@@ -215,4 +217,18 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     throw err;
   }
+}
+
+/**
+ * An API error's details as lines: each invalid field of a 400 (the server's validation issues) as
+ * `field: problem`, anything else as its JSON.
+ */
+function detailLines(details: unknown): string[] {
+  if (details === undefined || details === null) return [];
+  const issues = Array.isArray(details) ? details : [details];
+  return issues.map((issue: unknown) => {
+    const { path, message } = (issue ?? {}) as { path?: unknown; message?: unknown };
+    if (typeof message === 'string' && Array.isArray(path)) return `${path.length > 0 ? path.join('.') : '(body)'}: ${message}`;
+    return JSON.stringify(issue);
+  });
 }

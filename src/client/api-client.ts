@@ -7,6 +7,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The error's `details` as the server gave them (for a 400: the invalid fields), if any. */
+    readonly details?: unknown,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -176,11 +178,12 @@ export class ApiClient {
       parsed = undefined;
     }
     if (!res.ok) {
-      const error = (parsed as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+      const error = (parsed as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
       throw new ApiError(
         res.status,
         typeof error?.code === 'string' ? error.code : `HTTP_${res.status}`,
         typeof error?.message === 'string' ? error.message : `${method} ${path} failed with HTTP ${res.status}`,
+        error?.details,
       );
     }
     return { text, parsed, headers: res.headers };

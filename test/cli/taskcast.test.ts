@@ -120,7 +120,16 @@ describe('taskcast CLI against a real gateway and worker', () => {
     assert.equal((await taskcast(['start', '--params', '{bad', '--url', url])).code, 2);
     assert.equal((await taskcast(['start', '--bogus', '--url', url])).code, 2);
     assert.equal((await taskcast(['nope'])).code, 2);
+    for (const bad of ['notaurl', 'ftp://127.0.0.1:9', 'ws://127.0.0.1:9']) {
+      const r = await taskcast(['ls', '--url', bad]);
+      assert.equal(r.code, 2, bad);
+      assert.match(r.stderr, /invalid --url .*: expected an http:\/\/ or https:\/\/ URL/, bad);
+    }
     assert.equal((await taskcast(['start', '--type', 'no-such-type', '--url', url])).code, 4);
+    // A refused start names each invalid field, as the server's error details do.
+    const invalid = await taskcast(['start', '--params', '{"stage_ms":-1}', '--url', url]);
+    assert.equal(invalid.code, 4);
+    assert.match(invalid.stderr, /^taskcast start: invalid task params \(INVALID_PARAMS, HTTP 400\)\ntaskcast start:   stage_ms: .*>=0/);
     const down = await taskcast(['ls', '--url', 'http://127.0.0.1:9']);
     assert.equal(down.code, 5);
     assert.match(down.stderr, /cannot reach the server/);
