@@ -158,7 +158,7 @@ export const configSchema = z.object({
   TASK_CONCURRENCY: limits.default({}),
   /** Runs of a task whose handler throws, the first included; each retry records RETRYING. */
   MAX_ATTEMPTS: int(1, 100).default(3),
-  /** Backoff before retry n is RETRY_BASE_MS * 2^(n-1), capped at RETRY_MAX_MS, half of it jittered. */
+  /** Backoff before attempt n (2 for the first retry) is RETRY_BASE_MS * 2^(n-2), capped at RETRY_MAX_MS, its upper half random. */
   RETRY_BASE_MS: int(0, 3_600_000).default(1000),
   RETRY_MAX_MS: int(0, 3_600_000).default(30_000),
   /** A command delivered more often than this (its workers keep dying) goes to `tasks:dead`. */

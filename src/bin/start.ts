@@ -3,6 +3,7 @@ import { Metrics } from '../metrics/metrics.js';
 import { devRedis } from '../runtime/dev-redis.js';
 import { runMain } from '../runtime/main.js';
 import { redisTarget, runGateway, runWorker } from '../runtime/services.js';
+import { logStrayRejections } from '../runtime/stray-rejections.js';
 import { describeTarget } from '../store/wait-for-redis.js';
 
 /**
@@ -10,6 +11,7 @@ import { describeTarget } from '../store/wait-for-redis.js';
  * a local Redis.
  */
 runMain('taskcast', async ({ config, logger }) => {
+  logStrayRejections(logger);
   const redis = config.REDIS_URL || config.REDIS_CLUSTER_NODES
     ? { url: redisTarget(config), close: async () => undefined }
     : await devRedis(logger, {

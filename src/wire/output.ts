@@ -33,7 +33,8 @@ export class OutputRule {
   /** Applies the next event of the log; returns what changed, or null when nothing did. */
   apply(event: Pick<TaskEvent, 'type' | 'status' | 'chunk'>): OutputChange | null {
     if (event.type === 'output') {
-      const chunk = event.chunk ?? '';
+      // A record may be null: only a chunk that is absent counts as empty text.
+      const chunk = event.chunk === undefined ? '' : event.chunk;
       this.pending.push(chunk);
       return { kind: 'append', chunk };
     }

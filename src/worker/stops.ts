@@ -14,6 +14,7 @@ export const isStop = (err: unknown): err is Error =>
 export type UsageCode =
   | 'INVALID_STATUS'
   | 'INVALID_WORK'
+  | 'INVALID_SLEEP'
   | 'INVALID_PROGRESS'
   | 'INVALID_MESSAGE'
   | 'INVALID_CHUNK'

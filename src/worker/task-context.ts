@@ -2,10 +2,13 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { RETRYING, STATUS_RE, TERMINAL_STATUSES, WAITING_STATUSES, type Json } from '../wire/events.js';
 import type { Logger } from '../logger.js';
 import { jsonText } from './json-value.js';
+import { describeThrown } from './thrown.js';
 import type { TaskContext } from '../tasks/registry.js';
 import type { RunLog } from './run-log.js';
 import { TaskUsageError } from './stops.js';
 
+/** The longest ctx.sleep, ms: Node's longest timer (a longer one would fire after 1 ms). */
+const MAX_SLEEP_MS = 2 ** 31 - 1;
 /** The most bytes (UTF-8) of a progress message. */
 export const MESSAGE_MAX_BYTES = 1024;
 /** Statuses the worker records itself; a stage may not take them. */
@@ -76,10 +79,17 @@ export class Attempt {
     }
     const step = ++this.step;
     if (step <= this.done) return Promise.resolve();
-    const running = this.record(status, progress, step, work).finally(() => {
+    // In progress before `work` runs: a ctx.stage from inside it is STAGE_OVERLAP, and its
+    // progress and output calls belong to this stage.
+    const stage = Promise.withResolvers<void>();
+    const running = stage.promise.finally(() => {
       if (this.inStage === running) this.inStage = undefined;
     });
     this.inStage = running;
+    this.record(status, progress, step, work).then(stage.resolve, stage.reject);
+    // A stage the handler does not await must not crash the worker; one still in progress when
+    // the handler returns is awaited by end(), so its failure fails the attempt.
+    running.catch(() => undefined);
     return running;
   }
 
@@ -97,6 +107,7 @@ export class Attempt {
     checkPercent(percent, 'progress');
     if (message !== undefined) {
       if (typeof message !== 'string') throw new TaskUsageError('INVALID_MESSAGE', 'a progress message must be a string');
+      if (!message.isWellFormed()) throw new TaskUsageError('INVALID_MESSAGE', 'a progress message must be well-formed Unicode (no lone surrogate)');
       const bytes = Buffer.byteLength(message);
       if (bytes > MESSAGE_MAX_BYTES) {
         throw new TaskUsageError('INVALID_MESSAGE', `progress message is ${bytes} bytes, over ${MESSAGE_MAX_BYTES}`);
@@ -112,6 +123,8 @@ export class Attempt {
     let kind: 'text' | 'json' = 'text';
     let value: string;
     if (typeof chunk === 'string') {
+      // Stored as UTF-8: a lone surrogate would come back as U+FFFD.
+      if (!chunk.isWellFormed()) throw new TaskUsageError('INVALID_CHUNK', 'a text chunk must be well-formed Unicode (no lone surrogate)');
       value = chunk;
     } else {
       if (chunk === undefined) throw new TaskUsageError('INVALID_CHUNK', 'an output chunk must be a string or a JSON value, not undefined');
@@ -119,7 +132,7 @@ export class Attempt {
       try {
         value = jsonText(chunk);
       } catch (err) {
-        throw new TaskUsageError('INVALID_CHUNK', `output chunk is not JSON: ${(err as Error).message}`);
+        throw new TaskUsageError('INVALID_CHUNK', `output chunk is not JSON: ${describeThrown(err)}`);
       }
     }
     const bytes = Buffer.byteLength(value);
@@ -182,7 +195,12 @@ class Context implements TaskContext<unknown> {
     this.completedStages = deps.recorded;
     this.attempt = deps.attempt;
     this.#logger = deps.logger;
-    this.sleep = (ms) => (ms <= 0 ? Promise.resolve() : delay(ms, undefined, { signal }));
+    this.sleep = (ms) => {
+      if (typeof ms !== 'number' || Number.isNaN(ms) || ms > MAX_SLEEP_MS) {
+        throw new TaskUsageError('INVALID_SLEEP', `ctx.sleep takes milliseconds up to ${MAX_SLEEP_MS}, got ${typeof ms === 'number' ? ms : `a ${typeof ms}`}`);
+      }
+      return ms <= 0 ? Promise.resolve() : delay(ms, undefined, { signal });
+    };
     this.stage = (status, progress, work) => run.stage(status, progress, work);
     this.progress = (percent, message) => run.progress(percent, message);
     this.output = (chunk) => run.output(chunk);

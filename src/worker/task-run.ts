@@ -5,6 +5,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { TaskWrites } from '../store/task-writes.js';
 import type { CommandEntry } from '../store/command-queue.js';
 import { jsonText } from './json-value.js';
+import { describeThrown, errorText, loggableThrown } from './thrown.js';
 import { abandonable } from './abandon.js';
 import type { TaskRegistry, TaskType } from '../tasks/registry.js';
 import { backoffMs, retryWhileDown } from './retry.js';
@@ -95,8 +96,8 @@ export class TaskRun {
         value = await this.runHandler(stages, attempt);
       } catch (err) {
         if (this.signal.aborted || isStop(err)) throw err;
-        const error = errorMessage(err);
-        this.log().warn({ err, attempt }, 'task handler failed');
+        const error = errorText(err);
+        this.log().warn({ err: loggableThrown(err), attempt }, 'task handler failed');
         if (attempt >= MAX_ATTEMPTS) {
           await this.append({ kind: 'stage', status: 'FAILED', progress: '', terminal: true, fields: ['error', error, 'attempt', attempt] });
           return;
@@ -148,7 +149,7 @@ export class TaskRun {
           if (graceMs > 0) this.log().warn({ reason: String(reason), graceMs }, 'the handler ignored its abort signal; the run goes on without it');
           else this.log().info({ reason: String(reason) }, 'the run stops without waiting for its handler');
         },
-        onLateSettle: (err) => this.log().info(err === undefined ? {} : { err: err instanceof Error ? err.message : String(err) }, 'an abandoned handler settled'),
+        onLateSettle: (err) => this.log().info(err === undefined ? {} : { err: describeThrown(err) }, 'an abandoned handler settled'),
       });
       await run.end();
       return value;
@@ -168,7 +169,7 @@ export class TaskRun {
     try {
       text = jsonText(value);
     } catch (err) {
-      return { error: `the handler's result is not JSON: ${(err as Error).message}` };
+      return { error: `the handler's result is not JSON: ${describeThrown(err)}` };
     }
     const bytes = Buffer.byteLength(text);
     const max = this.deps.config.RESULT_MAX_BYTES;
@@ -214,6 +215,3 @@ export class TaskRun {
   }
 }
 
-function errorMessage(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).slice(0, 1000);
-}

@@ -148,7 +148,24 @@ test('misuse throws a TaskUsageError at once and records nothing', async (t) => 
     attempt(() => ctx.stage('RETRYING', 10));
     attempt(() => ctx.stage('', 10));
     attempt(() => ctx.stage('OK', 101));
-    const first = ctx.stage('A', 10, () => ctx.sleep(50));
+    attempt(() => ctx.stage('OK', 10, 'work' as never));
+    // What JSON would drop or change, and text that UTF-8 cannot hold.
+    const extra = Object.assign([1, 2], { note: 'x' });
+    attempt(() => ctx.output([1, , 3] as never));
+    attempt(() => ctx.output(extra));
+    attempt(() => ctx.output({ a: 1, [Symbol('s')]: 2 } as never));
+    attempt(() => ctx.output({ toJSON() { throw null; } } as never));
+    attempt(() => ctx.output({ get x() { throw new Error('getter'); } } as never));
+    attempt(() => ctx.output('a\ud800b'));
+    attempt(() => ctx.progress(50, 'lone \udc00'));
+    attempt(() => ctx.sleep(Number.NaN));
+    attempt(() => ctx.sleep(Number.POSITIVE_INFINITY));
+    attempt(() => ctx.sleep('5' as never));
+    const first = ctx.stage('A', 10, async () => {
+      // A stage started from inside another's work is an overlap too, from its first line on.
+      attempt(() => ctx.stage('INNER', 15));
+      await ctx.sleep(50);
+    });
     attempt(() => ctx.stage('B', 20));
     await first;
     return codes;
@@ -158,7 +175,10 @@ test('misuse throws a TaskUsageError at once and records nothing', async (t) => 
   assert.deepEqual((await store.get(state.task_id))?.result, [
     'INVALID_PROGRESS', 'INVALID_PROGRESS', 'INVALID_PROGRESS', 'INVALID_PROGRESS', 'INVALID_MESSAGE',
     'INVALID_CHUNK', 'INVALID_CHUNK', 'INVALID_CHUNK', 'INVALID_CHUNK', 'CHUNK_TOO_LARGE', 'CHUNK_TOO_LARGE',
-    'INVALID_STATUS', 'INVALID_STATUS', 'INVALID_STATUS', 'INVALID_PROGRESS', 'STAGE_OVERLAP',
+    'INVALID_STATUS', 'INVALID_STATUS', 'INVALID_STATUS', 'INVALID_PROGRESS', 'INVALID_WORK',
+    'INVALID_CHUNK', 'INVALID_CHUNK', 'INVALID_CHUNK', 'INVALID_CHUNK', 'INVALID_CHUNK', 'INVALID_CHUNK', 'INVALID_MESSAGE',
+    'INVALID_SLEEP', 'INVALID_SLEEP', 'INVALID_SLEEP',
+    'STAGE_OVERLAP', 'STAGE_OVERLAP',
   ]);
   assert.deepEqual(compact(await taskEvents(redis, state.task_id)).slice(0, -1), ['stage PENDING 0', 'stage A 10']);
   assert.throws(() => saved!.output('late'), (err: unknown) => err instanceof TaskUsageError && err.code === 'RUN_ENDED');
@@ -184,7 +204,9 @@ test('calls made without awaiting, and with Promise.all, are recorded in call or
 
 test('a result that is too large or not JSON ends the task FAILED at once, with the reason', async (t) => {
   const redis = await redisFor(t, await testRedisUrl());
-  const results: unknown[] = ['z'.repeat(2000), { when: 1n }, { self: null as unknown }];
+  const results: unknown[] = [
+    'z'.repeat(2000), { when: 1n }, { self: null as unknown }, [1, , 3], { toJSON() { throw null; } }, { get rows() { throw undefined; } },
+  ];
   (results[2] as { self: unknown }).self = results[2];
   let next = 0;
   const store = await runner(t, redis, async (ctx) => {
@@ -203,6 +225,65 @@ test('a result that is too large or not JSON ends the task FAILED at once, with 
     "the handler's result is 2002 bytes, over RESULT_MAX_BYTES (1000)",
     "the handler's result is not JSON: $.when is a bigint, which JSON cannot hold",
     "the handler's result is not JSON: $.self refers back to itself (a cycle)",
+    "the handler's result is not JSON: $ has a hole at [1], which JSON writes as null",
+    "the handler's result is not JSON: $.toJSON() threw null",
+    "the handler's result is not JSON: $.rows threw undefined",
+  ]);
+});
+
+test('a record of null, 0 or false is one line of JSON in the output, like any other record', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  const store = await runner(t, redis, async (ctx) => {
+    await ctx.output(null);
+    await ctx.output(0);
+    await ctx.output(false);
+    await ctx.output('');
+  });
+  const { state } = await store.start('t', {});
+  assert.equal(await waitForEnd(redis, state.task_id), 'COMPLETED');
+  const chunks = (await taskEvents(redis, state.task_id)).filter((e) => e.type === 'output').map((e) => e.chunk);
+  assert.deepEqual(chunks, [null, 0, false, '']);
+  assert.equal((await taskOutput(redis, state.task_id)).text, 'null\n0\nfalse\n');
+});
+
+test('a stage the handler does not await: its failure reaches no one but never crashes the worker; one still running when the handler returns fails the attempt', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  let runs = 0;
+  const store = await runner(t, redis, async (ctx) => {
+    runs += 1;
+    void ctx.stage('A', 20, async () => {
+      await ctx.sleep(20);
+      throw new Error('stage work failed');
+    });
+    if (runs > 1) return 'returned while A ran';
+    await ctx.sleep(300);
+    await ctx.stage('B', 50);
+    return 'went on';
+  });
+  const first = (await store.start('t', {})).state.task_id;
+  assert.equal(await waitForEnd(redis, first), 'COMPLETED');
+  assert.deepEqual(compact(await taskEvents(redis, first)), ['stage PENDING 0', 'stage B 50', 'stage COMPLETED 100 "went on"']);
+
+  const second = (await store.start('t', {})).state.task_id;
+  assert.equal(await waitForEnd(redis, second), 'FAILED');
+  const retries = Array.from({ length: config.MAX_ATTEMPTS - 1 }, () => 'stage RETRYING 0 "stage work failed"');
+  assert.deepEqual(compact(await taskEvents(redis, second)), ['stage PENDING 0', ...retries, 'stage FAILED 0 "stage work failed"']);
+});
+
+test('whatever a handler throws is retried and recorded as text, never left pending', async (t) => {
+  const redis = await redisFor(t, await testRedisUrl());
+  const thrown = [
+    Object.create(null),
+    Object.assign(new Error('x'), { message: 42 }),
+    Object.defineProperty(new Error('x'), 'message', { get() { throw new Error('no message'); } }),
+  ];
+  const store = await runner(t, redis, async (ctx) => {
+    throw thrown[ctx.attempt - 1];
+  });
+  const { state } = await store.start('t', {});
+  assert.equal(await waitForEnd(redis, state.task_id), 'FAILED');
+  assert.deepEqual(compact(await taskEvents(redis, state.task_id)), [
+    'stage PENDING 0', 'stage RETRYING 0 "[object Object]"', 'stage RETRYING 0 "42"', 'stage FAILED 0 "[object Error]"',
   ]);
 });
 
