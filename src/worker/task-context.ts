@@ -7,6 +7,8 @@ import type { TaskContext } from '../tasks/registry.js';
 import type { RunLog } from './run-log.js';
 import { TaskUsageError } from './stops.js';
 
+/** Attempt.inStage while a stage's `work` makes its first, synchronous steps. */
+const STARTING = Promise.resolve();
 /** The longest ctx.sleep, ms: Node's longest timer (a longer one would fire after 1 ms). */
 const MAX_SLEEP_MS = 2 ** 31 - 1;
 /** The most bytes (UTF-8) of a progress message. */
@@ -79,14 +81,13 @@ export class Attempt {
     }
     const step = ++this.step;
     if (step <= this.done) return Promise.resolve();
-    // In progress before `work` runs: a ctx.stage from inside it is STAGE_OVERLAP, and its
-    // progress and output calls belong to this stage.
-    const stage = Promise.withResolvers<void>();
-    const running = stage.promise.finally(() => {
+    // In progress before `work` runs (record() calls it at once): a ctx.stage from inside it is
+    // STAGE_OVERLAP, and its progress and output calls belong to this stage.
+    this.inStage = STARTING;
+    const running = this.record(status, progress, step, work).finally(() => {
       if (this.inStage === running) this.inStage = undefined;
     });
     this.inStage = running;
-    this.record(status, progress, step, work).then(stage.resolve, stage.reject);
     // A stage the handler does not await must not crash the worker; one still in progress when
     // the handler returns is awaited by end(), so its failure fails the attempt.
     running.catch(() => undefined);
