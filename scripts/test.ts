@@ -31,7 +31,7 @@ const DURATIONS = join(ROOT, 'node_modules', '.cache', 'taskcast-test', 'duratio
  */
 const SLOW_FILES: Record<string, number> = {
   'test/cli/taskcast.test.ts': 191,
-  'test/worker/cluster-reclaim.test.ts': 136,
+  'test/worker/cluster-reclaim.test.ts': 165,
   'test/web/page.test.ts': 135,
   'test/scripts/bench.test.ts': 115,
   'test/worker/reclaim.test.ts': 100,
