@@ -38,7 +38,7 @@ const SLOW_FILES: Record<string, number> = {
   'test/web/page-output.test.ts': 99,
   'test/web/page-gateway-changes.test.ts': 94,
   'test/ws/ws-slow-consumer.test.ts': 77,
-  'test/worker/cluster-hung-master.test.ts': 76,
+  'test/worker/cluster-hung-master.test.ts': 110,
   'test/scripts/bench-output.test.ts': 74,
   'test/worker/shutdown.test.ts': 69,
   'test/runtime/shutdown.test.ts': 67,

@@ -120,18 +120,20 @@ test('cluster: a worker SIGTERMed while a master hangs stops in time with exit 0
   const masters = await c.masters();
   const hung = new Set(await c.partitionsOf(masters[0]!));
   /**
-   * A reference task pinned to a partition of the hung master (or not), of 8 s stages: it must still
-   * run when the second worker is up and the master hangs (four stages: 32 s), and in a slow hour,
-   * beside the rest of the suite, 3 s stages (12 s) were not enough.
+   * A reference task pinned to a partition of the hung master (or not), of 15 s stages: it must
+   * still run when the second worker is up and the master hangs (it ends three stages after its
+   * STARTED: 45 s); beside the longest files of the suite, a second worker was not up 9 s (3 s
+   * stages) after the first STARTED, and in another test not 24 s.
    */
   const startPinned = async (onHung: boolean) => {
     for (;;) {
       const pin = `pin-${randomUUID()}`;
-      if (hung.has(CLUSTER_LAYOUT.pinned(pin).index) === onHung) return (await store.start('reference', { stage_ms: 8000 }, Date.now(), { pin })).state.task_id;
+      if (hung.has(CLUSTER_LAYOUT.pinned(pin).index) === onHung) return (await store.start('reference', { stage_ms: 15_000 }, Date.now(), { pin })).state.task_id;
     }
   };
   const ids = await Promise.all([...Array.from({ length: 4 }, () => startPinned(true)), ...Array.from({ length: 8 }, () => startPinned(false))]);
-  await waitFor(async () => (await Promise.all(ids.map((id) => redis.hget(keysOfTask(redis, id).state, 'step')))).every((s) => Number(s) >= 1), 'every task running');
+  // STARTED is recorded at the end of the first stage.
+  await waitFor(async () => (await Promise.all(ids.map((id) => redis.hget(keysOfTask(redis, id).state, 'step')))).every((s) => Number(s) >= 1), 'every task running', 60_000);
   const rescuer = await startWorkerProc(scope, c, env);
   await assertRunning(redis, ids);
 
@@ -142,7 +144,7 @@ test('cluster: a worker SIGTERMed while a master hangs stops in time with exit 0
   assert.ok(stopping.logs.some((l) => l.msg === 'worker stopped'), 'it logged `worker stopped`');
 
   masters[0]!.process.kill('SIGCONT');
-  for (const id of ids) assert.equal(await waitForEnd(redis, id, 60_000), 'COMPLETED', `task of partition ${CLUSTER_LAYOUT.of(id).index}`);
+  for (const id of ids) assert.equal(await waitForEnd(redis, id, 90_000), 'COMPLETED', `task of partition ${CLUSTER_LAYOUT.of(id).index}`);
   for (const id of ids) await assertEventLog(redis, id, REFERENCE_STATUSES);
   // By a reclaim pass (idle commands) or by its upkeep's takeover of a gone worker of this host,
   // whichever comes first.
