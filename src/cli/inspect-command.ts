@@ -39,7 +39,7 @@ function eventRows(events: TaskEvent[]): string {
     }
     let end = i;
     while (events[end + 1]?.type === 'output') end++;
-    const preview = JSON.stringify(e.chunk ?? '');
+    const preview = JSON.stringify(e.chunk === undefined ? '' : e.chunk);
     text += eventRow(
       e,
       end === i
