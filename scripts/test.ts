@@ -24,40 +24,31 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const DURATIONS = join(ROOT, 'node_modules', '.cache', 'taskcast-test', 'durations.json');
 
-/**
- * Seconds each of the longest files took in a full `npm test` on a 2-core machine (ten files at a
- * time, 2026-12-07 23:30 UTC, 364 s in all): the order for a checkout with no recorded durations
- * yet, as on CI's fresh clone.
- */
+/** Seconds each of the longest files took in a full run on a 2-core machine (fourteen files at a time, a fast hour): the order for a checkout with no recorded durations yet. */
 const SLOW_FILES: Record<string, number> = {
-  'test/cli/taskcast.test.ts': 191,
-  'test/worker/cluster-reclaim.test.ts': 165,
-  'test/web/page.test.ts': 135,
-  'test/scripts/bench.test.ts': 115,
-  'test/worker/reclaim.test.ts': 100,
-  'test/web/page-output.test.ts': 99,
-  'test/web/page-gateway-changes.test.ts': 94,
-  'test/ws/ws-slow-consumer.test.ts': 77,
-  'test/worker/cluster-hung-master.test.ts': 110,
-  'test/scripts/bench-output.test.ts': 74,
-  'test/worker/shutdown.test.ts': 69,
-  'test/runtime/shutdown.test.ts': 67,
-  'test/deploy/compose.test.ts': 65,
-  'test/client/task-watchers.test.ts': 64,
-  'test/gateway/cluster.test.ts': 62,
-  'test/cli/watch-output.test.ts': 57,
-  'test/worker/output-exactly-once.test.ts': 49,
-  'test/metrics/metrics.test.ts': 46,
-  'test/store/replication.test.ts': 45,
-  'test/http/cluster-starts.test.ts': 42,
-  'test/sse/sse-backpressure.test.ts': 41,
-  'test/web/list-filters.test.ts': 41,
-  'test/security/bad-input.test.ts': 41,
-  'test/hub/hub-redis-restart.test.ts': 39,
-  'test/client/task-watcher.test.ts': 38,
-  'test/hub/hub.test.ts': 35,
-  'test/hub/feed.test.ts': 35,
-  'test/sse/sse-route.test.ts': 31,
+  'test/cli/taskcast.test.ts': 120,
+  'test/scripts/bench.test.ts': 101,
+  'test/worker/cluster-reclaim.test.ts': 100,
+  'test/worker/reclaim.test.ts': 88,
+  'test/scripts/bench-output.test.ts': 69,
+  'test/web/page.test.ts': 64,
+  'test/gateway/cluster.test.ts': 61,
+  'test/worker/shutdown.test.ts': 59,
+  'test/worker/cluster-hung-master.test.ts': 57,
+  'test/runtime/shutdown.test.ts': 56,
+  'test/client/task-watchers.test.ts': 56,
+  'test/worker/output-exactly-once.test.ts': 53,
+  'test/web/page-output.test.ts': 53,
+  'test/web/page-gateway-changes.test.ts': 50,
+  'test/ws/ws-slow-consumer.test.ts': 50,
+  'test/store/cluster-nodes.test.ts': 48,
+  'test/deploy/compose.test.ts': 47,
+  'test/security/bad-input.test.ts': 44,
+  'test/store/replication.test.ts': 44,
+  'test/http/cluster-starts.test.ts': 41,
+  'test/cli/watch-output.test.ts': 41,
+  'test/hub/feed.test.ts': 39,
+  'test/metrics/metrics.test.ts': 38,
 };
 
 const concurrency = Number(process.env.TEST_CONCURRENCY ?? 5 * availableParallelism());
