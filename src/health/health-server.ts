@@ -4,7 +4,7 @@ import { listenError } from '../config.js';
 import { AppError, errorBody } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { PROBE_METHODS, type HealthProbes } from './probes.js';
+import { PROBE_METHODS, wrongMethod, type HealthProbes } from './probes.js';
 
 export interface HealthServer {
   readonly port: number;
@@ -31,7 +31,8 @@ export async function startHealthServer(deps: {
     };
     const sendError = (err: AppError) => send(err.status, errorBody(err));
     if (!PROBE_METHODS.includes(req.method ?? '')) {
-      send(405, errorBody(new AppError('METHOD_NOT_ALLOWED', 'probes answer GET and HEAD only')), { allow: PROBE_METHODS.join(', ') });
+      const answer = wrongMethod();
+      send(answer.status, answer.body, answer.headers);
       return;
     }
     if (path === '/metrics' && deps.metrics) {

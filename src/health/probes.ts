@@ -1,6 +1,7 @@
 import { isReady, type Redis } from '../store/redis.js';
 import { inspect } from '../store/health-reads.js';
 import { atMost } from '../at-most.js';
+import { AppError, errorBody } from '../errors.js';
 
 /** What a probe answers: an HTTP status and a small JSON body. */
 export interface ProbeReply {
@@ -27,8 +28,13 @@ export interface HealthDeps {
 
 /** Probe paths, the same on the gateway and on the worker's health port. `/healthz` = `/readyz`. */
 export const PROBE_PATHS = ['/livez', '/readyz', '/healthz'] as const;
-/** The methods the probes answer; another is 405 with these in `Allow`. */
+/** The methods the probes answer; another is 405 with these in `Allow` (wrongMethod). */
 export const PROBE_METHODS: readonly string[] = ['GET', 'HEAD'];
+
+/** The answer to a probe called with another method than PROBE_METHODS. */
+export function wrongMethod(): { status: number; headers: Record<string, string>; body: ReturnType<typeof errorBody> } {
+  return { status: 405, headers: { allow: PROBE_METHODS.join(', ') }, body: errorBody(new AppError('METHOD_NOT_ALLOWED', 'probes answer GET and HEAD only')) };
+}
 
 /**
  * Liveness and readiness of one process. Live: the process answers. Ready: Redis answers PING,

@@ -1,6 +1,5 @@
 import type { Middleware } from 'koa';
-import { AppError, errorBody } from '../errors.js';
-import { PROBE_METHODS, PROBE_PATHS, type HealthProbes } from '../health/probes.js';
+import { PROBE_METHODS, PROBE_PATHS, wrongMethod, type HealthProbes } from '../health/probes.js';
 
 const PROBES: ReadonlySet<string> = new Set(PROBE_PATHS);
 
@@ -13,9 +12,10 @@ export function healthMiddleware(probes: HealthProbes): Middleware {
     if (!PROBES.has(ctx.path)) return next();
     ctx.set('Cache-Control', 'no-store');
     if (!PROBE_METHODS.includes(ctx.method)) {
-      ctx.set('Allow', PROBE_METHODS.join(', '));
-      ctx.status = 405;
-      ctx.body = errorBody(new AppError('METHOD_NOT_ALLOWED', 'probes answer GET and HEAD only'));
+      const answer = wrongMethod();
+      ctx.set(answer.headers);
+      ctx.status = answer.status;
+      ctx.body = answer.body;
       return;
     }
     const reply = await probes.probe(ctx.path);
