@@ -29,7 +29,7 @@ const waitForStatus = (redis: Redis, taskId: string, status: string) =>
 async function assertRetiredOnce(redis: Redis, worker: { logs: Record<string, unknown>[] }, expected: Record<string, RegExp>): Promise<void> {
   const ids = Object.keys(expected);
   await waitFor(async () => (await deadLetters(redis)).length >= ids.length && (await pendingCount(redis)) === 0,
-    'every corrupted task dead-lettered and acked', 20_000);
+    'every corrupted task dead-lettered and acked', 60_000);
   const store = new TaskStore(redis);
   const healthy = (await store.start('reference', { stage_ms: 0 })).state.task_id;
   assert.equal(await waitForEnd(redis, healthy), 'COMPLETED', 'the worker goes on with other tasks');
