@@ -19,13 +19,10 @@ const origins = csv.superRefine((items, ctx) => {
   }
 });
 
+/** `text` is an origin and nothing more: a path, a query or a user would show in its URL after the origin. */
 function isOrigin(text: string): boolean {
-  try {
-    const url = new URL(text);
-    return url.origin !== 'null' && url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password;
-  } catch {
-    return false;
-  }
+  const url = URL.parse(text);
+  return url !== null && url.origin !== 'null' && url.href === `${url.origin}/`;
 }
 
 /** `name=limit` pairs, comma-separated: task type name -> an integer of at least 1. */
