@@ -14,7 +14,7 @@ import { idempotencyKeyOf, requestFingerprint } from './idempotency.js';
 import { outputText } from './output-text.js';
 import { firstValues, queryParam } from './query.js';
 import { AccessRouter } from './route-access.js';
-import { STATUS_RE } from '../wire/events.js';
+import { STATUS_RE, STATUS_RULE } from '../wire/events.js';
 import { startOptionFields, startOptions } from './start-options.js';
 
 /** POST /tasks body. `stage_ms` at the top level is the reference route's shorthand for params.stage_ms. */
@@ -30,7 +30,7 @@ export const startTaskBody = z.strictObject({
 export const listTasksQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20).describe('Tasks per page.'),
   cursor: z.string().max(100).optional().describe('The `next_cursor` of the previous page (send the same filters with it).'),
-  status: z.string().regex(STATUS_RE, 'a status is 1 to 64 letters, digits, _, - or spaces, starting with a letter').optional().describe('Only tasks whose status is this one, e.g. `FAILED`.'),
+  status: z.string().regex(STATUS_RE, `a status is ${STATUS_RULE}`).optional().describe('Only tasks whose status is this one, e.g. `FAILED`.'),
   type: z.string().min(1).max(100).optional().describe('Only tasks of this type.'),
   tag: tagSchema.optional().describe('Only tasks started with this tag.'),
   created_after: instantSchema.optional().describe('Only tasks created at or after this time (inclusive).'),

@@ -18,8 +18,9 @@ export const RETRYING = 'RETRYING';
  */
 export const WAITING_STATUSES: ReadonlySet<string> = new Set(['SCHEDULED', 'PENDING']);
 
-/** The shape of every status: 1 to 64 letters, digits, `_`, `-` or spaces, starting with a letter. */
+/** The shape of every status (STATUS_RULE). */
 export const STATUS_RE = /^[A-Za-z][A-Za-z0-9_ -]{0,63}$/;
+export const STATUS_RULE = '1 to 64 letters, digits, _, - or spaces, starting with a letter';
 
 /** Start priorities, highest first (POST /tasks `priority`; default normal). */
 export const PRIORITIES = ['high', 'normal', 'low'] as const;

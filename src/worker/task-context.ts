@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { RETRYING, STATUS_RE, TERMINAL_STATUSES, WAITING_STATUSES, type Json } from '../wire/events.js';
+import { RETRYING, STATUS_RE, STATUS_RULE, TERMINAL_STATUSES, WAITING_STATUSES, type Json } from '../wire/events.js';
 import type { Logger } from '../logger.js';
 import { jsonText } from './json-value.js';
 import { describeThrown } from './thrown.js';
@@ -70,7 +70,7 @@ export class Attempt {
     if (typeof status !== 'string' || !STATUS_RE.test(status) || RESERVED_STATUSES.has(status)) {
       throw new TaskUsageError(
         'INVALID_STATUS',
-        `stage status ${JSON.stringify(status)} is not allowed: 1 to 64 letters, digits, _, - or space, and not ${[...RESERVED_STATUSES].join(', ')}`,
+        `stage status ${JSON.stringify(status)} is not allowed: ${STATUS_RULE}, and not ${[...RESERVED_STATUSES].join(', ')}`,
       );
     }
     checkPercent(progress, 'stage progress');
