@@ -25,9 +25,7 @@ describe('every route answers 409 TASK_CORRUPTED (close 4409) for a task whose k
     const healthy = (await store.start('reference', {})).state;
     const badEvents = (await store.start('reference', {})).state;
     const badHash = (await store.start('reference', {})).state;
-    await redis.del(eventsKey(badEvents.task_id));
     await redis.set(eventsKey(badEvents.task_id), 'not a stream');
-    await redis.del(taskKey(badHash.task_id));
     await redis.set(taskKey(badHash.task_id), 'not a hash');
 
     for (const { task_id: id, last_event_id: last } of [badEvents, badHash]) {

@@ -39,7 +39,6 @@ test("a watched task whose stream is corrupted is closed with 4409; the gateway'
   const all = [eventsKey(bad), eventsKey(a), eventsKey(b)];
   await waitFor(() => reads.some((keys) => all.every((k) => keys.includes(k))), 'one hub read of all three streams');
 
-  await redis.del(eventsKey(bad));
   await redis.set(eventsKey(bad), 'not a stream');
 
   // Live events of a and b, one pair at a time: each arrives promptly, whatever the hub's read of
@@ -89,8 +88,8 @@ test('watched tasks whose keys vanish end with 4404 (WebSocket, /ws, SSE), one w
 
   await redis.del(taskKey(deleted), eventsKey(deleted));
   await redis.del(taskKey(flushed), eventsKey(flushed));
-  await redis.del(taskKey(corrupted));
-  await redis.sadd(taskKey(corrupted), 'x');
+  // In one transaction: an audit that met the hash absent in between would say gone, not corrupted.
+  await redis.multi().del(taskKey(corrupted)).sadd(taskKey(corrupted), 'x').exec();
 
   const gone = await ws;
   assert.deepEqual([gone.events.map((e) => e.status), gone.code, gone.reason], [['PENDING'], 4404, `task ${deleted} not found: its keys are gone`]);

@@ -114,7 +114,6 @@ test('an item that hits a Redis error fails alone; the rest of its batch is reco
   const redis = await redisFor(t, await testRedisUrl());
   const [a, b] = await readTasks(redis, 2, 'me');
   // A key of the wrong type where b's event stream should be: its XADD fails inside the script.
-  await redis.del(eventsKey(b!.taskId));
   await redis.set(eventsKey(b!.taskId), 'not a stream');
   const writes = writesFor(redis, 'me');
   const [ra, rb] = await Promise.allSettled([

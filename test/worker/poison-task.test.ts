@@ -54,7 +54,7 @@ describe('a task whose keys hold the wrong type is dead-lettered once, and the w
     const worker = await startWorkerProc(t, url, { CLAIM_IDLE_MS: '500' });
     const taskId = (await new TaskStore(redis).start('reference', { stage_ms: 1000 })).state.task_id;
     await waitForStatus(redis, taskId, 'STARTED');
-    await redis.del(eventsKey(taskId));
+    // SET replaces a key of any type in one step: the run never sees the key absent.
     await redis.set(eventsKey(taskId), 'not a stream');
 
     const key = eventsKey(taskId).replace(/[:-]/g, '\\$&');
@@ -70,14 +70,14 @@ describe('a task whose keys hold the wrong type is dead-lettered once, and the w
     const redis = await redisFor(t, url);
     const store = new TaskStore(redis);
     const early = (await store.start('reference', { stage_ms: 0 })).state.task_id;
-    await redis.del(taskKey(early));
     await redis.set(taskKey(early), 'not a hash');
 
     const worker = await startWorkerProc(t, url, { CLAIM_IDLE_MS: '500' });
     const running = (await store.start('reference', { stage_ms: 1000 })).state.task_id;
     await waitForStatus(redis, running, 'STARTED');
-    await redis.del(taskKey(running));
-    await redis.rpush(taskKey(running), 'not', 'a', 'hash');
+    // In one transaction: a run that met the hash absent in between would end as a task deleted
+    // under it (acked, not dead-lettered).
+    await redis.multi().del(taskKey(running)).rpush(taskKey(running), 'not', 'a', 'hash').exec();
 
     await assertRetiredOnce(redis, worker, {
       [early]: /^corrupted task data; the task cannot be ended FAILED: WRONGTYPE task:\S+ holds a string, not a hash$/,

@@ -60,7 +60,6 @@ describe('multiplexed /ws against a gateway and a worker', () => {
     const [ms, seq] = last.split('-');
     const corrupted = await startTask(gateway.url, { stage_ms: 0 });
     await waitForEnd(redis, corrupted);
-    await redis.del(eventsKey(corrupted));
     await redis.set(eventsKey(corrupted), 'not a stream');
     const running = await startTask(gateway.url, { stage_ms: 100 });
     const client = await MuxClient.open(testScope(t), gateway.url);
