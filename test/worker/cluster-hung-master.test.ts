@@ -5,7 +5,8 @@ import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { startTask } from '../helpers/http.js';
 import { startGatewayInProcess, startWorkerInProcess } from '../helpers/in-process.js';
-import { startWorkerProc } from '../helpers/processes.js';
+import { taskGate } from '../helpers/gate.js';
+import { startWorkerProc, testTasksEnv } from '../helpers/processes.js';
 import { clusterClient, clusterView, startRedisCluster } from '../helpers/redis-cluster.js';
 import { testScope } from '../helpers/scope.js';
 import { REFERENCE_STATUSES, assertEventLog, assertRunning, eventIds, keysOfTask, waitForEnd } from '../helpers/task-log.js';
@@ -114,25 +115,23 @@ test('cluster: a worker SIGTERMed while a master hangs stops in time with exit 0
   const c = await startRedisCluster({ replicasPerMaster: 0, requireFullCoverage: false });
   scope.after(() => c.close());
   const redis = await clusterClient(scope, c);
-  const env = { WORKER_CONCURRENCY: '16', CLAIM_IDLE_MS: '3000', SHUTDOWN_GRACE_MS: '4000', REDIS_CLUSTER_WAIT_REPLICAS: '0' };
+  const env = { ...testTasksEnv(), WORKER_CONCURRENCY: '16', CLAIM_IDLE_MS: '3000', SHUTDOWN_GRACE_MS: '4000', REDIS_CLUSTER_WAIT_REPLICAS: '0' };
   const stopping = await startWorkerProc(scope, c, env);
   const store = new TaskStore(redis);
   const masters = await c.masters();
   const hung = new Set(await c.partitionsOf(masters[0]!));
   /**
-   * A reference task pinned to a partition of the hung master (or not), of 15 s stages: it must
-   * still run when the second worker is up and the master hangs (it ends three stages after its
-   * STARTED: 45 s); beside the longest files of the suite, a second worker was not up 9 s (3 s
-   * stages) after the first STARTED, and in another test not 24 s.
+   * A gated task pinned to a partition of the hung master (or not): it still runs when the second
+   * worker is up and the master hangs, until the gate opens once the master is back.
    */
+  const gate = taskGate(scope);
   const startPinned = async (onHung: boolean) => {
     for (;;) {
       const pin = `pin-${randomUUID()}`;
-      if (hung.has(CLUSTER_LAYOUT.pinned(pin).index) === onHung) return (await store.start('reference', { stage_ms: 15_000 }, Date.now(), { pin })).state.task_id;
+      if (hung.has(CLUSTER_LAYOUT.pinned(pin).index) === onHung) return (await store.start('gated', { gate: gate.path }, Date.now(), { pin })).state.task_id;
     }
   };
   const ids = await Promise.all([...Array.from({ length: 4 }, () => startPinned(true)), ...Array.from({ length: 8 }, () => startPinned(false))]);
-  // STARTED is recorded at the end of the first stage.
   await waitFor(async () => (await Promise.all(ids.map((id) => redis.hget(keysOfTask(redis, id).state, 'step')))).every((s) => Number(s) >= 1), 'every task running', 60_000);
   const rescuer = await startWorkerProc(scope, c, env);
   await assertRunning(redis, ids);
@@ -144,7 +143,8 @@ test('cluster: a worker SIGTERMed while a master hangs stops in time with exit 0
   assert.ok(stopping.logs.some((l) => l.msg === 'worker stopped'), 'it logged `worker stopped`');
 
   masters[0]!.process.kill('SIGCONT');
-  for (const id of ids) assert.equal(await waitForEnd(redis, id, 90_000), 'COMPLETED', `task of partition ${CLUSTER_LAYOUT.of(id).index}`);
+  gate.open();
+  for (const id of ids) assert.equal(await waitForEnd(redis, id, 60_000), 'COMPLETED', `task of partition ${CLUSTER_LAYOUT.of(id).index}`);
   for (const id of ids) await assertEventLog(redis, id, REFERENCE_STATUSES);
   // By a reclaim pass (idle commands) or by its upkeep's takeover of a gone worker of this host,
   // whichever comes first.

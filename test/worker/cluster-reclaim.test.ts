@@ -3,29 +3,24 @@ import { test } from 'node:test';
 import { CLUSTER_LAYOUT } from '../../src/store/layout.js';
 import type { Redis } from '../../src/store/redis.js';
 import { startTask } from '../helpers/http.js';
-import { startGatewayProc, startWorkerProc, type WorkerProc } from '../helpers/processes.js';
+import { taskGate } from '../helpers/gate.js';
+import { startGatewayProc, startWorkerProc, testTasksEnv, type WorkerProc } from '../helpers/processes.js';
 import { clusterClient, testCluster } from '../helpers/redis-cluster.js';
 import { REFERENCE_STATUSES, assertEventLog, assertRunning, keysOfTask, pendingCount, taskEvents, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 
 
+const TEST_TASKS = testTasksEnv();
 /** Small CLAIM_IDLE_MS, so that a dead worker's commands are reclaimed within a second or so. */
-const FAST_RECLAIM = { CLAIM_IDLE_MS: '1000', WORKER_CONCURRENCY: '32' };
-/**
- * A stage's length where a second worker process starts while the tasks run on the first, ms: the
- * tasks must not end before it is up (a reference task ends three stage lengths after its STARTED,
- * recorded at the end of the first: 45 s). Beside the longest files of the suite, a second worker
- * was not up 12 s (4 s stages), and once not 24 s (8 s stages), after the first task's STARTED.
- */
-const LONG_STAGE_MS = 15_000;
+const FAST_RECLAIM = { ...TEST_TASKS, CLAIM_IDLE_MS: '1000', WORKER_CONCURRENCY: '32' };
 const TOOK_OVER = new Set(['took over the command of a dead worker', 'reclaimed an idle command']);
 const leaseOf = (redis: Redis, id: string) => redis.hget(keysOfTask(redis, id).state, 'lease');
 /** A consumer name holds its worker's pid: `<host>-<pid>-<8 hex>`. */
 const heldBy = (lease: string | null | undefined, worker: WorkerProc) => (lease ?? '').includes(`-${worker.child.pid}-`);
 
-/** `count` tasks started through `gatewayUrl`, each leased by `worker` and past STARTED (so killed mid-task). */
-async function tasksRunningOn(redis: Redis, gatewayUrl: string, worker: WorkerProc, count: number, stageMs: number): Promise<string[]> {
-  const ids = await Promise.all(Array.from({ length: count }, () => startTask(gatewayUrl, { stage_ms: stageMs })));
+/** `count` tasks started through `gatewayUrl` with `body`, each leased by `worker` and past STARTED (so killed mid-task). */
+async function tasksRunningOn(redis: Redis, gatewayUrl: string, worker: WorkerProc, count: number, body: unknown): Promise<string[]> {
+  const ids = await Promise.all(Array.from({ length: count }, () => startTask(gatewayUrl, body)));
   await waitFor(async () => {
     const states = await Promise.all(ids.map((id) => redis.hmget(keysOfTask(redis, id).state, 'step', 'lease')));
     return states.every(([step, lease]) => Number(step) >= 1 && heldBy(lease, worker));
@@ -50,10 +45,11 @@ async function assertTakenOverAndDone(redis: Redis, ids: string[], rescuer: Work
 test('cluster: a worker process SIGKILLed mid-task; a running worker takes over its commands on every partition; each task completes with each stage once and nothing stays pending', async (t) => {
   const c = await testCluster();
   const redis = await clusterClient(t, c);
-  const gateway = await startGatewayProc(t, c);
+  const gateway = await startGatewayProc(t, c, TEST_TASKS);
   const doomed = await startWorkerProc(t, c, FAST_RECLAIM);
-  // Long stages (LONG_STAGE_MS): the survivor starts while every task is still running on the doomed worker.
-  const ids = await tasksRunningOn(redis, gateway.url, doomed, 24, LONG_STAGE_MS);
+  // Gated: every task is still running on the doomed worker when the survivor is up.
+  const gate = taskGate(t);
+  const ids = await tasksRunningOn(redis, gateway.url, doomed, 24, { type: 'gated', params: { gate: gate.path } });
   const partitions = new Set(ids.map((id) => CLUSTER_LAYOUT.of(id).index));
   assert.ok(partitions.size >= 4, `24 tasks in ${partitions.size} of 12 partitions`);
   const masters = await c.masters();
@@ -64,6 +60,7 @@ test('cluster: a worker process SIGKILLed mid-task; a running worker takes over 
   await assertRunning(redis, ids);
   doomed.kill('SIGKILL');
   await doomed.exited;
+  gate.open();
   await assertTakenOverAndDone(redis, ids, survivor);
 });
 
@@ -73,7 +70,7 @@ test('cluster: a worker that starts after a crash takes over its predecessor\'s 
   const gateway = await startGatewayProc(t, c);
   const slow = { CLAIM_IDLE_MS: '60000', WORKER_CONCURRENCY: '32' };
   const doomed = await startWorkerProc(t, c, slow);
-  const ids = await tasksRunningOn(redis, gateway.url, doomed, 12, 500);
+  const ids = await tasksRunningOn(redis, gateway.url, doomed, 12, { stage_ms: 500 });
   doomed.kill('SIGKILL');
   await doomed.exited;
   await assertRunning(redis, ids);
@@ -87,9 +84,10 @@ test('cluster: a worker that starts after a crash takes over its predecessor\'s 
 test('cluster: a worker that stops answering (as one of another host that died) has its commands on every partition reclaimed once idle for CLAIM_IDLE_MS; each task completes with each stage once', async (t) => {
   const c = await testCluster();
   const redis = await clusterClient(t, c);
-  const gateway = await startGatewayProc(t, c);
+  const gateway = await startGatewayProc(t, c, TEST_TASKS);
   const stalled = await startWorkerProc(t, c, FAST_RECLAIM);
-  const ids = await tasksRunningOn(redis, gateway.url, stalled, 12, LONG_STAGE_MS);
+  const gate = taskGate(t);
+  const ids = await tasksRunningOn(redis, gateway.url, stalled, 12, { type: 'gated', params: { gate: gate.path } });
   const survivor = await startWorkerProc(t, c, FAST_RECLAIM);
   await assertRunning(redis, ids);
   // Its pid lives on, so no worker judges it dead: only the idle time tells.
@@ -99,6 +97,7 @@ test('cluster: a worker that stops answering (as one of another host that died) 
   await waitFor(async () => (await Promise.all(ids.map((id) => leaseOf(redis, id)))).every((l) => heldBy(l, survivor)), 'every task leased by the survivor', 30_000);
   stalled.kill('SIGKILL');
   await stalled.exited;
+  gate.open();
   await assertTakenOverAndDone(redis, ids, survivor);
   const reclaims = survivor.logs.filter((l) => TOOK_OVER.has(String(l.msg)));
   assert.ok(reclaims.every((l) => l.msg === 'reclaimed an idle command'), 'reclaimed as idle, not as dead');

@@ -2,14 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { COMMANDS_STREAM, WORKER_GROUP, taskKey } from '../../src/store/keys.js';
 import { startTask } from '../helpers/http.js';
-import { startGatewayInProcess } from '../helpers/in-process.js';
-import { startWorkerProc } from '../helpers/processes.js';
+import { taskGate } from '../helpers/gate.js';
+import { inProcessTestTasksEnv, startGatewayInProcess } from '../helpers/in-process.js';
+import { startWorkerProc, testTasksEnv } from '../helpers/processes.js';
 import { redisFor, testRedisUrl } from '../helpers/redis.js';
 import { REFERENCE_STATUSES, assertEventLog, assertNothingPending, assertRunning, taskEvents, waitForEnd } from '../helpers/task-log.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** Small CLAIM_IDLE_MS so that a dead or paused worker's commands are reclaimed within a second. */
-const FAST_RECLAIM = { CLAIM_IDLE_MS: '1000' };
+const FAST_RECLAIM = { ...testTasksEnv(), CLAIM_IDLE_MS: '1000' };
 
 describe('reclaim and fencing, with real worker processes', () => {
   test('SIGKILL a worker mid-task: another reclaims and resumes after the last recorded stage', async (t) => {
@@ -39,9 +40,11 @@ describe('reclaim and fencing, with real worker processes', () => {
   test('SIGSTOP a worker past CLAIM_IDLE_MS, then SIGCONT: it appends nothing and acks nothing', async (t) => {
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
-    const gateway = await startGatewayInProcess(t, url);
+    const gateway = await startGatewayInProcess(t, url, inProcessTestTasksEnv());
     const paused = await startWorkerProc(t, url, FAST_RECLAIM);
-    const taskId = await startTask(gateway.url, { stage_ms: 2000 });
+    // Gated: the task runs until the stale worker was fenced, however slow the machine.
+    const gate = taskGate(t);
+    const taskId = await startTask(gateway.url, { type: 'gated', params: { gate: gate.path } });
     const pausedPid = `-${paused.child.pid}-`;
     await waitFor(async () => (await redis.hget(taskKey(taskId), 'lease'))?.includes(pausedPid), 'claimed by the first worker');
     paused.kill('SIGSTOP');
@@ -59,6 +62,7 @@ describe('reclaim and fencing, with real worker processes', () => {
     assert.ok(pending[0]![1].includes(ownerPid), `pending entry held by ${pending[0]![1]}`);
     assert.notEqual(await redis.hget(taskKey(taskId), 'status'), 'COMPLETED');
 
+    gate.open();
     assert.equal(await waitForEnd(redis, taskId), 'COMPLETED');
     await assertEventLog(redis, taskId, REFERENCE_STATUSES);
     await assertNothingPending(redis);
@@ -71,12 +75,13 @@ describe('reclaim and fencing, with real worker processes', () => {
   test('a worker paused past CLAIM_IDLE_MS, alone: after SIGCONT it heartbeats before it reclaims, and its own running commands are never counted as delivered again', async (t) => {
     const url = await testRedisUrl();
     const redis = await redisFor(t, url);
-    const gateway = await startGatewayInProcess(t, url);
+    const gateway = await startGatewayInProcess(t, url, inProcessTestTasksEnv());
     // CLAIM_IDLE_MS 200: heartbeats every 66 ms, reclaim passes every 50 and 100 ms.
-    const worker = await startWorkerProc(t, url, { CLAIM_IDLE_MS: '200' });
+    const worker = await startWorkerProc(t, url, { ...testTasksEnv(), CLAIM_IDLE_MS: '200' });
     t.after(() => worker.kill('SIGCONT'));
-    // Stages of 6 s: both tasks run through every pause below.
-    const ids = await Promise.all([1, 2].map(() => startTask(gateway.url, { stage_ms: 6000 })));
+    // Gated: both tasks run through every pause below.
+    const gate = taskGate(t);
+    const ids = await Promise.all([1, 2].map(() => startTask(gateway.url, { type: 'gated', params: { gate: gate.path } })));
     await waitFor(async () => (await Promise.all(ids.map((id) => redis.hget(taskKey(id), 'step')))).every((s) => Number(s) >= 1), 'both tasks past STARTED');
     const pending = async () => {
       const entries = (await redis.xpending(COMMANDS_STREAM, WORKER_GROUP, '-', '+', 10)) as [string, string, number, number][];
@@ -95,6 +100,7 @@ describe('reclaim and fencing, with real worker processes', () => {
     // A reclaim of its own that got through (the process held up between its heartbeat and its
     // XAUTOCLAIM) has its delivery given back at once.
     await waitFor(async () => (await pending()).every(([, , , deliveries]) => deliveries === 1), 'each command delivered once: its own reclaims not counted', 5000);
+    gate.open();
     for (const id of ids) assert.equal(await waitForEnd(redis, id), 'COMPLETED');
     for (const id of ids) await assertEventLog(redis, id, REFERENCE_STATUSES);
     assert.deepEqual(worker.logs.filter((l) => l.msg === 'reclaimed an idle command'), []);
