@@ -1,7 +1,8 @@
 /**
  * `npm test [-- test/<area>/<file>.test.ts ...]`: runs the test files (by default every
- * test/<area>/*.test.ts) with node:test, each in its own process (which inherits this one's
- * `--import tsx`), TEST_CONCURRENCY at a time (default: five times the available parallelism,
+ * test/<area>/*.test.ts) with node:test, each in its own process (which inherits this one's Node
+ * flags: Node's own TypeScript support with scripts/ts-imports.ts, or `--import tsx` under
+ * `npm run coverage`), TEST_CONCURRENCY at a time (default: five times the available parallelism,
  * 10 on 2 cores: most files spend most of their time waiting on processes, Redis, a browser or a
  * task's stages), each test bounded by TEST_TIMEOUT_MS (a test with subtests: all of them
  * together). Exit code 1 when any test fails. A file whose test timed out is ended once its tests
