@@ -67,8 +67,8 @@ const ordered = [...files].sort((a, b) => estimate(b) - estimate(a) || a.localeC
 
 /** Seconds per file in this run: its top-level tests run one after another, so their sum. */
 const measured: Record<string, number> = {};
-// V8's code cache for the files every test process compiles alike (tsx's loader, the libraries):
-// about 0.2 s of CPU less per test file that loads through tsx. An own NODE_COMPILE_CACHE is kept.
+// V8's code cache for the files every test process compiles alike (the libraries, and the sources
+// as Node's TypeScript support or tsx turns them into JavaScript). An own NODE_COMPILE_CACHE is kept.
 process.env.NODE_COMPILE_CACHE ??= join(ROOT, 'node_modules', '.cache', 'taskcast-test', 'compile-cache');
 const stream = run({ files: ordered.map((f) => join(ROOT, f)), concurrency, timeout: TEST_TIMEOUT_MS, forceExit: true });
 stream.on('test:fail', (data) => {

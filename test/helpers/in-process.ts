@@ -51,7 +51,7 @@ export async function startWorkerInProcess(t: Scope, redisUrl: string | ClusterS
   return Object.assign(service, { healthUrl: `http://127.0.0.1:${Number(health.port)}` });
 }
 
-/** TASK_MODULES naming test/fixtures/test-tasks.ts, for services in this process (tsx loads it). */
+/** TASK_MODULES naming test/fixtures/test-tasks.ts, for services in this process (loaded as the test process loads TypeScript). */
 export function inProcessTestTasksEnv(): { TASK_MODULES: string } {
   return { TASK_MODULES: fileURLToPath(new URL('../fixtures/test-tasks.ts', import.meta.url)) };
 }
