@@ -12,7 +12,7 @@ import { readJsonBody } from './body.js';
 import type { GuardDeps } from './guards.js';
 import { idempotencyKeyOf, requestFingerprint } from './idempotency.js';
 import { outputText } from './output-text.js';
-import { firstValues, queryParam } from './query.js';
+import { firstValues } from './query.js';
 import { AccessRouter } from './route-access.js';
 import { STATUS_RE, STATUS_RULE } from '../wire/events.js';
 import { startOptionFields, startOptions } from './start-options.js';
@@ -159,9 +159,10 @@ export function tasksRouter({ store, registry, metrics, guards, scheduleMaxAhead
   router.get('/tasks/:id/events', 'watch', async (ctx) => {
     const taskId = checkTaskId(ctx.params.id!);
     ctx.state.taskId = taskId;
-    const after = queryParam(ctx.query, 'after');
+    // `after` gets its own error (INVALID_EVENT_ID); the rest as the schema says, unknown names refused.
+    const { after, ...rest } = firstValues(ctx.query);
     const afterId = after ? checkEventId(after, 'after') : undefined;
-    const parsed = eventsQuerySchema.pick({ limit: true }).safeParse({ limit: queryParam(ctx.query, 'limit') });
+    const parsed = eventsQuerySchema.omit({ after: true }).safeParse(rest);
     if (!parsed.success) throw new AppError('INVALID_QUERY', 'invalid query', parsed.error.issues);
     const { limit } = parsed.data;
     const head = await store.head(taskId);

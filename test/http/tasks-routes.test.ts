@@ -106,6 +106,12 @@ describe('HTTP API', () => {
     const bad = await request(`${gw.url}/tasks/${id}/events?after=abc`);
     assert.equal(bad.status, 400);
     assert.equal(bad.body.error.code, 'INVALID_EVENT_ID');
+    // A misspelt `after` would otherwise give every event again, as if none had been read.
+    for (const query of [`afer=${ids[1]}`, `after=${ids[1]}&token=x`]) {
+      const unknown = await request(`${gw.url}/tasks/${id}/events?${query}`);
+      assert.deepEqual([unknown.status, unknown.body.error.code], [400, 'INVALID_QUERY'], query);
+      assert.match(JSON.stringify(unknown.body.error.details), /unrecognized|afer|token/i, query);
+    }
     const missing = await request(`${gw.url}/tasks/7d444840-9dc0-4e52-9b3c-1f5a1f0c9a11/events`);
     assert.equal(missing.status, 404);
   });
