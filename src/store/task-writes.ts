@@ -38,7 +38,8 @@ export interface AppendItem {
 
 /** Per event: its event id, or why it was not recorded. */
 export type EventReply = string;
-export type AppendReply = ['OK', ...EventReply[]] | ['FENCED'] | ['TERMINAL'] | ['GONE'];
+/** GAP: the log lost events of the run (see append-events.lua). */
+export type AppendReply = ['OK', ...EventReply[]] | ['FENCED'] | ['TERMINAL'] | ['GONE'] | ['GAP'];
 
 export interface ClaimInput {
   taskId: string;

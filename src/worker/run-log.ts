@@ -1,5 +1,5 @@
 import type { EventInput, TaskWrites } from '../store/task-writes.js';
-import { CancelRequested, LeaseLost, TaskEnded } from './stops.js';
+import { CancelRequested, LeaseLost, LogRolledBack, TaskEnded } from './stops.js';
 
 type WithoutTs<E> = E extends unknown ? Omit<E, 'ts'> : never;
 /** An event as a run makes it; the log numbers and times it. */
@@ -43,7 +43,7 @@ export class RunLog {
 
   /**
    * Resolves with the event id once recorded, or null when an earlier run or send had recorded
-   * it; rejects with CancelRequested (only CANCELLED may be recorded now), LeaseLost, TaskEnded,
+   * it; rejects with CancelRequested (only CANCELLED may be recorded now), LeaseLost, TaskEnded, LogRolledBack,
    * or the error a write failed with.
    */
   write(event: NewEvent): Promise<string | null> {
@@ -77,6 +77,7 @@ export class RunLog {
       return this.stop(batch, err instanceof Error ? err : new Error(String(err)));
     }
     if (reply[0] === 'FENCED') return this.stop(batch, new LeaseLost('lease lost to a newer run'));
+    if (reply[0] === 'GAP') return this.stop(batch, new LogRolledBack('the task\'s log lost events of this run'));
     if (reply[0] !== 'OK') return this.stop(batch, new TaskEnded(`task is ${reply[0].toLowerCase()}`));
     batch.forEach((q, i) => {
       const result = reply[i + 1];

@@ -4,11 +4,17 @@ export class CancelRequested extends Error {}
 export class LeaseLost extends Error {}
 /** The task ended or vanished while this run worked on it. */
 export class TaskEnded extends Error {}
+/**
+ * The task's log lost events this run had recorded (Redis came back with older data): the run
+ * records nothing more, and the task is taken over from its last recorded stage.
+ */
+export class LogRolledBack extends Error {}
 /** The worker is shutting down: the command stays pending for another worker. */
 export class ShuttingDown extends Error {}
 
 export const isStop = (err: unknown): err is Error =>
-  err instanceof CancelRequested || err instanceof LeaseLost || err instanceof TaskEnded || err instanceof ShuttingDown;
+  err instanceof CancelRequested || err instanceof LeaseLost || err instanceof TaskEnded || err instanceof LogRolledBack ||
+  err instanceof ShuttingDown;
 
 /** Codes of the errors the handler API throws when it is misused. */
 export type UsageCode =

@@ -10,7 +10,7 @@ import { abandonable } from './abandon.js';
 import type { TaskRegistry, TaskType } from '../tasks/registry.js';
 import { backoffMs, retryWhileDown } from './retry.js';
 import { RunLog, type NewEvent } from './run-log.js';
-import { CancelRequested, LeaseLost, ShuttingDown, TaskEnded, isStop } from './stops.js';
+import { CancelRequested, LeaseLost, LogRolledBack, ShuttingDown, TaskEnded, isStop } from './stops.js';
 import { Attempt } from './task-context.js';
 import type { ConcurrencyLimits } from '../tasks/concurrency.js';
 import { RETRYING, type TerminalStatus } from '../wire/events.js';
@@ -183,6 +183,8 @@ export class TaskRun {
       this.log().info('run stopped for shutdown; the command stays pending for another worker');
     } else if (reason instanceof LeaseLost) {
       this.log().warn('fenced: another worker owns this task now');
+    } else if (reason instanceof LogRolledBack) {
+      this.rolledBack();
     } else if (reason instanceof TaskEnded) {
       this.log().info({ reason: reason.message }, 'task ended elsewhere; acknowledging its command');
       await this.ack();
@@ -192,9 +194,15 @@ export class TaskRun {
       } catch (err) {
         if (err instanceof TaskEnded) await this.ack();
         else if (err instanceof LeaseLost) this.log().warn('fenced while cancelling: another worker owns this task now');
+        else if (err instanceof LogRolledBack) this.rolledBack();
         else throw err;
       }
     }
+  }
+
+  /** The command stays pending: once it idles out (CLAIM_IDLE_MS), a worker takes the task over. */
+  private rolledBack(): void {
+    this.log().warn('the task\'s log lost events this run had recorded (Redis came back with older data): the run stops; the task is taken over from its last recorded stage');
   }
 
   private ack(): Promise<void> {

@@ -1,8 +1,12 @@
 import type { Redis } from '../../src/store/redis.js';
 import { TaskWrites, type AppendItem, type EventInput } from '../../src/store/task-writes.js';
 
-/** Sequence numbers for events appended by tests: increasing, so none is taken for a resend. */
-let seq = 0;
+/**
+ * The last sequence number given to each run's events, by task id and lease: a run numbers its
+ * events 1, 2, ... (a claim resets the task's count; an item numbered past the next one is refused
+ * as a hole in the log, GAP).
+ */
+const seqs = new Map<string, number>();
 
 /**
  * A test's event as an append item of one event, as the lease `lease` would write it: an output
@@ -19,7 +23,10 @@ export function item(
   const event: EventInput = 'text' in e
     ? { kind: 'text', ts, value: e.text }
     : { kind: 'stage', ts, status: e.status, progress: e.progress, step: e.step, terminal: e.terminal, fields: Object.entries(e.extra ?? {}).flat() };
-  return { taskId, lease, commandId: 'commandId' in e ? (e.commandId ?? '') : '', firstSeq: ++seq, events: [event] };
+  const run = `${taskId}/${lease}`;
+  const firstSeq = (seqs.get(run) ?? 0) + 1;
+  seqs.set(run, firstSeq);
+  return { taskId, lease, commandId: 'commandId' in e ? (e.commandId ?? '') : '', firstSeq, events: [event] };
 }
 
 /**

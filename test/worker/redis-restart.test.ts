@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { taskKey } from '../../src/store/keys.js';
 import { closeRedis, type Redis } from '../../src/store/redis.js';
+import { TaskStore } from '../../src/store/task-store.js';
 import { request, startTask } from '../helpers/http.js';
 import { startGatewayProc, startWorkerProc } from '../helpers/processes.js';
 import { connectRedis } from '../helpers/redis.js';
 import { startRedisServer } from '../helpers/redis-server.js';
-import { REFERENCE_STATUSES, assertEventLog, assertNothingPending, waitForEnd } from '../helpers/task-log.js';
+import { REFERENCE_STATUSES, assertEventLog, assertNothingPending, taskEvents, waitForEnd } from '../helpers/task-log.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 import { watchTask, wsUrl } from '../helpers/ws-client.js';
 
@@ -43,5 +45,38 @@ test('kill -9 of Redis under load, restart with AOF: every accepted task complet
     assert.equal(await waitForEnd(redis, id, 60_000), 'COMPLETED');
     await assertEventLog(redis, id, REFERENCE_STATUSES);
   }
+  await assertNothingPending(redis);
+});
+
+// A Redis that comes back with older data (restarted from an older snapshot, or a replica that
+// lagged taking over) has lost events the run recorded, while its hash still names the run's
+// lease. The run's next event finds the hole (its number is past the hash's `seq` + 1) and stops;
+// the task is taken over from the last stage in the log, so no stage goes missing.
+test('Redis back with older data: the run stops at its next event, and the task is taken over from its last stage in the log', async (t) => {
+  const server = await startRedisServer({ appendonly: false });
+  t.after(() => server.close());
+  const worker = await startWorkerProc(t, server.url, { CLAIM_IDLE_MS: '1000' });
+  const redis = await connectRedis(server.url);
+  t.after(() => closeRedis(redis));
+  // Stages of 2 s: the snapshot is taken after one of them, and Redis killed after the next.
+  const taskId = (await new TaskStore(redis).start('reference', { stage_ms: 2000 })).state.task_id;
+  const step = async () => Number(await redis.hget(taskKey(taskId), 'step'));
+  await waitFor(async () => (await step()) >= 1, 'STARTED recorded', 30_000);
+  // The worker holds still while the snapshot is taken: it holds what the log held at that step.
+  worker.kill('SIGSTOP');
+  const savedStep = await step();
+  await redis.save();
+  worker.kill('SIGCONT');
+  await waitFor(async () => (await step()) > savedStep, 'a stage recorded after the snapshot', 30_000);
+  assert.notEqual(await redis.hget(taskKey(taskId), 'status'), 'COMPLETED', 'still running when Redis goes');
+  await server.kill('SIGKILL');
+  await server.restart();
+  assert.equal(await step(), savedStep, 'Redis is back with the snapshot');
+
+  assert.equal(await waitForEnd(redis, taskId, 60_000), 'COMPLETED');
+  await assertEventLog(redis, taskId, REFERENCE_STATUSES);
+  assert.equal((await taskEvents(redis, taskId)).filter((e) => e.type === 'restart').length, 1, 'taken over once');
+  const lost = worker.logs.filter((l) => String(l.msg).startsWith('the task\'s log lost events this run had recorded'));
+  assert.equal(lost.length, 1, 'the stopped run says why');
   await assertNothingPending(redis);
 });

@@ -14,7 +14,12 @@
 --   item after a lost reply);
 -- - a stage event carries its stage number: one at or below the hash's `step` was recorded by an
 --   earlier run (a resumed task skips it);
--- - after a cancel request only CANCELLED is recorded; after a terminal event nothing is.
+-- - after a cancel request only CANCELLED is recorded; after a terminal event nothing is;
+-- - an item whose first event is numbered past the hash's `seq` + 1 follows events of its run
+--   that the log has lost (Redis came back with older data: a restart from an older snapshot, a
+--   failover to a replica that lagged): nothing is recorded, so that no stage goes missing; the
+--   run stops, and the task is taken over from its last recorded stage. With a cancel requested,
+--   numbers answered CANCEL were never recorded: holes are expected there.
 -- A terminal event frees the task's concurrency slot (prelude release_slot), which may queue the
 -- command of a task that waited for one.
 --
@@ -43,7 +48,7 @@
 --          { 'OK', r1, ..., rm }  per event: its event id | 'DUPLICATE' | 'CANCEL' (cancel was
 --                                 requested: record CANCELLED instead) | 'TERMINAL' (after the
 --                                 item's own terminal event)
---        | { 'FENCED' } | { 'TERMINAL' } | { 'GONE' }   nothing of the item was recorded
+--        | { 'FENCED' } | { 'TERMINAL' } | { 'GONE' } | { 'GAP' }   nothing of the item was recorded
 --        | { 'ERR', message }     a Redis error, e.g. WRONGTYPE (bad data: retrying cannot help);
 --                                 nothing recorded
 local group, ttl = ARGV[1], ARGV[2]
@@ -66,6 +71,7 @@ local function append(hash, stream, p)
   if is_terminal(status) then return { 'TERMINAL' } end
   if lease and lease ~= '' and lease ~= caller then return { 'FENCED' } end
   local step, seq = tonumber(state[3] or '0'), tonumber(state[5] or '0')
+  if first > seq + 1 and not cancel then return { 'GAP' } end
   progress = progress or '0'
 
   local feed = feed_task(hash, state[10], state[11], state[12])
