@@ -25,7 +25,7 @@ export interface CommandEntry {
 }
 
 /** What a heartbeat found for a command (heartbeat.lua). */
-export type Verdict = 'KEPT' | 'LOST' | 'ENDED' | 'CANCEL' | 'CORRUPTED';
+export type Verdict = 'KEPT' | 'LOST' | 'ENDED' | 'GONE' | 'CANCEL' | 'CORRUPTED';
 
 /** A command this worker runs, as heartbeat() takes it. */
 export interface HeldCommand {

@@ -6,7 +6,7 @@ import { isReady, type Redis } from '../store/redis.js';
 import { FailureStreak } from '../store/failure-streak.js';
 import { redisTrouble } from '../store/unavailable.js';
 import { isGoneConsumer } from './consumer-name.js';
-import { CancelRequested, LeaseLost, TaskEnded } from './stops.js';
+import { CancelRequested, LeaseLost, TaskEnded, TaskGone } from './stops.js';
 import { atMost } from '../at-most.js';
 import { Periodic } from './periodic.js';
 
@@ -115,6 +115,7 @@ export class Recovery {
       const run = runs[i];
       if (verdict === 'LOST') run?.abort.abort(new LeaseLost('lease lost to a newer run'));
       else if (verdict === 'ENDED') run?.abort.abort(new TaskEnded('task ended'));
+      else if (verdict === 'GONE') run?.abort.abort(new TaskGone('task is gone'));
       else if (verdict === 'CANCEL') run?.abort.abort(new CancelRequested('cancel requested'));
       else if (verdict === 'CORRUPTED' && run) run.abort.abort(new TaskCorrupted(run.taskId, 'its state hash holds the wrong type'));
     }

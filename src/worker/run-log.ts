@@ -1,5 +1,5 @@
 import type { EventInput, TaskWrites } from '../store/task-writes.js';
-import { CancelRequested, LeaseLost, LogRolledBack, TaskEnded } from './stops.js';
+import { CancelRequested, LeaseLost, LogRolledBack, TaskEnded, TaskGone } from './stops.js';
 
 type WithoutTs<E> = E extends unknown ? Omit<E, 'ts'> : never;
 /** An event as a run makes it; the log numbers and times it. */
@@ -78,6 +78,7 @@ export class RunLog {
     }
     if (reply[0] === 'FENCED') return this.stop(batch, new LeaseLost('lease lost to a newer run'));
     if (reply[0] === 'GAP') return this.stop(batch, new LogRolledBack('the task\'s log lost events of this run'));
+    if (reply[0] === 'GONE') return this.stop(batch, new TaskGone('task is gone'));
     if (reply[0] !== 'OK') return this.stop(batch, new TaskEnded(`task is ${reply[0].toLowerCase()}`));
     batch.forEach((q, i) => {
       const result = reply[i + 1];

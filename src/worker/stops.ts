@@ -4,6 +4,8 @@ export class CancelRequested extends Error {}
 export class LeaseLost extends Error {}
 /** The task ended or vanished while this run worked on it. */
 export class TaskEnded extends Error {}
+/** The task's keys vanished while this run worked on it (deleted, or lost with Redis's data). */
+export class TaskGone extends TaskEnded {}
 /**
  * The task's log lost events this run had recorded (Redis came back with older data): the run
  * records nothing more, and the task is taken over from its last recorded stage.

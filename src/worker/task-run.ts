@@ -10,7 +10,7 @@ import { abandonable } from './abandon.js';
 import type { TaskRegistry, TaskType } from '../tasks/registry.js';
 import { backoffMs, retryWhileDown } from './retry.js';
 import { RunLog, type NewEvent } from './run-log.js';
-import { CancelRequested, LeaseLost, LogRolledBack, ShuttingDown, TaskEnded, isStop } from './stops.js';
+import { CancelRequested, LeaseLost, LogRolledBack, ShuttingDown, TaskEnded, TaskGone, isStop } from './stops.js';
 import { Attempt } from './task-context.js';
 import type { ConcurrencyLimits } from '../tasks/concurrency.js';
 import { RETRYING, type TerminalStatus } from '../wire/events.js';
@@ -185,6 +185,9 @@ export class TaskRun {
       this.log().warn('fenced: another worker owns this task now');
     } else if (reason instanceof LogRolledBack) {
       this.rolledBack();
+    } else if (reason instanceof TaskGone) {
+      this.log().warn('task\'s keys are gone (deleted, or lost with Redis\'s data) while it ran; acknowledging its command');
+      await this.ack();
     } else if (reason instanceof TaskEnded) {
       this.log().info({ reason: reason.message }, 'task ended elsewhere; acknowledging its command');
       await this.ack();

@@ -80,3 +80,21 @@ test('Redis back with older data: the run stops at its next event, and the task 
   assert.equal(lost.length, 1, 'the stopped run says why');
   await assertNothingPending(redis);
 });
+
+test('Redis back empty (its data lost): a run whose task is gone stops with a warning naming the loss, and the worker goes on with new tasks', async (t) => {
+  const server = await startRedisServer({ appendonly: false });
+  t.after(() => server.close());
+  const worker = await startWorkerProc(t, server.url, { CLAIM_IDLE_MS: '1000' });
+  const redis = await connectRedis(server.url);
+  t.after(() => closeRedis(redis));
+  const taskId = (await new TaskStore(redis).start('reference', { stage_ms: 1000 })).state.task_id;
+  await waitFor(async () => Number(await redis.hget(taskKey(taskId), 'step')) >= 1, 'STARTED recorded', 30_000);
+  await server.kill('SIGKILL');
+  await server.restart();
+  const gone = await worker.waitForLog((l) => l.taskId === taskId && String(l.msg).startsWith('task\'s keys are gone'), 'the lost task named', 30_000).catch((err) => {
+    throw new Error(`${err}\n${JSON.stringify(worker.logs.filter((l) => l.taskId === taskId || (l.level as number) >= 40).map((l) => [l.level, l.msg, l.err ?? l.reason]))}`);
+  });
+  assert.equal(gone.level, 40, 'a warning');
+  const next = (await new TaskStore(redis).start('reference', { stage_ms: 0 })).state.task_id;
+  assert.equal(await waitForEnd(redis, next, 60_000), 'COMPLETED');
+});

@@ -11,8 +11,9 @@
 -- ARGV[4..]   command entry id, lease token: one pair per KEYS[2..]; an empty lease token is a
 --             command whose claim has not been recorded yet (e.g. Redis refuses writes): it is
 --             kept while this consumer holds it in the pending list
--- Returns     flat list: command id, 'KEPT' | 'LOST' | 'ENDED' | 'CANCEL' | 'CORRUPTED', ...
---             (CORRUPTED: the task's hash is of the wrong type; its command is left as it is)
+-- Returns     flat list: command id, 'KEPT' | 'LOST' | 'ENDED' | 'GONE' | 'CANCEL' | 'CORRUPTED', ...
+--             (GONE: the task's hash is gone; CORRUPTED: it is of the wrong type, and its command
+--             is left as it is)
 -- Every hash's type is checked before the first XCLAIM, so that one corrupted task can neither
 -- fail the others' heartbeats nor leave the call half done.
 local corrupted = {}
@@ -25,7 +26,8 @@ end
 local function verdict(i, command_id, lease)
   if corrupted[i] then return 'CORRUPTED' end
   local state = redis.call('HMGET', KEYS[i], 'status', 'lease', 'cancel_requested')
-  if not state[1] or is_terminal(state[1]) then return 'ENDED' end
+  if not state[1] then return 'GONE' end
+  if is_terminal(state[1]) then return 'ENDED' end
   if lease == '' then
     local pending = redis.call('XPENDING', KEYS[1], ARGV[1], command_id, command_id, 1)[1]
     if not pending or pending[2] ~= ARGV[2] then return 'LOST' end
