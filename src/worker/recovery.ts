@@ -38,6 +38,9 @@ export interface RecoveryDeps {
   closing(): boolean;
 }
 
+/** The heartbeat's period, ms: a third of CLAIM_IDLE_MS, at least 50. */
+const heartbeatEveryMs = (claimIdleMs: number) => Math.max(50, Math.floor(claimIdleMs / 3));
+
 /**
  * The worker's share of recovery: heartbeats that keep its commands from being reclaimed, and the
  * takeover of commands whose worker died or stalled (idle over CLAIM_IDLE_MS, or held by a worker
@@ -62,20 +65,42 @@ export class Recovery {
   private readonly beats: Periodic;
   private readonly reclaims: FailureStreak;
   private readonly takeOvers: FailureStreak;
+  /** Times the heartbeat timer, to tell when the event loop was held up (see watchHoldUps). */
+  private holdUps: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: RecoveryDeps) {
     this.reclaims = new FailureStreak(() => deps.log, 'reclaim failed');
     this.takeOvers = new FailureStreak(() => deps.log, 'taking over the commands of dead workers failed');
-    this.beats = new Periodic(deps.log, 'heartbeat', Math.max(50, Math.floor(deps.config.CLAIM_IDLE_MS / 3)), () => this.beat(), false);
+    this.beats = new Periodic(deps.log, 'heartbeat', heartbeatEveryMs(deps.config.CLAIM_IDLE_MS), () => this.beat(), false);
   }
 
   startHeartbeats(): void {
     this.beats.start();
+    this.watchHoldUps();
   }
 
   /** Stops the heartbeats, without waiting for one under way. Idempotent. */
   stopHeartbeats(): Promise<void> {
+    clearInterval(this.holdUps);
     return this.beats.stop(0);
+  }
+
+  /**
+   * Warns when the process was held up for half of CLAIM_IDLE_MS or more (a handler that blocks
+   * the event loop, a long GC, a stopped process or VM): its heartbeats were late, and past
+   * CLAIM_IDLE_MS other workers take its tasks over (fencing stops its own runs), which a handler
+   * that blocks every time turns into a task passed around until MAX_DELIVERIES.
+   */
+  private watchHoldUps(): void {
+    const everyMs = heartbeatEveryMs(this.deps.config.CLAIM_IDLE_MS);
+    let last = Date.now();
+    this.holdUps = setInterval(() => {
+      const now = Date.now();
+      const heldUpMs = now - last - everyMs;
+      last = now;
+      if (heldUpMs < this.deps.config.CLAIM_IDLE_MS / 2) return;
+      this.deps.log.warn({ heldUpMs, claimIdleMs: this.deps.config.CLAIM_IDLE_MS }, 'the worker was held up (a handler blocking the event loop, a long GC, a stopped process): past CLAIM_IDLE_MS other workers take its tasks over');
+    }, everyMs).unref();
   }
 
   /**

@@ -145,4 +145,17 @@ describe('reclaim and fencing, with real worker processes', () => {
     assert.ok(before <= 12, `${before} of 30 new tasks finished before the reclaimed one`);
     await assertNothingPending(redis);
   });
+
+  test('a handler that blocks the event loop for more than half of CLAIM_IDLE_MS is warned of, with how long; the task still completes', async (t) => {
+    const url = await testRedisUrl();
+    const redis = await redisFor(t, url);
+    const gateway = await startGatewayInProcess(t, url, inProcessTestTasksEnv());
+    const worker = await startWorkerProc(t, url, FAST_RECLAIM);
+    const taskId = await startTask(gateway.url, { type: 'spin', params: { spin_ms: 1500 } });
+    assert.equal(await waitForEnd(redis, taskId, 30_000), 'COMPLETED');
+    const warned = await worker.waitForLog((l) => String(l.msg).startsWith('the worker was held up'), 'the hold-up warned of');
+    assert.equal(warned.level, 40);
+    assert.ok(Number(warned.heldUpMs) >= 500 && Number(warned.claimIdleMs) === 1000, JSON.stringify(warned));
+    await assertNothingPending(redis);
+  });
 });
