@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { taskKey } from '../../src/store/keys.js';
 import { closeRedis, type Redis } from '../../src/store/redis.js';
 import { TaskStore } from '../../src/store/task-store.js';
@@ -52,16 +52,26 @@ test('kill -9 of Redis under load, restart with AOF: every accepted task complet
 // lagged taking over) has lost events the run recorded, while its hash still names the run's
 // lease. The run's next event finds the hole (its number is past the hash's `seq` + 1) and stops;
 // the task is taken over from the last stage in the log, so no stage goes missing.
-test('Redis back with older data: the run stops at its next event, and the task is taken over from its last stage in the log', async (t) => {
+/**
+ * A redis-server without AOF (after a kill -9 it holds its last SAVE, or nothing), a worker
+ * process with CLAIM_IDLE_MS 1000 on it, a client, and a reference task of `stageMs` stages that
+ * has recorded STARTED.
+ */
+async function taskOnRdbRedis(t: TestContext, stageMs: number) {
   const server = await startRedisServer({ appendonly: false });
   t.after(() => server.close());
   const worker = await startWorkerProc(t, server.url, { CLAIM_IDLE_MS: '1000' });
   const redis = await connectRedis(server.url);
   t.after(() => closeRedis(redis));
-  // Stages of 2 s: the snapshot is taken after one of them, and Redis killed after the next.
-  const taskId = (await new TaskStore(redis).start('reference', { stage_ms: 2000 })).state.task_id;
+  const taskId = (await new TaskStore(redis).start('reference', { stage_ms: stageMs })).state.task_id;
   const step = async () => Number(await redis.hget(taskKey(taskId), 'step'));
   await waitFor(async () => (await step()) >= 1, 'STARTED recorded', 30_000);
+  return { server, worker, redis, taskId, step };
+}
+
+test('Redis back with older data: the run stops at its next event, and the task is taken over from its last stage in the log', async (t) => {
+  // Stages of 2 s: the snapshot is taken after one of them, and Redis killed after the next.
+  const { server, worker, redis, taskId, step } = await taskOnRdbRedis(t, 2000);
   // The worker holds still while the snapshot is taken: it holds what the log held at that step.
   worker.kill('SIGSTOP');
   const savedStep = await step();
@@ -82,18 +92,10 @@ test('Redis back with older data: the run stops at its next event, and the task 
 });
 
 test('Redis back empty (its data lost): a run whose task is gone stops with a warning naming the loss, and the worker goes on with new tasks', async (t) => {
-  const server = await startRedisServer({ appendonly: false });
-  t.after(() => server.close());
-  const worker = await startWorkerProc(t, server.url, { CLAIM_IDLE_MS: '1000' });
-  const redis = await connectRedis(server.url);
-  t.after(() => closeRedis(redis));
-  const taskId = (await new TaskStore(redis).start('reference', { stage_ms: 1000 })).state.task_id;
-  await waitFor(async () => Number(await redis.hget(taskKey(taskId), 'step')) >= 1, 'STARTED recorded', 30_000);
+  const { server, worker, redis, taskId } = await taskOnRdbRedis(t, 1000);
   await server.kill('SIGKILL');
   await server.restart();
-  const gone = await worker.waitForLog((l) => l.taskId === taskId && String(l.msg).startsWith('task\'s keys are gone'), 'the lost task named', 30_000).catch((err) => {
-    throw new Error(`${err}\n${JSON.stringify(worker.logs.filter((l) => l.taskId === taskId || (l.level as number) >= 40).map((l) => [l.level, l.msg, l.err ?? l.reason]))}`);
-  });
+  const gone = await worker.waitForLog((l) => l.taskId === taskId && String(l.msg).startsWith('task\'s keys are gone'), 'the lost task named', 30_000);
   assert.equal(gone.level, 40, 'a warning');
   const next = (await new TaskStore(redis).start('reference', { stage_ms: 0 })).state.task_id;
   assert.equal(await waitForEnd(redis, next, 60_000), 'COMPLETED');
