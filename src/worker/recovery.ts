@@ -65,7 +65,7 @@ export class Recovery {
   private readonly beats: Periodic;
   private readonly reclaims: FailureStreak;
   private readonly takeOvers: FailureStreak;
-  /** Times the heartbeat timer, to tell when the event loop was held up (see watchHoldUps). */
+  /** A timer at the heartbeat's period: how late it fires tells that the process was held up (watchHoldUps). */
   private holdUps: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: RecoveryDeps) {
