@@ -25,7 +25,11 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const DURATIONS = join(ROOT, 'node_modules', '.cache', 'taskcast-test', 'durations.json');
 
-/** Seconds each of the longest files took in a full run on a 2-core machine (fourteen files at a time, a fast hour): the order for a checkout with no recorded durations yet. */
+/**
+ * Seconds each of the longest files took in a full run on a 2-core machine (fourteen files at a
+ * time, a fast hour; reclaim.test.ts as it runs with its gated tasks): the order for a checkout
+ * with no recorded durations yet.
+ */
 const SLOW_FILES: Record<string, number> = {
   'test/cli/taskcast.test.ts': 120,
   'test/scripts/bench.test.ts': 101,

@@ -49,6 +49,9 @@ export interface TasksRouteDeps {
 }
 
 /** Starting, listing and cancelling need an API token; reading one task, its watch token too. */
+/** GET /tasks/<id>/events's query but `after`, which gets its own error (INVALID_EVENT_ID); unknown names refused. */
+const eventsPageQuery = eventsQuerySchema.omit({ after: true });
+
 export function tasksRouter({ store, registry, metrics, guards, scheduleMaxAheadS = 30 * 86400, limits = new ConcurrencyLimits(registry, {}) }: TasksRouteDeps): AccessRouter {
   const { auth } = guards;
   const router = new AccessRouter(guards);
@@ -159,10 +162,9 @@ export function tasksRouter({ store, registry, metrics, guards, scheduleMaxAhead
   router.get('/tasks/:id/events', 'watch', async (ctx) => {
     const taskId = checkTaskId(ctx.params.id!);
     ctx.state.taskId = taskId;
-    // `after` gets its own error (INVALID_EVENT_ID); the rest as the schema says, unknown names refused.
     const { after, ...rest } = firstValues(ctx.query);
     const afterId = after ? checkEventId(after, 'after') : undefined;
-    const parsed = eventsQuerySchema.omit({ after: true }).safeParse(rest);
+    const parsed = eventsPageQuery.safeParse(rest);
     if (!parsed.success) throw new AppError('INVALID_QUERY', 'invalid query', parsed.error.issues);
     const { limit } = parsed.data;
     const head = await store.head(taskId);

@@ -185,11 +185,9 @@ export class TaskRun {
       this.log().warn('fenced: another worker owns this task now');
     } else if (reason instanceof LogRolledBack) {
       this.rolledBack();
-    } else if (reason instanceof TaskGone) {
-      this.log().warn('task\'s keys are gone (deleted, or lost with Redis\'s data) while it ran; acknowledging its command');
-      await this.ack();
     } else if (reason instanceof TaskEnded) {
-      this.log().info({ reason: reason.message }, 'task ended elsewhere; acknowledging its command');
+      if (reason instanceof TaskGone) this.log().warn('task\'s keys are gone (deleted, or lost with Redis\'s data) while it ran; acknowledging its command');
+      else this.log().info({ reason: reason.message }, 'task ended elsewhere; acknowledging its command');
       await this.ack();
     } else {
       try {
